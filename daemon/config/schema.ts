@@ -1,0 +1,207 @@
+import { z } from 'zod';
+
+import { durationMs } from './duration.ts';
+
+/** Names that become folder or file names: no dots first, no slashes, nothing that escapes. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const name = z.string().regex(NAME_PATTERN, 'Expected a name of letters, digits, "_", "." or "-" (max 64)');
+export const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'Expected an identifier (letters, digits, "_"; not starting with a digit)');
+
+export const PARAM_TYPES = [
+  'String',
+  'Integer',
+  'Float',
+  'Boolean',
+  'Choice',
+  'InputFile',
+  'OutputFile',
+  /** The value is shell code, inserted as code: only for types whose submitters may run anything. */
+  'Script',
+] as const;
+export type ParamType = (typeof PARAM_TYPES)[number];
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+export const paramSpecSchema = z
+  .object({
+    name: identifier,
+    type: z.enum(PARAM_TYPES).default('String'),
+    title: z.string().optional(),
+    default: scalar.optional(),
+    choices: z.array(scalar.transform(String)).min(1).optional(),
+    min: z.number().optional(),
+    max: z.number().optional(),
+  })
+  .strict()
+  .superRefine((param, ctx) => {
+    if (param.type === 'Choice' && param.choices === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['choices'], message: 'A Choice parameter needs a `choices` list' });
+    }
+  });
+export type ParamSpec = z.infer<typeof paramSpecSchema>;
+
+export const onFailSchema = z
+  .union([
+    z.literal('continue'),
+    z.literal('retry').transform(() => ({ retry: { when: 'now' as const, count: 1 } })),
+    z
+      .object({
+        retry: z
+          .object({
+            when: z.enum(['now', 'later']).default('now'),
+            count: z.int().min(1).max(1000).default(1),
+          })
+          .strict(),
+      })
+      .strict(),
+  ])
+  .default('continue');
+export type OnFail = z.infer<typeof onFailSchema>;
+
+export const jobTypeSchema = z
+  .object({
+    name,
+    title: z.string().optional(),
+    template: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+    syntax: z.literal('Shell').default('Shell'),
+    params: z.array(paramSpecSchema).default([]),
+    on_fail: onFailSchema,
+    host_name: name.optional(),
+    max_jobs: z.int().min(1).optional(),
+    timeout: durationMs.optional(),
+    environment: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+    workdir: z.string().optional(),
+  })
+  .strict()
+  .superRefine((type, ctx) => {
+    const seen = new Set<string>();
+    type.params.forEach((p, i) => {
+      if (seen.has(p.name)) {
+        ctx.addIssue({ code: 'custom', path: ['params', i, 'name'], message: `Duplicate parameter "${p.name}"` });
+      }
+      seen.add(p.name);
+    });
+  });
+export type JobType = z.infer<typeof jobTypeSchema>;
+
+export const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+const weekday = z.string().transform((value, ctx) => {
+  const found = WEEKDAYS.find((d) => d.toLowerCase().startsWith(value.toLowerCase()) && value.length >= 2);
+  if (found === undefined) {
+    ctx.addIssue({ code: 'custom', message: `Expected a weekday such as Monday or Mon, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return found;
+});
+
+const timeOfDay = z
+  .string()
+  .regex(/^([01]\d|2[0-4]):[0-5]\d(:[0-5]\d)?$/, 'Expected a time of day HH:MM or HH:MM:SS')
+  .transform((t) => {
+    const [h = 0, m = 0, s = 0] = t.split(':').map(Number);
+    return h * 3600 + m * 60 + s;
+  });
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const scheduleSchema = z
+  .object({
+    name,
+    weekdays: z.array(weekday).nullable().optional(),
+    /** Windows [begin, end): one whose end is before its begin crosses midnight. */
+    time: z
+      .array(z.object({ begin: timeOfDay, end: timeOfDay }).strict())
+      .nullable()
+      .optional(),
+    timezone: z.string().refine(isTimeZone, 'Expected an IANA time zone such as Europe/Berlin or UTC').optional(),
+  })
+  .strict();
+export type Schedule = z.infer<typeof scheduleSchema>;
+
+export const queueSettingsSchema = z
+  .object({
+    title: z.string().optional(),
+    enabled: z.boolean().default(true),
+    schedule_name: name.default('anytime'),
+    host_name: name.nullable().optional(),
+    type: name.optional(),
+    /** Ordering between queues when both have work: higher first. */
+    priority: z.int().default(0),
+    /** At most this many of the queue's jobs run at once. */
+    parallel: z.int().min(1).optional(),
+    /** A disabled queue enables itself once it holds this many queued jobs. */
+    autostart_job_count: z.int().min(1).nullable().optional(),
+  })
+  .strict();
+export type QueueSettings = z.infer<typeof queueSettingsSchema>;
+
+export const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+export const daemonConfigSchema = z
+  .object({
+    /** Where the spool is; relative paths are relative to the config folder. */
+    spool: z.string().default('spool'),
+    /** When the spool does not exist yet, it is created as a copy of this folder. */
+    spool_seed: z.string().optional(),
+    default_queue: name.default('default'),
+    manager: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.int().min(0).max(65535).default(9681),
+        enabled: z.boolean().default(true),
+      })
+      .loose()
+      .prefault({}),
+    dispatcher: z
+      .object({
+        /** Jobs run at once by this daemon, over all queues. */
+        workers: z.int().min(1).max(10_000).default(2),
+        /** How often the spool is rescanned for anything the watcher missed. */
+        poll_timeout: durationMs.default(5),
+        /** An in-place write is taken once unchanged for this long. */
+        stable_time: durationMs.default(0.5),
+        /** First signal: how long running jobs may finish before they are stopped and requeued. */
+        grace_time: durationMs.default(60),
+        /** Between SIGTERM and SIGKILL when a job is cancelled or times out. */
+        kill_grace: durationMs.default(5),
+        /** Claim locks count as stale (their owner dead) after this long without a refresh. */
+        lock_stale: durationMs.default(20),
+      })
+      .strict()
+      .prefault({}),
+    logging: z
+      .object({
+        target: z.string().default('stderr'),
+        level: logLevel.default('info'),
+        format: z.enum(['auto', 'pretty', 'json']).default('auto'),
+      })
+      .strict()
+      .prefault({}),
+    storage: z
+      .object({
+        /** Finished jobs older than this many days are deleted; 0 keeps them for ever. */
+        done_jobs: z.number().min(0).default(30),
+        /** Largest job file accepted from a drop, in bytes. */
+        max_job_file_size: z.int().min(64).default(1_048_576),
+        /** fsync job files and folders on acceptance and transitions (survives power loss). */
+        fsync: z.boolean().default(false),
+        /** The most jobs one task file may expand into. */
+        max_task_jobs: z.int().min(1).default(100_000),
+      })
+      .strict()
+      .prefault({}),
+    variables: z.record(identifier, z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+  })
+  .loose();
+export type DaemonConfig = z.infer<typeof daemonConfigSchema>;

@@ -1,0 +1,189 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { type FSWatcher, watch } from 'chokidar';
+import type { z } from 'zod';
+
+import { BatchdError, coerceError } from '../errors.ts';
+import type { EventBus } from '../events.ts';
+import type { Logger } from '../log.ts';
+import { ANYTIME_SCHEDULE, COMMAND_TYPE } from './builtins.ts';
+import { parseText } from './parse.ts';
+import {
+  type DaemonConfig,
+  daemonConfigSchema,
+  type JobType,
+  jobTypeSchema,
+  type Schedule,
+  scheduleSchema,
+} from './schema.ts';
+
+interface Collection<T> {
+  folder: string;
+  schema: z.ZodType<T>;
+  items: Map<string, T>;
+  builtins: readonly T[];
+}
+
+/** Plugins (hosts, controllers) register more folders of `etc/` the same way. */
+export interface CollectionSpec<T> {
+  folder: string;
+  schema: z.ZodType<T>;
+  builtins?: readonly T[];
+}
+
+/**
+ * Holds the configuration in force. Each file is validated on its own; an invalid edit is
+ * reported with file, line and field, and the last good version of that file stays in force.
+ */
+export class ConfigStore {
+  readonly dir: string | undefined;
+  daemon: DaemonConfig;
+  readonly #collections = new Map<string, Collection<{ name: string }>>();
+  readonly #events: EventBus;
+  readonly #log: Logger;
+  #watcher: FSWatcher | undefined;
+
+  constructor(dir: string | undefined, events: EventBus, log: Logger) {
+    this.dir = dir;
+    this.#events = events;
+    this.#log = log;
+    this.daemon = this.#readDaemonConfig(true) ?? daemonConfigSchema.parse({});
+    this.register({ folder: 'jobtypes', schema: jobTypeSchema, builtins: [COMMAND_TYPE] });
+    this.register({ folder: 'schedules', schema: scheduleSchema, builtins: [ANYTIME_SCHEDULE] });
+  }
+
+  register<T extends { name: string }>(spec: CollectionSpec<T>): void {
+    const collection: Collection<T> = {
+      folder: spec.folder,
+      schema: spec.schema,
+      items: new Map(),
+      builtins: spec.builtins ?? [],
+    };
+    for (const item of collection.builtins) collection.items.set(item.name, item);
+    this.#collections.set(spec.folder, collection as unknown as Collection<{ name: string }>);
+    if (this.dir === undefined) return;
+    let files: string[] = [];
+    try {
+      files = readdirSync(path.join(this.dir, spec.folder));
+    } catch {
+      return;
+    }
+    for (const file of files) {
+      if (isConfigFile(file)) this.#reloadItem(spec.folder, path.join(this.dir, spec.folder, file));
+    }
+  }
+
+  jobType(name: string): JobType | undefined {
+    return this.get<JobType>('jobtypes', name);
+  }
+
+  schedule(name: string): Schedule | undefined {
+    return this.get<Schedule>('schedules', name);
+  }
+
+  get<T>(folder: string, name: string): T | undefined {
+    return this.#collections.get(folder)?.items.get(name) as T | undefined;
+  }
+
+  list<T>(folder: string): T[] {
+    return [...(this.#collections.get(folder)?.items.values() ?? [])] as T[];
+  }
+
+  /** Resolve a path from the config (relative to the config folder). */
+  resolve(p: string): string {
+    return path.resolve(this.dir ?? process.cwd(), p);
+  }
+
+  watch(): void {
+    if (this.dir === undefined) return;
+    this.#watcher = watch(this.dir, { ignoreInitial: true, depth: 1, ignored: (p) => path.basename(p).startsWith('.') });
+    const onFile = (file: string): void => this.#onChange(file);
+    this.#watcher.on('add', onFile).on('change', onFile).on('unlink', onFile);
+    this.#watcher.on('error', (error) => this.#log.warn({ err: coerceError(error) }, 'config watcher error'));
+  }
+
+  async close(): Promise<void> {
+    await this.#watcher?.close();
+  }
+
+  #onChange(file: string): void {
+    if (this.dir === undefined || !isConfigFile(file)) return;
+    const rel = path.relative(this.dir, file);
+    if (rel === 'batchd.yaml') {
+      const next = this.#readDaemonConfig(false);
+      if (next !== undefined) {
+        this.daemon = next;
+        this.#log.info({ file }, 'configuration reloaded');
+        this.#events.emit('config:reloaded', { file });
+      }
+      return;
+    }
+    const folder = path.dirname(rel);
+    if (this.#collections.has(folder)) this.#reloadItem(folder, file);
+  }
+
+  #reloadItem(folder: string, file: string): void {
+    const collection = this.#collections.get(folder);
+    if (collection === undefined) return;
+    const stem = path.basename(file).replace(/\.(ya?ml|json)$/, '');
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      // Deleted: the built-in of that name comes back, otherwise the item is gone.
+      const builtin = collection.builtins.find((b) => b.name === stem);
+      if (builtin === undefined) collection.items.delete(stem);
+      else collection.items.set(stem, builtin);
+      this.#events.emit('config:reloaded', { file });
+      return;
+    }
+    try {
+      const item = parseText(text, collection.schema, file, 'CONFIG_INVALID', (data) => withName(data, stem));
+      if (item.name !== stem) {
+        throw new BatchdError('CONFIG_INVALID', `${file}: field name: "${item.name}" must match the file name "${stem}"`, {
+          file,
+          field: 'name',
+        });
+      }
+      collection.items.set(stem, item);
+      this.#log.info({ file }, `${folder}/${stem} loaded`);
+      this.#events.emit('config:reloaded', { file });
+    } catch (error) {
+      const message = coerceError(error).message;
+      const kept = collection.items.has(stem) ? ' (the last good version stays in force)' : '';
+      this.#log.error({ file }, `invalid configuration${kept}: ${message}`);
+      this.#events.emit('config:invalid', { file, message });
+    }
+  }
+
+  #readDaemonConfig(initial: boolean): DaemonConfig | undefined {
+    if (this.dir === undefined) return undefined;
+    const file = path.join(this.dir, 'batchd.yaml');
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      return parseText(text, daemonConfigSchema, file);
+    } catch (error) {
+      if (initial) throw error;
+      const message = coerceError(error).message;
+      this.#log.error({ file }, `invalid configuration (the last good version stays in force): ${message}`);
+      this.#events.emit('config:invalid', { file, message });
+      return undefined;
+    }
+  }
+}
+
+function isConfigFile(file: string): boolean {
+  return /\.(ya?ml|json)$/.test(file) && !path.basename(file).startsWith('.');
+}
+
+/** `name:` may be left out of a file: it defaults to the file name. */
+function withName(data: unknown, stem: string): unknown {
+  if (data === null || typeof data !== 'object' || Array.isArray(data) || 'name' in data) return data;
+  return { name: stem, ...data };
+}

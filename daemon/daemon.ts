@@ -1,0 +1,342 @@
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { parseText } from './config/parse.ts';
+import { type DaemonConfig, daemonConfigSchema } from './config/schema.ts';
+import { ConfigStore } from './config/store.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import { BatchdError, coerceError } from './errors.ts';
+import { EventBus } from './events.ts';
+import { LocalExecutor } from './executors/local.ts';
+import type { Executor } from './executors/types.ts';
+import { isJobId } from './jobs/id.ts';
+import type { JobSpec } from './jobs/spec.ts';
+import { validateJobData, validateJobText } from './jobs/validate.ts';
+import { createLogger, type Logger } from './log.ts';
+import { type AcceptedJob, acceptJobs, recoverStaging } from './spool/accept.ts';
+import { locateJob } from './spool/find.ts';
+import { Intake } from './spool/intake.ts';
+import { assertQueueName, SpoolLayout } from './spool/layout.ts';
+import { JobLocks } from './spool/lock.ts';
+import { QueueRegistry } from './spool/queues.ts';
+import { recoverRunning } from './spool/recover.ts';
+import { RequestFolder } from './spool/requests.ts';
+import { sweepFinished } from './spool/retention.ts';
+import { readJobState } from './spool/state-file.ts';
+import { Transitions } from './spool/transition.ts';
+import { SpoolWatcher } from './spool/watch.ts';
+
+export interface DaemonOptions {
+  /** The config folder (already located); undefined: embedded defaults. */
+  configDir?: string | undefined;
+  /** Overrides batchd.yaml's `spool`. */
+  spool?: string | undefined;
+  /** Create a missing spool as a copy of this folder (overrides batchd.yaml's `spool_seed`). */
+  spoolFrom?: string | undefined;
+  logger?: Logger | undefined;
+}
+
+const RETENTION_EVERY_MS = 3_600_000;
+
+/** The wiring: configuration, spool, intake, dispatcher and executors, and their timers. */
+export class Daemon {
+  readonly config: ConfigStore;
+  readonly events: EventBus;
+  readonly log: Logger;
+  readonly layout: SpoolLayout;
+  readonly queues: QueueRegistry;
+  readonly dispatcher: Dispatcher;
+  readonly transitions: Transitions;
+  readonly #locks: JobLocks;
+  readonly #intake: Intake;
+  readonly #requests: RequestFolder;
+  readonly #watcher: SpoolWatcher;
+  readonly #local: LocalExecutor;
+  readonly #executors = new Map<string, Executor>();
+  #rescanTimer: NodeJS.Timeout | undefined;
+  #lastRetention = 0;
+  #rescanning = false;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(options: DaemonOptions) {
+    const initial = readDaemonConfig(options.configDir);
+    this.log = options.logger ?? createLogger(initial.logging);
+    this.events = new EventBus((error, event) => this.log.error({ err: coerceError(error), event }, 'event listener failed'));
+    this.config = new ConfigStore(options.configDir, this.events, this.log);
+    const spool = options.spool !== undefined ? path.resolve(options.spool) : this.config.resolve(this.config.daemon.spool);
+    const seed = options.spoolFrom ?? (this.config.daemon.spool_seed === undefined ? undefined : this.config.resolve(this.config.daemon.spool_seed));
+    if (!existsSync(spool) && seed !== undefined) {
+      cpSync(seed, spool, { recursive: true });
+      this.log.info({ spool, seed }, 'created the spool from its seed');
+    }
+    mkdirSync(spool, { recursive: true });
+    this.layout = new SpoolLayout(spool);
+    const durable = (): boolean => this.config.daemon.storage.fsync;
+    this.transitions = new Transitions(this.layout, this.events, this.log, durable);
+    this.#locks = new JobLocks(this.layout, this.config.daemon.dispatcher.lock_stale, this.log, (id) => this.dispatcher.lockLost(id));
+    this.queues = new QueueRegistry(this.layout, this.events, this.log);
+    this.#local = new LocalExecutor(this.log);
+    this.dispatcher = new Dispatcher({
+      config: this.config,
+      queues: this.queues,
+      layout: this.layout,
+      transitions: this.transitions,
+      locks: this.#locks,
+      events: this.events,
+      log: this.log,
+      executorFor: (host) => this.#executorFor(host),
+    });
+    this.#intake = new Intake({
+      layout: this.layout,
+      log: this.log,
+      validate: (queue, text, file, slug) => validateJobText(text, this.#validateContext(queue, file, 'drop', slug)),
+      onAccepted: (queue, jobs) => this.#accepted(queue, jobs),
+      onRejected: (queue, file, error) => this.events.emit('job:rejected', { queue, file, message: error.message }),
+      limits: () => ({
+        maxBytes: this.config.daemon.storage.max_job_file_size,
+        stableMs: this.config.daemon.dispatcher.stable_time,
+        durable: this.config.daemon.storage.fsync,
+      }),
+    });
+    this.#requests = new RequestFolder(this.layout, this.dispatcher, this.log);
+    this.#watcher = new SpoolWatcher(
+      this.layout,
+      {
+        queueAppeared: (queue) => this.#addQueue(queue),
+        queueFileChanged: (queue) => {
+          this.queues.reload(queue);
+          this.dispatcher.pump();
+        },
+        dropSeen: (queue, name) => this.#intake.handle(queue, name),
+        requestSeen: (queue, name) => void this.#requests.handle(queue, name),
+      },
+      this.log,
+    );
+    this.events.on('config:reloaded', () => this.dispatcher.pump());
+  }
+
+  static async start(options: DaemonOptions): Promise<Daemon> {
+    const daemon = new Daemon(options);
+    await daemon.#boot();
+    return daemon;
+  }
+
+  /** Register an executor for hosts of a kind (the SSH layer, providers). */
+  setExecutorResolver(resolver: (host: string) => Executor | undefined): void {
+    this.#resolver = resolver;
+  }
+
+  #resolver: ((host: string) => Executor | undefined) | undefined;
+
+  /**
+   * Accept a job submitted by other means than a drop (the API). It goes through the same
+   * validation and acceptance as a dropped file and leaves the same folder behind.
+   */
+  submit(queue: string, input: { text: string; ext: 'yaml' | 'json' } | { data: unknown }, user?: string): AcceptedJob[] {
+    assertQueueName(queue);
+    if (!this.queues.has(queue)) throw new BatchdError('UNKNOWN_QUEUE', `Unknown queue "${queue}"`, { queue });
+    const ctx = this.#validateContext(queue, 'request', 'api', undefined, user);
+    let specs: JobSpec[];
+    let text: string;
+    let ext: string;
+    if ('text' in input) {
+      specs = validateJobText(input.text, ctx);
+      text = input.text;
+      ext = input.ext;
+    } else {
+      text = JSON.stringify(input.data, null, 1);
+      specs = validateJobData(input.data, text, ctx);
+      ext = 'json';
+    }
+    const accepted = acceptJobs(this.layout, queue, specs, { kind: 'bytes', text, ext }, this.config.daemon.storage.fsync);
+    this.#accepted(queue, accepted);
+    return accepted;
+  }
+
+  /** Find a job's folder by id. */
+  locate(id: string): ReturnType<typeof locateJob> {
+    return isJobId(id) ? locateJob(this.layout, this.queues.names(), id) : undefined;
+  }
+
+  /** First call: orderly (running jobs get the grace time); a second call stops them at once. */
+  async stop(): Promise<void> {
+    if (this.#stopping !== undefined) {
+      this.log.warn('second stop: stopping running jobs now');
+      await this.dispatcher.stopAll();
+      return this.#stopping;
+    }
+    this.#stopping = this.#shutdown();
+    return this.#stopping;
+  }
+
+  async #shutdown(): Promise<void> {
+    clearTimeout(this.#rescanTimer);
+    this.#intake.close();
+    await this.#watcher.close();
+    await this.config.close();
+    await this.dispatcher.shutdown(this.config.daemon.dispatcher.grace_time);
+    await this.#local.close();
+    for (const executor of this.#executors.values()) await executor.close();
+    this.log.info('batchd stopped');
+  }
+
+  async #boot(): Promise<void> {
+    this.queues.scan();
+    if (!this.queues.has(this.config.daemon.default_queue)) this.queues.ensure(this.config.daemon.default_queue);
+    for (const queue of this.queues.names()) {
+      const staged = recoverStaging(this.layout, queue);
+      if (staged.restored + staged.committed > 0) this.log.warn({ queue, ...staged }, 'finished interrupted acceptances');
+    }
+    for (const queue of this.queues.names()) await this.#recover(queue);
+    let indexed = 0;
+    for (const queue of this.queues.names()) indexed += this.#indexQueued(queue);
+    this.config.watch();
+    this.#watcher.start();
+    for (const queue of this.queues.names()) {
+      this.#watcher.watchQueue(queue);
+      this.#scanIncoming(queue);
+      await this.#requests.scan(queue);
+    }
+    this.#scheduleRescan();
+    this.log.info(
+      { spool: this.layout.root, config: this.config.dir ?? '(embedded defaults)', queues: this.queues.names().length, queued: indexed },
+      `batchd ready; spool: ${this.layout.root}`,
+    );
+    this.dispatcher.pump();
+  }
+
+  #addQueue(queue: string): void {
+    if (this.queues.has(queue)) return;
+    this.queues.ensure(queue);
+    this.#watcher.watchQueue(queue);
+    this.#scanIncoming(queue);
+    this.log.info({ queue }, 'new queue');
+  }
+
+  #accepted(queue: string, jobs: AcceptedJob[]): void {
+    for (const job of jobs) {
+      this.events.emit('job:accepted', { jobId: job.spec.id, queue, task: job.spec.task?.name });
+      this.dispatcher.add(job.state);
+    }
+    if (jobs.length > 1) this.log.info({ queue, task: jobs[0]?.spec.task?.name, jobs: jobs.length }, 'task accepted');
+    else this.log.debug({ queue, jobId: jobs[0]?.spec.id }, 'job accepted');
+  }
+
+  #validateContext(queue: string, file: string, via: 'drop' | 'api', slug?: string, user?: string): Parameters<typeof validateJobText>[1] {
+    return {
+      queue,
+      queueSettings: this.queues.settings(queue),
+      config: this.config,
+      file,
+      via,
+      slugSource: slug === '' ? undefined : slug,
+      user,
+      hostExists: (name) => this.config.get('hosts', name) !== undefined,
+      jobExists: (id) => this.dispatcher.knows(id) || locateJob(this.layout, this.queues.names(), id) !== undefined,
+      maxTaskJobs: this.config.daemon.storage.max_task_jobs,
+    };
+  }
+
+  #executorFor(host: string | undefined): Executor {
+    if (host === undefined || host === 'localhost') return this.#local;
+    const executor = this.#resolver?.(host);
+    if (executor === undefined) throw new BatchdError('UNKNOWN_HOST', `Unknown host "${host}"`, { host });
+    return executor;
+  }
+
+  #scanIncoming(queue: string): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.layout.folder(queue, 'incoming'));
+    } catch {
+      return;
+    }
+    for (const name of names) this.#intake.handle(queue, name);
+  }
+
+  /** Index `queued/` jobs this dispatcher does not know (start-up, other dispatchers, hand moves). */
+  #indexQueued(queue: string): number {
+    let ids: string[];
+    try {
+      ids = readdirSync(this.layout.stateDir(queue, 'queued'));
+    } catch {
+      return 0;
+    }
+    const known = this.dispatcher.knownIn(queue);
+    let added = 0;
+    for (const id of ids) {
+      known.delete(id);
+      if (!isJobId(id) || this.dispatcher.knows(id)) continue;
+      try {
+        const state = readJobState(this.layout.jobDir(queue, 'queued', id));
+        state.queue = queue; // the folder is the truth
+        this.dispatcher.add(state);
+        added += 1;
+      } catch (error) {
+        this.log.warn({ queue, jobId: id, err: coerceError(error) }, 'unreadable state.yaml in queued/; job skipped');
+      }
+    }
+    // What this dispatcher indexed but is gone from queued/ was taken by another way.
+    for (const id of known) this.dispatcher.forget(id);
+    return added;
+  }
+
+  async #recover(queue: string): Promise<void> {
+    await recoverRunning(
+      {
+        layout: this.layout,
+        locks: this.#locks,
+        transitions: this.transitions,
+        config: this.config,
+        log: this.log,
+        isRunningHere: (id) => this.dispatcher.isRunningHere(id),
+        requeued: (state) => this.dispatcher.add(state),
+      },
+      queue,
+    );
+  }
+
+  #scheduleRescan(): void {
+    this.#rescanTimer = setTimeout(() => {
+      this.#rescan().then(
+        () => this.#scheduleRescan(),
+        (error: unknown) => {
+          this.log.error({ err: coerceError(error) }, 'rescan failed');
+          this.#scheduleRescan();
+        },
+      );
+    }, this.config.daemon.dispatcher.poll_timeout);
+    this.#rescanTimer.unref();
+  }
+
+  /** The backstop for everything the watchers missed. */
+  async #rescan(): Promise<void> {
+    if (this.#rescanning || this.#stopping !== undefined) return;
+    this.#rescanning = true;
+    try {
+      for (const queue of this.queues.scan()) this.#addQueue(queue);
+      for (const queue of this.queues.names()) {
+        this.#watcher.watchQueue(queue);
+        this.#scanIncoming(queue);
+        await this.#requests.scan(queue);
+        this.#indexQueued(queue);
+        await this.#recover(queue);
+      }
+      this.dispatcher.recheckDependencies();
+      if (Date.now() - this.#lastRetention > RETENTION_EVERY_MS) {
+        this.#lastRetention = Date.now();
+        for (const queue of this.queues.names()) sweepFinished(this.layout, queue, this.config.daemon.storage.done_jobs);
+      }
+      this.dispatcher.pump();
+    } finally {
+      this.#rescanning = false;
+    }
+  }
+}
+
+function readDaemonConfig(dir: string | undefined): DaemonConfig {
+  if (dir === undefined) return daemonConfigSchema.parse({});
+  const file = path.join(dir, 'batchd.yaml');
+  if (!existsSync(file)) return daemonConfigSchema.parse({});
+  return parseText(readFileSync(file, 'utf8'), daemonConfigSchema, file);
+}

@@ -1,0 +1,590 @@
+import path from 'node:path';
+
+import type { JobType } from '../config/schema.ts';
+import type { ConfigStore } from '../config/store.ts';
+import { BatchdError, coerceError } from '../errors.ts';
+import type { EventBus } from '../events.ts';
+import type { Executor, RunOutcome } from '../executors/types.ts';
+import { nextOrder } from '../jobs/id.ts';
+import { type JobStateName } from '../jobs/status.ts';
+import { planCommand } from '../jobs/template.ts';
+import type { Logger } from '../log.ts';
+import { locateJob } from '../spool/find.ts';
+import type { SpoolLayout } from '../spool/layout.ts';
+import type { JobLocks, Release } from '../spool/lock.ts';
+import { SELF } from '../spool/owner.ts';
+import type { QueueRegistry } from '../spool/queues.ts';
+import { type AttemptResult, type JobState, readJobSpec, RESULT_FILE } from '../spool/state-file.ts';
+import type { Transitions } from '../spool/transition.ts';
+import { nextStep } from './outcome.ts';
+import { type Entry, ReadyList } from './ready-list.ts';
+import { isOpen, msUntilOpen } from './schedule.ts';
+
+export interface DispatcherDeps {
+  config: ConfigStore;
+  queues: QueueRegistry;
+  layout: SpoolLayout;
+  transitions: Transitions;
+  locks: JobLocks;
+  events: EventBus;
+  log: Logger;
+  /** The executor for a job's host (undefined host: this machine). */
+  executorFor: (host: string | undefined) => Executor;
+  /** Whether a job may start on its host now (per-host limits); undefined host: always. */
+  hostAvailable?: (host: string | undefined) => boolean;
+}
+
+interface Running {
+  entry: Entry;
+  controller: AbortController;
+  lost: boolean;
+}
+
+/**
+ * The scheduling loop. It holds the queued jobs it knows of (ids and ordering fields only) and the
+ * jobs it runs; the spool stays the truth, and every change of a job's folder goes through
+ * Transitions under the job's lock.
+ */
+export class Dispatcher {
+  readonly #d: DispatcherDeps;
+  readonly #ready = new Map<string, ReadyList>();
+  /** Queued jobs waiting for dependencies or not_before. */
+  readonly #waiting = new Map<string, Entry>();
+  readonly #known = new Map<string, Entry>();
+  readonly #dependents = new Map<string, Set<string>>();
+  readonly #running = new Map<string, Running>();
+  readonly #perQueue = new Map<string, number>();
+  readonly #perType = new Map<string, number>();
+  #pumpQueued = false;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  #accepting = true;
+  readonly #idleWaiters: (() => void)[] = [];
+
+  constructor(deps: DispatcherDeps) {
+    this.#d = deps;
+  }
+
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  get queuedCount(): number {
+    return this.#known.size;
+  }
+
+  isRunningHere(id: string): boolean {
+    return this.#running.has(id);
+  }
+
+  knows(id: string): boolean {
+    return this.#known.has(id) || this.#running.has(id);
+  }
+
+  /** Index a queued job (from acceptance, a rescan or a requeue). */
+  add(state: JobState): void {
+    if (this.#known.has(state.id) || this.#running.has(state.id)) return;
+    const entry: Entry = {
+      id: state.id,
+      queue: state.queue,
+      type: state.type,
+      host: state.host,
+      task: state.task,
+      priority: state.priority,
+      order: state.order,
+      notBefore: state.not_before === undefined ? undefined : Date.parse(state.not_before),
+      pending: new Set(),
+    };
+    this.#known.set(entry.id, entry);
+    for (const dep of state.after) {
+      if (this.#known.has(dep) || this.#running.has(dep)) {
+        entry.pending.add(dep);
+        this.#addDependent(dep, entry.id);
+        continue;
+      }
+      const where = locateJob(this.#d.layout, this.#d.queues.names(), dep);
+      if (where === undefined || where.state === 'failed' || where.state === 'cancelled') {
+        const why = where === undefined ? `dependency ${dep} no longer exists` : `dependency ${dep} ${where.state}`;
+        entry.pending.add(dep); // keeps it out of the ready list while it is failed
+        this.#place(entry);
+        void this.#failQueued(entry, why);
+        return;
+      }
+      if (where.state !== 'done') {
+        // Queued or running under another dispatcher: looked at again on each rescan.
+        entry.pending.add(dep);
+        this.#addDependent(dep, entry.id);
+      }
+    }
+    this.#place(entry);
+    this.#autostart(entry.queue);
+    this.pump();
+  }
+
+  /** Forget a queued job that left `queued/` by another way (claimed elsewhere, moved by hand). */
+  forget(id: string): void {
+    const entry = this.#known.get(id);
+    if (entry === undefined) return;
+    this.#unplace(entry);
+    this.#known.delete(id);
+  }
+
+  /** Ids of the queued jobs indexed for a queue (for rescans). */
+  knownIn(queue: string): Set<string> {
+    const ids = new Set<string>();
+    for (const entry of this.#known.values()) if (entry.queue === queue) ids.add(entry.id);
+    return ids;
+  }
+
+  /** Dependencies that live with other dispatchers: look at the spool again. */
+  recheckDependencies(): void {
+    for (const entry of [...this.#waiting.values()]) {
+      for (const dep of [...entry.pending]) {
+        if (this.#known.has(dep) || this.#running.has(dep)) continue;
+        const where = locateJob(this.#d.layout, this.#d.queues.names(), dep);
+        this.#dependencyEnded(dep, where?.state ?? 'failed');
+      }
+    }
+  }
+
+  /** Schedule a dispatch pass; many calls in one tick make one pass. */
+  pump(): void {
+    if (this.#pumpQueued || !this.#accepting) return;
+    this.#pumpQueued = true;
+    queueMicrotask(() => {
+      this.#pumpQueued = false;
+      this.#dispatch();
+    });
+  }
+
+  /** Stop starting jobs; wait for running ones up to `graceMs`, then stop them (they are requeued). */
+  async shutdown(graceMs: number): Promise<void> {
+    this.#accepting = false;
+    clearTimeout(this.#timer);
+    if (this.#running.size > 0) {
+      this.#d.log.info({ running: this.#running.size, graceMs }, 'waiting for running jobs');
+      const idle = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+      await this.stopAll();
+    }
+  }
+
+  /** Stop every running job now; they go back to `queued/` with the attempt counted. */
+  async stopAll(): Promise<void> {
+    this.#accepting = false;
+    if (this.#running.size === 0) return;
+    const idle = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    for (const run of this.#running.values()) run.controller.abort('shutdown');
+    await idle;
+  }
+
+  /** The lock of a running job was lost: someone else may own it now, so stop without recording. */
+  lockLost(id: string): void {
+    const run = this.#running.get(id);
+    if (run === undefined) return;
+    run.lost = true;
+    run.controller.abort('cancel');
+  }
+
+  // ---- control: cancel, retry, priority, move (the plain-file requests and the API use these) ----
+
+  /** Cancel a queued or running job. Returns false if another dispatcher runs it. */
+  async cancel(id: string, reason = 'cancelled'): Promise<'cancelled' | 'stopping' | 'elsewhere'> {
+    const run = this.#running.get(id);
+    if (run !== undefined) {
+      run.controller.abort('cancel');
+      return 'stopping';
+    }
+    const where = this.#locate(id);
+    if (where.state !== 'queued') {
+      if (where.state === 'running') return 'elsewhere';
+      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only queued or running jobs can be cancelled`, { jobId: id });
+    }
+    await this.#underLock(id, () => {
+      this.#d.transitions.move({ id, queue: where.queue }, 'queued', 'cancelled', {
+        reason,
+        update: (s) => {
+          s.last = { attempt: s.attempts, outcome: 'cancelled', error: reason, ended_at: new Date().toISOString() };
+        },
+      });
+    });
+    const entry = this.#known.get(id);
+    if (entry !== undefined) this.forget(id);
+    this.#dependencyEnded(id, 'cancelled');
+    return 'cancelled';
+  }
+
+  /** Queue a failed or cancelled job again; on_fail's count starts over. */
+  async retry(id: string): Promise<JobState> {
+    const where = this.#locate(id);
+    if (where.state !== 'failed' && where.state !== 'cancelled') {
+      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only failed or cancelled jobs can be retried`, { jobId: id });
+    }
+    const state = await this.#underLock(id, () =>
+      this.#d.transitions.move({ id, queue: where.queue }, where.state, 'queued', {
+        reason: 'retry requested',
+        update: (s) => {
+          s.retries = 0;
+          s.order = nextOrder();
+          s.cancel_requested = undefined;
+        },
+      }),
+    );
+    this.add(state);
+    return state;
+  }
+
+  async setPriority(id: string, priority: number): Promise<void> {
+    const where = this.#locate(id);
+    if (where.state !== 'queued') {
+      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only queued jobs can be re-prioritised`, { jobId: id });
+    }
+    await this.#underLock(id, () => {
+      this.#d.transitions.update({ id, queue: where.queue }, 'queued', `priority set to ${priority}`, (s) => {
+        s.priority = priority;
+      });
+    });
+    const entry = this.#known.get(id);
+    if (entry !== undefined) {
+      this.#unplace(entry);
+      entry.priority = priority;
+      this.#place(entry);
+      this.pump();
+    }
+  }
+
+  async move(id: string, toQueue: string): Promise<void> {
+    if (!this.#d.queues.has(toQueue)) throw new BatchdError('UNKNOWN_QUEUE', `Unknown queue "${toQueue}"`, { queue: toQueue });
+    const where = this.#locate(id);
+    if (where.state !== 'queued') {
+      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only queued jobs can be moved`, { jobId: id });
+    }
+    if (where.queue === toQueue) return;
+    await this.#underLock(id, () => {
+      this.#d.transitions.move({ id, queue: where.queue }, 'queued', 'queued', {
+        toQueue,
+        reason: `moved from ${where.queue} to ${toQueue}`,
+      });
+    });
+    const entry = this.#known.get(id);
+    if (entry !== undefined) {
+      this.#unplace(entry);
+      entry.queue = toQueue;
+      this.#place(entry);
+      this.pump();
+    }
+  }
+
+  // ---- the loop ----
+
+  #dispatch(): void {
+    const workers = this.#d.config.daemon.dispatcher.workers;
+    const now = new Date();
+    let wakeIn = Infinity;
+    this.#releaseWaiting(now.getTime());
+    const openQueues: string[] = [];
+    for (const [queue, list] of this.#ready) {
+      if (list.size === 0) continue;
+      const settings = this.#d.queues.settings(queue);
+      if (!settings.enabled) continue;
+      const schedule = this.#d.config.schedule(settings.schedule_name);
+      if (schedule === undefined) {
+        this.#d.log.warn({ queue, schedule: settings.schedule_name }, 'queue names an unknown schedule; it starts no jobs');
+        continue;
+      }
+      if (!isOpen(schedule, now)) {
+        wakeIn = Math.min(wakeIn, msUntilOpen(schedule, now));
+        continue;
+      }
+      openQueues.push(queue);
+    }
+    while (this.#running.size < workers && openQueues.length > 0) {
+      let best: Entry | undefined;
+      let bestQueuePriority = 0;
+      for (let i = openQueues.length - 1; i >= 0; i--) {
+        const queue = openQueues[i] as string;
+        const candidate = this.#candidate(queue);
+        if (candidate === undefined) {
+          openQueues.splice(i, 1);
+          continue;
+        }
+        const qp = this.#d.queues.settings(queue).priority;
+        if (
+          best === undefined ||
+          candidate.priority > best.priority ||
+          (candidate.priority === best.priority && (qp > bestQueuePriority || (qp === bestQueuePriority && candidate.order < best.order)))
+        ) {
+          best = candidate;
+          bestQueuePriority = qp;
+        }
+      }
+      if (best === undefined) break;
+      this.#start(best);
+    }
+    this.#armTimer(wakeIn);
+  }
+
+  /** The best job of a queue that may start now, if the queue has room. */
+  #candidate(queue: string): Entry | undefined {
+    const settings = this.#d.queues.settings(queue);
+    if (settings.parallel !== undefined && (this.#perQueue.get(queue) ?? 0) >= settings.parallel) return undefined;
+    return this.#ready.get(queue)?.find((entry) => {
+      const type = this.#d.config.jobType(entry.type);
+      if (type?.max_jobs !== undefined && (this.#perType.get(entry.type) ?? 0) >= type.max_jobs) return false;
+      const host = entry.host ?? type?.host_name ?? settings.host_name ?? undefined;
+      return this.#d.hostAvailable?.(host) ?? true;
+    });
+  }
+
+  #start(entry: Entry): void {
+    this.#unplace(entry);
+    this.#known.delete(entry.id);
+    const run: Running = { entry, controller: new AbortController(), lost: false };
+    this.#running.set(entry.id, run);
+    bump(this.#perQueue, entry.queue, 1);
+    bump(this.#perType, entry.type, 1);
+    this.#execute(run).then(
+      () => this.#finished(run),
+      (error: unknown) => {
+        this.#d.log.error({ jobId: entry.id, err: coerceError(error) }, 'job handling failed');
+        this.#finished(run);
+      },
+    );
+  }
+
+  #finished(run: Running): void {
+    this.#running.delete(run.entry.id);
+    bump(this.#perQueue, run.entry.queue, -1);
+    bump(this.#perType, run.entry.type, -1);
+    if (this.#running.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.pump();
+  }
+
+  async #execute(run: Running): Promise<void> {
+    const { entry } = run;
+    const job = { id: entry.id, queue: entry.queue };
+    const release = await this.#d.locks.acquire(entry.id);
+    if (release === undefined) return; // another dispatcher holds it
+    try {
+      const type = this.#d.config.jobType(entry.type);
+      const settings = this.#d.queues.settings(entry.queue);
+      const host = entry.host ?? type?.host_name ?? settings.host_name ?? undefined;
+      let state: JobState;
+      try {
+        state = this.#d.transitions.move(job, 'queued', 'running', {
+          reason: 'started',
+          update: (s) => {
+            s.attempts += 1;
+            s.retries += 1;
+            s.running = { attempt: s.attempts, started_at: new Date().toISOString(), host: host ?? 'localhost', owner: SELF };
+          },
+        });
+      } catch (error) {
+        if (error instanceof BatchdError && error.code === 'JOB_GONE') return;
+        throw error;
+      }
+      const outcome = await this.#attempt(run, state, type, host);
+      if (run.lost) return;
+      this.#record(job, state, outcome, type, host);
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+
+  async #attempt(run: Running, state: JobState, type: JobType | undefined, host: string | undefined): Promise<RunOutcome> {
+    const now = new Date().toISOString();
+    if (run.controller.signal.aborted) {
+      const outcome = run.controller.signal.reason === 'shutdown' ? 'interrupted' : 'cancelled';
+      return { outcome, error: outcome, startedAt: now, endedAt: now };
+    }
+    if (type === undefined) {
+      return { outcome: 'error', error: `job type "${state.type}" no longer exists`, startedAt: now, endedAt: now };
+    }
+    const dir = this.#d.layout.jobDir(state.queue, 'running', state.id);
+    try {
+      const spec = readJobSpec(dir);
+      const daemon = this.#d.config.daemon;
+      const plan = planCommand(type, spec.params, daemon.variables);
+      const env: Record<string, string> = {
+        ...type.environment,
+        ...plan.env,
+        BATCHD_JOB_ID: state.id,
+        BATCHD_QUEUE: state.queue,
+        BATCHD_TASK: state.task ?? '',
+        BATCHD_ATTEMPT: String(state.attempts),
+        BATCHD_JOB_DIR: dir,
+        BATCHD_RESULT: path.join(dir, RESULT_FILE),
+      };
+      const executor = this.#d.executorFor(host);
+      return await executor.run(
+        {
+          jobId: state.id,
+          queue: state.queue,
+          attempt: state.attempts,
+          dir,
+          plan,
+          env,
+          cwd: type.workdir === undefined ? dir : this.#d.config.resolve(type.workdir),
+          timeoutMs: state.timeout_ms ?? type.timeout,
+          killGraceMs: daemon.dispatcher.kill_grace,
+        },
+        run.controller.signal,
+      );
+    } catch (error) {
+      return { outcome: 'error', error: coerceError(error).message, startedAt: now, endedAt: new Date().toISOString() };
+    }
+  }
+
+  #record(job: { id: string; queue: string }, state: JobState, outcome: RunOutcome, type: JobType | undefined, host: string | undefined): void {
+    const step = nextStep(outcome.outcome, outcome.error, type?.on_fail ?? 'continue', state.retries);
+    const result: AttemptResult = {
+      attempt: state.attempts,
+      outcome: outcome.outcome,
+      exit_code: outcome.exitCode,
+      signal: outcome.signal,
+      error: outcome.error,
+      host: host ?? 'localhost',
+      started_at: outcome.startedAt,
+      ended_at: outcome.endedAt,
+      duration_ms: Date.parse(outcome.endedAt) - Date.parse(outcome.startedAt),
+    };
+    let next: JobState;
+    try {
+      next = this.#d.transitions.move(job, 'running', step.to, {
+        reason: step.reason,
+        known: state,
+        update: (s) => {
+          s.running = undefined;
+          s.last = result;
+          s.results.push(result);
+          if (step.toBack) s.order = nextOrder();
+        },
+      });
+    } catch (error) {
+      this.#d.log.error({ jobId: job.id, err: coerceError(error) }, 'could not record the end of a job; recovery will');
+      return;
+    }
+    if (step.to === 'queued') this.add(next);
+    else this.#dependencyEnded(job.id, step.to);
+  }
+
+  // ---- dependencies, waiting, placement ----
+
+  #addDependent(dep: string, id: string): void {
+    let set = this.#dependents.get(dep);
+    if (set === undefined) this.#dependents.set(dep, (set = new Set()));
+    set.add(id);
+  }
+
+  #dependencyEnded(dep: string, state: JobStateName): void {
+    if (state === 'queued' || state === 'running') return;
+    const ids = this.#dependents.get(dep);
+    if (ids === undefined) return;
+    this.#dependents.delete(dep);
+    for (const id of ids) {
+      const entry = this.#known.get(id);
+      if (entry === undefined) continue;
+      if (state === 'done') {
+        entry.pending.delete(dep);
+        if (entry.pending.size === 0) {
+          this.#unplace(entry);
+          this.#place(entry);
+        }
+      } else {
+        void this.#failQueued(entry, `dependency ${dep} ${state}`);
+      }
+    }
+    this.pump();
+  }
+
+  async #failQueued(entry: Entry, why: string): Promise<void> {
+    try {
+      await this.#underLock(entry.id, () => {
+        this.#d.transitions.move({ id: entry.id, queue: entry.queue }, 'queued', 'failed', {
+          reason: why,
+          update: (s) => {
+            s.last = { attempt: s.attempts, outcome: 'dependency-failed', error: why, ended_at: new Date().toISOString() };
+          },
+        });
+      });
+    } catch (error) {
+      this.#d.log.warn({ jobId: entry.id, err: coerceError(error) }, 'could not fail a job whose dependency failed');
+      return;
+    }
+    this.forget(entry.id);
+    this.#dependencyEnded(entry.id, 'failed');
+  }
+
+  #place(entry: Entry): void {
+    if (entry.pending.size > 0 || (entry.notBefore !== undefined && entry.notBefore > Date.now())) {
+      this.#waiting.set(entry.id, entry);
+      if (entry.pending.size === 0 && entry.notBefore !== undefined) this.#armTimer(entry.notBefore - Date.now());
+      return;
+    }
+    let list = this.#ready.get(entry.queue);
+    if (list === undefined) this.#ready.set(entry.queue, (list = new ReadyList()));
+    list.insert(entry);
+  }
+
+  #unplace(entry: Entry): void {
+    if (!this.#waiting.delete(entry.id)) this.#ready.get(entry.queue)?.remove(entry);
+  }
+
+  #releaseWaiting(now: number): void {
+    let next = Infinity;
+    for (const entry of this.#waiting.values()) {
+      if (entry.pending.size > 0) continue;
+      if (entry.notBefore === undefined || entry.notBefore <= now) {
+        this.#waiting.delete(entry.id);
+        this.#place(entry);
+      } else next = Math.min(next, entry.notBefore - now);
+    }
+    this.#armTimer(next);
+  }
+
+  #armTimer(ms: number): void {
+    if (!Number.isFinite(ms) || !this.#accepting) return;
+    const at = Date.now() + Math.max(ms, 1);
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.pump();
+    }, Math.min(Math.max(ms, 1), 2_147_000_000));
+  }
+
+  #autostart(queue: string): void {
+    const settings = this.#d.queues.settings(queue);
+    const threshold = settings.autostart_job_count;
+    if (settings.enabled || threshold === null || threshold === undefined) return;
+    const count = (this.#ready.get(queue)?.size ?? 0) + [...this.#waiting.values()].filter((e) => e.queue === queue).length;
+    if (count >= threshold) {
+      this.#d.log.info({ queue, count }, 'queue enabled by autostart_job_count');
+      this.#d.queues.override(queue, { enabled: true });
+    }
+  }
+
+  #locate(id: string): { queue: string; state: JobStateName } {
+    const where = locateJob(this.#d.layout, this.#d.queues.names(), id);
+    if (where === undefined) throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
+    return where;
+  }
+
+  async #underLock<T>(id: string, fn: () => T): Promise<T> {
+    const release: Release | undefined = await this.#d.locks.acquire(id);
+    if (release === undefined) throw new BatchdError('JOB_LOCKED', `Job ${id} is held by a running dispatcher; try again`, { jobId: id });
+    try {
+      return fn();
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+}
+
+function bump(map: Map<string, number>, key: string, by: number): void {
+  map.set(key, (map.get(key) ?? 0) + by);
+}

@@ -1,0 +1,77 @@
+import { type Schedule, WEEKDAYS, type Weekday } from '../config/schema.ts';
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(timeZone: string | undefined): Intl.DateTimeFormat {
+  const key = timeZone ?? '';
+  let f = formatters.get(key);
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      weekday: 'long',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    formatters.set(key, f);
+  }
+  return f;
+}
+
+/** Weekday and second of the day at `when`, in the schedule's time zone (else the machine's). */
+export function localTime(when: Date, timeZone: string | undefined): { day: number; second: number } {
+  let day = 0;
+  let h = 0;
+  let m = 0;
+  let s = 0;
+  for (const part of formatter(timeZone).formatToParts(when)) {
+    if (part.type === 'weekday') day = WEEKDAYS.indexOf(part.value as Weekday);
+    else if (part.type === 'hour') h = Number(part.value);
+    else if (part.type === 'minute') m = Number(part.value);
+    else if (part.type === 'second') s = Number(part.value);
+  }
+  return { day, second: h * 3600 + m * 60 + s };
+}
+
+function dayAllowed(schedule: Schedule, day: number): boolean {
+  const days = schedule.weekdays;
+  return days === null || days === undefined || days.includes(WEEKDAYS[(day + 7) % 7] as Weekday);
+}
+
+/**
+ * Whether a queue on this schedule may start jobs at `when`. A window `[begin, end)` whose end is
+ * before its begin crosses midnight, and its small hours belong to the day it began on
+ * (Friday 22:00–06:00 is open early on Saturday).
+ */
+export function isOpen(schedule: Schedule, when: Date): boolean {
+  const { day, second } = localTime(when, schedule.timezone);
+  const windows = schedule.time;
+  if (windows === null || windows === undefined || windows.length === 0) return dayAllowed(schedule, day);
+  return windows.some(({ begin, end }) => {
+    if (begin === end) return dayAllowed(schedule, day);
+    if (begin < end) return second >= begin && second < end && dayAllowed(schedule, day);
+    if (second >= begin) return dayAllowed(schedule, day);
+    return second < end && dayAllowed(schedule, day - 1);
+  });
+}
+
+/**
+ * Milliseconds until the schedule may open, capped at an hour (the caller looks again then, which
+ * also absorbs daylight-saving shifts). 0 if it is open now.
+ */
+export function msUntilOpen(schedule: Schedule, now: Date): number {
+  if (isOpen(schedule, now)) return 0;
+  const { second } = localTime(now, schedule.timezone);
+  const cap = 3_600_000;
+  let best = cap;
+  const begins = (schedule.time ?? []).map((w) => w.begin);
+  if (begins.length === 0) begins.push(0);
+  for (let d = 0; d <= 7; d++) {
+    for (const begin of begins) {
+      const delta = (d * 86_400 + begin - second) * 1000;
+      if (delta > 0 && delta < best) best = delta;
+    }
+  }
+  return Math.max(best - (now.getTime() % 1000), 50);
+}

@@ -1,0 +1,88 @@
+/**
+ * Every error batchd raises on purpose carries a stable `code` and the context a reader needs
+ * (file, line, field, jobId, from, to). One place maps codes to HTTP statuses (api/), so the
+ * code set is closed here.
+ */
+export const ERROR_CODES = [
+  'CONFIG_INVALID',
+  'YAML_SYNTAX',
+  'JOB_INVALID',
+  'DROP_NOT_REGULAR',
+  'DROP_TOO_LARGE',
+  'DROP_BINARY',
+  'DROP_BAD_NAME',
+  'UNKNOWN_TYPE',
+  'UNKNOWN_QUEUE',
+  'UNKNOWN_HOST',
+  'UNKNOWN_JOB',
+  'PARAM_INVALID',
+  'TRANSITION_ILLEGAL',
+  'JOB_GONE',
+  'JOB_LOCKED',
+  'NAME_INVALID',
+  'REQUEST_INVALID',
+  'SPAWN_FAILED',
+  'DISK_FULL',
+  'NOT_FOUND',
+  'CONFLICT',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'TOO_LARGE',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ErrorContext {
+  file?: string;
+  line?: number;
+  field?: string;
+  jobId?: string;
+  queue?: string;
+  from?: string;
+  to?: string;
+  [key: string]: unknown;
+}
+
+/** One problem found in an input, as shown to users in `rejected/*.error.yaml` and HTTP 422s. */
+export interface Problem {
+  field?: string;
+  line?: number;
+  message: string;
+}
+
+export class BatchdError extends Error {
+  readonly code: ErrorCode;
+  readonly context: ErrorContext;
+  readonly problems: Problem[];
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    context: ErrorContext = {},
+    options: { cause?: unknown; problems?: Problem[] } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BatchdError';
+    this.code = code;
+    this.context = context;
+    this.problems = options.problems ?? [];
+  }
+}
+
+/** Turn anything thrown into an Error, so every catch handles one type. */
+export function coerceError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new Error(typeof thrown === 'string' ? thrown : JSON.stringify(thrown));
+}
+
+export function errnoCode(thrown: unknown): string | undefined {
+  const code = (thrown as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** One wording for every option error, in p-queue's style. */
+export function describeValue(value: unknown): string {
+  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  return `\`${shown.length > 60 ? shown.slice(0, 57) + '...' : shown}\` (${kind})`;
+}

@@ -1,0 +1,52 @@
+import { EventEmitter } from 'node:events';
+
+import type { JobStateName } from './jobs/status.ts';
+
+/**
+ * The one event stream. The API's live views, metrics and hook plugins subscribe to it; nothing
+ * else is a source of truth (the spool is).
+ */
+export interface BatchdEvents {
+  'job:accepted': { jobId: string; queue: string; task?: string | undefined };
+  'job:transition': {
+    jobId: string;
+    queue: string;
+    from: JobStateName;
+    to: JobStateName;
+    toQueue?: string | undefined;
+    reason: string;
+  };
+  'job:rejected': { queue: string; file: string; message: string };
+  'queue:changed': { queue: string };
+  'config:reloaded': { file: string };
+  'config:invalid': { file: string; message: string };
+  'host:state': { host: string; state: string; reason?: string | undefined };
+}
+
+export type BatchdEventName = keyof BatchdEvents;
+
+export class EventBus {
+  readonly #emitter = new EventEmitter();
+  readonly #onListenerError: (error: unknown, event: string) => void;
+
+  constructor(onListenerError: (error: unknown, event: string) => void) {
+    this.#emitter.setMaxListeners(0);
+    this.#onListenerError = onListenerError;
+  }
+
+  on<E extends BatchdEventName>(event: E, listener: (payload: BatchdEvents[E]) => void): () => void {
+    this.#emitter.on(event, listener);
+    return () => this.#emitter.off(event, listener);
+  }
+
+  /** A throwing listener is logged, never propagated: listeners must not crash the daemon. */
+  emit<E extends BatchdEventName>(event: E, payload: BatchdEvents[E]): void {
+    for (const listener of this.#emitter.listeners(event)) {
+      try {
+        (listener as (p: BatchdEvents[E]) => void)(payload);
+      } catch (error) {
+        this.#onListenerError(error, event);
+      }
+    }
+  }
+}

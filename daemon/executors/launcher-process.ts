@@ -1,0 +1,93 @@
+/**
+ * The launcher: a small process that forks the daemon's local jobs. Fork costs grow with the
+ * forking process's memory, and the daemon may hold a large index; this process stays small.
+ * Each job gets its own process group so it can be killed as a tree. When the daemon goes away
+ * (even by kill -9) the IPC channel closes and every job here is killed, so no orphan keeps
+ * running while recovery queues the job again.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
+
+import type { LauncherEvent, LauncherRequest } from './launcher-protocol.ts';
+
+const groups = new Map<number, number>();
+
+function send(event: LauncherEvent): void {
+  process.send?.(event);
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function launch(req: Extract<LauncherRequest, { op: 'spawn' }>): void {
+  let out: number | undefined;
+  let err: number | undefined;
+  try {
+    out = openSync(req.stdout, 'a');
+    err = openSync(req.stderr, 'a');
+    const child = spawn(req.file, req.args, {
+      cwd: req.cwd,
+      env: { ...process.env, ...req.env },
+      stdio: ['ignore', out, err],
+      detached: true,
+    });
+    const errFd = err;
+    let reported = false;
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      if (reported) return;
+      reported = true;
+      groups.delete(req.key);
+      const message = error.code === 'ENOENT' ? `${req.file}: command not found` : `${req.file}: ${error.message}`;
+      try {
+        const fd = openSync(req.stderr, 'a');
+        writeSync(fd, `batchd: ${message}\n`);
+        closeSync(fd);
+      } catch {
+        // the job folder is gone
+      }
+      send({ op: 'exit', key: req.key, code: error.code === 'ENOENT' ? 127 : 126, signal: null, error: message, errno: error.code });
+    });
+    if (child.pid !== undefined) {
+      const pid = child.pid;
+      groups.set(req.key, pid);
+      send({ op: 'started', key: req.key, pid });
+      child.once('exit', (code, signal) => {
+        if (reported) return;
+        reported = true;
+        groups.delete(req.key);
+        // Whatever the job left behind in its group goes with it.
+        killGroup(pid, 'SIGKILL');
+        send({ op: 'exit', key: req.key, code, signal });
+      });
+    }
+    void errFd;
+  } catch (error) {
+    send({ op: 'exit', key: req.key, code: null, signal: null, error: (error as Error).message });
+  } finally {
+    if (out !== undefined) closeSync(out);
+    if (err !== undefined) closeSync(err);
+  }
+}
+
+process.on('message', (message: LauncherRequest) => {
+  if (message.op === 'spawn') launch(message);
+  else {
+    const pid = groups.get(message.key);
+    if (pid !== undefined) killGroup(pid, message.signal);
+  }
+});
+
+process.on('disconnect', () => {
+  for (const pid of groups.values()) killGroup(pid, 'SIGKILL');
+  process.exit(0);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  // The daemon decides when jobs stop; a terminal's Ctrl-C reaches this process too.
+  process.on(signal, () => undefined);
+}

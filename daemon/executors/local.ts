@@ -1,0 +1,89 @@
+import { chmodSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import type { Logger } from '../log.ts';
+import { STDERR_FILE, STDOUT_FILE } from '../spool/state-file.ts';
+import { Launcher } from './launcher.ts';
+import type { Executor, RunOutcome, RunRequest, StopReason } from './types.ts';
+
+export const SCRIPT_FILE = 'script.sh';
+
+/** Runs jobs on this machine, each in its own process group, through the launcher process. */
+export class LocalExecutor implements Executor {
+  readonly name = 'local';
+  readonly #launcher: Launcher;
+
+  constructor(log: Logger) {
+    this.#launcher = new Launcher(log);
+  }
+
+  run(request: RunRequest, signal: AbortSignal): Promise<RunOutcome> {
+    const startedAt = new Date().toISOString();
+    const { file, args } = commandLine(request);
+    return new Promise<RunOutcome>((resolve) => {
+      let stopping: 'timeout' | StopReason | undefined;
+      let killTimer: NodeJS.Timeout | undefined;
+      let timeoutTimer: NodeJS.Timeout | undefined;
+      const stop = (why: 'timeout' | StopReason): void => {
+        if (stopping !== undefined) return;
+        stopping = why;
+        this.#launcher.kill(key, 'SIGTERM');
+        killTimer = setTimeout(() => this.#launcher.kill(key, 'SIGKILL'), request.killGraceMs);
+      };
+      const onAbort = (): void => stop(signal.reason === 'shutdown' ? 'shutdown' : 'cancel');
+      const key = this.#launcher.spawn(
+        {
+          file,
+          args,
+          cwd: request.cwd,
+          env: request.env,
+          stdout: path.join(request.dir, STDOUT_FILE),
+          stderr: path.join(request.dir, STDERR_FILE),
+        },
+        {
+          onStarted: () => {
+            if (request.timeoutMs !== undefined) timeoutTimer = setTimeout(() => stop('timeout'), request.timeoutMs);
+          },
+          onExit: (event) => {
+            clearTimeout(killTimer);
+            clearTimeout(timeoutTimer);
+            signal.removeEventListener('abort', onAbort);
+            const endedAt = new Date().toISOString();
+            const base = { exitCode: event.code, signal: event.signal, startedAt, endedAt };
+            if (stopping === 'timeout') {
+              resolve({ ...base, outcome: 'timeout', error: `timed out after ${Math.round((request.timeoutMs ?? 0) / 1000)} s` });
+            } else if (stopping === 'cancel') resolve({ ...base, outcome: 'cancelled', error: 'cancelled' });
+            else if (stopping === 'shutdown') resolve({ ...base, outcome: 'interrupted', error: 'the daemon shut down' });
+            else if (event.error !== undefined && event.errno !== 'ENOENT') resolve({ ...base, outcome: 'spawn-failed', error: event.error });
+            else if (event.code === 0) resolve({ ...base, outcome: 'success' });
+            else if (event.signal !== null) resolve({ ...base, outcome: 'signal', error: `killed by ${event.signal}` });
+            else resolve({ ...base, outcome: 'exit-code', error: event.error ?? `exit code ${event.code}` });
+          },
+        },
+      );
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#launcher.close();
+  }
+}
+
+function commandLine(request: RunRequest): { file: string; args: string[] } {
+  const plan = request.plan;
+  switch (plan.kind) {
+    case 'argv':
+      return { file: plan.argv[0] ?? 'true', args: plan.argv.slice(1) };
+    case 'shell':
+      return { file: '/bin/sh', args: ['-c', plan.script] };
+    case 'script': {
+      const script = path.join(request.dir, SCRIPT_FILE);
+      writeFileSync(script, plan.script);
+      if (plan.interpreter === undefined) return { file: '/bin/sh', args: [script] };
+      chmodSync(script, 0o755);
+      return { file: script, args: [] };
+    }
+  }
+}

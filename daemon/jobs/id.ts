@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Job ids sort by submission time and are unique across dispatchers and machines:
+ * `20261121T093000.123Z-k3f9qa`, optionally followed by `-slug` from the dropped file's name.
+ * The first eight characters are the submission date, which also names the shard of the
+ * finished-job folders (`done/20261121/<id>`).
+ */
+const ID_PATTERN = /^\d{8}T\d{6}\.\d{3}Z-[a-z0-9]{6}(-[a-z0-9][a-z0-9-]{0,39})?$/;
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+let lastMs = 0;
+let counter = 0;
+
+export function newJobId(slugSource?: string, now = new Date()): string {
+  const iso = now.toISOString(); // 2026-11-21T09:30:00.123Z
+  const stamp = iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 13) + iso.slice(14, 16) + iso.slice(17, 23) + 'Z';
+  const bytes = randomBytes(6);
+  let random = '';
+  for (const byte of bytes) random += ALPHABET[byte % ALPHABET.length];
+  const slug = slugSource === undefined ? '' : slugify(slugSource);
+  return `${stamp}-${random}${slug === '' ? '' : '-' + slug}`;
+}
+
+export function slugify(text: string): string {
+  return text
+    .toLowerCase()
+    .replace(/\.(ya?ml|json)$/, '')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
+}
+
+export function isJobId(value: string): boolean {
+  return ID_PATTERN.test(value);
+}
+
+/** The shard a finished job lives in: its submission date. */
+export function shardOf(id: string): string {
+  return id.slice(0, 8);
+}
+
+/**
+ * A number that orders jobs by submission within one process, and roughly across processes:
+ * microseconds since the epoch, made strictly increasing here.
+ */
+export function nextOrder(nowMs = Date.now()): number {
+  if (nowMs > lastMs) {
+    lastMs = nowMs;
+    counter = 0;
+  } else {
+    counter += 1;
+    if (counter >= 1000) {
+      lastMs += 1;
+      counter = 0;
+    }
+  }
+  return lastMs * 1000 + counter;
+}

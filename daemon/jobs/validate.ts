@@ -1,0 +1,134 @@
+import type { ConfigStore } from '../config/store.ts';
+import { loadText, locateIssues, formatProblems } from '../config/parse.ts';
+import type { QueueSettings } from '../config/schema.ts';
+import { BatchdError, type Problem } from '../errors.ts';
+import { newJobId } from './id.ts';
+import { coerceParam, expandInput, expansionSize, isExpanding } from './params.ts';
+import { type JobFile, jobFileSchema, type JobSpec, type ParamValue } from './spec.ts';
+
+export interface ValidateContext {
+  queue: string;
+  queueSettings: QueueSettings;
+  config: ConfigStore;
+  /** Where the job came from, for error messages and the job's record. */
+  file: string;
+  via: 'drop' | 'api';
+  slugSource?: string | undefined;
+  user?: string | undefined;
+  hostExists: (name: string) => boolean;
+  jobExists: (id: string) => boolean;
+  maxTaskJobs: number;
+}
+
+/**
+ * Check a job file against the schema and its job type, and expand a task into its jobs.
+ * Every problem names the file, the line and the field.
+ */
+export function validateJobText(text: string, ctx: ValidateContext): JobSpec[] {
+  const data = loadText(text, ctx.file);
+  return validateJobData(data, text, ctx);
+}
+
+export function validateJobData(data: unknown, text: string, ctx: ValidateContext): JobSpec[] {
+  const parsed = jobFileSchema.safeParse(data);
+  if (!parsed.success) fail(ctx.file, locateIssues(text, parsed.error.issues, data));
+  const job = parsed.data;
+  const problems: { path: (string | number)[]; message: string }[] = [];
+
+  const typeName = job.type ?? (job.command !== undefined ? 'command' : (ctx.queueSettings.type ?? 'command'));
+  const type = ctx.config.jobType(typeName);
+  if (type === undefined) {
+    const known = ctx.config.list<{ name: string }>('jobtypes').map((t) => t.name).sort();
+    throwAt(ctx.file, text, ['type'], `Unknown job type "${typeName}"; known types: ${known.join(', ')}`, 'UNKNOWN_TYPE');
+  }
+  const inputs: JobFile['params'] = { ...job.params };
+  if (job.command !== undefined) inputs.command = job.command;
+
+  const declared = new Set(type.params.map((p) => p.name));
+  for (const key of Object.keys(inputs)) {
+    if (!declared.has(key)) {
+      const takes = type.params.length === 0 ? 'no parameters' : `parameters ${[...declared].join(', ')}`;
+      problems.push({ path: ['params', key], message: `Unknown parameter "${key}"; type "${type.name}" takes ${takes}` });
+    }
+  }
+  const size = expansionSize(inputs);
+  if (size > ctx.maxTaskJobs) {
+    throwAt(ctx.file, text, ['params'], `This task would make ${size} jobs; the limit is ${ctx.maxTaskJobs} (storage.max_task_jobs)`, 'JOB_INVALID');
+  }
+  // Every declared parameter as a list of candidate values (one value unless it expands).
+  const columns: [string, ParamValue[]][] = [];
+  for (const spec of type.params) {
+    const input = inputs[spec.name];
+    const path = spec.name === 'command' && job.command !== undefined ? ['command'] : ['params', spec.name];
+    if (input === undefined) {
+      if (spec.default === undefined) {
+        problems.push({ path, message: `Missing parameter "${spec.name}" (${spec.type})` });
+        continue;
+      }
+      const checked = coerceParam(spec, spec.default);
+      if ('error' in checked) problems.push({ path, message: `Default of "${spec.name}": ${checked.error}` });
+      else columns.push([spec.name, [checked.value]]);
+      continue;
+    }
+    const values: ParamValue[] = [];
+    const raw = expandInput(input);
+    raw.forEach((value, i) => {
+      const checked = coerceParam(spec, value);
+      if ('error' in checked) problems.push({ path: isExpanding(input) && Array.isArray(input) ? [...path, i] : path, message: checked.error });
+      else values.push(checked.value);
+    });
+    columns.push([spec.name, values]);
+  }
+
+  const host = job.host ?? job.host_name;
+  if (host !== undefined && !ctx.hostExists(host)) {
+    problems.push({ path: [job.host !== undefined ? 'host' : 'host_name'], message: `Unknown host "${host}"` });
+  }
+  (job.after ?? []).forEach((dep, i) => {
+    if (!ctx.jobExists(dep)) problems.push({ path: ['after', i], message: `Unknown job "${dep}" (no queue holds it)` });
+  });
+  if (problems.length > 0) {
+    fail(ctx.file, locateIssues(text, problems.map((p) => ({ code: 'custom', path: p.path, message: p.message, input: undefined })), data));
+  }
+
+  const combos = cartesian(columns);
+  const submittedAt = new Date().toISOString();
+  const isTask = combos.length > 1 || job.task !== undefined;
+  const taskName = job.task ?? ctx.slugSource ?? undefined;
+  return combos.map((params, index) => ({
+    id: newJobId(ctx.slugSource),
+    queue: ctx.queue,
+    type: type.name,
+    params,
+    host,
+    priority: job.priority ?? 0,
+    not_before: job.not_before ?? job.start_time,
+    after: job.after ?? [],
+    notes: job.notes,
+    name: job.name,
+    task: isTask ? { name: taskName ?? 'task', index, count: combos.length } : undefined,
+    timeout_ms: job.timeout,
+    submitted_at: submittedAt,
+    submitted_by: ctx.user,
+    source: { via: ctx.via, file: ctx.via === 'drop' ? ctx.file : undefined },
+  }));
+}
+
+function cartesian(columns: [string, ParamValue[]][]): Record<string, ParamValue>[] {
+  let rows: Record<string, ParamValue>[] = [{}];
+  for (const [name, values] of columns) {
+    const next: Record<string, ParamValue>[] = [];
+    for (const row of rows) for (const value of values) next.push({ ...row, [name]: value });
+    rows = next;
+  }
+  return rows;
+}
+
+function fail(file: string, problems: Problem[]): never {
+  throw new BatchdError('JOB_INVALID', formatProblems(file, problems), { file, line: problems[0]?.line, field: problems[0]?.field }, { problems });
+}
+
+function throwAt(file: string, text: string, path: string[], message: string, code: 'UNKNOWN_TYPE' | 'JOB_INVALID'): never {
+  const problems = locateIssues(text, [{ code: 'custom', path, message, input: undefined }]);
+  throw new BatchdError(code, formatProblems(file, problems), { file, line: problems[0]?.line, field: path.join('.') }, { problems });
+}

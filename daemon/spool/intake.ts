@@ -1,0 +1,205 @@
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, renameSync, type Stats, unlinkSync } from 'node:fs';
+import path from 'node:path';
+
+import { stringify } from 'yaml';
+
+import { BatchdError, coerceError, errnoCode, type Problem } from '../errors.ts';
+import type { JobSpec } from '../jobs/spec.ts';
+import { slugify } from '../jobs/id.ts';
+import type { Logger } from '../log.ts';
+import { type AcceptedJob, acceptJobs } from './accept.ts';
+import { writeFileAtomic } from './atomic.ts';
+import type { SpoolLayout } from './layout.ts';
+
+export interface IntakeDeps {
+  layout: SpoolLayout;
+  log: Logger;
+  /** Validate a job file's text for a queue (throws BatchdError with problems). */
+  validate: (queue: string, text: string, file: string, slug: string) => JobSpec[];
+  onAccepted: (queue: string, jobs: AcceptedJob[]) => void;
+  onRejected: (queue: string, file: string, error: BatchdError) => void;
+  limits: () => { maxBytes: number; stableMs: number; durable: boolean };
+}
+
+const JOB_FILE_EXT = /\.(ya?ml|json)$/i;
+
+/** Maildir's rule: dotfiles and files still being written under a temporary name are not drops. */
+export function isIgnoredName(name: string): boolean {
+  return name.startsWith('.') || /\.(tmp|part|swp)$/i.test(name) || name.endsWith('~');
+}
+
+/**
+ * Takes drops out of `incoming/`: a drop is accepted into `queued/` or set aside in `rejected/` with
+ * an error file; its original bytes are never changed or deleted.
+ *
+ * Completeness: a file renamed into `incoming/` is complete. A file written in place is taken once
+ * it is valid and small enough to have been written at once, or once it has not changed for
+ * `stable_time`; an invalid file is only rejected once it has been stable that long.
+ */
+export class Intake {
+  readonly #deps: IntakeDeps;
+  readonly #busy = new Set<string>();
+  readonly #waiting = new Map<string, NodeJS.Timeout>();
+
+  constructor(deps: IntakeDeps) {
+    this.#deps = deps;
+  }
+
+  /** Look at one entry of `incoming/`. Never throws: a bad drop is data. */
+  handle(queue: string, name: string): void {
+    if (isIgnoredName(name)) return;
+    const file = path.join(this.#deps.layout.folder(queue, 'incoming'), name);
+    if (this.#busy.has(file) || this.#waiting.has(file)) return;
+    this.#busy.add(file);
+    try {
+      this.#take(queue, name, file);
+    } catch (error) {
+      this.#deps.log.error({ queue, file, err: coerceError(error) }, 'could not take drop (it stays in incoming/)');
+    } finally {
+      this.#busy.delete(file);
+    }
+  }
+
+  close(): void {
+    for (const timer of this.#waiting.values()) clearTimeout(timer);
+    this.#waiting.clear();
+  }
+
+  #take(queue: string, name: string, file: string): void {
+    const { maxBytes, stableMs, durable } = this.#deps.limits();
+    let st: Stats;
+    try {
+      st = lstatSync(file);
+    } catch {
+      return; // gone: taken by another dispatcher, or renamed away
+    }
+    const kind = st.isSymbolicLink()
+      ? 'a symbolic link (its target is not read)'
+      : st.isFIFO()
+        ? 'a named pipe'
+        : st.isDirectory()
+          ? 'a folder'
+          : st.isSocket()
+            ? 'a socket'
+            : !st.isFile()
+              ? 'a device'
+              : undefined;
+    if (kind !== undefined) {
+      return this.#reject(queue, name, file, new BatchdError('DROP_NOT_REGULAR', `${name}: is ${kind}; only regular job files are accepted`, { file: name }));
+    }
+    if (!JOB_FILE_EXT.test(name)) {
+      if (this.#waitIfFresh(queue, name, file, st, stableMs)) return;
+      return this.#reject(queue, name, file, new BatchdError('DROP_BAD_NAME', `${name}: not a job file; name it *.yaml, *.yml or *.json`, { file: name }));
+    }
+    if (st.size > maxBytes) {
+      if (this.#waitIfFresh(queue, name, file, st, stableMs)) return;
+      return this.#reject(queue, name, file, new BatchdError('DROP_TOO_LARGE', `${name}: ${st.size} bytes is over the limit of ${maxBytes} bytes (storage.max_job_file_size)`, { file: name }));
+    }
+    const read = readDrop(file, maxBytes);
+    if (read === undefined) return;
+    if (read.binary) {
+      if (this.#waitIfFresh(queue, name, file, read.stats, stableMs)) return;
+      return this.#reject(queue, name, file, new BatchdError('DROP_BINARY', `${name}: binary content (${read.binary}); job files are UTF-8 text`, { file: name }));
+    }
+    let specs: JobSpec[];
+    try {
+      specs = this.#deps.validate(queue, read.text, name, slugify(name));
+    } catch (error) {
+      if (this.#waitIfFresh(queue, name, file, read.stats, stableMs)) return;
+      const problem = error instanceof BatchdError ? error : new BatchdError('JOB_INVALID', `${name}: ${coerceError(error).message}`, { file: name });
+      return this.#reject(queue, name, file, problem);
+    }
+    // Valid but large and still changing: it may be a prefix of what is being written.
+    if (read.stats.size > 4096 && this.#waitIfFresh(queue, name, file, read.stats, stableMs)) return;
+    const accepted = acceptJobs(this.#deps.layout, queue, specs, { kind: 'drop', file }, durable);
+    if (accepted.length > 0) this.#deps.onAccepted(queue, accepted);
+  }
+
+  /** Look again later if the file changed within `stable_time`. */
+  #waitIfFresh(queue: string, name: string, file: string, st: Stats, stableMs: number): boolean {
+    const age = Date.now() - st.mtimeMs;
+    if (age >= stableMs) return false;
+    const timer = setTimeout(() => {
+      this.#waiting.delete(file);
+      this.handle(queue, name);
+    }, stableMs - age + 5);
+    timer.unref();
+    this.#waiting.set(file, timer);
+    return true;
+  }
+
+  #reject(queue: string, name: string, file: string, error: BatchdError): void {
+    const rejectedDir = this.#deps.layout.folder(queue, 'rejected');
+    const target = freeName(rejectedDir, name);
+    const problems: Problem[] = error.problems.length > 0 ? error.problems : [{ message: error.message }];
+    const report = {
+      file: `${queue}/incoming/${name}`,
+      kept_as: `${queue}/rejected/${path.basename(target)}`,
+      rejected_at: new Date().toISOString(),
+      code: error.code,
+      message: error.message,
+      problems,
+    };
+    const errorFile = `${target}.error.yaml`;
+    try {
+      writeFileAtomic(errorFile, stringify(report), this.#deps.limits().durable);
+      renameSync(file, target);
+    } catch (moveError) {
+      try {
+        unlinkSync(errorFile);
+      } catch {
+        // nothing written
+      }
+      if (errnoCode(moveError) === 'ENOENT') return; // another dispatcher took it
+      throw moveError;
+    }
+    this.#deps.log.warn({ queue, file: name, code: error.code }, `drop rejected: ${error.message}`);
+    this.#deps.onRejected(queue, target, error);
+  }
+}
+
+function freeName(dir: string, name: string): string {
+  let candidate = path.join(dir, name);
+  for (let n = 1; exists(candidate) || exists(`${candidate}.error.yaml`); n++) candidate = path.join(dir, `${name}.${n}`);
+  return candidate;
+}
+
+function exists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Read a drop without following links or blocking on a pipe swapped in after the check. */
+function readDrop(file: string, maxBytes: number): { text: string; binary?: string; stats: Stats } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return undefined;
+    const buffer = Buffer.allocUnsafe(Math.min(stats.size, maxBytes) + 1);
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+      if (length >= buffer.length) break;
+    }
+    const bytes = buffer.subarray(0, length);
+    if (bytes.includes(0)) return { text: '', binary: 'NUL bytes', stats };
+    try {
+      return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes), stats };
+    } catch {
+      return { text: '', binary: 'not valid UTF-8', stats };
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

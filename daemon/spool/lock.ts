@@ -1,0 +1,64 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+import lockfile from 'proper-lockfile';
+
+import { coerceError, errnoCode } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { LOCKS_FOLDER, type SpoolLayout } from './layout.ts';
+
+export type Release = () => Promise<void>;
+
+/**
+ * Claim locks (proper-lockfile): held for as long as a job runs and refreshed, so a stale lock
+ * means its owner died. Several dispatchers, even on different machines sharing the spool, can
+ * therefore never run one job twice, and a dead dispatcher's jobs are found.
+ */
+export class JobLocks {
+  readonly #layout: SpoolLayout;
+  readonly #staleMs: number;
+  readonly #log: Logger;
+  readonly #onLost: (id: string) => void;
+
+  constructor(layout: SpoolLayout, staleMs: number, log: Logger, onLost: (id: string) => void) {
+    this.#layout = layout;
+    this.#staleMs = Math.max(2000, staleMs);
+    this.#log = log;
+    this.#onLost = onLost;
+    mkdirSync(path.join(layout.root, LOCKS_FOLDER), { recursive: true });
+  }
+
+  /** The lock, or `undefined` if a live owner holds it. */
+  async acquire(id: string): Promise<Release | undefined> {
+    try {
+      return await lockfile.lock(this.#layout.lockPath(id), {
+        lockfilePath: this.#layout.lockPath(id),
+        realpath: false,
+        stale: this.#staleMs,
+        update: Math.floor(this.#staleMs / 4),
+        retries: 0,
+        onCompromised: (error) => {
+          this.#log.error({ jobId: id, err: coerceError(error) }, 'job lock lost (refresh failed or lock taken over)');
+          this.#onLost(id);
+        },
+      });
+    } catch (error) {
+      if (errnoCode(error) === 'ELOCKED') return undefined;
+      throw error;
+    }
+  }
+
+  /** Whether any process holds a fresh lock on the job. */
+  async isHeld(id: string): Promise<boolean> {
+    return lockfile.check(this.#layout.lockPath(id), {
+      lockfilePath: this.#layout.lockPath(id),
+      realpath: false,
+      stale: this.#staleMs,
+    });
+  }
+
+  /** Remove the lock of an owner known to be dead, without waiting for it to go stale. */
+  breakDead(id: string): void {
+    rmSync(this.#layout.lockPath(id), { recursive: true, force: true });
+  }
+}

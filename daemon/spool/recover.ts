@@ -1,0 +1,97 @@
+import { readdirSync } from 'node:fs';
+
+import type { ConfigStore } from '../config/store.ts';
+import { nextStep } from '../dispatch/outcome.ts';
+import { coerceError } from '../errors.ts';
+import { isJobId } from '../jobs/id.ts';
+import { isFinished } from '../jobs/status.ts';
+import type { Logger } from '../log.ts';
+import type { SpoolLayout } from './layout.ts';
+import type { JobLocks } from './lock.ts';
+import { findJobProcesses, killAll } from './orphans.ts';
+import { ownerMayBeAlive } from './owner.ts';
+import { type JobState, readJobState } from './state-file.ts';
+import type { Transitions } from './transition.ts';
+
+export interface RecoveryDeps {
+  layout: SpoolLayout;
+  locks: JobLocks;
+  transitions: Transitions;
+  config: ConfigStore;
+  log: Logger;
+  isRunningHere: (id: string) => boolean;
+  requeued: (state: JobState) => void;
+}
+
+/**
+ * Jobs in `running/` whose claim went stale were interrupted: their dispatcher died. Each goes back
+ * to `queued/` with the attempt counted, or to `failed/`, as its type's on_fail says; a job whose
+ * end was written but not yet moved is moved; leftover processes of the job are killed first.
+ */
+export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise<number> {
+  let ids: string[];
+  try {
+    ids = readdirSync(deps.layout.stateDir(queue, 'running')).filter((id) => isJobId(id) && !deps.isRunningHere(id));
+  } catch {
+    return 0;
+  }
+  if (ids.length === 0) return 0;
+  let recovered = 0;
+  let processes: Map<string, number[]> | undefined;
+  for (const id of ids) {
+    const dir = deps.layout.jobDir(queue, 'running', id);
+    let state: JobState;
+    try {
+      state = readJobState(dir);
+    } catch {
+      continue; // moved meanwhile, or not yet written by its claimer
+    }
+    if (!ownerMayBeAlive(state.running?.owner)) deps.locks.breakDead(id);
+    const release = await deps.locks.acquire(id);
+    if (release === undefined) continue; // a live dispatcher runs it
+    try {
+      if (deps.isRunningHere(id)) continue;
+      processes ??= findJobProcesses(new Set(ids));
+      killAll(processes.get(id) ?? []);
+      const job = { id, queue };
+      if (state.state !== 'running' && (isFinished(state.state) || state.state === 'queued')) {
+        // The end was recorded, the move was not: finish it.
+        const next = deps.transitions.move(job, 'running', state.state, { known: state, reason: 'move completed after a restart' });
+        if (next.state === 'queued') deps.requeued(next);
+        recovered += 1;
+        continue;
+      }
+      const onFail = deps.config.jobType(state.type)?.on_fail ?? 'continue';
+      const error = 'interrupted: the dispatcher running it stopped';
+      const step = state.cancel_requested
+        ? { to: 'cancelled' as const, toBack: false, reason: 'cancelled (its dispatcher had stopped)' }
+        : nextStep('interrupted', error, onFail, state.retries, false);
+      const now = new Date().toISOString();
+      const next = deps.transitions.move(job, 'running', step.to, {
+        known: state,
+        reason: `recovered: ${step.reason}`,
+        update: (s) => {
+          const result = {
+            attempt: s.attempts,
+            outcome: 'interrupted' as const,
+            error,
+            host: s.running?.host,
+            started_at: s.running?.started_at,
+            ended_at: now,
+          };
+          s.running = undefined;
+          s.last = result;
+          s.results.push(result);
+        },
+      });
+      deps.log.warn({ jobId: id, queue, to: step.to, attempts: next.attempts }, 'recovered an interrupted job');
+      if (next.state === 'queued') deps.requeued(next);
+      recovered += 1;
+    } catch (error) {
+      deps.log.error({ jobId: id, err: coerceError(error) }, 'could not recover job');
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+  return recovered;
+}

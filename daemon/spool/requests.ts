@@ -1,0 +1,125 @@
+import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { BatchdError, coerceError } from '../errors.ts';
+import { isJobId } from '../jobs/id.ts';
+import type { Logger } from '../log.ts';
+import { writeFileAtomic } from './atomic.ts';
+import type { SpoolLayout } from './layout.ts';
+
+/**
+ * Plain-file control of jobs: a file `<queue>/requests/<job-id>.<verb>` asks for a change.
+ *   cancel    (content: an optional reason)   queued or running → cancelled
+ *   retry                                      failed or cancelled → queued
+ *   priority  (content: an integer)            re-prioritise a queued job
+ *   move      (content: a queue name)          move a queued job to another queue
+ * The API writes nothing else: it calls the same handlers. A request that cannot be carried out
+ * is renamed to `<file>.rejected` beside an `.error` file saying why.
+ */
+export const REQUEST_VERBS = ['cancel', 'retry', 'priority', 'move'] as const;
+export type RequestVerb = (typeof REQUEST_VERBS)[number];
+
+export interface ControlHandlers {
+  cancel(id: string, reason: string): Promise<'cancelled' | 'stopping' | 'elsewhere'>;
+  retry(id: string): Promise<unknown>;
+  setPriority(id: string, priority: number): Promise<void>;
+  move(id: string, queue: string): Promise<void>;
+}
+
+export function parseRequestName(name: string): { id: string; verb: RequestVerb } | undefined {
+  const dot = name.lastIndexOf('.');
+  if (dot < 0) return undefined;
+  const id = name.slice(0, dot);
+  const verb = name.slice(dot + 1) as RequestVerb;
+  if (!isJobId(id) || !REQUEST_VERBS.includes(verb)) return undefined;
+  return { id, verb };
+}
+
+/** Carry out one request; the argument is the file's content (trimmed). */
+export async function applyRequest(handlers: ControlHandlers, id: string, verb: RequestVerb, argument: string): Promise<'done' | 'pending'> {
+  switch (verb) {
+    case 'cancel':
+      return (await handlers.cancel(id, argument === '' ? 'cancel requested' : `cancel requested: ${argument}`)) === 'elsewhere'
+        ? 'pending'
+        : 'done';
+    case 'retry':
+      await handlers.retry(id);
+      return 'done';
+    case 'priority': {
+      if (!/^-?\d+$/.test(argument)) {
+        throw new BatchdError('REQUEST_INVALID', `Expected an integer priority, got ${JSON.stringify(argument)}`, { jobId: id });
+      }
+      await handlers.setPriority(id, Number(argument));
+      return 'done';
+    }
+    case 'move':
+      await handlers.move(id, argument);
+      return 'done';
+  }
+}
+
+export class RequestFolder {
+  readonly #layout: SpoolLayout;
+  readonly #handlers: ControlHandlers;
+  readonly #log: Logger;
+  readonly #busy = new Set<string>();
+
+  constructor(layout: SpoolLayout, handlers: ControlHandlers, log: Logger) {
+    this.#layout = layout;
+    this.#handlers = handlers;
+    this.#log = log;
+  }
+
+  scan(queue: string): Promise<void[]> {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.#layout.folder(queue, 'requests'));
+    } catch {
+      return Promise.resolve([]);
+    }
+    return Promise.all(names.map((name) => this.handle(queue, name)));
+  }
+
+  async handle(queue: string, name: string): Promise<void> {
+    if (name.startsWith('.') || name.endsWith('.rejected') || name.endsWith('.error')) return;
+    const file = path.join(this.#layout.folder(queue, 'requests'), name);
+    if (this.#busy.has(file)) return;
+    this.#busy.add(file);
+    try {
+      const request = parseRequestName(name);
+      let argument: string;
+      try {
+        argument = readFileSync(file, 'utf8').trim();
+      } catch {
+        return; // handled by someone else already
+      }
+      if (request === undefined) {
+        this.#reject(file, `Request files are named <job-id>.<verb>, with a verb of cancel, retry, priority or move`);
+        return;
+      }
+      try {
+        const result = await applyRequest(this.#handlers, request.id, request.verb, argument);
+        if (result === 'done') unlinkSync(file);
+        this.#log.info({ queue, jobId: request.id, verb: request.verb, result }, 'request carried out');
+      } catch (error) {
+        const err = coerceError(error);
+        if (error instanceof BatchdError && error.code === 'JOB_LOCKED') return; // try again on the next scan
+        this.#reject(file, err.message);
+      }
+    } catch (error) {
+      this.#log.error({ file, err: coerceError(error) }, 'could not handle request file');
+    } finally {
+      this.#busy.delete(file);
+    }
+  }
+
+  #reject(file: string, message: string): void {
+    try {
+      writeFileAtomic(`${file}.error`, message + '\n', false);
+      renameSync(file, `${file}.rejected`);
+    } catch {
+      writeFileSync(`${file}.error`, message + '\n');
+    }
+    this.#log.warn({ file }, `request rejected: ${message}`);
+  }
+}

@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { loadText } from '../config/parse.ts';
+import type { JobSpec } from '../jobs/spec.ts';
+import type { JobStateName, Outcome } from '../jobs/status.ts';
+import { writeFileAtomic } from './atomic.ts';
+
+export const JOB_FILE = 'job.yaml';
+export const STATE_FILE = 'state.yaml';
+export const STDOUT_FILE = 'stdout.log';
+export const STDERR_FILE = 'stderr.log';
+export const RESULT_FILE = 'result.json';
+
+export interface Owner {
+  hostname: string;
+  boot_id: string;
+  pid: number;
+}
+
+export interface Attempt {
+  attempt: number;
+  started_at: string;
+  host: string;
+  owner: Owner;
+  /** Process group of the job (local jobs). */
+  pid?: number | undefined;
+}
+
+export interface AttemptResult {
+  attempt: number;
+  outcome: Outcome;
+  exit_code?: number | null | undefined;
+  signal?: string | null | undefined;
+  error?: string | undefined;
+  host?: string | undefined;
+  started_at?: string | undefined;
+  ended_at: string;
+  duration_ms?: number | undefined;
+}
+
+export interface HistoryEntry {
+  at: string;
+  from: JobStateName | null;
+  to: JobStateName;
+  queue?: string | undefined;
+  reason: string;
+}
+
+/**
+ * The runtime record of a job (`state.yaml`). It is written as JSON, which is valid YAML and a
+ * hundred times faster to read back; hand edits in YAML are read too. Everything the dispatcher
+ * needs to index a queued job is here, so start-up reads one file per job.
+ */
+export interface JobState {
+  id: string;
+  queue: string;
+  state: JobStateName;
+  type: string;
+  host?: string | undefined;
+  priority: number;
+  /** Submission order within equal priority. */
+  order: number;
+  not_before?: string | undefined;
+  after: string[];
+  task?: string | undefined;
+  timeout_ms?: number | undefined;
+  submitted_at: string;
+  attempts: number;
+  /** Attempts made since the last manual retry: what on_fail's count limits. */
+  retries: number;
+  running?: Attempt | undefined;
+  last?: AttemptResult | undefined;
+  results: AttemptResult[];
+  cancel_requested?: string | undefined;
+  history: HistoryEntry[];
+}
+
+export function readJobState(dir: string): JobState {
+  const file = path.join(dir, STATE_FILE);
+  const text = readFileSync(file, 'utf8');
+  return loadText(text, file) as JobState;
+}
+
+export function writeJobState(dir: string, state: JobState, durable: boolean): void {
+  writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(state, null, 1) + '\n', durable);
+}
+
+export function readJobSpec(dir: string): JobSpec {
+  const file = path.join(dir, JOB_FILE);
+  return loadText(readFileSync(file, 'utf8'), file) as JobSpec;
+}
+
+export function serializeSpec(spec: JobSpec): string {
+  return JSON.stringify(spec, null, 1) + '\n';
+}

@@ -1,0 +1,110 @@
+import { mkdirSync, renameSync } from 'node:fs';
+import path from 'node:path';
+
+import { BatchdError, errnoCode } from '../errors.ts';
+import type { EventBus } from '../events.ts';
+import { type JobStateName, isFinished, isLegalTransition } from '../jobs/status.ts';
+import type { Logger } from '../log.ts';
+import { diskError, fsyncDir } from './atomic.ts';
+import type { SpoolLayout } from './layout.ts';
+import { type JobState, readJobState, writeJobState } from './state-file.ts';
+
+export interface TransitionOptions {
+  reason: string;
+  /** Only for queued -> queued: the queue the job moves to. */
+  toQueue?: string | undefined;
+  /** Changes to the runtime record made with the move. */
+  update?: ((state: JobState) => void) | undefined;
+  /** The record as the caller last wrote it, to save a read. */
+  known?: JobState | undefined;
+}
+
+/**
+ * The only code that moves job folders. Every move is checked against the state table, written to
+ * `state.yaml` with its reason, done as one rename, logged as `from -> to` and announced on the
+ * event stream. The caller holds the job's lock (or owns a job nobody else can see yet).
+ */
+export class Transitions {
+  readonly #layout: SpoolLayout;
+  readonly #events: EventBus;
+  readonly #log: Logger;
+  readonly #durable: () => boolean;
+  readonly #shards = new Set<string>();
+
+  constructor(layout: SpoolLayout, events: EventBus, log: Logger, durable: () => boolean) {
+    this.#layout = layout;
+    this.#events = events;
+    this.#log = log;
+    this.#durable = durable;
+  }
+
+  move(job: { id: string; queue: string }, from: JobStateName, to: JobStateName, options: TransitionOptions): JobState {
+    const toQueue = options.toQueue ?? job.queue;
+    if (!isLegalTransition(from, to) || (from === to && toQueue === job.queue)) {
+      throw new BatchdError('TRANSITION_ILLEGAL', `A job cannot go from ${from} to ${to}`, { jobId: job.id, from, to });
+    }
+    const source = this.#layout.jobDir(job.queue, from, job.id);
+    const target = this.#layout.jobDir(toQueue, to, job.id);
+    const durable = this.#durable();
+    let state: JobState;
+    try {
+      state = options.known ?? readJobState(source);
+    } catch (error) {
+      throw gone(error, job, from, to);
+    }
+    options.update?.(state);
+    state.state = to;
+    state.queue = toQueue;
+    state.history.push({
+      at: new Date().toISOString(),
+      from,
+      to,
+      queue: toQueue === job.queue ? undefined : toQueue,
+      reason: options.reason,
+    });
+    try {
+      writeJobState(source, state, durable);
+      if (isFinished(to)) this.#ensureShard(path.dirname(target));
+      renameSync(source, target);
+      if (durable) {
+        fsyncDir(path.dirname(source));
+        fsyncDir(path.dirname(target));
+      }
+    } catch (error) {
+      throw gone(diskError(error, source), job, from, to);
+    }
+    this.#log.debug({ jobId: job.id, queue: toQueue, reason: options.reason }, `job ${from} -> ${to}`);
+    this.#events.emit('job:transition', { jobId: job.id, queue: job.queue, from, to, toQueue, reason: options.reason });
+    return state;
+  }
+
+  /** Change a job's runtime record without moving it (priority), under the job's lock. */
+  update(job: { id: string; queue: string }, state: JobStateName, reason: string, change: (s: JobState) => void): JobState {
+    const dir = this.#layout.jobDir(job.queue, state, job.id);
+    let record: JobState;
+    try {
+      record = readJobState(dir);
+      change(record);
+      record.history.push({ at: new Date().toISOString(), from: state, to: state, reason });
+      writeJobState(dir, record, this.#durable());
+    } catch (error) {
+      throw gone(diskError(error, dir), job, state, state);
+    }
+    this.#log.debug({ jobId: job.id, queue: job.queue }, reason);
+    return record;
+  }
+
+  #ensureShard(dir: string): void {
+    if (this.#shards.has(dir)) return;
+    mkdirSync(dir, { recursive: true });
+    this.#shards.add(dir);
+  }
+}
+
+function gone(error: unknown, job: { id: string; queue: string }, from: string, to: string): unknown {
+  if (error instanceof BatchdError) return error;
+  if (errnoCode(error) === 'ENOENT') {
+    return new BatchdError('JOB_GONE', `Job ${job.id} is no longer in ${job.queue}/${from}`, { jobId: job.id, from, to }, { cause: error });
+  }
+  return error;
+}

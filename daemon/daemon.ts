@@ -1,6 +1,7 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
+import { type ApiServer, planListen, startApi } from './api/serve.ts';
 import { parseText } from './config/parse.ts';
 import { type DaemonConfig, daemonConfigSchema } from './config/schema.ts';
 import { ConfigStore } from './config/store.ts';
@@ -8,7 +9,9 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import { BatchdError, coerceError } from './errors.ts';
 import { EventBus } from './events.ts';
 import { LocalExecutor } from './executors/local.ts';
+import { SshExecutor } from './executors/ssh.ts';
 import type { Executor } from './executors/types.ts';
+import { HostLayer } from './hosts/layer.ts';
 import { isJobId } from './jobs/id.ts';
 import type { JobSpec } from './jobs/spec.ts';
 import { validateJobData, validateJobText } from './jobs/validate.ts';
@@ -46,6 +49,8 @@ export class Daemon {
   readonly layout: SpoolLayout;
   readonly queues: QueueRegistry;
   readonly dispatcher: Dispatcher;
+  /** Remote hosts (etc/hosts/): SSH connections, limits, back-off. */
+  readonly hosts: HostLayer;
   readonly transitions: Transitions;
   readonly #locks: JobLocks;
   readonly #intake: Intake;
@@ -76,6 +81,13 @@ export class Daemon {
     this.#locks = new JobLocks(this.layout, this.config.daemon.dispatcher.lock_stale, this.log, (id) => this.dispatcher.lockLost(id));
     this.queues = new QueueRegistry(this.layout, this.events, this.log);
     this.#local = new LocalExecutor(this.log);
+    this.hosts = new HostLayer({
+      config: this.config,
+      events: this.events,
+      log: this.log,
+      pump: () => this.dispatcher.pump(),
+      executor: (layer, host) => new SshExecutor(layer, host, this.log),
+    });
     this.dispatcher = new Dispatcher({
       config: this.config,
       queues: this.queues,
@@ -85,6 +97,7 @@ export class Daemon {
       events: this.events,
       log: this.log,
       executorFor: (host) => this.#executorFor(host),
+      hostAvailable: (host, running) => this.hosts.admits(host, running),
     });
     this.#intake = new Intake({
       layout: this.layout,
@@ -98,7 +111,8 @@ export class Daemon {
         durable: this.config.daemon.storage.fsync,
       }),
     });
-    this.#requests = new RequestFolder(this.layout, this.dispatcher, this.log);
+    const settleMs = (): number => this.config.daemon.dispatcher.stable_time;
+    this.#requests = new RequestFolder(this.layout, this.dispatcher, this.log, settleMs);
     this.#watcher = new SpoolWatcher(
       this.layout,
       {
@@ -107,7 +121,7 @@ export class Daemon {
           this.queues.reload(queue);
           this.dispatcher.pump();
         },
-        dropSeen: (queue, name) => this.#intake.handle(queue, name),
+        dropSeen: (queue, name, how) => this.#intake.handle(queue, name, how),
         requestSeen: (queue, name) => void this.#requests.handle(queue, name),
       },
       this.log,
@@ -127,6 +141,24 @@ export class Daemon {
   }
 
   #resolver: ((host: string) => Executor | undefined) | undefined;
+
+  #api: ApiServer | undefined;
+
+  /** The HTTP API, when it listens (manager.enabled and its port was free). */
+  get api(): ApiServer | undefined {
+    return this.#api;
+  }
+
+  /** Take a queue folder made by other means than mkdir in the spool (the API's POST /queue). */
+  addQueue(queue: string): void {
+    this.#addQueue(queue);
+  }
+
+  /** Forget a queue whose folder was removed (the API's DELETE /queue). */
+  forgetQueue(queue: string): void {
+    for (const id of this.dispatcher.knownIn(queue)) this.dispatcher.forget(id);
+    this.queues.remove(queue);
+  }
 
   /**
    * Accept a job submitted by other means than a drop (the API). It goes through the same
@@ -170,17 +202,20 @@ export class Daemon {
   }
 
   async #shutdown(): Promise<void> {
+    await this.#api?.close(); // first: no new requests while the rest stops
     clearTimeout(this.#rescanTimer);
     this.#intake.close();
     await this.#watcher.close();
     await this.config.close();
     await this.dispatcher.shutdown(this.config.daemon.dispatcher.grace_time);
     await this.#local.close();
+    await this.hosts.close();
     for (const executor of this.#executors.values()) await executor.close();
     this.log.info('batchd stopped');
   }
 
   async #boot(): Promise<void> {
+    const listen = this.config.daemon.manager.enabled ? planListen(this.config) : undefined; // refuses before anything starts
     this.queues.scan();
     if (!this.queues.has(this.config.daemon.default_queue)) this.queues.ensure(this.config.daemon.default_queue);
     for (const queue of this.queues.names()) {
@@ -203,6 +238,7 @@ export class Daemon {
       `batchd ready; spool: ${this.layout.root}`,
     );
     this.dispatcher.pump();
+    if (listen !== undefined) this.#api = await startApi(this, listen);
   }
 
   #addQueue(queue: string): void {
@@ -239,7 +275,7 @@ export class Daemon {
 
   #executorFor(host: string | undefined): Executor {
     if (host === undefined || host === 'localhost') return this.#local;
-    const executor = this.#resolver?.(host);
+    const executor = this.#resolver?.(host) ?? this.hosts.executorFor(host);
     if (executor === undefined) throw new BatchdError('UNKNOWN_HOST', `Unknown host "${host}"`, { host });
     return executor;
   }
@@ -258,7 +294,8 @@ export class Daemon {
   #indexQueued(queue: string): number {
     let ids: string[];
     try {
-      ids = readdirSync(this.layout.stateDir(queue, 'queued'));
+      // Ids sort by submission time, so sorted input makes each insertion into the ready list an append.
+      ids = readdirSync(this.layout.stateDir(queue, 'queued')).sort();
     } catch {
       return 0;
     }

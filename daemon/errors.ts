@@ -29,6 +29,24 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'TOO_LARGE',
   'INTERNAL',
+  // The HTTP API's (daemon/api/errors.ts maps every code to a status).
+  'BAD_JSON',
+  'ENTITY_INVALID',
+  'UNKNOWN_SCHEDULE',
+  'UNKNOWN_USER',
+  'UNKNOWN_TASK',
+  'ALREADY_EXISTS',
+  'NOT_EMPTY',
+  // Remote hosts (daemon/hosts/): recorded on the jobs they fail.
+  'HOST_UNREACHABLE',
+  'HOST_KEY_REJECTED',
+  'HOST_AUTH_FAILED',
+  'HOST_LOST',
+  'HOST_STARTUP_FAILED',
+  'TRANSFER_FAILED',
+  // The client library's (daemon/client/): no answer from the daemon, or one it cannot read.
+  'SERVER_UNREACHABLE',
+  'PROTOCOL_MISMATCH',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { durationMs } from './duration.ts';
+import { managerSchema } from './manager.ts';
 
 /** Names that become folder or file names: no dots first, no slashes, nothing that escapes. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -104,7 +105,9 @@ const timeOfDay = z
   .transform((t) => {
     const [h = 0, m = 0, s = 0] = t.split(':').map(Number);
     return h * 3600 + m * 60 + s;
-  });
+  })
+  // The pattern lets 24:xx through for 24:00 (the end of the day); nothing later is a time of day.
+  .refine((second) => second <= 86_400, 'Expected a time of day no later than 24:00');
 
 function isTimeZone(tz: string): boolean {
   try {
@@ -155,28 +158,23 @@ export const daemonConfigSchema = z
     /** When the spool does not exist yet, it is created as a copy of this folder. */
     spool_seed: z.string().optional(),
     default_queue: name.default('default'),
-    manager: z
-      .object({
-        host: z.string().default('127.0.0.1'),
-        port: z.int().min(0).max(65535).default(9681),
-        enabled: z.boolean().default(true),
-      })
-      .loose()
-      .prefault({}),
+    manager: managerSchema.prefault({}),
     dispatcher: z
       .object({
         /** Jobs run at once by this daemon, over all queues. */
         workers: z.int().min(1).max(10_000).default(2),
         /** How often the spool is rescanned for anything the watcher missed. */
-        poll_timeout: durationMs.default(5),
+        // prefault, not default: zod 4 returns a default as the output (ms) without the transform,
+        // so `.default(5)` meant 5 ms (a rescan every 5 ms); prefault parses 5 as 5 seconds.
+        poll_timeout: durationMs.prefault(5),
         /** An in-place write is taken once unchanged for this long. */
-        stable_time: durationMs.default(0.5),
+        stable_time: durationMs.prefault(0.5),
         /** First signal: how long running jobs may finish before they are stopped and requeued. */
-        grace_time: durationMs.default(60),
+        grace_time: durationMs.prefault(60),
         /** Between SIGTERM and SIGKILL when a job is cancelled or times out. */
-        kill_grace: durationMs.default(5),
+        kill_grace: durationMs.prefault(5),
         /** Claim locks count as stale (their owner dead) after this long without a refresh. */
-        lock_stale: durationMs.default(20),
+        lock_stale: durationMs.prefault(20),
       })
       .strict()
       .prefault({}),

@@ -61,9 +61,9 @@ export class ConfigStore {
       builtins: spec.builtins ?? [],
     };
     for (const item of collection.builtins) collection.items.set(item.name, item);
-    this.#collections.set(spec.folder, collection as unknown as Collection<{ name: string }>);
+    this.#collections.set(spec.folder, collection);
     if (this.dir === undefined) return;
-    let files: string[] = [];
+    let files: string[];
     try {
       files = readdirSync(path.join(this.dir, spec.folder));
     } catch {
@@ -105,6 +105,11 @@ export class ConfigStore {
 
   async close(): Promise<void> {
     await this.#watcher?.close();
+  }
+
+  /** Take a file's change now, without waiting for the watcher (the API writes schedules). */
+  reloadFile(file: string): void {
+    this.#onChange(file);
   }
 
   #onChange(file: string): void {

@@ -30,12 +30,13 @@ export interface DispatcherDeps {
   log: Logger;
   /** The executor for a job's host (undefined host: this machine). */
   executorFor: (host: string | undefined) => Executor;
-  /** Whether a job may start on its host now (per-host limits); undefined host: always. */
-  hostAvailable?: (host: string | undefined) => boolean;
+  /** Whether a job may start on its host now, with `running` of this dispatcher's jobs there (per-host limits, a host that is down). */
+  hostAvailable?: (host: string | undefined, running: number) => boolean;
 }
 
 interface Running {
   entry: Entry;
+  host: string | undefined;
   controller: AbortController;
   lost: boolean;
 }
@@ -55,6 +56,7 @@ export class Dispatcher {
   readonly #running = new Map<string, Running>();
   readonly #perQueue = new Map<string, number>();
   readonly #perType = new Map<string, number>();
+  readonly #perHost = new Map<string, number>();
   #pumpQueued = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
@@ -334,19 +336,21 @@ export class Dispatcher {
       const type = this.#d.config.jobType(entry.type);
       if (type?.max_jobs !== undefined && (this.#perType.get(entry.type) ?? 0) >= type.max_jobs) return false;
       const host = entry.host ?? type?.host_name ?? settings.host_name ?? undefined;
-      return this.#d.hostAvailable?.(host) ?? true;
+      return this.#d.hostAvailable?.(host, host === undefined ? 0 : (this.#perHost.get(host) ?? 0)) ?? true;
     });
   }
 
   #start(entry: Entry): void {
     this.#unplace(entry);
     this.#known.delete(entry.id);
-    const run: Running = { entry, controller: new AbortController(), lost: false };
+    const host = entry.host ?? this.#d.config.jobType(entry.type)?.host_name ?? this.#d.queues.settings(entry.queue).host_name ?? undefined;
+    const run: Running = { entry, host, controller: new AbortController(), lost: false };
     this.#running.set(entry.id, run);
     bump(this.#perQueue, entry.queue, 1);
     bump(this.#perType, entry.type, 1);
+    if (host !== undefined) bump(this.#perHost, host, 1);
     this.#execute(run).then(
-      () => this.#finished(run),
+      (requeued) => this.#finished(run, requeued),
       (error: unknown) => {
         this.#d.log.error({ jobId: entry.id, err: coerceError(error) }, 'job handling failed');
         this.#finished(run);
@@ -354,19 +358,23 @@ export class Dispatcher {
     );
   }
 
-  #finished(run: Running): void {
+  /** After the attempt and its lock are done with; a job queued again is indexed only now. */
+  #finished(run: Running, requeued?: JobState): void {
     this.#running.delete(run.entry.id);
     bump(this.#perQueue, run.entry.queue, -1);
     bump(this.#perType, run.entry.type, -1);
+    if (run.host !== undefined) bump(this.#perHost, run.host, -1);
+    if (requeued !== undefined) this.add(requeued);
     if (this.#running.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
     this.pump();
   }
 
-  async #execute(run: Running): Promise<void> {
+  /** One attempt under the job's lock; returns the job's record if it was queued again. */
+  async #execute(run: Running): Promise<JobState | undefined> {
     const { entry } = run;
     const job = { id: entry.id, queue: entry.queue };
     const release = await this.#d.locks.acquire(entry.id);
-    if (release === undefined) return; // another dispatcher holds it
+    if (release === undefined) return undefined; // another dispatcher holds it
     try {
       const type = this.#d.config.jobType(entry.type);
       const settings = this.#d.queues.settings(entry.queue);
@@ -382,12 +390,12 @@ export class Dispatcher {
           },
         });
       } catch (error) {
-        if (error instanceof BatchdError && error.code === 'JOB_GONE') return;
+        if (error instanceof BatchdError && error.code === 'JOB_GONE') return undefined;
         throw error;
       }
       const outcome = await this.#attempt(run, state, type, host);
-      if (run.lost) return;
-      this.#record(job, state, outcome, type, host);
+      if (run.lost) return undefined;
+      return this.#record(job, state, outcome, type, host);
     } finally {
       await release().catch(() => undefined);
     }
@@ -429,6 +437,7 @@ export class Dispatcher {
           cwd: type.workdir === undefined ? dir : this.#d.config.resolve(type.workdir),
           timeoutMs: state.timeout_ms ?? type.timeout,
           killGraceMs: daemon.dispatcher.kill_grace,
+          job: { type, params: spec.params, variables: daemon.variables },
         },
         run.controller.signal,
       );
@@ -437,7 +446,13 @@ export class Dispatcher {
     }
   }
 
-  #record(job: { id: string; queue: string }, state: JobState, outcome: RunOutcome, type: JobType | undefined, host: string | undefined): void {
+  #record(
+    job: { id: string; queue: string },
+    state: JobState,
+    outcome: RunOutcome,
+    type: JobType | undefined,
+    host: string | undefined,
+  ): JobState | undefined {
     const step = nextStep(outcome.outcome, outcome.error, type?.on_fail ?? 'continue', state.retries);
     const result: AttemptResult = {
       attempt: state.attempts,
@@ -464,10 +479,11 @@ export class Dispatcher {
       });
     } catch (error) {
       this.#d.log.error({ jobId: job.id, err: coerceError(error) }, 'could not record the end of a job; recovery will');
-      return;
+      return undefined;
     }
-    if (step.to === 'queued') this.add(next);
-    else this.#dependencyEnded(job.id, step.to);
+    if (step.to === 'queued') return next;
+    this.#dependencyEnded(job.id, step.to);
+    return undefined;
   }
 
   // ---- dependencies, waiting, placement ----

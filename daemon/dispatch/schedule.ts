@@ -58,20 +58,21 @@ export function isOpen(schedule: Schedule, when: Date): boolean {
 
 /**
  * Milliseconds until the schedule may open, capped at an hour (the caller looks again then, which
- * also absorbs daylight-saving shifts). 0 if it is open now.
+ * also absorbs daylight-saving shifts). 0 if it is open now. A schedule opens at a window's begin,
+ * or at midnight when an allowed weekday starts (an all-day window, or no windows).
  */
 export function msUntilOpen(schedule: Schedule, now: Date): number {
   if (isOpen(schedule, now)) return 0;
-  const { second } = localTime(now, schedule.timezone);
   const cap = 3_600_000;
+  const nowMs = now.getTime();
+  const midnight = nowMs - (nowMs % 1000) - localTime(now, schedule.timezone).second * 1000;
+  const starts = new Set([0, ...(schedule.time ?? []).map((w) => w.begin)]);
   let best = cap;
-  const begins = (schedule.time ?? []).map((w) => w.begin);
-  if (begins.length === 0) begins.push(0);
-  for (let d = 0; d <= 7; d++) {
-    for (const begin of begins) {
-      const delta = (d * 86_400 + begin - second) * 1000;
-      if (delta > 0 && delta < best) best = delta;
+  for (let d = 0; d <= 1; d++) {
+    for (const start of starts) {
+      const at = midnight + (d * 86_400 + start) * 1000;
+      if (at > nowMs && at - nowMs < best && isOpen(schedule, new Date(at))) best = at - nowMs;
     }
   }
-  return Math.max(best - (now.getTime() % 1000), 50);
+  return Math.max(best, 50);
 }

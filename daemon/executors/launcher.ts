@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { BatchdError } from '../errors.ts';
@@ -10,7 +11,13 @@ interface Pending {
   onExit: (event: Extract<LauncherEvent, { op: 'exit' }>) => void;
 }
 
-const LAUNCHER = fileURLToPath(new URL('./launcher-process.js', import.meta.url));
+/**
+ * The compiled launcher beside this module. Run from the TypeScript source (the in-process tests),
+ * there is no .js beside it and Node 20 cannot run .ts, so the build of the same tree is used.
+ */
+const BESIDE = fileURLToPath(new URL('./launcher-process.js', import.meta.url));
+const BUILT = fileURLToPath(new URL('../../dist/daemon/executors/launcher-process.js', import.meta.url));
+const LAUNCHER = existsSync(BESIDE) || !existsSync(BUILT) ? BESIDE : BUILT;
 
 /** The daemon's side of the launcher process: restarts it if it dies. */
 export class Launcher {

@@ -51,7 +51,8 @@ export class LocalExecutor implements Executor {
             const endedAt = new Date().toISOString();
             const base = { exitCode: event.code, signal: event.signal, startedAt, endedAt };
             if (stopping === 'timeout') {
-              resolve({ ...base, outcome: 'timeout', error: `timed out after ${Math.round((request.timeoutMs ?? 0) / 1000)} s` });
+              const limit = `${(request.timeoutMs ?? 0) / 1000} s`;
+              resolve({ ...base, outcome: 'timeout', error: `timed out after ${limit}` });
             } else if (stopping === 'cancel') resolve({ ...base, outcome: 'cancelled', error: 'cancelled' });
             else if (stopping === 'shutdown') resolve({ ...base, outcome: 'interrupted', error: 'the daemon shut down' });
             else if (event.error !== undefined && event.errno !== 'ENOENT') resolve({ ...base, outcome: 'spawn-failed', error: event.error });

@@ -1,3 +1,5 @@
+import type { JobType } from '../config/schema.ts';
+import type { ParamValue } from '../jobs/spec.ts';
 import type { CommandPlan } from '../jobs/template.ts';
 import type { Outcome } from '../jobs/status.ts';
 
@@ -14,6 +16,11 @@ export interface RunRequest {
   cwd: string;
   timeoutMs?: number | undefined;
   killGraceMs: number;
+  /**
+   * What `plan` was made from: an executor that runs elsewhere (SSH) rewrites file parameters to
+   * the host's paths and plans again with the host's variables.
+   */
+  job?: { type: JobType; params: Record<string, ParamValue>; variables: Record<string, string> } | undefined;
 }
 
 /** How the attempt ended. A failed job is data, never an exception. */

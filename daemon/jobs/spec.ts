@@ -10,7 +10,11 @@ const scalar = z.union([z.string(), z.number(), z.boolean()]);
 const rangeSchema = z
   .object({
     range: z.union([
-      z.string().regex(/^-?\d+\s*\.\.\s*-?\d+(\s*\.\.\s*\d+)?$/, 'Expected a range such as "1..100" or "0..100..10"'),
+      z
+        .string()
+        .regex(/^-?\d+\s*\.\.\s*-?\d+(\s*\.\.\s*\d+)?$/, 'Expected a range such as "1..100" or "0..100..10"')
+        // A step of 0 would never reach the end of the range.
+        .refine((range) => Number(range.split('..')[2] ?? 1) >= 1, 'Expected a range step of at least 1'),
       z.tuple([z.int(), z.int()]).or(z.tuple([z.int(), z.int(), z.int().min(1)])),
     ]),
   })

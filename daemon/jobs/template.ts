@@ -49,7 +49,7 @@ export function planCommand(
 
 /** Shell words that are builtins or keywords: they need a shell even in a plain command. */
 const SHELL_ONLY = new Set(
-  'exit cd export set unset source . eval exec readonly shift trap wait ulimit umask alias read return break continue times type hash getopts command local if then else elif fi for while until do done case esac function select {'.split(
+  ': exit cd export set unset source . eval exec readonly shift trap wait ulimit umask alias unalias read return break continue times type hash getopts command local jobs fg bg fc if then else elif fi for while until do done case esac function select {'.split(
     ' ',
   ),
 );
@@ -64,18 +64,65 @@ function plainWords(script: string): string[] | undefined {
 
 type Context = 'plain' | 'single' | 'double';
 
-export function rewriteShell(template: string, values: Record<string, string>, codeParams: Set<string>): string {
+/** A command substitution, `$(…)` or backticks: quoting starts afresh inside it. */
+interface Frame {
+  outer: Context;
+  close: ')' | '`';
+  /** Open parentheses of the enclosing code, restored when the frame closes. */
+  parens: number;
+}
+
+interface HereDoc {
+  delimiter: string;
+  stripTabs: boolean;
+  /** `<<'EOF'`: the body is not expanded, so nothing in it is substituted either. */
+  quoted: boolean;
+}
+
+const HEREDOC = /^<<(-?)[ \t]*(?:'([^'\n]+)'|"([^"\n]+)"|\\?([A-Za-z0-9_.-]+))/;
+
+/**
+ * Rewrite `$name` references to parameters, following the shell's quoting as it reads: quotes,
+ * backslashes, comments, command substitutions (fresh quoting inside) and here-documents (where
+ * quotes are literal text).
+ */
+export function rewriteShell(
+  template: string,
+  values: Record<string, string>,
+  codeParams: Set<string>,
+): string {
   let out = '';
   let context: Context = 'plain';
+  let parens = 0;
+  const frames: Frame[] = [];
+  const hereDocs: HereDoc[] = [];
   let i = 0;
+  const reference = (ref: { name: string }, quoting: Context | 'heredoc'): string => {
+    if (codeParams.has(ref.name)) return values[ref.name] ?? '';
+    const variable = `\${${PARAM_ENV_PREFIX}${ref.name}}`;
+    if (quoting === 'single') return `'"${variable}"'`;
+    return quoting === 'plain' ? `"${variable}"` : variable;
+  };
   while (i < template.length) {
     const ch = template[i] ?? '';
+    if (ch === '\n' && context === 'plain' && hereDocs.length > 0) {
+      out += ch;
+      i += 1;
+      for (const doc of hereDocs.splice(0)) {
+        const body = readHereDoc(template, i, doc, (line) =>
+          doc.quoted ? line : rewriteHereDocLine(line, values, reference),
+        );
+        out += body.text;
+        i = body.end;
+      }
+      continue;
+    }
     if (context === 'single') {
       if (ch === "'") context = 'plain';
       else if (ch === '$') {
         const ref = readRef(template, i);
         if (ref !== undefined && ref.name in values) {
-          out += codeParams.has(ref.name) ? `'${values[ref.name] ?? ''}'` : `'"\${${PARAM_ENV_PREFIX}${ref.name}}"'`;
+          out += reference(ref, 'single');
           i = ref.end;
           continue;
         }
@@ -89,16 +136,112 @@ export function rewriteShell(template: string, values: Record<string, string>, c
       i += 2;
       continue;
     }
-    if (ch === "'" && context === 'plain') context = 'single';
-    else if (ch === '"') context = context === 'double' ? 'plain' : 'double';
-    else if (ch === '$') {
+    if (ch === '$') {
+      if (template[i + 1] === '(') {
+        frames.push({ outer: context, close: ')', parens });
+        context = 'plain';
+        parens = 0;
+        out += '$(';
+        i += 2;
+        continue;
+      }
       const ref = readRef(template, i);
       if (ref !== undefined && ref.name in values) {
-        if (codeParams.has(ref.name)) out += values[ref.name] ?? '';
-        else out += context === 'double' ? `\${${PARAM_ENV_PREFIX}${ref.name}}` : `"\${${PARAM_ENV_PREFIX}${ref.name}}"`;
+        out += reference(ref, context);
         i = ref.end;
         continue;
       }
+    } else if (context === 'double') {
+      if (ch === '"') context = 'plain';
+      else if (ch === '`') {
+        frames.push({ outer: 'double', close: '`', parens });
+        context = 'plain';
+        parens = 0;
+      }
+    } else if (ch === '#' && (i === 0 || /[\s;&|()<>]/.test(template[i - 1] ?? ''))) {
+      const eol = template.indexOf('\n', i);
+      const stop = eol < 0 ? template.length : eol;
+      out += template.slice(i, stop);
+      i = stop;
+      continue;
+    } else if (ch === "'") context = 'single';
+    else if (ch === '"') context = 'double';
+    else if (ch === '(') parens += 1;
+    else if (ch === ')' || ch === '`') {
+      const frame = frames.at(-1);
+      if (ch === ')' && parens > 0) parens -= 1;
+      else if (frame?.close === ch) {
+        frames.pop();
+        context = frame.outer;
+        parens = frame.parens;
+      } else if (ch === '`') {
+        frames.push({ outer: 'plain', close: '`', parens });
+        parens = 0;
+      }
+    } else if (ch === '<') {
+      const op = template.startsWith('<<<', i) ? undefined : HEREDOC.exec(template.slice(i, i + 200));
+      if (op !== undefined && op !== null) {
+        const delimiter = op[2] ?? op[3] ?? op[4] ?? '';
+        hereDocs.push({
+          delimiter,
+          stripTabs: op[1] === '-',
+          quoted: op[4] === undefined || op[0].includes('\\'),
+        });
+        out += op[0];
+        i += op[0].length;
+        continue;
+      }
+    }
+    out += ch;
+    i += 1;
+  }
+  return out;
+}
+
+/** A here-document's body and its delimiter line, from `at` (a line start). */
+function readHereDoc(
+  text: string,
+  at: number,
+  doc: HereDoc,
+  rewrite: (line: string) => string,
+): { text: string; end: number } {
+  let out = '';
+  let i = at;
+  while (i < text.length) {
+    const eol = text.indexOf('\n', i);
+    const stop = eol < 0 ? text.length : eol + 1;
+    const line = text.slice(i, stop);
+    const bare = line.replace(/\n$/, '');
+    i = stop;
+    if ((doc.stripTabs ? bare.replace(/^\t+/, '') : bare) === doc.delimiter) {
+      out += line;
+      break;
+    }
+    out += rewrite(line);
+  }
+  return { text: out, end: i };
+}
+
+/** In a here-document quotes are text and values need no quoting: word splitting does not happen. */
+function rewriteHereDocLine(
+  line: string,
+  values: Record<string, string>,
+  reference: (ref: { name: string }, quoting: 'heredoc') => string,
+): string {
+  let out = '';
+  let i = 0;
+  while (i < line.length) {
+    const ch = line[i] ?? '';
+    if (ch === '\\') {
+      out += line.slice(i, i + 2);
+      i += 2;
+      continue;
+    }
+    const ref = ch === '$' ? readRef(line, i) : undefined;
+    if (ref !== undefined && ref.name in values) {
+      out += reference(ref, 'heredoc');
+      i = ref.end;
+      continue;
     }
     out += ch;
     i += 1;

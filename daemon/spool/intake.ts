@@ -23,6 +23,12 @@ export interface IntakeDeps {
 
 const JOB_FILE_EXT = /\.(ya?ml|json)$/i;
 
+/**
+ * How a drop was noticed: its name appeared (`created`: a rename into incoming/ or a new file),
+ * its content changed in place (`written`), or a folder scan found it (`scan`).
+ */
+export type DropSeen = 'created' | 'written' | 'scan';
+
 /** Maildir's rule: dotfiles and files still being written under a temporary name are not drops. */
 export function isIgnoredName(name: string): boolean {
   return name.startsWith('.') || /\.(tmp|part|swp)$/i.test(name) || name.endsWith('~');
@@ -32,27 +38,40 @@ export function isIgnoredName(name: string): boolean {
  * Takes drops out of `incoming/`: a drop is accepted into `queued/` or set aside in `rejected/` with
  * an error file; its original bytes are never changed or deleted.
  *
- * Completeness: a file renamed into `incoming/` is complete. A file written in place is taken once
- * it is valid and small enough to have been written at once, or once it has not changed for
- * `stable_time`; an invalid file is only rejected once it has been stable that long.
+ * Completeness: a file renamed into `incoming/` is complete and taken at once. A file written in
+ * place (its writes are seen as `written` events) is taken once it has not changed for `stable_time`,
+ * even if it is valid before that: a pause in a slow write can leave a valid prefix of the job.
+ * A fresh file found by a scan (no events to tell) waits the same way. An invalid file is only
+ * rejected once it has been stable that long.
  */
 export class Intake {
   readonly #deps: IntakeDeps;
   readonly #busy = new Set<string>();
   readonly #waiting = new Map<string, NodeJS.Timeout>();
+  /** Files seen written in place since they appeared. */
+  readonly #written = new Set<string>();
+  /** Valid fresh drops waiting for the event loop to deliver any write event (see #confirm). */
+  readonly #confirming = new Map<string, NodeJS.Immediate>();
 
   constructor(deps: IntakeDeps) {
     this.#deps = deps;
   }
 
   /** Look at one entry of `incoming/`. Never throws: a bad drop is data. */
-  handle(queue: string, name: string): void {
+  handle(queue: string, name: string, seen: DropSeen = 'scan'): void {
     if (isIgnoredName(name)) return;
     const file = path.join(this.#deps.layout.folder(queue, 'incoming'), name);
-    if (this.#busy.has(file) || this.#waiting.has(file)) return;
+    if (seen === 'written') this.#written.add(file);
+    if (this.#busy.has(file) || this.#confirming.has(file)) return;
+    // A later event for a file we wait on means it was written again: look now, not at the timer.
+    const waiting = this.#waiting.get(file);
+    if (waiting !== undefined) {
+      clearTimeout(waiting);
+      this.#waiting.delete(file);
+    }
     this.#busy.add(file);
     try {
-      this.#take(queue, name, file);
+      this.#take(queue, name, file, seen);
     } catch (error) {
       this.#deps.log.error({ queue, file, err: coerceError(error) }, 'could not take drop (it stays in incoming/)');
     } finally {
@@ -63,14 +82,17 @@ export class Intake {
   close(): void {
     for (const timer of this.#waiting.values()) clearTimeout(timer);
     this.#waiting.clear();
+    for (const immediate of this.#confirming.values()) clearImmediate(immediate);
+    this.#confirming.clear();
   }
 
-  #take(queue: string, name: string, file: string): void {
+  #take(queue: string, name: string, file: string, seen: DropSeen): void {
     const { maxBytes, stableMs, durable } = this.#deps.limits();
     let st: Stats;
     try {
       st = lstatSync(file);
     } catch {
+      this.#written.delete(file);
       return; // gone: taken by another dispatcher, or renamed away
     }
     const kind = st.isSymbolicLink()
@@ -109,10 +131,46 @@ export class Intake {
       const problem = error instanceof BatchdError ? error : new BatchdError('JOB_INVALID', `${name}: ${coerceError(error).message}`, { file: name });
       return this.#reject(queue, name, file, problem);
     }
-    // Valid but large and still changing: it may be a prefix of what is being written.
-    if (read.stats.size > 4096 && this.#waitIfFresh(queue, name, file, read.stats, stableMs)) return;
+    // Valid, but it may be a prefix of what a writer is still writing in place. A file larger than
+    // one page may also be mid-write whose event has not been queued yet.
+    const inPlace = seen === 'scan' || this.#written.has(file) || read.stats.size > 4096;
+    if (inPlace && this.#waitIfFresh(queue, name, file, read.stats, stableMs)) return;
+    if (!inPlace && Date.now() - read.stats.mtimeMs < stableMs) return this.#confirm(queue, name, file, read.stats, specs);
+    this.#accept(queue, file, specs, durable);
+  }
+
+  #accept(queue: string, file: string, specs: JobSpec[], durable: boolean): void {
+    this.#written.delete(file);
     const accepted = acceptJobs(this.#deps.layout, queue, specs, { kind: 'drop', file }, durable);
     if (accepted.length > 0) this.#deps.onAccepted(queue, accepted);
+  }
+
+  /**
+   * A fresh valid file seen only by its `created` event: renamed in (complete), or created in place
+   * with a write whose event is still on its way. Two turns of the event loop put a poll phase
+   * between the read above and the decision; it delivers the event of any write whose bytes the
+   * read saw. Written, or changed since the read: it waits for stability like any in-place write.
+   */
+  #confirm(queue: string, name: string, file: string, stats: Stats, specs: JobSpec[]): void {
+    const decide = (): void => {
+      this.#confirming.delete(file);
+      let now: Stats | undefined;
+      try {
+        now = lstatSync(file);
+      } catch {
+        now = undefined;
+      }
+      if (now === undefined || this.#written.has(file) || now.mtimeMs !== stats.mtimeMs || now.size !== stats.size) {
+        this.handle(queue, name, 'scan');
+        return;
+      }
+      try {
+        this.#accept(queue, file, specs, this.#deps.limits().durable);
+      } catch (error) {
+        this.#deps.log.error({ queue, file, err: coerceError(error) }, 'could not take drop (it stays in incoming/)');
+      }
+    };
+    this.#confirming.set(file, setImmediate(() => this.#confirming.set(file, setImmediate(decide))));
   }
 
   /** Look again later if the file changed within `stable_time`. */
@@ -144,6 +202,7 @@ export class Intake {
     try {
       writeFileAtomic(errorFile, stringify(report), this.#deps.limits().durable);
       renameSync(file, target);
+      this.#written.delete(file);
     } catch (moveError) {
       try {
         unlinkSync(errorFile);

@@ -91,6 +91,11 @@ export class QueueRegistry {
     }
   }
 
+  /** Forget a queue whose folder is gone. */
+  remove(name: string): void {
+    if (this.#queues.delete(name)) this.#events.emit('queue:changed', { queue: name });
+  }
+
   /** Settings changed in memory only (autostart); `queue.yaml` is the user's file. */
   override(name: string, change: Partial<QueueSettings>): void {
     this.#queues.set(name, { ...this.settings(name), ...change });

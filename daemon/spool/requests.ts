@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { BatchdError, coerceError } from '../errors.ts';
@@ -63,15 +63,24 @@ export class RequestFolder {
   readonly #handlers: ControlHandlers;
   readonly #log: Logger;
   readonly #busy = new Set<string>();
+  readonly #settleMs: () => number;
+  readonly #waiting = new Set<string>();
 
-  constructor(layout: SpoolLayout, handlers: ControlHandlers, log: Logger) {
+  /** `settleMs`: how long a file written in place must stay unchanged before it is refused. */
+  constructor(
+    layout: SpoolLayout,
+    handlers: ControlHandlers,
+    log: Logger,
+    settleMs: () => number = () => 500,
+  ) {
     this.#layout = layout;
     this.#handlers = handlers;
     this.#log = log;
+    this.#settleMs = settleMs;
   }
 
   scan(queue: string): Promise<void[]> {
-    let names: string[] = [];
+    let names: string[];
     try {
       names = readdirSync(this.#layout.folder(queue, 'requests'));
     } catch {
@@ -104,6 +113,8 @@ export class RequestFolder {
       } catch (error) {
         const err = coerceError(error);
         if (error instanceof BatchdError && error.code === 'JOB_LOCKED') return; // try again on the next scan
+        // `echo 7 > x.priority` may be read between its open and its write: refuse only a settled file.
+        if (this.#lookAgainIfFresh(queue, name, file)) return;
         this.#reject(file, err.message);
       }
     } catch (error) {
@@ -111,6 +122,25 @@ export class RequestFolder {
     } finally {
       this.#busy.delete(file);
     }
+  }
+
+  #lookAgainIfFresh(queue: string, name: string, file: string): boolean {
+    let age: number;
+    try {
+      age = Date.now() - statSync(file).mtimeMs;
+    } catch {
+      return true; // gone: nothing to refuse
+    }
+    const settle = this.#settleMs();
+    if (age >= settle) return false;
+    if (this.#waiting.has(file)) return true;
+    this.#waiting.add(file);
+    const timer = setTimeout(() => {
+      this.#waiting.delete(file);
+      void this.handle(queue, name);
+    }, settle - age + 5);
+    timer.unref();
+    return true;
   }
 
   #reject(file: string, message: string): void {

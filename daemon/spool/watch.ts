@@ -10,7 +10,8 @@ import { isQueueName, QUEUE_FILE, type SpoolLayout } from './layout.ts';
 export interface WatchHandlers {
   queueAppeared: (queue: string) => void;
   queueFileChanged: (queue: string) => void;
-  dropSeen: (queue: string, name: string) => void;
+  /** `written`: the file's content changed in place (inotify IN_MODIFY); else its name appeared or went. */
+  dropSeen: (queue: string, name: string, how: 'created' | 'written') => void;
   requestSeen: (queue: string, name: string) => void;
 }
 
@@ -65,7 +66,7 @@ export class SpoolWatcher {
 
   /** Watch a queue's hot folders (idempotent). */
   watchQueue(queue: string): void {
-    this.#watchFolder(queue, 'incoming', (name) => this.#handlers.dropSeen(queue, name));
+    this.#watchFolder(queue, 'incoming', (name, event) => this.#handlers.dropSeen(queue, name, event === 'change' ? 'written' : 'created'));
     this.#watchFolder(queue, 'requests', (name) => this.#handlers.requestSeen(queue, name));
   }
 
@@ -75,12 +76,12 @@ export class SpoolWatcher {
     await this.#tree?.close();
   }
 
-  #watchFolder(queue: string, folder: 'incoming' | 'requests', seen: (name: string) => void): void {
+  #watchFolder(queue: string, folder: 'incoming' | 'requests', seen: (name: string, event: string) => void): void {
     const dir = this.#layout.folder(queue, folder);
     if (this.#folders.has(dir)) return;
     try {
-      const watcher = fsWatch(dir, { persistent: false }, (_event, name) => {
-        if (typeof name === 'string' && name !== '') seen(name);
+      const watcher = fsWatch(dir, { persistent: false }, (event, name) => {
+        if (typeof name === 'string' && name !== '') seen(name, event);
       });
       watcher.on('error', (error) => {
         this.#log.warn({ dir, err: coerceError(error) }, 'folder watch failed; rescans continue');

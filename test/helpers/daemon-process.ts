@@ -27,7 +27,8 @@ export interface DaemonProcess {
 export async function startDaemon(
   etc: string,
   spool: string,
-  options: { readyTimeoutMs?: number; env?: NodeJS.ProcessEnv; extraArgs?: string[] } = {},
+  /** `waitReady: false` returns at once (to kill a daemon while it boots). */
+  options: { readyTimeoutMs?: number; env?: NodeJS.ProcessEnv; extraArgs?: string[]; waitReady?: boolean | undefined } = {},
 ): Promise<DaemonProcess> {
   if (!existsSync(DAEMON_MAIN)) throw new Error(`${DAEMON_MAIN} missing: run npm run build first`);
   const child = spawn(process.execPath, [DAEMON_MAIN, '--config', etc, '--spool', spool, ...(options.extraArgs ?? [])], {
@@ -52,7 +53,7 @@ export async function startDaemon(
         }
       });
   const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
-  while (!output.includes('batchd ready')) {
+  while (options.waitReady !== false && !output.includes('batchd ready')) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`batchd exited before it was ready:\n${output}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -95,6 +95,7 @@ export function jobDir(spool: string, queue: string, state: string, id: string):
 
 export interface StateFile {
   id: string;
+  queue: string;
   state: string;
   attempts: number;
   retries: number;
@@ -102,7 +103,7 @@ export interface StateFile {
   task?: string;
   last?: { outcome: string; exit_code?: number | null; signal?: string | null; error?: string };
   results: { attempt: number; outcome: string; exit_code?: number | null; error?: string }[];
-  history: { from: string | null; to: string; reason: string }[];
+  history: { from: string | null; to: string; queue?: string; reason: string }[];
 }
 
 export function readState(spool: string, queue: string, state: string, id: string): StateFile {

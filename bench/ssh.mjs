@@ -1,0 +1,219 @@
+#!/usr/bin/env node
+// SSH throughput: N trivial jobs (`true`) on a loopback SSH host beside the same jobs run locally,
+// in one run, the two taking turns each round. Starts its own sshd (127.0.0.1 only) and its own
+// daemon from dist/ (run `npm run build` first); both are stopped by PID at the end.
+//
+//   node bench/ssh.mjs [--jobs 1000] [--rounds 3] [--workers 8] [--keep]
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const DAEMON_MAIN = path.join(REPO, 'dist', 'daemon', 'main.js');
+const SSHD = '/usr/sbin/sshd';
+
+function option(name, fallback) {
+  const at = process.argv.indexOf(`--${name}`);
+  return at < 0 ? fallback : Number(process.argv[at + 1]);
+}
+const JOBS = option('jobs', 1000);
+const ROUNDS = option('rounds', 3);
+const WORKERS = option('workers', 8);
+const KEEP = process.argv.includes('--keep');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (line) => process.stderr.write(`${line}\n`);
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntil(check, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** A private sshd as TESTING.md describes it (SetEnv SHLVL=1 against root's slow .bashrc). */
+async function startSshd(dir) {
+  mkdirSync('/run/sshd', { recursive: true });
+  const key = (name) => {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, name)]);
+    return path.join(dir, name);
+  };
+  const hostKey = key('host_key');
+  const clientKey = key('client_key');
+  writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(`${clientKey}.pub`));
+  const port = await freePort();
+  const config = path.join(dir, 'sshd_config');
+  writeFileSync(
+    config,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${hostKey}`,
+      `PidFile ${path.join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+      'UsePAM no',
+      'StrictModes no',
+      'PasswordAuthentication no',
+      'PermitRootLogin prohibit-password',
+      'Subsystem sftp internal-sftp',
+      'MaxSessions 50',
+      'MaxStartups 200:30:400',
+      'SetEnv SHLVL=1',
+      'LogLevel ERROR',
+      '',
+    ].join('\n'),
+  );
+  const [type, blob] = readFileSync(`${hostKey}.pub`, 'utf8').split(' ');
+  writeFileSync(path.join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${type} ${blob}\n`);
+  const child = spawn(SSHD, ['-D', '-f', config, '-E', path.join(dir, 'sshd.log')], { stdio: 'ignore' });
+  await sleep(300);
+  if (child.exitCode !== null) throw new Error(`sshd exited: ${readFileSync(path.join(dir, 'sshd.log'), 'utf8')}`);
+  return { child, port, clientKey, knownHosts: path.join(dir, 'known_hosts') };
+}
+
+async function startDaemon(dir, sshd) {
+  const etc = path.join(dir, 'etc');
+  const spool = path.join(dir, 'spool');
+  mkdirSync(path.join(etc, 'jobtypes'), { recursive: true });
+  mkdirSync(path.join(etc, 'hosts'), { recursive: true });
+  const settings = {
+    spool,
+    manager: { enabled: false },
+    logging: { level: 'info', format: 'json', target: 'stderr' },
+    dispatcher: { workers: WORKERS },
+  };
+  writeFileSync(path.join(etc, 'batchd.yaml'), JSON.stringify(settings, null, 1));
+  writeFileSync(path.join(etc, 'jobtypes', 'bench-true.yaml'), 'template: "true"\nparams:\n  - name: n\n    type: Integer\n');
+  const host = {
+    host_name: '127.0.0.1',
+    port: sshd.port,
+    user_name: os.userInfo().username,
+    private_key: sshd.clientKey,
+    known_hosts: sshd.knownHosts,
+    work_directory: path.join(dir, 'remote'),
+  };
+  writeFileSync(path.join(etc, 'hosts', 'loop.yaml'), JSON.stringify(host, null, 1));
+  for (const [queue, settingsText] of [
+    ['local', 'schedule_name: anytime\n'],
+    ['remote', 'host_name: loop\n'],
+  ]) {
+    mkdirSync(path.join(spool, queue, 'incoming'), { recursive: true });
+    writeFileSync(path.join(spool, queue, 'queue.yaml'), settingsText);
+  }
+  const child = spawn(process.execPath, [DAEMON_MAIN, '--config', etc, '--spool', spool], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let output = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => (output = (output + d).slice(-20_000)));
+  await waitUntil(() => output.includes('batchd ready') || child.exitCode !== null, 60_000, 'batchd ready');
+  if (child.exitCode !== null) throw new Error(`batchd exited: ${output}`);
+  return { child, spool, output: () => output };
+}
+
+/** Jobs in a finished state folder (sharded by date): subfolders counted from link counts. */
+function finished(spool, queue, state) {
+  const dir = path.join(spool, queue, state);
+  let total = 0;
+  let shards = [];
+  try {
+    shards = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const shard of shards) total += statSync(path.join(dir, shard)).nlink - 2;
+  return total;
+}
+
+/** One task file that expands to JOBS jobs; the time until all of them are done. */
+async function round(daemon, queue, n) {
+  const before = finished(daemon.spool, queue, 'done');
+  const failedBefore = finished(daemon.spool, queue, 'failed');
+  const tmp = path.join(daemon.spool, queue, 'incoming', `.task-${n}.tmp`);
+  writeFileSync(tmp, `type: bench-true\nparams:\n  n: {range: "1..${JOBS}"}\n`);
+  const t0 = process.hrtime.bigint();
+  renameSync(tmp, path.join(daemon.spool, queue, 'incoming', `task-${n}.yaml`));
+  await waitUntil(
+    () => finished(daemon.spool, queue, 'done') + finished(daemon.spool, queue, 'failed') - before - failedBefore >= JOBS,
+    600_000,
+    `${JOBS} ${queue} jobs`,
+  );
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const failed = finished(daemon.spool, queue, 'failed') - failedBefore;
+  if (failed > 0) throw new Error(`${failed} ${queue} jobs failed; see ${path.join(daemon.spool, queue, 'failed')}`);
+  return ms;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(10_000)]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+async function main() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'batchd-bench-ssh-'));
+  let sshd;
+  let daemon;
+  try {
+    sshd = await startSshd(dir);
+    daemon = await startDaemon(dir, sshd);
+    // Warm-up: the first connection, bring-up and JIT out of the measured rounds.
+    await round(daemon, 'remote', 0).catch((e) => {
+      throw new Error(`${e.message}\n${daemon.output()}`);
+    });
+    const times = { local: [], remote: [] };
+    for (let r = 1; r <= ROUNDS; r++) {
+      const order = r % 2 === 1 ? ['local', 'remote'] : ['remote', 'local'];
+      for (const queue of order) {
+        const ms = await round(daemon, queue, r);
+        times[queue].push(ms);
+        log(`round ${r}/${ROUNDS}: ${queue} ${JOBS} jobs in ${(ms / 1000).toFixed(2)} s (${Math.round((JOBS * 1000) / ms)} jobs/s)`);
+      }
+    }
+    const local = median(times.local);
+    const remote = median(times.remote);
+    const rows = [
+      ['', `median of ${ROUNDS}`, 'jobs/s', 'min..max s'],
+      ['local', `${(local / 1000).toFixed(2)} s`, Math.round((JOBS * 1000) / local), range(times.local)],
+      ['ssh (loopback)', `${(remote / 1000).toFixed(2)} s`, Math.round((JOBS * 1000) / remote), range(times.remote)],
+    ];
+    process.stdout.write(`\n${JOBS} × true, ${WORKERS} workers, one task file per round; ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}\n`);
+    for (const row of rows) process.stdout.write(`| ${row.map(String).join(' | ')} |\n`);
+    const rate = (JOBS * 1000) / remote;
+    process.stdout.write(`ssh / local time: ${(remote / local).toFixed(2)}×; target ≥ 300 jobs/s over SSH: ${rate >= 300 ? 'met' : 'NOT met'}\n`);
+  } finally {
+    if (daemon !== undefined) await stop(daemon.child);
+    if (sshd !== undefined) await stop(sshd.child);
+    if (!KEEP) rmSync(dir, { recursive: true, force: true });
+    else log(`kept ${dir}`);
+  }
+}
+
+function range(values) {
+  return `${(Math.min(...values) / 1000).toFixed(2)}..${(Math.max(...values) / 1000).toFixed(2)}`;
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench/ssh: ${error.stack ?? error}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,122 @@
+// How many drops per second the daemon accepts: 10,000 job files renamed into incoming/ in one
+// burst (prepared beforehand on the same file system, so the burst is renames only), timed until
+// every one is a job in queued/. The queue is disabled, so nothing runs: acceptance alone. Beside
+// it, the floor: a bare tmp→rename submit loop into a folder nobody watches, with and without fsync.
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import path from 'node:path';
+
+import { BatchdDaemon, subfolders } from '../lib/batchd.mjs';
+import { waitFor } from '../lib/proc.mjs';
+import { summarize } from '../lib/stats.mjs';
+
+const JOB = "command: 'true'\n";
+
+export async function acceptance(ctx) {
+  const n = ctx.opts.quick ? 1000 : 10_000;
+  const rounds = ctx.opts.rounds;
+  const rows = {
+    'floor-rename': { label: 'floor: tmp→rename loop, no fsync (no daemon)', rate: [] },
+    'floor-fsync': { label: 'floor: tmp→rename loop, file + folder fsync (no daemon)', rate: [] },
+    batchd: { label: 'batchd accepts (storage.fsync: false)', rate: [], burstRate: [] },
+    'batchd-durable': { label: 'batchd accepts, durable (storage.fsync: true)', rate: [], burstRate: [] },
+  };
+  for (let round = 1; round <= rounds; round++) {
+    ctx.log(`acceptance round ${round}/${rounds}`);
+    const dir = path.join(ctx.root, `acceptance-${round}`);
+    rows['floor-rename'].rate.push(n / (floorLoop(path.join(dir, 'floor'), n, false) / 1000));
+    rows['floor-fsync'].rate.push(n / (floorLoop(path.join(dir, 'floor-fsync'), n, true) / 1000));
+    for (const [name, durable] of [
+      ['batchd', false],
+      ['batchd-durable', true],
+    ]) {
+      const row = rows[name];
+      if (row.error !== undefined) continue;
+      try {
+        const r = await daemonBurst(ctx, path.join(dir, name), n, durable);
+        row.rate.push(r.rate);
+        row.burstRate.push(r.burstRate);
+        if (r.note !== undefined) row.note = r.note;
+        ctx.log(`  ${name}: ${Math.round(r.rate)} drops/s accepted (burst ${Math.round(r.burstRate)}/s)`);
+      } catch (error) {
+        row.error = error.message;
+        ctx.log(`  ${name}: failed: ${error.message}`);
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return {
+    n,
+    rounds,
+    rows: Object.entries(rows).map(([name, r]) => ({
+      name,
+      ...r,
+      perSecond: summarize(r.rate),
+      burstPerSecond: r.burstRate === undefined ? undefined : summarize(r.burstRate),
+    })),
+  };
+}
+
+/** The submit loop alone: write `.name.tmp`, rename it in; ms for n files. */
+function floorLoop(dir, n, durable) {
+  mkdirSync(dir, { recursive: true });
+  const dirFd = durable ? openSync(dir, 'r') : undefined;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const tmp = path.join(dir, `.j${i}.tmp`);
+    if (durable) {
+      const fd = openSync(tmp, 'w');
+      writeSync(fd, JOB);
+      fsyncSync(fd);
+      closeSync(fd);
+    } else writeFileSync(tmp, JOB);
+    renameSync(tmp, path.join(dir, `j${i}.yaml`));
+    if (dirFd !== undefined) fsyncSync(dirFd);
+  }
+  const ms = performance.now() - t0;
+  if (dirFd !== undefined) closeSync(dirFd);
+  return ms;
+}
+
+async function daemonBurst(ctx, dir, n, durable) {
+  const daemon = new BatchdDaemon({
+    dir,
+    tag: `${ctx.tag}-accept`,
+    config: { storage: { fsync: durable } },
+    queues: { default: 'enabled: false\n' },
+  });
+  const ready = path.join(dir, 'ready');
+  mkdirSync(ready, { recursive: true });
+  for (let i = 0; i < n; i++) writeFileSync(path.join(ready, `j${i}.yaml`), JOB);
+  await daemon.start();
+  try {
+    const incoming = daemon.incoming();
+    const queued = path.join(daemon.queueDir(), 'queued');
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) renameSync(path.join(ready, `j${i}.yaml`), path.join(incoming, `j${i}.yaml`));
+    const burstMs = performance.now() - t0;
+    // Link counts: O(1) per poll, so the poll does not slow the daemon being measured.
+    await waitFor(() => subfolders(queued) >= n, {
+      everyMs: 5,
+      timeoutMs: 120_000,
+      what: `${n} drops in queued/`,
+    });
+    const ms = performance.now() - t0;
+    const left = readdirSync(incoming).filter((f) => !f.startsWith('.')).length;
+    const rejected = readdirSync(path.join(daemon.queueDir(), 'rejected')).length;
+    if (left > 0 || rejected > 0)
+      throw new Error(`${left} drops left in incoming/, ${rejected} files in rejected/`);
+    return { rate: n / (ms / 1000), burstRate: n / (burstMs / 1000) };
+  } finally {
+    await daemon.stop();
+  }
+}

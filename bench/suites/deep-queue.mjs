@@ -1,0 +1,119 @@
+// 100,000 queued jobs: the daemon's memory, its start-up time (recovery scan and index of every
+// queued job included) and the time to list one page of the queue. The queue is disabled
+// (`enabled: false` in queue.yaml), so the jobs stay queued.
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+import { freePort, probeApi } from '../lib/api.mjs';
+import { BatchdDaemon, subfolders } from '../lib/batchd.mjs';
+import { memoryOf, runOk, taggedPids, waitFor } from '../lib/proc.mjs';
+import { median, summarize } from '../lib/stats.mjs';
+
+const QUEUE = 'deep';
+const PAGE = 50;
+
+export async function deepQueue(ctx) {
+  const n = ctx.opts.quick ? 2000 : 100_000;
+  const rounds = ctx.opts.rounds;
+  const dir = path.join(ctx.root, 'deep');
+  const tag = `${ctx.tag}-deep`;
+  const port = await freePort();
+  const make = () =>
+    new BatchdDaemon({
+      dir,
+      tag,
+      // The manager is on so the page can be read through the HTTP API once it exists.
+      config: { manager: { enabled: true, host: '127.0.0.1', port } },
+      queues: { [QUEUE]: 'enabled: false\n' },
+    });
+  const result = { n, rounds };
+
+  // Node's own start-up, and the daemon's on an empty spool: what the figures below are made of.
+  const nodeMs = [];
+  for (let i = 0; i < 5; i++) nodeMs.push((await runOk(process.execPath, ['-e', '0'])).ms);
+  result.nodeStartup = summarize(nodeMs);
+  const empty = make();
+  await empty.start();
+  result.emptyStartupMs = empty.startupMs;
+  result.emptyRssMiB = memoryOf(empty.pid).rssMiB;
+
+  // Fill the queue: one task of n jobs, accepted by the running daemon.
+  ctx.log(`deep: accepting a ${n}-job task`);
+  const queued = path.join(empty.queueDir(QUEUE), 'queued');
+  const t0 = performance.now();
+  empty.drop('deep.yaml', `type: bench-true\nparams:\n  n: {range: "1..${n}"}\n`, QUEUE);
+  await waitFor(() => subfolders(queued) >= n, {
+    everyMs: 250,
+    timeoutMs: 900_000,
+    what: `${n} queued jobs`,
+  });
+  result.acceptSeconds = (performance.now() - t0) / 1000;
+  result.rssAfterAcceptMiB = memoryOf(empty.pid).rssMiB;
+  await empty.stop();
+  ctx.log(`  accepted in ${result.acceptSeconds.toFixed(1)} s`);
+
+  // Start-up with n queued, each round a fresh process on the same spool.
+  const startups = [];
+  const rss = [];
+  const peaks = [];
+  for (let round = 1; round <= rounds; round++) {
+    const daemon = make();
+    await daemon.start({ timeoutMs: 300_000 });
+    const indexed = daemon.readyEntry?.queued;
+    if (indexed !== n)
+      throw new Error(`the daemon indexed ${indexed} queued jobs at start-up, expected ${n}`);
+    startups.push(daemon.startupMs);
+    // Settle: what it holds once the start-up garbage is collected or not.
+    await new Promise((r) => setTimeout(r, 1000));
+    const mem = memoryOf(daemon.pid);
+    rss.push(mem.rssMiB);
+    peaks.push(mem.peakMiB);
+    ctx.log(
+      `  start-up ${(daemon.startupMs / 1000).toFixed(2)} s, RSS ${mem.rssMiB.toFixed(0)} MiB (peak ${mem.peakMiB.toFixed(0)})`,
+    );
+    if (round === rounds) {
+      const pids = taggedPids(tag);
+      result.processes = pids.length;
+      result.listing = await listPage(ctx, port, daemon.queueDir(QUEUE));
+    }
+    await daemon.stop();
+  }
+  result.startup = summarize(startups);
+  result.rss = summarize(rss);
+  result.peakRss = summarize(peaks);
+  rmSync(dir, { recursive: true, force: true });
+  return result;
+}
+
+/** A page through the HTTP API if the daemon serves one, else the same work done on the folder. */
+async function listPage(ctx, port, queueDir) {
+  const api = await probeApi(port);
+  if (api.listPath !== undefined) {
+    const url = `http://127.0.0.1:${port}${api.listPath.replace('{queue}', QUEUE)}?limit=${PAGE}`;
+    const times = [];
+    for (let i = 0; i < 21; i++) {
+      const t0 = performance.now();
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
+      times.push(performance.now() - t0);
+    }
+    return { via: `HTTP GET ${api.listPath}?limit=${PAGE}`, ms: summarize(times.slice(1)) };
+  }
+  // No API yet: readdir of queued/, sort by id (= submission order), read and parse 50 state files.
+  const queued = path.join(queueDir, 'queued');
+  const sortedPage = [];
+  for (let i = 0; i < 11; i++) {
+    const t0 = performance.now();
+    const ids = readdirSync(queued).sort().slice(0, PAGE);
+    for (const id of ids) JSON.parse(readFileSync(path.join(queued, id, 'state.yaml'), 'utf8'));
+    sortedPage.push(performance.now() - t0);
+  }
+  ctx.log(
+    `  listing: no HTTP API (${api.why}); readdir+sort+read ${PAGE}: ${median(sortedPage).toFixed(1)} ms`,
+  );
+  return {
+    via: `no HTTP API yet (${api.why}): readdir of queued/, sort, read + parse ${PAGE} state.yaml, in the bench process`,
+    ms: summarize(sortedPage.slice(1)),
+  };
+}

@@ -1,0 +1,92 @@
+// HTTP submission and status rates with wrk (reference/peers.md §7: `wrk -t2 -c16 -d10s`).
+//
+// ┌──────────────────────────────────────────────────────────────────────────────────────────┐
+// │ PLACE FOR THE HTTP FIGURES. Written before the HTTP API existed: it runs only when the    │
+// │ daemon answers GET /openapi.json, and is otherwise reported as                            │
+// │ "unavailable: the HTTP API is not built yet". Once the API lands, check the paths, body   │
+// │ format and authentication below against it (written against POST /queue/{q}, GET /job/{id}).│
+// └──────────────────────────────────────────────────────────────────────────────────────────┘
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { freePort, probeApi } from '../lib/api.mjs';
+import { BatchdDaemon } from '../lib/batchd.mjs';
+import { run } from '../lib/proc.mjs';
+
+export async function http(ctx) {
+  const port = await freePort();
+  const daemon = new BatchdDaemon({
+    dir: path.join(ctx.root, 'http'),
+    tag: `${ctx.tag}-http`,
+    config: { manager: { enabled: true, host: '127.0.0.1', port }, storage: { fsync: true } },
+    queues: { default: 'enabled: false\n' },
+  });
+  await daemon.start();
+  try {
+    const api = await probeApi(port, 3000);
+    if (api.doc === undefined) return { unavailable: `the HTTP API is not built yet (${api.why})` };
+    if (!existsSync('/usr/bin/wrk'))
+      return { unavailable: 'wrk is not installed (bench/setup.sh installs it from apt)' };
+    const paths = api.doc.paths ?? {};
+    const submitPath = Object.keys(paths).find(
+      (p) => /^\/queue\/\{[^}]+\}$/.test(p) && paths[p].post !== undefined,
+    );
+    const statusPath = Object.keys(paths).find(
+      (p) => /^\/job\/\{[^}]+\}$/.test(p) && paths[p].get !== undefined,
+    );
+    if (submitPath === undefined || statusPath === undefined) {
+      return { unavailable: 'the HTTP API has no POST /queue/{q} or GET /job/{id} yet' };
+    }
+    const base = `http://127.0.0.1:${port}`;
+    const submitUrl = `${base}${submitPath.replace(/\{[^}]+\}/, 'default')}`;
+    const first = await fetch(submitUrl, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"command": "true"}',
+    });
+    const body = await first.json().catch(() => ({}));
+    const id = body.jobs?.[0];
+    if (!first.ok || id === undefined)
+      return { error: `POST ${submitPath}: HTTP ${first.status} ${JSON.stringify(body).slice(0, 200)}` };
+    const seconds = ctx.opts.quick ? 3 : 10;
+    const postScript = path.join(ctx.root, 'http', 'post.lua');
+    writeFileSync(
+      postScript,
+      `wrk.method = "POST"\nwrk.body = '{"command": "true"}'\nwrk.headers["Content-Type"] = "application/json"\n`,
+    );
+    const submissions = await wrk(submitUrl, seconds, ['-s', postScript]);
+    const status = await wrk(`${base}${statusPath.replace(/\{[^}]+\}/, id)}`, seconds, []);
+    return {
+      authOff: true,
+      // TODO(auth): TARGETS.md asks for these with authentication on; set up a user and token here
+      // once the API's user administration is settled, and send `Authorization: Bearer <token>`.
+      note: 'Durable acceptance (storage.fsync: true), authentication OFF (the bench sets up no users yet), 2 wrk threads, 16 connections.',
+      submissions: { label: `POST ${submitPath} (a job as JSON)`, ...submissions },
+      status: { label: `GET ${statusPath}`, ...status },
+    };
+  } finally {
+    await daemon.stop();
+  }
+}
+
+async function wrk(url, seconds, extra) {
+  const out = await run('wrk', ['-t2', '-c16', `-d${seconds}s`, '--latency', ...extra, url], {
+    timeoutMs: (seconds + 30) * 1000,
+  });
+  const text = out.stdout;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
+  const p50 = toMs(/\s50%\s+([\d.]+\w+)/.exec(text)?.[1]);
+  const p99 = toMs(/\s99%\s+([\d.]+\w+)/.exec(text)?.[1]);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
+  if (!Number.isFinite(rps))
+    throw new Error(`wrk printed no rate: ${text.trim().split('\n').slice(-3).join(' | ')}`);
+  return { perSecond: rps, p50ms: p50, p99ms: p99, non2xx };
+}
+
+function toMs(value) {
+  if (value === undefined) return Number.NaN;
+  const m = /^([\d.]+)(us|ms|s)$/.exec(value);
+  if (m === null) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}

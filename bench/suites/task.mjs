@@ -1,0 +1,86 @@
+// A 10,000-job task (one drop, `params: {n: {range: "1..10000"}}`, a job type whose template is
+// `true`) until all are done, against `xargs -P2` running the same 10,000 `true`s directly.
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+import { BatchdDaemon, subfolders } from '../lib/batchd.mjs';
+import { summarizeProfile } from '../lib/profile.mjs';
+import { runOk, waitFor } from '../lib/proc.mjs';
+import { summarize } from '../lib/stats.mjs';
+
+export async function task(ctx) {
+  const n = ctx.opts.quick ? 1000 : 10_000;
+  const rounds = ctx.opts.rounds;
+  const floorMs = [];
+  const totalMs = [];
+  const acceptMs = [];
+  let error;
+  let profile;
+  for (let round = 1; round <= rounds; round++) {
+    ctx.log(`task round ${round}/${rounds}`);
+    const floor = await runOk('bash', ['-c', `seq ${n} | xargs -P2 -n1 /bin/true`]);
+    floorMs.push(floor.ms);
+    ctx.log(`  xargs -P2: ${(floor.ms / 1000).toFixed(2)} s`);
+    if (error !== undefined) continue;
+    const dir = path.join(ctx.root, `task-${round}`);
+    const profDir = path.join(dir, 'cpu-profile');
+    const profiling = ctx.opts.profile && round === 1;
+    const daemon = new BatchdDaemon({
+      dir,
+      tag: `${ctx.tag}-task`,
+      nodeArgs: profiling ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+    });
+    try {
+      await daemon.start();
+      // Start the job launcher first, as a daemon that has run anything already has.
+      daemon.drop('warmup.yaml', "command: 'true'\n");
+      await waitFor(() => daemon.count('done') >= 1, {
+        everyMs: 5,
+        timeoutMs: 30_000,
+        what: 'the warm-up job',
+      });
+      const tasks = path.join(daemon.queueDir(), 'tasks');
+      const t0 = performance.now();
+      daemon.drop('bench.yaml', `type: bench-true\nparams:\n  n: {range: "1..${n}"}\n`);
+      let accepted;
+      await waitFor(
+        () => {
+          if (accepted === undefined && subfolders(tasks) >= 1) accepted = performance.now();
+          return daemon.count('done') + daemon.count('failed') >= n + 1;
+        },
+        { everyMs: 20, timeoutMs: Math.max(120_000, n * 50), what: `${n} task jobs` },
+      );
+      const ms = performance.now() - t0;
+      const failed = daemon.count('failed');
+      if (failed > 0) throw new Error(`${failed} task jobs failed: ${daemon.lastProblem()}`);
+      totalMs.push(ms);
+      if (accepted !== undefined) acceptMs.push(accepted - t0);
+      ctx.log(
+        `  batchd: ${(ms / 1000).toFixed(2)} s (accepted after ${((accepted - t0) / 1000).toFixed(2)} s)`,
+      );
+    } catch (e) {
+      error = e.message;
+      ctx.log(`  batchd: failed: ${e.message}`);
+    } finally {
+      await daemon.stop();
+    }
+    if (profiling && existsSync(profDir)) {
+      const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+      if (file !== undefined) profile = summarizeProfile(path.join(profDir, file));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return {
+    n,
+    rounds,
+    floor: { label: '`xargs -P2` of /bin/true', total: summarize(floorMs), totalMs: floorMs },
+    batchd: {
+      label: 'batchd, one task drop (2 workers)',
+      total: summarize(totalMs),
+      totalMs,
+      accepted: summarize(acceptMs),
+      error,
+    },
+    profile,
+  };
+}

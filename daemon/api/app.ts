@@ -1,0 +1,114 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { cors } from 'hono/cors';
+
+import { Authenticator } from '../auth/authenticate.ts';
+import { UserStore } from '../auth/store.ts';
+import type { ManagerSettings } from '../config/manager.ts';
+import type { Daemon } from '../daemon.ts';
+import { BatchdError, coerceError } from '../errors.ts';
+import { JobLocks } from '../spool/lock.ts';
+import { JobCounts } from '../views/counts.ts';
+import type { ApiContext, ApiEnv } from './context.ts';
+import { errorResponse, toBatchdError } from './errors.ts';
+import { ApiMetrics } from './metrics.ts';
+import { type RouteDef, Router } from './route.ts';
+import { registerConfigRoutes } from './routes/config.ts';
+import { registerEventRoutes } from './routes/events.ts';
+import { registerJobRoutes } from './routes/jobs.ts';
+import { registerLogRoutes } from './routes/log.ts';
+import { registerMetaRoutes } from './routes/meta.ts';
+import { registerQueueRoutes } from './routes/queues.ts';
+import { registerScheduleRoutes } from './routes/schedules.ts';
+import { registerTaskRoutes } from './routes/tasks.ts';
+import { registerTokenRoutes } from './routes/tokens.ts';
+import { registerUserRoutes } from './routes/users.ts';
+
+export interface ApiOptions {
+  /** Defaults to `<config>/users.yaml`. */
+  users?: UserStore;
+  /** Defaults to batchd.yaml's `manager` section as it is now (changes need a restart). */
+  settings?: ManagerSettings;
+}
+
+export interface Api {
+  app: OpenAPIHono<ApiEnv>;
+  ctx: ApiContext;
+  /** Every route with its access rule (the permission matrix test walks this list). */
+  routes: readonly RouteDef[];
+  close(): void;
+}
+
+/** Build the HTTP API of a daemon. It does not listen: serve.ts does, tests call `app.request()`. */
+export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
+  const settings = options.settings ?? daemon.config.daemon.manager;
+  const users = options.users ?? UserStore.forConfigDir(daemon.config.dir, daemon.log);
+  const counts = new JobCounts(daemon.layout);
+  const ctx: ApiContext = {
+    daemon,
+    settings,
+    users,
+    auth: new Authenticator(settings.auth, users),
+    counts,
+    metrics: new ApiMetrics(daemon, counts),
+    locks: new JobLocks(daemon.layout, daemon.config.daemon.dispatcher.lock_stale, daemon.log, () => undefined),
+    hostStates: new Map(),
+  };
+  const unsubscribe = [
+    daemon.events.on('job:transition', (e) => {
+      counts.invalidate(e.queue);
+      if (e.toQueue !== undefined) counts.invalidate(e.toQueue);
+    }),
+    daemon.events.on('job:accepted', (e) => counts.invalidate(e.queue)),
+    daemon.events.on('host:state', (e) => ctx.hostStates.set(e.host, e.state)),
+  ];
+
+  const app = new OpenAPIHono<ApiEnv>();
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    const seconds = (performance.now() - started) / 1000;
+    const route = c.req.routePath === '/*' || c.req.routePath === '' ? 'unmatched' : c.req.routePath;
+    ctx.metrics.observe(c.req.method, route, c.res.status, seconds);
+    // Method, route and status only: never headers, query strings or bodies (secrets travel there).
+    daemon.log.debug({ method: c.req.method, route, status: c.res.status, ms: Math.round(seconds * 10_000) / 10, user: c.get('principal')?.name }, 'http request');
+  });
+  if (settings.cors !== undefined) {
+    const handler = cors({
+      origin: settings.cors.origins,
+      credentials: settings.cors.credentials,
+      allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+      allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID'],
+      maxAge: 600,
+    });
+    // A plain `OPTIONS /` is batchd's "which auth methods" call, not a CORS preflight.
+    app.use('*', (c, next) => (c.req.method === 'OPTIONS' && c.req.header('access-control-request-method') === undefined ? next() : handler(c, next)));
+  }
+  app.onError((thrown, c) => {
+    const error = toBatchdError(thrown);
+    if (error.code === 'INTERNAL') daemon.log.error({ err: coerceError(thrown), route: c.req.routePath }, 'request failed');
+    return errorResponse(c, error, ctx.auth.challenge());
+  });
+  app.notFound((c) => errorResponse(c, new BatchdError('NOT_FOUND', `No such endpoint: ${c.req.method} ${new URL(c.req.url).pathname}`)));
+
+  const router = new Router(app, ctx);
+  registerMetaRoutes(router);
+  registerQueueRoutes(router);
+  registerTaskRoutes(router);
+  registerJobRoutes(router);
+  registerLogRoutes(router);
+  registerScheduleRoutes(router);
+  registerConfigRoutes(router);
+  registerUserRoutes(router);
+  registerTokenRoutes(router);
+  registerEventRoutes(router);
+
+  return {
+    app,
+    ctx,
+    routes: router.routes,
+    close: () => {
+      for (const off of unsubscribe) off();
+      ctx.metrics.close();
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import type { HttpBindings } from '@hono/node-server';
+import type { Context } from 'hono';
+
+import type { Authenticator } from '../auth/authenticate.ts';
+import type { Principal } from '../auth/permissions.ts';
+import type { UserStore } from '../auth/store.ts';
+import type { ManagerSettings } from '../config/manager.ts';
+import type { Daemon } from '../daemon.ts';
+import type { JobLocks } from '../spool/lock.ts';
+import type { JobCounts } from '../views/counts.ts';
+import type { ApiMetrics } from './metrics.ts';
+
+/** Hono's environment for the API: node-server's bindings (absent under `app.request()`). */
+export interface ApiEnv {
+  Bindings: Partial<HttpBindings>;
+  Variables: { principal: Principal | undefined };
+}
+
+export type ApiCtx = Context<ApiEnv>;
+
+/** What every route handler may use. */
+export interface ApiContext {
+  daemon: Daemon;
+  settings: ManagerSettings;
+  users: UserStore;
+  auth: Authenticator;
+  counts: JobCounts;
+  metrics: ApiMetrics;
+  /** Job locks for changes the dispatcher has no handler for (notes). */
+  locks: JobLocks;
+  /** Last reported state per host (host:state events). */
+  hostStates: Map<string, string>;
+}
+
+/** The peer's address, when served by node-server. */
+export function remoteAddress(c: ApiCtx): string | undefined {
+  return c.env?.incoming?.socket?.remoteAddress ?? undefined;
+}

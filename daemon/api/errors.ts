@@ -1,0 +1,77 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+import { BatchdError, type ErrorCode } from '../errors.ts';
+import type { ErrorBody } from '../protocol/common.ts';
+
+/**
+ * The one place that maps error codes to HTTP statuses. batchd sent 404 for nearly everything and
+ * plain text bodies; here every error is `{error: {code, message, details?}}` with its real status.
+ */
+export const STATUS_OF: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
+  BAD_JSON: 400,
+  YAML_SYNTAX: 400,
+  NAME_INVALID: 400,
+  REQUEST_INVALID: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  UNKNOWN_QUEUE: 404,
+  UNKNOWN_JOB: 404,
+  UNKNOWN_TYPE: 404,
+  UNKNOWN_HOST: 404,
+  UNKNOWN_SCHEDULE: 404,
+  UNKNOWN_USER: 404,
+  UNKNOWN_TASK: 404,
+  CONFLICT: 409,
+  ALREADY_EXISTS: 409,
+  NOT_EMPTY: 409,
+  TRANSITION_ILLEGAL: 409,
+  JOB_GONE: 409,
+  JOB_LOCKED: 409,
+  TOO_LARGE: 413,
+  DROP_TOO_LARGE: 413,
+  JOB_INVALID: 422,
+  ENTITY_INVALID: 422,
+  PARAM_INVALID: 422,
+  CONFIG_INVALID: 422,
+  DROP_BINARY: 422,
+  DROP_BAD_NAME: 422,
+  DROP_NOT_REGULAR: 422,
+  DISK_FULL: 507,
+  SPAWN_FAILED: 500,
+  INTERNAL: 500,
+};
+
+export function statusOf(error: BatchdError): ContentfulStatusCode {
+  // An unknown name inside a submitted document (a job's type, a queue's schedule) makes the
+  // document invalid (422); an unknown name in the path is a missing resource (404).
+  if (error.code.startsWith('UNKNOWN_') && error.problems.length > 0) return 422;
+  return STATUS_OF[error.code] ?? 500;
+}
+
+export function errorBody(error: BatchdError): ErrorBody {
+  const details = error.problems.map((p) => ({
+    ...(p.field === undefined ? {} : { field: p.field }),
+    ...(p.line === undefined ? {} : { line: p.line }),
+    message: p.message,
+  }));
+  return { error: { code: error.code, message: error.message, ...(details.length > 0 ? { details } : {}) } };
+}
+
+/** Anything thrown in a handler, as a response. Unexpected errors say nothing about internals. */
+export function toBatchdError(thrown: unknown): BatchdError {
+  if (thrown instanceof BatchdError) return thrown;
+  if (thrown instanceof HTTPException) {
+    const code: ErrorCode = thrown.status === 413 ? 'TOO_LARGE' : thrown.status === 404 ? 'NOT_FOUND' : thrown.status < 500 ? 'REQUEST_INVALID' : 'INTERNAL';
+    return new BatchdError(code, thrown.message || 'Request refused');
+  }
+  return new BatchdError('INTERNAL', 'Internal error; the daemon log has the details', {}, { cause: thrown });
+}
+
+export function errorResponse(c: Context, error: BatchdError, challenge?: string): Response {
+  const status = statusOf(error);
+  if (status === 401 && challenge !== undefined) c.header('WWW-Authenticate', challenge);
+  return c.json(errorBody(error), status);
+}

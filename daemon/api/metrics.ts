@@ -1,0 +1,89 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+import type { Daemon } from '../daemon.ts';
+import { JOB_STATES } from '../jobs/status.ts';
+import type { JobCounts } from '../views/counts.ts';
+
+/**
+ * Prometheus metrics, one registry per daemon (several daemons may share a process in tests).
+ * Job gauges are read from the spool when scraped; counters follow the event stream.
+ */
+export class ApiMetrics {
+  readonly registry = new Registry();
+  readonly #http: Counter<'method' | 'route' | 'status'>;
+  readonly #latency: Histogram<'method' | 'route'>;
+  readonly streams: Gauge;
+  readonly #unsubscribe: (() => void)[] = [];
+
+  constructor(daemon: Daemon, counts: JobCounts) {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'batchd_jobs',
+      help: 'Jobs by queue and state (from the state folders)',
+      labelNames: ['queue', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const queue of daemon.queues.names()) {
+          const c = counts.of(queue);
+          for (const state of JOB_STATES) this.set({ queue, state }, c[state]);
+        }
+      },
+    });
+    new Gauge({
+      name: 'batchd_dispatcher_running',
+      help: 'Jobs this daemon runs now',
+      registers,
+      collect() {
+        this.set(daemon.dispatcher.runningCount);
+      },
+    });
+    new Gauge({
+      name: 'batchd_dispatcher_indexed',
+      help: 'Queued jobs held in the dispatcher index',
+      registers,
+      collect() {
+        this.set(daemon.dispatcher.queuedCount);
+      },
+    });
+    new Gauge({
+      name: 'batchd_process_resident_memory_bytes',
+      help: 'Resident memory of the daemon process',
+      registers,
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
+    const transitions = new Counter({
+      name: 'batchd_job_transitions_total',
+      help: 'Job state changes',
+      labelNames: ['queue', 'from', 'to'],
+      registers,
+    });
+    const accepted = new Counter({ name: 'batchd_jobs_accepted_total', help: 'Jobs accepted (drops and API)', labelNames: ['queue'], registers });
+    const rejected = new Counter({ name: 'batchd_drops_rejected_total', help: 'Drops set aside as invalid', labelNames: ['queue'], registers });
+    this.#http = new Counter({ name: 'batchd_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers });
+    this.#latency = new Histogram({
+      name: 'batchd_http_request_duration_seconds',
+      help: 'HTTP request latency (until the response starts)',
+      labelNames: ['method', 'route'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers,
+    });
+    this.streams = new Gauge({ name: 'batchd_http_open_streams', help: 'Open event and log streams', registers });
+    this.#unsubscribe.push(
+      daemon.events.on('job:transition', (e) => transitions.inc({ queue: e.toQueue ?? e.queue, from: e.from, to: e.to })),
+      daemon.events.on('job:accepted', (e) => accepted.inc({ queue: e.queue })),
+      daemon.events.on('job:rejected', (e) => rejected.inc({ queue: e.queue })),
+    );
+  }
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    this.#http.inc({ method, route, status: String(status) });
+    this.#latency.observe({ method, route }, seconds);
+  }
+
+  close(): void {
+    for (const off of this.#unsubscribe.splice(0)) off();
+  }
+}

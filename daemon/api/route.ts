@@ -1,0 +1,180 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { z } from 'zod';
+
+import { can, type Principal, type Scope } from '../auth/permissions.ts';
+import { locateIssues } from '../config/parse.ts';
+import { BatchdError } from '../errors.ts';
+import type { Permission } from '../protocol/auth.ts';
+import { errorBodySchema } from '../protocol/common.ts';
+import type { JobLocation } from '../spool/find.ts';
+import { isJobId } from '../jobs/id.ts';
+import { readBody, type RequestBody } from './body.ts';
+import { type ApiContext, type ApiCtx, type ApiEnv, remoteAddress } from './context.ts';
+
+/**
+ * Who may call a route. `permission` is checked before the handler runs, with a scope taken from
+ * the path and (unvalidated) body; `job` is checked against the queue the job is in; `user` admits
+ * any authenticated caller and the handler filters what it shows (or checks more itself).
+ */
+export type Access =
+  | { kind: 'public' }
+  | { kind: 'user'; note: string }
+  | { kind: 'permission'; permission: Permission; scope?: (request: { params: Record<string, string>; body: unknown }) => Scope }
+  | { kind: 'job'; permission: Permission };
+
+export type Method = 'get' | 'post' | 'put' | 'delete' | 'options';
+
+export interface ResponseSpec {
+  description: string;
+  schema?: z.ZodType;
+  /** Default application/json. */
+  mime?: string;
+}
+
+export interface RouteDef<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
+  method: Method;
+  /** Hono style: `/queue/:q`. */
+  path: string;
+  summary: string;
+  tag: string;
+  access: Access;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** The body may also be YAML (Content-Type application/yaml). */
+  yaml?: boolean;
+  /** The handler validates the body itself (job files go through Daemon.submit); `body` only documents it. */
+  rawBody?: boolean;
+  responses: Record<number, ResponseSpec>;
+}
+
+export interface RouteInput<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {
+  c: ApiCtx;
+  ctx: ApiContext;
+  principal: Principal;
+  params: z.output<P>;
+  query: z.output<Q>;
+  body: z.output<B>;
+  raw: RequestBody | undefined;
+  /** For `job` access: where the job is. */
+  job: JobLocation | undefined;
+}
+
+export type RouteHandler<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> = (input: RouteInput<P, Q, B>) => Response | Promise<Response>;
+
+/** The routes of one app, registered with Hono and with the OpenAPI registry from the same schemas. */
+export class Router {
+  readonly app: OpenAPIHono<ApiEnv>;
+  readonly ctx: ApiContext;
+  readonly routes: RouteDef[] = [];
+
+  constructor(app: OpenAPIHono<ApiEnv>, ctx: ApiContext) {
+    this.app = app;
+    this.ctx = ctx;
+  }
+
+  add<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(def: RouteDef<P, Q, B>, handler: RouteHandler<P, Q, B>): void {
+    this.routes.push(def as unknown as RouteDef);
+    this.#document(def);
+    const ctx = this.ctx;
+    this.app.on(def.method.toUpperCase(), def.path, async (c) => {
+      const principal = def.access.kind === 'public' ? PUBLIC : await ctx.auth.authenticate({ header: (name) => c.req.header(name), remoteAddress: remoteAddress(c) });
+      c.set('principal', principal);
+      const params = parseParams(def.params, c.req.param());
+      let job: JobLocation | undefined;
+      if (def.access.kind === 'job') {
+        const id = c.req.param('id') ?? '';
+        job = isJobId(id) ? ctx.daemon.locate(id) : undefined;
+        if (job === undefined) throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
+        demand(principal, def.access.permission, { queue: job.queue });
+      }
+      const query = parseWith(def.query, c.req.query(), 'REQUEST_INVALID', 'query');
+      let raw: RequestBody | undefined;
+      if (def.body !== undefined) raw = await readBody(c, ctx.settings.max_body_bytes, def.yaml === true);
+      if (def.access.kind === 'permission') {
+        demand(principal, def.access.permission, def.access.scope?.({ params: c.req.param(), body: raw?.data }) ?? {});
+      }
+      const body = def.body === undefined || def.rawBody === true || raw === undefined ? raw?.data : validateBody(def.body, raw);
+      return handler({ c, ctx, principal, params, query, body, raw, job } as RouteInput<P, Q, B>);
+    });
+  }
+
+  #document(def: RouteDef<z.ZodType, z.ZodType, z.ZodType>): void {
+    const responses: Record<string, unknown> = {};
+    for (const [status, spec] of Object.entries(def.responses)) {
+      responses[status] = spec.schema === undefined ? { description: spec.description } : { description: spec.description, content: { [spec.mime ?? 'application/json']: { schema: spec.schema } } };
+    }
+    if (def.access.kind !== 'public') {
+      responses['401'] ??= { description: 'Not authenticated', content: { 'application/json': { schema: errorBodySchema } } };
+      responses['403'] ??= { description: 'Not permitted', content: { 'application/json': { schema: errorBodySchema } } };
+    }
+    responses['400'] ??= { description: 'Malformed request', content: { 'application/json': { schema: errorBodySchema } } };
+    const content: Record<string, { schema: z.ZodType }> = {};
+    if (def.body !== undefined) {
+      content['application/json'] = { schema: def.body };
+      if (def.yaml === true) content['application/yaml'] = { schema: def.body };
+    }
+    this.app.openAPIRegistry.registerPath({
+      method: def.method === 'options' ? 'options' : def.method,
+      path: def.path.replace(/:([A-Za-z_]+)/g, '{$1}'),
+      summary: def.summary,
+      description: describeAccess(def.access),
+      tags: [def.tag],
+      ...(def.access.kind === 'public' ? {} : { security: [{ basic: [] }, { bearer: [] }] }),
+      request: {
+        ...(def.params instanceof z.ZodObject ? { params: def.params } : {}),
+        ...(def.query instanceof z.ZodObject ? { query: def.query } : {}),
+        ...(def.body === undefined ? {} : { body: { content, required: true } }),
+      },
+      responses: responses as never,
+    });
+  }
+}
+
+/** Throws 403 unless the principal holds the permission for the scope. */
+export function demand(principal: Principal, permission: Permission, scope: Scope): void {
+  if (can(principal, permission, scope)) return;
+  const where = [scope.queue && `queue "${scope.queue}"`, scope.type && `type "${scope.type}"`, scope.host && `host "${scope.host}"`].filter(Boolean).join(', ');
+  throw new BatchdError('FORBIDDEN', `${principal.name} lacks the ${permission} permission${where === '' ? '' : ` for ${where}`}`, { permission, ...scope });
+}
+
+export function describeAccess(access: Access): string {
+  switch (access.kind) {
+    case 'public':
+      return 'No authentication needed.';
+    case 'user':
+      return `Any authenticated user; ${access.note}.`;
+    case 'permission':
+      return `Needs ${access.permission}${access.scope === undefined ? ' (unrestricted)' : ' for the resource\'s scope'}.`;
+    case 'job':
+      return `Needs ${access.permission} for the job's queue.`;
+  }
+}
+
+/** A placeholder principal for public routes (they never look at it). */
+const PUBLIC: Principal = Object.freeze({ name: 'public', superuser: false, grants: [], via: 'none' });
+
+function parseParams(schema: z.ZodType | undefined, params: Record<string, string>): unknown {
+  if (schema === undefined) return params;
+  const result = schema.safeParse(params);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue?.path.map(String).join('.') ?? '';
+  throw new BatchdError('NAME_INVALID', `Invalid ${field} ${JSON.stringify(params[field] ?? '')} in the path: ${issue?.message ?? 'invalid'}`, { field });
+}
+
+function parseWith(schema: z.ZodType | undefined, data: unknown, code: 'REQUEST_INVALID', where: string): unknown {
+  if (schema === undefined) return data;
+  const result = schema.safeParse(data);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message }));
+  throw new BatchdError(code, `Invalid ${where}: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`, {}, { problems });
+}
+
+function validateBody(schema: z.ZodType, raw: RequestBody): unknown {
+  const result = schema.safeParse(raw.data);
+  if (result.success) return result.data;
+  const problems = locateIssues(raw.text, result.error.issues, raw.data);
+  const summary = problems.map((p) => (p.field === undefined ? p.message : `${p.field}: ${p.message}`)).join('; ');
+  throw new BatchdError('ENTITY_INVALID', `Invalid request body: ${summary}`, { field: problems[0]?.field }, { problems });
+}

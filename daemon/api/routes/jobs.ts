@@ -1,0 +1,242 @@
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+
+import { z } from 'zod';
+
+import { can } from '../../auth/permissions.ts';
+import { BatchdError, errnoCode } from '../../errors.ts';
+import { isJobId } from '../../jobs/id.ts';
+import { JOB_STATES, type JobStateName } from '../../jobs/status.ts';
+import { jobIdSchema } from '../../protocol/common.ts';
+import {
+  attemptResultSchema,
+  controlResponseSchema,
+  type JobListQuery,
+  jobInfoSchema,
+  jobListQuerySchema,
+  type JobPage,
+  jobPageSchema,
+  jobUpdateSchema,
+  type JobUpdate,
+} from '../../protocol/jobs.ts';
+import { writeFileAtomic } from '../../spool/atomic.ts';
+import type { JobLocation } from '../../spool/find.ts';
+import { readJobState } from '../../spool/state-file.ts';
+import { listJobs, readJob, readJobStateAt, readListing } from '../../views/jobs.ts';
+import type { ApiContext } from '../context.ts';
+import { assertQueue } from '../queue-admin.ts';
+import { demand, type RouteInput, type Router } from '../route.ts';
+
+const jobParams = z.object({ id: jobIdSchema });
+const DEFAULT_LIMIT = 100;
+
+export function registerJobRoutes(router: Router): void {
+  const { ctx } = router;
+  const { daemon } = ctx;
+
+  router.add(
+    {
+      method: 'get',
+      path: '/jobs',
+      summary: 'A page of jobs over every queue the caller may view (default status: queued)',
+      tag: 'jobs',
+      access: { kind: 'user', note: 'shows the queues with ViewJobs' },
+      query: jobListQuerySchema,
+      responses: { 200: { description: 'Jobs', schema: jobPageSchema } },
+    },
+    ({ c, principal, query }) => {
+      const queues = daemon.queues.names().filter((q) => can(principal, 'ViewJobs', { queue: q }));
+      return c.json(jobPage(ctx, queues, query));
+    },
+  );
+
+  router.add(
+    {
+      method: 'get',
+      path: '/job/:id',
+      summary: 'One job, with its history',
+      tag: 'jobs',
+      access: { kind: 'job', permission: 'ViewJobs' },
+      params: jobParams,
+      responses: { 200: { description: 'The job', schema: jobInfoSchema }, 404: { description: 'Unknown job' } },
+    },
+    ({ c, params }) => c.json(readJob(daemon.layout, daemon.queues.names(), params.id).info),
+  );
+
+  router.add(
+    {
+      method: 'get',
+      path: '/job/:id/results',
+      summary: 'The results of every attempt, oldest first',
+      tag: 'jobs',
+      access: { kind: 'job', permission: 'ViewJobs' },
+      params: jobParams,
+      responses: { 200: { description: 'Attempts', schema: z.array(attemptResultSchema) }, 404: { description: 'Unknown job' } },
+    },
+    ({ c, params }) => c.json(readJobStateAt(daemon.layout, daemon.queues.names(), params.id).state.results),
+  );
+
+  router.add(
+    {
+      method: 'get',
+      path: '/job/:id/results/last',
+      summary: 'The result of the last attempt (404 before any attempt ended)',
+      tag: 'jobs',
+      access: { kind: 'job', permission: 'ViewJobs' },
+      params: jobParams,
+      responses: { 200: { description: 'The last attempt', schema: attemptResultSchema }, 404: { description: 'Unknown job, or no attempt yet' } },
+    },
+    ({ c, params }) => {
+      const last = readJobStateAt(daemon.layout, daemon.queues.names(), params.id).state.results.at(-1);
+      if (last === undefined) throw new BatchdError('NOT_FOUND', `Job ${params.id} has no finished attempt yet`, { jobId: params.id });
+      return c.json(last);
+    },
+  );
+
+  router.add(
+    {
+      method: 'put',
+      path: '/job/:id',
+      summary: 'Change one thing about a job: priority (a number, or first/more/less/last), move to another queue, or notes',
+      tag: 'jobs',
+      access: { kind: 'job', permission: 'ManageJobs' },
+      params: jobParams,
+      body: jobUpdateSchema,
+      responses: {
+        200: { description: 'The job', schema: jobInfoSchema },
+        404: { description: 'Unknown job or target queue' },
+        409: { description: 'Not possible in the job\'s state' },
+        422: { description: 'Invalid change' },
+      },
+    },
+    async (input) => {
+      await updateJob(input.ctx, input.principal, jobOf(input), input.body);
+      return input.c.json(readJob(daemon.layout, daemon.queues.names(), input.params.id).info);
+    },
+  );
+
+  const cancel = async (input: RouteInput<typeof jobParams, z.ZodType, z.ZodType>): Promise<Response> => {
+    const job = jobOf(input);
+    const result = await daemon.dispatcher.cancel(input.params.id, `cancelled by ${input.principal.name} (API)`);
+    if (result === 'elsewhere') {
+      // Another dispatcher runs it: leave it the same request file a user would (spool/requests.ts).
+      writeFileAtomic(path.join(daemon.layout.folder(job.queue, 'requests'), `${input.params.id}.cancel`), `by ${input.principal.name} (API)\n`, false);
+      return input.c.json({ id: input.params.id, result: 'requested' as const }, 202);
+    }
+    return input.c.json({ id: input.params.id, result }, result === 'stopping' ? 202 : 200);
+  };
+  const cancelResponses = {
+    200: { description: 'Cancelled', schema: controlResponseSchema },
+    202: { description: 'Stopping (running here) or requested (running under another dispatcher)', schema: controlResponseSchema },
+    404: { description: 'Unknown job' },
+    409: { description: 'Already finished' },
+  };
+  router.add(
+    {
+      method: 'delete',
+      path: '/job/:id',
+      summary: 'Cancel a queued or running job (its folder and history stay, in cancelled/)',
+      tag: 'jobs',
+      access: { kind: 'job', permission: 'ManageJobs' },
+      params: jobParams,
+      responses: cancelResponses,
+    },
+    cancel,
+  );
+  router.add(
+    {
+      method: 'post',
+      path: '/job/:id/cancel',
+      summary: 'Cancel a queued or running job',
+      tag: 'jobs',
+      access: { kind: 'job', permission: 'ManageJobs' },
+      params: jobParams,
+      responses: cancelResponses,
+    },
+    cancel,
+  );
+
+  router.add(
+    {
+      method: 'post',
+      path: '/job/:id/retry',
+      summary: 'Queue a failed or cancelled job again',
+      tag: 'jobs',
+      access: { kind: 'job', permission: 'ManageJobs' },
+      params: jobParams,
+      responses: { 200: { description: 'Queued again', schema: controlResponseSchema }, 404: { description: 'Unknown job' }, 409: { description: 'Not failed or cancelled' } },
+    },
+    async ({ c, params }) => {
+      await daemon.dispatcher.retry(params.id);
+      return c.json({ id: params.id, result: 'queued' as const });
+    },
+  );
+}
+
+export function jobOf(input: { job: JobLocation | undefined }): JobLocation {
+  if (input.job === undefined) throw new BatchdError('INTERNAL', 'job route without a located job');
+  return input.job;
+}
+
+export function jobPage(ctx: ApiContext, queues: readonly string[], query: z.output<typeof jobListQuerySchema> | JobListQuery): JobPage {
+  const status = (query.status ?? 'queued') as JobStateName | 'all';
+  const states = status === 'all' ? JOB_STATES : [status];
+  const listing = listJobs(ctx.daemon.layout, queues, states, Number(query.limit ?? DEFAULT_LIMIT), query.cursor);
+  return { jobs: readListing(ctx.daemon.layout, ctx.daemon.queues.names(), listing), next_cursor: listing.nextCursor };
+}
+
+async function updateJob(ctx: ApiContext, principal: Parameters<typeof demand>[0], job: JobLocation, update: JobUpdate): Promise<void> {
+  const { dispatcher } = ctx.daemon;
+  const id = path.basename(job.dir);
+  if (update.move !== undefined) {
+    assertQueue(ctx, update.move);
+    demand(principal, 'ManageJobs', { queue: update.move });
+    await dispatcher.move(id, update.move);
+    return;
+  }
+  if (update.priority !== undefined) {
+    const priority = typeof update.priority === 'number' ? update.priority : relativePriority(ctx, job, update.priority);
+    await dispatcher.setPriority(id, priority);
+    return;
+  }
+  if (update.notes !== undefined) await setNotes(ctx, job, update.notes);
+}
+
+/** batchd's first/more/less/last over numeric priorities (higher runs first). */
+function relativePriority(ctx: ApiContext, job: JobLocation, move: 'first' | 'more' | 'less' | 'last'): number {
+  const own = readJobState(job.dir).priority;
+  if (move === 'more') return own + 1;
+  if (move === 'less') return own - 1;
+  const others: number[] = [];
+  const dir = ctx.daemon.layout.stateDir(job.queue, 'queued');
+  for (const id of readdirSync(dir)) {
+    if (!isJobId(id) || id === path.basename(job.dir)) continue;
+    try {
+      others.push(readJobState(path.join(dir, id)).priority);
+    } catch {
+      // started or moved meanwhile
+    }
+  }
+  if (others.length === 0) return own;
+  return move === 'first' ? Math.max(own, Math.max(...others) + 1) : Math.min(own, Math.min(...others) - 1);
+}
+
+/** Notes live in state.yaml (job.yaml is written once); changed under the job's lock, never while it runs. */
+async function setNotes(ctx: ApiContext, job: JobLocation, notes: string | null): Promise<void> {
+  const id = path.basename(job.dir);
+  const release = await ctx.locks.acquire(id);
+  if (release === undefined) throw new BatchdError('JOB_LOCKED', `Job ${id} is held by a dispatcher (running?); try again`, { jobId: id });
+  try {
+    const where = ctx.daemon.locate(id);
+    if (where === undefined) throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
+    if (where.state === 'running') throw new BatchdError('CONFLICT', `Job ${id} is running; change its notes when it has ended`, { jobId: id });
+    ctx.daemon.transitions.update({ id, queue: where.queue }, where.state, 'notes changed', (s) => {
+      (s as { notes?: string | null }).notes = notes;
+    });
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') throw new BatchdError('JOB_GONE', `Job ${id} moved while its notes were changed; try again`, { jobId: id });
+    throw error;
+  } finally {
+    await release().catch(() => undefined);
+  }
+}

@@ -1,0 +1,149 @@
+import { readFileSync } from 'node:fs';
+
+import type { Command } from 'commander';
+
+import type { JobSubmit, JobTypeInfo } from '../../protocol/index.ts';
+import { act, collect, parseInteger } from '../command.ts';
+import { UsageError } from '../exit-codes.ts';
+import { printJson } from '../output.ts';
+import type { Session } from '../session.ts';
+import { parseAt } from '../time.ts';
+
+interface EnqueueOptions {
+  queue?: string;
+  type?: string;
+  host?: string;
+  at?: string;
+  notes?: string;
+  param?: string[];
+  file?: string;
+  priority?: number;
+  after?: string[];
+  name?: string;
+}
+
+export function registerEnqueue(program: Command): void {
+  program
+    .command('enqueue')
+    .summary('submit a job (or a job file with -f)')
+    .alias('add')
+    .description(
+      "Submit a job. Positional ARGs fill the job type's parameters in their declared order (the type is read from the server); -p NAME=VALUE sets one by name and wins. For the built-in `command` type, several ARGs are joined with spaces into one command, as ssh does; put `--` before a command that has options of its own. Prints the new job ids, one per line.",
+    )
+    .argument('[args...]', "values for the type's parameters, in order")
+    .option('-q, --queue <queue>', 'queue (default: BATCH_QUEUE, client.yaml, "default")')
+    .option('-t, --type <type>', 'job type (default: BATCH_TYPE, client.yaml, the queue\'s type, "command")')
+    .option(
+      '-h, --host <host>',
+      "run on this host (default: the type's, else the queue's, else the daemon's machine)",
+    )
+    .option('--at <time>', 'not before this time: "YYYY-MM-DD HH:MM:SS" (local), ISO, "HH:MM", "+30m"')
+    .option('-n, --notes <notes>', 'free text kept with the job')
+    .option('-p, --param <name=value>', 'a parameter by name (repeatable)', collect)
+    .option('-f, --file <file>', 'submit this job file (YAML or JSON) unchanged; "-" reads stdin')
+    .option('--priority <n>', 'higher runs first (default 0)', parseInteger('--priority'))
+    .option('--after <id>', 'start only after this job is done (repeatable)', collect)
+    .option('--name <name>', 'a name for the job (shown by ls)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  batch enqueue -- make -j8 test                 # the built-in command type
+  batch enqueue -t sleep 30                      # fills the first parameter of "sleep"
+  batch enqueue -t report -p who=alice -p frame=3 -q renders --at "2026-11-22 01:00:00"
+  batch enqueue -q renders -f shot42.yaml        # a job or task file, as dropped into incoming/
+  id=$(batch enqueue -t echo hello) && batch wait "$id"
+`,
+    )
+    .action(act(enqueue));
+}
+
+async function enqueue(session: Session, args: string[], options: EnqueueOptions): Promise<void> {
+  const queue = options.queue ?? session.config.queue;
+  const client = await session.client();
+  let response;
+  if (options.file !== undefined) {
+    const extra = ['type', 'host', 'at', 'notes', 'param', 'priority', 'after', 'name'].filter(
+      (k) => options[k as keyof EnqueueOptions] !== undefined,
+    );
+    if (args.length > 0 || extra.length > 0) {
+      throw new UsageError(
+        `enqueue -f sends the file unchanged: put ${[...extra.map((k) => `--${k}`), ...(args.length > 0 ? ['the arguments'] : [])].join(', ')} into the file instead`,
+      );
+    }
+    const text = options.file === '-' ? readFileSync(0, 'utf8') : readJobFile(options.file);
+    response = await client.submit(queue, {
+      text,
+      format: options.file.toLowerCase().endsWith('.json') ? 'json' : 'yaml',
+    });
+  } else {
+    const type = options.type ?? session.config.type;
+    const params: Record<string, string> = {};
+    if (args.length > 0) {
+      const typeName = type ?? (await client.queue(queue)).type ?? 'command';
+      Object.assign(params, positionalParams(await client.type(typeName), args));
+    }
+    Object.assign(params, namedParams(options.param ?? []));
+    const host = options.host ?? session.config.host;
+    const job: JobSubmit = { params };
+    if (type !== undefined) job.type = type;
+    if (host !== undefined) job.host = host;
+    if (options.at !== undefined) {
+      const at = parseAt(options.at);
+      if (at === null)
+        throw new UsageError('enqueue --at: give a time ("any" is only for `batch job -u --at any`)');
+      job.not_before = at;
+    }
+    if (options.notes !== undefined) job.notes = options.notes;
+    if (options.priority !== undefined) job.priority = options.priority;
+    if (options.after !== undefined) job.after = options.after;
+    if (options.name !== undefined) job.name = options.name;
+    response = await client.submit(queue, job);
+  }
+  if (session.out.json) return printJson(session.out, { queue, ...response });
+  session.out.write(response.jobs.join('\n'));
+  if (response.task !== undefined)
+    session.out.note(
+      `task ${response.task} in ${queue}: ${response.jobs.length} jobs (batch task status ${queue} ${response.task})`,
+    );
+}
+
+function readJobFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`enqueue -f: cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** batchd's rule: positional values fill the parameters in the order the type declares them. */
+export function positionalParams(type: JobTypeInfo, args: string[]): Record<string, string> {
+  const params: Record<string, string> = {};
+  const declared = type.params;
+  const last = declared[declared.length - 1];
+  if (args.length > declared.length) {
+    // A trailing Script parameter (the command type's `command`) takes the rest, joined as ssh does.
+    if (last?.type !== 'Script') {
+      const names = declared.length === 0 ? 'none' : declared.map((p) => p.name).join(', ');
+      throw new UsageError(
+        `enqueue: type "${type.name}" takes ${declared.length} parameter(s) (${names}), got ${args.length} values; use -p NAME=VALUE or fewer values`,
+      );
+    }
+  }
+  declared.forEach((param, i) => {
+    if (i >= args.length) return;
+    params[param.name] =
+      param === last && param.type === 'Script' ? args.slice(i).join(' ') : (args[i] ?? '');
+  });
+  return params;
+}
+
+export function namedParams(pairs: string[]): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`-p ${JSON.stringify(pair)}: expected NAME=VALUE`);
+    params[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return params;
+}

@@ -1,0 +1,242 @@
+import type { Command } from 'commander';
+
+import type { AttemptResult, JobInfo, JobUpdate } from '../../protocol/index.ts';
+import { act, pickMode } from '../command.ts';
+import { UsageError } from '../exit-codes.ts';
+import {
+  formatParams,
+  type Output,
+  paintStatus,
+  printFields,
+  printJson,
+  printTable,
+  shortTime,
+} from '../output.ts';
+import type { Session } from '../session.ts';
+
+interface JobOptions {
+  view?: boolean;
+  update?: boolean;
+  delete?: boolean;
+  description?: boolean;
+  result?: boolean;
+  all?: boolean;
+  history?: boolean;
+  move?: string;
+  priority?: string;
+  at?: string;
+  status?: string;
+  host?: string;
+  notes?: string;
+}
+
+const PRIORITY_WORDS: Record<string, JobUpdate['priority']> = {
+  first: 'first',
+  f: 'first',
+  up: 'more',
+  more: 'more',
+  u: 'more',
+  down: 'less',
+  less: 'less',
+  d: 'less',
+  last: 'last',
+  l: 'last',
+};
+
+export function registerJob(program: Command): void {
+  program
+    .command('job')
+    .summary('show, change or cancel one job')
+    .description(
+      'View a job (default), change it (-u, implied by any change option) or cancel it (-d). One change per call, as in batchd.',
+    )
+    .argument('<id>', 'job id')
+    .option('-v, --view', 'show the job (default)')
+    .option('-u, --update', 'change the job')
+    .option('-d, --delete', 'cancel the job if queued or running (its folder and history stay)')
+    .option('--description', "also show the job type's title and command template")
+    .option('-r, --result', "also show the last attempt's result")
+    .option('-a, --all', 'also show every attempt')
+    .option('--history', 'also show every state change')
+    .option('-m, --move <queue>', 'move a queued job to the end of another queue')
+    .option(
+      '-p, --priority <priority>',
+      'first, up (more), down (less), last, or a number (higher runs first)',
+    )
+    .option('-n, --notes <notes>', 'replace the notes')
+    .option('-s, --status <status>', 'New/queued: retry a failed or cancelled job; cancelled: cancel it')
+    .option('--at <time>', '(batchd) change the start time: not supported, see below')
+    .option('-h, --host <host>', '(batchd) change the host: not supported, see below')
+    .addHelpText(
+      'after',
+      `
+A queued job's start time and host are part of its spec, which is written once: to change them, cancel
+the job (batch job ID -d) and enqueue it again.
+
+Examples:
+  batch job 20261121T093000.123Z-k3f9qa -a
+  batch job 20261121T093000.123Z-k3f9qa -p first
+  batch job 20261121T093000.123Z-k3f9qa -m night --json
+`,
+    )
+    .action(act(job));
+}
+
+async function job(session: Session, [id = '']: string[], options: JobOptions): Promise<void> {
+  const changes = (['move', 'priority', 'notes', 'status', 'at', 'host'] as const).filter(
+    (k) => options[k] !== undefined,
+  );
+  const mode = pickMode(
+    options,
+    ['view', 'update', 'delete'] as const,
+    changes.length > 0 ? 'update' : 'view',
+    'job',
+  );
+  if (mode !== 'update' && changes.length > 0)
+    throw new UsageError(`job: --${changes[0]} changes the job; it cannot go with --${mode}`);
+  const client = await session.client();
+  if (mode === 'delete') {
+    const result = await client.deleteJob(id);
+    if (session.out.json) return printJson(session.out, result);
+    return session.out.write(`${id} ${result.result}`);
+  }
+  if (mode === 'update') {
+    if (changes.length !== 1)
+      throw new UsageError(
+        `job -u: give exactly one change (--move, --priority, --notes or --status), got ${changes.length}`,
+      );
+    if (options.at !== undefined || options.host !== undefined) {
+      throw new UsageError(
+        `job -u --${options.at !== undefined ? 'at' : 'host'}: a job's spec is written once; cancel it (batch job ${id} -d) and enqueue it again`,
+      );
+    }
+    if (options.status !== undefined) {
+      const result = await setStatus(session, id, options.status);
+      if (session.out.json) return printJson(session.out, result);
+      return session.out.write(`${id} ${result.result}`);
+    }
+    const change: JobUpdate =
+      options.move !== undefined
+        ? { move: options.move }
+        : options.priority !== undefined
+          ? { priority: parsePriority(options.priority) }
+          : { notes: options.notes ?? null };
+    await client.updateJob(id, change);
+    const after = await client.job(id);
+    if (session.out.json) return printJson(session.out, after);
+    return session.out.write(`${id} ${describeChange(change, after)}`);
+  }
+  const info = await client.job(id);
+  const results =
+    options.all === true
+      ? await client.jobResults(id)
+      : options.result === true
+        ? await lastOrNone(() => client.lastResult(id))
+        : undefined;
+  const type = options.description === true ? await client.type(info.type) : undefined;
+  if (session.out.json) {
+    return printJson(session.out, {
+      ...info,
+      ...(results === undefined ? {} : { results }),
+      ...(type === undefined ? {} : { type_info: type }),
+    });
+  }
+  showJob(session.out, info);
+  if (type !== undefined) {
+    session.out.write('');
+    printFields(session.out, [
+      ['type', `${type.name}${type.title === type.name ? '' : ` — ${type.title}`}`],
+      ['template', type.template.join('\n          ')],
+    ]);
+  }
+  if (results !== undefined) {
+    session.out.write('');
+    showResults(session.out, results);
+  }
+  if (info.history !== undefined && options.history === true) {
+    session.out.write('');
+    printTable(
+      session.out,
+      ['at', 'from', 'to', 'reason'],
+      info.history.map((h) => [shortTime(h.at), h.from ?? '', h.to, h.reason]),
+    );
+  }
+}
+
+async function lastOrNone(get: () => Promise<AttemptResult>): Promise<AttemptResult[]> {
+  try {
+    return [await get()];
+  } catch (error) {
+    if ((error as { status?: number }).status === 404) return [];
+    throw error;
+  }
+}
+
+async function setStatus(session: Session, id: string, status: string) {
+  const client = await session.client();
+  const wanted = status.toLowerCase();
+  if (['new', 'queued', 'waiting'].includes(wanted)) return client.retry(id);
+  if (['cancelled', 'canceled'].includes(wanted)) return client.cancel(id);
+  throw new UsageError(
+    `job --status ${status}: a job's state changes only by running; use New (retry) or Cancelled (cancel)`,
+  );
+}
+
+function parsePriority(text: string): NonNullable<JobUpdate['priority']> {
+  const word = PRIORITY_WORDS[text.toLowerCase()];
+  if (word !== undefined) return word;
+  if (/^-?\d+$/.test(text)) return Number(text);
+  throw new UsageError(
+    `job --priority: expected first, up, down, last or a number, got ${JSON.stringify(text)}`,
+  );
+}
+
+function describeChange(change: JobUpdate, after: JobInfo): string {
+  if (change.move !== undefined) return `moved to ${after.queue}`;
+  if (change.priority !== undefined) return `priority ${after.priority}`;
+  return 'notes changed';
+}
+
+export function showJob(out: Output, j: JobInfo): void {
+  printFields(out, [
+    ['id', j.id],
+    ['queue', j.queue],
+    ['type', j.type],
+    ['status', paintStatus(out, j.status)],
+    ['priority', j.priority],
+    ['name', j.name],
+    ['notes', j.notes],
+    ['task', j.task === null ? null : `${j.task} #${j.task_index ?? '?'}`],
+    ['params', formatParams(j.params)],
+    ['host', j.host],
+    ['user', j.user],
+    ['submitted', shortTime(j.submitted_at)],
+    ['not before', shortTime(j.not_before)],
+    ['after', j.after.join(', ')],
+    ['started', shortTime(j.started_at)],
+    ['ended', shortTime(j.ended_at)],
+    ['attempts', j.attempts],
+    ['exit code', j.exit_code],
+    ['signal', j.signal],
+    ['error', j.error],
+  ]);
+}
+
+function showResults(out: Output, results: AttemptResult[]): void {
+  if (results.length === 0) return out.write('no attempts yet');
+  printTable(
+    out,
+    ['attempt', 'outcome', 'exit', 'signal', 'host', 'started', 'ended', 'seconds', 'error'],
+    results.map((r) => [
+      r.attempt,
+      r.outcome,
+      r.exit_code,
+      r.signal,
+      r.host,
+      shortTime(r.started_at),
+      shortTime(r.ended_at),
+      r.duration_ms === undefined ? '' : (r.duration_ms / 1000).toFixed(1),
+      r.error,
+    ]),
+  );
+}

@@ -1,0 +1,62 @@
+import { ApiError, ProtocolError, UnreachableError } from '../client/errors.ts';
+import type { ResolvedConfig } from '../client/config.ts';
+import { BatchdError, type Problem } from '../errors.ts';
+import { OperationFailed, UsageError } from './exit-codes.ts';
+
+/**
+ * What `batch` prints on stderr when a command fails: the server's own message, each problem it
+ * listed, and what to do next. Never a stack trace, never a secret.
+ */
+export function describeError(error: unknown, config: ResolvedConfig | undefined): string {
+  if (error instanceof UsageError || error instanceof OperationFailed) return error.message;
+  if (error instanceof UnreachableError) {
+    const elsewhere =
+      config !== undefined && config.sources.manager_url === 'default'
+        ? '; if it runs elsewhere, give -M URL or set BATCH_MANAGER_URL'
+        : '';
+    return `cannot reach ${error.url} — is batchd running? (batchd --config DIR)${elsewhere} [${reason(error)}]`;
+  }
+  if (error instanceof ApiError)
+    return withProblems(`${error.message}${hintFor(error, config)}`, error.problems);
+  if (error instanceof ProtocolError) {
+    return withProblems(
+      `${error.message} — the server and this client disagree on the protocol; are both the same batchd version?`,
+      error.problems,
+    );
+  }
+  if (error instanceof BatchdError)
+    return withProblems(error.message, error.problems.length > 1 ? error.problems : []);
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+function reason(error: UnreachableError): string {
+  const match = /\(([^)]*)\)$/.exec(error.message);
+  return match?.[1] ?? 'no answer';
+}
+
+function hintFor(error: ApiError, config: ResolvedConfig | undefined): string {
+  if (error.status === 401) {
+    if (config?.sources.token === 'login')
+      return ' — the token saved by `batch login` was refused (expired or revoked?): run `batch login` again';
+    if (config?.token !== undefined || config?.password !== undefined)
+      return ' — check the username, password or token';
+    return ' — run `batch login`, or give -U USER -P PASSWORD (or BATCH_USERNAME / BATCH_PASSWORD / BATCH_TOKEN)';
+  }
+  if (error.status === 403)
+    return ' — ask an administrator to grant the permission (`batch grant USER -a -p PERMISSION [-q QUEUE]`)';
+  return '';
+}
+
+function withProblems(message: string, problems: readonly Problem[]): string {
+  if (problems.length === 0) return message;
+  const lines = problems.map((p) => {
+    const where = [p.field, p.line === undefined ? undefined : `line ${p.line}`]
+      .filter((x) => x !== undefined)
+      .join(', ');
+    return `  ${where === '' ? '' : where + ': '}${p.message}`;
+  });
+  // The server's message often already lists the problems; don't say them twice.
+  const fresh = lines.filter((line) => !message.includes(line.trim().split(': ').pop() ?? line));
+  return fresh.length === 0 ? message : `${message}\n${fresh.join('\n')}`;
+}

@@ -1,0 +1,104 @@
+import { BatchClient } from '../client/client.ts';
+import { type ResolvedConfig, resolveConfig, type Source } from '../client/config.ts';
+import { TokenStore } from '../client/token-store.ts';
+import type { Auth } from '../client/transport.ts';
+import { makeOutput, type Output } from './output.ts';
+import { canPrompt, promptSecret } from './prompt.ts';
+
+/** The options every verb takes (before the verb, and for most also after it). */
+export interface GlobalFlags {
+  managerUrl?: string;
+  username?: string;
+  password?: string;
+  token?: string;
+  clientConfig?: string;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+const RANK: Record<Source, number> = { flag: 4, env: 3, file: 2, login: 1, default: 0 };
+
+/** One invocation: the resolved settings, the output style, and a client made on first use. */
+export class Session {
+  readonly out: Output;
+  readonly config: ResolvedConfig;
+  readonly tokens: TokenStore;
+  #client: BatchClient | undefined;
+
+  constructor(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env) {
+    this.tokens = new TokenStore();
+    this.out = makeOutput({
+      json: flags.json === true,
+      quiet: flags.quiet === true,
+      verbose: flags.verbose === true,
+    });
+    this.config = resolveConfig({
+      flags: {
+        manager_url: flags.managerUrl,
+        username: flags.username,
+        password: flags.password,
+        token: flags.token,
+        clientConfig: flags.clientConfig,
+      },
+      env,
+      storedToken: (url) => this.tokens.get(url),
+    });
+    if (this.out.verbose) {
+      const { sources, file } = this.config;
+      this.out.note(
+        `batch: server ${this.config.manager_url} (from ${sources.manager_url}), client config ${file ?? 'none'}`,
+      );
+    }
+  }
+
+  /** A client without credentials: for `login`, which sends its own. */
+  anonymousClient(): BatchClient {
+    return this.#makeClient({ kind: 'none' });
+  }
+
+  /**
+   * The client, with credentials chosen by precedence: a token or a password, whichever came from
+   * the higher-ranked source (a token saved by `batch login` ranks lowest). Without either, ask
+   * for a password, but only if the server offers basic auth and a person is at the terminal.
+   */
+  async client(): Promise<BatchClient> {
+    if (this.#client !== undefined) return this.#client;
+    const client = this.#makeClient(this.#configuredAuth() ?? { kind: 'none' });
+    if (client.transport.auth.kind === 'none' && !this.config.disable_auth && canPrompt()) {
+      const methods = await client.authMethods();
+      if (methods.includes('basic')) {
+        const password = await promptSecret(
+          `Password for ${this.config.username} at ${this.config.manager_url}: `,
+        );
+        client.transport.auth = { kind: 'basic', username: this.config.username, password };
+      }
+    }
+    this.#client = client;
+    return client;
+  }
+
+  /** The auth that settings give, without asking anyone. */
+  #configuredAuth(): Auth | undefined {
+    const { token, password, username, sources, disable_auth } = this.config;
+    if (disable_auth) return { kind: 'none' };
+    const tokenRank = token === undefined ? -1 : RANK[sources.token];
+    const passwordRank = password === undefined ? -1 : RANK[sources.password];
+    if (token !== undefined && tokenRank >= passwordRank) return { kind: 'bearer', token };
+    if (password !== undefined) return { kind: 'basic', username, password };
+    return undefined;
+  }
+
+  #makeClient(auth: Auth): BatchClient {
+    return new BatchClient({
+      baseUrl: this.config.manager_url,
+      auth,
+      tls: this.config.tls,
+      ...(this.out.verbose ? { trace: (line: string) => this.out.note(`batch: ${line}`) } : {}),
+    });
+  }
+
+  close(): void {
+    this.#client?.close();
+  }
+}

@@ -1,0 +1,346 @@
+import type { IncomingMessage } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { z } from 'zod';
+
+import { isFinished } from '../jobs/status.ts';
+import {
+  apiPaths,
+  attemptResultSchema,
+  authMethodsSchema,
+  controlResponseSchema,
+  type GrantCreate,
+  grantCreatedSchema,
+  grantSchema,
+  hostInfoSchema,
+  type JobInfo,
+  jobInfoSchema,
+  jobPageSchema,
+  type JobSubmit,
+  jobTypeInfoSchema,
+  type JobUpdate,
+  type QueueCreate,
+  queueInfoSchema,
+  type QueueUpdate,
+  type ScheduleCreate,
+  scheduleInfoSchema,
+  statsSchema,
+  submitResponseSchema,
+  type TaskResult,
+  taskResultsSchema,
+  taskResumeSchema,
+  type TaskStatus,
+  taskStatusSchema,
+  type TokenCreate,
+  tokenCreatedSchema,
+  tokenInfoSchema,
+  userInfoSchema,
+  whoamiSchema,
+} from '../protocol/index.ts';
+import { ProtocolError } from './errors.ts';
+import { type RequestOptions, Transport, type TransportOptions } from './transport.ts';
+
+/** `?status=` takes a state, `all`, or batchd's names (New, Processing). */
+export interface JobListQuery {
+  status?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** Mutations whose answer this client does not need beyond "it worked". */
+const anyBody = z.unknown();
+
+/**
+ * A typed client of batchd's HTTP API. Requests and responses are the protocol's zod types, and
+ * every response is validated, so a server of another version fails loudly, not subtly.
+ */
+export class BatchClient {
+  readonly transport: Transport;
+
+  constructor(options: TransportOptions) {
+    this.transport = new Transport(options);
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+
+  async #call<S extends z.ZodType>(
+    schema: S,
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<z.output<S>> {
+    const reply = await this.transport.request(method, path, options);
+    const context = { method, url: this.transport.url(path).href };
+    let data: unknown;
+    try {
+      data = reply.text.trim() === '' ? undefined : JSON.parse(reply.text);
+    } catch {
+      throw new ProtocolError(`${method} ${path} answered with something other than JSON`, context);
+    }
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) {
+      const problems = parsed.error.issues
+        .slice(0, 5)
+        .map((i) => ({ field: i.path.join('.'), message: i.message }));
+      throw new ProtocolError(`${method} ${path} answered in an unexpected shape`, context, problems);
+    }
+    return parsed.data;
+  }
+
+  // Authentication
+
+  /** `OPTIONS /`: the methods the server accepts; empty when authentication is off. */
+  authMethods(): Promise<('basic' | 'token' | 'proxy')[]> {
+    return this.#call(authMethodsSchema, 'OPTIONS', apiPaths.root());
+  }
+
+  whoami() {
+    return this.#call(whoamiSchema, 'GET', apiPaths.whoami());
+  }
+
+  createToken(request: TokenCreate = {}) {
+    return this.#call(tokenCreatedSchema, 'POST', apiPaths.tokens(), { body: request });
+  }
+
+  tokens() {
+    return this.#call(z.array(tokenInfoSchema), 'GET', apiPaths.tokens());
+  }
+
+  async deleteToken(id: string): Promise<void> {
+    await this.#call(anyBody, 'DELETE', apiPaths.token(id));
+  }
+
+  // Queues
+
+  stats(queue?: string) {
+    return this.#call(statsSchema, 'GET', apiPaths.stats(queue));
+  }
+
+  queues() {
+    return this.#call(z.array(queueInfoSchema), 'GET', apiPaths.queues());
+  }
+
+  queue(name: string) {
+    return this.#call(queueInfoSchema, 'GET', apiPaths.queue(name));
+  }
+
+  async createQueue(request: QueueCreate): Promise<void> {
+    await this.#call(anyBody, 'POST', apiPaths.queues(), { body: request });
+  }
+
+  async updateQueue(name: string, change: QueueUpdate): Promise<void> {
+    await this.#call(anyBody, 'PUT', apiPaths.queue(name), { body: change });
+  }
+
+  async deleteQueue(name: string, forced = false): Promise<void> {
+    await this.#call(anyBody, 'DELETE', apiPaths.queue(name), {
+      query: { forced: forced ? 'true' : undefined },
+    });
+  }
+
+  queueTypes(queue: string) {
+    return this.#call(z.array(jobTypeInfoSchema), 'GET', apiPaths.queueTypes(queue));
+  }
+
+  queueHosts(queue: string) {
+    return this.#call(z.array(z.string()), 'GET', apiPaths.queueHosts(queue));
+  }
+
+  // Jobs
+
+  /** Submit a job file (as data, or as its YAML/JSON text unchanged). */
+  submit(queue: string, job: JobSubmit | { text: string; format: 'yaml' | 'json' }) {
+    const body: RequestOptions =
+      'text' in job && typeof job.text === 'string'
+        ? {
+            rawBody: {
+              text: job.text,
+              contentType: job.format === 'json' ? 'application/json' : 'application/yaml',
+            },
+          }
+        : { body: job };
+    return this.#call(submitResponseSchema, 'POST', apiPaths.queue(queue), body);
+  }
+
+  /** One page of a queue's jobs (or of all queues' jobs when `queue` is undefined). */
+  jobPage(queue: string | undefined, query: JobListQuery = {}) {
+    return this.#call(
+      jobPageSchema,
+      'GET',
+      queue === undefined ? apiPaths.jobs() : apiPaths.queueJobs(queue),
+      { query: { ...query } },
+    );
+  }
+
+  /** Follow the pages until `max` jobs; `more` says whether any were left. */
+  async jobs(
+    queue: string | undefined,
+    query: Omit<JobListQuery, 'cursor'>,
+    max = Infinity,
+  ): Promise<{ jobs: JobInfo[]; more: boolean }> {
+    const jobs: JobInfo[] = [];
+    let cursor: string | undefined;
+    for (;;) {
+      const limit = Math.min(1000, max - jobs.length + 1);
+      const page = await this.jobPage(queue, {
+        ...query,
+        limit,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      jobs.push(...page.jobs);
+      if (jobs.length > max) return { jobs: jobs.slice(0, max), more: true };
+      if (page.next_cursor === null || page.jobs.length === 0) return { jobs, more: false };
+      cursor = page.next_cursor;
+    }
+  }
+
+  job(id: string, options: { history?: boolean } = {}) {
+    return this.#call(jobInfoSchema, 'GET', apiPaths.job(id), {
+      query: { history: options.history === true ? 'true' : undefined },
+    });
+  }
+
+  jobResults(id: string) {
+    return this.#call(z.array(attemptResultSchema), 'GET', apiPaths.jobResults(id));
+  }
+
+  lastResult(id: string) {
+    return this.#call(attemptResultSchema, 'GET', apiPaths.jobLastResult(id));
+  }
+
+  async updateJob(id: string, change: JobUpdate): Promise<void> {
+    await this.#call(anyBody, 'PUT', apiPaths.job(id), { body: change });
+  }
+
+  /** batchd's DELETE: cancels a queued or running job; a finished one is a conflict (its history stays). */
+  deleteJob(id: string) {
+    return this.#call(controlResponseSchema, 'DELETE', apiPaths.job(id));
+  }
+
+  cancel(id: string) {
+    return this.#call(controlResponseSchema, 'POST', apiPaths.jobCancel(id));
+  }
+
+  retry(id: string) {
+    return this.#call(controlResponseSchema, 'POST', apiPaths.jobRetry(id));
+  }
+
+  /** The whole log as it is now. */
+  async log(id: string, stream: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
+    return (await this.transport.request('GET', apiPaths.jobLog(id), { query: { stream } })).text;
+  }
+
+  /** The log from its start, then what is appended, until the job ends or `signal` aborts. */
+  followLog(id: string, stream: 'stdout' | 'stderr', signal?: AbortSignal): Promise<IncomingMessage> {
+    return this.transport.stream('GET', apiPaths.jobLog(id), {
+      query: { stream, follow: '1' },
+      ...(signal === undefined ? {} : { signal }),
+    });
+  }
+
+  /**
+   * Poll until the job is done, failed or cancelled. The interval grows from 100 ms to `maxPollMs`,
+   * so a short job is seen at once and a long one costs few requests.
+   */
+  async waitFor(
+    id: string,
+    options: { signal?: AbortSignal; maxPollMs?: number; onPoll?: (job: JobInfo) => void } = {},
+  ): Promise<JobInfo> {
+    let delay = 100;
+    for (;;) {
+      const job = await this.job(id);
+      options.onPoll?.(job);
+      if (isFinished(job.status)) return job;
+      await sleep(delay, undefined, options.signal === undefined ? {} : { signal: options.signal });
+      delay = Math.min(options.maxPollMs ?? 2000, Math.round(delay * 1.5));
+    }
+  }
+
+  // Tasks
+
+  task(queue: string, name: string): Promise<TaskStatus> {
+    return this.#call(taskStatusSchema, 'GET', apiPaths.task(queue, name));
+  }
+
+  taskResults(queue: string, name: string): Promise<TaskResult[]> {
+    return this.#call(taskResultsSchema, 'GET', apiPaths.taskResults(queue, name));
+  }
+
+  resumeTask(queue: string, name: string) {
+    return this.#call(taskResumeSchema, 'POST', apiPaths.taskResume(queue, name));
+  }
+
+  /** Wait until the task is resolved (nothing queued or running), then its results in order. */
+  async collectTask(
+    queue: string,
+    name: string,
+    options: { signal?: AbortSignal; maxPollMs?: number } = {},
+  ): Promise<TaskResult[]> {
+    let delay = 100;
+    while (!(await this.task(queue, name)).resolved) {
+      await sleep(delay, undefined, options.signal === undefined ? {} : { signal: options.signal });
+      delay = Math.min(options.maxPollMs ?? 2000, Math.round(delay * 1.5));
+    }
+    return this.taskResults(queue, name);
+  }
+
+  // Schedules, types, hosts
+
+  schedules() {
+    return this.#call(z.array(scheduleInfoSchema), 'GET', apiPaths.schedules());
+  }
+
+  schedule(name: string) {
+    return this.#call(scheduleInfoSchema, 'GET', apiPaths.schedule(name));
+  }
+
+  async createSchedule(request: ScheduleCreate): Promise<void> {
+    await this.#call(anyBody, 'POST', apiPaths.schedules(), { body: request });
+  }
+
+  async deleteSchedule(name: string, forced = false): Promise<void> {
+    await this.#call(anyBody, 'DELETE', apiPaths.schedule(name), {
+      query: { forced: forced ? 'true' : undefined },
+    });
+  }
+
+  types() {
+    return this.#call(z.array(jobTypeInfoSchema), 'GET', apiPaths.types());
+  }
+
+  type(name: string) {
+    return this.#call(jobTypeInfoSchema, 'GET', apiPaths.type(name));
+  }
+
+  hosts() {
+    return this.#call(z.array(hostInfoSchema), 'GET', apiPaths.hosts());
+  }
+
+  // Users and permissions
+
+  users() {
+    return this.#call(z.array(userInfoSchema), 'GET', apiPaths.users());
+  }
+
+  async createUser(name: string, password: string): Promise<void> {
+    await this.#call(anyBody, 'POST', apiPaths.users(), { body: { name, password } });
+  }
+
+  async setPassword(name: string, password: string): Promise<void> {
+    await this.#call(anyBody, 'PUT', apiPaths.user(name), { body: { password } });
+  }
+
+  permissions(user: string) {
+    return this.#call(z.array(grantSchema), 'GET', apiPaths.userPermissions(user));
+  }
+
+  grant(user: string, grant: GrantCreate) {
+    return this.#call(grantCreatedSchema, 'POST', apiPaths.userPermissions(user), { body: grant });
+  }
+
+  async revoke(user: string, id: number): Promise<void> {
+    await this.#call(anyBody, 'DELETE', apiPaths.userPermission(user, id));
+  }
+}

@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+
+import type { CommandPlan } from '../jobs/template.ts';
+
+/**
+ * One shell word that stands for `value` exactly: single quotes, with each `'` written as `'\''`.
+ * Inside single quotes a POSIX shell interprets nothing, so `$(…)`, backticks, `;`, newlines and
+ * leading dashes (the word is an argument of `export`, never a command) stay text.
+ */
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function isEnvName(name: string): boolean {
+  return ENV_NAME.test(name);
+}
+
+/** The job's command as shell code for the wrapper, from the same plan a local run uses. */
+export function commandFor(plan: CommandPlan, scriptPath: string | undefined): string {
+  switch (plan.kind) {
+    case 'argv':
+      return plan.argv.map(shellQuote).join(' ');
+    case 'shell':
+      return `/bin/sh -c ${shellQuote(plan.script)}`;
+    case 'script':
+      if (scriptPath === undefined) throw new Error('a script job needs its uploaded script');
+      return plan.interpreter === undefined ? `/bin/sh ${shellQuote(scriptPath)}` : shellQuote(scriptPath);
+  }
+}
+
+export interface WrapperInput {
+  /** Marks the wrapper's report on stderr; random per run. */
+  nonce: string;
+  /** The job's folder on the host (absolute): created, entered, and removed afterwards. */
+  jobDir: string;
+  /** Leave the folder for the daemon (outputs to fetch); it then removes it itself. */
+  keep: boolean;
+  /** Files outside the job folder to remove afterwards (an uploaded script). */
+  remove: string[];
+  env: Record<string, string>;
+  command: string;
+}
+
+export function newNonce(): string {
+  return `batchd-${randomBytes(9).toString('hex')}`;
+}
+
+/**
+ * The remote side of a job, as one exec. The command runs in the background with stdin closed;
+ * the wrapper keeps the channel's stdin as a control line: `TERM` or `KILL` signals the job's
+ * whole process group (sshd made the wrapper a session leader, so the group is the wrapper's: it
+ * ignores TERM itself to report the end), and end-of-file — the daemon or the connection went
+ * away — kills the group, so no job outlives its connection to run twice after recovery.
+ * The last line on stderr is `<nonce> exit <status> <result?>` (or `<nonce> setup …` if the job
+ * folder could not be made); the daemon strips it from the log.
+ *
+ * Values reach the job as exported variables in single quotes, never as code (OpenSSH passes
+ * only the environment that AcceptEnv allows, so `export` it is).
+ */
+export function wrapperScript(input: WrapperInput): string {
+  const n = shellQuote(input.nonce);
+  const lines = [
+    `d=${shellQuote(input.jobDir)}`,
+    `if ! { mkdir -p -- "$d" && cd -- "$d"; }; then printf '%s setup 1 0\\n' ${n} >&2; exit 125; fi`,
+  ];
+  for (const [name, value] of Object.entries(input.env)) {
+    if (!isEnvName(name)) throw new Error(`"${name}" is not a valid environment variable name`);
+    lines.push(`export ${name}=${shellQuote(value)}`);
+  }
+  lines.push(
+    'export BATCHD_JOB_DIR="$PWD" BATCHD_RESULT="$PWD/result.json"',
+    'exec 3<&0',
+    `${input.command} </dev/null 3<&- &`,
+    'p=$!',
+    "trap '' TERM",
+    '( while IFS= read -r o <&3; do case $o in TERM|KILL) kill -s "$o" 0;; esac; done; kill -s KILL 0 ) </dev/null >/dev/null 2>&1 &',
+    'w=$!',
+    'exec 3<&-',
+    'wait "$p"; s=$?',
+    'kill -s KILL "$w" 2>/dev/null',
+    'r=0; [ -s result.json ] && r=1',
+  );
+  for (const file of input.remove) lines.push(`rm -f -- ${shellQuote(file)}`);
+  if (!input.keep) lines.push('[ "$r" = 0 ] && cd / && rm -rf -- "$d"');
+  lines.push(`printf '%s exit %s %s\\n' ${n} "$s" "$r" >&2`, 'exit "$s"');
+  return lines.join('\n') + '\n';
+}
+
+/** The exec request: the wrapper under /bin/sh whatever the user's login shell is. */
+export function remoteCommand(input: WrapperInput): string {
+  return `exec /bin/sh -c ${shellQuote(wrapperScript(input))}`;
+}
+
+export interface WrapperReport {
+  kind: 'exit' | 'setup';
+  status: number;
+  /** The job wrote `$BATCHD_RESULT`; the folder was left for the daemon to fetch it. */
+  result: boolean;
+}
+
+/** Find and cut the wrapper's report off the end of stderr. */
+export function takeReport(tail: Buffer, nonce: string): { report: WrapperReport | undefined; rest: Buffer } {
+  const at = tail.lastIndexOf(nonce);
+  if (at < 0) return { report: undefined, rest: tail };
+  const match = /^ (exit|setup) (\d+) ([01])\n$/.exec(tail.subarray(at + nonce.length).toString('latin1'));
+  if (match === null) return { report: undefined, rest: tail };
+  return {
+    report: { kind: match[1] as WrapperReport['kind'], status: Number(match[2]), result: match[3] === '1' },
+    rest: tail.subarray(0, at),
+  };
+}
+
+/** Bytes held back from the end of stderr until the channel closes: enough for the report. */
+export const REPORT_HOLDBACK = 64;

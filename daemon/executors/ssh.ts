@@ -1,0 +1,357 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import path, { posix } from 'node:path';
+
+import { BatchdError, coerceError } from '../errors.ts';
+import type { HostLayer, HostSession } from '../hosts/layer.ts';
+import { Sftp } from '../hosts/sftp.ts';
+import { abortable, type Lease } from '../hosts/ssh-pool.ts';
+import { PARAM_ENV_PREFIX, planCommand } from '../jobs/template.ts';
+import type { Logger } from '../log.ts';
+import { RESULT_FILE, STDERR_FILE, STDOUT_FILE } from '../spool/state-file.ts';
+import {
+  commandFor,
+  newNonce,
+  REPORT_HOLDBACK,
+  remoteCommand,
+  shellQuote,
+  takeReport,
+  type WrapperReport,
+} from './remote-command.ts';
+import {
+  checkInputs,
+  downloadOutputs,
+  fetchAtomic,
+  planStaging,
+  type Staging,
+  uploadInputs,
+} from './staging.ts';
+import type { Executor, RunOutcome, RunRequest, StopReason } from './types.ts';
+
+/** After the remote command exits, how long its channel may stay open (a leftover holding stdout). */
+const CLOSE_AFTER_EXIT_MS = 2_000;
+/** After KILL, how long to wait for the channel before giving up on it. */
+const CLOSE_AFTER_KILL_MS = 5_000;
+/** Keys of the local run that make no sense on the host: the wrapper sets its own. */
+const LOCAL_ONLY_ENV = new Set(['BATCHD_JOB_DIR', 'BATCHD_RESULT']);
+
+interface ExecResult {
+  report: WrapperReport | undefined;
+  exitCode: number | null;
+  signal: string | null;
+  stopping: 'timeout' | StopReason | undefined;
+  /** The connection went away before the command's end was reported. */
+  lost: string | undefined;
+  /** An exit status or the wrapper's report arrived. */
+  ended: boolean;
+}
+
+/**
+ * Runs one host's jobs over SSH: a channel from the host's pool, input files up by SFTP, the
+ * command under a small wrapper (remote-command.ts) with stdout and stderr streamed into the job
+ * folder, outputs and result.json back by SFTP, the job's folder on the host removed.
+ */
+export class SshExecutor implements Executor {
+  readonly name: string;
+  readonly #host: string;
+  readonly #hosts: HostLayer;
+  readonly #log: Logger;
+
+  constructor(hosts: HostLayer, host: string, log: Logger) {
+    this.name = `ssh:${host}`;
+    this.#host = host;
+    this.#hosts = hosts;
+    this.#log = log;
+  }
+
+  async run(request: RunRequest, signal: AbortSignal): Promise<RunOutcome> {
+    const startedAt = new Date().toISOString();
+    const end = (
+      outcome: RunOutcome['outcome'],
+      error?: string,
+      extra: Partial<RunOutcome> = {},
+    ): RunOutcome => ({
+      outcome,
+      error,
+      startedAt,
+      endedAt: new Date().toISOString(),
+      ...extra,
+    });
+    const stopped = (): RunOutcome =>
+      signal.reason === 'shutdown'
+        ? end('interrupted', 'the daemon shut down')
+        : end('cancelled', 'cancelled');
+    if (request.job === undefined)
+      return end('error', 'internal: the run request carries no job type for a remote run');
+    let session: HostSession;
+    try {
+      session = await this.#hosts.session(this.#host, signal);
+    } catch (error) {
+      return signal.aborted ? stopped() : end('error', coerceError(error).message);
+    }
+    try {
+      return await this.#runOn(session, request, signal, end, stopped);
+    } catch (error) {
+      if (signal.aborted) return stopped();
+      const lost = session.lease.lost;
+      if (lost !== undefined) return end('error', this.#lost(lost));
+      return end('error', coerceError(error).message);
+    } finally {
+      session.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    // The host layer owns the connections.
+  }
+
+  async #runOn(
+    session: HostSession,
+    request: RunRequest,
+    signal: AbortSignal,
+    end: (outcome: RunOutcome['outcome'], error?: string, extra?: Partial<RunOutcome>) => RunOutcome,
+    stopped: () => RunOutcome,
+  ): Promise<RunOutcome> {
+    const { host, lease, home } = session;
+    const job = request.job as NonNullable<RunRequest['job']>;
+    const onHost = (p: string): string => posix.resolve(home, p);
+    const jobDir = posix.join(onHost(host.work_directory), request.jobId);
+    const staging = planStaging(
+      job.type,
+      job.params,
+      {
+        jobDir,
+        inputDir: host.input_directory === undefined ? jobDir : onHost(host.input_directory),
+        outputDir: host.output_directory === undefined ? jobDir : onHost(host.output_directory),
+      },
+      request.cwd,
+    );
+    // Parameters win over host variables, which win over global ones (batchd's order).
+    const plan = planCommand(job.type, staging.params, { ...job.variables, ...host.variables });
+    const scriptPath =
+      plan.kind !== 'script'
+        ? undefined
+        : host.scripts_directory === undefined
+          ? posix.join(jobDir, 'script.sh')
+          : posix.join(onHost(host.scripts_directory), `batchd-${request.jobId}.sh`);
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(request.env))
+      if (!k.startsWith(PARAM_ENV_PREFIX) && !LOCAL_ONLY_ENV.has(k)) env[k] = v;
+    Object.assign(env, plan.env, { BATCHD_HOST: this.#host });
+
+    const remove = scriptPath !== undefined && !scriptPath.startsWith(jobDir + '/') ? [scriptPath] : [];
+
+    checkInputs(staging.inputs, this.#host);
+    if (staging.inputs.length > 0 || plan.kind === 'script') {
+      try {
+        await this.#withSftp(lease, signal, async (sftp) => {
+          await sftp.mkdirp(jobDir);
+          await uploadInputs(sftp, staging.inputs, this.#host, signal);
+          if (plan.kind === 'script' && scriptPath !== undefined) {
+            await sftp.mkdirp(posix.dirname(scriptPath));
+            await sftp.writeFile(scriptPath, plan.script, plan.interpreter === undefined ? 0o644 : 0o755);
+          }
+        });
+      } catch (error) {
+        if (lease.lost === undefined) await this.#cleanUp(lease, [jobDir, ...remove], request.jobId);
+        throw error;
+      }
+      if (signal.aborted) {
+        await this.#cleanUp(lease, [jobDir, ...remove], request.jobId);
+        return stopped();
+      }
+    }
+    if (signal.aborted) return stopped();
+
+    const nonce = newNonce();
+    const keep = staging.outputs.length > 0;
+    const command = remoteCommand({
+      nonce,
+      jobDir,
+      keep,
+      remove,
+      env,
+      command: commandFor(plan, scriptPath),
+    });
+    const result = await this.#exec(lease, command, nonce, request, signal);
+    const base = { exitCode: result.exitCode ?? result.report?.status ?? null, signal: result.signal };
+
+    let outcome: RunOutcome;
+    if (result.stopping === 'timeout') {
+      outcome = end('timeout', `timed out after ${Math.round((request.timeoutMs ?? 0) / 1000)} s`, base);
+    } else if (result.stopping !== undefined) outcome = stopped();
+    else if (result.lost !== undefined) {
+      this.#hosts.lost(this.#host, `connection lost mid-job: ${result.lost}`);
+      return end('error', this.#lost(result.lost), base);
+    } else if (!result.ended) {
+      outcome = end('error', `host ${this.#host}: the job's channel closed without an exit status`, base);
+    } else if (result.report?.kind === 'setup') {
+      outcome = end('spawn-failed', `host ${this.#host}: cannot create the job's folder ${jobDir}`, base);
+    } else {
+      const code = result.report?.status ?? result.exitCode;
+      if (code === 0) outcome = end('success', undefined, { ...base, exitCode: 0 });
+      else if (result.signal !== null && result.report === undefined)
+        outcome = end('signal', `killed by ${result.signal}`, base);
+      else outcome = end('exit-code', `exit code ${code ?? 'unknown'}`, { ...base, exitCode: code });
+    }
+
+    const fetchResult = result.report?.result === true;
+    if (lease.lost === undefined && (staging.outputs.length > 0 || fetchResult)) {
+      const problems = await this.#fetch(lease, staging, jobDir, request.dir, fetchResult);
+      if (problems.length > 0) {
+        if (outcome.outcome === 'success')
+          outcome = end('error', problems.join('; '), { ...base, exitCode: 0 });
+        else
+          this.#log.warn(
+            { jobId: request.jobId, host: this.#host, problems },
+            'outputs of a failed remote job were not all fetched',
+          );
+      }
+    }
+    // The wrapper removes the job's folder itself unless something was left to fetch or it was killed.
+    if (lease.lost === undefined && (keep || fetchResult || result.report === undefined)) {
+      await this.#cleanUp(lease, [jobDir, ...remove], request.jobId);
+    }
+    return outcome;
+  }
+
+  #lost(reason: string): string {
+    return `host ${this.#host}: connection lost mid-job (${reason}); the host is marked down`;
+  }
+
+  async #withSftp(lease: Lease, signal: AbortSignal, work: (sftp: Sftp) => Promise<void>): Promise<void> {
+    const sftp = new Sftp(await lease.sftp());
+    try {
+      await abortable(work(sftp), signal);
+    } catch (error) {
+      const lost = lease.lost;
+      if (lost !== undefined)
+        throw new BatchdError('HOST_LOST', this.#lost(lost), { host: this.#host }, { cause: error });
+      throw error;
+    } finally {
+      await sftp.close();
+    }
+  }
+
+  async #fetch(
+    lease: Lease,
+    staging: Staging,
+    jobDir: string,
+    localDir: string,
+    fetchResult: boolean,
+  ): Promise<string[]> {
+    const problems: string[] = [];
+    try {
+      await this.#withSftp(lease, AbortSignal.timeout(600_000), async (sftp) => {
+        if (fetchResult) {
+          try {
+            await fetchAtomic(sftp, posix.join(jobDir, RESULT_FILE), path.join(localDir, RESULT_FILE));
+          } catch (error) {
+            problems.push(
+              `download of ${RESULT_FILE} from ${this.#host} failed: ${coerceError(error).message}`,
+            );
+          }
+        }
+        problems.push(...(await downloadOutputs(sftp, staging.outputs, localDir, this.#host)));
+      });
+    } catch (error) {
+      problems.push(`fetching outputs from ${this.#host} failed: ${coerceError(error).message}`);
+    }
+    return problems;
+  }
+
+  async #cleanUp(lease: Lease, paths: string[], jobId: string): Promise<void> {
+    try {
+      const { code, stderr } = await lease.run(`rm -rf -- ${paths.map(shellQuote).join(' ')}`);
+      if (code !== 0)
+        this.#log.warn({ jobId, host: this.#host, stderr }, "could not remove the job's folder on the host");
+    } catch (error) {
+      this.#log.warn(
+        { jobId, host: this.#host, err: coerceError(error) },
+        "could not remove the job's folder on the host",
+      );
+    }
+  }
+
+  /** Run the wrapper; stream stdout and stderr to the job folder; TERM/KILL on stop or timeout. */
+  async #exec(
+    lease: Lease,
+    command: string,
+    nonce: string,
+    request: RunRequest,
+    signal: AbortSignal,
+  ): Promise<ExecResult> {
+    const channel = await lease.exec(command);
+    const stdout = createWriteStream(path.join(request.dir, STDOUT_FILE), { flags: 'a' });
+    const stderr = createWriteStream(path.join(request.dir, STDERR_FILE), { flags: 'a' });
+    let held: Buffer = Buffer.alloc(0);
+    let exit: { code: number | null; signal: string | null } | undefined;
+    let stopping: ExecResult['stopping'];
+    const timers: NodeJS.Timeout[] = [];
+    const send = (op: 'TERM' | 'KILL'): void => {
+      try {
+        channel.write(`${op}\n`);
+      } catch {
+        // the channel is gone already
+      }
+    };
+    const stop = (why: NonNullable<ExecResult['stopping']>): void => {
+      if (stopping !== undefined || exit !== undefined) return;
+      stopping = why;
+      send('TERM');
+      timers.push(
+        setTimeout(() => {
+          send('KILL');
+          timers.push(setTimeout(() => channel.close(), CLOSE_AFTER_KILL_MS));
+        }, request.killGraceMs),
+      );
+    };
+    const onAbort = (): void => stop(signal.reason === 'shutdown' ? 'shutdown' : 'cancel');
+
+    await new Promise<void>((resolve) => {
+      channel.on('data', (chunk: Buffer) => stdout.write(chunk));
+      channel.stderr.on('data', (chunk: Buffer) => {
+        held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+        if (held.length > REPORT_HOLDBACK) {
+          stderr.write(held.subarray(0, held.length - REPORT_HOLDBACK));
+          held = held.subarray(held.length - REPORT_HOLDBACK);
+        }
+      });
+      channel.on('error', (error: Error) =>
+        this.#log.debug({ jobId: request.jobId, err: error }, 'ssh channel error'),
+      );
+      channel.on('exit', (code: number | null, signalName?: string) => {
+        exit = { code: code ?? null, signal: signalName === undefined ? null : `SIG${signalName}` };
+        timers.push(setTimeout(() => channel.close(), CLOSE_AFTER_EXIT_MS));
+      });
+      channel.on('close', () => resolve());
+      if (request.timeoutMs !== undefined) timers.push(setTimeout(() => stop('timeout'), request.timeoutMs));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    signal.removeEventListener('abort', onAbort);
+    for (const timer of timers) clearTimeout(timer);
+
+    const { report, rest } = takeReport(held, nonce);
+    stderr.write(rest);
+    await Promise.all([finish(stdout), finish(stderr)]);
+    // A channel that closed without an exit status: the connection went (it is marked closed
+    // a moment after its channels are).
+    let lost: string | undefined;
+    if (exit === undefined && report === undefined) {
+      await new Promise((r) => setImmediate(r));
+      lost = lease.lost;
+    }
+    return {
+      report,
+      exitCode: exit?.code ?? null,
+      signal: exit?.signal ?? null,
+      stopping,
+      lost,
+      ended: exit !== undefined || report !== undefined,
+    };
+  }
+}
+
+function finish(stream: WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.end(() => resolve()));
+}

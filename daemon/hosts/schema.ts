@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+import { durationMs } from '../config/duration.ts';
+import { identifier, name } from '../config/schema.ts';
+
+/** `SHA256:` and unpadded base64 of the key's SHA-256, as `ssh-keygen -l` prints it. */
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
+const fingerprint = z
+  .string()
+  .regex(
+    FINGERPRINT,
+    'Expected a fingerprint such as SHA256:… (43 characters), as `ssh-keygen -lf KEY.pub` prints it',
+  );
+
+const commandList = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+const hostShape = {
+  name,
+  title: z.string().optional(),
+  /** The SSH address (a provider may locate the host elsewhere at run time). */
+  host_name: z.string().regex(/^[^\s/]+$/, 'Expected a host name or address without spaces'),
+  port: z.int().min(1).max(65535).default(22),
+  user_name: z.string().regex(/^[^\s@:]+$/, 'Expected a user name without spaces, "@" or ":"'),
+  /** Paths are relative to the config folder; `~/` is the daemon user's home. */
+  private_key: z.string().min(1).optional(),
+  public_key: z.string().min(1).optional(),
+  passphrase: z.string().default(''),
+  /** Host-key verification: a known_hosts file (default ~/.ssh/known_hosts) or pinned fingerprints. */
+  known_hosts: z.string().min(1).optional(),
+  host_key_fingerprint: z
+    .union([fingerprint, z.array(fingerprint).min(1)])
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .optional(),
+  /** Jobs run on this host at once by this daemon; unset: no limit of its own. */
+  max_jobs: z.int().min(1).nullable().optional(),
+  /** Channels used per connection: below the server's MaxSessions (OpenSSH's default is 10). */
+  sessions_per_connection: z.int().min(1).max(100).default(8),
+  max_connections: z.int().min(1).max(64).default(4),
+  connect_timeout: durationMs.prefault(10),
+  /** SSH keepalive interval; a connection that misses three is dropped. 0 turns it off. */
+  keepalive: durationMs.prefault(10),
+  /** An unused connection is closed after this long. */
+  idle_timeout: durationMs.prefault(60),
+  /** A host that cannot be reached is left alone this long, doubling per failure up to `max`. */
+  backoff: z
+    .object({ initial: durationMs.prefault(5), max: durationMs.prefault(300) })
+    .strict()
+    .prefault({}),
+  /** Each job runs in `<work_directory>/<job id>/` on the host, removed after the run. */
+  work_directory: z.string().min(1).default('.batchd'),
+  /** Where InputFile parameters are uploaded; default: the job's folder on the host. */
+  input_directory: z.string().min(1).optional(),
+  /** Where OutputFile parameters point on the host; default: the job's folder on the host. */
+  output_directory: z.string().min(1).optional(),
+  /** Where multi-line scripts are uploaded; default: the job's folder on the host. */
+  scripts_directory: z.string().min(1).optional(),
+  /** Run each time the host comes up (first contact, or back from down): here, then on the host. */
+  startup_commands_on_dispatcher: commandList.default([]),
+  startup_commands_on_host: commandList.default([]),
+  variables: z
+    .record(identifier, z.union([z.string(), z.number(), z.boolean()]).transform(String))
+    .default({}),
+  /** A controllers/<name>.yaml (a provider plugin) that starts and stops the host; `local`: always on. */
+  controller: name.default('local'),
+  controller_id: z.string().min(1).optional(),
+  /** After a provider started the host: wait this long before the first connection. */
+  startup_time: durationMs.prefault(5),
+  /** A provider-started host idle this long is stopped. */
+  shutdown_timeout: durationMs.prefault(300),
+};
+
+const KNOWN_FIELDS = new Set(Object.keys(hostShape));
+
+/**
+ * `etc/hosts/<name>.yaml`: batchd's fields plus host-key verification and connection limits. Any
+ * other field must be the block of settings for the host's controller (batchd's `linode:` block).
+ */
+export const hostSchema = z.looseObject(hostShape).superRefine((host, ctx) => {
+  for (const [key, value] of Object.entries(host)) {
+    if (KNOWN_FIELDS.has(key)) continue;
+    if (key !== host.controller)
+      ctx.addIssue({ code: 'custom', path: [key], message: `Unknown field "${key}"` });
+    else if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `Expected the settings of controller "${key}" as a mapping`,
+      });
+    }
+  }
+  if (host.known_hosts !== undefined && host.host_key_fingerprint !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['host_key_fingerprint'],
+      message: 'Give either known_hosts or host_key_fingerprint, not both',
+    });
+  }
+  if (host.backoff.max < host.backoff.initial) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['backoff', 'max'],
+      message: 'Expected backoff.max ≥ backoff.initial',
+    });
+  }
+});
+export type HostConfig = z.output<typeof hostSchema>;

@@ -1,0 +1,336 @@
+import { type ClientChannel, Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+
+import { BatchdError, coerceError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { HostKeyPolicy, HostKeyVerdict } from './known-hosts.ts';
+
+export interface PoolSettings {
+  maxConnections: number;
+  /** Channels open at once per connection (one per lease). */
+  sessionsPerConnection: number;
+  idleTimeoutMs: number;
+}
+
+/** Everything needed to open one connection, worked out when it is opened (keys, address). */
+export interface ConnectionTarget {
+  config: ConnectConfig;
+  policy: HostKeyPolicy;
+  /** `user@address:port`, for messages. */
+  where: string;
+  /** The private key file, for messages. */
+  keyFile: string;
+}
+
+class Connection {
+  readonly client = new Client();
+  state: 'connecting' | 'ready' | 'closed' = 'connecting';
+  leases = 0;
+  ready!: Promise<void>;
+  closedReason: string | undefined;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Permission to hold one channel on one connection for as long as a job needs it. A job uses its
+ * channels one after another (SFTP, then the command, then SFTP again), so one lease is one slot
+ * under the server's MaxSessions, and a job never waits for a second slot it cannot get.
+ */
+export class Lease {
+  readonly #connection: Connection;
+  readonly #pool: SshPool;
+  #released = false;
+
+  constructor(connection: Connection, pool: SshPool) {
+    this.#connection = connection;
+    this.#pool = pool;
+  }
+
+  get client(): Client {
+    return this.#connection.client;
+  }
+
+  /** Why the connection went away, once it has. */
+  get lost(): string | undefined {
+    return this.#connection.state === 'closed'
+      ? (this.#connection.closedReason ?? 'the connection closed')
+      : undefined;
+  }
+
+  exec(command: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (error, channel) =>
+        error === undefined || error === null ? resolve(channel) : reject(error),
+      );
+    });
+  }
+
+  sftp(): Promise<SFTPWrapper> {
+    return new Promise((resolve, reject) => {
+      this.client.sftp((error, sftp) =>
+        error === undefined || error === null ? resolve(sftp) : reject(error),
+      );
+    });
+  }
+
+  /** Run a short command and collect its output (startup commands, `pwd`, clean-up). */
+  async run(command: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const channel = await this.exec(command);
+    return new Promise((resolve, reject) => {
+      let stdout = '';
+      let stderr = '';
+      let code: number | null = null;
+      channel.on('data', (d: Buffer) => (stdout += d.toString()));
+      channel.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      channel.on('exit', (c: number | null) => (code = c));
+      channel.on('error', reject);
+      channel.on('close', () => {
+        const lost = this.lost;
+        if (lost !== undefined && code === null)
+          reject(new BatchdError('HOST_LOST', `the connection was lost: ${lost}`));
+        else resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#pool.release(this.#connection);
+  }
+}
+
+interface Waiter {
+  wake: () => void;
+}
+
+/**
+ * The connections to one host: reused across jobs, opened on demand up to `maxConnections`, each
+ * carrying at most `sessionsPerConnection` leases; closed when idle. A lease that finds no room
+ * waits (asynchronously: nothing else waits with it).
+ */
+export class SshPool {
+  readonly host: string;
+  readonly #settings: PoolSettings;
+  readonly #target: () => Promise<ConnectionTarget>;
+  readonly #log: Logger;
+  readonly #connections = new Set<Connection>();
+  readonly #waiters: Waiter[] = [];
+  #retired = false;
+
+  constructor(host: string, settings: PoolSettings, target: () => Promise<ConnectionTarget>, log: Logger) {
+    this.host = host;
+    this.#settings = settings;
+    this.#target = target;
+    this.#log = log;
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Resolves once a connection with room is ready; rejects with a BatchdError naming the cause. */
+  async lease(signal: AbortSignal): Promise<Lease> {
+    for (;;) {
+      signal.throwIfAborted();
+      if (this.#retired)
+        throw new BatchdError('HOST_UNREACHABLE', `host ${this.host}: its configuration changed; try again`);
+      const connection =
+        this.#roomy() ?? (this.#connections.size < this.#settings.maxConnections ? this.#open() : undefined);
+      if (connection !== undefined) {
+        connection.leases += 1;
+        clearTimeout(connection.idleTimer);
+        try {
+          await abortable(connection.ready, signal);
+        } catch (error) {
+          this.release(connection);
+          throw error;
+        }
+        if (connection.state === 'ready') return new Lease(connection, this);
+        this.release(connection);
+        continue;
+      }
+      await new Promise<void>((resolve, reject) => {
+        const waiter: Waiter = {
+          wake: () => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          },
+        };
+        const onAbort = (): void => {
+          const i = this.#waiters.indexOf(waiter);
+          if (i >= 0) this.#waiters.splice(i, 1);
+          reject(signal.reason as Error);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.#waiters.push(waiter);
+      });
+    }
+  }
+
+  release(connection: Connection): void {
+    connection.leases -= 1;
+    if (connection.leases === 0 && connection.state === 'ready') {
+      if (this.#retired) connection.client.end();
+      else {
+        connection.idleTimer = setTimeout(() => connection.client.end(), this.#settings.idleTimeoutMs);
+        connection.idleTimer.unref();
+      }
+    }
+    this.#waiters.shift()?.wake();
+  }
+
+  /** No new leases; connections close as their jobs end. */
+  retire(): void {
+    this.#retired = true;
+    for (const connection of this.#connections) if (connection.leases === 0) connection.client.end();
+    for (const waiter of this.#waiters.splice(0)) waiter.wake();
+  }
+
+  close(): void {
+    this.#retired = true;
+    for (const connection of this.#connections) {
+      clearTimeout(connection.idleTimer);
+      connection.client.end();
+    }
+    for (const waiter of this.#waiters.splice(0)) waiter.wake();
+  }
+
+  #roomy(): Connection | undefined {
+    for (const connection of this.#connections) {
+      if (connection.state !== 'closed' && connection.leases < this.#settings.sessionsPerConnection)
+        return connection;
+    }
+    return undefined;
+  }
+
+  #open(): Connection {
+    const connection = new Connection();
+    this.#connections.add(connection);
+    connection.ready = this.#connect(connection);
+    // Each lease awaits `ready` itself; this only keeps a failure nobody awaits from going unhandled.
+    connection.ready.catch(() => undefined);
+    return connection;
+  }
+
+  async #connect(connection: Connection): Promise<void> {
+    let target: ConnectionTarget;
+    try {
+      target = await this.#target();
+    } catch (error) {
+      this.#drop(connection, (error as Error).message);
+      throw error;
+    }
+    const { client } = connection;
+    await new Promise<void>((resolve, reject) => {
+      let verdict: HostKeyVerdict | undefined;
+      let failure: Error | undefined;
+      client.on('ready', () => {
+        connection.state = 'ready';
+        client.setNoDelay(true);
+        this.#log.debug(
+          { host: this.host, where: target.where, connections: this.#connections.size },
+          'ssh connection ready',
+        );
+        resolve();
+      });
+      client.on('error', (error: Error & { level?: string; code?: string }) => {
+        if (connection.state === 'connecting') failure ??= this.#explain(error, verdict, target);
+        else connection.closedReason ??= error.message;
+      });
+      client.on('close', () => {
+        const wasConnecting = connection.state === 'connecting';
+        this.#drop(connection, connection.closedReason ?? 'the server closed the connection');
+        if (wasConnecting) {
+          reject(
+            failure ??
+              new BatchdError(
+                'HOST_UNREACHABLE',
+                `host ${this.host} (${target.where}): the connection closed during the handshake`,
+                { host: this.host },
+              ),
+          );
+        }
+      });
+      client.connect({
+        ...target.config,
+        hostVerifier: (key: Buffer) => {
+          verdict = target.policy.check(key);
+          return verdict.ok;
+        },
+      });
+    });
+  }
+
+  #drop(connection: Connection, reason: string): void {
+    clearTimeout(connection.idleTimer);
+    connection.closedReason ??= reason;
+    connection.state = 'closed';
+    if (this.#connections.delete(connection)) {
+      for (const waiter of this.#waiters.splice(0)) waiter.wake();
+    }
+  }
+
+  #explain(
+    error: Error & { level?: string; code?: string },
+    verdict: HostKeyVerdict | undefined,
+    target: ConnectionTarget,
+  ): BatchdError {
+    const context = { host: this.host, where: target.where };
+    const prefix = `host ${this.host} (${target.where})`;
+    if (verdict !== undefined && !verdict.ok) {
+      return new BatchdError(
+        'HOST_KEY_REJECTED',
+        `${prefix}: ${verdict.message}`,
+        { ...context, check: verdict.reason },
+        { cause: error },
+      );
+    }
+    if (error.level === 'client-authentication') {
+      return new BatchdError(
+        'HOST_AUTH_FAILED',
+        `${prefix}: the server refused the key ${target.keyFile} for user ${String(target.config.username)}; ` +
+          "add its .pub to that user's authorized_keys on the host, or fix private_key",
+        context,
+        { cause: error },
+      );
+    }
+    if (error.level === 'client-timeout') {
+      return new BatchdError(
+        'HOST_UNREACHABLE',
+        `${prefix}: no SSH handshake within ${Math.round((target.config.readyTimeout ?? 0) / 1000)} s`,
+        context,
+        { cause: error },
+      );
+    }
+    if (error.level === 'client-socket' || error.code !== undefined) {
+      return new BatchdError('HOST_UNREACHABLE', `${prefix}: cannot connect: ${error.message}`, context, {
+        cause: error,
+      });
+    }
+    return new BatchdError(
+      'HOST_UNREACHABLE',
+      `${prefix}: SSH connection failed: ${error.message}`,
+      context,
+      { cause: error },
+    );
+  }
+}
+
+/** Settle with `promise`, or reject with the signal's reason as soon as it aborts. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(coerceError(error));
+      },
+    );
+  });
+}

@@ -1,0 +1,106 @@
+import type { EventBus } from '../events.ts';
+import type { Logger } from '../log.ts';
+
+export const HOST_STATES = ['unknown', 'starting', 'up', 'down', 'stopping', 'stopped'] as const;
+export type HostStateName = (typeof HOST_STATES)[number];
+
+export interface HostStatus {
+  state: HostStateName;
+  reason?: string | undefined;
+  /** Consecutive failures: the back-off doubles with each. */
+  failures: number;
+  /** While down: no job starts on the host before this time (ms since epoch). */
+  retryAt?: number | undefined;
+  since: number;
+}
+
+/**
+ * What this daemon believes about each host, in memory. Every change goes through `#set`, which
+ * logs it as `from -> to` and emits `host:state`; nothing else writes a status.
+ */
+export class HostStates {
+  readonly #status = new Map<string, HostStatus>();
+  readonly #events: EventBus;
+  readonly #log: Logger;
+  /** Called when a host may take more jobs (up, stopped, back-off over): the dispatcher looks again. */
+  readonly #onRetry: () => void;
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(events: EventBus, log: Logger, onRetry: () => void) {
+    this.#events = events;
+    this.#log = log;
+    this.#onRetry = onRetry;
+  }
+
+  get(host: string): HostStatus {
+    return this.#status.get(host) ?? { state: 'unknown', failures: 0, since: 0 };
+  }
+
+  all(): Map<string, HostStatus> {
+    return new Map(this.#status);
+  }
+
+  /**
+   * Whether a job may start on a host now, given how many of this daemon's jobs run there. A host
+   * not known to be up takes one job, which finds out (and brings it up); a down host takes none
+   * during its back-off; a host being stopped takes none until it is stopped.
+   */
+  admits(host: string, running: number, maxJobs: number | null | undefined): boolean {
+    if (maxJobs !== undefined && maxJobs !== null && running >= maxJobs) return false;
+    const status = this.get(host);
+    if (status.state === 'up') return true;
+    if (status.state === 'stopping') return false;
+    if (status.state === 'down' && (status.retryAt ?? 0) > Date.now()) return false;
+    return running === 0;
+  }
+
+  up(host: string): void {
+    if (this.get(host).state === 'up') return;
+    this.#set(host, { state: 'up', failures: 0, since: Date.now() });
+    this.#onRetry();
+  }
+
+  transition(host: string, state: 'starting' | 'stopping' | 'stopped', reason?: string): void {
+    const status = this.get(host);
+    this.#set(host, { state, reason, failures: status.failures, since: Date.now() });
+    if (state === 'stopped') this.#onRetry();
+  }
+
+  down(host: string, reason: string, backoff: { initial: number; max: number }): void {
+    const failures = this.get(host).failures + 1;
+    const delay = Math.min(backoff.initial * 2 ** Math.min(failures - 1, 30), backoff.max);
+    const retryAt = Date.now() + delay;
+    this.#set(host, { state: 'down', reason, failures, retryAt, since: Date.now() });
+    clearTimeout(this.#timers.get(host));
+    const timer = setTimeout(() => {
+      this.#timers.delete(host);
+      this.#onRetry();
+    }, delay + 5);
+    timer.unref();
+    this.#timers.set(host, timer);
+  }
+
+  /** The host file is gone or changed: start from nothing. */
+  forget(host: string): void {
+    clearTimeout(this.#timers.get(host));
+    this.#timers.delete(host);
+    this.#status.delete(host);
+  }
+
+  close(): void {
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+
+  #set(host: string, next: HostStatus): void {
+    const from = this.get(host).state;
+    this.#status.set(host, next);
+    const retryIn = next.retryAt === undefined ? undefined : next.retryAt - Date.now();
+    const log = next.state === 'down' ? this.#log.warn.bind(this.#log) : this.#log.info.bind(this.#log);
+    log(
+      { host, from, to: next.state, reason: next.reason, retryInMs: retryIn },
+      `host ${host}: ${from} -> ${next.state}`,
+    );
+    this.#events.emit('host:state', { host, state: next.state, reason: next.reason });
+  }
+}

@@ -1,0 +1,130 @@
+import { z } from 'zod';
+
+import { OUTCOMES } from '../jobs/status.ts';
+import { jobIdSchema, jobStatusSchema, nameSchema } from './common.ts';
+
+export { jobFileSchema as jobSubmitSchema, type JobFile as JobSubmit } from '../jobs/spec.ts';
+
+/** `?status=`: a state, `all`, or batchd's capitalized names (New = queued, Processing = running). */
+export const STATUS_ALIASES = {
+  new: 'queued',
+  waiting: 'queued',
+  postponed: 'queued',
+  processing: 'running',
+} as const;
+export const statusFilterSchema = z
+  .string()
+  .transform((value, ctx) => {
+    const lower = value.toLowerCase();
+    const state = (STATUS_ALIASES as Record<string, string>)[lower] ?? lower;
+    const parsed = jobStatusSchema.or(z.literal('all')).safeParse(state);
+    if (!parsed.success) {
+      ctx.addIssue({ code: 'custom', message: `Expected a status: queued, running, done, failed, cancelled or all, got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return parsed.data;
+  })
+  .meta({ description: 'queued, running, done, failed, cancelled or all (batchd\'s New/Processing/Done/Failed also accepted)' });
+export type StatusFilter = z.output<typeof statusFilterSchema>;
+
+export const jobListQuerySchema = z.object({
+  status: statusFilterSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  /** The last id of the previous page. */
+  cursor: jobIdSchema.optional(),
+});
+export type JobListQuery = z.input<typeof jobListQuerySchema>;
+
+export const attemptResultSchema = z.object({
+  attempt: z.int(),
+  outcome: z.enum(OUTCOMES),
+  exit_code: z.int().nullable().optional(),
+  signal: z.string().nullable().optional(),
+  error: z.string().optional(),
+  host: z.string().optional(),
+  started_at: z.string().optional(),
+  ended_at: z.string(),
+  duration_ms: z.number().optional(),
+});
+export type AttemptResult = z.infer<typeof attemptResultSchema>;
+
+export const historyEntrySchema = z.object({
+  at: z.string(),
+  from: jobStatusSchema.nullable(),
+  to: jobStatusSchema,
+  queue: z.string().optional(),
+  reason: z.string(),
+});
+export type HistoryEntry = z.infer<typeof historyEntrySchema>;
+
+const paramValue = z.union([z.string(), z.number(), z.boolean()]);
+
+/** One job as the API shows it: its spec (job.yaml) merged with its runtime record (state.yaml). */
+export const jobInfoSchema = z.object({
+  id: jobIdSchema,
+  queue: z.string(),
+  type: z.string(),
+  status: jobStatusSchema,
+  priority: z.int(),
+  params: z.record(z.string(), paramValue),
+  host: z.string().nullable(),
+  notes: z.string().nullable(),
+  name: z.string().nullable(),
+  task: z.string().nullable(),
+  task_index: z.int().nullable(),
+  attempts: z.int(),
+  submitted_at: z.string(),
+  started_at: z.string().nullable(),
+  ended_at: z.string().nullable(),
+  exit_code: z.int().nullable(),
+  signal: z.string().nullable(),
+  error: z.string().nullable(),
+  user: z.string().nullable(),
+  after: z.array(z.string()),
+  not_before: z.string().nullable(),
+  history: z.array(historyEntrySchema).optional(),
+});
+export type JobInfo = z.infer<typeof jobInfoSchema>;
+
+export const jobPageSchema = z.object({
+  jobs: z.array(jobInfoSchema),
+  /** Pass as `?cursor=` for the next page; null on the last page. */
+  next_cursor: z.string().nullable(),
+});
+export type JobPage = z.infer<typeof jobPageSchema>;
+
+export const submitResponseSchema = z.object({
+  jobs: z.array(jobIdSchema),
+  task: z.string().optional(),
+});
+export type SubmitResponse = z.infer<typeof submitResponseSchema>;
+
+export const PRIORITY_MOVES = ['first', 'more', 'less', 'last'] as const;
+
+/** `PUT /job/:id`: exactly one change per request, as batchd does. */
+export const jobUpdateSchema = z
+  .object({
+    priority: z.union([z.int().min(-1_000_000).max(1_000_000), z.enum(PRIORITY_MOVES)]).optional(),
+    move: nameSchema.optional(),
+    notes: z.string().max(65_536).nullable().optional(),
+  })
+  .strict()
+  .refine((u) => [u.priority, u.move, u.notes].filter((v) => v !== undefined).length === 1, {
+    message: 'Give exactly one of priority, move or notes',
+  });
+export type JobUpdate = z.infer<typeof jobUpdateSchema>;
+
+/** What a cancel or retry did. `requested`: another dispatcher runs the job; a request file was left for it. */
+export const controlResponseSchema = z.object({
+  id: jobIdSchema,
+  result: z.enum(['cancelled', 'stopping', 'requested', 'queued']),
+});
+export type ControlResponse = z.infer<typeof controlResponseSchema>;
+
+export const LOG_STREAMS = ['stdout', 'stderr'] as const;
+export const logQuerySchema = z.object({
+  stream: z.enum(LOG_STREAMS).optional(),
+  follow: z.enum(['1', 'true', '0', 'false']).optional(),
+});
+
+export const taskNameSchema = nameSchema;

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+import { countsSchema, nameSchema } from './common.ts';
+
+export const queueInfoSchema = z.object({
+  name: z.string(),
+  title: z.string(),
+  enabled: z.boolean(),
+  schedule_name: z.string(),
+  host_name: z.string().nullable(),
+  type: z.string().nullable(),
+  priority: z.int(),
+  parallel: z.int().nullable(),
+  autostart_job_count: z.int().nullable(),
+  counts: countsSchema,
+});
+export type QueueInfo = z.infer<typeof queueInfoSchema>;
+
+/** The fields of `queue.yaml` a client may set. `host_name: "*"` clears it, as in batchd. */
+export const queueSettingsInputSchema = z
+  .object({
+    title: z.string().max(200).optional(),
+    enabled: z.boolean().optional(),
+    schedule_name: nameSchema.optional(),
+    host_name: nameSchema.or(z.literal('*')).nullable().optional(),
+    type: nameSchema.nullable().optional(),
+    priority: z.int().min(-1_000_000).max(1_000_000).optional(),
+    parallel: z.int().min(1).nullable().optional(),
+    autostart_job_count: z.int().min(1).nullable().optional(),
+  })
+  .strict();
+export type QueueSettingsInput = z.infer<typeof queueSettingsInputSchema>;
+
+export const queueCreateSchema = queueSettingsInputSchema.extend({ name: nameSchema }).strict();
+export type QueueCreate = z.infer<typeof queueCreateSchema>;
+
+export const queueUpdateSchema = queueSettingsInputSchema;
+export type QueueUpdate = z.infer<typeof queueUpdateSchema>;
+
+/** `GET /stats`: counts per queue. */
+export const statsSchema = z.record(z.string(), countsSchema);
+export type Stats = z.infer<typeof statsSchema>;

@@ -1,0 +1,163 @@
+import { readdirSync } from 'node:fs';
+
+import { BatchdError, errnoCode } from '../errors.ts';
+import { isJobId, shardOf } from '../jobs/id.ts';
+import type { JobSpec } from '../jobs/spec.ts';
+import { FINISHED_STATES, isFinished, JOB_STATES, type JobStateName } from '../jobs/status.ts';
+import type { JobInfo } from '../protocol/jobs.ts';
+import { type JobLocation, locateJob } from '../spool/find.ts';
+import type { SpoolLayout } from '../spool/layout.ts';
+import { type JobState, readJobSpec, readJobState } from '../spool/state-file.ts';
+
+/**
+ * Read-only views of jobs, straight from the spool: the folder a job is in is its state; job.yaml
+ * and state.yaml say the rest. A job can move while it is read; readers look it up again.
+ */
+export function jobInfo(location: JobLocation, withHistory: boolean): JobInfo {
+  const spec = readJobSpec(location.dir);
+  const state = readJobState(location.dir);
+  return toJobInfo(spec, state, location.state, location.queue, withHistory);
+}
+
+export function toJobInfo(spec: JobSpec, state: JobState & { notes?: string | null }, status: JobStateName, queue: string, withHistory: boolean): JobInfo {
+  const last = state.last;
+  const finished = isFinished(status);
+  const notes = state.notes === undefined ? spec.notes : state.notes;
+  return {
+    id: spec.id,
+    queue,
+    type: spec.type,
+    status,
+    priority: state.priority,
+    params: spec.params,
+    host: state.running?.host ?? state.host ?? spec.host ?? null,
+    notes: notes ?? null,
+    name: spec.name ?? null,
+    task: state.task ?? spec.task?.name ?? null,
+    task_index: spec.task?.index ?? null,
+    attempts: state.attempts,
+    submitted_at: spec.submitted_at,
+    started_at: state.running?.started_at ?? last?.started_at ?? null,
+    ended_at: finished ? (last?.ended_at ?? null) : null,
+    exit_code: last?.exit_code ?? null,
+    signal: last?.signal ?? null,
+    error: last?.error ?? null,
+    user: spec.submitted_by ?? null,
+    after: spec.after,
+    not_before: spec.not_before ?? null,
+    ...(withHistory ? { history: state.history } : {}),
+  };
+}
+
+/** Find a job and read it, looking again if it moved between the two. */
+export function readJob(layout: SpoolLayout, queues: readonly string[], id: string, withHistory = true): { location: JobLocation; info: JobInfo } {
+  for (let tries = 0; tries < 5; tries++) {
+    const location = isJobId(id) ? locateJob(layout, queues, id) : undefined;
+    if (location === undefined) break;
+    try {
+      return { location, info: jobInfo(location, withHistory) };
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+  }
+  throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
+}
+
+export function readJobStateAt(layout: SpoolLayout, queues: readonly string[], id: string): { location: JobLocation; state: JobState } {
+  for (let tries = 0; tries < 5; tries++) {
+    const location = isJobId(id) ? locateJob(layout, queues, id) : undefined;
+    if (location === undefined) break;
+    try {
+      return { location, state: readJobState(location.dir) };
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+  }
+  throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
+}
+
+/** Job ids in one state folder of a queue, sorted (ids sort by submission time), after `cursor`, at most `limit`. */
+export function idsIn(layout: SpoolLayout, queue: string, state: JobStateName, limit: number, cursor?: string): string[] {
+  const base = layout.stateDir(queue, state);
+  if (!isFinished(state)) return firstAfter(listIds(base), limit, cursor);
+  const out: string[] = [];
+  const shards = listNames(base)
+    .filter((s) => /^\d{8}$/.test(s) && (cursor === undefined || s >= shardOf(cursor)))
+    .sort();
+  for (const shard of shards) {
+    out.push(...firstAfter(listIds(`${base}/${shard}`), limit - out.length, cursor));
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+export interface JobListing {
+  jobs: { id: string; queue: string; state: JobStateName }[];
+  nextCursor: string | null;
+}
+
+/** One page of jobs over some queues and states, in submission order. */
+export function listJobs(layout: SpoolLayout, queues: readonly string[], states: readonly JobStateName[], limit: number, cursor?: string): JobListing {
+  const found: { id: string; queue: string; state: JobStateName }[] = [];
+  for (const queue of queues) {
+    for (const state of states) {
+      for (const id of idsIn(layout, queue, state, limit + 1, cursor)) found.push({ id, queue, state });
+    }
+  }
+  found.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const page = found.slice(0, limit);
+  return { jobs: page, nextCursor: found.length > limit ? (page.at(-1)?.id ?? null) : null };
+}
+
+/** Read a page's jobs; one that moved meanwhile is looked up again (or left out if it is gone). */
+export function readListing(layout: SpoolLayout, allQueues: readonly string[], listing: JobListing): JobInfo[] {
+  const out: JobInfo[] = [];
+  for (const entry of listing.jobs) {
+    try {
+      out.push(jobInfo({ ...entry, dir: layout.jobDir(entry.queue, entry.state, entry.id) }, false));
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+      const moved = locateJob(layout, allQueues, entry.id);
+      if (moved === undefined) continue;
+      try {
+        out.push(jobInfo(moved, false));
+      } catch {
+        // moved twice while listing: it shows on the next read
+      }
+    }
+  }
+  return out;
+}
+
+export const ALL_STATES = JOB_STATES;
+export { FINISHED_STATES };
+
+function firstAfter(ids: string[], limit: number, cursor: string | undefined): string[] {
+  if (limit <= 0) return [];
+  ids.sort();
+  let start = 0;
+  if (cursor !== undefined) {
+    let lo = 0;
+    let hi = ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((ids[mid] as string) <= cursor) lo = mid + 1;
+      else hi = mid;
+    }
+    start = lo;
+  }
+  return ids.slice(start, start + limit);
+}
+
+function listIds(dir: string): string[] {
+  return listNames(dir).filter(isJobId);
+}
+
+function listNames(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw error;
+  }
+}

@@ -1,0 +1,248 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { JobInfo, QueueInfo, ScheduleInfo, TaskResult, TaskStatus } from '../../daemon/protocol/index.ts';
+import { type ApiDaemon, startApiDaemon } from './api-daemon.ts';
+import { json } from './run-cli.ts';
+
+/**
+ * Every `batch` verb as a real process against a real batchd process (authentication disabled; the
+ * auth verbs are in cli-auth.test.ts). Each test checks the output a script would use (--json, ids
+ * on stdout) and the exit code.
+ */
+const ID = /^\d{8}T\d{6}\.\d{3}Z-[a-z0-9]{6}$/;
+
+let d: ApiDaemon;
+
+beforeAll(async () => {
+  d = await startApiDaemon({
+    jobTypes: {
+      echo: { template: "printf '%s\\n' $message", params: [{ name: 'message', type: 'String' }] },
+      sleep: { template: 'sleep $seconds', params: [{ name: 'seconds', type: 'Integer' }] },
+      ticker: { template: ['for i in 1 2 3; do echo tick $i; sleep 0.3; done', 'echo err >&2'] },
+      frame: {
+        template: ['test $frame -ne 2 || exit 1', 'printf \'{"frame": %s}\\n\' $frame > "$BATCHD_RESULT"'],
+        params: [{ name: 'frame', type: 'Integer' }],
+      },
+    },
+    queues: { held: { enabled: false }, fromfile: { enabled: false }, fromenv: { enabled: false }, fromflag: { enabled: false } },
+  });
+});
+
+afterAll(async () => {
+  await d?.stop();
+});
+
+async function enqueue(args: string[]): Promise<string> {
+  const result = await d.batch(['enqueue', ...args]);
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  const id = result.stdout.trim();
+  expect(id).toMatch(ID);
+  return id;
+}
+
+describe('reads', () => {
+  it('ls lists the queues as aligned text in a pipe, and as JSON with --json', async () => {
+    const text = await d.batch(['ls']);
+    expect(text.code).toBe(0);
+    const lines = text.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^ON\s+QUEUE\s+TITLE\s+SCHEDULE\s+HOST\s+AUTOSTART\s+QUEUED/);
+    expect(lines).toContainEqual(expect.stringMatching(/^\[\*\]\s+default\s+default\s+anytime\s+\*\s+no\s+\d/));
+    expect(lines).toContainEqual(expect.stringMatching(/^\[ \]\s+held\s/));
+    const queues = json<QueueInfo[]>(await d.batch(['ls', '--json']));
+    expect(queues.map((q) => q.name).sort()).toEqual(['default', 'fromenv', 'fromfile', 'fromflag', 'held']);
+    expect(queues.find((q) => q.name === 'held')).toMatchObject({ enabled: false, counts: { queued: 0 } });
+  });
+
+  it("type shows the server's job types and a type's parameters in order", async () => {
+    const types = json<{ name: string }[]>(await d.batch(['type', '--json']));
+    expect(types.map((t) => t.name)).toEqual(expect.arrayContaining(['command', 'echo', 'sleep', 'ticker', 'frame']));
+    const echo = await d.batch(['type', 'echo']);
+    expect(echo.code).toBe(0);
+    expect(echo.stdout).toMatch(/1\s+message\s+String/);
+    expect((await d.batch(['type', 'nosuch'])).code).toBe(3);
+  });
+
+  it("stats and host read the server's counts and hosts", async () => {
+    const stats = json<Record<string, { queued: number }>>(await d.batch(['stats', '--json']));
+    expect(Object.keys(stats)).toEqual(expect.arrayContaining(['default', 'held']));
+    expect(json<unknown[]>(await d.batch(['host', '--json']))).toEqual([]);
+  });
+});
+
+describe('jobs', () => {
+  it('enqueue fills parameters from positional values; wait exits 0 when the job is done; logs prints its output', async () => {
+    const id = await enqueue(['-t', 'echo', 'hello  world; $(id)']);
+    const waited = await d.batch(['wait', id]);
+    expect(waited.code).toBe(0);
+    expect(waited.stdout).toContain(`${id}  done (exit 0)`);
+    expect((await d.batch(['logs', id])).stdout).toBe('hello  world; $(id)\n');
+    const job = json<JobInfo & { results: { outcome: string }[] }>(await d.batch(['job', id, '-a', '--json']));
+    expect(job).toMatchObject({ id, status: 'done', type: 'echo', params: { message: 'hello  world; $(id)' }, exit_code: 0 });
+    expect(job.results.map((r) => r.outcome)).toEqual(['success']);
+  });
+
+  it('wait exits 1 when a job failed, and retry queues it again', async () => {
+    const id = await enqueue(['--', 'exit', '3']); // the command type: words joined into one command
+    const waited = await d.batch(['wait', id, '--json']);
+    expect(waited.code).toBe(1);
+    expect(json<JobInfo[]>(waited)).toMatchObject([{ id, status: 'failed', exit_code: 3, type: 'command', params: { command: 'exit 3' } }]);
+    const retried = await d.batch(['retry', id]);
+    expect(retried).toMatchObject({ code: 0, stdout: `${id} queued\n` });
+    expect((await d.batch(['wait', id])).code).toBe(1);
+    expect(json<JobInfo>(await d.batch(['job', id, '--json'])).attempts).toBe(2);
+  });
+
+  it('cancel stops a job; cancelling it again is a conflict (exit 6) with the reason', async () => {
+    const id = await enqueue(['-t', 'sleep', '30']);
+    const cancelled = await d.batch(['cancel', id]);
+    expect(cancelled.code).toBe(0);
+    expect(cancelled.stdout).toMatch(new RegExp(`^${id} (cancelled|stopping)\\n$`));
+    const waited = await d.batch(['wait', id, '--json']);
+    expect(waited.code).toBe(1);
+    expect(json<JobInfo[]>(waited)[0]?.status).toBe('cancelled');
+    const again = await d.batch(['cancel', id]);
+    expect(again.code).toBe(6);
+    expect(again.stderr).toMatch(/^batch: .*cancelled/);
+  });
+
+  it('wait --timeout exits 124 and names the jobs still unfinished', async () => {
+    const id = await enqueue(['-t', 'sleep', '30']);
+    const waited = await d.batch(['wait', id, '--timeout', '0.5']);
+    expect(waited.code).toBe(124);
+    expect(waited.stderr).toContain(`not finished: ${id}`);
+    expect((await d.batch(['job', id, '-d'])).code).toBe(0); // batchd's delete mode: cancels
+  });
+
+  it('logs -f follows the output while the job writes it and returns when the job ends', async () => {
+    const id = await enqueue(['-t', 'ticker']);
+    const followed = await d.batch(['logs', '-f', id]);
+    expect(followed).toMatchObject({ code: 0, stdout: 'tick 1\ntick 2\ntick 3\n' });
+    expect(json<{ log: string }>(await d.batch(['logs', id, '--stderr', '--json'])).log).toBe('err\n');
+  });
+
+  it('enqueue --at keeps the job queued until then; job -u cannot change it afterwards', async () => {
+    const before = Date.now();
+    const id = await enqueue(['-t', 'echo', 'later', '--at', '+1h', '-n', 'not yet']);
+    const job = json<JobInfo>(await d.batch(['job', id, '--json']));
+    expect(job).toMatchObject({ status: 'queued', notes: 'not yet' });
+    expect(Date.parse(job.not_before ?? '') - before).toBeGreaterThan(3_590_000);
+    const change = await d.batch(['job', id, '--at', 'now']);
+    expect(change.code).toBe(2);
+    expect(change.stderr).toContain('cancel it');
+  });
+
+  it('job changes priority, notes and queue, one change per call', async () => {
+    const first = await enqueue(['-q', 'held', '-t', 'echo', 'a']);
+    const second = await enqueue(['-q', 'held', '-t', 'echo', 'b']);
+    const promoted = json<JobInfo>(await d.batch(['job', second, '-p', 'first', '--json']));
+    const firstInfo = json<JobInfo>(await d.batch(['job', first, '-n', 'a note', '--json']));
+    expect(promoted.priority).toBeGreaterThan(firstInfo.priority);
+    expect(firstInfo.notes).toBe('a note');
+    expect((await d.batch(['job', first, '-p', 'last', '-n', 'x'])).code).toBe(2);
+    expect(json<JobInfo>(await d.batch(['job', first, '-m', 'fromflag', '--json'])).queue).toBe('fromflag');
+  });
+
+  it('enqueue -f submits a task file as is; task status, collect and resume work on it', async () => {
+    const file = path.join(d.home, 'frames.yaml');
+    writeFileSync(file, 'type: frame\ntask: frames\nparams:\n  frame: {range: "1..3"}\n');
+    const submitted = await d.batch(['enqueue', '-f', file]);
+    expect(submitted.code).toBe(0);
+    const ids = submitted.stdout.trim().split('\n');
+    expect(ids).toHaveLength(3);
+    const collected = await d.batch(['task', 'collect', 'default', 'frames', '--json']);
+    expect(collected.code).toBe(1); // frame 2 fails
+    const results = json<TaskResult[]>(collected);
+    expect(results.map((r) => [r.index, r.id, r.status])).toEqual([
+      [0, ids[0], 'done'],
+      [1, ids[1], 'failed'],
+      [2, ids[2], 'done'],
+    ]);
+    expect(results[0]?.result).toEqual({ frame: 1 });
+    const status = json<TaskStatus>(await d.batch(['task', 'status', 'frames', '--json'])); // the queue from the default
+    expect(status).toMatchObject({ total: 3, done: 2, failed: 1, resolved: true });
+    const resumed = await d.batch(['task', 'resume', 'default', 'frames']);
+    expect(resumed).toMatchObject({ code: 0, stdout: `${ids[1]}\n` });
+    expect((await d.batch(['task', 'status', 'default', 'nosuch'])).code).toBe(3);
+  });
+
+  it('ls QUEUE shows unfinished jobs by default, -s filters by state and -a shows all', async () => {
+    const all = json<JobInfo[]>(await d.batch(['ls', 'default', '-a', '--json']));
+    const failed = json<JobInfo[]>(await d.batch(['ls', 'default', '-s', 'Failed', '--json'])); // batchd's spelling
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.every((j) => j.status === 'failed')).toBe(true);
+    expect(all.length).toBeGreaterThan(failed.length);
+    expect((await d.batch(['ls', 'default', '-s', 'bogus'])).code).toBe(2);
+  });
+});
+
+describe('errors', () => {
+  it('says what is wrong and exits 3 for unknown things, 6 for invalid input, 2 for usage errors', async () => {
+    const unknownJob = await d.batch(['job', '20200101T000000.000Z-aaaaaa']);
+    expect(unknownJob.code).toBe(3);
+    expect(unknownJob.stderr).toMatch(/^batch: .*20200101T000000\.000Z-aaaaaa/);
+    const unknownType = await d.batch(['enqueue', '-t', 'nosuch', '-p', 'x=1']);
+    expect(unknownType.code).toBe(6);
+    expect(unknownType.stderr).toMatch(/Unknown job type "nosuch".*known types: command/);
+    const badValue = await d.batch(['enqueue', '-t', 'sleep', '-p', 'seconds=abc']);
+    expect(badValue.code).toBe(6);
+    expect(badValue.stderr).toMatch(/params\.seconds.*integer/);
+    const tooMany = await d.batch(['enqueue', '-t', 'echo', 'a', 'b']);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toContain('type "echo" takes 1 parameter(s) (message), got 2 values');
+    for (const result of [unknownJob, unknownType, badValue, tooMany]) expect(result.stdout).toBe('');
+  });
+});
+
+describe('queues and schedules', () => {
+  it('queue adds, shows, changes and deletes a queue; a queue with jobs needs -f', async () => {
+    const added = json<QueueInfo>(await d.batch(['queue', 'q2', '-a', '-n', 'Second', '-D', '--json']));
+    expect(added).toMatchObject({ name: 'q2', title: 'Second', enabled: false, schedule_name: 'anytime' });
+    const changed = json<QueueInfo>(await d.batch(['queue', 'q2', '--priority', '5', '--parallel', '2', '--autostart', '3', '--json']));
+    expect(changed).toMatchObject({ priority: 5, parallel: 2, autostart_job_count: 3, enabled: false });
+    await enqueue(['-q', 'q2', '-t', 'echo', 'x']);
+    const refused = await d.batch(['queue', 'q2', '-d']);
+    expect(refused.code).toBe(6);
+    expect(refused.stderr).toContain('batch queue q2 -d -f');
+    expect((await d.batch(['queue', 'q2', '-d', '-f'])).code).toBe(0);
+    expect((await d.batch(['queue', 'q2'])).code).toBe(3);
+    expect((await d.batch(['queue', 'q2', '-e', '-D'])).code).toBe(2);
+  });
+
+  it('schedule adds, lists and deletes a schedule', async () => {
+    const added = json<ScheduleInfo>(await d.batch(['schedule', 'night', '-a', '-p', '22:00 06:00', '-w', 'Mon', '--json']));
+    expect(added).toMatchObject({ name: 'night', weekdays: ['Monday'], time: [{ begin: '22:00:00', end: '06:00:00' }] });
+    const list = await d.batch(['schedule']);
+    expect(list.stdout).toMatch(/^night\s+Mon\s+22:00:00–06:00:00/m);
+    expect((await d.batch(['schedule', 'night', '-d'])).code).toBe(0);
+    expect((await d.batch(['schedule', 'night', '-d'])).code).toBe(3);
+  });
+});
+
+describe('settings', () => {
+  it('takes the queue from -q over BATCH_QUEUE over client.yaml', async () => {
+    const config = path.join(d.home, '.config', 'batchd');
+    mkdirSync(config, { recursive: true });
+    writeFileSync(path.join(config, 'client.yaml'), 'queue: fromfile\ntype: echo\n');
+    const fromFile = (await d.batch(['enqueue', 'a'])).stdout.trim();
+    const fromEnv = (await d.batch(['enqueue', 'b'], { env: { BATCH_QUEUE: 'fromenv' } })).stdout.trim();
+    const fromFlag = (await d.batch(['enqueue', '-q', 'fromflag', 'c'], { env: { BATCH_QUEUE: 'fromenv' } })).stdout.trim();
+    const jobs = json<JobInfo[]>(await d.batch(['ls', 'fromfile', 'fromenv', 'fromflag', '--json']));
+    const queueOf = (id: string): string | undefined => jobs.find((j) => j.id === id)?.queue;
+    expect([queueOf(fromFile), queueOf(fromEnv), queueOf(fromFlag)]).toEqual(['fromfile', 'fromenv', 'fromflag']);
+    expect(jobs.find((j) => j.id === fromFile)?.type).toBe('echo'); // the type came from client.yaml too
+  });
+
+  it('takes the server from client.yaml unless BATCH_MANAGER_URL says otherwise', async () => {
+    const file = path.join(d.home, 'other-client.yaml');
+    writeFileSync(file, `manager_url: ${d.url}\n`);
+    const ok = await d.batch(['--client-config', file, 'stats', '--json'], { env: { BATCH_MANAGER_URL: '' } });
+    expect(ok.code).toBe(0);
+    const overridden = await d.batch(['stats'], { env: { BATCH_CLIENT_CONFIG: file, BATCH_MANAGER_URL: 'http://127.0.0.1:1' } });
+    expect(overridden.code).toBe(5);
+    expect(overridden.stderr).toContain('cannot reach http://127.0.0.1:1 — is batchd running?');
+  });
+});

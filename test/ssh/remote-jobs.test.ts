@@ -1,0 +1,209 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { Daemon } from '../../daemon/daemon.ts';
+import { dropJob, makeDispatchEnv, startInProcess } from '../helpers/dispatch.ts';
+import type { TestEnv } from '../helpers/env.ts';
+import { finished, hostFile, leftovers, log, waitForNoProcess, waitForProcess } from './ssh-env.ts';
+import { type Sshd, sshdAvailable, startSshd } from './sshd.ts';
+
+describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
+  let sshd: Sshd;
+  let env: TestEnv;
+  let daemon: Daemon;
+  let remote: string;
+  let local: string;
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    env = makeDispatchEnv({
+      config: { dispatcher: { workers: 4, kill_grace: 0.5 } },
+      queues: { default: null },
+      jobTypes: {
+        convert: {
+          // A script (several lines): uploaded, run, removed with the job's folder.
+          template: [
+            'tr a-z A-Z < "$input" > "$output"',
+            'echo "converted $(wc -c < "$input") bytes in $(pwd)"',
+            'echo "note: read $input" >&2',
+          ],
+          params: [
+            { name: 'input', type: 'InputFile' },
+            { name: 'output', type: 'OutputFile' },
+          ],
+          host_name: 'remote',
+        },
+        report: {
+          template: `sh -c 'printf "{\\"host\\": \\"%s\\"}" "$BATCHD_HOST" > "$BATCHD_RESULT"; echo written'`,
+          host_name: 'remote',
+        },
+        show: {
+          template: "printf '[%s]\\n' $value $file",
+          params: [
+            { name: 'value', type: 'String' },
+            { name: 'file', type: 'InputFile' },
+          ],
+          host_name: 'remote',
+        },
+        cat: { template: 'cat $file', params: [{ name: 'file', type: 'InputFile' }], host_name: 'remote' },
+        nap: {
+          template: 'sleep $seconds',
+          params: [{ name: 'seconds', type: 'Integer' }],
+          host_name: 'remote',
+        },
+        stubborn: {
+          template: ['trap "" TERM', 'sleep $seconds'],
+          params: [{ name: 'seconds', type: 'Integer' }],
+          host_name: 'remote',
+        },
+      },
+    });
+    remote = path.join(env.root, 'remote');
+    local = path.join(env.root, 'local');
+    mkdirSync(local, { recursive: true });
+    env.writeConfig('hosts/remote.yaml', hostFile(sshd, remote));
+    daemon = await startInProcess(env);
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    await sshd?.stop();
+    env?.cleanup();
+  });
+
+  it('uploads input files, runs the script, captures stdout and stderr, and brings outputs back', async () => {
+    const input = path.join(local, 'words.txt');
+    writeFileSync(input, 'hello\n');
+    const requested = path.join(local, 'results', 'upper.txt');
+    const id = await dropJob(
+      env,
+      'default',
+      { type: 'convert', params: { input, output: requested } },
+      'convert',
+    );
+    const { state, record, dir } = await finished(env, id);
+    expect(record.last, log(dir, 'stderr.log')).toMatchObject({ outcome: 'success', exit_code: 0 });
+    expect(state).toBe('done');
+    const remoteDir = path.join(remote, id);
+    expect(log(dir, 'stdout.log')).toBe(`converted 6 bytes in ${remoteDir}\n`);
+    expect(log(dir, 'stderr.log')).toBe(`note: read ${path.join(remoteDir, 'words.txt')}\n`);
+    expect(readFileSync(path.join(dir, 'outputs', 'upper.txt'), 'utf8')).toBe('HELLO\n');
+    expect(readFileSync(requested, 'utf8')).toBe('HELLO\n');
+    expect((record.last as { host?: string }).host).toBe('remote');
+    // The job's folder on the host (input, script, output) is gone.
+    expect(leftovers(remote)).toEqual([]);
+  });
+
+  it('runs a single-line command directly and fetches the result.json it wrote', async () => {
+    const id = await dropJob(env, 'default', { type: 'report' }, 'report');
+    const { state, dir } = await finished(env, id);
+    expect(state).toBe('done');
+    expect(log(dir, 'stdout.log')).toBe('written\n');
+    expect(JSON.parse(readFileSync(path.join(dir, 'result.json'), 'utf8'))).toEqual({ host: 'remote' });
+    expect(leftovers(remote)).toEqual([]);
+  });
+
+  it('keeps hostile parameter values inert on the host: they arrive verbatim and run nothing', async () => {
+    const pwned = path.join(env.root, 'pwned');
+    const hostile = [
+      `; touch ${pwned}`,
+      `$(touch ${pwned})`,
+      `\`touch ${pwned}\``,
+      `'; touch ${pwned}; '`,
+      `"; touch ${pwned}; "`,
+      `x\ntouch ${pwned}`,
+      '-rf',
+      '--help',
+      `$HOME \${PATH} * ?`,
+      `\\'\\"\\\\`,
+    ];
+    // A file whose very name is an attack, uploaded and passed on.
+    const nasty = path.join(local, `$(touch ${path.basename(pwned)}); x'y"z`);
+    writeFileSync(nasty, 'inert\n');
+    const ids: [string, string][] = [];
+    for (const [i, value] of hostile.entries()) {
+      ids.push([
+        value,
+        await dropJob(env, 'default', { type: 'show', params: { value, file: nasty } }, `hostile-${i}`),
+      ]);
+    }
+    const cat = await dropJob(env, 'default', { type: 'cat', params: { file: nasty } }, 'hostile-cat');
+    for (const [value, id] of ids) {
+      const { state, dir } = await finished(env, id);
+      expect(state, log(dir, 'stderr.log')).toBe('done');
+      const remoteFile = path.join(remote, id, path.basename(nasty));
+      expect(log(dir, 'stdout.log')).toBe(`[${value}]\n[${remoteFile}]\n`);
+    }
+    const { state, dir } = await finished(env, cat);
+    expect(state).toBe('done');
+    expect(log(dir, 'stdout.log')).toBe('inert\n');
+    expect(existsSync(pwned)).toBe(false);
+    expect(existsSync(path.join('/root', path.basename(pwned)))).toBe(false);
+  });
+
+  it('cancel stops the remote process and its children', async () => {
+    const id = await dropJob(env, 'default', { type: 'nap', params: { seconds: 317 } }, 'cancel-me');
+    await waitForProcess('sleep 317');
+    const answer = await daemon.dispatcher.cancel(id);
+    expect(answer).toBe('stopping');
+    const { state, record } = await finished(env, id);
+    expect(state).toBe('cancelled');
+    expect(record.last?.outcome).toBe('cancelled');
+    await waitForNoProcess('sleep 317', 5_000);
+    expect(leftovers(remote)).toEqual([]);
+  });
+
+  it('a timeout stops the remote process, with KILL when it ignores TERM', async () => {
+    const id = await dropJob(
+      env,
+      'default',
+      { type: 'stubborn', params: { seconds: 318 }, timeout: 1 },
+      'too-slow',
+    );
+    await waitForProcess('sleep 318');
+    const { state, record } = await finished(env, id);
+    expect(state).toBe('failed');
+    expect(record.last).toMatchObject({ outcome: 'timeout', error: 'timed out after 1 s' });
+    await waitForNoProcess('sleep 318', 5_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(leftovers(remote)).toEqual([]);
+  });
+
+  it('records a missing input file and a missing output file as clear job errors', async () => {
+    const missing = path.join(local, 'no-such-file.txt');
+    const noInput = await dropJob(env, 'default', { type: 'cat', params: { file: missing } }, 'no-input');
+    const input = path.join(local, 'in2.txt');
+    writeFileSync(input, 'x\n');
+    // `true` instead of writing the output: the run succeeds, the output is not there.
+    env.writeConfig('jobtypes/forgetful.yaml', {
+      template: 'true $input $output',
+      params: [
+        { name: 'input', type: 'InputFile' },
+        { name: 'output', type: 'OutputFile' },
+      ],
+      host_name: 'remote',
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const noOutput = await dropJob(
+      env,
+      'default',
+      { type: 'forgetful', params: { input, output: path.join(local, 'never.txt') } },
+      'no-output',
+    );
+    const first = await finished(env, noInput);
+    expect(first.state).toBe('failed');
+    expect(first.record.last?.outcome).toBe('error');
+    expect(first.record.last?.error).toContain(
+      `input file ${missing} (parameter "file") cannot be sent to host remote: no such file`,
+    );
+    const second = await finished(env, noOutput);
+    expect(second.state).toBe('failed');
+    expect(second.record.last?.outcome).toBe('error');
+    expect(second.record.last?.error).toMatch(
+      /output file remote:.*never\.txt \(parameter "output"\) was not produced/,
+    );
+    expect(leftovers(remote)).toEqual([]);
+  });
+});

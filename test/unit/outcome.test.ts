@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+
+import { onFailSchema } from '../../daemon/config/schema.ts';
+import { nextStep } from '../../daemon/dispatch/outcome.ts';
+
+const onFail = (value: unknown): ReturnType<typeof onFailSchema.parse> => onFailSchema.parse(value);
+
+describe('nextStep (where a job goes after an attempt)', () => {
+  it('a success is done, whatever on_fail says', () => {
+    expect(nextStep('success', undefined, onFail({ retry: { count: 3 } }), 1)).toEqual({
+      to: 'done',
+      toBack: false,
+      reason: 'finished',
+    });
+  });
+
+  it('on_fail continue: a failure is final', () => {
+    for (const outcome of ['exit-code', 'signal', 'timeout', 'spawn-failed', 'error'] as const) {
+      expect(nextStep(outcome, 'why', onFail('continue'), 1)).toEqual({
+        to: 'failed',
+        toBack: false,
+        reason: 'why',
+      });
+    }
+    expect(nextStep('exit-code', undefined, onFail(undefined), 1).reason).toBe('exit-code');
+  });
+
+  it('on_fail retry (the short form): once, now', () => {
+    expect(onFail('retry')).toEqual({ retry: { when: 'now', count: 1 } });
+    expect(nextStep('exit-code', 'exit code 1', onFail('retry'), 1)).toEqual({
+      to: 'queued',
+      toBack: false,
+      reason: 'exit code 1; retry 1 of 1 (now)',
+    });
+    expect(nextStep('exit-code', 'exit code 1', onFail('retry'), 2)).toEqual({
+      to: 'failed',
+      toBack: false,
+      reason: 'exit code 1',
+    });
+  });
+
+  it('retry now with a count: requeued in place until the count is used up', () => {
+    const policy = onFail({ retry: { when: 'now', count: 3 } });
+    expect([1, 2, 3, 4].map((retries) => nextStep('timeout', 'timed out', policy, retries).to)).toEqual([
+      'queued',
+      'queued',
+      'queued',
+      'failed',
+    ]);
+    expect(nextStep('timeout', 'timed out', policy, 3)).toEqual({
+      to: 'queued',
+      toBack: false,
+      reason: 'timed out; retry 3 of 3 (now)',
+    });
+  });
+
+  it('retry later: requeued at the back of the queue', () => {
+    const policy = onFail({ retry: { when: 'later', count: 2 } });
+    expect(nextStep('signal', 'killed by SIGKILL', policy, 2)).toEqual({
+      to: 'queued',
+      toBack: true,
+      reason: 'killed by SIGKILL; retry 2 of 2 (later)',
+    });
+    expect(nextStep('signal', 'killed by SIGKILL', policy, 3)).toEqual({
+      to: 'failed',
+      toBack: false,
+      reason: 'killed by SIGKILL',
+    });
+  });
+
+  it('a cancelled attempt is cancelled, never retried', () => {
+    expect(nextStep('cancelled', 'cancelled', onFail({ retry: { count: 5 } }), 1)).toMatchObject({
+      to: 'cancelled',
+    });
+  });
+
+  it('an orderly shutdown requeues without using a retry; a crash found later counts as a failure', () => {
+    expect(nextStep('interrupted', 'the daemon shut down', onFail('continue'), 9)).toMatchObject({
+      to: 'queued',
+      toBack: false,
+    });
+    expect(nextStep('interrupted', 'gone', onFail('continue'), 1, false)).toMatchObject({
+      to: 'failed',
+      reason: 'gone',
+    });
+    expect(nextStep('interrupted', 'gone', onFail('retry'), 1, false)).toMatchObject({ to: 'queued' });
+  });
+
+  it('on_fail files are checked', () => {
+    expect(onFailSchema.safeParse({ retry: { when: 'tomorrow' } }).success).toBe(false);
+    expect(onFailSchema.safeParse({ retry: { count: 0 } }).success).toBe(false);
+    expect(onFailSchema.safeParse('again').success).toBe(false);
+    expect(onFail({ retry: {} })).toEqual({ retry: { when: 'now', count: 1 } });
+  });
+});

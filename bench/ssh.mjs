@@ -3,9 +3,18 @@
 // in one run, the two taking turns each round. Starts its own sshd (127.0.0.1 only) and its own
 // daemon from dist/ (run `npm run build` first); both are stopped by PID at the end.
 //
-//   node bench/ssh.mjs [--jobs 1000] [--rounds 3] [--workers 8] [--keep]
+//   node bench/ssh.mjs [--jobs 1000] [--rounds 3] [--workers 8] [--sessions 8] [--keep] [--cpu-prof DIR]
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +31,11 @@ function option(name, fallback) {
 const JOBS = option('jobs', 1000);
 const ROUNDS = option('rounds', 3);
 const WORKERS = option('workers', 8);
+const SESSIONS = option('sessions', 8);
 const KEEP = process.argv.includes('--keep');
+const PROFILE_DIR = process.argv.includes('--cpu-prof')
+  ? process.argv[process.argv.indexOf('--cpu-prof') + 1]
+  : undefined;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (line) => process.stderr.write(`${line}\n`);
@@ -82,7 +95,8 @@ async function startSshd(dir) {
   writeFileSync(path.join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${type} ${blob}\n`);
   const child = spawn(SSHD, ['-D', '-f', config, '-E', path.join(dir, 'sshd.log')], { stdio: 'ignore' });
   await sleep(300);
-  if (child.exitCode !== null) throw new Error(`sshd exited: ${readFileSync(path.join(dir, 'sshd.log'), 'utf8')}`);
+  if (child.exitCode !== null)
+    throw new Error(`sshd exited: ${readFileSync(path.join(dir, 'sshd.log'), 'utf8')}`);
   return { child, port, clientKey, knownHosts: path.join(dir, 'known_hosts') };
 }
 
@@ -98,7 +112,10 @@ async function startDaemon(dir, sshd) {
     dispatcher: { workers: WORKERS },
   };
   writeFileSync(path.join(etc, 'batchd.yaml'), JSON.stringify(settings, null, 1));
-  writeFileSync(path.join(etc, 'jobtypes', 'bench-true.yaml'), 'template: "true"\nparams:\n  - name: n\n    type: Integer\n');
+  writeFileSync(
+    path.join(etc, 'jobtypes', 'bench-true.yaml'),
+    'template: "true"\nparams:\n  - name: n\n    type: Integer\n',
+  );
   const host = {
     host_name: '127.0.0.1',
     port: sshd.port,
@@ -106,6 +123,7 @@ async function startDaemon(dir, sshd) {
     private_key: sshd.clientKey,
     known_hosts: sshd.knownHosts,
     work_directory: path.join(dir, 'remote'),
+    sessions_per_connection: SESSIONS,
   };
   writeFileSync(path.join(etc, 'hosts', 'loop.yaml'), JSON.stringify(host, null, 1));
   for (const [queue, settingsText] of [
@@ -115,7 +133,11 @@ async function startDaemon(dir, sshd) {
     mkdirSync(path.join(spool, queue, 'incoming'), { recursive: true });
     writeFileSync(path.join(spool, queue, 'queue.yaml'), settingsText);
   }
-  const child = spawn(process.execPath, [DAEMON_MAIN, '--config', etc, '--spool', spool], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const profile =
+    PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROFILE_DIR)}`];
+  const child = spawn(process.execPath, [...profile, DAEMON_MAIN, '--config', etc, '--spool', spool], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let output = '';
   child.stderr.setEncoding('utf8').on('data', (d) => (output = (output + d).slice(-20_000)));
   await waitUntil(() => output.includes('batchd ready') || child.exitCode !== null, 60_000, 'batchd ready');
@@ -127,7 +149,7 @@ async function startDaemon(dir, sshd) {
 function finished(spool, queue, state) {
   const dir = path.join(spool, queue, state);
   let total = 0;
-  let shards = [];
+  let shards;
   try {
     shards = readdirSync(dir);
   } catch {
@@ -135,6 +157,43 @@ function finished(spool, queue, state) {
   }
   for (const shard of shards) total += statSync(path.join(dir, shard)).nlink - 2;
   return total;
+}
+
+/** Every process below `pid` (and itself), from /proc. */
+function tree(pid) {
+  const children = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone
+    }
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]) ?? []));
+  return out;
+}
+
+/**
+ * CPU seconds used by a process tree, reaped children included: the machine is shared, so the
+ * CPU each side spends per job is steadier than wall time.
+ */
+function cpuSeconds(pid) {
+  let ticks = 0;
+  for (const p of tree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime, stime, cutime, cstime: fields 14-17 of stat, 12-15 after the command name.
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100;
 }
 
 /** One task file that expands to JOBS jobs; the time until all of them are done. */
@@ -146,13 +205,19 @@ async function round(daemon, queue, n) {
   const t0 = process.hrtime.bigint();
   renameSync(tmp, path.join(daemon.spool, queue, 'incoming', `task-${n}.yaml`));
   await waitUntil(
-    () => finished(daemon.spool, queue, 'done') + finished(daemon.spool, queue, 'failed') - before - failedBefore >= JOBS,
+    () =>
+      finished(daemon.spool, queue, 'done') +
+        finished(daemon.spool, queue, 'failed') -
+        before -
+        failedBefore >=
+      JOBS,
     600_000,
     `${JOBS} ${queue} jobs`,
   );
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const failed = finished(daemon.spool, queue, 'failed') - failedBefore;
-  if (failed > 0) throw new Error(`${failed} ${queue} jobs failed; see ${path.join(daemon.spool, queue, 'failed')}`);
+  if (failed > 0)
+    throw new Error(`${failed} ${queue} jobs failed; see ${path.join(daemon.spool, queue, 'failed')}`);
   return ms;
 }
 
@@ -182,31 +247,59 @@ async function main() {
       throw new Error(`${e.message}\n${daemon.output()}`);
     });
     const times = { local: [], remote: [] };
+    const cpu = { local: { daemon: [], sshd: [] }, remote: { daemon: [], sshd: [] } };
     for (let r = 1; r <= ROUNDS; r++) {
       const order = r % 2 === 1 ? ['local', 'remote'] : ['remote', 'local'];
       for (const queue of order) {
+        const before = { daemon: cpuSeconds(daemon.child.pid), sshd: cpuSeconds(sshd.child.pid) };
         const ms = await round(daemon, queue, r);
         times[queue].push(ms);
-        log(`round ${r}/${ROUNDS}: ${queue} ${JOBS} jobs in ${(ms / 1000).toFixed(2)} s (${Math.round((JOBS * 1000) / ms)} jobs/s)`);
+        cpu[queue].daemon.push(((cpuSeconds(daemon.child.pid) - before.daemon) * 1000) / JOBS);
+        cpu[queue].sshd.push(((cpuSeconds(sshd.child.pid) - before.sshd) * 1000) / JOBS);
+        log(
+          `round ${r}/${ROUNDS}: ${queue} ${JOBS} jobs in ${(ms / 1000).toFixed(2)} s (${Math.round((JOBS * 1000) / ms)} jobs/s)`,
+        );
       }
     }
     const local = median(times.local);
     const remote = median(times.remote);
     const rows = [
-      ['', `median of ${ROUNDS}`, 'jobs/s', 'min..max s'],
-      ['local', `${(local / 1000).toFixed(2)} s`, Math.round((JOBS * 1000) / local), range(times.local)],
-      ['ssh (loopback)', `${(remote / 1000).toFixed(2)} s`, Math.round((JOBS * 1000) / remote), range(times.remote)],
+      ['', `median of ${ROUNDS}`, 'jobs/s', 'min..max s', 'daemon CPU ms/job', 'sshd side CPU ms/job'],
+      [
+        'local',
+        `${(local / 1000).toFixed(2)} s`,
+        Math.round((JOBS * 1000) / local),
+        range(times.local),
+        cpuMs(cpu.local.daemon),
+        '–',
+      ],
+      [
+        'ssh (loopback)',
+        `${(remote / 1000).toFixed(2)} s`,
+        Math.round((JOBS * 1000) / remote),
+        range(times.remote),
+        cpuMs(cpu.remote.daemon),
+        cpuMs(cpu.remote.sshd),
+      ],
     ];
-    process.stdout.write(`\n${JOBS} × true, ${WORKERS} workers, one task file per round; ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}\n`);
+    process.stdout.write(
+      `\n${JOBS} × true, ${WORKERS} workers, one task file per round; ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}\n`,
+    );
     for (const row of rows) process.stdout.write(`| ${row.map(String).join(' | ')} |\n`);
     const rate = (JOBS * 1000) / remote;
-    process.stdout.write(`ssh / local time: ${(remote / local).toFixed(2)}×; target ≥ 300 jobs/s over SSH: ${rate >= 300 ? 'met' : 'NOT met'}\n`);
+    process.stdout.write(
+      `ssh / local time: ${(remote / local).toFixed(2)}×; target ≥ 300 jobs/s over SSH: ${rate >= 300 ? 'met' : 'NOT met'}\n`,
+    );
   } finally {
     if (daemon !== undefined) await stop(daemon.child);
     if (sshd !== undefined) await stop(sshd.child);
     if (!KEEP) rmSync(dir, { recursive: true, force: true });
     else log(`kept ${dir}`);
   }
+}
+
+function cpuMs(values) {
+  return median(values).toFixed(2);
 }
 
 function range(values) {

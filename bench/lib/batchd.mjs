@@ -113,8 +113,15 @@ export class BatchdDaemon {
       this.readyEntry = entry;
       ready(entry.time);
     }
+    // Info lines are few (start, tasks accepted, stop): kept for `logged`.
+    if (entry.level >= 30 && this.logLines.length < 1000) this.logLines.push(entry);
     if (entry.level >= 40 && this.problems.length < 50)
       this.problems.push(`${entry.msg}${entry.err ? `: ${entry.err.message}` : ''}`);
+  }
+
+  /** The first log entry whose message matches, if any was logged yet. */
+  logged(pattern) {
+    return this.logLines.find((e) => typeof e.msg === 'string' && pattern.test(e.msg));
   }
 
   lastProblem() {

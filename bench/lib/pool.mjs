@@ -51,3 +51,9 @@ export class PeerPool {
     this.#sessions.clear();
   }
 }
+
+/** The tools take turns in a different order each round, so no tool always runs first or last. */
+export function rotate(list, by) {
+  const k = list.length === 0 ? 0 : by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}

@@ -1,5 +1,14 @@
 // What every peer session offers the suites. A peer that cannot start throws Unavailable; the
 // report then says "unavailable: <why>" instead of leaving the peer out.
+//
+// A peer module exports {name, label, start(ctx)}; start resolves with a session:
+// - env: environment for the submit scripts (holds the process tag)
+// - prefix: argv prefix that runs a submit script where the peer lives (e.g. nsenter)
+// - prepareTrue / submitTrue: bash lines that submit one `true`; `$i` and `$ROUND` are set
+// - prepareShell / submitShell: the same for the shell code in `$JOB`; only submitShell is timed
+// - waitAllDone(n, timeoutMs): resolves once the n jobs of this round have finished
+// - newRound(): forget the finished jobs of earlier rounds
+// - stop()
 import { existsSync } from 'node:fs';
 
 export class Unavailable extends Error {}
@@ -13,14 +22,3 @@ export function requireBinaries(...names) {
     if (!found) throw new Unavailable(`${name} is not installed (bench/setup.sh installs it from apt)`);
   }
 }
-
-/**
- * A session's shape (each peer module returns one from `start`):
- * - env: environment for the submit scripts (holds the process tag)
- * - prefix: argv prefix that runs a submit script where the peer lives (e.g. nsenter)
- * - prepareTrue / submitTrue: bash lines that submit one `true`; `$i` and `$ROUND` are set
- * - prepareShell / submitShell: the same for the shell code in `$JOB`; only submitShell is timed
- * - waitAllDone(n, timeoutMs): resolves once the n jobs of this round have finished
- * - newRound(): forget the finished jobs of earlier rounds
- * - stop()
- */

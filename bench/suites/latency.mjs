@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
+import { rotate } from '../lib/pool.mjs';
 import { runOk } from '../lib/proc.mjs';
 import { latencyLoop, runScript, writeScript } from '../lib/scripts.mjs';
 import { percentiles, summarize } from '../lib/stats.mjs';
@@ -107,9 +108,4 @@ function epochToNs(text) {
 
 function nsDiffMs(a, b) {
   return Number(a - b) / 1e6;
-}
-
-function rotate(list, by) {
-  const k = by % list.length;
-  return [...list.slice(k), ...list.slice(0, k)];
 }

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
-import { BatchdDaemon, subfolders } from '../lib/batchd.mjs';
+import { BatchdDaemon } from '../lib/batchd.mjs';
 import { summarizeProfile } from '../lib/profile.mjs';
 import { runOk, waitFor } from '../lib/proc.mjs';
 import { summarize } from '../lib/stats.mjs';
@@ -39,16 +39,16 @@ export async function task(ctx) {
         timeoutMs: 30_000,
         what: 'the warm-up job',
       });
-      const tasks = path.join(daemon.queueDir(), 'tasks');
       const t0 = performance.now();
       daemon.drop('bench.yaml', `type: bench-true\nparams:\n  n: {range: "1..${n}"}\n`);
       let accepted;
       await waitFor(
         () => {
-          if (accepted === undefined && subfolders(tasks) >= 1) accepted = performance.now();
+          if (accepted === undefined && daemon.logged(/^task accepted/) !== undefined)
+            accepted = performance.now();
           return daemon.count('done') + daemon.count('failed') >= n + 1;
         },
-        { everyMs: 20, timeoutMs: Math.max(120_000, n * 50), what: `${n} task jobs` },
+        { everyMs: 20, timeoutMs: Math.max(120_000, n * 200), what: `${n} task jobs` },
       );
       const ms = performance.now() - t0;
       const failed = daemon.count('failed');

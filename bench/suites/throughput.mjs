@@ -2,6 +2,7 @@
 // time until all are done, beside the bare spawn floor and the peers, all in the same run. The
 // tools take turns within each round (the order rotates), so the machine's noise spreads evenly.
 import { floorScripts } from '../peers/floor.mjs';
+import { rotate } from '../lib/pool.mjs';
 import { runOk } from '../lib/proc.mjs';
 import { runScript, throughputLoop, writeScript } from '../lib/scripts.mjs';
 import { summarize } from '../lib/stats.mjs';
@@ -76,12 +77,7 @@ export async function throughput(ctx, pool) {
   };
 }
 
-function rotate(list, by) {
-  const k = by % list.length;
-  return [...list.slice(k), ...list.slice(0, k)];
-}
-
 /** Slurm starts jobs on a scheduler timer: give it minutes, the others one. */
 function timeoutFor(name, n) {
-  return name === 'slurm' ? Math.max(120_000, n * 600) : Math.max(60_000, n * 60);
+  return name === 'slurm' ? Math.max(120_000, n * 600) : Math.max(60_000, n * 200);
 }

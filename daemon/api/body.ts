@@ -46,14 +46,40 @@ export async function readBody(c: Context, max: number, yamlAllowed: boolean): P
   const text = await readBodyText(c, max);
   const type = (c.req.header('content-type') ?? '').toLowerCase();
   if (yamlAllowed && type.includes('yaml')) {
-    return { text, format: 'yaml', data: text.trim() === '' ? {} : loadText(text, 'request body') };
+    return { text, format: 'yaml', data: text.trim() === '' ? {} : shallow(loadYaml(text)) };
   }
   if (text.trim() === '') return { text, format: 'json', data: {} };
+  let data: unknown;
   try {
-    return { text, format: 'json', data: JSON.parse(text) as unknown };
+    data = JSON.parse(text) as unknown;
   } catch (error) {
     const why = error instanceof Error ? error.message : 'unreadable';
     throw new BatchdError('BAD_JSON', `Malformed JSON in the request body: ${why}`);
+  }
+  return { text, format: 'json', data: shallow(data) };
+}
+
+/** No request document of this API nests deeper than this; deeper ones are attacks on recursive code downstream. */
+const MAX_DEPTH = 32;
+
+function shallow(data: unknown): unknown {
+  let level: unknown[] = [data];
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > MAX_DEPTH) throw new BatchdError('BAD_JSON', `The request body nests deeper than ${MAX_DEPTH} levels`);
+    const next: unknown[] = [];
+    for (const value of level) if (value !== null && typeof value === 'object') for (const child of Object.values(value)) next.push(child);
+    level = next;
+  }
+  return data;
+}
+
+/** The YAML library refuses alias bombs and the like by throwing plain errors: they are bad input too. */
+function loadYaml(text: string): unknown {
+  try {
+    return loadText(text, 'request body');
+  } catch (error) {
+    if (error instanceof BatchdError) throw error;
+    throw new BatchdError('YAML_SYNTAX', `Unreadable YAML in the request body: ${error instanceof Error ? error.message : 'invalid'}`);
   }
 }
 

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+
 import { BatchdError } from '../errors.ts';
 import { passwordSchema } from '../protocol/auth.ts';
 import { nameSchema } from '../protocol/common.ts';
@@ -17,6 +19,7 @@ export async function adminCommand(
   if (configDir === undefined) {
     throw new BatchdError('CONFIG_INVALID', 'No config folder found: pass --config DIR (or set $BATCHD_CONFIG); users are kept in <config>/users.yaml');
   }
+  if (!existsSync(configDir)) throw new BatchdError('CONFIG_INVALID', `The config folder ${configDir} does not exist`, { file: configDir });
   const checkedName = nameSchema.safeParse(name);
   if (!checkedName.success) throw new BatchdError('NAME_INVALID', `Invalid user name ${JSON.stringify(name)}: ${checkedName.error.issues[0]?.message ?? ''}`);
   const store = UserStore.forConfigDir(configDir);

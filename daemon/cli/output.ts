@@ -1,4 +1,9 @@
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+
+import type TableType from 'cli-table3';
+
+/** Loaded only for a terminal: piped output, the common case in scripts, never needs it. */
+const loadTable = (): typeof TableType => createRequire(import.meta.url)('cli-table3') as typeof TableType;
 
 /** How results are shown: JSON for scripts, a boxed table on a terminal, aligned text in a pipe. */
 export interface Output {
@@ -36,6 +41,7 @@ export type Cell = string | number | boolean | null | undefined;
 export function printTable(out: Output, head: string[], rows: Cell[][]): void {
   const text = rows.map((row) => row.map(cellText));
   if (out.tty) {
+    const Table = loadTable();
     const table = new Table({
       head,
       style: { head: out.color ? ['bold'] : [], border: [] },

@@ -58,28 +58,21 @@ export function locateIssues(text: string, issues: readonly z.core.$ZodIssue[], 
     const field = fieldPath.length === 0 ? undefined : fieldPath.map(String).join('.');
     let line: number | undefined;
     if (doc !== undefined) {
-      // The deepest node that exists on the path: a missing field points at its parent. A key's own
-      // line reads better than its value's: a block value starts on the line below the key.
+      // The deepest node that exists on the path: a missing field points at its parent.
       for (let depth = path.length; depth >= 0 && line === undefined; depth--) {
-        const at = path.slice(0, depth);
-        const parent = depth <= 1 ? doc.contents : doc.getIn(at.slice(0, -1), true);
-        const key = depth === 0 ? undefined : keyRange(parent, at[depth - 1]);
-        const range = key ?? (doc.getIn(at, true) as { range?: [number, number, number] } | undefined)?.range;
-        if (range !== undefined) line = lineCounter.linePos(range[0]).line;
+        const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
+        if (node?.range !== undefined) line = lineCounter.linePos(node.range[0]).line;
       }
+      // A key's own line reads better than its value's for unknown-key errors.
       if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) {
-        const range = keyRange(path.length === 0 ? doc.contents : doc.getIn(path, true), issue.keys[0]);
-        if (range !== undefined) line = lineCounter.linePos(range[0]).line;
+        const parent: unknown = path.length === 0 ? doc.contents : doc.getIn(path, true);
+        const pair = (parent as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] })
+          ?.items?.find((i) => i.key?.value === issue.keys[0]);
+        if (pair?.key?.range !== undefined) line = lineCounter.linePos(pair.key.range[0]).line;
       }
     }
     return { field, line, message: describeIssue(issue, data) };
   });
-}
-
-/** Where `key` is written in a map node (undefined for other nodes). */
-function keyRange(parent: unknown, key: unknown): [number, number, number] | undefined {
-  const items = (parent as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] } | null)?.items;
-  return items?.find((item) => item.key?.value === key)?.key?.range;
 }
 
 function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {

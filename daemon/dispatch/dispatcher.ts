@@ -144,7 +144,8 @@ export class Dispatcher {
       for (const dep of [...entry.pending]) {
         if (this.#known.has(dep) || this.#running.has(dep)) continue;
         const where = locateJob(this.#d.layout, this.#d.queues.names(), dep);
-        this.#dependencyEnded(dep, where?.state ?? 'failed');
+        if (where === undefined) this.#dependencyEnded(dep, 'failed', `dependency ${dep} no longer exists`);
+        else this.#dependencyEnded(dep, where.state);
       }
     }
   }
@@ -290,7 +291,8 @@ export class Dispatcher {
     for (const [queue, list] of this.#ready) {
       if (list.size === 0) continue;
       const settings = this.#d.queues.settings(queue);
-      if (!settings.enabled) continue;
+      // Also after a reload of queue.yaml has disabled a queue that autostart had enabled.
+      if (!settings.enabled && !this.#autostart(queue)) continue;
       const schedule = this.#d.config.schedule(settings.schedule_name);
       if (schedule === undefined) {
         this.#d.log.warn({ queue, schedule: settings.schedule_name }, 'queue names an unknown schedule; it starts no jobs');
@@ -332,12 +334,14 @@ export class Dispatcher {
   #candidate(queue: string): Entry | undefined {
     const settings = this.#d.queues.settings(queue);
     if (settings.parallel !== undefined && (this.#perQueue.get(queue) ?? 0) >= settings.parallel) return undefined;
+    // Whether a job may start depends only on its type and host: one refusal answers for all alike.
+    const sameAs = (entry: Entry): string => `${entry.type}\n${entry.host ?? ''}`;
     return this.#ready.get(queue)?.find((entry) => {
       const type = this.#d.config.jobType(entry.type);
       if (type?.max_jobs !== undefined && (this.#perType.get(entry.type) ?? 0) >= type.max_jobs) return false;
       const host = entry.host ?? type?.host_name ?? settings.host_name ?? undefined;
       return this.#d.hostAvailable?.(host, host === undefined ? 0 : (this.#perHost.get(host) ?? 0)) ?? true;
-    });
+    }, sameAs);
   }
 
   #start(entry: Entry): void {
@@ -494,7 +498,7 @@ export class Dispatcher {
     set.add(id);
   }
 
-  #dependencyEnded(dep: string, state: JobStateName): void {
+  #dependencyEnded(dep: string, state: JobStateName, why = `dependency ${dep} ${state}`): void {
     if (state === 'queued' || state === 'running') return;
     const ids = this.#dependents.get(dep);
     if (ids === undefined) return;
@@ -509,7 +513,7 @@ export class Dispatcher {
           this.#place(entry);
         }
       } else {
-        void this.#failQueued(entry, `dependency ${dep} ${state}`);
+        void this.#failQueued(entry, why);
       }
     }
     this.pump();
@@ -573,15 +577,16 @@ export class Dispatcher {
     }, Math.min(Math.max(ms, 1), 2_147_000_000));
   }
 
-  #autostart(queue: string): void {
+  /** Enable a disabled queue that holds autostart_job_count jobs; returns whether it did. */
+  #autostart(queue: string): boolean {
     const settings = this.#d.queues.settings(queue);
     const threshold = settings.autostart_job_count;
-    if (settings.enabled || threshold === null || threshold === undefined) return;
+    if (settings.enabled || threshold === null || threshold === undefined) return false;
     const count = (this.#ready.get(queue)?.size ?? 0) + [...this.#waiting.values()].filter((e) => e.queue === queue).length;
-    if (count >= threshold) {
-      this.#d.log.info({ queue, count }, 'queue enabled by autostart_job_count');
-      this.#d.queues.override(queue, { enabled: true });
-    }
+    if (count < threshold) return false;
+    this.#d.log.info({ queue, count }, 'queue enabled by autostart_job_count');
+    this.#d.queues.override(queue, { enabled: true });
+    return true;
   }
 
   #locate(id: string): { queue: string; state: JobStateName } {

@@ -46,12 +46,18 @@ export class ReadyList {
     return true;
   }
 
-  /** The first entry that passes `ok`, scanning at most `limit` entries. */
-  find(ok: (entry: Entry) => boolean, limit = 1000): Entry | undefined {
-    const n = Math.min(limit, this.#items.length);
-    for (let i = 0; i < n; i++) {
-      const entry = this.#items[i] as Entry;
+  /**
+   * The first entry that passes `ok`. Entries with the same `sameAs` key as one refused are skipped
+   * without asking again, so a long run of jobs held back by a limit costs one cheap scan and never
+   * hides the jobs queued behind it.
+   */
+  find(ok: (entry: Entry) => boolean, sameAs: (entry: Entry) => string = (entry) => entry.id): Entry | undefined {
+    const refused = new Set<string>();
+    for (const entry of this.#items) {
+      const key = sameAs(entry);
+      if (refused.has(key)) continue;
       if (ok(entry)) return entry;
+      refused.add(key);
     }
     return undefined;
   }

@@ -320,7 +320,8 @@ export class SshExecutor implements Executor {
         this.#log.debug({ jobId: request.jobId, err: error }, 'ssh channel error'),
       );
       channel.on('exit', (code: number | null, signalName?: string) => {
-        exit = { code: code ?? null, signal: signalName === undefined ? null : `SIG${signalName}` };
+        // ssh2 names signals as Node does (SIGKILL).
+        exit = { code: code ?? null, signal: signalName ?? null };
         timers.push(setTimeout(() => channel.close(), CLOSE_AFTER_EXIT_MS));
       });
       channel.on('close', () => resolve());

@@ -153,22 +153,17 @@ export class HostLayer {
     const existing = this.#pools.get(name);
     if (existing !== undefined && existing.config === host) return existing;
     existing?.pool.retire();
-    const provider = host.controller === 'local' ? ALWAYS_ON : this.#providerFor(host.controller);
-    const entry: PoolEntry = {
-      config: host,
-      home: undefined,
-      provider: provider ?? ALWAYS_ON,
-      pool: new SshPool(
-        name,
-        {
-          maxConnections: host.max_connections,
-          sessionsPerConnection: host.sessions_per_connection,
-          idleTimeoutMs: host.idle_timeout,
-        },
-        () => this.#target(host, provider),
-        this.#d.log,
-      ),
-    };
+    const pool = new SshPool(
+      name,
+      {
+        maxConnections: host.max_connections,
+        sessionsPerConnection: host.sessions_per_connection,
+        idleTimeoutMs: host.idle_timeout,
+      },
+      () => this.#target(host, entry.provider),
+      this.#d.log,
+    );
+    const entry: PoolEntry = { config: host, home: undefined, provider: this.#providerOf(host) ?? ALWAYS_ON, pool };
     this.#pools.set(name, entry);
     return entry;
   }
@@ -187,14 +182,15 @@ export class HostLayer {
     const host = entry.config;
     const signal = this.#closing.signal;
     try {
-      if (host.controller !== 'local' && this.#providerFor(host.controller) === undefined) {
+      const provider = this.#providerOf(host);
+      if (provider === undefined) {
         throw new BatchdError(
           'HOST_UNREACHABLE',
           `host ${name}: controller "${host.controller}" has no provider plugin loaded (etc/controllers/${host.controller}.yaml)`,
           { host: name },
         );
       }
-      const { provider } = entry;
+      entry.provider = provider;
       if (provider.start !== undefined) {
         this.states.transition(name, 'starting', `starting with ${provider.name}`);
         await provider.start(host, signal);
@@ -214,12 +210,16 @@ export class HostLayer {
     }
   }
 
+  #providerOf(host: HostConfig): HostProvider | undefined {
+    return host.controller === 'local' ? ALWAYS_ON : this.#providerFor(host.controller);
+  }
+
   #failed(name: string, entry: PoolEntry, error: unknown): void {
     this.states.down(name, coerceError(error).message, entry.config.backoff);
   }
 
-  async #target(host: HostConfig, provider: HostProvider | undefined): Promise<ConnectionTarget> {
-    const { address, port } = await locate(provider ?? ALWAYS_ON, host, this.#closing.signal);
+  async #target(host: HostConfig, provider: HostProvider): Promise<ConnectionTarget> {
+    const { address, port } = await locate(provider, host, this.#closing.signal);
     const keyFile = this.#privateKeyFile(host);
     let privateKey: Buffer;
     try {

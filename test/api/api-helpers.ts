@@ -1,10 +1,14 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { pino } from 'pino';
+import { stringify } from 'yaml';
 
 import { type Api, createApi } from '../../daemon/api/app.ts';
+import { hashPassword } from '../../daemon/auth/password.ts';
+import { hashToken } from '../../daemon/auth/tokens.ts';
 import { Daemon } from '../../daemon/daemon.ts';
+import type { GrantCreate } from '../../daemon/protocol/auth.ts';
 import { makeDispatchEnv } from '../helpers/dispatch.ts';
 import type { EnvOptions, TestEnv } from '../helpers/env.ts';
 
@@ -104,4 +108,37 @@ export function snapshotTree(root: string): string[] {
   };
   walk(root, '');
   return out.sort();
+}
+
+export interface FixtureUser {
+  name: string;
+  grants?: GrantCreate[];
+}
+
+/**
+ * Write `<config>/users.yaml` directly, as `batchd admin` or an operator restoring a backup would:
+ * one scrypt hash shared by every user, so a test with many users costs one hash, not one each.
+ * A running daemon picks the file up within half a second (sooner if it never looked yet).
+ */
+export async function writeUsersFile(etc: string, users: FixtureUser[], password: string, tokens: { user: string; secret: string; expiresAt?: Date }[] = []): Promise<void> {
+  const hash = await hashPassword(password);
+  let id = 0;
+  const grants = users.flatMap((u) =>
+    (u.grants ?? []).map((g) => ({ id: ++id, user_name: u.name, permission: g.permission, queue_name: g.queue_name ?? null, type_name: g.type_name ?? null, host_name: g.host_name ?? null })),
+  );
+  const now = Date.now();
+  const file = {
+    users: Object.fromEntries(users.map((u) => [u.name, { password: hash }])),
+    grants,
+    tokens: tokens.map((t, i) => ({
+      id: `${'0'.repeat(11)}${i}`.slice(-12),
+      user_name: t.user,
+      name: null,
+      sha256: hashToken(t.secret),
+      created_at: new Date(now).toISOString(),
+      expires_at: (t.expiresAt ?? new Date(now + 3_600_000)).toISOString(),
+    })),
+    next_grant_id: id + 1,
+  };
+  writeFileSync(path.join(etc, 'users.yaml'), stringify(file), { mode: 0o600 });
 }

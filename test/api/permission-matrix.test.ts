@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createQueue } from '../../daemon/api/queue-admin.ts';
 import { type GrantCreate, type Permission, PERMISSIONS } from '../../daemon/protocol/auth.ts';
 import { waitForState } from '../helpers/dispatch.ts';
-import { type Auth, type InProcessApi, startApi } from './api-helpers.ts';
+import { type Auth, type InProcessApi, startApi, writeUsersFile } from './api-helpers.ts';
 
 /**
  * The permission matrix, generated: every endpoint × every permission and scope (unrestricted, the
@@ -294,11 +294,7 @@ describe('permission matrix', () => {
 
   beforeAll(async () => {
     t = await startApi({ auth: { basic: true, token: true }, queues: { [Q]: { enabled: false }, [OTHER]: { enabled: false } } });
-    const users = t.api.ctx.users;
-    for (const caller of CALLERS) {
-      await users.setPassword(caller.name, PASSWORD, { create: true });
-      if (caller.grant !== undefined) await users.addGrant(caller.name, caller.grant);
-    }
+    await writeUsersFile(t.env.etc, CALLERS.map((c) => ({ name: c.name, grants: c.grant === undefined ? [] : [c.grant] })), PASSWORD);
     t.daemon.queues.override(Q, { enabled: false }); // alpha's jobs stay queued unless a test runs one
     let ran: string | undefined;
     kit = {
@@ -306,7 +302,7 @@ describe('permission matrix', () => {
       ranJob: async () => {
         if (ran !== undefined && t.daemon.locate(ran) !== undefined) return ran;
         t.daemon.queues.override(Q, { enabled: true });
-        ran = t.daemon.submit(Q, { data: { command: 'echo ran; exit 1' } })[0]?.spec.id ?? '';
+        ran = t.daemon.submit(Q, { data: { command: 'echo ran; exit 1', priority: 1_000_000 } })[0]?.spec.id ?? '';
         await waitForState(t.env, ran, 'failed');
         t.daemon.queues.override(Q, { enabled: false });
         return ran;

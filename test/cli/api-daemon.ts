@@ -2,6 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { expect } from 'vitest';
+
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
 import { type EnvOptions, makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
 import { type CliResult, runCli } from './run-cli.ts';
@@ -19,14 +21,21 @@ export interface ApiDaemon {
 }
 
 /** A real batchd process with its HTTP API on a free loopback port, and a way to run the CLI at it. */
-export async function startApiDaemon(options: EnvOptions & { manager?: Record<string, unknown> } = {}): Promise<ApiDaemon> {
+export async function startApiDaemon(
+  options: EnvOptions & { manager?: Record<string, unknown> } = {},
+): Promise<ApiDaemon> {
   const env = makeEnv({
     ...options,
     config: { ...options.config, manager: { enabled: true, host: '127.0.0.1', port: 0, ...options.manager } },
   });
+  await options.beforeStart?.(env);
   const daemon = await startDaemon(env.etc, env.spool);
   const url = await waitFor(
-    () => daemon.records().find((r) => typeof r.url === 'string' && String(r.msg).startsWith('HTTP API listening'))?.url as string | undefined,
+    () =>
+      daemon
+        .records()
+        .find((r) => typeof r.url === 'string' && String(r.msg).startsWith('HTTP API listening'))?.url as
+        string | undefined,
     10_000,
     'the HTTP API to listen',
   );
@@ -36,7 +45,12 @@ export async function startApiDaemon(options: EnvOptions & { manager?: Record<st
     daemon,
     url,
     home,
-    batch: (args, more = {}) => runCli(args, { home, env: { BATCH_MANAGER_URL: url, ...more.env }, ...(more.input === undefined ? {} : { input: more.input }) }),
+    batch: (args, more = {}) =>
+      runCli(args, {
+        home,
+        env: { BATCH_MANAGER_URL: url, ...more.env },
+        ...(more.input === undefined ? {} : { input: more.input }),
+      }),
     stop: async () => {
       await daemon.stop();
       env.cleanup();
@@ -46,4 +60,16 @@ export async function startApiDaemon(options: EnvOptions & { manager?: Record<st
 
 export function tempHome(): string {
   return mkdtempSync(path.join(tmpdir(), 'batch-cli-home-'));
+}
+
+const JOB_ID = /^\d{8}T\d{6}\.\d{3}Z-[a-z0-9]{6}$/;
+
+/** `batch enqueue ARGS`, which must succeed and print one job id, and nothing on stderr. */
+export async function enqueueJob(d: ApiDaemon, args: string[]): Promise<string> {
+  const result = await d.batch(['enqueue', ...args]);
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  const id = result.stdout.trim();
+  expect(id).toMatch(JOB_ID);
+  return id;
 }

@@ -18,24 +18,45 @@ function type(name: string, params: [string, string][]): JobTypeInfo {
     host_name: null,
     max_jobs: null,
     timeout_ms: null,
-    params: params.map(([n, t]) => ({ name: n, type: t, title: n, default: null, choices: null, min: null, max: null })),
+    params: params.map(([n, t]) => ({
+      name: n,
+      type: t,
+      title: n,
+      default: null,
+      choices: null,
+      min: null,
+      max: null,
+    })),
   };
 }
 
 describe('enqueue arguments', () => {
   it('fills parameters in declaration order', () => {
-    expect(positionalParams(type('render', [['input', 'InputFile'], ['output', 'OutputFile'], ['frame', 'Integer']]), ['a.blend', 'out.png'])).toEqual({
+    expect(
+      positionalParams(
+        type('render', [
+          ['input', 'InputFile'],
+          ['output', 'OutputFile'],
+          ['frame', 'Integer'],
+        ]),
+        ['a.blend', 'out.png'],
+      ),
+    ).toEqual({
       input: 'a.blend',
       output: 'out.png',
     });
   });
 
   it('joins the rest of the words into a trailing Script parameter, as ssh does', () => {
-    expect(positionalParams(type('command', [['command', 'Script']]), ['make', '-j8', 'test'])).toEqual({ command: 'make -j8 test' });
+    expect(positionalParams(type('command', [['command', 'Script']]), ['make', '-j8', 'test'])).toEqual({
+      command: 'make -j8 test',
+    });
   });
 
   it('refuses more values than a type has parameters, naming them', () => {
-    expect(() => positionalParams(type('echo', [['message', 'String']]), ['a', 'b'])).toThrow(/takes 1 parameter\(s\) \(message\), got 2/);
+    expect(() => positionalParams(type('echo', [['message', 'String']]), ['a', 'b'])).toThrow(
+      /takes 1 parameter\(s\) \(message\), got 2/,
+    );
   });
 
   it('reads -p NAME=VALUE, keeping "=" inside values', () => {
@@ -79,7 +100,9 @@ describe('exit codes', () => {
   });
 
   it('maps local failures', () => {
-    expect(exitCodeFor(new UnreachableError('http://x', 'connection refused', undefined))).toBe(EXIT.unreachable);
+    expect(exitCodeFor(new UnreachableError('http://x', 'connection refused', undefined))).toBe(
+      EXIT.unreachable,
+    );
     expect(exitCodeFor(new UsageError('bad'))).toBe(EXIT.usage);
     expect(exitCodeFor(new BatchdError('CONFIG_INVALID', 'bad client.yaml'))).toBe(EXIT.usage);
     expect(exitCodeFor(new Error('anything else'))).toBe(EXIT.failed);
@@ -88,6 +111,12 @@ describe('exit codes', () => {
 
 describe('plain tables', () => {
   it('pads columns to the widest cell and trims line ends', () => {
-    expect(alignColumns([['ID', 'STATUS', 'NOTES'], ['a', 'done', ''], ['bbbb', 'failed', 'x']])).toBe('ID    STATUS  NOTES\na     done\nbbbb  failed  x');
+    expect(
+      alignColumns([
+        ['ID', 'STATUS', 'NOTES'],
+        ['a', 'done', ''],
+        ['bbbb', 'failed', 'x'],
+      ]),
+    ).toBe('ID    STATUS  NOTES\na     done\nbbbb  failed  x');
   });
 });

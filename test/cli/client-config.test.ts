@@ -34,21 +34,52 @@ describe('client settings precedence (flag > env > client.yaml > default)', () =
   });
 
   it('reads ~/.config/batchd/client.yaml', () => {
-    const file = userFile('manager_url: http://127.0.0.1:7000\nqueue: fromfile\ntype: echo\nhost: box\nusername: filer\n');
+    const file = userFile(
+      'manager_url: http://127.0.0.1:7000\nqueue: fromfile\ntype: echo\nhost: box\nusername: filer\n',
+    );
     const config = resolveConfig({ flags: {}, env: { HOME: home } });
     expect(config.file).toBe(file);
-    expect(config).toMatchObject({ manager_url: 'http://127.0.0.1:7000', queue: 'fromfile', type: 'echo', host: 'box', username: 'filer' });
+    expect(config).toMatchObject({
+      manager_url: 'http://127.0.0.1:7000',
+      queue: 'fromfile',
+      type: 'echo',
+      host: 'box',
+      username: 'filer',
+    });
     expect(config.sources.queue).toBe('file');
   });
 
   it('lets BATCH_* variables win over the file, and flags win over both', () => {
     userFile('manager_url: http://127.0.0.1:7000\nqueue: fromfile\nusername: filer\npassword: filepw\n');
-    const env = { HOME: home, BATCH_MANAGER_URL: 'http://127.0.0.1:7001', BATCH_QUEUE: 'fromenv', BATCH_PASSWORD: 'envpw' };
+    const env = {
+      HOME: home,
+      BATCH_MANAGER_URL: 'http://127.0.0.1:7001',
+      BATCH_QUEUE: 'fromenv',
+      BATCH_PASSWORD: 'envpw',
+    };
     const fromEnv = resolveConfig({ flags: {}, env });
-    expect(fromEnv).toMatchObject({ manager_url: 'http://127.0.0.1:7001', queue: 'fromenv', username: 'filer', password: 'envpw' });
-    expect(fromEnv.sources).toMatchObject({ manager_url: 'env', queue: 'env', username: 'file', password: 'env' });
-    const fromFlags = resolveConfig({ flags: { manager_url: 'http://127.0.0.1:7002', queue: 'fromflag', username: 'flagger' }, env });
-    expect(fromFlags).toMatchObject({ manager_url: 'http://127.0.0.1:7002', queue: 'fromflag', username: 'flagger', password: 'envpw' });
+    expect(fromEnv).toMatchObject({
+      manager_url: 'http://127.0.0.1:7001',
+      queue: 'fromenv',
+      username: 'filer',
+      password: 'envpw',
+    });
+    expect(fromEnv.sources).toMatchObject({
+      manager_url: 'env',
+      queue: 'env',
+      username: 'file',
+      password: 'env',
+    });
+    const fromFlags = resolveConfig({
+      flags: { manager_url: 'http://127.0.0.1:7002', queue: 'fromflag', username: 'flagger' },
+      env,
+    });
+    expect(fromFlags).toMatchObject({
+      manager_url: 'http://127.0.0.1:7002',
+      queue: 'fromflag',
+      username: 'flagger',
+      password: 'envpw',
+    });
   });
 
   it('takes --client-config over $BATCH_CLIENT_CONFIG over the home file', () => {
@@ -57,8 +88,13 @@ describe('client settings precedence (flag > env > client.yaml > default)', () =
     const flagFile = path.join(home, 'flag.yaml');
     writeFileSync(envFile, 'queue: envfile\n');
     writeFileSync(flagFile, 'queue: flagfile\n');
-    expect(resolveConfig({ flags: {}, env: { HOME: home, BATCH_CLIENT_CONFIG: envFile } }).queue).toBe('envfile');
-    expect(resolveConfig({ flags: { clientConfig: flagFile }, env: { HOME: home, BATCH_CLIENT_CONFIG: envFile } }).queue).toBe('flagfile');
+    expect(resolveConfig({ flags: {}, env: { HOME: home, BATCH_CLIENT_CONFIG: envFile } }).queue).toBe(
+      'envfile',
+    );
+    expect(
+      resolveConfig({ flags: { clientConfig: flagFile }, env: { HOME: home, BATCH_CLIENT_CONFIG: envFile } })
+        .queue,
+    ).toBe('flagfile');
   });
 
   it('reports an unknown field in client.yaml with its file and line', () => {
@@ -76,36 +112,62 @@ describe('client settings precedence (flag > env > client.yaml > default)', () =
   });
 
   it('fails clearly when a named client config is missing, but not when the home one is', () => {
-    expect(() => resolveConfig({ flags: { clientConfig: path.join(home, 'nope.yaml') }, env: { HOME: home } })).toThrow(/Cannot read the client config/);
+    expect(() =>
+      resolveConfig({ flags: { clientConfig: path.join(home, 'nope.yaml') }, env: { HOME: home } }),
+    ).toThrow(/Cannot read the client config/);
     expect(resolveConfig({ flags: {}, env: { HOME: home } }).file).toBeUndefined();
   });
 
   it('normalizes the manager URL and rejects a non-HTTP one', () => {
-    expect(resolveConfig({ flags: { manager_url: '127.0.0.1:9999/' }, env: { HOME: home } }).manager_url).toBe('http://127.0.0.1:9999');
-    expect(() => resolveConfig({ flags: { manager_url: 'ftp://host' }, env: { HOME: home } })).toThrow(/http:\/\/ or https:\/\//);
+    expect(
+      resolveConfig({ flags: { manager_url: '127.0.0.1:9999/' }, env: { HOME: home } }).manager_url,
+    ).toBe('http://127.0.0.1:9999');
+    expect(() => resolveConfig({ flags: { manager_url: 'ftp://host' }, env: { HOME: home } })).toThrow(
+      /http:\/\/ or https:\/\//,
+    );
   });
 
   it('resolves TLS file paths relative to client.yaml', () => {
-    userFile('manager_url: https://127.0.0.1:9681\nca_certificate: ca.pem\ndisable_server_certificate_check: true\n');
+    userFile(
+      'manager_url: https://127.0.0.1:9681\nca_certificate: ca.pem\ndisable_server_certificate_check: true\n',
+    );
     const config = resolveConfig({ flags: {}, env: { HOME: home } });
-    expect(config.tls).toEqual({ ca: path.join(home, '.config', 'batchd', 'ca.pem'), rejectUnauthorized: false });
+    expect(config.tls).toEqual({
+      ca: path.join(home, '.config', 'batchd', 'ca.pem'),
+      rejectUnauthorized: false,
+    });
   });
 
   it('uses a token saved by login only when no token is set elsewhere', () => {
-    const stored = (url: string): string | undefined => (url === 'http://127.0.0.1:9681' ? 'saved' : undefined);
+    const stored = (url: string): string | undefined =>
+      url === 'http://127.0.0.1:9681' ? 'saved' : undefined;
     const saved = resolveConfig({ flags: {}, env: { HOME: home }, storedToken: stored });
     expect(saved.token).toBe('saved');
     expect(saved.sources.token).toBe('login');
-    const fromEnv = resolveConfig({ flags: {}, env: { HOME: home, BATCH_TOKEN: 'envtoken' }, storedToken: stored });
+    const fromEnv = resolveConfig({
+      flags: {},
+      env: { HOME: home, BATCH_TOKEN: 'envtoken' },
+      storedToken: stored,
+    });
     expect(fromEnv.token).toBe('envtoken');
-    expect(resolveConfig({ flags: { manager_url: 'http://127.0.0.1:1' }, env: { HOME: home }, storedToken: stored }).token).toBeUndefined();
+    expect(
+      resolveConfig({
+        flags: { manager_url: 'http://127.0.0.1:1' },
+        env: { HOME: home },
+        storedToken: stored,
+      }).token,
+    ).toBeUndefined();
   });
 });
 
 describe('the token store', () => {
   it('keeps tokens per server in a file only its owner can read', () => {
     const store = new TokenStore(path.join(home, 'cfg', 'token'));
-    store.set('http://a:1', { token: 'secret-a', id: 't1', expires_at: new Date(Date.now() + 60_000).toISOString() });
+    store.set('http://a:1', {
+      token: 'secret-a',
+      id: 't1',
+      expires_at: new Date(Date.now() + 60_000).toISOString(),
+    });
     store.set('http://b:2', { token: 'secret-b' });
     expect(statSync(store.file).mode & 0o777).toBe(0o600);
     expect(store.get('http://a:1')).toBe('secret-a');

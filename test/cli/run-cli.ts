@@ -17,9 +17,18 @@ export interface CliResult {
  * BATCH_* variables leak in from the caller's, and HOME is whatever the test says, so no real
  * ~/.config/batchd is read.
  */
-export function runCli(args: string[], options: { env?: Record<string, string>; home: string; input?: string; timeoutMs?: number }): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; home: string; input?: string; timeoutMs?: number },
+): Promise<CliResult> {
   if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} missing: run npm run build first`);
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: options.home, USER: 'tester', LANG: 'C.UTF-8', ...options.env };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: options.home,
+    USER: 'tester',
+    LANG: 'C.UTF-8',
+    ...options.env,
+  };
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_MAIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -41,6 +50,8 @@ export function json<T = unknown>(result: CliResult): T {
   try {
     return JSON.parse(result.stdout) as T;
   } catch {
-    throw new Error(`not JSON (exit ${String(result.code)}):\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+    throw new Error(
+      `not JSON (exit ${String(result.code)}):\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+    );
   }
 }

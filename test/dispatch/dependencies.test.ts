@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
@@ -115,6 +115,23 @@ describe('dependencies (`after:`)', () => {
     expect(readState(env.spool, 'default', 'failed', b).last).toMatchObject({
       outcome: 'dependency-failed',
       error: `dependency ${a} cancelled`,
+    });
+  });
+
+  it('a dependency removed by hand fails its dependents at the next rescan, never waiting forever', async () => {
+    await setup();
+    const a = await dropJob(
+      env,
+      'default',
+      { command: 'true', not_before: new Date(Date.now() + 3_600_000).toISOString() },
+      'a',
+    );
+    const b = await dropJob(env, 'other', { command: 'true', after: a }, 'b');
+    rmSync(path.join(env.spool, 'default', 'queued', a), { recursive: true });
+    await waitForState(env, b, 'failed', 10_000);
+    expect(readState(env.spool, 'other', 'failed', b).last).toMatchObject({
+      outcome: 'dependency-failed',
+      error: `dependency ${a} no longer exists`,
     });
   });
 

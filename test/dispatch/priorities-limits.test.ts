@@ -18,7 +18,7 @@ import {
   waitForState,
   workDir,
 } from '../helpers/dispatch.ts';
-import { jobsIn, type TestEnv, waitFor } from '../helpers/env.ts';
+import { drop, jobsIn, type TestEnv, waitFor } from '../helpers/env.ts';
 
 let env: TestEnv | undefined;
 let daemon: Daemon | undefined;
@@ -147,6 +147,37 @@ describe('limits', () => {
     expect(maxConcurrency(times, (l) => l.startsWith('gpu'))).toBe(1);
     expect(maxConcurrency(times)).toBeGreaterThanOrEqual(2);
   });
+
+  it('jobs held back by max_jobs do not starve the jobs queued behind them, however many', async () => {
+    env = makeDispatchEnv({
+      config: { dispatcher: { workers: 2 } },
+      jobTypes: {
+        gpu: {
+          template: 'sh -c "$code"',
+          params: [
+            { name: 'code', type: 'String' },
+            { name: 'n', type: 'Integer' },
+          ],
+          max_jobs: 1,
+        },
+      },
+      queues: { default: null },
+    });
+    const go = path.join(workDir(env), 'go');
+    daemon = await startInProcess(env);
+    // More held-back jobs than any scan limit: 1001 of a type that may run one at a time.
+    drop(
+      env.spool,
+      'default',
+      { type: 'gpu', params: { code: blockUntil(go), n: { range: '1..1001' } } },
+      'gpu-task.yaml',
+    );
+    await waitFor(() => jobsIn(env.spool, 'default', 'queued').length === 1000, 30_000, 'the task accepted');
+    const small = await dropJob(env, 'default', { command: 'true' }, 'small');
+    await waitForState(env, small, 'done');
+    expect(jobsIn(env.spool, 'default', 'running')).toHaveLength(1);
+    touch(go);
+  });
 });
 
 describe('queues that may not start jobs', () => {
@@ -177,6 +208,32 @@ describe('queues that may not start jobs', () => {
 function utcTime(offsetMin: number): string {
   return new Date(Date.now() + offsetMin * 60_000).toISOString().slice(11, 19);
 }
+
+describe('autostart after a reload', () => {
+  it('a queue.yaml reload that disables the queue again re-applies autostart_job_count', async () => {
+    env = makeDispatchEnv({
+      config: { dispatcher: { workers: 1 } },
+      queues: { batch: { enabled: false, autostart_job_count: 2 } },
+    });
+    const go = path.join(workDir(env), 'go');
+    daemon = await startInProcess(env);
+    const ids = [
+      await dropJob(env, 'batch', { command: blockUntil(go) }, 'one'),
+      await dropJob(env, 'batch', { command: 'true' }, 'two'),
+      await dropJob(env, 'batch', { command: 'true' }, 'three'),
+    ];
+    await waitFor(() => jobsIn(env?.spool ?? '', 'batch', 'running').length === 1);
+    // An edit of queue.yaml (the title) reloads it: enabled is false again, and two jobs wait.
+    writeFileSync(
+      path.join(env.spool, 'batch', 'queue.yaml'),
+      stringify({ title: 'Batch', enabled: false, autostart_job_count: 2 }),
+    );
+    await waitFor(() => daemon?.queues.settings('batch').title === 'Batch', 10_000, 'the reload');
+    touch(go);
+    await allDone(env, 'batch', 3);
+    expect(jobsIn(env.spool, 'batch', 'done').sort()).toEqual([...ids].sort());
+  });
+});
 
 describe('schedules', () => {
   it('a queue whose schedule is closed now holds its jobs until the schedule opens', async () => {

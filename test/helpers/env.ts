@@ -21,6 +21,8 @@ export interface EnvOptions {
   schedules?: Record<string, unknown>;
   /** queue name → queue.yaml content (the queue folder is created). */
   queues?: Record<string, unknown>;
+  /** Where the throw-away root is made (default: the OS temp folder), e.g. a tmpfs. */
+  parent?: string;
 }
 
 export const TEST_DEFAULTS = {
@@ -31,7 +33,7 @@ export const TEST_DEFAULTS = {
 };
 
 export function makeEnv(options: EnvOptions = {}): TestEnv {
-  const root = mkdtempSync(path.join(tmpdir(), 'batchd-test-'));
+  const root = mkdtempSync(path.join(options.parent ?? tmpdir(), 'batchd-test-'));
   const etc = path.join(root, 'etc');
   const spool = path.join(root, 'spool');
   mkdirSync(etc);

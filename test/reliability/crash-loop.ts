@@ -82,12 +82,16 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
     if (rng.chance(0.3)) submit(rng.int(1, perRound));
     const inBoot = rng.chance(0.15);
     const before = countStates(env.spool, QUEUES).incoming ?? 0;
+    const lifeStart = Date.now();
     const daemon = await startMarked(env, { waitReady: !inBoot });
+    if (process.env.CRASH_DEBUG) console.log(`ready in ${Date.now() - lifeStart}ms`);
     let dropped = 0;
     if (inBoot) {
-      await sleep(rng.int(20, 700));
+      // Its first log line comes as the configuration is read; the spool work follows at once.
+      await waitFor(() => daemon.logs() !== '' || daemon.child.exitCode !== null, 20_000, 'the first log line');
+      await sleep(rng.int(0, 150));
     } else {
-      const killAt = Date.now() + rng.int(0, 350);
+      const killAt = Date.now() + rng.int(30, 600);
       const burst = rng.int(0, 2 * perRound);
       for (let i = 0; i < burst; i++) {
         submit(1);
@@ -96,7 +100,10 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
       }
       await sleep(killAt - Date.now());
     }
+    const t0 = Date.now();
     await kill(daemon);
+    if (process.env.CRASH_DEBUG === '2') console.log(daemon.logs().split('\n').map((l) => l.slice(0, 200)).join('\n'));
+    if (process.env.CRASH_DEBUG) console.log(`round ${round} boot=${inBoot} dropped=${dropped} life=${t0 - lifeStart}ms kill=${Date.now() - t0}ms`, countStates(env.spool, QUEUES));
     const after = countStates(env.spool, QUEUES);
     tally.rounds += 1;
     if (!daemon.logs().includes('batchd ready')) tally.duringBoot += 1;

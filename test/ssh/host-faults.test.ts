@@ -131,17 +131,21 @@ describe.skipIf(!sshdAvailable())(
     });
 
     it('takes a corrected host file without a restart', async () => {
-    // `changed` was refused for its key in the test before; now its known_hosts is right.
-    env.writeConfig('hosts/changed.yaml', hostFile(good, path.join(env.root, 'remote', 'changed')));
-    await waitFor(() => daemon.hosts.host('changed')?.known_hosts === good.knownHosts, 10_000, 'the host file reloaded');
-    expect(hostState(daemon, 'changed')).toBe('unknown');
-    const { state, dir } = await finished(env, await hello('changed', 'after-fix'));
-    expect(state).toBe('done');
-    expect(log(dir, 'stdout.log')).toBe('hello from changed\n');
-    expect(hostState(daemon, 'changed')).toBe('up');
-  });
+      // `changed` was refused for its key in the test before; now its known_hosts is right.
+      env.writeConfig('hosts/changed.yaml', hostFile(good, path.join(env.root, 'remote', 'changed')));
+      await waitFor(
+        () => daemon.hosts.host('changed')?.known_hosts === good.knownHosts,
+        10_000,
+        'the host file reloaded',
+      );
+      expect(hostState(daemon, 'changed')).toBe('unknown');
+      const { state, dir } = await finished(env, await hello('changed', 'after-fix'));
+      expect(state).toBe('done');
+      expect(log(dir, 'stdout.log')).toBe('hello from changed\n');
+      expect(hostState(daemon, 'changed')).toBe('up');
+    });
 
-  it('starts nothing on a down host until its back-off ends, and other hosts keep working meanwhile', async () => {
+    it('starts nothing on a down host until its back-off ends, and other hosts keep working meanwhile', async () => {
       // `nowhere` went down in the test before (back-off 2 s): this job waits in queued/.
       const waiting = await hello('nowhere', 'waits-for-backoff');
       const meanwhile = await hello('good', 'meanwhile');

@@ -56,8 +56,16 @@ describe.skipIf(!sshdAvailable())('host bring-up and idle stop through a provide
       }),
     );
     // Always on (controller local): its startup commands run at first contact.
-    env.writeConfig('hosts/broken.yaml', hostFile(plain, path.join(env.root, 'remote'), { startup_commands_on_host: ['echo cannot mount >&2; exit 7'] }));
-    env.writeConfig('hosts/ghost.yaml', hostFile(sshd, path.join(env.root, 'remote'), { controller: 'ghost' }));
+    env.writeConfig(
+      'hosts/broken.yaml',
+      hostFile(plain, path.join(env.root, 'remote'), {
+        startup_commands_on_host: ['echo cannot mount >&2; exit 7'],
+      }),
+    );
+    env.writeConfig(
+      'hosts/ghost.yaml',
+      hostFile(sshd, path.join(env.root, 'remote'), { controller: 'ghost' }),
+    );
     daemon = await startInProcess(env);
     daemon.hosts.setProviderResolver((controller) => (controller === 'testvm' ? provider : undefined));
     daemon.events.on('host:state', (e) => events.push(e));
@@ -88,14 +96,18 @@ describe.skipIf(!sshdAvailable())('host bring-up and idle stop through a provide
     const again = await dropJob(env, 'default', { type: 'hello', host: 'vm' }, 'second');
     expect((await finished(env, again)).state).toBe('done');
     expect(calls).toEqual(['start', 'stop', 'start']);
-    expect(readFileSync(path.join(env.root, 'started-there.log'), 'utf8')).toBe('root says hi there\n'.repeat(2));
+    expect(readFileSync(path.join(env.root, 'started-there.log'), 'utf8')).toBe(
+      'root says hi there\n'.repeat(2),
+    );
   });
 
   it('a failing startup command fails the job with its output and marks the host down', async () => {
     const id = await dropJob(env, 'default', { type: 'hello', host: 'broken' }, 'on-broken');
     const { state, record } = await finished(env, id);
     expect(state).toBe('failed');
-    expect(record.last?.error).toBe('host broken: startup command on the host failed (exit code 7): echo cannot mount >&2; exit 7: cannot mount');
+    expect(record.last?.error).toBe(
+      'host broken: startup command on the host failed (exit code 7): echo cannot mount >&2; exit 7: cannot mount',
+    );
     expect(hostState(daemon, 'broken')).toBe('down');
   });
 
@@ -103,7 +115,9 @@ describe.skipIf(!sshdAvailable())('host bring-up and idle stop through a provide
     const id = await dropJob(env, 'default', { type: 'hello', host: 'ghost' }, 'on-ghost');
     const { state, record } = await finished(env, id);
     expect(state).toBe('failed');
-    expect(record.last?.error).toBe('host ghost: controller "ghost" has no provider plugin loaded (etc/controllers/ghost.yaml)');
+    expect(record.last?.error).toBe(
+      'host ghost: controller "ghost" has no provider plugin loaded (etc/controllers/ghost.yaml)',
+    );
   });
 });
 

@@ -58,4 +58,24 @@ describe('ReadyList', () => {
     expect(list.find(() => false)).toBeUndefined();
     expect(list.remove(entry('unknown'))).toBe(false);
   });
+
+  it('finds a startable entry behind any number of refused ones, asking once per kind', () => {
+    const list = new ReadyList();
+    for (let i = 0; i < 5000; i++) list.insert(entry(`gpu${i}`, 1, 'gpu'));
+    list.insert(entry('cpu', 0, 'cpu'));
+    const asked: string[] = [];
+    const found = list.find(
+      (e) => {
+        asked.push(e.id);
+        return e.type !== 'gpu';
+      },
+      (e) => e.type,
+    );
+    expect(found?.id).toBe('cpu');
+    expect(asked).toEqual(['gpu0', 'cpu']);
+    // Without a kind, every entry is asked about.
+    let calls = 0;
+    expect(list.find((e) => (calls++, e.type === 'cpu'))?.id).toBe('cpu');
+    expect(calls).toBe(5001);
+  });
 });

@@ -145,9 +145,10 @@ describe('validateJobText: problems name the file, the line and the field', () =
   });
 
   it('a missing parameter, pointing at its parent', () => {
+    // The parent is the block under `params:` (line 2), which starts on line 3.
     const error = rejection('type: render\nparams:\n  input: a.blend\n');
     expect(error.problems).toEqual([
-      { field: 'params.frame', line: 2, message: 'Missing parameter "frame" (Integer)' },
+      { field: 'params.frame', line: 3, message: 'Missing parameter "frame" (Integer)' },
     ]);
   });
 
@@ -240,7 +241,7 @@ describe('validateJobText: tasks', () => {
       ctx({ maxTaskJobs: 1000 }),
     );
     expect(error.message).toBe(
-      'job.yaml, line 2, field params: This task would make 1000000000 jobs; the limit is 1000 (storage.max_task_jobs)',
+      'job.yaml, line 3, field params: This task would make 1000000000 jobs; the limit is 1000 (storage.max_task_jobs)',
     );
   });
 

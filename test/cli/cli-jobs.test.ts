@@ -1,19 +1,18 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { JobInfo, QueueInfo, ScheduleInfo, TaskResult, TaskStatus } from '../../daemon/protocol/index.ts';
-import { type ApiDaemon, startApiDaemon } from './api-daemon.ts';
+import type { JobInfo, TaskResult, TaskStatus } from '../../daemon/protocol/index.ts';
+import { type ApiDaemon, enqueueJob, startApiDaemon } from './api-daemon.ts';
 import { json } from './run-cli.ts';
 
 /**
- * Every `batch` verb as a real process against a real batchd process (authentication disabled; the
- * auth verbs are in cli-auth.test.ts). Each test checks the output a script would use (--json, ids
- * on stdout) and the exit code.
+ * The job verbs (enqueue, wait, logs, job, cancel, retry, task, ls of jobs) as real processes
+ * against a real batchd process, authentication disabled. Each test checks what a script would use
+ * (--json, ids on stdout) and the exit code. Queues, schedules and settings: cli-admin.test.ts;
+ * authentication: cli-auth.test.ts.
  */
-const ID = /^\d{8}T\d{6}\.\d{3}Z-[a-z0-9]{6}$/;
-
 let d: ApiDaemon;
 
 beforeAll(async () => {
@@ -27,7 +26,12 @@ beforeAll(async () => {
         params: [{ name: 'frame', type: 'Integer' }],
       },
     },
-    queues: { held: { enabled: false }, fromfile: { enabled: false }, fromenv: { enabled: false }, fromflag: { enabled: false } },
+    queues: {
+      held: { enabled: false },
+      fromfile: { enabled: false },
+      fromenv: { enabled: false },
+      fromflag: { enabled: false },
+    },
   });
 });
 
@@ -35,43 +39,7 @@ afterAll(async () => {
   await d?.stop();
 });
 
-async function enqueue(args: string[]): Promise<string> {
-  const result = await d.batch(['enqueue', ...args]);
-  expect(result.stderr).toBe('');
-  expect(result.code).toBe(0);
-  const id = result.stdout.trim();
-  expect(id).toMatch(ID);
-  return id;
-}
-
-describe('reads', () => {
-  it('ls lists the queues as aligned text in a pipe, and as JSON with --json', async () => {
-    const text = await d.batch(['ls']);
-    expect(text.code).toBe(0);
-    const lines = text.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ON\s+QUEUE\s+TITLE\s+SCHEDULE\s+HOST\s+AUTOSTART\s+QUEUED/);
-    expect(lines).toContainEqual(expect.stringMatching(/^\[\*\]\s+default\s+default\s+anytime\s+\*\s+no\s+\d/));
-    expect(lines).toContainEqual(expect.stringMatching(/^\[ \]\s+held\s/));
-    const queues = json<QueueInfo[]>(await d.batch(['ls', '--json']));
-    expect(queues.map((q) => q.name).sort()).toEqual(['default', 'fromenv', 'fromfile', 'fromflag', 'held']);
-    expect(queues.find((q) => q.name === 'held')).toMatchObject({ enabled: false, counts: { queued: 0 } });
-  });
-
-  it("type shows the server's job types and a type's parameters in order", async () => {
-    const types = json<{ name: string }[]>(await d.batch(['type', '--json']));
-    expect(types.map((t) => t.name)).toEqual(expect.arrayContaining(['command', 'echo', 'sleep', 'ticker', 'frame']));
-    const echo = await d.batch(['type', 'echo']);
-    expect(echo.code).toBe(0);
-    expect(echo.stdout).toMatch(/1\s+message\s+String/);
-    expect((await d.batch(['type', 'nosuch'])).code).toBe(3);
-  });
-
-  it("stats and host read the server's counts and hosts", async () => {
-    const stats = json<Record<string, { queued: number }>>(await d.batch(['stats', '--json']));
-    expect(Object.keys(stats)).toEqual(expect.arrayContaining(['default', 'held']));
-    expect(json<unknown[]>(await d.batch(['host', '--json']))).toEqual([]);
-  });
-});
+const enqueue = (args: string[]): Promise<string> => enqueueJob(d, args);
 
 describe('jobs', () => {
   it('enqueue fills parameters from positional values; wait exits 0 when the job is done; logs prints its output', async () => {
@@ -80,8 +48,16 @@ describe('jobs', () => {
     expect(waited.code).toBe(0);
     expect(waited.stdout).toContain(`${id}  done (exit 0)`);
     expect((await d.batch(['logs', id])).stdout).toBe('hello  world; $(id)\n');
-    const job = json<JobInfo & { results: { outcome: string }[] }>(await d.batch(['job', id, '-a', '--json']));
-    expect(job).toMatchObject({ id, status: 'done', type: 'echo', params: { message: 'hello  world; $(id)' }, exit_code: 0 });
+    const job = json<JobInfo & { results: { outcome: string }[] }>(
+      await d.batch(['job', id, '-a', '--json']),
+    );
+    expect(job).toMatchObject({
+      id,
+      status: 'done',
+      type: 'echo',
+      params: { message: 'hello  world; $(id)' },
+      exit_code: 0,
+    });
     expect(job.results.map((r) => r.outcome)).toEqual(['success']);
   });
 
@@ -89,7 +65,9 @@ describe('jobs', () => {
     const id = await enqueue(['--', 'exit', '3']); // the command type: words joined into one command
     const waited = await d.batch(['wait', id, '--json']);
     expect(waited.code).toBe(1);
-    expect(json<JobInfo[]>(waited)).toMatchObject([{ id, status: 'failed', exit_code: 3, type: 'command', params: { command: 'exit 3' } }]);
+    expect(json<JobInfo[]>(waited)).toMatchObject([
+      { id, status: 'failed', exit_code: 3, type: 'command', params: { command: 'exit 3' } },
+    ]);
     const retried = await d.batch(['retry', id]);
     expect(retried).toMatchObject({ code: 0, stdout: `${id} queued\n` });
     expect((await d.batch(['wait', id])).code).toBe(1);
@@ -143,7 +121,7 @@ describe('jobs', () => {
     expect(promoted.priority).toBeGreaterThan(firstInfo.priority);
     expect(firstInfo.notes).toBe('a note');
     expect((await d.batch(['job', first, '-p', 'last', '-n', 'x'])).code).toBe(2);
-    expect(json<JobInfo>(await d.batch(['job', first, '-m', 'fromflag', '--json'])).queue).toBe('fromflag');
+    expect(json<JobInfo>(await d.batch(['job', first, '-m', 'other', '--json'])).queue).toBe('other');
   });
 
   it('enqueue -f submits a task file as is; task status, collect and resume work on it', async () => {
@@ -194,55 +172,5 @@ describe('errors', () => {
     expect(tooMany.code).toBe(2);
     expect(tooMany.stderr).toContain('type "echo" takes 1 parameter(s) (message), got 2 values');
     for (const result of [unknownJob, unknownType, badValue, tooMany]) expect(result.stdout).toBe('');
-  });
-});
-
-describe('queues and schedules', () => {
-  it('queue adds, shows, changes and deletes a queue; a queue with jobs needs -f', async () => {
-    const added = json<QueueInfo>(await d.batch(['queue', 'q2', '-a', '-n', 'Second', '-D', '--json']));
-    expect(added).toMatchObject({ name: 'q2', title: 'Second', enabled: false, schedule_name: 'anytime' });
-    const changed = json<QueueInfo>(await d.batch(['queue', 'q2', '--priority', '5', '--parallel', '2', '--autostart', '3', '--json']));
-    expect(changed).toMatchObject({ priority: 5, parallel: 2, autostart_job_count: 3, enabled: false });
-    await enqueue(['-q', 'q2', '-t', 'echo', 'x']);
-    const refused = await d.batch(['queue', 'q2', '-d']);
-    expect(refused.code).toBe(6);
-    expect(refused.stderr).toContain('batch queue q2 -d -f');
-    expect((await d.batch(['queue', 'q2', '-d', '-f'])).code).toBe(0);
-    expect((await d.batch(['queue', 'q2'])).code).toBe(3);
-    expect((await d.batch(['queue', 'q2', '-e', '-D'])).code).toBe(2);
-  });
-
-  it('schedule adds, lists and deletes a schedule', async () => {
-    const added = json<ScheduleInfo>(await d.batch(['schedule', 'night', '-a', '-p', '22:00 06:00', '-w', 'Mon', '--json']));
-    expect(added).toMatchObject({ name: 'night', weekdays: ['Monday'], time: [{ begin: '22:00:00', end: '06:00:00' }] });
-    const list = await d.batch(['schedule']);
-    expect(list.stdout).toMatch(/^night\s+Mon\s+22:00:00–06:00:00/m);
-    expect((await d.batch(['schedule', 'night', '-d'])).code).toBe(0);
-    expect((await d.batch(['schedule', 'night', '-d'])).code).toBe(3);
-  });
-});
-
-describe('settings', () => {
-  it('takes the queue from -q over BATCH_QUEUE over client.yaml', async () => {
-    const config = path.join(d.home, '.config', 'batchd');
-    mkdirSync(config, { recursive: true });
-    writeFileSync(path.join(config, 'client.yaml'), 'queue: fromfile\ntype: echo\n');
-    const fromFile = (await d.batch(['enqueue', 'a'])).stdout.trim();
-    const fromEnv = (await d.batch(['enqueue', 'b'], { env: { BATCH_QUEUE: 'fromenv' } })).stdout.trim();
-    const fromFlag = (await d.batch(['enqueue', '-q', 'fromflag', 'c'], { env: { BATCH_QUEUE: 'fromenv' } })).stdout.trim();
-    const jobs = json<JobInfo[]>(await d.batch(['ls', 'fromfile', 'fromenv', 'fromflag', '--json']));
-    const queueOf = (id: string): string | undefined => jobs.find((j) => j.id === id)?.queue;
-    expect([queueOf(fromFile), queueOf(fromEnv), queueOf(fromFlag)]).toEqual(['fromfile', 'fromenv', 'fromflag']);
-    expect(jobs.find((j) => j.id === fromFile)?.type).toBe('echo'); // the type came from client.yaml too
-  });
-
-  it('takes the server from client.yaml unless BATCH_MANAGER_URL says otherwise', async () => {
-    const file = path.join(d.home, 'other-client.yaml');
-    writeFileSync(file, `manager_url: ${d.url}\n`);
-    const ok = await d.batch(['--client-config', file, 'stats', '--json'], { env: { BATCH_MANAGER_URL: '' } });
-    expect(ok.code).toBe(0);
-    const overridden = await d.batch(['stats'], { env: { BATCH_CLIENT_CONFIG: file, BATCH_MANAGER_URL: 'http://127.0.0.1:1' } });
-    expect(overridden.code).toBe(5);
-    expect(overridden.stderr).toContain('cannot reach http://127.0.0.1:1 — is batchd running?');
   });
 });

@@ -215,7 +215,8 @@ export class Daemon {
   }
 
   async #boot(): Promise<void> {
-    const listen = this.config.daemon.manager.enabled ? planListen(this.config) : undefined; // refuses before anything starts
+    // Refuses a forbidden listen address (or unusable TLS files) before anything starts.
+    const listen = this.config.daemon.manager.enabled ? planListen(this.config) : undefined;
     this.queues.scan();
     if (!this.queues.has(this.config.daemon.default_queue)) this.queues.ensure(this.config.daemon.default_queue);
     for (const queue of this.queues.names()) {
@@ -281,13 +282,18 @@ export class Daemon {
   }
 
   #scanIncoming(queue: string): void {
-    let names: string[];
+    let names: Buffer[];
     try {
-      names = readdirSync(this.layout.folder(queue, 'incoming'));
+      // As bytes: a name that is not valid UTF-8 would otherwise be read as a name that does not exist.
+      names = readdirSync(this.layout.folder(queue, 'incoming'), { encoding: 'buffer' });
     } catch {
       return;
     }
-    for (const name of names) this.#intake.handle(queue, name);
+    for (const raw of names) {
+      const name = raw.toString('utf8');
+      if (name.includes('\ufffd') && !Buffer.from(name).equals(raw)) this.#intake.handleUnreadableName(queue, raw);
+      else this.#intake.handle(queue, name);
+    }
   }
 
   /** Index `queued/` jobs this dispatcher does not know (start-up, other dispatchers, hand moves). */

@@ -14,14 +14,16 @@ const program = new Command()
   .option('-c, --config <dir>', 'configuration folder (else $BATCHD_CONFIG, ~/.config/batchd, /etc/batchd)')
   .option('-s, --spool <dir>', "spool folder (overrides batchd.yaml's spool)")
   .option('--spool-from <dir>', 'create a missing spool as a copy of this folder')
-  .option('--api-url-file <file>', 'write the HTTP API\'s URL here once it listens (for port 0)')
+  .option('--api-url-file <file>', "write the HTTP API's URL here once it listens (for port 0)")
   .action(async (options: { config?: string; spool?: string; spoolFrom?: string; apiUrlFile?: string }) => {
     const daemon = await Daemon.start({
       configDir: locateConfigDir(options.config),
       spool: options.spool,
       spoolFrom: options.spoolFrom,
     });
-    if (options.apiUrlFile !== undefined && daemon.api !== undefined) writeFileSync(options.apiUrlFile, `${daemon.api.url}\n`);
+    if (options.apiUrlFile !== undefined && daemon.api !== undefined) {
+      writeFileSync(options.apiUrlFile, `${daemon.api.url}\n`);
+    }
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
       signals += 1;
@@ -38,16 +40,26 @@ const program = new Command()
     process.on('SIGTERM', onSignal);
   });
 
-const admin = program.command('admin').description('Manage users in <config>/users.yaml (works with the daemon running or not)');
+const admin = program
+  .command('admin')
+  .description('Manage users in <config>/users.yaml (works with the daemon running or not)');
 for (const verb of ['create-superuser', 'passwd'] as const) {
   admin
     .command(`${verb} [name]`)
-    .description(verb === 'create-superuser' ? 'create a user with the SuperUser permission (default name: root)' : "change a user's password (default name: root)")
+    .description(
+      verb === 'create-superuser'
+        ? 'create a user with the SuperUser permission (default name: root)'
+        : "change a user's password (default name: root)",
+    )
     .option('-c, --config <dir>', 'configuration folder (else $BATCHD_CONFIG, ~/.config/batchd, /etc/batchd)')
-    .option('--password-stdin', 'read the password from the first line of stdin (also the default when stdin is not a terminal)')
+    .option(
+      '--password-stdin',
+      'read the password from the first line of stdin (also the default when stdin is not a terminal)',
+    )
     .action(async (name: string | undefined, options: { config?: string; passwordStdin?: boolean }) => {
       const configDir = locateConfigDir(options.config ?? program.opts<{ config?: string }>().config);
-      const read = (): Promise<string> => readPasswordFrom(process.stdin, process.stderr, options.passwordStdin === true);
+      const read = (): Promise<string> =>
+        readPasswordFrom(process.stdin, process.stderr, options.passwordStdin === true);
       process.stdout.write(`${await adminCommand(verb, name ?? 'root', configDir, read)}\n`);
     });
 }

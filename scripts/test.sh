@@ -6,6 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 need_apt=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl) # test/api: TLS certificates
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq

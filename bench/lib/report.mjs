@@ -129,7 +129,7 @@ function latency(r) {
 
 function acceptance(r) {
   return [
-    `## Drops accepted per second (${r.n.toLocaleString('en')} files)`,
+    `## Drops accepted per second (${r.n.toLocaleString('en')} files; durable: ${(r.nDurable ?? r.n).toLocaleString('en')})`,
     '',
     `The ${r.n.toLocaleString('en')} job files are prepared on the same file system, then renamed into \`incoming/\` in one burst;`,
     'rate = files / (first rename → all of them jobs in `queued/`). The queue is disabled, so nothing runs. The floors are the',

@@ -80,7 +80,7 @@ export function evaluateTargets(results) {
   );
   out.push(
     judge(
-      'drops accepted per second, durable (fsync)',
+      `drops accepted per second, durable (fsync; ${acc?.nDurable ?? 2000} files)`,
       '≥ 2,000/s',
       a2?.perSecond?.median,
       (v) => v >= 2000,

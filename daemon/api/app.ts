@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 
 import { Authenticator } from '../auth/authenticate.ts';
@@ -50,7 +51,12 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
     auth: new Authenticator(settings.auth, users),
     counts,
     metrics: new ApiMetrics(daemon, counts),
-    locks: new JobLocks(daemon.layout, daemon.config.daemon.dispatcher.lock_stale, daemon.log, () => undefined),
+    locks: new JobLocks(
+      daemon.layout,
+      daemon.config.daemon.dispatcher.lock_stale,
+      daemon.log,
+      () => undefined,
+    ),
     hostStates: new Map(),
   };
   const unsubscribe = [
@@ -70,10 +76,19 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
     const route = c.req.routePath === '/*' || c.req.routePath === '' ? 'unmatched' : c.req.routePath;
     ctx.metrics.observe(c.req.method, route, c.res.status, seconds);
     // Method, route and status only: never headers, query strings or bodies (secrets travel there).
-    daemon.log.debug({ method: c.req.method, route, status: c.res.status, ms: Math.round(seconds * 10_000) / 10, user: c.get('principal')?.name }, 'http request');
+    daemon.log.debug(
+      {
+        method: c.req.method,
+        route,
+        status: c.res.status,
+        ms: Math.round(seconds * 10_000) / 10,
+        user: c.get('principal')?.name,
+      },
+      'http request',
+    );
   });
   if (settings.cors !== undefined) {
-    const handler = cors({
+    const handler: MiddlewareHandler<ApiEnv> = cors({
       origin: settings.cors.origins,
       credentials: settings.cors.credentials,
       allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
@@ -81,14 +96,24 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
       maxAge: 600,
     });
     // A plain `OPTIONS /` is batchd's "which auth methods" call, not a CORS preflight.
-    app.use('*', (c, next) => (c.req.method === 'OPTIONS' && c.req.header('access-control-request-method') === undefined ? next() : handler(c, next)));
+    const unlessAuthMethods: MiddlewareHandler<ApiEnv> = (c, next) =>
+      c.req.method === 'OPTIONS' && c.req.header('access-control-request-method') === undefined
+        ? next()
+        : handler(c, next);
+    app.use('*', unlessAuthMethods);
   }
   app.onError((thrown, c) => {
     const error = toBatchdError(thrown);
-    if (error.code === 'INTERNAL') daemon.log.error({ err: coerceError(thrown), route: c.req.routePath }, 'request failed');
+    if (error.code === 'INTERNAL')
+      daemon.log.error({ err: coerceError(thrown), route: c.req.routePath }, 'request failed');
     return errorResponse(c, error, ctx.auth.challenge());
   });
-  app.notFound((c) => errorResponse(c, new BatchdError('NOT_FOUND', `No such endpoint: ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  app.notFound((c) =>
+    errorResponse(
+      c,
+      new BatchdError('NOT_FOUND', `No such endpoint: ${c.req.method} ${new URL(c.req.url).pathname}`),
+    ),
+  );
 
   const router = new Router(app, ctx);
   registerMetaRoutes(router);

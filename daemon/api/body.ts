@@ -16,7 +16,7 @@ export async function readBodyText(c: Context, max: number): Promise<string> {
   if (declared !== undefined && Number(declared) > max) throw tooLarge(max);
   const body = c.req.raw.body;
   if (body === null) return '';
-  const reader = body.getReader();
+  const reader = (body as ReadableStream<Uint8Array>).getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -65,9 +65,12 @@ const MAX_DEPTH = 32;
 function shallow(data: unknown): unknown {
   let level: unknown[] = [data];
   for (let depth = 0; level.length > 0; depth++) {
-    if (depth > MAX_DEPTH) throw new BatchdError('BAD_JSON', `The request body nests deeper than ${MAX_DEPTH} levels`);
+    if (depth > MAX_DEPTH)
+      throw new BatchdError('BAD_JSON', `The request body nests deeper than ${MAX_DEPTH} levels`);
     const next: unknown[] = [];
-    for (const value of level) if (value !== null && typeof value === 'object') for (const child of Object.values(value)) next.push(child);
+    for (const value of level)
+      if (value !== null && typeof value === 'object')
+        for (const child of Object.values(value)) next.push(child);
     level = next;
   }
   return data;
@@ -79,10 +82,17 @@ function loadYaml(text: string): unknown {
     return loadText(text, 'request body');
   } catch (error) {
     if (error instanceof BatchdError) throw error;
-    throw new BatchdError('YAML_SYNTAX', `Unreadable YAML in the request body: ${error instanceof Error ? error.message : 'invalid'}`);
+    throw new BatchdError(
+      'YAML_SYNTAX',
+      `Unreadable YAML in the request body: ${error instanceof Error ? error.message : 'invalid'}`,
+    );
   }
 }
 
 function tooLarge(max: number): BatchdError {
-  return new BatchdError('TOO_LARGE', `The request body is larger than ${max} bytes (manager.max_body_bytes)`, { max });
+  return new BatchdError(
+    'TOO_LARGE',
+    `The request body is larger than ${max} bytes (manager.max_body_bytes)`,
+    { max },
+  );
 }

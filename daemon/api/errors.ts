@@ -64,7 +64,14 @@ export function errorBody(error: BatchdError): ErrorBody {
 export function toBatchdError(thrown: unknown): BatchdError {
   if (thrown instanceof BatchdError) return thrown;
   if (thrown instanceof HTTPException) {
-    const code: ErrorCode = thrown.status === 413 ? 'TOO_LARGE' : thrown.status === 404 ? 'NOT_FOUND' : thrown.status < 500 ? 'REQUEST_INVALID' : 'INTERNAL';
+    const code: ErrorCode =
+      thrown.status === 413
+        ? 'TOO_LARGE'
+        : thrown.status === 404
+          ? 'NOT_FOUND'
+          : thrown.status < 500
+            ? 'REQUEST_INVALID'
+            : 'INTERNAL';
     return new BatchdError(code, thrown.message || 'Request refused');
   }
   return new BatchdError('INTERNAL', 'Internal error; the daemon log has the details', {}, { cause: thrown });

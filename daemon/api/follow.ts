@@ -20,7 +20,13 @@ const CHUNK = 64 * 1024;
  * when the job's folder moves from running/ to done/. Writes go to `write`; nothing leaks: the
  * event listener and the timer go when this returns.
  */
-export async function followLog(id: string, file: string, deps: FollowDeps, write: (chunk: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<void> {
+export async function followLog(
+  id: string,
+  file: string,
+  deps: FollowDeps,
+  write: (chunk: Uint8Array) => Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
   let handle: FileHandle | undefined;
   let position = 0;
   let wake: (() => void) | undefined;
@@ -33,7 +39,8 @@ export async function followLog(id: string, file: string, deps: FollowDeps, writ
     while (!signal.aborted) {
       const where = deps.locate(id);
       const ended = where === undefined || isFinished(where.state);
-      if (handle === undefined && where !== undefined && where.state !== 'queued') handle = await openIfThere(path.join(where.dir, file));
+      if (handle === undefined && where !== undefined && where.state !== 'queued')
+        handle = await openIfThere(path.join(where.dir, file));
       if (handle !== undefined) position = await drain(handle, position, write, signal);
       if (ended) {
         // The job may have ended between the look-up and the open: one last look at the file.
@@ -59,7 +66,12 @@ export async function followLog(id: string, file: string, deps: FollowDeps, writ
   }
 }
 
-async function drain(handle: FileHandle, from: number, write: (chunk: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<number> {
+async function drain(
+  handle: FileHandle,
+  from: number,
+  write: (chunk: Uint8Array) => Promise<void>,
+  signal: AbortSignal,
+): Promise<number> {
   let position = from;
   const buffer = Buffer.alloc(CHUNK);
   while (!signal.aborted) {

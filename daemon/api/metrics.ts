@@ -60,9 +60,24 @@ export class ApiMetrics {
       labelNames: ['queue', 'from', 'to'],
       registers,
     });
-    const accepted = new Counter({ name: 'batchd_jobs_accepted_total', help: 'Jobs accepted (drops and API)', labelNames: ['queue'], registers });
-    const rejected = new Counter({ name: 'batchd_drops_rejected_total', help: 'Drops set aside as invalid', labelNames: ['queue'], registers });
-    this.#http = new Counter({ name: 'batchd_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers });
+    const accepted = new Counter({
+      name: 'batchd_jobs_accepted_total',
+      help: 'Jobs accepted (drops and API)',
+      labelNames: ['queue'],
+      registers,
+    });
+    const rejected = new Counter({
+      name: 'batchd_drops_rejected_total',
+      help: 'Drops set aside as invalid',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.#http = new Counter({
+      name: 'batchd_http_requests_total',
+      help: 'HTTP requests',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
     this.#latency = new Histogram({
       name: 'batchd_http_request_duration_seconds',
       help: 'HTTP request latency (until the response starts)',
@@ -70,9 +85,15 @@ export class ApiMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers,
     });
-    this.streams = new Gauge({ name: 'batchd_http_open_streams', help: 'Open event and log streams', registers });
+    this.streams = new Gauge({
+      name: 'batchd_http_open_streams',
+      help: 'Open event and log streams',
+      registers,
+    });
     this.#unsubscribe.push(
-      daemon.events.on('job:transition', (e) => transitions.inc({ queue: e.toQueue ?? e.queue, from: e.from, to: e.to })),
+      daemon.events.on('job:transition', (e) =>
+        transitions.inc({ queue: e.toQueue ?? e.queue, from: e.from, to: e.to }),
+      ),
       daemon.events.on('job:accepted', (e) => accepted.inc({ queue: e.queue })),
       daemon.events.on('job:rejected', (e) => rejected.inc({ queue: e.queue })),
     );

@@ -31,13 +31,15 @@ export function queueInfo(ctx: ApiContext, name: string): QueueInfo {
 }
 
 export function assertQueue(ctx: ApiContext, name: string): void {
-  if (!ctx.daemon.queues.has(name)) throw new BatchdError('UNKNOWN_QUEUE', `Unknown queue "${name}"`, { queue: name });
+  if (!ctx.daemon.queues.has(name))
+    throw new BatchdError('UNKNOWN_QUEUE', `Unknown queue "${name}"`, { queue: name });
 }
 
 export function createQueue(ctx: ApiContext, input: QueueCreate): void {
   const { name, ...settings } = input;
   const dir = ctx.daemon.layout.queueDir(name);
-  if (ctx.daemon.queues.has(name) || existsSync(dir)) throw new BatchdError('ALREADY_EXISTS', `Queue "${name}" already exists`, { queue: name });
+  if (ctx.daemon.queues.has(name) || existsSync(dir))
+    throw new BatchdError('ALREADY_EXISTS', `Queue "${name}" already exists`, { queue: name });
   const text = settingsText(ctx, undefined, settings);
   mkdirSync(dir);
   writeFileAtomic(path.join(dir, QUEUE_FILE), text, ctx.daemon.config.daemon.storage.fsync);
@@ -65,15 +67,28 @@ export function updateQueue(ctx: ApiContext, name: string, change: QueueSettings
 export function deleteQueue(ctx: ApiContext, name: string, forced: boolean): void {
   const { daemon } = ctx;
   if (name === daemon.config.daemon.default_queue) {
-    throw new BatchdError('CONFLICT', `Queue "${name}" is the default queue (default_queue in batchd.yaml); it cannot be deleted`, { queue: name });
+    throw new BatchdError(
+      'CONFLICT',
+      `Queue "${name}" is the default queue (default_queue in batchd.yaml); it cannot be deleted`,
+      { queue: name },
+    );
   }
   ctx.counts.invalidate(name);
   const counts = ctx.counts.of(name);
-  if (counts.running > 0) throw new BatchdError('NOT_EMPTY', `Queue "${name}" has ${counts.running} running job(s); cancel them first`, { queue: name });
+  if (counts.running > 0)
+    throw new BatchdError(
+      'NOT_EMPTY',
+      `Queue "${name}" has ${counts.running} running job(s); cancel them first`,
+      { queue: name },
+    );
   const jobs = counts.queued + counts.done + counts.failed + counts.cancelled;
   const drops = countEntries(daemon.layout.folder(name, 'incoming'));
   if (!forced && jobs + drops > 0) {
-    throw new BatchdError('NOT_EMPTY', `Queue "${name}" holds ${jobs} job(s) and ${drops} drop(s); add ?forced=true to delete them with it`, { queue: name });
+    throw new BatchdError(
+      'NOT_EMPTY',
+      `Queue "${name}" holds ${jobs} job(s) and ${drops} drop(s); add ?forced=true to delete them with it`,
+      { queue: name },
+    );
   }
   const trash = path.join(daemon.layout.root, `.deleted-${name}-${Date.now()}`);
   renameSync(daemon.layout.queueDir(name), trash);
@@ -93,16 +108,34 @@ function settingsText(ctx: ApiContext, current: string | undefined, change: Queu
   }
   const result = queueSettingsSchema.safeParse(doc.toJS());
   if (!result.success) {
-    const problems = result.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message }));
-    throw new BatchdError('ENTITY_INVALID', `Invalid queue settings: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`, {}, { problems });
+    const problems = result.error.issues.map((i) => ({
+      field: i.path.map(String).join('.'),
+      message: i.message,
+    }));
+    throw new BatchdError(
+      'ENTITY_INVALID',
+      `Invalid queue settings: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
+      {},
+      { problems },
+    );
   }
   const schedule = result.data.schedule_name;
   if (ctx.daemon.config.schedule(schedule) === undefined) {
-    throw new BatchdError('UNKNOWN_SCHEDULE', `Unknown schedule "${schedule}"`, { schedule }, { problems: [{ field: 'schedule_name', message: `Unknown schedule "${schedule}"` }] });
+    throw new BatchdError(
+      'UNKNOWN_SCHEDULE',
+      `Unknown schedule "${schedule}"`,
+      { schedule },
+      { problems: [{ field: 'schedule_name', message: `Unknown schedule "${schedule}"` }] },
+    );
   }
   const type = result.data.type;
   if (type !== undefined && ctx.daemon.config.jobType(type) === undefined) {
-    throw new BatchdError('UNKNOWN_TYPE', `Unknown job type "${type}"`, { type }, { problems: [{ field: 'type', message: `Unknown job type "${type}"` }] });
+    throw new BatchdError(
+      'UNKNOWN_TYPE',
+      `Unknown job type "${type}"`,
+      { type },
+      { problems: [{ field: 'type', message: `Unknown job type "${type}"` }] },
+    );
   }
   return String(doc);
 }

@@ -19,7 +19,11 @@ import { type ApiContext, type ApiCtx, type ApiEnv, remoteAddress } from './cont
 export type Access =
   | { kind: 'public' }
   | { kind: 'user'; note: string }
-  | { kind: 'permission'; permission: Permission; scope?: (request: { params: Record<string, string>; body: unknown }) => Scope }
+  | {
+      kind: 'permission';
+      permission: Permission;
+      scope?: (request: { params: Record<string, string>; body: unknown }) => Scope;
+    }
   | { kind: 'job'; permission: Permission };
 
 export type Method = 'get' | 'post' | 'put' | 'delete' | 'options';
@@ -31,7 +35,11 @@ export interface ResponseSpec {
   mime?: string;
 }
 
-export interface RouteDef<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
+export interface RouteDef<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+> {
   method: Method;
   /** Hono style: `/queue/:q`. */
   path: string;
@@ -60,7 +68,9 @@ export interface RouteInput<P extends z.ZodType, Q extends z.ZodType, B extends 
   job: JobLocation | undefined;
 }
 
-export type RouteHandler<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> = (input: RouteInput<P, Q, B>) => Response | Promise<Response>;
+export type RouteHandler<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> = (
+  input: RouteInput<P, Q, B>,
+) => Response | Promise<Response>;
 
 /** The routes of one app, registered with Hono and with the OpenAPI registry from the same schemas. */
 export class Router {
@@ -73,28 +83,45 @@ export class Router {
     this.ctx = ctx;
   }
 
-  add<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(def: RouteDef<P, Q, B>, handler: RouteHandler<P, Q, B>): void {
-    this.routes.push(def as unknown as RouteDef);
+  add<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(
+    def: RouteDef<P, Q, B>,
+    handler: RouteHandler<P, Q, B>,
+  ): void {
+    this.routes.push(def);
     this.#document(def);
     const ctx = this.ctx;
     this.app.on(def.method.toUpperCase(), def.path, async (c) => {
-      const principal = def.access.kind === 'public' ? PUBLIC : await ctx.auth.authenticate({ header: (name) => c.req.header(name), remoteAddress: remoteAddress(c) });
+      const principal =
+        def.access.kind === 'public'
+          ? PUBLIC
+          : await ctx.auth.authenticate({
+              header: (name) => c.req.header(name),
+              remoteAddress: remoteAddress(c),
+            });
       c.set('principal', principal);
       const params = parseParams(def.params, c.req.param());
       let job: JobLocation | undefined;
       if (def.access.kind === 'job') {
         const id = c.req.param('id') ?? '';
         job = isJobId(id) ? ctx.daemon.locate(id) : undefined;
-        if (job === undefined) throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
+        if (job === undefined)
+          throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
         demand(principal, def.access.permission, { queue: job.queue });
       }
       const query = parseWith(def.query, c.req.query(), 'REQUEST_INVALID', 'query');
       let raw: RequestBody | undefined;
       if (def.body !== undefined) raw = await readBody(c, ctx.settings.max_body_bytes, def.yaml === true);
       if (def.access.kind === 'permission') {
-        demand(principal, def.access.permission, def.access.scope?.({ params: c.req.param(), body: raw?.data }) ?? {});
+        demand(
+          principal,
+          def.access.permission,
+          def.access.scope?.({ params: c.req.param(), body: raw?.data }) ?? {},
+        );
       }
-      const body = def.body === undefined || def.rawBody === true || raw === undefined ? raw?.data : validateBody(def.body, raw);
+      const body =
+        def.body === undefined || def.rawBody === true || raw === undefined
+          ? raw?.data
+          : validateBody(def.body, raw);
       return handler({ c, ctx, principal, params, query, body, raw, job } as RouteInput<P, Q, B>);
     });
   }
@@ -102,13 +129,28 @@ export class Router {
   #document(def: RouteDef<z.ZodType, z.ZodType, z.ZodType>): void {
     const responses: Record<string, unknown> = {};
     for (const [status, spec] of Object.entries(def.responses)) {
-      responses[status] = spec.schema === undefined ? { description: spec.description } : { description: spec.description, content: { [spec.mime ?? 'application/json']: { schema: spec.schema } } };
+      responses[status] =
+        spec.schema === undefined
+          ? { description: spec.description }
+          : {
+              description: spec.description,
+              content: { [spec.mime ?? 'application/json']: { schema: spec.schema } },
+            };
     }
     if (def.access.kind !== 'public') {
-      responses['401'] ??= { description: 'Not authenticated', content: { 'application/json': { schema: errorBodySchema } } };
-      responses['403'] ??= { description: 'Not permitted', content: { 'application/json': { schema: errorBodySchema } } };
+      responses['401'] ??= {
+        description: 'Not authenticated',
+        content: { 'application/json': { schema: errorBodySchema } },
+      };
+      responses['403'] ??= {
+        description: 'Not permitted',
+        content: { 'application/json': { schema: errorBodySchema } },
+      };
     }
-    responses['400'] ??= { description: 'Malformed request', content: { 'application/json': { schema: errorBodySchema } } };
+    responses['400'] ??= {
+      description: 'Malformed request',
+      content: { 'application/json': { schema: errorBodySchema } },
+    };
     const content: Record<string, { schema: z.ZodType }> = {};
     if (def.body !== undefined) {
       content['application/json'] = { schema: def.body };
@@ -134,8 +176,18 @@ export class Router {
 /** Throws 403 unless the principal holds the permission for the scope. */
 export function demand(principal: Principal, permission: Permission, scope: Scope): void {
   if (can(principal, permission, scope)) return;
-  const where = [scope.queue && `queue "${scope.queue}"`, scope.type && `type "${scope.type}"`, scope.host && `host "${scope.host}"`].filter(Boolean).join(', ');
-  throw new BatchdError('FORBIDDEN', `${principal.name} lacks the ${permission} permission${where === '' ? '' : ` for ${where}`}`, { permission, ...scope });
+  const where = [
+    scope.queue && `queue "${scope.queue}"`,
+    scope.type && `type "${scope.type}"`,
+    scope.host && `host "${scope.host}"`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  throw new BatchdError(
+    'FORBIDDEN',
+    `${principal.name} lacks the ${permission} permission${where === '' ? '' : ` for ${where}`}`,
+    { permission, ...scope },
+  );
 }
 
 export function describeAccess(access: Access): string {
@@ -145,7 +197,7 @@ export function describeAccess(access: Access): string {
     case 'user':
       return `Any authenticated user; ${access.note}.`;
     case 'permission':
-      return `Needs ${access.permission}${access.scope === undefined ? ' (unrestricted)' : ' for the resource\'s scope'}.`;
+      return `Needs ${access.permission}${access.scope === undefined ? ' (unrestricted)' : " for the resource's scope"}.`;
     case 'job':
       return `Needs ${access.permission} for the job's queue.`;
   }
@@ -160,21 +212,45 @@ function parseParams(schema: z.ZodType | undefined, params: Record<string, strin
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = issue?.path.map(String).join('.') ?? '';
-  throw new BatchdError('NAME_INVALID', `Invalid ${field} ${JSON.stringify(params[field] ?? '')} in the path: ${issue?.message ?? 'invalid'}`, { field });
+  throw new BatchdError(
+    'NAME_INVALID',
+    `Invalid ${field} ${JSON.stringify(params[field] ?? '')} in the path: ${issue?.message ?? 'invalid'}`,
+    { field },
+  );
 }
 
-function parseWith(schema: z.ZodType | undefined, data: unknown, code: 'REQUEST_INVALID', where: string): unknown {
+function parseWith(
+  schema: z.ZodType | undefined,
+  data: unknown,
+  code: 'REQUEST_INVALID',
+  where: string,
+): unknown {
   if (schema === undefined) return data;
   const result = schema.safeParse(data);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message }));
-  throw new BatchdError(code, `Invalid ${where}: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`, {}, { problems });
+  const problems = result.error.issues.map((i) => ({
+    field: i.path.map(String).join('.'),
+    message: i.message,
+  }));
+  throw new BatchdError(
+    code,
+    `Invalid ${where}: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
+    {},
+    { problems },
+  );
 }
 
 function validateBody(schema: z.ZodType, raw: RequestBody): unknown {
   const result = schema.safeParse(raw.data);
   if (result.success) return result.data;
   const problems = locateIssues(raw.text, result.error.issues, raw.data);
-  const summary = problems.map((p) => (p.field === undefined ? p.message : `${p.field}: ${p.message}`)).join('; ');
-  throw new BatchdError('ENTITY_INVALID', `Invalid request body: ${summary}`, { field: problems[0]?.field }, { problems });
+  const summary = problems
+    .map((p) => (p.field === undefined ? p.message : `${p.field}: ${p.message}`))
+    .join('; ');
+  throw new BatchdError(
+    'ENTITY_INVALID',
+    `Invalid request body: ${summary}`,
+    { field: problems[0]?.field },
+    { problems },
+  );
 }

@@ -45,14 +45,22 @@ export function planListen(config: ConfigStore): ListenPlan {
     try {
       return readFileSync(file);
     } catch (error) {
-      throw new BatchdError('CONFIG_INVALID', `manager.tls.${field}: cannot read ${file} (${errnoCode(error) ?? coerceError(error).message})`, { field: `manager.tls.${field}`, file });
+      throw new BatchdError(
+        'CONFIG_INVALID',
+        `manager.tls.${field}: cannot read ${file} (${errnoCode(error) ?? coerceError(error).message})`,
+        { field: `manager.tls.${field}`, file },
+      );
     }
   };
   const tls = { cert: read('cert'), key: read('key') };
   try {
     createSecureContext(tls); // a bad PEM fails here, before the daemon starts, not in the middle of it
   } catch (error) {
-    throw new BatchdError('CONFIG_INVALID', `manager.tls: the certificate or key is not usable: ${coerceError(error).message}`, { field: 'manager.tls' });
+    throw new BatchdError(
+      'CONFIG_INVALID',
+      `manager.tls: the certificate or key is not usable: ${coerceError(error).message}`,
+      { field: 'manager.tls' },
+    );
   }
   return { host: m.host, port: m.port, tls };
 }
@@ -72,7 +80,9 @@ export async function startApi(daemon: Daemon, plan: ListenPlan): Promise<ApiSer
   const api = createApi(daemon);
   const server = createAdaptorServer({
     fetch: api.app.fetch,
-    ...(plan.tls === undefined ? {} : { createServer: createHttpsServer, serverOptions: { cert: plan.tls.cert, key: plan.tls.key } }),
+    ...(plan.tls === undefined
+      ? {}
+      : { createServer: createHttpsServer, serverOptions: { cert: plan.tls.cert, key: plan.tls.key } }),
   }) as Server;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -85,7 +95,10 @@ export async function startApi(daemon: Daemon, plan: ListenPlan): Promise<ApiSer
   } catch (error) {
     api.close();
     if (errnoCode(error) === 'EADDRINUSE' || errnoCode(error) === 'EADDRNOTAVAIL') {
-      daemon.log.error({ host: plan.host, port: plan.port }, `HTTP API not started: ${plan.host}:${plan.port} is ${errnoCode(error) === 'EADDRINUSE' ? 'in use' : 'not an address of this machine'}; the daemon runs without it`);
+      daemon.log.error(
+        { host: plan.host, port: plan.port },
+        `HTTP API not started: ${plan.host}:${plan.port} is ${errnoCode(error) === 'EADDRINUSE' ? 'in use' : 'not an address of this machine'}; the daemon runs without it`,
+      );
       return undefined;
     }
     throw error;

@@ -17,18 +17,37 @@ export async function adminCommand(
   readPassword: () => Promise<string>,
 ): Promise<string> {
   if (configDir === undefined) {
-    throw new BatchdError('CONFIG_INVALID', 'No config folder found: pass --config DIR (or set $BATCHD_CONFIG); users are kept in <config>/users.yaml');
+    throw new BatchdError(
+      'CONFIG_INVALID',
+      'No config folder found: pass --config DIR (or set $BATCHD_CONFIG); users are kept in <config>/users.yaml',
+    );
   }
-  if (!existsSync(configDir)) throw new BatchdError('CONFIG_INVALID', `The config folder ${configDir} does not exist`, { file: configDir });
+  if (!existsSync(configDir))
+    throw new BatchdError('CONFIG_INVALID', `The config folder ${configDir} does not exist`, {
+      file: configDir,
+    });
   const checkedName = nameSchema.safeParse(name);
-  if (!checkedName.success) throw new BatchdError('NAME_INVALID', `Invalid user name ${JSON.stringify(name)}: ${checkedName.error.issues[0]?.message ?? ''}`);
+  if (!checkedName.success)
+    throw new BatchdError(
+      'NAME_INVALID',
+      `Invalid user name ${JSON.stringify(name)}: ${checkedName.error.issues[0]?.message ?? ''}`,
+    );
   const store = UserStore.forConfigDir(configDir);
   const exists = store.has(name);
-  if (verb === 'create-superuser' && exists) throw new BatchdError('ALREADY_EXISTS', `User "${name}" already exists; use \`batchd admin passwd ${name}\``);
-  if (verb === 'passwd' && !exists) throw new BatchdError('UNKNOWN_USER', `Unknown user "${name}"; create it with \`batchd admin create-superuser ${name}\` or over the API`);
+  if (verb === 'create-superuser' && exists)
+    throw new BatchdError(
+      'ALREADY_EXISTS',
+      `User "${name}" already exists; use \`batchd admin passwd ${name}\``,
+    );
+  if (verb === 'passwd' && !exists)
+    throw new BatchdError(
+      'UNKNOWN_USER',
+      `Unknown user "${name}"; create it with \`batchd admin create-superuser ${name}\` or over the API`,
+    );
   const password = await readPassword();
   const checked = passwordSchema.safeParse(password);
-  if (!checked.success) throw new BatchdError('ENTITY_INVALID', checked.error.issues[0]?.message ?? 'Invalid password');
+  if (!checked.success)
+    throw new BatchdError('ENTITY_INVALID', checked.error.issues[0]?.message ?? 'Invalid password');
   if (verb === 'create-superuser') {
     await store.addUser(name, password, { superuser: true });
     return `superuser "${name}" created in ${store.file}`;
@@ -38,7 +57,11 @@ export async function adminCommand(
 }
 
 /** The password from a terminal (asked twice, not echoed), or the first line of stdin when it is not one. */
-export async function readPasswordFrom(stdin: NodeJS.ReadStream, stderr: NodeJS.WriteStream, fromStdin = false): Promise<string> {
+export async function readPasswordFrom(
+  stdin: NodeJS.ReadStream,
+  stderr: NodeJS.WriteStream,
+  fromStdin = false,
+): Promise<string> {
   if (fromStdin || !stdin.isTTY) {
     const chunks: Buffer[] = [];
     for await (const chunk of stdin) chunks.push(chunk as Buffer);

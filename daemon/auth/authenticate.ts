@@ -30,12 +30,15 @@ export class Authenticator {
   readonly #trusted: BlockList | undefined;
   /** A scrypt per request would cap the API at a few dozen requests/s: verified credentials are remembered, keyed by a salted hash. */
   readonly #basicCache = new Map<string, { name: string; hash: string; until: number }>();
+  /** Verifications in progress: a burst of requests with new credentials costs one scrypt, not one each. */
+  readonly #verifying = new Map<string, Promise<boolean>>();
   readonly #cacheSalt = randomBytes(16);
 
   constructor(settings: AuthSettings, store: UserStore) {
     this.#settings = settings;
     this.#store = store;
-    this.#trusted = settings !== 'disable' && settings.proxy !== undefined ? trustList(settings.proxy.trusted) : undefined;
+    this.#trusted =
+      settings !== 'disable' && settings.proxy !== undefined ? trustList(settings.proxy.trusted) : undefined;
   }
 
   get disabled(): boolean {
@@ -69,21 +72,29 @@ export class Authenticator {
       if (claimed !== undefined) return this.#proxy(claimed, request.remoteAddress, s.proxy.header);
     }
     const authorization = request.header('authorization');
-    if (authorization === undefined || authorization.trim() === '') throw unauthorized('Authentication required', 'missing');
+    if (authorization === undefined || authorization.trim() === '')
+      throw unauthorized('Authentication required', 'missing');
     const space = authorization.indexOf(' ');
     const scheme = (space < 0 ? authorization : authorization.slice(0, space)).toLowerCase();
     const value = space < 0 ? '' : authorization.slice(space + 1).trim();
     if (scheme === 'bearer' && s.token) return this.#bearer(value);
     if (scheme === 'basic' && s.basic) return this.#basic(value);
-    throw unauthorized(`This server does not accept ${scheme === '' ? 'that' : scheme} authentication; it accepts ${this.methods().join(', ')}`, 'scheme');
+    throw unauthorized(
+      `This server does not accept ${scheme === '' ? 'that' : scheme} authentication; it accepts ${this.methods().join(', ')}`,
+      'scheme',
+    );
   }
 
   #proxy(claimed: string, address: string | undefined, header: string): Principal {
     if (address === undefined || this.#trusted === undefined || !isTrusted(this.#trusted, address)) {
-      throw unauthorized(`The ${header} header is accepted only from the configured proxies`, 'untrusted-proxy');
+      throw unauthorized(
+        `The ${header} header is accepted only from the configured proxies`,
+        'untrusted-proxy',
+      );
     }
     const name = claimed.trim();
-    if (!this.#store.has(name)) throw unauthorized(`The proxy named a user this server does not know`, 'unknown-user');
+    if (!this.#store.has(name))
+      throw unauthorized(`The proxy named a user this server does not know`, 'unknown-user');
     return principalFor(name, this.#store.grantsOf(name), 'proxy');
   }
 
@@ -105,10 +116,14 @@ export class Authenticator {
     if (cached !== undefined && cached.name === name && cached.hash === stored && cached.until > Date.now()) {
       return principalFor(name, this.#store.grantsOf(name), 'basic');
     }
-    if (stored === undefined || !(await verifyPassword(password, stored))) {
-      if (stored === undefined) await verifyPassword(password, undefined); // same cost as a wrong password
-      throw unauthorized('Wrong user name or password', 'password');
+    let verifying = this.#verifying.get(key);
+    if (verifying === undefined) {
+      // An unknown user costs the same scrypt as a wrong password.
+      verifying = verifyPassword(password, stored).finally(() => this.#verifying.delete(key));
+      this.#verifying.set(key, verifying);
     }
+    if (stored === undefined || !(await verifying))
+      throw unauthorized('Wrong user name or password', 'password');
     if (this.#basicCache.size >= BASIC_CACHE_MAX) this.#basicCache.clear();
     this.#basicCache.set(key, { name, hash: stored, until: Date.now() + BASIC_CACHE_MS });
     return principalFor(name, this.#store.grantsOf(name), 'basic');
@@ -126,7 +141,11 @@ function trustList(entries: readonly string[]): BlockList {
     const [address = '', bits] = entry.split('/');
     const type = isIPv6(address) ? 'ipv6' : 'ipv4';
     if (!isIPv4(address) && !isIPv6(address)) {
-      throw new BatchdError('CONFIG_INVALID', `manager.auth.proxy.trusted: ${JSON.stringify(entry)} is not an IP address or subnet`, { field: 'manager.auth.proxy.trusted' });
+      throw new BatchdError(
+        'CONFIG_INVALID',
+        `manager.auth.proxy.trusted: ${JSON.stringify(entry)} is not an IP address or subnet`,
+        { field: 'manager.auth.proxy.trusted' },
+      );
     }
     if (bits === undefined) list.addAddress(address, type);
     else list.addSubnet(address, Number(bits), type);

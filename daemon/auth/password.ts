@@ -10,9 +10,16 @@ const KEY_BYTES = 32;
 const SALT_BYTES = 16;
 
 function derive(password: string, salt: Buffer, cost: { N: number; r: number; p: number }): Promise<Buffer> {
-  const options: ScryptOptions = { N: cost.N, r: cost.r, p: cost.p, maxmem: 256 * cost.N * cost.r + 1_048_576 };
+  const options: ScryptOptions = {
+    N: cost.N,
+    r: cost.r,
+    p: cost.p,
+    maxmem: 256 * cost.N * cost.r + 1_048_576,
+  };
   return new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFC'), salt, KEY_BYTES, options, (error, key) => (error ? reject(error) : resolve(key)));
+    scrypt(password.normalize('NFC'), salt, KEY_BYTES, options, (error, key) =>
+      error ? reject(error) : resolve(key),
+    );
   });
 }
 
@@ -31,7 +38,8 @@ export async function verifyPassword(password: string, stored: string | undefine
   const parts = target.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
-  if (![N, r, p].every((n) => Number.isSafeInteger(n) && n > 0) || N > 1_048_576 || r > 32 || p > 16) return false;
+  if (![N, r, p].every((n) => Number.isSafeInteger(n) && n > 0) || N > 1_048_576 || r > 32 || p > 16)
+    return false;
   const expected = Buffer.from(parts[5] ?? '', 'base64');
   if (expected.length !== KEY_BYTES) return false;
   const actual = await derive(password, Buffer.from(parts[4] ?? '', 'base64'), { N, r, p });

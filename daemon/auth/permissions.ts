@@ -33,7 +33,8 @@ export function can(principal: Principal, permission: Permission, scope: Scope =
     (grant) =>
       grant.permission === permission &&
       covers(grant.queue_name, scope.queue) &&
-      (permission !== 'CreateJobs' || (covers(grant.type_name, scope.type) && covers(grant.host_name, scope.host ?? DEFAULT_HOST))),
+      (permission !== 'CreateJobs' ||
+        (covers(grant.type_name, scope.type) && covers(grant.host_name, scope.host ?? DEFAULT_HOST))),
   );
 }
 
@@ -41,9 +42,19 @@ function covers(granted: string | null, wanted: string | undefined): boolean {
   return granted === null || granted === wanted;
 }
 
-export function principalFor(name: string, grants: readonly Grant[], via: Principal['via'], tokenId?: string): Principal {
+export function principalFor(
+  name: string,
+  grants: readonly Grant[],
+  via: Principal['via'],
+  tokenId?: string,
+): Principal {
   return { name, superuser: grants.some((g) => g.permission === 'SuperUser'), grants, via, tokenId };
 }
 
 /** With authentication disabled everyone is a superuser (batchd's rule); the API then listens on loopback only. */
-export const ANONYMOUS: Principal = Object.freeze({ name: 'anonymous', superuser: true, grants: [], via: 'none' });
+export const ANONYMOUS: Principal = Object.freeze({
+  name: 'anonymous',
+  superuser: true,
+  grants: [],
+  via: 'none',
+});

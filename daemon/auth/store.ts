@@ -1,4 +1,13 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 
 import lockfile from 'proper-lockfile';
@@ -9,7 +18,13 @@ import { parseText } from '../config/parse.ts';
 import { NAME_PATTERN } from '../config/schema.ts';
 import { BatchdError, coerceError, errnoCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { type Grant, type GrantCreate, permissionSchema, type TokenInfo, type UserInfo } from '../protocol/auth.ts';
+import {
+  type Grant,
+  type GrantCreate,
+  permissionSchema,
+  type TokenInfo,
+  type UserInfo,
+} from '../protocol/auth.ts';
 import { hashPassword } from './password.ts';
 import { hashToken, newToken } from './tokens.ts';
 
@@ -43,7 +58,12 @@ type StoredToken = z.infer<typeof storedTokenSchema>;
 
 const usersFileSchema = z
   .object({
-    users: z.record(userName, z.object({ password: z.string().startsWith('scrypt$'), created_at: z.string().optional() }).strict()).default({}),
+    users: z
+      .record(
+        userName,
+        z.object({ password: z.string().startsWith('scrypt$'), created_at: z.string().optional() }).strict(),
+      )
+      .default({}),
     grants: z.array(storedGrantSchema).default([]),
     tokens: z.array(storedTokenSchema).default([]),
     next_grant_id: z.int().min(1).default(1),
@@ -52,7 +72,8 @@ const usersFileSchema = z
 type UsersFile = z.infer<typeof usersFileSchema>;
 
 const EMPTY = (): UsersFile => usersFileSchema.parse({});
-const HEADER = '# Written by batchd (users, password hashes, grants, token hashes). Keep it private: mode 0600.\n';
+const HEADER =
+  '# Written by batchd (users, password hashes, grants, token hashes). Keep it private: mode 0600.\n';
 /** How often the file is checked for changes made by another process (`batchd admin`). */
 const RECHECK_MS = 500;
 
@@ -112,14 +133,19 @@ export class UserStore {
   async addUser(name: string, password: string, options: { superuser?: boolean } = {}): Promise<void> {
     const hash = await hashPassword(password);
     await this.#mutate((data) => {
-      if (Object.hasOwn(data.users, name)) throw new BatchdError('ALREADY_EXISTS', `User "${name}" already exists`, { user: name });
+      if (Object.hasOwn(data.users, name))
+        throw new BatchdError('ALREADY_EXISTS', `User "${name}" already exists`, { user: name });
       data.users[name] = { password: hash, created_at: new Date().toISOString() };
       if (options.superuser === true) addGrantTo(data, name, { permission: 'SuperUser' });
     });
   }
 
   /** Set a password; `create`: make the user if missing (admin commands). */
-  async setPassword(name: string, password: string, options: { create?: boolean; superuser?: boolean } = {}): Promise<void> {
+  async setPassword(
+    name: string,
+    password: string,
+    options: { create?: boolean; superuser?: boolean } = {},
+  ): Promise<void> {
     const hash = await hashPassword(password);
     await this.#mutate((data) => {
       const existing = Object.hasOwn(data.users, name) ? data.users[name] : undefined;
@@ -151,12 +177,20 @@ export class UserStore {
     await this.#mutate((data) => {
       if (!Object.hasOwn(data.users, name)) throw unknownUser(name);
       const index = data.grants.findIndex((g) => g.id === id && g.user_name === name);
-      if (index < 0) throw new BatchdError('NOT_FOUND', `User "${name}" has no permission #${id}`, { user: name, grant: id });
+      if (index < 0)
+        throw new BatchdError('NOT_FOUND', `User "${name}" has no permission #${id}`, {
+          user: name,
+          grant: id,
+        });
       data.grants.splice(index, 1);
     });
   }
 
-  async createToken(user: string, ttlMs: number, name: string | undefined): Promise<{ info: TokenInfo; secret: string }> {
+  async createToken(
+    user: string,
+    ttlMs: number,
+    name: string | undefined,
+  ): Promise<{ info: TokenInfo; secret: string }> {
     const token = newToken();
     const now = Date.now();
     const stored: StoredToken = {
@@ -178,7 +212,9 @@ export class UserStore {
   tokens(user?: string): TokenInfo[] {
     this.refresh();
     const now = Date.now();
-    return this.#data.tokens.filter((t) => (user === undefined || t.user_name === user) && Date.parse(t.expires_at) > now).map(tokenInfo);
+    return this.#data.tokens
+      .filter((t) => (user === undefined || t.user_name === user) && Date.parse(t.expires_at) > now)
+      .map(tokenInfo);
   }
 
   token(id: string): TokenInfo | undefined {
@@ -205,7 +241,10 @@ export class UserStore {
   async #mutate<T>(change: (data: UsersFile) => T): Promise<T> {
     const file = this.file;
     if (file === undefined) {
-      throw new BatchdError('CONFLICT', 'batchd runs without a config folder, so it cannot store users; start it with --config DIR');
+      throw new BatchdError(
+        'CONFLICT',
+        'batchd runs without a config folder, so it cannot store users; start it with --config DIR',
+      );
     }
     const release = await lockfile.lock(file, {
       lockfilePath: `${file}.lock`,
@@ -237,7 +276,10 @@ export class UserStore {
       this.#set(parseText(readFileSync(file, 'utf8'), usersFileSchema, file), stamp);
     } catch (error) {
       if (strict) throw error;
-      this.#log?.error({ file }, `invalid users file (the last good version stays in force): ${coerceError(error).message}`);
+      this.#log?.error(
+        { file },
+        `invalid users file (the last good version stays in force): ${coerceError(error).message}`,
+      );
     }
   }
 
@@ -263,7 +305,13 @@ function addGrantTo(data: UsersFile, name: string, grant: GrantCreate): Grant {
 }
 
 function tokenInfo(t: StoredToken): TokenInfo {
-  return { id: t.id, name: t.name, user_name: t.user_name, created_at: t.created_at, expires_at: t.expires_at };
+  return {
+    id: t.id,
+    name: t.name,
+    user_name: t.user_name,
+    created_at: t.created_at,
+    expires_at: t.expires_at,
+  };
 }
 
 function unknownUser(name: string): BatchdError {

@@ -37,7 +37,7 @@ export function globalFlags(cmd: Command): GlobalFlags {
   for (const c of chain) {
     for (const [key, value] of Object.entries(c.opts())) if (value !== undefined) merged[key] = value;
   }
-  return merged as GlobalFlags;
+  return merged;
 }
 
 /**
@@ -47,7 +47,7 @@ export function globalFlags(cmd: Command): GlobalFlags {
 export function act<O>(handler: (session: Session, args: string[], options: O) => Promise<void>) {
   return async (...params: unknown[]): Promise<void> => {
     const cmd = params[params.length - 1] as Command;
-    const session = openSession(cmd);
+    const session = await openSession(cmd);
     try {
       await handler(session, (cmd.processedArgs as unknown[]).flatMap(flattenArg), cmd.opts() as O);
     } finally {
@@ -58,14 +58,14 @@ export function act<O>(handler: (session: Session, args: string[], options: O) =
 
 function flattenArg(arg: unknown): string[] {
   if (arg === undefined) return [];
-  return Array.isArray(arg) ? (arg as string[]) : [String(arg)];
+  return Array.isArray(arg) ? (arg as string[]) : [arg as string];
 }
 
 /** The session of the running command, kept so the error printer can name the server and config. */
 export let currentSession: Session | undefined;
 
-function openSession(cmd: Command): Session {
-  currentSession = new Session(globalFlags(cmd));
+async function openSession(cmd: Command): Promise<Session> {
+  currentSession = await Session.open(globalFlags(cmd));
   return currentSession;
 }
 

@@ -83,6 +83,7 @@ function cellText(cell: Cell): string {
   return String(cell).replace(/\s*\n\s*/g, ' ⏎ ');
 }
 
+// eslint-disable-next-line no-control-regex -- ANSI colour codes start with ESC
 const ANSI = /\u001b\[[0-9;]*m/g;
 
 function visibleLength(text: string): number {

@@ -8,6 +8,8 @@ export function canPrompt(): boolean {
 /** Read a secret from the terminal without echoing it. The prompt goes to stderr. */
 export function promptSecret(prompt: string): Promise<string> {
   const stdin = process.stdin;
+  // Echo goes off before the prompt shows: whatever is typed (or pasted) after it is never echoed.
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let value = '';
@@ -28,7 +30,6 @@ export function promptSecret(prompt: string): Promise<string> {
         else if (char >= ' ') value += char;
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onData);
   });

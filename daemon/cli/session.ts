@@ -26,14 +26,20 @@ export class Session {
   readonly tokens: TokenStore;
   #client: BatchClient | undefined;
 
-  constructor(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env) {
-    this.tokens = new TokenStore();
-    this.out = makeOutput({
+  private constructor(out: Output, config: ResolvedConfig, tokens: TokenStore) {
+    this.out = out;
+    this.config = config;
+    this.tokens = tokens;
+  }
+
+  static async open(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): Promise<Session> {
+    const tokens = new TokenStore();
+    const out = makeOutput({
       json: flags.json === true,
       quiet: flags.quiet === true,
       verbose: flags.verbose === true,
     });
-    this.config = resolveConfig({
+    const config = await resolveConfig({
       flags: {
         manager_url: flags.managerUrl,
         username: flags.username,
@@ -42,14 +48,14 @@ export class Session {
         clientConfig: flags.clientConfig,
       },
       env,
-      storedToken: (url) => this.tokens.get(url),
+      storedToken: (url) => tokens.get(url),
     });
-    if (this.out.verbose) {
-      const { sources, file } = this.config;
-      this.out.note(
-        `batch: server ${this.config.manager_url} (from ${sources.manager_url}), client config ${file ?? 'none'}`,
+    if (out.verbose) {
+      out.note(
+        `batch: server ${config.manager_url} (from ${config.sources.manager_url}), client config ${config.file ?? 'none'}`,
       );
     }
+    return new Session(out, config, tokens);
   }
 
   /** A client without credentials: for `login`, which sends its own. */

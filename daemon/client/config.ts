@@ -4,7 +4,6 @@ import path from 'node:path';
 
 import { z } from 'zod';
 
-import { parseText } from '../config/parse.ts';
 import { BatchdError, errnoCode } from '../errors.ts';
 
 /** client.yaml: batchd's fields, plus `token`. Unknown fields are errors, so typos show. */
@@ -85,7 +84,8 @@ export function locateClientFile(
   return undefined;
 }
 
-export function readClientFile(file: string, required: boolean): ClientFile {
+/** The YAML parser is loaded only when there is a file to read: it costs more start-up time than the rest of `batch`. */
+export async function readClientFile(file: string, required: boolean): Promise<ClientFile> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -99,6 +99,7 @@ export function readClientFile(file: string, required: boolean): ClientFile {
     );
   }
   if (text.trim() === '') return {};
+  const { parseText } = await import('../config/parse.ts');
   return parseText(text, clientFileSchema, file);
 }
 
@@ -113,10 +114,10 @@ export interface ConfigInputs {
 }
 
 /** Precedence, as in batchd: flag > environment > client.yaml > default. */
-export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
+export async function resolveConfig(inputs: ConfigInputs): Promise<ResolvedConfig> {
   const env = inputs.env ?? process.env;
   const located = locateClientFile(inputs.flags.clientConfig, env);
-  const file = located === undefined ? {} : readClientFile(located.file, located.required);
+  const file = located === undefined ? {} : await readClientFile(located.file, located.required);
   const sources = {} as Record<Setting, Source>;
   const pick = (setting: Setting): string | undefined => {
     const flag = inputs.flags[setting];

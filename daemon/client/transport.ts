@@ -147,7 +147,7 @@ export class Transport {
             ),
           );
         } else if (options.signal?.aborted === true) {
-          reject(options.signal.reason);
+          reject(options.signal.reason as Error);
         } else {
           reject(new UnreachableError(this.baseUrl, describeNetworkError(error), error));
         }

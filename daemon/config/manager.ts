@@ -40,7 +40,10 @@ export const managerSchema = z
     /** With auth disabled the API only listens on loopback, unless this says it is meant. */
     allow_unauthenticated_remote: z.boolean().default(false),
     /** PEM files (relative to the config folder): serve HTTPS. */
-    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    tls: z
+      .object({ cert: z.string().min(1), key: z.string().min(1) })
+      .strict()
+      .optional(),
     cors: z
       .object({
         origins: z.array(z.string().min(1)).min(1),

@@ -36,11 +36,24 @@ export function loadText(text: string, file: string): unknown {
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e) => {
       const pos = lineCounter.linePos(e.pos[0]);
-      return { line: pos.line, message: `YAML syntax: ${e.message.split('\n')[0] ?? e.message}` };
+      return { line: pos.line, message: `YAML syntax: ${tooDeep(e) ? NESTED_TOO_DEEP : (e.message.split('\n')[0] ?? e.message)}` };
     });
     throw new BatchdError('YAML_SYNTAX', formatProblems(file, problems), { file, line: problems[0]?.line }, { problems });
   }
-  return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (error) {
+    // An alias bomb, an alias to a missing anchor, or nesting too deep to convert.
+    const message = tooDeep(error) ? NESTED_TOO_DEEP : ((error as Error).message.split('\n')[0] ?? String(error));
+    throw new BatchdError('YAML_SYNTAX', `${file}: YAML syntax: ${message}`, { file }, { cause: error, problems: [{ message: `YAML syntax: ${message}` }] });
+  }
+}
+
+const NESTED_TOO_DEEP = 'nested too deeply to read (lists or maps inside each other thousands of levels deep)';
+
+/** The stack overflow that very deep nesting causes in a recursive parser. */
+function tooDeep(error: unknown): boolean {
+  return error instanceof RangeError || (error instanceof Error && error.message.includes('Maximum call stack size exceeded'));
 }
 
 export function locateIssues(text: string, issues: readonly z.core.$ZodIssue[], data?: unknown): Problem[] {
@@ -91,9 +104,45 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
   if (issue.code === 'invalid_type') {
     const got = valueAt(data, issue.path);
     if (got === undefined) return `Missing required field (expected ${issue.expected})`;
-    return `Expected ${issue.expected}, got ${JSON.stringify(got)} (${Array.isArray(got) ? 'array' : typeof got})`;
+    return `Expected ${issue.expected}, got ${preview(got)}`;
+  }
+  if (issue.code === 'invalid_key') {
+    return `Invalid name ${JSON.stringify(String(issue.path.at(-1)))}: ${issue.issues[0]?.message ?? issue.message}`;
+  }
+  // zod's own text for a union is "Invalid input": say what each alternative would have taken.
+  if (issue.code === 'invalid_union' && issue.message === 'Invalid input') {
+    const wanted = [...new Set(unionAlternatives(issue))];
+    if (wanted.length > 0) {
+      const list = wanted.length === 1 ? wanted[0] : `${wanted.slice(0, -1).join(', ')} or ${wanted.at(-1)}`;
+      return `Expected ${list}, got ${preview(valueAt(data, issue.path))}`;
+    }
   }
   return issue.message;
+}
+
+function unionAlternatives(issue: z.core.$ZodIssueInvalidUnion): string[] {
+  return issue.errors.flatMap((branch) => {
+    const first = branch[0];
+    if (first === undefined) return [];
+    if (first.path.length > 0) return typeof first.path[0] === 'string' ? [`{${first.path[0]}: …}`] : [`a list of ${first.code === 'invalid_type' ? first.expected : 'values'}`];
+    if (first.code === 'invalid_union') return unionAlternatives(first);
+    if (first.code === 'invalid_type') return [first.expected === 'tuple' ? 'list' : first.expected];
+    return [];
+  });
+}
+
+/** A value as shown in an error: short, and safe for values nested too deep to print. */
+function preview(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return `${value} (not a finite number)`;
+  let shown: string;
+  try {
+    shown = JSON.stringify(value) ?? String(value);
+  } catch {
+    shown = Array.isArray(value) ? '[…]' : '{…}';
+  }
+  if (shown.length > 60) shown = `${shown.slice(0, 57)}...`;
+  const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value === 'object' && value.constructor !== Object ? value.constructor.name : typeof value;
+  return `${shown} (${kind})`;
 }
 
 export function formatProblems(file: string, problems: readonly Problem[]): string {

@@ -18,6 +18,13 @@ import {
   scheduleSchema,
 } from './schema.ts';
 
+/**
+ * chokidar reports a file edited in place at its first write (often the truncation) and drops
+ * further change events for 50 ms, so reading at once can load an empty or half-written file and
+ * never see the rest. Wait until the file's size has settled instead.
+ */
+export const SETTLED_WRITES = { stabilityThreshold: 100, pollInterval: 20 } as const;
+
 interface Collection<T> {
   folder: string;
   schema: z.ZodType<T>;
@@ -97,7 +104,12 @@ export class ConfigStore {
 
   watch(): void {
     if (this.dir === undefined) return;
-    this.#watcher = watch(this.dir, { ignoreInitial: true, depth: 1, ignored: (p) => path.basename(p).startsWith('.') });
+    this.#watcher = watch(this.dir, {
+      ignoreInitial: true,
+      depth: 1,
+      ignored: (p) => path.basename(p).startsWith('.'),
+      awaitWriteFinish: SETTLED_WRITES,
+    });
     const onFile = (file: string): void => this.#onChange(file);
     this.#watcher.on('add', onFile).on('change', onFile).on('unlink', onFile);
     this.#watcher.on('error', (error) => this.#log.warn({ err: coerceError(error) }, 'config watcher error'));

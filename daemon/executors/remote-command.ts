@@ -33,12 +33,8 @@ export function commandFor(plan: CommandPlan, scriptPath: string | undefined): s
 export interface WrapperInput {
   /** Marks the wrapper's report on stderr; random per run. */
   nonce: string;
-  /** The job's folder on the host (absolute): created, entered, and removed afterwards. */
+  /** The job's folder on the host (absolute): created and entered; the daemon removes it later. */
   jobDir: string;
-  /** Leave the folder for the daemon (outputs to fetch); it then removes it itself. */
-  keep: boolean;
-  /** Files outside the job folder to remove afterwards (an uploaded script). */
-  remove: string[];
   env: Record<string, string>;
   command: string;
 }
@@ -54,7 +50,9 @@ export function newNonce(): string {
  * ignores TERM itself to report the end), and end-of-file — the daemon or the connection went
  * away — kills the group, so no job outlives its connection to run twice after recovery.
  * The last line on stderr is `<nonce> exit <status> <result?>` (or `<nonce> setup …` if the job
- * folder could not be made); the daemon strips it from the log.
+ * folder could not be made); the daemon strips it from the log. Every process the wrapper starts
+ * costs the host a fork and an exec, so it starts only the job and one subshell; the daemon
+ * removes job folders in batches (hosts/sweeper.ts).
  *
  * Values reach the job as exported variables in single quotes, never as code (OpenSSH passes
  * only the environment that AcceptEnv allows, so `export` it is).
@@ -81,10 +79,9 @@ export function wrapperScript(input: WrapperInput): string {
     'wait "$p"; s=$?',
     'kill -s KILL "$w" 2>/dev/null',
     'r=0; [ -s result.json ] && r=1',
+    `printf '%s exit %s %s\\n' ${n} "$s" "$r" >&2`,
+    'exit "$s"',
   );
-  for (const file of input.remove) lines.push(`rm -f -- ${shellQuote(file)}`);
-  if (!input.keep) lines.push('[ "$r" = 0 ] && cd / && rm -rf -- "$d"');
-  lines.push(`printf '%s exit %s %s\\n' ${n} "$s" "$r" >&2`, 'exit "$s"');
   return lines.join('\n') + '\n';
 }
 
@@ -96,7 +93,7 @@ export function remoteCommand(input: WrapperInput): string {
 export interface WrapperReport {
   kind: 'exit' | 'setup';
   status: number;
-  /** The job wrote `$BATCHD_RESULT`; the folder was left for the daemon to fetch it. */
+  /** The job wrote `$BATCHD_RESULT`: the daemon fetches it. */
   result: boolean;
 }
 

@@ -13,7 +13,6 @@ import {
   newNonce,
   REPORT_HOLDBACK,
   remoteCommand,
-  shellQuote,
   takeReport,
   type WrapperReport,
 } from './remote-command.ts';
@@ -93,8 +92,9 @@ export class SshExecutor implements Executor {
     } catch (error) {
       if (signal.aborted) return stopped();
       const lost = session.lease.lost;
-      if (lost !== undefined) return end('error', this.#lost(lost));
-      return end('error', coerceError(error).message);
+      if (lost === undefined) return end('error', coerceError(error).message);
+      this.#hosts.lost(this.#host, `connection lost mid-job: ${lost}`);
+      return end('error', this.#lost(lost));
     } finally {
       session.release();
     }
@@ -114,7 +114,9 @@ export class SshExecutor implements Executor {
     const { host, lease, home } = session;
     const job = request.job as NonNullable<RunRequest['job']>;
     const onHost = (p: string): string => posix.resolve(home, p);
-    const jobDir = posix.join(onHost(host.work_directory), request.jobId);
+    const workDir = onHost(host.work_directory);
+    // One folder per attempt: a retry never shares one with a removal still pending.
+    const jobDir = posix.join(workDir, `${request.jobId}.${request.attempt}`);
     const staging = planStaging(
       job.type,
       job.params,
@@ -138,7 +140,11 @@ export class SshExecutor implements Executor {
       if (!k.startsWith(PARAM_ENV_PREFIX) && !LOCAL_ONLY_ENV.has(k)) env[k] = v;
     Object.assign(env, plan.env, { BATCHD_HOST: this.#host });
 
-    const remove = scriptPath !== undefined && !scriptPath.startsWith(jobDir + '/') ? [scriptPath] : [];
+    // What to remove on the host afterwards: this attempt's folder, a script kept elsewhere, and
+    // the folders of earlier attempts (left behind if the daemon died during them).
+    const leftovers = [jobDir];
+    if (scriptPath !== undefined && !scriptPath.startsWith(jobDir + '/')) leftovers.push(scriptPath);
+    for (let k = 1; k < request.attempt; k++) leftovers.push(posix.join(workDir, `${request.jobId}.${k}`));
 
     checkInputs(staging.inputs, this.#host);
     if (staging.inputs.length > 0 || plan.kind === 'script') {
@@ -152,26 +158,18 @@ export class SshExecutor implements Executor {
           }
         });
       } catch (error) {
-        if (lease.lost === undefined) await this.#cleanUp(lease, [jobDir, ...remove], request.jobId);
+        session.sweep(leftovers);
         throw error;
       }
       if (signal.aborted) {
-        await this.#cleanUp(lease, [jobDir, ...remove], request.jobId);
+        session.sweep(leftovers);
         return stopped();
       }
     }
     if (signal.aborted) return stopped();
 
     const nonce = newNonce();
-    const keep = staging.outputs.length > 0;
-    const command = remoteCommand({
-      nonce,
-      jobDir,
-      keep,
-      remove,
-      env,
-      command: commandFor(plan, scriptPath),
-    });
+    const command = remoteCommand({ nonce, jobDir, env, command: commandFor(plan, scriptPath) });
     const result = await this.#exec(lease, command, nonce, request, signal);
     const base = { exitCode: result.exitCode ?? result.report?.status ?? null, signal: result.signal };
 
@@ -181,6 +179,7 @@ export class SshExecutor implements Executor {
     } else if (result.stopping !== undefined) outcome = stopped();
     else if (result.lost !== undefined) {
       this.#hosts.lost(this.#host, `connection lost mid-job: ${result.lost}`);
+      session.sweep(leftovers);
       return end('error', this.#lost(result.lost), base);
     } else if (!result.ended) {
       outcome = end('error', `host ${this.#host}: the job's channel closed without an exit status`, base);
@@ -207,10 +206,7 @@ export class SshExecutor implements Executor {
           );
       }
     }
-    // The wrapper removes the job's folder itself unless something was left to fetch or it was killed.
-    if (lease.lost === undefined && (keep || fetchResult || result.report === undefined)) {
-      await this.#cleanUp(lease, [jobDir, ...remove], request.jobId);
-    }
+    session.sweep(leftovers);
     return outcome;
   }
 
@@ -257,19 +253,6 @@ export class SshExecutor implements Executor {
       problems.push(`fetching outputs from ${this.#host} failed: ${coerceError(error).message}`);
     }
     return problems;
-  }
-
-  async #cleanUp(lease: Lease, paths: string[], jobId: string): Promise<void> {
-    try {
-      const { code, stderr } = await lease.run(`rm -rf -- ${paths.map(shellQuote).join(' ')}`);
-      if (code !== 0)
-        this.#log.warn({ jobId, host: this.#host, stderr }, "could not remove the job's folder on the host");
-    } catch (error) {
-      this.#log.warn(
-        { jobId, host: this.#host, err: coerceError(error) },
-        "could not remove the job's folder on the host",
-      );
-    }
   }
 
   /** Run the wrapper; stream stdout and stderr to the job folder; TERM/KILL on stop or timeout. */

@@ -15,6 +15,7 @@ import { type HostConfig, hostSchema } from './schema.ts';
 import { type ConnectionTarget, type Lease, SshPool, abortable } from './ssh-pool.ts';
 import { runStartupCommands } from './startup.ts';
 import { HostStates } from './states.ts';
+import { RemoteSweeper } from './sweeper.ts';
 
 export const HOSTS_FOLDER = 'hosts';
 
@@ -37,12 +38,15 @@ export interface HostSession {
   host: HostConfig;
   /** The login folder on the host: relative host paths are relative to it. */
   home: string;
+  /** Remove these paths on the host soon, batched with other jobs' (finished job folders). */
+  sweep(paths: readonly string[]): void;
   release(): void;
 }
 
 interface PoolEntry {
   config: HostConfig;
   pool: SshPool;
+  sweeper: RemoteSweeper;
   home: string | undefined;
   provider: HostProvider;
 }
@@ -121,6 +125,7 @@ export class HostLayer {
         lease,
         host,
         home: entry.home ?? '/',
+        sweep: (paths) => entry.sweeper.add(paths),
         release: () => {
           if (released) return;
           released = true;
@@ -143,7 +148,9 @@ export class HostLayer {
   async close(): Promise<void> {
     this.#closing.abort('shutdown');
     for (const timer of this.#idleTimers.values()) clearTimeout(timer);
-    for (const entry of this.#pools.values()) entry.pool.close();
+    const entries = [...this.#pools.values()];
+    await Promise.allSettled(entries.map((entry) => entry.sweeper.flush(AbortSignal.timeout(5_000))));
+    for (const entry of entries) entry.pool.close();
     this.#pools.clear();
     this.states.close();
     await Promise.allSettled(this.#bringUps.values());
@@ -163,7 +170,13 @@ export class HostLayer {
       () => this.#target(host, entry.provider),
       this.#d.log,
     );
-    const entry: PoolEntry = { config: host, home: undefined, provider: this.#providerOf(host) ?? ALWAYS_ON, pool };
+    const entry: PoolEntry = {
+      config: host,
+      home: undefined,
+      provider: this.#providerOf(host) ?? ALWAYS_ON,
+      pool,
+      sweeper: new RemoteSweeper(name, (signal) => pool.lease(signal), this.#d.log),
+    };
     this.#pools.set(name, entry);
     return entry;
   }
@@ -317,6 +330,7 @@ export class HostLayer {
     )
       return;
     this.states.transition(name, 'stopping', 'idle');
+    await entry.sweeper.flush();
     entry.pool.close();
     this.#pools.delete(name);
     try {

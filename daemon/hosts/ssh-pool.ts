@@ -59,7 +59,7 @@ export class Lease {
   exec(command: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       this.client.exec(command, (error, channel) =>
-        error === undefined || error === null ? resolve(channel) : reject(error),
+        error === undefined || error === null ? resolve(channel) : reject(this.#refused(error)),
       );
     });
   }
@@ -67,9 +67,25 @@ export class Lease {
   sftp(): Promise<SFTPWrapper> {
     return new Promise((resolve, reject) => {
       this.client.sftp((error, sftp) =>
-        error === undefined || error === null ? resolve(sftp) : reject(error),
+        error === undefined || error === null ? resolve(sftp) : reject(this.#refused(error)),
       );
     });
+  }
+
+  #refused(error: Error): BatchdError {
+    const lost = this.lost;
+    if (lost !== undefined) {
+      return new BatchdError('HOST_LOST', `host ${this.#pool.host}: the connection was lost: ${lost}`, {
+        host: this.#pool.host,
+      });
+    }
+    return new BatchdError(
+      'HOST_UNREACHABLE',
+      `host ${this.#pool.host}: the server refused a new channel (${error.message}); ` +
+        "is sessions_per_connection above the server's MaxSessions?",
+      { host: this.#pool.host },
+      { cause: error },
+    );
   }
 
   /** Run a short command and collect its output (startup commands, `pwd`, clean-up). */
@@ -124,18 +140,13 @@ export class SshPool {
     this.#log = log;
   }
 
-  get connectionCount(): number {
-    return this.#connections.size;
-  }
-
   /** Resolves once a connection with room is ready; rejects with a BatchdError naming the cause. */
   async lease(signal: AbortSignal): Promise<Lease> {
     for (;;) {
       signal.throwIfAborted();
       if (this.#retired)
         throw new BatchdError('HOST_UNREACHABLE', `host ${this.host}: its configuration changed; try again`);
-      const connection =
-        this.#roomy() ?? (this.#connections.size < this.#settings.maxConnections ? this.#open() : undefined);
+      const connection = this.#pick();
       if (connection !== undefined) {
         connection.leases += 1;
         clearTimeout(connection.idleTimer);
@@ -195,12 +206,21 @@ export class SshPool {
     for (const waiter of this.#waiters.splice(0)) waiter.wake();
   }
 
-  #roomy(): Connection | undefined {
+  /**
+   * The least busy connection while it is under half full; past that a new connection while the
+   * limit allows (each connection is one sshd process on the host, so load spreads); then any
+   * connection with room.
+   */
+  #pick(): Connection | undefined {
+    let least: Connection | undefined;
     for (const connection of this.#connections) {
-      if (connection.state !== 'closed' && connection.leases < this.#settings.sessionsPerConnection)
-        return connection;
+      if (connection.state !== 'closed' && (least === undefined || connection.leases < least.leases))
+        least = connection;
     }
-    return undefined;
+    const { sessionsPerConnection, maxConnections } = this.#settings;
+    if (least !== undefined && least.leases < Math.ceil(sessionsPerConnection / 2)) return least;
+    if (this.#connections.size < maxConnections) return this.#open();
+    return least !== undefined && least.leases < sessionsPerConnection ? least : undefined;
   }
 
   #open(): Connection {

@@ -67,7 +67,10 @@ export class HostStates {
   }
 
   down(host: string, reason: string, backoff: { initial: number; max: number }): void {
-    const failures = this.get(host).failures + 1;
+    const current = this.get(host);
+    // Jobs that shared a dropped connection report one outage, not one each.
+    if (current.state === 'down' && (current.retryAt ?? 0) > Date.now()) return;
+    const failures = current.failures + 1;
     const delay = Math.min(backoff.initial * 2 ** Math.min(failures - 1, 30), backoff.max);
     const retryAt = Date.now() + delay;
     this.#set(host, { state: 'down', reason, failures, retryAt, since: Date.now() });

@@ -70,6 +70,8 @@ interface Frame {
   close: ')' | '`';
   /** Open parentheses of the enclosing code, restored when the frame closes. */
   parens: number;
+  /** `$((…))`: arithmetic, where `<<` is a shift, not a here-document. */
+  arithmetic?: boolean;
 }
 
 interface HereDoc {
@@ -79,7 +81,7 @@ interface HereDoc {
   quoted: boolean;
 }
 
-const HEREDOC = /^<<(-?)[ \t]*(?:'([^'\n]+)'|"([^"\n]+)"|\\?([A-Za-z0-9_.-]+))/;
+const HEREDOC = /^<<(-?)[ \t]*(?:'([^'\n]+)'|"([^"\n]+)"|\\?([A-Za-z_][A-Za-z0-9_.-]*))/;
 
 /**
  * Rewrite `$name` references to parameters, following the shell's quoting as it reads: quotes,
@@ -138,7 +140,7 @@ export function rewriteShell(
     }
     if (ch === '$') {
       if (template[i + 1] === '(') {
-        frames.push({ outer: context, close: ')', parens });
+        frames.push({ outer: context, close: ')', parens, arithmetic: template[i + 2] === '(' });
         context = 'plain';
         parens = 0;
         out += '$(';
@@ -147,7 +149,8 @@ export function rewriteShell(
       }
       const ref = readRef(template, i);
       if (ref !== undefined && ref.name in values) {
-        out += reference(ref, context);
+        // Quotes are not allowed in arithmetic, and no word splitting happens there.
+        out += reference(ref, frames.at(-1)?.arithmetic === true ? 'double' : context);
         i = ref.end;
         continue;
       }
@@ -179,7 +182,8 @@ export function rewriteShell(
         parens = 0;
       }
     } else if (ch === '<') {
-      const op = template.startsWith('<<<', i) ? undefined : HEREDOC.exec(template.slice(i, i + 200));
+      const shift = template.startsWith('<<<', i) || frames.some((f) => f.arithmetic === true);
+      const op = shift ? undefined : HEREDOC.exec(template.slice(i, i + 200));
       if (op !== undefined && op !== null) {
         const delimiter = op[2] ?? op[3] ?? op[4] ?? '';
         hereDocs.push({

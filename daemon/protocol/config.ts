@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { WEEKDAYS } from '../config/schema.ts';
 import { nameSchema } from './common.ts';
 
-const timeOfDay = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d(:[0-5]\d)?$/, 'Expected a time of day HH:MM or HH:MM:SS');
+const timeOfDay = z
+  .string()
+  .regex(/^([01]\d|2[0-4]):[0-5]\d(:[0-5]\d)?$/, 'Expected a time of day HH:MM or HH:MM:SS');
 
 /** A schedule as the API shows it; `null` means "any" (as in batchd). */
 export const scheduleInfoSchema = z.object({
@@ -46,7 +48,10 @@ export const jobTypeInfoSchema = z.object({
   title: z.string(),
   syntax: z.string(),
   template: z.array(z.string()),
-  on_fail: z.union([z.literal('continue'), z.object({ retry: z.object({ when: z.enum(['now', 'later']), count: z.int() }) })]),
+  on_fail: z.union([
+    z.literal('continue'),
+    z.object({ retry: z.object({ when: z.enum(['now', 'later']), count: z.int() }) }),
+  ]),
   host_name: z.string().nullable(),
   max_jobs: z.int().nullable(),
   timeout_ms: z.number().nullable(),

@@ -6,10 +6,20 @@ import { jobStatusSchema } from './common.ts';
  * `GET /events` (Server-Sent Events): each message's `event:` is the type below and its `data:` the
  * JSON payload. A client sees the events of the queues it may view.
  */
-export const EVENT_TYPES = ['job:accepted', 'job:transition', 'job:rejected', 'queue:changed', 'host:state'] as const;
+export const EVENT_TYPES = [
+  'job:accepted',
+  'job:transition',
+  'job:rejected',
+  'queue:changed',
+  'host:state',
+] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
-export const jobAcceptedEventSchema = z.object({ jobId: z.string(), queue: z.string(), task: z.string().optional() });
+export const jobAcceptedEventSchema = z.object({
+  jobId: z.string(),
+  queue: z.string(),
+  task: z.string().optional(),
+});
 export const jobTransitionEventSchema = z.object({
   jobId: z.string(),
   queue: z.string(),
@@ -20,7 +30,11 @@ export const jobTransitionEventSchema = z.object({
 });
 export const jobRejectedEventSchema = z.object({ queue: z.string(), file: z.string(), message: z.string() });
 export const queueChangedEventSchema = z.object({ queue: z.string() });
-export const hostStateEventSchema = z.object({ host: z.string(), state: z.string(), reason: z.string().optional() });
+export const hostStateEventSchema = z.object({
+  host: z.string(),
+  state: z.string(),
+  reason: z.string().optional(),
+});
 
 export const eventPayloadSchemas = {
   'job:accepted': jobAcceptedEventSchema,

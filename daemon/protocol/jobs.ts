@@ -19,12 +19,18 @@ export const statusFilterSchema = z
     const state = (STATUS_ALIASES as Record<string, string>)[lower] ?? lower;
     const parsed = jobStatusSchema.or(z.literal('all')).safeParse(state);
     if (!parsed.success) {
-      ctx.addIssue({ code: 'custom', message: `Expected a status: queued, running, done, failed, cancelled or all, got ${JSON.stringify(value)}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `Expected a status: queued, running, done, failed, cancelled or all, got ${JSON.stringify(value)}`,
+      });
       return z.NEVER;
     }
     return parsed.data;
   })
-  .meta({ description: 'queued, running, done, failed, cancelled or all (batchd\'s New/Processing/Done/Failed also accepted)' });
+  .meta({
+    description:
+      "queued, running, done, failed, cancelled or all (batchd's New/Processing/Done/Failed also accepted)",
+  });
 export type StatusFilter = z.output<typeof statusFilterSchema>;
 
 export const jobListQuerySchema = z.object({

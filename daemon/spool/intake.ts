@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, renameSync, type Stats, unlinkSync } from 'node:fs';
 import path from 'node:path';
 
@@ -76,6 +77,22 @@ export class Intake {
       this.#deps.log.error({ queue, file, err: coerceError(error) }, 'could not take drop (it stays in incoming/)');
     } finally {
       this.#busy.delete(file);
+    }
+  }
+
+  /**
+   * An entry whose name is not valid UTF-8 cannot be named in text (logs, error files, job ids):
+   * it is set aside in rejected/ under the name with its bad bytes shown as U+FFFD.
+   */
+  handleUnreadableName(queue: string, raw: Buffer): void {
+    const name = raw.toString('utf8');
+    if (isIgnoredName(name)) return;
+    const file = Buffer.concat([Buffer.from(this.#deps.layout.folder(queue, 'incoming') + path.sep), raw]);
+    const error = new BatchdError('DROP_BAD_NAME', `${name}: the file name is not valid UTF-8; rename it and drop it again`, { file: name });
+    try {
+      this.#reject(queue, name, file, error);
+    } catch (rejectError) {
+      this.#deps.log.error({ queue, file: name, err: coerceError(rejectError) }, 'could not set aside a drop (it stays in incoming/)');
     }
   }
 
@@ -186,9 +203,9 @@ export class Intake {
     return true;
   }
 
-  #reject(queue: string, name: string, file: string, error: BatchdError): void {
+  #reject(queue: string, name: string, file: string | Buffer, error: BatchdError): void {
     const rejectedDir = this.#deps.layout.folder(queue, 'rejected');
-    const target = freeName(rejectedDir, name);
+    const target = freeName(rejectedDir, keptName(name));
     const problems: Problem[] = error.problems.length > 0 ? error.problems : [{ message: error.message }];
     const report = {
       file: `${queue}/incoming/${name}`,
@@ -202,7 +219,7 @@ export class Intake {
     try {
       writeFileAtomic(errorFile, stringify(report), this.#deps.limits().durable);
       renameSync(file, target);
-      this.#written.delete(file);
+      if (typeof file === 'string') this.#written.delete(file);
     } catch (moveError) {
       try {
         unlinkSync(errorFile);
@@ -215,6 +232,19 @@ export class Intake {
     this.#deps.log.warn({ queue, file: name, code: error.code }, `drop rejected: ${error.message}`);
     this.#deps.onRejected(queue, target, error);
   }
+}
+
+/**
+ * The name a rejected drop is kept under: its own, unless that leaves no room within NAME_MAX
+ * (255 bytes) for `.error.yaml` and the temporary name it is written under; then a shortened
+ * name made unique by a hash (the error file still names the original).
+ */
+function keptName(name: string): string {
+  if (Buffer.byteLength(name) <= 200) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  let short = name.slice(0, 190);
+  while (Buffer.byteLength(short) > 190) short = short.slice(0, -1);
+  return `${short}~${hash}`;
 }
 
 function freeName(dir: string, name: string): string {

@@ -3,6 +3,7 @@ import path from 'node:path';
 
 import { type FSWatcher, watch } from 'chokidar';
 
+import { SETTLED_WRITES } from '../config/store.ts';
 import { coerceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { isQueueName, QUEUE_FILE, type SpoolLayout } from './layout.ts';
@@ -41,6 +42,7 @@ export class SpoolWatcher {
     this.#tree = watch(root, {
       ignoreInitial: true,
       depth: 1,
+      awaitWriteFinish: SETTLED_WRITES,
       ignored: (p: string) => {
         const rel = path.relative(root, p);
         if (rel === '') return false;

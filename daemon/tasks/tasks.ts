@@ -42,20 +42,30 @@ export function readManifest(layout: SpoolLayout, queue: string, name: string): 
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') throw new BatchdError('UNKNOWN_TASK', `No task "${name}" in queue "${queue}"`, { queue, task: name });
+    if (errnoCode(error) === 'ENOENT')
+      throw new BatchdError('UNKNOWN_TASK', `No task "${name}" in queue "${queue}"`, { queue, task: name });
     throw error;
   }
   const parsed = manifestSchema.safeParse(loadText(text, file));
-  if (!parsed.success) throw new BatchdError('INTERNAL', `${file} is damaged: ${parsed.error.issues[0]?.message ?? 'invalid'}`, { file });
+  if (!parsed.success)
+    throw new BatchdError('INTERNAL', `${file} is damaged: ${parsed.error.issues[0]?.message ?? 'invalid'}`, {
+      file,
+    });
   return parsed.data;
 }
 
 /** Where each job of a task is: one listing per state folder, not one lookup per job. */
-export function locateTaskJobs(layout: SpoolLayout, queues: readonly string[], manifest: TaskManifest): TaskJob[] {
+export function locateTaskJobs(
+  layout: SpoolLayout,
+  queues: readonly string[],
+  manifest: TaskManifest,
+): TaskJob[] {
   const where = new Map<string, JobStateName>();
   const shards = new Set(manifest.jobs.map(shardOf));
   for (const state of JOB_STATES) {
-    const dirs = isFinished(state) ? [...shards].map((s) => path.join(layout.stateDir(manifest.queue, state), s)) : [layout.stateDir(manifest.queue, state)];
+    const dirs = isFinished(state)
+      ? [...shards].map((s) => path.join(layout.stateDir(manifest.queue, state), s))
+      : [layout.stateDir(manifest.queue, state)];
     for (const dir of dirs) for (const id of namesIn(dir)) if (isJobId(id)) where.set(id, state);
   }
   return manifest.jobs.map((id, index) => {
@@ -100,7 +110,14 @@ export function taskResults(layout: SpoolLayout, jobs: readonly TaskJob[]): Task
     } catch {
       // moved since it was located: the next read shows it
     }
-    return { index: job.index, id: job.id, status: job.state, exit_code: exitCode, error, result: readResult(dir) };
+    return {
+      index: job.index,
+      id: job.id,
+      status: job.state,
+      exit_code: exitCode,
+      error,
+      result: readResult(dir),
+    };
   });
 }
 
@@ -110,7 +127,10 @@ export function resumable(jobs: readonly TaskJob[]): TaskJob[] {
 }
 
 /** Queue again the failed and cancelled jobs of a task, through the dispatcher's retry (the same as `<id>.retry` request files). */
-export async function resumeTask(jobs: readonly TaskJob[], retry: (id: string) => Promise<unknown>): Promise<{ resumed: string[]; errors: { id: string; message: string }[] }> {
+export async function resumeTask(
+  jobs: readonly TaskJob[],
+  retry: (id: string) => Promise<unknown>,
+): Promise<{ resumed: string[]; errors: { id: string; message: string }[] }> {
   const resumed: string[] = [];
   const errors: { id: string; message: string }[] = [];
   for (const job of resumable(jobs)) {

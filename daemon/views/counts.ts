@@ -28,7 +28,8 @@ export class JobCounts {
         counts[state] = countJobs(dir);
         continue;
       }
-      for (const shard of names(dir)) if (/^\d{8}$/.test(shard)) counts[state] += countJobs(path.join(dir, shard));
+      for (const shard of names(dir))
+        if (/^\d{8}$/.test(shard)) counts[state] += countJobs(path.join(dir, shard));
     }
     this.#cache.set(queue, { at: Date.now(), counts });
     return counts;

@@ -19,7 +19,13 @@ export function jobInfo(location: JobLocation, withHistory: boolean): JobInfo {
   return toJobInfo(spec, state, location.state, location.queue, withHistory);
 }
 
-export function toJobInfo(spec: JobSpec, state: JobState & { notes?: string | null }, status: JobStateName, queue: string, withHistory: boolean): JobInfo {
+export function toJobInfo(
+  spec: JobSpec,
+  state: JobState & { notes?: string | null },
+  status: JobStateName,
+  queue: string,
+  withHistory: boolean,
+): JobInfo {
   const last = state.last;
   const finished = isFinished(status);
   const notes = state.notes === undefined ? spec.notes : state.notes;
@@ -50,7 +56,12 @@ export function toJobInfo(spec: JobSpec, state: JobState & { notes?: string | nu
 }
 
 /** Find a job and read it, looking again if it moved between the two. */
-export function readJob(layout: SpoolLayout, queues: readonly string[], id: string, withHistory = true): { location: JobLocation; info: JobInfo } {
+export function readJob(
+  layout: SpoolLayout,
+  queues: readonly string[],
+  id: string,
+  withHistory = true,
+): { location: JobLocation; info: JobInfo } {
   for (let tries = 0; tries < 5; tries++) {
     const location = isJobId(id) ? locateJob(layout, queues, id) : undefined;
     if (location === undefined) break;
@@ -63,7 +74,11 @@ export function readJob(layout: SpoolLayout, queues: readonly string[], id: stri
   throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
 }
 
-export function readJobStateAt(layout: SpoolLayout, queues: readonly string[], id: string): { location: JobLocation; state: JobState } {
+export function readJobStateAt(
+  layout: SpoolLayout,
+  queues: readonly string[],
+  id: string,
+): { location: JobLocation; state: JobState } {
   for (let tries = 0; tries < 5; tries++) {
     const location = isJobId(id) ? locateJob(layout, queues, id) : undefined;
     if (location === undefined) break;
@@ -77,7 +92,13 @@ export function readJobStateAt(layout: SpoolLayout, queues: readonly string[], i
 }
 
 /** Job ids in one state folder of a queue, sorted (ids sort by submission time), after `cursor`, at most `limit`. */
-export function idsIn(layout: SpoolLayout, queue: string, state: JobStateName, limit: number, cursor?: string): string[] {
+export function idsIn(
+  layout: SpoolLayout,
+  queue: string,
+  state: JobStateName,
+  limit: number,
+  cursor?: string,
+): string[] {
   const base = layout.stateDir(queue, state);
   if (!isFinished(state)) return firstAfter(listIds(base), limit, cursor);
   const out: string[] = [];
@@ -97,7 +118,13 @@ export interface JobListing {
 }
 
 /** One page of jobs over some queues and states, in submission order. */
-export function listJobs(layout: SpoolLayout, queues: readonly string[], states: readonly JobStateName[], limit: number, cursor?: string): JobListing {
+export function listJobs(
+  layout: SpoolLayout,
+  queues: readonly string[],
+  states: readonly JobStateName[],
+  limit: number,
+  cursor?: string,
+): JobListing {
   const found: { id: string; queue: string; state: JobStateName }[] = [];
   for (const queue of queues) {
     for (const state of states) {
@@ -110,7 +137,11 @@ export function listJobs(layout: SpoolLayout, queues: readonly string[], states:
 }
 
 /** Read a page's jobs; one that moved meanwhile is looked up again (or left out if it is gone). */
-export function readListing(layout: SpoolLayout, allQueues: readonly string[], listing: JobListing): JobInfo[] {
+export function readListing(
+  layout: SpoolLayout,
+  allQueues: readonly string[],
+  listing: JobListing,
+): JobInfo[] {
   const out: JobInfo[] = [];
   for (const entry of listing.jobs) {
     try {

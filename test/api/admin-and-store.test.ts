@@ -20,9 +20,15 @@ afterAll(async () => {
 });
 
 /** Run `batchd admin ...` as a real process with `input` on its stdin (not a terminal). */
-function admin(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function admin(
+  args: string[],
+  input: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DAEMON_MAIN, 'admin', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, BATCHD_CONFIG: '' } });
+    const child = spawn(process.execPath, [DAEMON_MAIN, 'admin', ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, BATCHD_CONFIG: '' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -35,9 +41,14 @@ function admin(args: string[], input: string): Promise<{ code: number | null; st
 
 describe('batchd admin create-superuser and passwd', () => {
   it('create the first superuser, refuse a second one of that name, change the password: a running daemon follows', async () => {
-    const env = makeEnv({ config: { manager: { enabled: true, host: '127.0.0.1', port: 0, auth: { basic: true } } } });
+    const env = makeEnv({
+      config: { manager: { enabled: true, host: '127.0.0.1', port: 0, auth: { basic: true } } },
+    });
     envs.push(env);
-    const created = await admin(['create-superuser', 'alice', '--config', env.etc, '--password-stdin'], 'first-password\n');
+    const created = await admin(
+      ['create-superuser', 'alice', '--config', env.etc, '--password-stdin'],
+      'first-password\n',
+    );
     expect(created, created.stderr).toMatchObject({ code: 0 });
     expect(created.stdout).toContain('superuser "alice" created');
     const file = path.join(env.etc, 'users.yaml');
@@ -51,13 +62,26 @@ describe('batchd admin create-superuser and passwd', () => {
     const urlFile = path.join(env.root, 'url');
     const daemon = await startDaemon(env.etc, env.spool, { extraArgs: ['--api-url-file', urlFile] });
     procs.push(daemon);
-    const url = await eventually(() => existsSync(urlFile) && readFileSync(urlFile, 'utf8').trim(), 15_000, 'API url');
-    expect((await httpRequest(url, '/whoami', { headers: basic('alice', 'first-password') })).json()).toMatchObject({ name: 'alice', superuser: true });
+    const url = await eventually(
+      () => existsSync(urlFile) && readFileSync(urlFile, 'utf8').trim(),
+      15_000,
+      'API url',
+    );
+    expect(
+      (await httpRequest(url, '/whoami', { headers: basic('alice', 'first-password') })).json(),
+    ).toMatchObject({ name: 'alice', superuser: true });
 
     const changed = await admin(['passwd', 'alice', '--config', env.etc], 'second-password\n');
     expect(changed.code, changed.stderr).toBe(0);
-    await eventually(async () => (await httpRequest(url, '/whoami', { headers: basic('alice', 'second-password') })).status === 200, 10_000, 'new password accepted');
-    expect((await httpRequest(url, '/whoami', { headers: basic('alice', 'first-password') })).status).toBe(401);
+    await eventually(
+      async () =>
+        (await httpRequest(url, '/whoami', { headers: basic('alice', 'second-password') })).status === 200,
+      10_000,
+      'new password accepted',
+    );
+    expect((await httpRequest(url, '/whoami', { headers: basic('alice', 'first-password') })).status).toBe(
+      401,
+    );
     await daemon.stop();
   });
 
@@ -65,12 +89,18 @@ describe('batchd admin create-superuser and passwd', () => {
     const env = makeEnv();
     envs.push(env);
     const short = await admin(['create-superuser', 'root', '--config', env.etc], 'short\n');
-    expect([short.code, short.stderr]).toEqual([1, expect.stringContaining('at least 8 characters') as unknown]);
+    expect([short.code, short.stderr]).toEqual([
+      1,
+      expect.stringContaining('at least 8 characters') as unknown,
+    ]);
     const unknown = await admin(['passwd', 'nobody', '--config', env.etc], 'long-enough-pw\n');
     expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringContaining('Unknown user') as unknown]);
     const badName = await admin(['create-superuser', '../evil', '--config', env.etc], 'long-enough-pw\n');
     expect(badName.code).toBe(1);
-    const missing = await admin(['create-superuser', '--config', path.join(env.root, 'nope')], 'long-enough-pw\n');
+    const missing = await admin(
+      ['create-superuser', '--config', path.join(env.root, 'nope')],
+      'long-enough-pw\n',
+    );
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringContaining('does not exist') as unknown]);
     const root = await admin(['create-superuser', '--config', env.etc], 'long-enough-pw\n');
     expect([root.code, root.stdout]).toEqual([0, expect.stringContaining('"root"') as unknown]);
@@ -93,14 +123,17 @@ describe('the users store', () => {
     expect(await verifyPassword('same-password', undefined)).toBe(false);
   });
 
-  it('two writers (the daemon and batchd admin) never lose each other\'s changes', async () => {
+  it("two writers (the daemon and batchd admin) never lose each other's changes", async () => {
     const env = makeEnv();
     envs.push(env);
     const one = UserStore.forConfigDir(env.etc);
     await one.addUser('u', 'password-123');
     const two = UserStore.forConfigDir(env.etc);
     await Promise.all(
-      Array.from({ length: 10 }, (_, i) => [one.addGrant('u', { permission: 'ViewJobs', queue_name: `q${i}` }), two.addGrant('u', { permission: 'ManageJobs', queue_name: `q${i}` })]).flat(),
+      Array.from({ length: 10 }, (_, i) => [
+        one.addGrant('u', { permission: 'ViewJobs', queue_name: `q${i}` }),
+        two.addGrant('u', { permission: 'ManageJobs', queue_name: `q${i}` }),
+      ]).flat(),
     );
     const fresh = UserStore.forConfigDir(env.etc);
     const grants = fresh.grantsOf('u');

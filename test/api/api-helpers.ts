@@ -30,7 +30,11 @@ export interface InProcessApi {
   api: Api;
   request(method: string, path: string, options?: RequestOptions): Promise<Response>;
   /** request() and the parsed JSON body. */
-  json<T = unknown>(method: string, path: string, options?: RequestOptions): Promise<{ status: number; body: T }>;
+  json<T = unknown>(
+    method: string,
+    path: string,
+    options?: RequestOptions,
+  ): Promise<{ status: number; body: T }>;
   close(): Promise<void>;
 }
 
@@ -41,9 +45,17 @@ export const JOB_TYPES = {
 
 /** A daemon in this process with its API app (not listening): requests go through `app.request()`. */
 export async function startApi(options: EnvOptions & { auth?: unknown } = {}): Promise<InProcessApi> {
-  const manager = { enabled: false, ...(options.auth === undefined ? {} : { auth: options.auth }), ...(options.config?.manager as object | undefined) };
+  const manager = {
+    enabled: false,
+    ...(options.auth === undefined ? {} : { auth: options.auth }),
+    ...(options.config?.manager as object | undefined),
+  };
   const env = makeDispatchEnv({ jobTypes: JOB_TYPES, ...options, config: { ...options.config, manager } });
-  const daemon = await Daemon.start({ configDir: env.etc, spool: env.spool, logger: pino({ level: 'silent' }) });
+  const daemon = await Daemon.start({
+    configDir: env.etc,
+    spool: env.spool,
+    logger: pino({ level: 'silent' }),
+  });
   const api = createApi(daemon);
   const request = (method: string, path: string, o: RequestOptions = {}): Promise<Response> => {
     const headers: Record<string, string> = { ...authHeader(o.auth), ...o.headers };
@@ -86,7 +98,11 @@ export function authHeader(auth: Auth): Record<string, string> {
 }
 
 /** Poll an async check until it returns a value (not undefined/false/null). */
-export async function eventually<T>(check: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false | null> | T | undefined | false | null,
+  timeoutMs = 15_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -120,11 +136,23 @@ export interface FixtureUser {
  * one scrypt hash shared by every user, so a test with many users costs one hash, not one each.
  * A running daemon picks the file up within half a second (sooner if it never looked yet).
  */
-export async function writeUsersFile(etc: string, users: FixtureUser[], password: string, tokens: { user: string; secret: string; expiresAt?: Date }[] = []): Promise<void> {
+export async function writeUsersFile(
+  etc: string,
+  users: FixtureUser[],
+  password: string,
+  tokens: { user: string; secret: string; expiresAt?: Date }[] = [],
+): Promise<void> {
   const hash = await hashPassword(password);
   let id = 0;
   const grants = users.flatMap((u) =>
-    (u.grants ?? []).map((g) => ({ id: ++id, user_name: u.name, permission: g.permission, queue_name: g.queue_name ?? null, type_name: g.type_name ?? null, host_name: g.host_name ?? null })),
+    (u.grants ?? []).map((g) => ({
+      id: ++id,
+      user_name: u.name,
+      permission: g.permission,
+      queue_name: g.queue_name ?? null,
+      type_name: g.type_name ?? null,
+      host_name: g.host_name ?? null,
+    })),
   );
   const now = Date.now();
   const file = {

@@ -20,7 +20,10 @@ import { eventually, type InProcessApi, startApi } from './api-helpers.ts';
 describe('job endpoints', () => {
   let t: InProcessApi;
   beforeAll(async () => {
-    t = await startApi({ queues: { hold: { enabled: false }, other: { enabled: false } }, config: { manager: { max_body_bytes: 4096 } } });
+    t = await startApi({
+      queues: { hold: { enabled: false }, other: { enabled: false } },
+      config: { manager: { max_body_bytes: 4096 } },
+    });
   });
   afterAll(async () => t.close());
 
@@ -47,16 +50,31 @@ describe('job endpoints', () => {
       return rest;
     };
     expect(strip(apiDir)).toEqual(strip(dropDir));
-    const state = JSON.parse(readFileSync(path.join(apiDir, 'state.yaml'), 'utf8')) as { state: string; history: { reason: string }[] };
+    const state = JSON.parse(readFileSync(path.join(apiDir, 'state.yaml'), 'utf8')) as {
+      state: string;
+      history: { reason: string }[];
+    };
     expect(state.state).toBe('queued');
     expect(state.history[0]?.reason).toBe('accepted (api)');
   });
 
   it('POST /queue/:q takes JSON, records the submitter, and runs the job', async () => {
-    const [id] = await submit('default', { type: 'echo', params: { message: 'hello api' }, name: 'greeting' });
+    const [id] = await submit('default', {
+      type: 'echo',
+      params: { message: 'hello api' },
+      name: 'greeting',
+    });
     await waitForState(t.env, id ?? '', 'done');
     const job = jobInfoSchema.parse((await t.json('GET', `/job/${id}`)).body);
-    expect(job).toMatchObject({ status: 'done', type: 'echo', params: { message: 'hello api' }, name: 'greeting', user: 'anonymous', exit_code: 0, attempts: 1 });
+    expect(job).toMatchObject({
+      status: 'done',
+      type: 'echo',
+      params: { message: 'hello api' },
+      name: 'greeting',
+      user: 'anonymous',
+      exit_code: 0,
+      attempts: 1,
+    });
     expect(job.history?.map((h) => h.to)).toEqual(['queued', 'running', 'done']);
     const log = await t.request('GET', `/job/${id}/log`);
     expect(log.headers.get('content-type')).toContain('text/plain');
@@ -65,10 +83,14 @@ describe('job endpoints', () => {
 
   it('POST /queue/:q refuses invalid jobs (422 with field and line), bad JSON and YAML (400), big bodies (413), unknown queues (404)', async () => {
     const before = readdirSync(path.join(t.env.spool, 'hold', 'queued')).length;
-    const invalid = await t.json<{ error: { details: { field: string; line: number }[] } }>('POST', '/queue/hold', {
-      body: 'type: echo\nparams:\n  message: x\n  colour: red\n',
-      contentType: 'application/yaml',
-    });
+    const invalid = await t.json<{ error: { details: { field: string; line: number }[] } }>(
+      'POST',
+      '/queue/hold',
+      {
+        body: 'type: echo\nparams:\n  message: x\n  colour: red\n',
+        contentType: 'application/yaml',
+      },
+    );
     expect(invalid.status).toBe(422);
     expect(code(invalid.body)).toBe('JOB_INVALID');
     expect(invalid.body.error.details[0]).toMatchObject({ field: 'params.colour', line: 4 });
@@ -76,7 +98,10 @@ describe('job endpoints', () => {
     expect([type.status, code(type.body)]).toEqual([422, 'UNKNOWN_TYPE']);
     const json = await t.json('POST', '/queue/hold', { body: '{"type": "echo",' });
     expect([json.status, code(json.body)]).toEqual([400, 'BAD_JSON']);
-    const yaml = await t.json('POST', '/queue/hold', { body: 'type: [echo\n', contentType: 'application/yaml' });
+    const yaml = await t.json('POST', '/queue/hold', {
+      body: 'type: [echo\n',
+      contentType: 'application/yaml',
+    });
     expect([yaml.status, code(yaml.body)]).toEqual([400, 'YAML_SYNTAX']);
     const big = await t.json('POST', '/queue/hold', { body: { command: 'x'.repeat(5000) } });
     expect([big.status, code(big.body)]).toEqual([413, 'TOO_LARGE']);
@@ -87,23 +112,36 @@ describe('job endpoints', () => {
   });
 
   it('a task submission makes many jobs and names the task', async () => {
-    const res = await t.json('POST', '/queue/hold', { body: { type: 'echo', task: 'greetings', params: { message: ['a', 'b', 'c'] } } });
+    const res = await t.json('POST', '/queue/hold', {
+      body: { type: 'echo', task: 'greetings', params: { message: ['a', 'b', 'c'] } },
+    });
     expect(res.status).toBe(201);
-    expect(submitResponseSchema.parse(res.body)).toMatchObject({ task: 'greetings', jobs: expect.any(Array) as unknown });
+    expect(submitResponseSchema.parse(res.body)).toMatchObject({
+      task: 'greetings',
+      jobs: expect.any(Array) as unknown,
+    });
     expect(submitResponseSchema.parse(res.body).jobs).toHaveLength(3);
   });
 
   it('GET /queue/:q/jobs pages through jobs in submission order, by status (batchd names too)', async () => {
     // Listings are in id order: ids sort by submission time (jobs of one task share the millisecond).
-    const ids = (await submit('other', { type: 'echo', params: { message: { range: '1..5' } }, task: 'pager' })).sort();
+    const ids = (
+      await submit('other', { type: 'echo', params: { message: { range: '1..5' } }, task: 'pager' })
+    ).sort();
     const first = jobPageSchema.parse((await t.json('GET', '/queue/other/jobs?limit=2')).body);
     expect(first.jobs.map((j) => j.id)).toEqual(ids.slice(0, 2));
-    const second = jobPageSchema.parse((await t.json('GET', `/queue/other/jobs?limit=2&cursor=${first.next_cursor}`)).body);
+    const second = jobPageSchema.parse(
+      (await t.json('GET', `/queue/other/jobs?limit=2&cursor=${first.next_cursor}`)).body,
+    );
     expect(second.jobs.map((j) => j.id)).toEqual(ids.slice(2, 4));
-    const third = jobPageSchema.parse((await t.json('GET', `/queue/other/jobs?limit=2&cursor=${second.next_cursor}`)).body);
+    const third = jobPageSchema.parse(
+      (await t.json('GET', `/queue/other/jobs?limit=2&cursor=${second.next_cursor}`)).body,
+    );
     expect(third).toMatchObject({ next_cursor: null });
     expect(third.jobs.map((j) => j.id)).toEqual(ids.slice(4));
-    const batchdName = jobPageSchema.parse((await t.json('GET', '/queue/other/jobs?status=New&limit=1000')).body);
+    const batchdName = jobPageSchema.parse(
+      (await t.json('GET', '/queue/other/jobs?status=New&limit=1000')).body,
+    );
     expect(batchdName.jobs).toHaveLength(5);
     expect(jobPageSchema.parse((await t.json('GET', '/queue/other/jobs?status=done')).body).jobs).toEqual([]);
     expect((await t.json('GET', '/queue/other/jobs?status=sideways')).status).toBe(400);
@@ -128,7 +166,11 @@ describe('job endpoints', () => {
   });
 
   it('PUT /job/:id re-prioritises (number, first, last, more, less), moves and annotates a queued job', async () => {
-    const [a, b, c] = await submit('hold', { type: 'echo', task: 'prio', params: { message: ['1', '2', '3'] } });
+    const [a, b, c] = await submit('hold', {
+      type: 'echo',
+      task: 'prio',
+      params: { message: ['1', '2', '3'] },
+    });
     const priority = async (id: string | undefined, value: unknown): Promise<number> => {
       const res = await t.json('PUT', `/job/${id}`, { body: { priority: value } });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
@@ -154,7 +196,9 @@ describe('job endpoints', () => {
     const done = jobPageSchema.parse((await t.json('GET', '/queue/default/jobs?status=done')).body).jobs[0];
     const finished = await t.json('PUT', `/job/${done?.id}`, { body: { move: 'hold' } });
     expect(finished.status).toBe(409);
-    expect((await t.json('PUT', '/job/20200101T000000.000Z-aaaaaa', { body: { notes: 'x' } })).status).toBe(404);
+    expect((await t.json('PUT', '/job/20200101T000000.000Z-aaaaaa', { body: { notes: 'x' } })).status).toBe(
+      404,
+    );
   });
 
   it('DELETE /job/:id cancels a queued job, keeps its folder in cancelled/, and refuses it twice (409)', async () => {
@@ -186,8 +230,16 @@ describe('job endpoints', () => {
     expect(results[0]).toMatchObject({ outcome: 'exit-code', exit_code: 3 });
     const res = await t.json('POST', `/job/${id}/retry`);
     expect(res).toEqual({ status: 200, body: { id, result: 'queued' } });
-    await eventually(async () => (await t.json<{ attempts: number; status: string }>('GET', `/job/${id}`)).body.status === 'failed' && true, 15_000, 'second failure');
-    expect(z.array(attemptResultSchema).parse((await t.json('GET', `/job/${id}/results`)).body)).toHaveLength(2);
+    await eventually(
+      async () =>
+        (await t.json<{ attempts: number; status: string }>('GET', `/job/${id}`)).body.status === 'failed' &&
+        true,
+      15_000,
+      'second failure',
+    );
+    expect(z.array(attemptResultSchema).parse((await t.json('GET', `/job/${id}/results`)).body)).toHaveLength(
+      2,
+    );
     const [queued] = await submit('hold', { command: 'true' });
     expect((await t.json('POST', `/job/${queued}/retry`)).status).toBe(409);
     expect((await t.json('POST', '/job/20200101T000000.000Z-aaaaaa/retry')).status).toBe(404);

@@ -30,19 +30,38 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
 
   const code = (body: unknown): string => errorBodySchema.parse(body).error.code;
 
-  describe('tasks (restbatch\'s workflow)', () => {
-    it('status counts, results in the task\'s order, resume of only the failed and cancelled jobs', async () => {
+  describe("tasks (restbatch's workflow)", () => {
+    it("status counts, results in the task's order, resume of only the failed and cancelled jobs", async () => {
       const script = 'if [ "$n" = 2 ]; then exit 1; fi; printf \'{"n": %s}\' "$n" > "$BATCHD_RESULT"';
-      t.env.writeConfig('jobtypes/square.yaml', { template: script, params: [{ name: 'n', type: 'Integer' }] });
+      t.env.writeConfig('jobtypes/square.yaml', {
+        template: script,
+        params: [{ name: 'n', type: 'Integer' }],
+      });
       t.daemon.config.reloadFile(path.join(t.env.etc, 'jobtypes', 'square.yaml'));
-      const sub = submitResponseSchema.parse((await t.json('POST', '/queue/default', { body: { type: 'square', task: 'squares', params: { n: [3, 2, 1] } } })).body);
+      const sub = submitResponseSchema.parse(
+        (
+          await t.json('POST', '/queue/default', {
+            body: { type: 'square', task: 'squares', params: { n: [3, 2, 1] } },
+          })
+        ).body,
+      );
       expect(sub.task).toBe('squares');
       const status = await eventually(async () => {
         const s = taskStatusSchema.parse((await t.json('GET', '/queue/default/task/squares')).body);
         return s.resolved ? s : undefined;
       });
-      expect(status).toMatchObject({ total: 3, done: 2, failed: 1, queued: 0, running: 0, missing: 0, resolved: true });
-      const results = taskResultsSchema.parse((await t.json('GET', '/queue/default/task/squares/results')).body);
+      expect(status).toMatchObject({
+        total: 3,
+        done: 2,
+        failed: 1,
+        queued: 0,
+        running: 0,
+        missing: 0,
+        resolved: true,
+      });
+      const results = taskResultsSchema.parse(
+        (await t.json('GET', '/queue/default/task/squares/results')).body,
+      );
       expect(results.map((r) => [r.index, r.id, r.status, r.result])).toEqual([
         [0, sub.jobs[0], 'done', { n: 3 }],
         [1, sub.jobs[1], 'failed', null],
@@ -52,7 +71,9 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
       const resumed = await t.json('POST', '/queue/default/task/squares/resume');
       expect(resumed).toEqual({ status: 200, body: { resumed: [sub.jobs[1]] } });
       await waitForState(t.env, sub.jobs[1] ?? '', 'failed');
-      const attempts = await Promise.all(sub.jobs.map(async (id) => (await t.json<{ attempts: number }>('GET', `/job/${id}`)).body.attempts));
+      const attempts = await Promise.all(
+        sub.jobs.map(async (id) => (await t.json<{ attempts: number }>('GET', `/job/${id}`)).body.attempts),
+      );
       expect(attempts).toEqual([1, 2, 1]);
       const list = z.array(taskSummarySchema).parse((await t.json('GET', '/queue/default/tasks')).body);
       expect(list.map((x) => [x.name, x.count])).toEqual([['squares', 3]]);
@@ -68,21 +89,33 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
   });
 
   describe('schedules', () => {
-    it('GET /schedule lists file and built-in schedules in batchd\'s shape', async () => {
+    it("GET /schedule lists file and built-in schedules in batchd's shape", async () => {
       const list = z.array(scheduleInfoSchema).parse((await t.json('GET', '/schedule')).body);
       expect(list.map((s) => [s.name, s.builtin])).toEqual([
         ['anytime', true],
         ['night', false],
       ]);
-      expect(list[1]).toMatchObject({ time: [{ begin: '22:00:00', end: '06:00:00' }], weekdays: null, timezone: 'UTC' });
+      expect(list[1]).toMatchObject({
+        time: [{ begin: '22:00:00', end: '06:00:00' }],
+        weekdays: null,
+        timezone: 'UTC',
+      });
     });
 
     it('POST /schedule writes etc/schedules/<name>.yaml and it is in force at once', async () => {
-      const res = await t.json('POST', '/schedule', { body: { name: 'workdays', weekdays: ['Mon', 'Tuesday'], time: [{ begin: '09:00', end: '17:30' }] } });
+      const res = await t.json('POST', '/schedule', {
+        body: { name: 'workdays', weekdays: ['Mon', 'Tuesday'], time: [{ begin: '09:00', end: '17:30' }] },
+      });
       expect(res.status).toBe(201);
-      expect(scheduleInfoSchema.parse(res.body)).toMatchObject({ name: 'workdays', weekdays: ['Monday', 'Tuesday'], time: [{ begin: '09:00:00', end: '17:30:00' }] });
+      expect(scheduleInfoSchema.parse(res.body)).toMatchObject({
+        name: 'workdays',
+        weekdays: ['Monday', 'Tuesday'],
+        time: [{ begin: '09:00:00', end: '17:30:00' }],
+      });
       expect(readFileSync(path.join(t.env.etc, 'schedules', 'workdays.yaml'), 'utf8')).toContain('17:30');
-      expect(scheduleInfoSchema.parse((await t.json('GET', '/schedule/workdays')).body).name).toBe('workdays');
+      expect(scheduleInfoSchema.parse((await t.json('GET', '/schedule/workdays')).body).name).toBe(
+        'workdays',
+      );
       expect((await t.json('PUT', '/queue/hold', { body: { schedule_name: 'workdays' } })).status).toBe(200);
     });
 
@@ -91,7 +124,9 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
       expect((await t.json('POST', '/schedule', { body: { name: 'anytime' } })).status).toBe(409);
       const weekday = await t.json('POST', '/schedule', { body: { name: 'odd', weekdays: ['Caturday'] } });
       expect([weekday.status, code(weekday.body)]).toEqual([422, 'ENTITY_INVALID']);
-      const time = await t.json('POST', '/schedule', { body: { name: 'odd', time: [{ begin: '25:00', end: '26:00' }] } });
+      const time = await t.json('POST', '/schedule', {
+        body: { name: 'odd', time: [{ begin: '25:00', end: '26:00' }] },
+      });
       expect(time.status).toBe(422);
       const zone = await t.json('POST', '/schedule', { body: { name: 'odd', timezone: 'Mars/Olympus' } });
       expect(zone.status).toBe(422);
@@ -103,18 +138,25 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
       expect([used.status, code(used.body)]).toEqual([409, 'CONFLICT']);
       expect((await t.json('DELETE', '/schedule/anytime')).status).toBe(409);
       expect((await t.json('DELETE', '/schedule/nosuch')).status).toBe(404);
-      expect(await t.json('DELETE', '/schedule/night?forced=true')).toEqual({ status: 200, body: { ok: true } });
+      expect(await t.json('DELETE', '/schedule/night?forced=true')).toEqual({
+        status: 200,
+        body: { ok: true },
+      });
       expect((await t.json('GET', '/schedule/night')).status).toBe(404);
       expect(existsSync(path.join(t.env.etc, 'schedules', 'night.yaml'))).toBe(false);
     });
   });
 
   describe('job types and hosts', () => {
-    it('GET /type and /type/:n give batchd\'s JSON shape; 404 for unknown', async () => {
+    it("GET /type and /type/:n give batchd's JSON shape; 404 for unknown", async () => {
       const types = z.array(jobTypeInfoSchema).parse((await t.json('GET', '/type')).body);
       expect(types.map((x) => x.name)).toEqual(expect.arrayContaining(['command', 'echo', 'sleep']));
       const sleep = jobTypeInfoSchema.parse((await t.json('GET', '/type/sleep')).body);
-      expect(sleep).toMatchObject({ template: ['sleep $seconds'], on_fail: 'continue', params: [{ name: 'seconds', type: 'Integer', default: 1, title: 'seconds' }] });
+      expect(sleep).toMatchObject({
+        template: ['sleep $seconds'],
+        on_fail: 'continue',
+        params: [{ name: 'seconds', type: 'Integer', default: 1, title: 'seconds' }],
+      });
       expect((await t.json('GET', '/type/nosuch')).status).toBe(404);
     });
 
@@ -125,7 +167,12 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
 
   describe('meta', () => {
     it('GET /whoami: with authentication disabled everyone is the anonymous superuser', async () => {
-      expect(whoamiSchema.parse((await t.json('GET', '/whoami')).body)).toEqual({ name: 'anonymous', superuser: true, via: 'none', grants: [] });
+      expect(whoamiSchema.parse((await t.json('GET', '/whoami')).body)).toEqual({
+        name: 'anonymous',
+        superuser: true,
+        via: 'none',
+        grants: [],
+      });
     });
 
     it('GET /metrics serves Prometheus text with job gauges, transitions and HTTP counters', async () => {
@@ -139,7 +186,12 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
     });
 
     it('GET /openapi.json documents every route, generated from the request schemas', async () => {
-      const doc = (await t.json<{ openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> } }>> }>('GET', '/openapi.json')).body;
+      const doc = (
+        await t.json<{
+          openapi: string;
+          paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> } }>>;
+        }>('GET', '/openapi.json')
+      ).body;
       expect(doc.openapi).toBe('3.0.3');
       for (const route of t.api.routes) {
         const p = route.path.replace(/:([A-Za-z_]+)/g, '{$1}');
@@ -166,7 +218,9 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
         }
       };
       await readUntil(': connected');
-      const [id] = submitResponseSchema.parse((await t.json('POST', '/queue/default', { body: { command: 'true' } })).body).jobs;
+      const [id] = submitResponseSchema.parse(
+        (await t.json('POST', '/queue/default', { body: { command: 'true' } })).body,
+      ).jobs;
       await readUntil('event: job:accepted');
       await readUntil('"to":"done"');
       expect(text).toContain(`"jobId":"${id}"`);
@@ -175,7 +229,11 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
       await t.json('PUT', '/queue/hold', { body: { title: 'changed' } });
       await readUntil('event: queue:changed');
       await reader.cancel();
-      await eventually(async () => /^batchd_http_open_streams 0$/m.test(await (await t.request('GET', '/metrics')).text()), 5000, 'stream closed');
+      await eventually(
+        async () => /^batchd_http_open_streams 0$/m.test(await (await t.request('GET', '/metrics')).text()),
+        5000,
+        'stream closed',
+      );
     });
   });
 });

@@ -28,19 +28,43 @@ describe('queue and stats endpoints', () => {
     expect(status).toBe(200);
     const queues = z.array(queueInfoSchema).parse(body);
     expect(queues.map((q) => q.name)).toEqual(['default', 'paused']);
-    expect(queues[1]).toMatchObject({ title: 'Paused', enabled: false, schedule_name: 'anytime', counts: { queued: 0 } });
+    expect(queues[1]).toMatchObject({
+      title: 'Paused',
+      enabled: false,
+      schedule_name: 'anytime',
+      counts: { queued: 0 },
+    });
   });
 
   it('POST /queue creates the folder and an atomic queue.yaml, and the daemon takes it at once', async () => {
-    const { status, body } = await t.json('POST', '/queue', { body: { name: 'renders', title: 'Renders', parallel: 3, priority: 5 } });
+    const { status, body } = await t.json('POST', '/queue', {
+      body: { name: 'renders', title: 'Renders', parallel: 3, priority: 5 },
+    });
     expect(status).toBe(201);
-    expect(queueInfoSchema.parse(body)).toMatchObject({ name: 'renders', title: 'Renders', parallel: 3, priority: 5 });
+    expect(queueInfoSchema.parse(body)).toMatchObject({
+      name: 'renders',
+      title: 'Renders',
+      parallel: 3,
+      priority: 5,
+    });
     const file = path.join(t.env.spool, 'renders', 'queue.yaml');
     expect(readFileSync(file, 'utf8')).toContain('parallel: 3');
-    for (const folder of ['incoming', 'queued', 'running', 'done', 'failed', 'cancelled', 'rejected', 'requests', 'tasks']) {
+    for (const folder of [
+      'incoming',
+      'queued',
+      'running',
+      'done',
+      'failed',
+      'cancelled',
+      'rejected',
+      'requests',
+      'tasks',
+    ]) {
       expect(existsSync(path.join(t.env.spool, 'renders', folder))).toBe(true);
     }
-    const submitted = await t.json<{ jobs: string[] }>('POST', '/queue/renders', { body: { command: 'true' } });
+    const submitted = await t.json<{ jobs: string[] }>('POST', '/queue/renders', {
+      body: { command: 'true' },
+    });
     expect(submitted.status).toBe(201);
   });
 
@@ -51,7 +75,9 @@ describe('queue and stats endpoints', () => {
     const unknownField = await t.json('POST', '/queue', { body: { name: 'q1', colour: 'red' } });
     expect(unknownField.status).toBe(422);
     expectError(unknownField.body, 'ENTITY_INVALID');
-    const schedule = await t.json<{ error: { details: { field: string }[] } }>('POST', '/queue', { body: { name: 'q2', schedule_name: 'never' } });
+    const schedule = await t.json<{ error: { details: { field: string }[] } }>('POST', '/queue', {
+      body: { name: 'q2', schedule_name: 'never' },
+    });
     expect(schedule.status).toBe(422);
     expectError(schedule.body, 'UNKNOWN_SCHEDULE');
     expect(schedule.body.error.details[0]?.field).toBe('schedule_name');
@@ -78,9 +104,16 @@ describe('queue and stats endpoints', () => {
     const file = path.join(t.env.spool, 'paused', 'queue.yaml');
     writeFileSync(file, '# my comment\nenabled: false\ntitle: Paused\nhost_name: somewhere\n');
     t.daemon.queues.reload('paused');
-    const { status, body } = await t.json('PUT', '/queue/paused', { body: { enabled: true, parallel: 2, host_name: '*' } });
+    const { status, body } = await t.json('PUT', '/queue/paused', {
+      body: { enabled: true, parallel: 2, host_name: '*' },
+    });
     expect(status).toBe(200);
-    expect(queueInfoSchema.parse(body)).toMatchObject({ enabled: true, parallel: 2, title: 'Paused', host_name: null });
+    expect(queueInfoSchema.parse(body)).toMatchObject({
+      enabled: true,
+      parallel: 2,
+      title: 'Paused',
+      host_name: null,
+    });
     const text = readFileSync(file, 'utf8');
     expect(text).toContain('# my comment');
     expect(text).not.toContain('host_name');

@@ -32,8 +32,14 @@ const CALLERS: Caller[] = [
   ]),
   { name: 'CreateJobs-type-echo', grant: { permission: 'CreateJobs', queue_name: Q, type_name: 'echo' } },
   { name: 'CreateJobs-type-sleep', grant: { permission: 'CreateJobs', queue_name: Q, type_name: 'sleep' } },
-  { name: 'CreateJobs-host-default', grant: { permission: 'CreateJobs', queue_name: Q, host_name: '__default__' } },
-  { name: 'CreateJobs-host-elsewhere', grant: { permission: 'CreateJobs', queue_name: Q, host_name: 'elsewhere' } },
+  {
+    name: 'CreateJobs-host-default',
+    grant: { permission: 'CreateJobs', queue_name: Q, host_name: '__default__' },
+  },
+  {
+    name: 'CreateJobs-host-elsewhere',
+    grant: { permission: 'CreateJobs', queue_name: Q, host_name: 'elsewhere' },
+  },
 ];
 
 /** Who may call an endpoint, in batchd's terms. */
@@ -47,8 +53,10 @@ type Rule =
   | { kind: 'filtered'; sees: (c: Caller) => boolean; shows: (body: unknown) => boolean }; // 200 for all; content by grant
 
 const superuser = (c: Caller): boolean => c.grant?.permission === 'SuperUser';
-const inScope = (scoped: string | null | undefined, wanted: string): boolean => scoped === undefined || scoped === null || scoped === wanted;
-const holds = (c: Caller, permission: Permission, queue: string): boolean => superuser(c) || (c.grant?.permission === permission && inScope(c.grant.queue_name, queue));
+const inScope = (scoped: string | null | undefined, wanted: string): boolean =>
+  scoped === undefined || scoped === null || scoped === wanted;
+const holds = (c: Caller, permission: Permission, queue: string): boolean =>
+  superuser(c) || (c.grant?.permission === permission && inScope(c.grant.queue_name, queue));
 const mayCreate = (c: Caller, type: string | undefined, host: string | undefined): boolean =>
   superuser(c) ||
   (c.grant?.permission === 'CreateJobs' &&
@@ -65,7 +73,9 @@ function allowed(rule: Rule, c: Caller): boolean {
     case 'queue':
       return (rule.queues ?? [Q]).every((q) => holds(c, rule.permission, q));
     case 'unrestricted':
-      return superuser(c) || (c.grant?.permission === rule.permission && (c.grant.queue_name ?? null) === null);
+      return (
+        superuser(c) || (c.grant?.permission === rule.permission && (c.grant.queue_name ?? null) === null)
+      );
     case 'superuser':
       return superuser(c);
     case 'create':
@@ -87,32 +97,58 @@ interface Endpoint {
   route: string;
   rule: Rule;
   ok: number;
-  request(k: Kit, caller: Caller): Promise<{ path: string; body?: unknown }> | { path: string; body?: unknown };
+  request(
+    k: Kit,
+    caller: Caller,
+  ): Promise<{ path: string; body?: unknown }> | { path: string; body?: unknown };
   /** After each call, put things back (the matrix reuses one daemon). */
   after?(k: Kit): Promise<void> | void;
 }
 
-const listed = (body: unknown, key: string, value: string): boolean => Array.isArray(body) && body.some((x) => (x as Record<string, unknown>)[key] === value);
+const listed = (body: unknown, key: string, value: string): boolean =>
+  Array.isArray(body) && body.some((x) => (x as Record<string, unknown>)[key] === value);
 const jobsOf = (body: unknown): { queue: string }[] => (body as { jobs: { queue: string }[] }).jobs;
 let seq = 0;
 
 const ENDPOINTS: Endpoint[] = [
   { method: 'OPTIONS', route: '/', rule: { kind: 'public' }, ok: 200, request: () => ({ path: '/' }) },
-  { method: 'GET', route: '/openapi.json', rule: { kind: 'public' }, ok: 200, request: () => ({ path: '/openapi.json' }) },
+  {
+    method: 'GET',
+    route: '/openapi.json',
+    rule: { kind: 'public' },
+    ok: 200,
+    request: () => ({ path: '/openapi.json' }),
+  },
   { method: 'GET', route: '/whoami', rule: { kind: 'any' }, ok: 200, request: () => ({ path: '/whoami' }) },
   { method: 'GET', route: '/metrics', rule: { kind: 'any' }, ok: 200, request: () => ({ path: '/metrics' }) },
   { method: 'GET', route: '/events', rule: { kind: 'any' }, ok: 200, request: () => ({ path: '/events' }) },
   { method: 'GET', route: '/type', rule: { kind: 'any' }, ok: 200, request: () => ({ path: '/type' }) },
-  { method: 'GET', route: '/type/:name', rule: { kind: 'any' }, ok: 200, request: () => ({ path: '/type/echo' }) },
+  {
+    method: 'GET',
+    route: '/type/:name',
+    rule: { kind: 'any' },
+    ok: 200,
+    request: () => ({ path: '/type/echo' }),
+  },
   { method: 'GET', route: '/host', rule: { kind: 'any' }, ok: 200, request: () => ({ path: '/host' }) },
   {
     method: 'GET',
     route: '/stats',
-    rule: { kind: 'filtered', sees: (c) => holds(c, 'ViewQueues', Q), shows: (b) => Object.hasOwn(b as object, Q) },
+    rule: {
+      kind: 'filtered',
+      sees: (c) => holds(c, 'ViewQueues', Q),
+      shows: (b) => Object.hasOwn(b as object, Q),
+    },
     ok: 200,
     request: () => ({ path: '/stats' }),
   },
-  { method: 'GET', route: '/stats/:q', rule: { kind: 'queue', permission: 'ViewQueues' }, ok: 200, request: () => ({ path: `/stats/${Q}` }) },
+  {
+    method: 'GET',
+    route: '/stats/:q',
+    rule: { kind: 'queue', permission: 'ViewQueues' },
+    ok: 200,
+    request: () => ({ path: `/stats/${Q}` }),
+  },
   {
     method: 'GET',
     route: '/queue',
@@ -131,8 +167,20 @@ const ENDPOINTS: Endpoint[] = [
     },
     after: (k) => ensureAlpha(k),
   },
-  { method: 'GET', route: '/queue/:q', rule: { kind: 'queue', permission: 'ViewQueues' }, ok: 200, request: () => ({ path: `/queue/${Q}` }) },
-  { method: 'PUT', route: '/queue/:q', rule: { kind: 'queue', permission: 'ManageQueues' }, ok: 200, request: () => ({ path: `/queue/${Q}`, body: { title: `t${++seq}` } }) },
+  {
+    method: 'GET',
+    route: '/queue/:q',
+    rule: { kind: 'queue', permission: 'ViewQueues' },
+    ok: 200,
+    request: () => ({ path: `/queue/${Q}` }),
+  },
+  {
+    method: 'PUT',
+    route: '/queue/:q',
+    rule: { kind: 'queue', permission: 'ManageQueues' },
+    ok: 200,
+    request: () => ({ path: `/queue/${Q}`, body: { title: `t${++seq}` } }),
+  },
   {
     method: 'DELETE',
     route: '/queue/:q',
@@ -141,7 +189,13 @@ const ENDPOINTS: Endpoint[] = [
     request: () => ({ path: `/queue/${Q}?forced=true` }),
     after: (k) => ensureAlpha(k),
   },
-  { method: 'GET', route: '/queue/:q/jobs', rule: { kind: 'queue', permission: 'ViewJobs' }, ok: 200, request: () => ({ path: `/queue/${Q}/jobs?status=all` }) },
+  {
+    method: 'GET',
+    route: '/queue/:q/jobs',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 200,
+    request: () => ({ path: `/queue/${Q}/jobs?status=all` }),
+  },
   {
     method: 'POST',
     route: '/queue/:q',
@@ -152,19 +206,39 @@ const ENDPOINTS: Endpoint[] = [
   {
     method: 'GET',
     route: '/queue/:q/type',
-    rule: { kind: 'filtered', sees: (c) => mayCreate(c, 'echo', undefined), shows: (b) => listed(b, 'name', 'echo') },
+    rule: {
+      kind: 'filtered',
+      sees: (c) => mayCreate(c, 'echo', undefined),
+      shows: (b) => listed(b, 'name', 'echo'),
+    },
     ok: 200,
     request: () => ({ path: `/queue/${Q}/type` }),
   },
   {
     method: 'GET',
     route: '/queue/:q/host',
-    rule: { kind: 'filtered', sees: (c) => mayCreate(c, undefined, '__default__'), shows: (b) => Array.isArray(b) && b.includes('__default__') },
+    rule: {
+      kind: 'filtered',
+      sees: (c) => mayCreate(c, undefined, '__default__'),
+      shows: (b) => Array.isArray(b) && b.includes('__default__'),
+    },
     ok: 200,
     request: () => ({ path: `/queue/${Q}/host` }),
   },
-  { method: 'GET', route: '/queue/:q/tasks', rule: { kind: 'queue', permission: 'ViewJobs' }, ok: 200, request: () => ({ path: `/queue/${Q}/tasks` }) },
-  { method: 'GET', route: '/queue/:q/task/:name', rule: { kind: 'queue', permission: 'ViewJobs' }, ok: 200, request: (k) => ({ path: `/queue/${Q}/task/${task(k)}` }) },
+  {
+    method: 'GET',
+    route: '/queue/:q/tasks',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 200,
+    request: () => ({ path: `/queue/${Q}/tasks` }),
+  },
+  {
+    method: 'GET',
+    route: '/queue/:q/task/:name',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 200,
+    request: (k) => ({ path: `/queue/${Q}/task/${task(k)}` }),
+  },
   {
     method: 'GET',
     route: '/queue/:q/task/:name/results',
@@ -182,15 +256,49 @@ const ENDPOINTS: Endpoint[] = [
   {
     method: 'GET',
     route: '/jobs',
-    rule: { kind: 'filtered', sees: (c) => holds(c, 'ViewJobs', Q), shows: (b) => jobsOf(b).some((j) => j.queue === Q) },
+    rule: {
+      kind: 'filtered',
+      sees: (c) => holds(c, 'ViewJobs', Q),
+      shows: (b) => jobsOf(b).some((j) => j.queue === Q),
+    },
     ok: 200,
     request: () => ({ path: '/jobs?status=all' }),
   },
-  { method: 'GET', route: '/job/:id', rule: { kind: 'queue', permission: 'ViewJobs' }, ok: 200, request: async (k) => ({ path: `/job/${await k.ranJob()}` }) },
-  { method: 'GET', route: '/job/:id/results', rule: { kind: 'queue', permission: 'ViewJobs' }, ok: 200, request: async (k) => ({ path: `/job/${await k.ranJob()}/results` }) },
-  { method: 'GET', route: '/job/:id/results/last', rule: { kind: 'queue', permission: 'ViewJobs' }, ok: 200, request: async (k) => ({ path: `/job/${await k.ranJob()}/results/last` }) },
-  { method: 'GET', route: '/job/:id/log', rule: { kind: 'queue', permission: 'ViewJobs' }, ok: 200, request: async (k) => ({ path: `/job/${await k.ranJob()}/log` }) },
-  { method: 'PUT', route: '/job/:id', rule: { kind: 'queue', permission: 'ManageJobs' }, ok: 200, request: (k) => ({ path: `/job/${k.queuedJob()}`, body: { priority: 5 } }) },
+  {
+    method: 'GET',
+    route: '/job/:id',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 200,
+    request: async (k) => ({ path: `/job/${await k.ranJob()}` }),
+  },
+  {
+    method: 'GET',
+    route: '/job/:id/results',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 200,
+    request: async (k) => ({ path: `/job/${await k.ranJob()}/results` }),
+  },
+  {
+    method: 'GET',
+    route: '/job/:id/results/last',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 200,
+    request: async (k) => ({ path: `/job/${await k.ranJob()}/results/last` }),
+  },
+  {
+    method: 'GET',
+    route: '/job/:id/log',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 200,
+    request: async (k) => ({ path: `/job/${await k.ranJob()}/log` }),
+  },
+  {
+    method: 'PUT',
+    route: '/job/:id',
+    rule: { kind: 'queue', permission: 'ManageJobs' },
+    ok: 200,
+    request: (k) => ({ path: `/job/${k.queuedJob()}`, body: { priority: 5 } }),
+  },
   {
     // batchd did not check the target queue; here moving needs ManageJobs on both queues.
     method: 'PUT',
@@ -200,11 +308,41 @@ const ENDPOINTS: Endpoint[] = [
     request: (k) => ({ path: `/job/${k.queuedJob()}`, body: { move: OTHER } }),
   },
   // batchd's DELETE /job needed unrestricted ManageJobs; here ManageJobs for the job's queue.
-  { method: 'DELETE', route: '/job/:id', rule: { kind: 'queue', permission: 'ManageJobs' }, ok: 200, request: (k) => ({ path: `/job/${k.queuedJob()}` }) },
-  { method: 'POST', route: '/job/:id/cancel', rule: { kind: 'queue', permission: 'ManageJobs' }, ok: 200, request: (k) => ({ path: `/job/${k.queuedJob()}/cancel` }) },
-  { method: 'POST', route: '/job/:id/retry', rule: { kind: 'queue', permission: 'ManageJobs' }, ok: 200, request: async (k) => ({ path: `/job/${await k.cancelledJob()}/retry` }) },
-  { method: 'GET', route: '/schedule', rule: { kind: 'unrestricted', permission: 'ViewSchedules' }, ok: 200, request: () => ({ path: '/schedule' }) },
-  { method: 'GET', route: '/schedule/:name', rule: { kind: 'unrestricted', permission: 'ViewSchedules' }, ok: 200, request: () => ({ path: '/schedule/anytime' }) },
+  {
+    method: 'DELETE',
+    route: '/job/:id',
+    rule: { kind: 'queue', permission: 'ManageJobs' },
+    ok: 200,
+    request: (k) => ({ path: `/job/${k.queuedJob()}` }),
+  },
+  {
+    method: 'POST',
+    route: '/job/:id/cancel',
+    rule: { kind: 'queue', permission: 'ManageJobs' },
+    ok: 200,
+    request: (k) => ({ path: `/job/${k.queuedJob()}/cancel` }),
+  },
+  {
+    method: 'POST',
+    route: '/job/:id/retry',
+    rule: { kind: 'queue', permission: 'ManageJobs' },
+    ok: 200,
+    request: async (k) => ({ path: `/job/${await k.cancelledJob()}/retry` }),
+  },
+  {
+    method: 'GET',
+    route: '/schedule',
+    rule: { kind: 'unrestricted', permission: 'ViewSchedules' },
+    ok: 200,
+    request: () => ({ path: '/schedule' }),
+  },
+  {
+    method: 'GET',
+    route: '/schedule/:name',
+    rule: { kind: 'unrestricted', permission: 'ViewSchedules' },
+    ok: 200,
+    request: () => ({ path: '/schedule/anytime' }),
+  },
   {
     method: 'POST',
     route: '/schedule',
@@ -227,7 +365,13 @@ const ENDPOINTS: Endpoint[] = [
     },
   },
   { method: 'GET', route: '/user', rule: { kind: 'superuser' }, ok: 200, request: () => ({ path: '/user' }) },
-  { method: 'POST', route: '/user', rule: { kind: 'superuser' }, ok: 201, request: () => ({ path: '/user', body: { name: `made-${++seq}`, password: PASSWORD } }) },
+  {
+    method: 'POST',
+    route: '/user',
+    rule: { kind: 'superuser' },
+    ok: 201,
+    request: () => ({ path: '/user', body: { name: `made-${++seq}`, password: PASSWORD } }),
+  },
   {
     method: 'PUT',
     route: '/user/:n',
@@ -235,14 +379,29 @@ const ENDPOINTS: Endpoint[] = [
     ok: 200,
     request: async (k) => ({ path: `/user/${await victim(k)}`, body: { password: PASSWORD } }),
   },
-  { method: 'DELETE', route: '/user/:n', rule: { kind: 'superuser' }, ok: 200, request: async (k) => ({ path: `/user/${await victim(k)}` }) },
-  { method: 'GET', route: '/user/:n/permissions', rule: { kind: 'superuser' }, ok: 200, request: async (k) => ({ path: `/user/${await victim(k)}/permissions` }) },
+  {
+    method: 'DELETE',
+    route: '/user/:n',
+    rule: { kind: 'superuser' },
+    ok: 200,
+    request: async (k) => ({ path: `/user/${await victim(k)}` }),
+  },
+  {
+    method: 'GET',
+    route: '/user/:n/permissions',
+    rule: { kind: 'superuser' },
+    ok: 200,
+    request: async (k) => ({ path: `/user/${await victim(k)}/permissions` }),
+  },
   {
     method: 'POST',
     route: '/user/:n/permissions',
     rule: { kind: 'superuser' },
     ok: 201,
-    request: async (k) => ({ path: `/user/${await victim(k)}/permissions`, body: { permission: 'ViewJobs', queue_name: Q } }),
+    request: async (k) => ({
+      path: `/user/${await victim(k)}/permissions`,
+      body: { permission: 'ViewJobs', queue_name: Q },
+    }),
   },
   {
     method: 'DELETE',
@@ -255,14 +414,22 @@ const ENDPOINTS: Endpoint[] = [
       return { path: `/user/${name}/permissions/${grant.id}` };
     },
   },
-  { method: 'POST', route: '/token', rule: { kind: 'any' }, ok: 201, request: () => ({ path: '/token', body: { ttl: 60 } }) },
+  {
+    method: 'POST',
+    route: '/token',
+    rule: { kind: 'any' },
+    ok: 201,
+    request: () => ({ path: '/token', body: { ttl: 60 } }),
+  },
   { method: 'GET', route: '/token', rule: { kind: 'any' }, ok: 200, request: () => ({ path: '/token' }) },
   {
     method: 'DELETE',
     route: '/token/:id',
     rule: { kind: 'any' }, // one's own token; someone else's is in the attack tests
     ok: 200,
-    request: async (k, caller) => ({ path: `/token/${(await k.t.api.ctx.users.createToken(caller.name, 60_000, 'matrix')).info.id}` }),
+    request: async (k, caller) => ({
+      path: `/token/${(await k.t.api.ctx.users.createToken(caller.name, 60_000, 'matrix')).info.id}`,
+    }),
   },
 ];
 
@@ -279,7 +446,9 @@ function ensureAlpha(k: Kit): void {
 let taskName: string | undefined;
 function task(k: Kit): string {
   if (taskName !== undefined && existsSync(path.join(k.t.env.spool, Q, 'tasks', taskName))) return taskName;
-  taskName = k.t.daemon.submit(Q, { data: { type: 'echo', task: 'matrixtask', params: { message: ['x', 'y'] } } })[0]?.spec.task?.name;
+  taskName = k.t.daemon.submit(Q, {
+    data: { type: 'echo', task: 'matrixtask', params: { message: ['x', 'y'] } },
+  })[0]?.spec.task?.name;
   return taskName ?? '';
 }
 
@@ -293,8 +462,15 @@ describe('permission matrix', () => {
   let kit: Kit;
 
   beforeAll(async () => {
-    t = await startApi({ auth: { basic: true, token: true }, queues: { [Q]: { enabled: false }, [OTHER]: { enabled: false } } });
-    await writeUsersFile(t.env.etc, CALLERS.map((c) => ({ name: c.name, grants: c.grant === undefined ? [] : [c.grant] })), PASSWORD);
+    t = await startApi({
+      auth: { basic: true, token: true },
+      queues: { [Q]: { enabled: false }, [OTHER]: { enabled: false } },
+    });
+    await writeUsersFile(
+      t.env.etc,
+      CALLERS.map((c) => ({ name: c.name, grants: c.grant === undefined ? [] : [c.grant] })),
+      PASSWORD,
+    );
     t.daemon.queues.override(Q, { enabled: false }); // alpha's jobs stay queued unless a test runs one
     let ran: string | undefined;
     kit = {
@@ -302,7 +478,9 @@ describe('permission matrix', () => {
       ranJob: async () => {
         if (ran !== undefined && t.daemon.locate(ran) !== undefined) return ran;
         t.daemon.queues.override(Q, { enabled: true });
-        ran = t.daemon.submit(Q, { data: { command: 'echo ran; exit 1', priority: 1_000_000 } })[0]?.spec.id ?? '';
+        ran =
+          t.daemon.submit(Q, { data: { command: 'echo ran; exit 1', priority: 1_000_000 } })[0]?.spec.id ??
+          '';
         await waitForState(t.env, ran, 'failed');
         t.daemon.queues.override(Q, { enabled: false });
         return ran;
@@ -343,9 +521,13 @@ describe('permission matrix', () => {
             const auth: Auth = { basic: [caller.name, PASSWORD] };
             const request = await endpoint.request(kit, caller);
             const res = await t.request(endpoint.method, request.path, { auth, body: request.body });
-            const body: unknown = res.headers.get('content-type')?.includes('json') === true ? await res.json() : await res.body?.cancel();
+            const body: unknown =
+              res.headers.get('content-type')?.includes('json') === true
+                ? await res.json()
+                : await res.body?.cancel();
             expect(res.status, JSON.stringify(body)).toBe(expected ? endpoint.ok : 403);
-            if (endpoint.rule.kind === 'filtered') expect(endpoint.rule.shows(body), JSON.stringify(body)).toBe(endpoint.rule.sees(caller));
+            if (endpoint.rule.kind === 'filtered')
+              expect(endpoint.rule.shows(body), JSON.stringify(body)).toBe(endpoint.rule.sees(caller));
           } finally {
             await endpoint.after?.(kit);
           }

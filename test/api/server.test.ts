@@ -22,7 +22,10 @@ const envs: TestEnv[] = [];
 const daemons: Daemon[] = [];
 
 async function start(manager: Record<string, unknown>): Promise<{ env: TestEnv; daemon: Daemon }> {
-  const env = makeDispatchEnv({ jobTypes: JOB_TYPES, config: { manager: { enabled: true, host: '127.0.0.1', port: 0, ...manager } } });
+  const env = makeDispatchEnv({
+    jobTypes: JOB_TYPES,
+    config: { manager: { enabled: true, host: '127.0.0.1', port: 0, ...manager } },
+  });
   envs.push(env);
   const daemon = await Daemon.start({ configDir: env.etc, spool: env.spool, logger: silent });
   daemons.push(daemon);
@@ -121,15 +124,34 @@ describe('TLS', () => {
     const env = makeEnv();
     envs.push(env);
     dir = env.root;
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     cert = readFileSync(path.join(dir, 'cert.pem'));
   });
 
   it('serves HTTPS with the certificate and key from batchd.yaml', async () => {
-    const { daemon } = await start({ tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') } });
+    const { daemon } = await start({
+      tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') },
+    });
     const url = daemon.api?.url ?? '';
     expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const res = await httpRequest(url, '/queue', { ca: cert });
@@ -139,22 +161,32 @@ describe('TLS', () => {
   });
 
   it('relative paths are relative to the config folder; an unreadable or invalid key stops the start', async () => {
-    const env = makeEnv({ config: { manager: { enabled: true, port: 0, tls: { cert: 'missing.pem', key: 'missing-key.pem' } } } });
+    const env = makeEnv({
+      config: { manager: { enabled: true, port: 0, tls: { cert: 'missing.pem', key: 'missing-key.pem' } } },
+    });
     envs.push(env);
-    await expect(Daemon.start({ configDir: env.etc, spool: env.spool, logger: silent })).rejects.toThrow(/manager\.tls\.cert: cannot read .*missing\.pem/);
+    await expect(Daemon.start({ configDir: env.etc, spool: env.spool, logger: silent })).rejects.toThrow(
+      /manager\.tls\.cert: cannot read .*missing\.pem/,
+    );
     writeFileSync(path.join(env.etc, 'missing.pem'), cert);
     writeFileSync(path.join(env.etc, 'missing-key.pem'), 'not a key');
-    await expect(Daemon.start({ configDir: env.etc, spool: env.spool, logger: silent })).rejects.toThrow(/manager\.tls: the certificate or key is not usable/);
+    await expect(Daemon.start({ configDir: env.etc, spool: env.spool, logger: silent })).rejects.toThrow(
+      /manager\.tls: the certificate or key is not usable/,
+    );
   });
 });
 
 describe('CORS', () => {
-  it('answers preflights for configured origins only; a plain OPTIONS / is still batchd\'s auth-methods call', async () => {
+  it("answers preflights for configured origins only; a plain OPTIONS / is still batchd's auth-methods call", async () => {
     const { daemon } = await start({ cors: { origins: ['https://ui.example'], credentials: true } });
     const url = daemon.api?.url ?? '';
     const preflight = await httpRequest(url, '/queue', {
       method: 'OPTIONS',
-      headers: { origin: 'https://ui.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+      headers: {
+        origin: 'https://ui.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization',
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers['access-control-allow-origin']).toBe('https://ui.example');
@@ -169,7 +201,9 @@ describe('CORS', () => {
 
   it('sends no CORS headers when none is configured', async () => {
     const { daemon } = await start({});
-    const res = await httpRequest(daemon.api?.url ?? '', '/queue', { headers: { origin: 'https://ui.example' } });
+    const res = await httpRequest(daemon.api?.url ?? '', '/queue', {
+      headers: { origin: 'https://ui.example' },
+    });
     expect(res.headers['access-control-allow-origin']).toBeUndefined();
   });
 });

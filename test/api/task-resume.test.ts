@@ -3,7 +3,12 @@ import path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { taskResultsSchema, taskStatusSchema, submitResponseSchema, taskResumeSchema } from '../../daemon/protocol/index.ts';
+import {
+  taskResultsSchema,
+  taskStatusSchema,
+  submitResponseSchema,
+  taskResumeSchema,
+} from '../../daemon/protocol/index.ts';
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
 import { makeEnv } from '../helpers/env.ts';
 import { eventually, writeUsersFile } from './api-helpers.ts';
@@ -49,7 +54,11 @@ describe('a task survives kill -9 of the daemon: resume, then collect in order',
     const urlFile = path.join(env.root, `url-${procs.length}`);
     const proc = await startDaemon(env.etc, env.spool, { extraArgs: ['--api-url-file', urlFile] });
     procs.push(proc);
-    const url = await eventually(() => existsSync(urlFile) && readFileSync(urlFile, 'utf8').trim(), 15_000, 'API url');
+    const url = await eventually(
+      () => existsSync(urlFile) && readFileSync(urlFile, 'utf8').trim(),
+      15_000,
+      'API url',
+    );
     return { proc, url };
   };
   const runs = (n: number): number => {
@@ -68,44 +77,68 @@ describe('a task survives kill -9 of the daemon: resume, then collect in order',
     expect(submitted.status, submitted.text).toBe(201);
     const { jobs, task } = submitResponseSchema.parse(submitted.json());
     expect([jobs.length, task]).toEqual([8, 'squares']);
-    const status = async (url: string) => taskStatusSchema.parse((await httpRequest(url, '/queue/default/task/squares', { headers: AUTH })).json());
+    const status = async (url: string) =>
+      taskStatusSchema.parse(
+        (await httpRequest(url, '/queue/default/task/squares', { headers: AUTH })).json(),
+      );
 
     // Kill -9 while two jobs run and some are done.
     let seen: unknown;
-    await eventually(async () => {
-      const s = await status(first.url);
-      seen = s;
-      return s.done >= 2 && s.running === 2 && s;
-    }, 30_000, 'two done and two running').catch((error: unknown) => {
-      throw new Error(`${String(error)}; last status ${JSON.stringify(seen)}\n${first.proc.logs().slice(-3000)}`);
+    await eventually(
+      async () => {
+        const s = await status(first.url);
+        seen = s;
+        return s.done >= 2 && s.running === 2 && s;
+      },
+      30_000,
+      'two done and two running',
+    ).catch((error: unknown) => {
+      throw new Error(
+        `${String(error)}; last status ${JSON.stringify(seen)}\n${first.proc.logs().slice(-3000)}`,
+      );
     });
     first.proc.kill('SIGKILL');
     await first.proc.exited;
 
     const second = await boot();
-    const resolved = await eventually(async () => {
-      const s = await status(second.url);
-      return s.resolved && s;
-    }, 30_000, 'task resolved after the restart');
+    const resolved = await eventually(
+      async () => {
+        const s = await status(second.url);
+        return s.resolved && s;
+      },
+      30_000,
+      'task resolved after the restart',
+    );
     // The two interrupted jobs are failed (on_fail: continue); job 3 failed on its own (if it was not one of them).
     expect(resolved.failed).toBeGreaterThanOrEqual(2);
     expect(resolved.done + resolved.failed).toBe(8);
-    const before = taskResultsSchema.parse((await httpRequest(second.url, '/queue/default/task/squares/results', { headers: AUTH })).json());
+    const before = taskResultsSchema.parse(
+      (await httpRequest(second.url, '/queue/default/task/squares/results', { headers: AUTH })).json(),
+    );
     const failedIds = before.filter((r) => r.status === 'failed').map((r) => r.id);
     const doneIds = before.filter((r) => r.status === 'done').map((r) => r.id);
     expect(failedIds).toContain(jobs[2]);
     const runsBefore = jobs.map((_, i) => runs(i + 1));
 
     writeFileSync(path.join(marks, 'fixed'), '');
-    const resume = await httpRequest(second.url, '/queue/default/task/squares/resume', { method: 'POST', headers: AUTH });
+    const resume = await httpRequest(second.url, '/queue/default/task/squares/resume', {
+      method: 'POST',
+      headers: AUTH,
+    });
     expect(resume.status).toBe(200);
     expect(taskResumeSchema.parse(resume.json()).resumed.sort()).toEqual([...failedIds].sort());
 
-    await eventually(async () => {
-      const s = await status(second.url);
-      return s.resolved && s.done === 8 && s;
-    }, 30_000, 'all eight done');
-    const results = taskResultsSchema.parse((await httpRequest(second.url, '/queue/default/task/squares/results', { headers: AUTH })).json());
+    await eventually(
+      async () => {
+        const s = await status(second.url);
+        return s.resolved && s.done === 8 && s;
+      },
+      30_000,
+      'all eight done',
+    );
+    const results = taskResultsSchema.parse(
+      (await httpRequest(second.url, '/queue/default/task/squares/results', { headers: AUTH })).json(),
+    );
     expect(results.map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(results.map((r) => r.id)).toEqual(jobs);
     expect(results.map((r) => r.status)).toEqual(Array(8).fill('done'));

@@ -22,7 +22,10 @@ export interface ApiDaemon {
 
 /** A real batchd process with its HTTP API on a free loopback port, and a way to run the CLI at it. */
 export async function startApiDaemon(
-  options: EnvOptions & { manager?: Record<string, unknown> } = {},
+  options: EnvOptions & {
+    manager?: Record<string, unknown>;
+    beforeStart?: (env: TestEnv) => Promise<void>;
+  } = {},
 ): Promise<ApiDaemon> {
   const env = makeEnv({
     ...options,

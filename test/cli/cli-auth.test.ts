@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -127,6 +127,11 @@ describe('login', () => {
     const result = await d.batch(['login', '-U', 'root', '--password-stdin'], { input: 'nope\n' });
     expect(result.code).toBe(4);
     expect(result.stderr).toContain('login refused for root');
+    const file = path.join(d.home, '.config', 'batchd', 'token');
+    const stored = existsSync(file)
+      ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)
+      : {};
+    expect(stored[d.url]).toBeUndefined();
   });
 });
 

@@ -26,12 +26,7 @@ beforeAll(async () => {
         params: [{ name: 'frame', type: 'Integer' }],
       },
     },
-    queues: {
-      held: { enabled: false },
-      fromfile: { enabled: false },
-      fromenv: { enabled: false },
-      fromflag: { enabled: false },
-    },
+    queues: { held: { enabled: false }, other: { enabled: false } },
   });
 });
 

@@ -23,8 +23,8 @@ function userFile(content: string): string {
 }
 
 describe('client settings precedence (flag > env > client.yaml > default)', () => {
-  it('uses the defaults when nothing is set', () => {
-    const config = resolveConfig({ flags: {}, env: { HOME: home, USER: 'x' } });
+  it('uses the defaults when nothing is set', async () => {
+    const config = await resolveConfig({ flags: {}, env: { HOME: home, USER: 'x' } });
     expect(config.manager_url).toBe('http://127.0.0.1:9681');
     expect(config.queue).toBe('default');
     expect(config.type).toBeUndefined();
@@ -33,11 +33,11 @@ describe('client settings precedence (flag > env > client.yaml > default)', () =
     expect(config.sources.queue).toBe('default');
   });
 
-  it('reads ~/.config/batchd/client.yaml', () => {
+  it('reads ~/.config/batchd/client.yaml', async () => {
     const file = userFile(
       'manager_url: http://127.0.0.1:7000\nqueue: fromfile\ntype: echo\nhost: box\nusername: filer\n',
     );
-    const config = resolveConfig({ flags: {}, env: { HOME: home } });
+    const config = await resolveConfig({ flags: {}, env: { HOME: home } });
     expect(config.file).toBe(file);
     expect(config).toMatchObject({
       manager_url: 'http://127.0.0.1:7000',
@@ -49,7 +49,7 @@ describe('client settings precedence (flag > env > client.yaml > default)', () =
     expect(config.sources.queue).toBe('file');
   });
 
-  it('lets BATCH_* variables win over the file, and flags win over both', () => {
+  it('lets BATCH_* variables win over the file, and flags win over both', async () => {
     userFile('manager_url: http://127.0.0.1:7000\nqueue: fromfile\nusername: filer\npassword: filepw\n');
     const env = {
       HOME: home,
@@ -57,7 +57,7 @@ describe('client settings precedence (flag > env > client.yaml > default)', () =
       BATCH_QUEUE: 'fromenv',
       BATCH_PASSWORD: 'envpw',
     };
-    const fromEnv = resolveConfig({ flags: {}, env });
+    const fromEnv = await resolveConfig({ flags: {}, env });
     expect(fromEnv).toMatchObject({
       manager_url: 'http://127.0.0.1:7001',
       queue: 'fromenv',
@@ -70,7 +70,7 @@ describe('client settings precedence (flag > env > client.yaml > default)', () =
       username: 'file',
       password: 'env',
     });
-    const fromFlags = resolveConfig({
+    const fromFlags = await resolveConfig({
       flags: { manager_url: 'http://127.0.0.1:7002', queue: 'fromflag', username: 'flagger' },
       env,
     });
@@ -82,80 +82,78 @@ describe('client settings precedence (flag > env > client.yaml > default)', () =
     });
   });
 
-  it('takes --client-config over $BATCH_CLIENT_CONFIG over the home file', () => {
+  it('takes --client-config over $BATCH_CLIENT_CONFIG over the home file', async () => {
     userFile('queue: home\n');
     const envFile = path.join(home, 'env.yaml');
     const flagFile = path.join(home, 'flag.yaml');
     writeFileSync(envFile, 'queue: envfile\n');
     writeFileSync(flagFile, 'queue: flagfile\n');
-    expect(resolveConfig({ flags: {}, env: { HOME: home, BATCH_CLIENT_CONFIG: envFile } }).queue).toBe(
-      'envfile',
-    );
     expect(
-      resolveConfig({ flags: { clientConfig: flagFile }, env: { HOME: home, BATCH_CLIENT_CONFIG: envFile } })
-        .queue,
-    ).toBe('flagfile');
+      (await resolveConfig({ flags: {}, env: { HOME: home, BATCH_CLIENT_CONFIG: envFile } })).queue,
+    ).toBe('envfile');
+    const fromFlag = await resolveConfig({
+      flags: { clientConfig: flagFile },
+      env: { HOME: home, BATCH_CLIENT_CONFIG: envFile },
+    });
+    expect(fromFlag.queue).toBe('flagfile');
   });
 
-  it('reports an unknown field in client.yaml with its file and line', () => {
+  it('reports an unknown field in client.yaml with its file and line', async () => {
     const file = userFile('queue: q\nmanager_ulr: http://x\n');
-    let error: unknown;
-    try {
-      resolveConfig({ flags: {}, env: { HOME: home } });
-    } catch (e) {
-      error = e;
-    }
+    const error: unknown = await resolveConfig({ flags: {}, env: { HOME: home } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BatchdError);
     expect((error as BatchdError).code).toBe('CONFIG_INVALID');
     expect((error as Error).message).toContain(`${file}, line 2`);
     expect((error as Error).message).toContain('manager_ulr');
   });
 
-  it('fails clearly when a named client config is missing, but not when the home one is', () => {
-    expect(() =>
+  it('fails clearly when a named client config is missing, but not when the home one is', async () => {
+    await expect(
       resolveConfig({ flags: { clientConfig: path.join(home, 'nope.yaml') }, env: { HOME: home } }),
-    ).toThrow(/Cannot read the client config/);
-    expect(resolveConfig({ flags: {}, env: { HOME: home } }).file).toBeUndefined();
+    ).rejects.toThrow(/Cannot read the client config/);
+    expect((await resolveConfig({ flags: {}, env: { HOME: home } })).file).toBeUndefined();
   });
 
-  it('normalizes the manager URL and rejects a non-HTTP one', () => {
+  it('normalizes the manager URL and rejects a non-HTTP one', async () => {
     expect(
-      resolveConfig({ flags: { manager_url: '127.0.0.1:9999/' }, env: { HOME: home } }).manager_url,
+      (await resolveConfig({ flags: { manager_url: '127.0.0.1:9999/' }, env: { HOME: home } })).manager_url,
     ).toBe('http://127.0.0.1:9999');
-    expect(() => resolveConfig({ flags: { manager_url: 'ftp://host' }, env: { HOME: home } })).toThrow(
-      /http:\/\/ or https:\/\//,
-    );
+    await expect(
+      resolveConfig({ flags: { manager_url: 'ftp://host' }, env: { HOME: home } }),
+    ).rejects.toThrow(/http:\/\/ or https:\/\//);
   });
 
-  it('resolves TLS file paths relative to client.yaml', () => {
+  it('resolves TLS file paths relative to client.yaml', async () => {
     userFile(
       'manager_url: https://127.0.0.1:9681\nca_certificate: ca.pem\ndisable_server_certificate_check: true\n',
     );
-    const config = resolveConfig({ flags: {}, env: { HOME: home } });
+    const config = await resolveConfig({ flags: {}, env: { HOME: home } });
     expect(config.tls).toEqual({
       ca: path.join(home, '.config', 'batchd', 'ca.pem'),
       rejectUnauthorized: false,
     });
   });
 
-  it('uses a token saved by login only when no token is set elsewhere', () => {
+  it('uses a token saved by login only when no token is set elsewhere', async () => {
     const stored = (url: string): string | undefined =>
       url === 'http://127.0.0.1:9681' ? 'saved' : undefined;
-    const saved = resolveConfig({ flags: {}, env: { HOME: home }, storedToken: stored });
+    const saved = await resolveConfig({ flags: {}, env: { HOME: home }, storedToken: stored });
     expect(saved.token).toBe('saved');
     expect(saved.sources.token).toBe('login');
-    const fromEnv = resolveConfig({
+    const fromEnv = await resolveConfig({
       flags: {},
       env: { HOME: home, BATCH_TOKEN: 'envtoken' },
       storedToken: stored,
     });
     expect(fromEnv.token).toBe('envtoken');
     expect(
-      resolveConfig({
-        flags: { manager_url: 'http://127.0.0.1:1' },
-        env: { HOME: home },
-        storedToken: stored,
-      }).token,
+      (
+        await resolveConfig({
+          flags: { manager_url: 'http://127.0.0.1:1' },
+          env: { HOME: home },
+          storedToken: stored,
+        })
+      ).token,
     ).toBeUndefined();
   });
 });

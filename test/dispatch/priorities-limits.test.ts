@@ -20,14 +20,13 @@ import {
 } from '../helpers/dispatch.ts';
 import { drop, jobsIn, type TestEnv, waitFor } from '../helpers/env.ts';
 
-let env: TestEnv | undefined;
+let env: TestEnv;
 let daemon: Daemon | undefined;
 
 afterEach(async () => {
   await daemon?.stop();
-  env?.cleanup();
+  env.cleanup();
   daemon = undefined;
-  env = undefined;
 });
 
 const allDone = (e: TestEnv, queue: string, n: number): Promise<string[]> =>
@@ -222,7 +221,7 @@ describe('autostart after a reload', () => {
       await dropJob(env, 'batch', { command: 'true' }, 'two'),
       await dropJob(env, 'batch', { command: 'true' }, 'three'),
     ];
-    await waitFor(() => jobsIn(env?.spool ?? '', 'batch', 'running').length === 1);
+    await waitFor(() => jobsIn(env.spool, 'batch', 'running').length === 1);
     // An edit of queue.yaml (the title) reloads it: enabled is false again, and two jobs wait.
     writeFileSync(
       path.join(env.spool, 'batch', 'queue.yaml'),

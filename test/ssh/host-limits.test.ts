@@ -35,7 +35,8 @@ describe.skipIf(!sshdAvailable())('per-host job limits', () => {
   let daemon: Daemon;
 
   beforeAll(async () => {
-    [one, three] = await Promise.all([startSshd(), startSshd()]);
+    // `three` allows two sessions per connection, like a server with MaxSessions 2.
+    [one, three] = await Promise.all([startSshd(), startSshd({ maxSessions: 2 })]);
     env = makeDispatchEnv({
       config: { dispatcher: { workers: 10 } },
       queues: { default: null, other: null },
@@ -47,7 +48,8 @@ describe.skipIf(!sshdAvailable())('per-host job limits', () => {
       },
     });
     env.writeConfig('hosts/one.yaml', hostFile(one, path.join(env.root, 'remote-one'), { max_jobs: 1 }));
-    // Two sessions per connection: the pool must open more connections to run three at once.
+    // Two channels per connection: the pool opens more connections to run three at once, and a
+    // third channel on one connection would be refused by the server (the job would fail).
     env.writeConfig(
       'hosts/three.yaml',
       hostFile(three, path.join(env.root, 'remote-three'), { max_jobs: 3, sessions_per_connection: 2 }),

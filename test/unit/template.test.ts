@@ -265,6 +265,15 @@ describe('planCommand: multi-line templates are scripts', () => {
     expect(run(plan)).toBe('msg: a  b "quoted"\nagain: a  b\nafter a  b\n');
   });
 
+  it('does not take a shift in arithmetic for a here-document', () => {
+    const plan = planCommand(
+      type(['n=$(( $msg << 2 ))', 'm=$((n<<x))', 'printf "%s %s" "$n" "$msg"'], { msg: 'Integer' }),
+      { msg: 3 },
+      {},
+    );
+    expect(run(plan)).toBe('12 3');
+  });
+
   it('leaves a quoted here-document as written: the shell does not expand it', () => {
     const plan = planCommand(
       type(["cat <<'EOF'", 'literal $msg', 'EOF', 'echo "$msg"'], { msg: 'String' }),
@@ -289,6 +298,8 @@ describe('rewriteShell', () => {
     ['"$(echo "$a")"', '"$(echo "${BATCHD_PARAM_a}")"'],
     ["# $a it's\n$a", '# $a it\'s\n"${BATCHD_PARAM_a}"'],
     ['x#$a', 'x#"${BATCHD_PARAM_a}"'],
+    ['$(( $a + 1 ))', '$(( ${BATCHD_PARAM_a} + 1 ))'],
+    ['cat <<EOF\n"$a"\nEOF\n$a', 'cat <<EOF\n"${BATCHD_PARAM_a}"\nEOF\n"${BATCHD_PARAM_a}"'],
   ])('%j -> %j', (template, expected) => {
     expect(rewriteShell(template, values, code)).toBe(expected);
   });

@@ -42,7 +42,13 @@ export function registerConfigRoutes(router: Router): void {
       access: { kind: 'user', note: 'job types are not secret' },
       responses: { 200: { description: 'Job types', schema: z.array(jobTypeInfoSchema) } },
     },
-    ({ c }) => c.json(config.list<JobType>('jobtypes').sort((a, b) => a.name.localeCompare(b.name)).map(typeInfo)),
+    ({ c }) =>
+      c.json(
+        config
+          .list<JobType>('jobtypes')
+          .sort((a, b) => a.name.localeCompare(b.name))
+          .map(typeInfo),
+      ),
   );
 
   router.add(
@@ -53,11 +59,15 @@ export function registerConfigRoutes(router: Router): void {
       tag: 'config',
       access: { kind: 'user', note: 'job types are not secret' },
       params: z.object({ name: nameSchema }),
-      responses: { 200: { description: 'The job type', schema: jobTypeInfoSchema }, 404: { description: 'Unknown type' } },
+      responses: {
+        200: { description: 'The job type', schema: jobTypeInfoSchema },
+        404: { description: 'Unknown type' },
+      },
     },
     ({ c, params }) => {
       const type = config.jobType(params.name);
-      if (type === undefined) throw new BatchdError('UNKNOWN_TYPE', `Unknown job type "${params.name}"`, { type: params.name });
+      if (type === undefined)
+        throw new BatchdError('UNKNOWN_TYPE', `Unknown job type "${params.name}"`, { type: params.name });
       return c.json(typeInfo(type));
     },
   );

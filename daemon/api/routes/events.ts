@@ -15,7 +15,10 @@ function visible(principal: Principal, type: EventType, payload: BatchdEvents[Ev
   const queue = (payload as { queue: string }).queue;
   const toQueue = (payload as { toQueue?: string }).toQueue;
   if (type === 'queue:changed') return can(principal, 'ViewQueues', { queue });
-  return can(principal, 'ViewJobs', { queue }) || (toQueue !== undefined && can(principal, 'ViewJobs', { queue: toQueue }));
+  return (
+    can(principal, 'ViewJobs', { queue }) ||
+    (toQueue !== undefined && can(principal, 'ViewJobs', { queue: toQueue }))
+  );
 }
 
 export function registerEventRoutes(router: Router): void {

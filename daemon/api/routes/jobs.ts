@@ -22,7 +22,7 @@ import {
 import { writeFileAtomic } from '../../spool/atomic.ts';
 import type { JobLocation } from '../../spool/find.ts';
 import { readJobState } from '../../spool/state-file.ts';
-import { listJobs, readJob, readJobStateAt, readListing } from '../../views/jobs.ts';
+import { jobInfo, listJobs, readJob, readJobStateAt, readListing } from '../../views/jobs.ts';
 import type { ApiContext } from '../context.ts';
 import { assertQueue } from '../queue-admin.ts';
 import { demand, type RouteInput, type Router } from '../route.ts';
@@ -58,9 +58,20 @@ export function registerJobRoutes(router: Router): void {
       tag: 'jobs',
       access: { kind: 'job', permission: 'ViewJobs' },
       params: jobParams,
-      responses: { 200: { description: 'The job', schema: jobInfoSchema }, 404: { description: 'Unknown job' } },
+      responses: {
+        200: { description: 'The job', schema: jobInfoSchema },
+        404: { description: 'Unknown job' },
+      },
     },
-    ({ c, params }) => c.json(readJob(daemon.layout, daemon.queues.names(), params.id).info),
+    (input) => {
+      // The hot read: use the location the access check found; look again only if the job moved since.
+      try {
+        return input.c.json(jobInfo(jobOf(input), true));
+      } catch (error) {
+        if (errnoCode(error) !== 'ENOENT') throw error;
+        return input.c.json(readJob(daemon.layout, daemon.queues.names(), input.params.id).info);
+      }
+    },
   );
 
   router.add(
@@ -71,7 +82,10 @@ export function registerJobRoutes(router: Router): void {
       tag: 'jobs',
       access: { kind: 'job', permission: 'ViewJobs' },
       params: jobParams,
-      responses: { 200: { description: 'Attempts', schema: z.array(attemptResultSchema) }, 404: { description: 'Unknown job' } },
+      responses: {
+        200: { description: 'Attempts', schema: z.array(attemptResultSchema) },
+        404: { description: 'Unknown job' },
+      },
     },
     ({ c, params }) => c.json(readJobStateAt(daemon.layout, daemon.queues.names(), params.id).state.results),
   );
@@ -84,11 +98,17 @@ export function registerJobRoutes(router: Router): void {
       tag: 'jobs',
       access: { kind: 'job', permission: 'ViewJobs' },
       params: jobParams,
-      responses: { 200: { description: 'The last attempt', schema: attemptResultSchema }, 404: { description: 'Unknown job, or no attempt yet' } },
+      responses: {
+        200: { description: 'The last attempt', schema: attemptResultSchema },
+        404: { description: 'Unknown job, or no attempt yet' },
+      },
     },
     ({ c, params }) => {
       const last = readJobStateAt(daemon.layout, daemon.queues.names(), params.id).state.results.at(-1);
-      if (last === undefined) throw new BatchdError('NOT_FOUND', `Job ${params.id} has no finished attempt yet`, { jobId: params.id });
+      if (last === undefined)
+        throw new BatchdError('NOT_FOUND', `Job ${params.id} has no finished attempt yet`, {
+          jobId: params.id,
+        });
       return c.json(last);
     },
   );
@@ -97,7 +117,8 @@ export function registerJobRoutes(router: Router): void {
     {
       method: 'put',
       path: '/job/:id',
-      summary: 'Change one thing about a job: priority (a number, or first/more/less/last), move to another queue, or notes',
+      summary:
+        'Change one thing about a job: priority (a number, or first/more/less/last), move to another queue, or notes',
       tag: 'jobs',
       access: { kind: 'job', permission: 'ManageJobs' },
       params: jobParams,
@@ -105,7 +126,7 @@ export function registerJobRoutes(router: Router): void {
       responses: {
         200: { description: 'The job', schema: jobInfoSchema },
         404: { description: 'Unknown job or target queue' },
-        409: { description: 'Not possible in the job\'s state' },
+        409: { description: "Not possible in the job's state" },
         422: { description: 'Invalid change' },
       },
     },
@@ -117,17 +138,27 @@ export function registerJobRoutes(router: Router): void {
 
   const cancel = async (input: RouteInput<typeof jobParams, z.ZodType, z.ZodType>): Promise<Response> => {
     const job = jobOf(input);
-    const result = await daemon.dispatcher.cancel(input.params.id, `cancelled by ${input.principal.name} (API)`);
+    const result = await daemon.dispatcher.cancel(
+      input.params.id,
+      `cancelled by ${input.principal.name} (API)`,
+    );
     if (result === 'elsewhere') {
       // Another dispatcher runs it: leave it the same request file a user would (spool/requests.ts).
-      writeFileAtomic(path.join(daemon.layout.folder(job.queue, 'requests'), `${input.params.id}.cancel`), `by ${input.principal.name} (API)\n`, false);
+      writeFileAtomic(
+        path.join(daemon.layout.folder(job.queue, 'requests'), `${input.params.id}.cancel`),
+        `by ${input.principal.name} (API)\n`,
+        false,
+      );
       return input.c.json({ id: input.params.id, result: 'requested' as const }, 202);
     }
     return input.c.json({ id: input.params.id, result }, result === 'stopping' ? 202 : 200);
   };
   const cancelResponses = {
     200: { description: 'Cancelled', schema: controlResponseSchema },
-    202: { description: 'Stopping (running here) or requested (running under another dispatcher)', schema: controlResponseSchema },
+    202: {
+      description: 'Stopping (running here) or requested (running under another dispatcher)',
+      schema: controlResponseSchema,
+    },
     404: { description: 'Unknown job' },
     409: { description: 'Already finished' },
   };
@@ -164,7 +195,11 @@ export function registerJobRoutes(router: Router): void {
       tag: 'jobs',
       access: { kind: 'job', permission: 'ManageJobs' },
       params: jobParams,
-      responses: { 200: { description: 'Queued again', schema: controlResponseSchema }, 404: { description: 'Unknown job' }, 409: { description: 'Not failed or cancelled' } },
+      responses: {
+        200: { description: 'Queued again', schema: controlResponseSchema },
+        404: { description: 'Unknown job' },
+        409: { description: 'Not failed or cancelled' },
+      },
     },
     async ({ c, params }) => {
       await daemon.dispatcher.retry(params.id);
@@ -178,14 +213,32 @@ export function jobOf(input: { job: JobLocation | undefined }): JobLocation {
   return input.job;
 }
 
-export function jobPage(ctx: ApiContext, queues: readonly string[], query: z.output<typeof jobListQuerySchema> | JobListQuery): JobPage {
+export function jobPage(
+  ctx: ApiContext,
+  queues: readonly string[],
+  query: z.output<typeof jobListQuerySchema> | JobListQuery,
+): JobPage {
   const status = (query.status ?? 'queued') as JobStateName | 'all';
   const states = status === 'all' ? JOB_STATES : [status];
-  const listing = listJobs(ctx.daemon.layout, queues, states, Number(query.limit ?? DEFAULT_LIMIT), query.cursor);
-  return { jobs: readListing(ctx.daemon.layout, ctx.daemon.queues.names(), listing), next_cursor: listing.nextCursor };
+  const listing = listJobs(
+    ctx.daemon.layout,
+    queues,
+    states,
+    Number(query.limit ?? DEFAULT_LIMIT),
+    query.cursor,
+  );
+  return {
+    jobs: readListing(ctx.daemon.layout, ctx.daemon.queues.names(), listing),
+    next_cursor: listing.nextCursor,
+  };
 }
 
-async function updateJob(ctx: ApiContext, principal: Parameters<typeof demand>[0], job: JobLocation, update: JobUpdate): Promise<void> {
+async function updateJob(
+  ctx: ApiContext,
+  principal: Parameters<typeof demand>[0],
+  job: JobLocation,
+  update: JobUpdate,
+): Promise<void> {
   const { dispatcher } = ctx.daemon;
   const id = path.basename(job.dir);
   if (update.move !== undefined) {
@@ -195,7 +248,8 @@ async function updateJob(ctx: ApiContext, principal: Parameters<typeof demand>[0
     return;
   }
   if (update.priority !== undefined) {
-    const priority = typeof update.priority === 'number' ? update.priority : relativePriority(ctx, job, update.priority);
+    const priority =
+      typeof update.priority === 'number' ? update.priority : relativePriority(ctx, job, update.priority);
     await dispatcher.setPriority(id, priority);
     return;
   }
@@ -203,7 +257,11 @@ async function updateJob(ctx: ApiContext, principal: Parameters<typeof demand>[0
 }
 
 /** batchd's first/more/less/last over numeric priorities (higher runs first). */
-function relativePriority(ctx: ApiContext, job: JobLocation, move: 'first' | 'more' | 'less' | 'last'): number {
+function relativePriority(
+  ctx: ApiContext,
+  job: JobLocation,
+  move: 'first' | 'more' | 'less' | 'last',
+): number {
   const own = readJobState(job.dir).priority;
   if (move === 'more') return own + 1;
   if (move === 'less') return own - 1;
@@ -225,16 +283,25 @@ function relativePriority(ctx: ApiContext, job: JobLocation, move: 'first' | 'mo
 async function setNotes(ctx: ApiContext, job: JobLocation, notes: string | null): Promise<void> {
   const id = path.basename(job.dir);
   const release = await ctx.locks.acquire(id);
-  if (release === undefined) throw new BatchdError('JOB_LOCKED', `Job ${id} is held by a dispatcher (running?); try again`, { jobId: id });
+  if (release === undefined)
+    throw new BatchdError('JOB_LOCKED', `Job ${id} is held by a dispatcher (running?); try again`, {
+      jobId: id,
+    });
   try {
     const where = ctx.daemon.locate(id);
     if (where === undefined) throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
-    if (where.state === 'running') throw new BatchdError('CONFLICT', `Job ${id} is running; change its notes when it has ended`, { jobId: id });
+    if (where.state === 'running')
+      throw new BatchdError('CONFLICT', `Job ${id} is running; change its notes when it has ended`, {
+        jobId: id,
+      });
     ctx.daemon.transitions.update({ id, queue: where.queue }, where.state, 'notes changed', (s) => {
       (s as { notes?: string | null }).notes = notes;
     });
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') throw new BatchdError('JOB_GONE', `Job ${id} moved while its notes were changed; try again`, { jobId: id });
+    if (errnoCode(error) === 'ENOENT')
+      throw new BatchdError('JOB_GONE', `Job ${id} moved while its notes were changed; try again`, {
+        jobId: id,
+      });
     throw error;
   } finally {
     await release().catch(() => undefined);

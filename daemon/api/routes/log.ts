@@ -20,12 +20,16 @@ export function registerLogRoutes(router: Router): void {
     {
       method: 'get',
       path: '/job/:id/log',
-      summary: 'A job\'s output log (stdout or stderr); with follow=1, streamed as it grows until the job ends',
+      summary:
+        "A job's output log (stdout or stderr); with follow=1, streamed as it grows until the job ends",
       tag: 'jobs',
       access: { kind: 'job', permission: 'ViewJobs' },
       params: z.object({ id: jobIdSchema }),
       query: logQuerySchema,
-      responses: { 200: { description: 'The log', schema: z.string(), mime: 'text/plain' }, 404: { description: 'Unknown job' } },
+      responses: {
+        200: { description: 'The log', schema: z.string(), mime: 'text/plain' },
+        404: { description: 'Unknown job' },
+      },
     },
     async ({ c, params, query }) => {
       const file = query.stream === 'stderr' ? STDERR_FILE : STDOUT_FILE;
@@ -39,7 +43,13 @@ export function registerLogRoutes(router: Router): void {
           c.req.raw.signal.addEventListener('abort', () => abort.abort());
           ctx.metrics.streams.inc();
           try {
-            await followLog(params.id, file, { events: daemon.events, locate: (id) => daemon.locate(id) }, async (chunk) => void (await out.write(chunk)), abort.signal);
+            await followLog(
+              params.id,
+              file,
+              { events: daemon.events, locate: (id) => daemon.locate(id) },
+              async (chunk) => void (await out.write(chunk)),
+              abort.signal,
+            );
           } finally {
             ctx.metrics.streams.dec();
           }

@@ -39,7 +39,8 @@ export function registerMetaRoutes(router: Router): void {
         info: {
           title: 'batchd',
           version: VERSION,
-          description: 'Queues, jobs, schedules, job types, hosts, users and permissions of a batchd daemon. Errors are {"error": {"code", "message", "details"?}}.',
+          description:
+            'Queues, jobs, schedules, job types, hosts, users and permissions of a batchd daemon. Errors are {"error": {"code", "message", "details"?}}.',
         },
       });
       return c.json(document);
@@ -55,7 +56,13 @@ export function registerMetaRoutes(router: Router): void {
       access: { kind: 'user', note: 'shows the caller only' },
       responses: { 200: { description: 'The caller', schema: whoamiSchema } },
     },
-    ({ c, principal }) => c.json({ name: principal.name, superuser: principal.superuser, via: principal.via, grants: [...principal.grants] }),
+    ({ c, principal }) =>
+      c.json({
+        name: principal.name,
+        superuser: principal.superuser,
+        via: principal.via,
+        grants: [...principal.grants],
+      }),
   );
 
   router.add(
@@ -67,6 +74,7 @@ export function registerMetaRoutes(router: Router): void {
       access: { kind: 'user', note: 'counts of every queue' },
       responses: { 200: { description: 'Prometheus text format', schema: z.string(), mime: 'text/plain' } },
     },
-    async ({ c }) => c.body(await ctx.metrics.registry.metrics(), 200, { 'Content-Type': ctx.metrics.registry.contentType }),
+    async ({ c }) =>
+      c.body(await ctx.metrics.registry.metrics(), 200, { 'Content-Type': ctx.metrics.registry.contentType }),
   );
 }

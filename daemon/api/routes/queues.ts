@@ -2,11 +2,15 @@ import { z } from 'zod';
 
 import { can } from '../../auth/permissions.ts';
 import { BatchdError } from '../../errors.ts';
-import { flagSchema, nameSchema, okSchema } from '../../protocol/common.ts';
+import { type Counts, flagSchema, nameSchema, okSchema } from '../../protocol/common.ts';
 import { DEFAULT_HOST, jobTypeInfoSchema } from '../../protocol/config.ts';
-import { jobListQuerySchema, jobPageSchema, jobSubmitSchema, submitResponseSchema } from '../../protocol/jobs.ts';
+import {
+  jobListQuerySchema,
+  jobPageSchema,
+  jobSubmitSchema,
+  submitResponseSchema,
+} from '../../protocol/jobs.ts';
 import { queueCreateSchema, queueInfoSchema, queueUpdateSchema, statsSchema } from '../../protocol/queues.ts';
-import { countsSchema } from '../../protocol/common.ts';
 import type { ApiContext } from '../context.ts';
 import { assertQueue, createQueue, deleteQueue, queueInfo, updateQueue } from '../queue-admin.ts';
 import type { Router } from '../route.ts';
@@ -29,8 +33,9 @@ export function registerQueueRoutes(router: Router): void {
       responses: { 200: { description: 'Counts per queue', schema: statsSchema } },
     },
     ({ c, principal }) => {
-      const stats: Record<string, z.infer<typeof countsSchema>> = {};
-      for (const q of daemon.queues.names().sort()) if (can(principal, 'ViewQueues', { queue: q })) stats[q] = ctx.counts.of(q);
+      const stats: Record<string, Counts> = {};
+      for (const q of daemon.queues.names().sort())
+        if (can(principal, 'ViewQueues', { queue: q })) stats[q] = ctx.counts.of(q);
       return c.json(stats);
     },
   );
@@ -43,7 +48,10 @@ export function registerQueueRoutes(router: Router): void {
       tag: 'queues',
       access: { kind: 'permission', permission: 'ViewQueues', scope: ({ params }) => ({ queue: params.q }) },
       params: queueParams,
-      responses: { 200: { description: 'Counts of the queue', schema: statsSchema }, 404: { description: 'Unknown queue' } },
+      responses: {
+        200: { description: 'Counts of the queue', schema: statsSchema },
+        404: { description: 'Unknown queue' },
+      },
     },
     ({ c, params }) => {
       assertQueue(ctx, params.q);
@@ -76,9 +84,17 @@ export function registerQueueRoutes(router: Router): void {
       path: '/queue',
       summary: 'Create a queue (a folder and its queue.yaml)',
       tag: 'queues',
-      access: { kind: 'permission', permission: 'ManageQueues', scope: ({ body }) => ({ queue: field(body, 'name') }) },
+      access: {
+        kind: 'permission',
+        permission: 'ManageQueues',
+        scope: ({ body }) => ({ queue: field(body, 'name') }),
+      },
       body: queueCreateSchema,
-      responses: { 201: { description: 'Created', schema: queueInfoSchema }, 409: { description: 'Exists' }, 422: { description: 'Invalid settings' } },
+      responses: {
+        201: { description: 'Created', schema: queueInfoSchema },
+        409: { description: 'Exists' },
+        422: { description: 'Invalid settings' },
+      },
     },
     ({ c, body }) => {
       createQueue(ctx, body);
@@ -94,7 +110,10 @@ export function registerQueueRoutes(router: Router): void {
       tag: 'queues',
       access: { kind: 'permission', permission: 'ViewQueues', scope: ({ params }) => ({ queue: params.q }) },
       params: queueParams,
-      responses: { 200: { description: 'The queue', schema: queueInfoSchema }, 404: { description: 'Unknown queue' } },
+      responses: {
+        200: { description: 'The queue', schema: queueInfoSchema },
+        404: { description: 'Unknown queue' },
+      },
     },
     ({ c, params }) => {
       assertQueue(ctx, params.q);
@@ -108,10 +127,18 @@ export function registerQueueRoutes(router: Router): void {
       path: '/queue/:q',
       summary: 'Change some settings of a queue (queue.yaml, comments kept); null clears a field',
       tag: 'queues',
-      access: { kind: 'permission', permission: 'ManageQueues', scope: ({ params }) => ({ queue: params.q }) },
+      access: {
+        kind: 'permission',
+        permission: 'ManageQueues',
+        scope: ({ params }) => ({ queue: params.q }),
+      },
       params: queueParams,
       body: queueUpdateSchema,
-      responses: { 200: { description: 'The queue', schema: queueInfoSchema }, 404: { description: 'Unknown queue' }, 422: { description: 'Invalid settings' } },
+      responses: {
+        200: { description: 'The queue', schema: queueInfoSchema },
+        404: { description: 'Unknown queue' },
+        422: { description: 'Invalid settings' },
+      },
     },
     ({ c, params, body }) => {
       assertQueue(ctx, params.q);
@@ -126,10 +153,18 @@ export function registerQueueRoutes(router: Router): void {
       path: '/queue/:q',
       summary: 'Delete a queue; refused while it holds jobs unless ?forced=true, and always while jobs run',
       tag: 'queues',
-      access: { kind: 'permission', permission: 'ManageQueues', scope: ({ params }) => ({ queue: params.q }) },
+      access: {
+        kind: 'permission',
+        permission: 'ManageQueues',
+        scope: ({ params }) => ({ queue: params.q }),
+      },
       params: queueParams,
       query: z.object({ forced: flagSchema }),
-      responses: { 200: { description: 'Deleted', schema: okSchema }, 404: { description: 'Unknown queue' }, 409: { description: 'Not empty, or the default queue' } },
+      responses: {
+        200: { description: 'Deleted', schema: okSchema },
+        404: { description: 'Unknown queue' },
+        409: { description: 'Not empty, or the default queue' },
+      },
     },
     ({ c, params, query }) => {
       assertQueue(ctx, params.q);
@@ -147,7 +182,10 @@ export function registerQueueRoutes(router: Router): void {
       access: { kind: 'permission', permission: 'ViewJobs', scope: ({ params }) => ({ queue: params.q }) },
       params: queueParams,
       query: jobListQuerySchema,
-      responses: { 200: { description: 'Jobs', schema: jobPageSchema }, 404: { description: 'Unknown queue' } },
+      responses: {
+        200: { description: 'Jobs', schema: jobPageSchema },
+        404: { description: 'Unknown queue' },
+      },
     },
     ({ c, params, query }) => {
       assertQueue(ctx, params.q);
@@ -159,19 +197,32 @@ export function registerQueueRoutes(router: Router): void {
     {
       method: 'post',
       path: '/queue/:q',
-      summary: 'Submit a job (or a task) to a queue: a job file as JSON or YAML, checked and accepted exactly as a dropped file',
+      summary:
+        'Submit a job (or a task) to a queue: a job file as JSON or YAML, checked and accepted exactly as a dropped file',
       tag: 'jobs',
-      access: { kind: 'permission', permission: 'CreateJobs', scope: ({ params, body }) => submitScope(ctx, params.q ?? '', body) },
+      access: {
+        kind: 'permission',
+        permission: 'CreateJobs',
+        scope: ({ params, body }) => submitScope(ctx, params.q ?? '', body),
+      },
       params: queueParams,
       body: jobSubmitSchema,
       yaml: true,
       rawBody: true,
-      responses: { 201: { description: 'Accepted', schema: submitResponseSchema }, 404: { description: 'Unknown queue' }, 422: { description: 'Invalid job' } },
+      responses: {
+        201: { description: 'Accepted', schema: submitResponseSchema },
+        404: { description: 'Unknown queue' },
+        422: { description: 'Invalid job' },
+      },
     },
     ({ c, params, raw, principal }) => {
       assertQueue(ctx, params.q);
       if (raw === undefined) throw new BatchdError('BAD_JSON', 'A job file is needed in the request body');
-      const accepted = daemon.submit(params.q, raw.format === 'yaml' ? { text: raw.text, ext: 'yaml' } : { data: raw.data }, principal.name);
+      const accepted = daemon.submit(
+        params.q,
+        raw.format === 'yaml' ? { text: raw.text, ext: 'yaml' } : { data: raw.data },
+        principal.name,
+      );
       const task = accepted[0]?.spec.task?.name;
       return c.json({ jobs: accepted.map((j) => j.spec.id), ...(task === undefined ? {} : { task }) }, 201);
     },
@@ -183,14 +234,19 @@ export function registerQueueRoutes(router: Router): void {
       path: '/queue/:q/type',
       summary: 'The job types the caller may submit to a queue',
       tag: 'queues',
-      access: { kind: 'user', note: 'lists what the caller\'s CreateJobs grants allow' },
+      access: { kind: 'user', note: "lists what the caller's CreateJobs grants allow" },
       params: queueParams,
-      responses: { 200: { description: 'Job types', schema: z.array(jobTypeInfoSchema) }, 404: { description: 'Unknown queue' } },
+      responses: {
+        200: { description: 'Job types', schema: z.array(jobTypeInfoSchema) },
+        404: { description: 'Unknown queue' },
+      },
     },
     ({ c, params, principal }) => {
       assertQueue(ctx, params.q);
       const allowed = allowedNames(principal, params.q, 'type_name');
-      const types = daemon.config.list<Parameters<typeof typeInfo>[0]>('jobtypes').filter((t) => allowed === 'any' || allowed.has(t.name));
+      const types = daemon.config
+        .list<Parameters<typeof typeInfo>[0]>('jobtypes')
+        .filter((t) => allowed === 'any' || allowed.has(t.name));
       return c.json(types.sort((a, b) => a.name.localeCompare(b.name)).map(typeInfo));
     },
   );
@@ -201,30 +257,56 @@ export function registerQueueRoutes(router: Router): void {
       path: '/queue/:q/host',
       summary: 'The hosts the caller may submit to in a queue ("__default__": the queue\'s default)',
       tag: 'queues',
-      access: { kind: 'user', note: 'lists what the caller\'s CreateJobs grants allow' },
+      access: { kind: 'user', note: "lists what the caller's CreateJobs grants allow" },
       params: queueParams,
-      responses: { 200: { description: 'Host names', schema: z.array(z.string()) }, 404: { description: 'Unknown queue' } },
+      responses: {
+        200: { description: 'Host names', schema: z.array(z.string()) },
+        404: { description: 'Unknown queue' },
+      },
     },
     ({ c, params, principal }) => {
       assertQueue(ctx, params.q);
       const allowed = allowedNames(principal, params.q, 'host_name');
-      const all = [DEFAULT_HOST, ...daemon.config.list<{ name: string }>('hosts').map((h) => h.name).sort()];
+      const all = [
+        DEFAULT_HOST,
+        ...daemon.config
+          .list<{ name: string }>('hosts')
+          .map((h) => h.name)
+          .sort(),
+      ];
       return c.json(allowed === 'any' ? all : all.filter((h) => allowed.has(h)));
     },
   );
 }
 
 /** The job type and host a submission asks for, read from the body before it is validated (as validate.ts resolves them). */
-function submitScope(ctx: ApiContext, queue: string, body: unknown): { queue: string; type: string | undefined; host: string } {
-  const data = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+function submitScope(
+  ctx: ApiContext,
+  queue: string,
+  body: unknown,
+): { queue: string; type: string | undefined; host: string } {
+  const data =
+    body !== null && typeof body === 'object' && !Array.isArray(body)
+      ? (body as Record<string, unknown>)
+      : {};
   const type =
-    data.type !== undefined ? (typeof data.type === 'string' ? data.type : undefined) : data.command !== undefined ? 'command' : (ctx.daemon.queues.settings(queue).type ?? 'command');
+    data.type !== undefined
+      ? typeof data.type === 'string'
+        ? data.type
+        : undefined
+      : data.command !== undefined
+        ? 'command'
+        : (ctx.daemon.queues.settings(queue).type ?? 'command');
   const host = data.host ?? data.host_name;
   return { queue, type, host: typeof host === 'string' ? host : DEFAULT_HOST };
 }
 
 /** The types or hosts a principal's CreateJobs grants allow in a queue: 'any', or a set of names. */
-function allowedNames(principal: Parameters<typeof can>[0], queue: string, field: 'type_name' | 'host_name'): 'any' | Set<string> {
+function allowedNames(
+  principal: Parameters<typeof can>[0],
+  queue: string,
+  field: 'type_name' | 'host_name',
+): 'any' | Set<string> {
   if (principal.superuser) return 'any';
   const names = new Set<string>();
   for (const g of principal.grants) {

@@ -19,7 +19,8 @@ export function registerScheduleRoutes(router: Router): void {
   const { config } = ctx.daemon;
   const find = (name: string): Schedule => {
     const schedule = config.schedule(name);
-    if (schedule === undefined) throw new BatchdError('UNKNOWN_SCHEDULE', `Unknown schedule "${name}"`, { schedule: name });
+    if (schedule === undefined)
+      throw new BatchdError('UNKNOWN_SCHEDULE', `Unknown schedule "${name}"`, { schedule: name });
     return schedule;
   };
 
@@ -32,7 +33,13 @@ export function registerScheduleRoutes(router: Router): void {
       access: { kind: 'permission', permission: 'ViewSchedules' },
       responses: { 200: { description: 'Schedules', schema: z.array(scheduleInfoSchema) } },
     },
-    ({ c }) => c.json(config.list<Schedule>(FOLDER).sort((a, b) => a.name.localeCompare(b.name)).map((s) => scheduleInfo(ctx, s))),
+    ({ c }) =>
+      c.json(
+        config
+          .list<Schedule>(FOLDER)
+          .sort((a, b) => a.name.localeCompare(b.name))
+          .map((s) => scheduleInfo(ctx, s)),
+      ),
   );
 
   router.add(
@@ -43,7 +50,10 @@ export function registerScheduleRoutes(router: Router): void {
       tag: 'schedules',
       access: { kind: 'permission', permission: 'ViewSchedules' },
       params: z.object({ name: nameSchema }),
-      responses: { 200: { description: 'The schedule', schema: scheduleInfoSchema }, 404: { description: 'Unknown schedule' } },
+      responses: {
+        200: { description: 'The schedule', schema: scheduleInfoSchema },
+        404: { description: 'Unknown schedule' },
+      },
     },
     ({ c, params }) => c.json(scheduleInfo(ctx, find(params.name))),
   );
@@ -56,19 +66,38 @@ export function registerScheduleRoutes(router: Router): void {
       tag: 'schedules',
       access: { kind: 'permission', permission: 'ManageSchedules' },
       body: scheduleCreateSchema,
-      responses: { 201: { description: 'Created', schema: scheduleInfoSchema }, 409: { description: 'Exists' }, 422: { description: 'Invalid schedule' } },
+      responses: {
+        201: { description: 'Created', schema: scheduleInfoSchema },
+        409: { description: 'Exists' },
+        422: { description: 'Invalid schedule' },
+      },
     },
     ({ c, body }) => {
       const folder = configFolder(ctx);
-      if (config.schedule(body.name) !== undefined) throw new BatchdError('ALREADY_EXISTS', `Schedule "${body.name}" already exists`, { schedule: body.name });
+      if (config.schedule(body.name) !== undefined)
+        throw new BatchdError('ALREADY_EXISTS', `Schedule "${body.name}" already exists`, {
+          schedule: body.name,
+        });
       const checked = scheduleSchema.safeParse(body);
       if (!checked.success) {
-        const problems = checked.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message }));
-        throw new BatchdError('ENTITY_INVALID', `Invalid schedule: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`, {}, { problems });
+        const problems = checked.error.issues.map((i) => ({
+          field: i.path.map(String).join('.'),
+          message: i.message,
+        }));
+        throw new BatchdError(
+          'ENTITY_INVALID',
+          `Invalid schedule: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
+          {},
+          { problems },
+        );
       }
       mkdirSync(folder, { recursive: true });
       const file = path.join(folder, `${body.name}.yaml`);
-      writeFileAtomic(file, `# Created through the API.\n${stringify(body)}`, ctx.daemon.config.daemon.storage.fsync);
+      writeFileAtomic(
+        file,
+        `# Created through the API.\n${stringify(body)}`,
+        ctx.daemon.config.daemon.storage.fsync,
+      );
       config.reloadFile(file);
       return c.json(scheduleInfo(ctx, find(body.name)), 201);
     },
@@ -78,21 +107,37 @@ export function registerScheduleRoutes(router: Router): void {
     {
       method: 'delete',
       path: '/schedule/:name',
-      summary: 'Delete a schedule; refused while queues use it, unless ?forced=true (those queues then start no jobs until given another)',
+      summary:
+        'Delete a schedule; refused while queues use it, unless ?forced=true (those queues then start no jobs until given another)',
       tag: 'schedules',
       access: { kind: 'permission', permission: 'ManageSchedules' },
       params: z.object({ name: nameSchema }),
       query: z.object({ forced: flagSchema }),
-      responses: { 200: { description: 'Deleted', schema: okSchema }, 404: { description: 'Unknown schedule' }, 409: { description: 'Built in, or in use' } },
+      responses: {
+        200: { description: 'Deleted', schema: okSchema },
+        404: { description: 'Unknown schedule' },
+        409: { description: 'Built in, or in use' },
+      },
     },
     ({ c, params, query }) => {
       find(params.name);
       const folder = configFolder(ctx);
-      const file = ['yaml', 'yml', 'json'].map((ext) => path.join(folder, `${params.name}.${ext}`)).find((f) => existsSync(f));
-      if (file === undefined) throw new BatchdError('CONFLICT', `Schedule "${params.name}" is built in; it cannot be deleted`, { schedule: params.name });
-      const users = ctx.daemon.queues.names().filter((q) => ctx.daemon.queues.settings(q).schedule_name === params.name);
+      const file = ['yaml', 'yml', 'json']
+        .map((ext) => path.join(folder, `${params.name}.${ext}`))
+        .find((f) => existsSync(f));
+      if (file === undefined)
+        throw new BatchdError('CONFLICT', `Schedule "${params.name}" is built in; it cannot be deleted`, {
+          schedule: params.name,
+        });
+      const users = ctx.daemon.queues
+        .names()
+        .filter((q) => ctx.daemon.queues.settings(q).schedule_name === params.name);
       if (users.length > 0 && query.forced !== true) {
-        throw new BatchdError('CONFLICT', `Schedule "${params.name}" is used by queue(s) ${users.join(', ')}; add ?forced=true to delete it anyway`, { schedule: params.name });
+        throw new BatchdError(
+          'CONFLICT',
+          `Schedule "${params.name}" is used by queue(s) ${users.join(', ')}; add ?forced=true to delete it anyway`,
+          { schedule: params.name },
+        );
       }
       rmSync(file);
       config.reloadFile(file);
@@ -103,13 +148,19 @@ export function registerScheduleRoutes(router: Router): void {
 
 function configFolder(ctx: ApiContext): string {
   const dir = ctx.daemon.config.dir;
-  if (dir === undefined) throw new BatchdError('CONFLICT', 'batchd runs without a config folder, so it cannot store schedules; start it with --config DIR');
+  if (dir === undefined)
+    throw new BatchdError(
+      'CONFLICT',
+      'batchd runs without a config folder, so it cannot store schedules; start it with --config DIR',
+    );
   return path.join(dir, FOLDER);
 }
 
 function scheduleInfo(ctx: ApiContext, s: Schedule): ScheduleInfo {
   const dir = ctx.daemon.config.dir;
-  const hasFile = dir !== undefined && ['yaml', 'yml', 'json'].some((ext) => existsSync(path.join(dir, FOLDER, `${s.name}.${ext}`)));
+  const hasFile =
+    dir !== undefined &&
+    ['yaml', 'yml', 'json'].some((ext) => existsSync(path.join(dir, FOLDER, `${s.name}.${ext}`)));
   return {
     name: s.name,
     weekdays: s.weekdays ?? null,

@@ -3,7 +3,12 @@ import { readdirSync } from 'node:fs';
 import { z } from 'zod';
 
 import { nameSchema } from '../../protocol/common.ts';
-import { taskResultsSchema, taskResumeSchema, taskStatusSchema, taskSummarySchema } from '../../protocol/tasks.ts';
+import {
+  taskResultsSchema,
+  taskResumeSchema,
+  taskStatusSchema,
+  taskSummarySchema,
+} from '../../protocol/tasks.ts';
 import { locateTaskJobs, readManifest, resumeTask, taskResults, taskStatus } from '../../tasks/tasks.ts';
 import { assertQueue } from '../queue-admin.ts';
 import type { Router } from '../route.ts';
@@ -27,7 +32,10 @@ export function registerTaskRoutes(router: Router): void {
       tag: 'tasks',
       access: { kind: 'permission', permission: 'ViewJobs', scope: ({ params }) => ({ queue: params.q }) },
       params: z.object({ q: nameSchema }),
-      responses: { 200: { description: 'Tasks', schema: z.array(taskSummarySchema) }, 404: { description: 'Unknown queue' } },
+      responses: {
+        200: { description: 'Tasks', schema: z.array(taskSummarySchema) },
+        404: { description: 'Unknown queue' },
+      },
     },
     ({ c, params }) => {
       assertQueue(ctx, params.q);
@@ -49,11 +57,14 @@ export function registerTaskRoutes(router: Router): void {
     {
       method: 'get',
       path: '/queue/:q/task/:name',
-      summary: 'A task\'s status: its jobs counted by state; resolved once none is queued or running',
+      summary: "A task's status: its jobs counted by state; resolved once none is queued or running",
       tag: 'tasks',
       access: { kind: 'permission', permission: 'ViewJobs', scope: ({ params }) => ({ queue: params.q }) },
       params: taskParams,
-      responses: { 200: { description: 'Status', schema: taskStatusSchema }, 404: { description: 'Unknown queue or task' } },
+      responses: {
+        200: { description: 'Status', schema: taskStatusSchema },
+        404: { description: 'Unknown queue or task' },
+      },
     },
     ({ c, params }) => {
       const { manifest, jobs } = load(params.q, params.name);
@@ -65,11 +76,14 @@ export function registerTaskRoutes(router: Router): void {
     {
       method: 'get',
       path: '/queue/:q/task/:name/results',
-      summary: 'Every job\'s outcome and result.json, in the task\'s order',
+      summary: "Every job's outcome and result.json, in the task's order",
       tag: 'tasks',
       access: { kind: 'permission', permission: 'ViewJobs', scope: ({ params }) => ({ queue: params.q }) },
       params: taskParams,
-      responses: { 200: { description: 'Results in order', schema: taskResultsSchema }, 404: { description: 'Unknown queue or task' } },
+      responses: {
+        200: { description: 'Results in order', schema: taskResultsSchema },
+        404: { description: 'Unknown queue or task' },
+      },
     },
     ({ c, params }) => {
       const { jobs } = load(params.q, params.name);
@@ -81,16 +95,24 @@ export function registerTaskRoutes(router: Router): void {
     {
       method: 'post',
       path: '/queue/:q/task/:name/resume',
-      summary: 'Queue again only the task\'s failed and cancelled jobs (done, queued and running ones are left alone)',
+      summary:
+        "Queue again only the task's failed and cancelled jobs (done, queued and running ones are left alone)",
       tag: 'tasks',
       access: { kind: 'permission', permission: 'ManageJobs', scope: ({ params }) => ({ queue: params.q }) },
       params: taskParams,
-      responses: { 200: { description: 'The jobs queued again', schema: taskResumeSchema }, 404: { description: 'Unknown queue or task' } },
+      responses: {
+        200: { description: 'The jobs queued again', schema: taskResumeSchema },
+        404: { description: 'Unknown queue or task' },
+      },
     },
     async ({ c, params }) => {
       const { jobs } = load(params.q, params.name);
       const { resumed, errors } = await resumeTask(jobs, (id) => daemon.dispatcher.retry(id));
-      if (errors.length > 0) daemon.log.warn({ queue: params.q, task: params.name, errors }, 'some jobs of the task could not be resumed');
+      if (errors.length > 0)
+        daemon.log.warn(
+          { queue: params.q, task: params.name, errors },
+          'some jobs of the task could not be resumed',
+        );
       return c.json({ resumed });
     },
   );

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 
 import { BatchdError } from '../../errors.ts';
-import { grantCreatedSchema, grantCreateSchema, grantSchema, passwordChangeSchema, userCreateSchema, userInfoSchema } from '../../protocol/auth.ts';
+import {
+  grantCreatedSchema,
+  grantCreateSchema,
+  grantSchema,
+  passwordChangeSchema,
+  userCreateSchema,
+  userInfoSchema,
+} from '../../protocol/auth.ts';
 import { nameSchema, okSchema } from '../../protocol/common.ts';
 import type { Router } from '../route.ts';
 
@@ -33,7 +40,11 @@ export function registerUserRoutes(router: Router): void {
       tag: 'users',
       access: { kind: 'permission', permission: 'SuperUser' },
       body: userCreateSchema,
-      responses: { 201: { description: 'Created', schema: userInfoSchema }, 409: { description: 'Exists' }, 422: { description: 'Invalid name or password' } },
+      responses: {
+        201: { description: 'Created', schema: userInfoSchema },
+        409: { description: 'Exists' },
+        422: { description: 'Invalid name or password' },
+      },
     },
     async ({ c, body }) => {
       await users.addUser(body.name, body.password);
@@ -45,17 +56,28 @@ export function registerUserRoutes(router: Router): void {
     {
       method: 'put',
       path: '/user/:n',
-      summary: 'Change a password: one\'s own (authenticated by password, not by token), or anyone\'s as SuperUser',
+      summary:
+        "Change a password: one's own (authenticated by password, not by token), or anyone's as SuperUser",
       tag: 'users',
       access: { kind: 'user', note: 'the user themself, or SuperUser' },
       params: userParams,
       body: passwordChangeSchema,
-      responses: { 200: { description: 'Changed', schema: okSchema }, 404: { description: 'Unknown user' }, 422: { description: 'Password too short' } },
+      responses: {
+        200: { description: 'Changed', schema: okSchema },
+        404: { description: 'Unknown user' },
+        422: { description: 'Password too short' },
+      },
     },
     async ({ c, params, body, principal }) => {
       const self = principal.name === params.n && principal.via !== 'token' && principal.via !== 'none';
       if (!principal.superuser && !self) {
-        throw new BatchdError('FORBIDDEN', principal.name === params.n ? 'Change your password with your password, not with a token' : `${principal.name} may not change the password of ${params.n}`, { user: params.n });
+        throw new BatchdError(
+          'FORBIDDEN',
+          principal.name === params.n
+            ? 'Change your password with your password, not with a token'
+            : `${principal.name} may not change the password of ${params.n}`,
+          { user: params.n },
+        );
       }
       await users.setPassword(params.n, body.password);
       return c.json({ ok: true as const });
@@ -82,11 +104,14 @@ export function registerUserRoutes(router: Router): void {
     {
       method: 'get',
       path: '/user/:n/permissions',
-      summary: 'A user\'s grants',
+      summary: "A user's grants",
       tag: 'users',
       access: { kind: 'permission', permission: 'SuperUser' },
       params: userParams,
-      responses: { 200: { description: 'Grants', schema: z.array(grantSchema) }, 404: { description: 'Unknown user' } },
+      responses: {
+        200: { description: 'Grants', schema: z.array(grantSchema) },
+        404: { description: 'Unknown user' },
+      },
     },
     ({ c, params }) => {
       known(params.n);
@@ -103,7 +128,11 @@ export function registerUserRoutes(router: Router): void {
       access: { kind: 'permission', permission: 'SuperUser' },
       params: userParams,
       body: grantCreateSchema,
-      responses: { 201: { description: 'Granted', schema: grantCreatedSchema }, 404: { description: 'Unknown user' }, 422: { description: 'Invalid grant' } },
+      responses: {
+        201: { description: 'Granted', schema: grantCreatedSchema },
+        404: { description: 'Unknown user' },
+        422: { description: 'Invalid grant' },
+      },
     },
     async ({ c, params, body }) => {
       const grant = await users.addGrant(params.n, body);
@@ -119,7 +148,10 @@ export function registerUserRoutes(router: Router): void {
       tag: 'users',
       access: { kind: 'permission', permission: 'SuperUser' },
       params: z.object({ n: nameSchema, id: z.coerce.number().int().min(1) }),
-      responses: { 200: { description: 'Revoked', schema: okSchema }, 404: { description: 'Unknown user or grant' } },
+      responses: {
+        200: { description: 'Revoked', schema: okSchema },
+        404: { description: 'Unknown user or grant' },
+      },
     },
     async ({ c, params }) => {
       await users.removeGrant(params.n, params.id);

@@ -70,7 +70,8 @@ async function queue(session: Session, [name = '']: string[], options: QueueOpti
     try {
       await client.deleteQueue(name, options.force === true);
     } catch (error) {
-      if (error instanceof ApiError && error.status === 409) throw new OperationFailed(`${error.message} (with the CLI: batch queue ${name} -d -f)`, EXIT.invalid);
+      if (error instanceof ApiError && error.status === 409)
+        throw new OperationFailed(`${error.message} (with the CLI: batch queue ${name} -d -f)`, EXIT.invalid);
       throw error;
     }
     if (session.out.json) return printJson(session.out, { deleted: name });

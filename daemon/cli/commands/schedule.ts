@@ -73,7 +73,11 @@ async function schedule(session: Session, names: string[], options: ScheduleOpti
       try {
         await client.deleteSchedule(name, options.force === true);
       } catch (error) {
-        if (error instanceof ApiError && error.status === 409) throw new OperationFailed(`${error.message} (with the CLI: batch schedule ${name} -d -f)`, EXIT.invalid);
+        if (error instanceof ApiError && error.status === 409)
+          throw new OperationFailed(
+            `${error.message} (with the CLI: batch schedule ${name} -d -f)`,
+            EXIT.invalid,
+          );
         throw error;
       }
     }

@@ -1,0 +1,165 @@
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { DaemonProcess } from '../helpers/daemon-process.ts';
+import { jobsIn, makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
+import { audit, snapshot } from './audit.ts';
+import { countStates, killMarked, ledgerJobType, listAll, readLedger, sleep, startMarked, Submissions } from './harness.ts';
+
+const SIZE = '4m';
+
+/** Mount a size-limited tmpfs (or, where tmpfs is refused, a loop-mounted ext4 image) on `dir`. */
+function mountSmall(dir: string, image: string): void {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${SIZE},mode=0755`, 'tmpfs', dir], { stdio: 'pipe' });
+  } catch {
+    execFileSync('truncate', ['-s', '8M', image], { stdio: 'pipe' });
+    execFileSync('mkfs.ext4', ['-q', '-F', image], { stdio: 'pipe' });
+    execFileSync('mount', ['-o', 'loop', image, dir], { stdio: 'pipe' });
+  }
+}
+
+/** Why this machine cannot make a small file system, or undefined if it can. */
+function mountProblem(): string | undefined {
+  const dir = mkdtempSync(path.join(tmpdir(), 'batchd-mount-probe-'));
+  try {
+    mountSmall(dir, `${dir}.img`);
+    execFileSync('umount', [dir], { stdio: 'pipe' });
+    return undefined;
+  } catch (error) {
+    return `cannot mount a small file system here (needs root and mount(2)): ${(error as Error).message.split('\n')[0]}`;
+  } finally {
+    rmSync(`${dir}.img`, { force: true });
+    rmdirSync(dir);
+  }
+}
+
+const problem = mountProblem();
+if (problem !== undefined) console.warn(`disk-full tests skipped: ${problem}`);
+
+/** Fill the file system holding `file` until it refuses another byte. */
+function fill(file: string): number {
+  const fd = openSync(file, 'w');
+  let written = 0;
+  try {
+    for (const size of [65_536, 4096, 512, 1]) {
+      const chunk = Buffer.alloc(size, 0x78);
+      for (;;) {
+        try {
+          written += writeSync(fd, chunk);
+        } catch {
+          break;
+        }
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return written;
+}
+
+describe.skipIf(problem !== undefined)('a full spool file system', () => {
+  let env: TestEnv;
+  let daemon: DaemonProcess;
+  let mounted: string | undefined;
+  const submissions = new Submissions();
+  const held = new Map<string, Buffer>();
+  let filler: string;
+  let ledger: string;
+  let long: string;
+
+  beforeAll(async () => {
+    env = makeEnv({ config: { dispatcher: { workers: 2, poll_timeout: 0.5 } } });
+    ledger = path.join(env.root, 'ledger');
+    env.writeConfig('jobtypes/ledger.yaml', ledgerJobType(ledger, 'retry'));
+    mountSmall(env.spool, path.join(env.root, 'spool.img'));
+    mounted = env.spool;
+    filler = path.join(env.spool, '.filler');
+    daemon = await startMarked(env);
+  });
+
+  afterAll(async () => {
+    daemon?.kill('SIGKILL');
+    await daemon?.exited;
+    if (env !== undefined) killMarked(env.root);
+    if (mounted !== undefined) execFileSync('umount', [mounted]);
+    env?.cleanup();
+  });
+
+  const doneCount = (): number => jobsIn(env.spool, 'default', 'done').length;
+
+  it('runs jobs on the small file system', async () => {
+    submissions.drop(env.spool, 'default', 0);
+    await waitFor(() => doneCount() === 1, 15_000, 'the first job to finish');
+  });
+
+  it('keeps drops that arrive while the disk is full intact in incoming/, writes no half job, and logs DISK_FULL', async () => {
+    // A job that is running when the disk fills up cannot record its end until space returns.
+    long = submissions.drop(env.spool, 'default', 1.5);
+    await waitFor(() => jobsIn(env.spool, 'default', 'running').length === 1, 15_000, 'the long job to start');
+    // Drops are written before the disk fills (a hidden folder is no queue) and moved in after.
+    const hold = path.join(env.spool, '.hold');
+    mkdirSync(hold);
+    for (let i = 0; i < 20; i++) {
+      const name = `full-${i}.yaml`;
+      const bytes = Buffer.from(stringify({ type: 'ledger', name: `f${i}`, params: { pause: 0 } }));
+      writeFileSync(path.join(hold, name), bytes);
+      held.set(name, bytes);
+      submissions.expected.set(`f${i}`, { jobs: 1, task: false });
+    }
+    const queuedBefore = jobsIn(env.spool, 'default', 'queued').length;
+    expect(fill(filler)).toBeGreaterThan(1_000_000);
+    for (const name of held.keys()) renameSync(path.join(hold, name), path.join(env.spool, 'default', 'incoming', name));
+
+    await waitFor(
+      () => daemon.records().some((r) => (r.err as { code?: string } | undefined)?.code === 'DISK_FULL'),
+      15_000,
+      'a DISK_FULL error in the log',
+    );
+    // Past the long job's end and a few rescans, nothing has changed.
+    await waitFor(() => readLedger(ledger).get(idOf(long))?.some((l) => l.event === 'end'), 15_000, 'the long job to end');
+    await sleep(1500);
+    expect(daemon.child.exitCode).toBeNull();
+    for (const [name, bytes] of held) expect(readFileSync(path.join(env.spool, 'default', 'incoming', name))).toEqual(bytes);
+    expect(jobsIn(env.spool, 'default', 'queued').length).toBe(queuedBefore);
+    expect(listAll(path.join(env.spool, 'default', '.staging'))).toEqual([]);
+    expect(listAll(path.join(env.spool, 'default', 'rejected'))).toEqual([]);
+    // Whatever is in a state folder is whole: both files there and readable.
+    for (const job of snapshot(env.spool).jobs) expect(job.unreadable).toBeUndefined();
+    const full = daemon.records().filter((r) => (r.err as { code?: string } | undefined)?.code === 'DISK_FULL');
+    const message = (full[0]?.err as { message?: string } | undefined)?.message ?? '';
+    expect(message).toContain('No space left');
+    expect(message).toContain(env.spool);
+  });
+
+  it('accepts and runs the waiting drops once space returns, and recovers the job whose end was not recorded', async () => {
+    rmSync(filler);
+    await waitFor(
+      () => {
+        const c = countStates(env.spool, ['default']);
+        return c.incoming === 0 && c.queued === 0 && c.running === 0 && c.done === submissions.jobs;
+      },
+      30_000,
+      'every job to finish after space returned',
+    );
+    expect(daemon.child.exitCode).toBeNull();
+    const result = audit(snapshot(env.spool), { submitted: submissions.expected, ledger: readLedger(ledger), onFail: 'retry' });
+    expect(result.problems).toEqual([]);
+    expect(result.stats.done).toBe(22);
+    if (process.env.DISK_DEBUG) {
+      const j = snapshot(env.spool).jobs.find((x) => x.key === long);
+      console.log(JSON.stringify(j?.state?.results), [...new Set(daemon.records().filter((r) => (r.level as number) >= 40).map((r) => `${String(r.msg)} ${(r.err as { message?: string } | undefined)?.message ?? ''}`.replace(/\d{8}T[\w.-]+/g, 'ID').replace(/full-\d+/g, 'full-N')))].join('\n'), daemon.records().filter((r) => (r.level as number) >= 40).length);
+    }
+  });
+
+  /** A ledger job's id, from the ledger (its key is in the job file's name). */
+  function idOf(key: string): string {
+    for (const job of snapshot(env.spool).jobs) if (job.key === key) return job.id;
+    return '';
+  }
+});

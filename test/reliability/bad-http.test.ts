@@ -31,7 +31,7 @@ describe('a corpus of bad HTTP requests against a live daemon', () => {
   };
 
   beforeAll(async () => {
-    env = makeEnv({ queues: { default: null }, config: { manager: { enabled: true, port: 0, host: '127.0.0.1' } } });
+    env = makeEnv({ queues: { default: null }, config: { manager: { enabled: true, port: 0, host: '127.0.0.1' }, storage: { max_task_jobs: 50 } } });
     for (const [name, type] of Object.entries(CORPUS_TYPES)) env.writeConfig(`jobtypes/${name}.yaml`, type);
     daemon = await startMarked(env);
     base = await waitFor(

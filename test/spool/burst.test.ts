@@ -37,7 +37,7 @@ describe('a burst of 20,000 drops', () => {
     env.cleanup();
   });
 
-  it('accepts every drop once, then runs every job exactly once', { timeout: 240_000 }, async () => {
+  it('accepts every drop once, then runs every job exactly once', { timeout: 360_000 }, async () => {
     const incoming = path.join(env.spool, 'burst', 'incoming');
     const names: string[] = [];
     const started = Date.now();
@@ -71,7 +71,7 @@ describe('a burst of 20,000 drops', () => {
     writeFileSync(path.join(env.spool, 'burst', 'queue.yaml'), 'enabled: true\n');
     await waitFor(
       () => (readdirSync(path.join(env.spool, 'burst', 'queued')).length === 0 ? true : undefined),
-      150_000,
+      240_000,
       'the queue to drain',
     );
     await waitFor(() => (jobsIn(env.spool, 'burst', 'running').length === 0 ? true : undefined), 30_000, 'the last jobs');

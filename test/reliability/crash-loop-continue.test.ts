@@ -1,0 +1,22 @@
+import { afterAll, describe, expect, it } from 'vitest';
+
+import type { TestEnv } from '../helpers/env.ts';
+import { SEED } from './harness.ts';
+import { cleanupCrashLoop, crashLoopEnv, runCrashLoop } from './crash-loop.ts';
+
+describe('kill -9 of the daemon at random moments (on_fail continue)', () => {
+  let env: TestEnv | undefined;
+  afterAll(() => cleanupCrashLoop(env));
+
+  it('fails each interrupted job with outcome interrupted, runs no job twice, and loses none', async () => {
+    env = crashLoopEnv('continue');
+    const result = await runCrashLoop(env, { onFail: 'continue', rounds: 25, jobs: 500, seed: SEED + 1 });
+    expect(result.audit.problems).toEqual([]);
+    expect(result.leftoverProcesses).toEqual([]);
+    expect(result.audit.stats.done + result.audit.stats.failed).toBe(result.submissions.jobs);
+    // Some kill caught jobs running: they are the failed ones, each recorded as interrupted.
+    expect(result.tally.duringRuns).toBeGreaterThan(0);
+    expect(result.audit.stats.failed).toBeGreaterThan(0);
+    expect(result.audit.stats.reran).toBe(0);
+  }, 300_000);
+});

@@ -66,6 +66,15 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
     }),
     daemon.events.on('job:accepted', (e) => counts.invalidate(e.queue)),
     daemon.events.on('host:state', (e) => ctx.hostStates.set(e.host, e.state)),
+    daemon.events.on('config:reloaded', ({ file }) => {
+      if (options.settings !== undefined || !file.endsWith('batchd.yaml')) return;
+      if (JSON.stringify(daemon.config.daemon.manager) !== JSON.stringify(settings)) {
+        daemon.log.warn(
+          { file },
+          'manager settings changed in batchd.yaml: they take effect when the daemon restarts',
+        );
+      }
+    }),
   ];
 
   const app = new OpenAPIHono<ApiEnv>();

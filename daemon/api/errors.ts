@@ -42,6 +42,16 @@ export const STATUS_OF: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   DISK_FULL: 507,
   SPAWN_FAILED: 500,
   INTERNAL: 500,
+  // Remote-host failures are recorded on jobs; should one reach a request, the fault is upstream.
+  HOST_UNREACHABLE: 502,
+  HOST_LOST: 502,
+  HOST_KEY_REJECTED: 502,
+  HOST_AUTH_FAILED: 502,
+  HOST_STARTUP_FAILED: 502,
+  TRANSFER_FAILED: 502,
+  // Client-side codes (daemon/client/): the daemon never answers with them.
+  SERVER_UNREACHABLE: 502,
+  PROTOCOL_MISMATCH: 500,
 };
 
 export function statusOf(error: BatchdError): ContentfulStatusCode {

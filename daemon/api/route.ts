@@ -108,7 +108,7 @@ export class Router {
           throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
         demand(principal, def.access.permission, { queue: job.queue });
       }
-      const query = parseWith(def.query, c.req.query(), 'REQUEST_INVALID', 'query');
+      const query = parseQuery(def.query, c.req.query());
       let raw: RequestBody | undefined;
       if (def.body !== undefined) raw = await readBody(c, ctx.settings.max_body_bytes, def.yaml === true);
       if (def.access.kind === 'permission') {
@@ -219,25 +219,16 @@ function parseParams(schema: z.ZodType | undefined, params: Record<string, strin
   );
 }
 
-function parseWith(
-  schema: z.ZodType | undefined,
-  data: unknown,
-  code: 'REQUEST_INVALID',
-  where: string,
-): unknown {
-  if (schema === undefined) return data;
-  const result = schema.safeParse(data);
+function parseQuery(schema: z.ZodType | undefined, query: Record<string, string>): unknown {
+  if (schema === undefined) return query;
+  const result = schema.safeParse(query);
   if (result.success) return result.data;
   const problems = result.error.issues.map((i) => ({
-    field: i.path.map(String).join('.'),
+    field: i.path.map(String).join('.') || String((i as { keys?: string[] }).keys?.[0] ?? ''),
     message: i.message,
   }));
-  throw new BatchdError(
-    code,
-    `Invalid ${where}: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
-    {},
-    { problems },
-  );
+  const summary = problems.map((p) => `${p.field}: ${p.message}`).join('; ');
+  throw new BatchdError('REQUEST_INVALID', `Invalid query: ${summary}`, {}, { problems });
 }
 
 function validateBody(schema: z.ZodType, raw: RequestBody): unknown {

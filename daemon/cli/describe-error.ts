@@ -10,11 +10,14 @@ import { OperationFailed, UsageError } from './exit-codes.ts';
 export function describeError(error: unknown, config: ResolvedConfig | undefined): string {
   if (error instanceof UsageError || error instanceof OperationFailed) return error.message;
   if (error instanceof UnreachableError) {
+    if (error.untrusted) {
+      return `cannot reach ${error.url} securely: ${error.reason} — set ca_certificate in client.yaml to the CA that signed it (or, on a test setup only, disable_server_certificate_check: true)`;
+    }
     const elsewhere =
       config !== undefined && config.sources.manager_url === 'default'
         ? '; if it runs elsewhere, give -M URL or set BATCH_MANAGER_URL'
         : '';
-    return `cannot reach ${error.url} — is batchd running? (batchd --config DIR)${elsewhere} [${reason(error)}]`;
+    return `cannot reach ${error.url} — is batchd running? (batchd --config DIR)${elsewhere} [${error.reason}]`;
   }
   if (error instanceof ApiError)
     return withProblems(`${error.message}${hintFor(error, config)}`, error.problems);
@@ -28,11 +31,6 @@ export function describeError(error: unknown, config: ResolvedConfig | undefined
     return withProblems(error.message, error.problems.length > 1 ? error.problems : []);
   if (error instanceof Error) return error.message;
   return String(error);
-}
-
-function reason(error: UnreachableError): string {
-  const match = /\(([^)]*)\)$/.exec(error.message);
-  return match?.[1] ?? 'no answer';
 }
 
 function hintFor(error: ApiError, config: ResolvedConfig | undefined): string {

@@ -7,6 +7,7 @@ import { isFinished } from '../jobs/status.ts';
 import {
   apiPaths,
   attemptResultSchema,
+  type AuthMethod,
   authMethodsSchema,
   controlResponseSchema,
   type GrantCreate,
@@ -16,8 +17,9 @@ import {
   type JobInfo,
   jobInfoSchema,
   jobPageSchema,
-  type JobSubmit,
+  jobSubmitSchema,
   jobTypeInfoSchema,
+  okSchema,
   type JobUpdate,
   type QueueCreate,
   queueInfoSchema,
@@ -31,6 +33,7 @@ import {
   taskResumeSchema,
   type TaskStatus,
   taskStatusSchema,
+  taskSummarySchema,
   type TokenCreate,
   tokenCreatedSchema,
   tokenInfoSchema,
@@ -46,9 +49,6 @@ export interface JobListQuery {
   limit?: number;
   cursor?: string;
 }
-
-/** Mutations whose answer this client does not need beyond "it worked". */
-const anyBody = z.unknown();
 
 /**
  * A typed client of batchd's HTTP API. Requests and responses are the protocol's zod types, and
@@ -92,7 +92,7 @@ export class BatchClient {
   // Authentication
 
   /** `OPTIONS /`: the methods the server accepts; empty when authentication is off. */
-  authMethods(): Promise<('basic' | 'token' | 'proxy')[]> {
+  authMethods(): Promise<AuthMethod[]> {
     return this.#call(authMethodsSchema, 'OPTIONS', apiPaths.root());
   }
 
@@ -109,7 +109,7 @@ export class BatchClient {
   }
 
   async deleteToken(id: string): Promise<void> {
-    await this.#call(anyBody, 'DELETE', apiPaths.token(id));
+    await this.#call(okSchema, 'DELETE', apiPaths.token(id));
   }
 
   // Queues
@@ -126,16 +126,16 @@ export class BatchClient {
     return this.#call(queueInfoSchema, 'GET', apiPaths.queue(name));
   }
 
-  async createQueue(request: QueueCreate): Promise<void> {
-    await this.#call(anyBody, 'POST', apiPaths.queues(), { body: request });
+  createQueue(request: QueueCreate) {
+    return this.#call(queueInfoSchema, 'POST', apiPaths.queues(), { body: request });
   }
 
-  async updateQueue(name: string, change: QueueUpdate): Promise<void> {
-    await this.#call(anyBody, 'PUT', apiPaths.queue(name), { body: change });
+  updateQueue(name: string, change: QueueUpdate) {
+    return this.#call(queueInfoSchema, 'PUT', apiPaths.queue(name), { body: change });
   }
 
   async deleteQueue(name: string, forced = false): Promise<void> {
-    await this.#call(anyBody, 'DELETE', apiPaths.queue(name), {
+    await this.#call(okSchema, 'DELETE', apiPaths.queue(name), {
       query: { forced: forced ? 'true' : undefined },
     });
   }
@@ -151,7 +151,7 @@ export class BatchClient {
   // Jobs
 
   /** Submit a job file (as data, or as its YAML/JSON text unchanged). */
-  submit(queue: string, job: JobSubmit | { text: string; format: 'yaml' | 'json' }) {
+  submit(queue: string, job: z.input<typeof jobSubmitSchema> | { text: string; format: 'yaml' | 'json' }) {
     const body: RequestOptions =
       'text' in job && typeof job.text === 'string'
         ? {
@@ -210,8 +210,9 @@ export class BatchClient {
     return this.#call(attemptResultSchema, 'GET', apiPaths.jobLastResult(id));
   }
 
-  async updateJob(id: string, change: JobUpdate): Promise<void> {
-    await this.#call(anyBody, 'PUT', apiPaths.job(id), { body: change });
+  /** One change (priority, move or notes); returns the job as it is afterwards. */
+  updateJob(id: string, change: JobUpdate) {
+    return this.#call(jobInfoSchema, 'PUT', apiPaths.job(id), { body: change });
   }
 
   /** batchd's DELETE: cancels a queued or running job; a finished one is a conflict (its history stays). */
@@ -260,6 +261,10 @@ export class BatchClient {
 
   // Tasks
 
+  tasks(queue: string) {
+    return this.#call(z.array(taskSummarySchema), 'GET', apiPaths.tasks(queue));
+  }
+
   task(queue: string, name: string): Promise<TaskStatus> {
     return this.#call(taskStatusSchema, 'GET', apiPaths.task(queue, name));
   }
@@ -296,12 +301,12 @@ export class BatchClient {
     return this.#call(scheduleInfoSchema, 'GET', apiPaths.schedule(name));
   }
 
-  async createSchedule(request: ScheduleCreate): Promise<void> {
-    await this.#call(anyBody, 'POST', apiPaths.schedules(), { body: request });
+  createSchedule(request: ScheduleCreate) {
+    return this.#call(scheduleInfoSchema, 'POST', apiPaths.schedules(), { body: request });
   }
 
   async deleteSchedule(name: string, forced = false): Promise<void> {
-    await this.#call(anyBody, 'DELETE', apiPaths.schedule(name), {
+    await this.#call(okSchema, 'DELETE', apiPaths.schedule(name), {
       query: { forced: forced ? 'true' : undefined },
     });
   }
@@ -324,12 +329,12 @@ export class BatchClient {
     return this.#call(z.array(userInfoSchema), 'GET', apiPaths.users());
   }
 
-  async createUser(name: string, password: string): Promise<void> {
-    await this.#call(anyBody, 'POST', apiPaths.users(), { body: { name, password } });
+  createUser(name: string, password: string) {
+    return this.#call(userInfoSchema, 'POST', apiPaths.users(), { body: { name, password } });
   }
 
   async setPassword(name: string, password: string): Promise<void> {
-    await this.#call(anyBody, 'PUT', apiPaths.user(name), { body: { password } });
+    await this.#call(okSchema, 'PUT', apiPaths.user(name), { body: { password } });
   }
 
   permissions(user: string) {
@@ -341,6 +346,6 @@ export class BatchClient {
   }
 
   async revoke(user: string, id: number): Promise<void> {
-    await this.#call(anyBody, 'DELETE', apiPaths.userPermission(user, id));
+    await this.#call(okSchema, 'DELETE', apiPaths.userPermission(user, id));
   }
 }

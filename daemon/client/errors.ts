@@ -20,14 +20,21 @@ export class ApiError extends BatchdError {
   }
 }
 
-/** No answer at all: refused, unresolvable, timed out, reset before a response. */
+/**
+ * No usable answer: refused, unresolvable, timed out, reset before a response, or a TLS server
+ * whose certificate is not trusted (`untrusted`).
+ */
 export class UnreachableError extends BatchdError {
   readonly url: string;
+  readonly reason: string;
+  readonly untrusted: boolean;
 
-  constructor(url: string, reason: string, cause: unknown) {
+  constructor(url: string, reason: string, cause: unknown, untrusted = false) {
     super('SERVER_UNREACHABLE', `cannot reach ${url} (${reason})`, { url }, { cause });
     this.name = 'UnreachableError';
     this.url = url;
+    this.reason = reason;
+    this.untrusted = untrusted;
   }
 }
 

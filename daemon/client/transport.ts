@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 
-import { errnoCode } from '../errors.ts';
+import { BatchdError, errnoCode } from '../errors.ts';
 import { ApiError, UnreachableError } from './errors.ts';
 import { errorBodySchema } from '../protocol/index.ts';
 
@@ -58,9 +58,9 @@ export class Transport {
       ? new https.Agent({
           keepAlive: true,
           rejectUnauthorized: tls?.rejectUnauthorized ?? true,
-          ...(tls?.ca === undefined ? {} : { ca: readFileSync(tls.ca) }),
-          ...(tls?.cert === undefined ? {} : { cert: readFileSync(tls.cert) }),
-          ...(tls?.key === undefined ? {} : { key: readFileSync(tls.key) }),
+          ...(tls?.ca === undefined ? {} : { ca: readPem(tls.ca, 'ca_certificate') }),
+          ...(tls?.cert === undefined ? {} : { cert: readPem(tls.cert, 'certificate') }),
+          ...(tls?.key === undefined ? {} : { key: readPem(tls.key, 'key') }),
         })
       : new http.Agent({ keepAlive: true });
   }
@@ -149,11 +149,32 @@ export class Transport {
         } else if (options.signal?.aborted === true) {
           reject(options.signal.reason as Error);
         } else {
-          reject(new UnreachableError(this.baseUrl, describeNetworkError(error), error));
+          const code = errnoCode(error) ?? '';
+          const untrusted = UNTRUSTED_CERTIFICATE.has(code);
+          reject(
+            new UnreachableError(
+              this.baseUrl,
+              untrusted ? `the server's certificate is not trusted: ${code}` : describeNetworkError(error),
+              error,
+              untrusted,
+            ),
+          );
         }
       });
       req.end(payload);
     });
+  }
+}
+
+function readPem(file: string, field: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new BatchdError(
+      'CONFIG_INVALID',
+      `client.yaml ${field}: cannot read ${file} (${errnoCode(error) ?? String(error)})`,
+      { file, field },
+    );
   }
 }
 
@@ -181,6 +202,17 @@ function apiError(status: number, text: string, method: string, url: string): Ap
   const plain = text.trim().slice(0, 500);
   return new ApiError(status, `HTTP_${status}`, plain === '' ? `HTTP ${status}` : plain, [], { method, url });
 }
+
+/** OpenSSL's verification failures, as Node reports them. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 function describeNetworkError(error: Error): string {
   const code = errnoCode(error);

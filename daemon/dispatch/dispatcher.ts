@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 
 import type { JobType } from '../config/schema.ts';
 import type { ConfigStore } from '../config/store.ts';
@@ -399,7 +400,7 @@ export class Dispatcher {
       }
       const outcome = await this.#attempt(run, state, type, host);
       if (run.lost) return undefined;
-      return this.#record(job, state, outcome, type, host);
+      return await this.#recordWhenPossible(run, job, state, outcome, type, host);
     } finally {
       await release().catch(() => undefined);
     }
@@ -450,12 +451,43 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * A full disk must not turn a finished job into an interrupted one that runs again: its outcome
+   * is kept here, under the job's lock, and written once there is room. Only if this dispatcher
+   * stops (or loses the lock) first is the job left to recovery.
+   */
+  async #recordWhenPossible(
+    run: Running,
+    job: { id: string; queue: string },
+    state: JobState,
+    outcome: RunOutcome,
+    type: JobType | undefined,
+    host: string | undefined,
+  ): Promise<JobState | undefined> {
+    // A failed write leaves state.yaml as it was, but the record in memory half updated: read it again.
+    for (let known: JobState | undefined = state; ; known = undefined) {
+      try {
+        return this.#record(job, state, outcome, type, host, known);
+      } catch (error) {
+        const diskFull = error instanceof BatchdError && error.code === 'DISK_FULL';
+        if (!diskFull || run.lost || run.controller.signal.aborted) {
+          this.#d.log.error({ jobId: job.id, err: coerceError(error) }, 'could not record the end of a job; recovery will');
+          return undefined;
+        }
+        if (known !== undefined) this.#d.log.error({ jobId: job.id, err: coerceError(error) }, 'disk full: the end of the job is written once there is room');
+        await delay(this.#d.config.daemon.dispatcher.poll_timeout, undefined, { signal: run.controller.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Move a finished attempt to where its outcome sends it; throws if the spool refuses the write. */
   #record(
     job: { id: string; queue: string },
     state: JobState,
     outcome: RunOutcome,
     type: JobType | undefined,
     host: string | undefined,
+    known: JobState | undefined,
   ): JobState | undefined {
     const step = nextStep(outcome.outcome, outcome.error, type?.on_fail ?? 'continue', state.retries);
     const result: AttemptResult = {
@@ -469,22 +501,16 @@ export class Dispatcher {
       ended_at: outcome.endedAt,
       duration_ms: Date.parse(outcome.endedAt) - Date.parse(outcome.startedAt),
     };
-    let next: JobState;
-    try {
-      next = this.#d.transitions.move(job, 'running', step.to, {
-        reason: step.reason,
-        known: state,
-        update: (s) => {
-          s.running = undefined;
-          s.last = result;
-          s.results.push(result);
-          if (step.toBack) s.order = nextOrder();
-        },
-      });
-    } catch (error) {
-      this.#d.log.error({ jobId: job.id, err: coerceError(error) }, 'could not record the end of a job; recovery will');
-      return undefined;
-    }
+    const next = this.#d.transitions.move(job, 'running', step.to, {
+      reason: step.reason,
+      known,
+      update: (s) => {
+        s.running = undefined;
+        s.last = result;
+        s.results.push(result);
+        if (step.toBack) s.order = nextOrder();
+      },
+    });
     if (step.to === 'queued') return next;
     this.#dependencyEnded(job.id, step.to);
     return undefined;

@@ -134,7 +134,7 @@ export class SshExecutor implements Executor {
         ? undefined
         : host.scripts_directory === undefined
           ? posix.join(jobDir, 'script.sh')
-          : posix.join(onHost(host.scripts_directory), `batchd-${request.jobId}.sh`);
+          : posix.join(onHost(host.scripts_directory), `batchd-${request.jobId}.${request.attempt}.sh`);
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(request.env))
       if (!k.startsWith(PARAM_ENV_PREFIX) && !LOCAL_ONLY_ENV.has(k)) env[k] = v;
@@ -144,7 +144,12 @@ export class SshExecutor implements Executor {
     // the folders of earlier attempts (left behind if the daemon died during them).
     const leftovers = [jobDir];
     if (scriptPath !== undefined && !scriptPath.startsWith(jobDir + '/')) leftovers.push(scriptPath);
-    for (let k = 1; k < request.attempt; k++) leftovers.push(posix.join(workDir, `${request.jobId}.${k}`));
+    for (let k = 1; k < request.attempt; k++) {
+      leftovers.push(posix.join(workDir, `${request.jobId}.${k}`));
+      if (host.scripts_directory !== undefined) {
+        leftovers.push(posix.join(onHost(host.scripts_directory), `batchd-${request.jobId}.${k}.sh`));
+      }
+    }
 
     checkInputs(staging.inputs, this.#host);
     if (staging.inputs.length > 0 || plan.kind === 'script') {
@@ -158,7 +163,7 @@ export class SshExecutor implements Executor {
           }
         });
       } catch (error) {
-        session.sweep(leftovers);
+        if (lease.lost === undefined) session.sweep(leftovers);
         throw error;
       }
       if (signal.aborted) {
@@ -178,8 +183,8 @@ export class SshExecutor implements Executor {
       outcome = end('timeout', `timed out after ${Math.round((request.timeoutMs ?? 0) / 1000)} s`, base);
     } else if (result.stopping !== undefined) outcome = stopped();
     else if (result.lost !== undefined) {
+      // Its folder stays until a later attempt on the host sweeps it.
       this.#hosts.lost(this.#host, `connection lost mid-job: ${result.lost}`);
-      session.sweep(leftovers);
       return end('error', this.#lost(result.lost), base);
     } else if (!result.ended) {
       outcome = end('error', `host ${this.#host}: the job's channel closed without an exit status`, base);

@@ -1,14 +1,14 @@
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
-import type { ServerHostKeyAlgorithm } from 'ssh2';
+import type { PublicKeyAuthMethod, ServerHostKeyAlgorithm } from 'ssh2';
 
 import type { ConfigStore } from '../config/store.ts';
 import { BatchdError, coerceError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Executor } from '../executors/types.ts';
 import type { Logger } from '../log.ts';
+import { defaultKeyFile, PrivateKeys } from './keys.ts';
 import { knownHostsName, knownHostsPolicy, pinnedPolicy } from './known-hosts.ts';
 import { ALWAYS_ON, type HostProvider, locate } from './provider.ts';
 import { type HostConfig, hostSchema } from './schema.ts';
@@ -51,8 +51,6 @@ interface PoolEntry {
   provider: HostProvider;
 }
 
-const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
-
 /**
  * Remote hosts: their files in etc/hosts/, what this daemon believes about each (up, down with
  * back-off…), connection pools, bring-up (provider start, startup commands) and idle stop.
@@ -67,6 +65,7 @@ export class HostLayer {
   readonly #active = new Map<string, number>();
   readonly #idleTimers = new Map<string, NodeJS.Timeout>();
   readonly #closing = new AbortController();
+  readonly #keys = new PrivateKeys();
   #providerFor: (controller: string) => HostProvider | undefined = () => undefined;
 
   constructor(deps: HostLayerDeps) {
@@ -233,19 +232,9 @@ export class HostLayer {
 
   async #target(host: HostConfig, provider: HostProvider): Promise<ConnectionTarget> {
     const { address, port } = await locate(provider, host, this.#closing.signal);
-    const keyFile = this.#privateKeyFile(host);
-    let privateKey: Buffer;
-    try {
-      privateKey = readFileSync(keyFile);
-    } catch (error) {
-      throw new BatchdError(
-        'HOST_AUTH_FAILED',
-        `host ${host.name}: cannot read private_key ${keyFile}: ${coerceError(error).message}`,
-        {
-          host: host.name,
-        },
-      );
-    }
+    const keyFile = host.private_key === undefined ? defaultKeyFile() : this.#path(host.private_key);
+    const key = this.#keys.load(keyFile, host.passphrase, host.name);
+    const publicKey: PublicKeyAuthMethod = { type: 'publickey', username: host.user_name, key };
     const policy =
       host.host_key_fingerprint !== undefined
         ? pinnedPolicy(host.host_key_fingerprint, knownHostsName(address, port))
@@ -259,8 +248,8 @@ export class HostLayer {
         host: address,
         port,
         username: host.user_name,
-        privateKey,
-        passphrase: host.passphrase === '' ? undefined : host.passphrase,
+        // The parsed key (keys.ts), so a passphrase is not worked through at every connection.
+        authHandler: [publicKey],
         readyTimeout: host.connect_timeout,
         keepaliveInterval: keepalive,
         keepaliveCountMax: 3,
@@ -269,20 +258,6 @@ export class HostLayer {
           : { algorithms: { serverHostKey: hostKeyAlgorithms(policy.keyTypes) } }),
       },
     };
-  }
-
-  #privateKeyFile(host: HostConfig): string {
-    if (host.private_key !== undefined) return this.#path(host.private_key);
-    const dir = path.join(homedir(), '.ssh');
-    for (const name of DEFAULT_KEYS) {
-      try {
-        readFileSync(path.join(dir, name));
-        return path.join(dir, name);
-      } catch {
-        // try the next
-      }
-    }
-    return path.join(dir, DEFAULT_KEYS[0] as string);
   }
 
   #path(p: string): string {

@@ -47,7 +47,7 @@ const hostShape = {
     .object({ initial: durationMs.prefault(5), max: durationMs.prefault(300) })
     .strict()
     .prefault({}),
-  /** Each job runs in `<work_directory>/<job id>/` on the host, removed after the run. */
+  /** Each attempt runs in `<work_directory>/<job id>.<attempt>/` on the host, removed afterwards. */
   work_directory: z.string().min(1).default('.batchd'),
   /** Where InputFile parameters are uploaded; default: the job's folder on the host. */
   input_directory: z.string().min(1).optional(),

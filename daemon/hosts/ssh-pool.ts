@@ -271,13 +271,24 @@ export class SshPool {
           );
         }
       });
-      client.connect({
-        ...target.config,
-        hostVerifier: (key: Buffer) => {
-          verdict = target.policy.check(key);
-          return verdict.ok;
-        },
-      });
+      try {
+        client.connect({
+          ...target.config,
+          hostVerifier: (key: Buffer) => {
+            verdict = target.policy.check(key);
+            return verdict.ok;
+          },
+        });
+      } catch (error) {
+        // ssh2 checks its settings before it connects.
+        const message = coerceError(error).message;
+        this.#drop(connection, message);
+        reject(
+          new BatchdError('HOST_UNREACHABLE', `host ${this.host} (${target.where}): ${message}`, {
+            host: this.host,
+          }),
+        );
+      }
     });
   }
 

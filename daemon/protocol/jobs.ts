@@ -132,5 +132,3 @@ export const logQuerySchema = z.object({
   stream: z.enum(LOG_STREAMS).optional(),
   follow: z.enum(['1', 'true', '0', 'false']).optional(),
 });
-
-export const taskNameSchema = nameSchema;

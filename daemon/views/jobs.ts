@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { BatchdError, errnoCode } from '../errors.ts';
 import { isJobId, shardOf } from '../jobs/id.ts';
 import type { JobSpec } from '../jobs/spec.ts';
-import { FINISHED_STATES, isFinished, JOB_STATES, type JobStateName } from '../jobs/status.ts';
+import { isFinished, type JobStateName } from '../jobs/status.ts';
 import type { JobInfo } from '../protocol/jobs.ts';
 import { type JobLocation, locateJob } from '../spool/find.ts';
 import type { SpoolLayout } from '../spool/layout.ts';
@@ -160,8 +160,6 @@ export function readListing(
   return out;
 }
 
-export const ALL_STATES = JOB_STATES;
-export { FINISHED_STATES };
 
 function firstAfter(ids: string[], limit: number, cursor: string | undefined): string[] {
   if (limit <= 0) return [];

@@ -145,6 +145,14 @@ describe('queue and stats endpoints', () => {
     expect((await t.json('DELETE', '/queue/nope')).status).toBe(404);
   });
 
+  it('DELETE /queue/:q?status=… (batchd\'s "delete the jobs in a state") is refused, never taken for a queue delete', async () => {
+    await t.json('POST', '/queue', { body: { name: 'keepme' } });
+    const res = await t.json('DELETE', '/queue/keepme?status=done');
+    expect(res.status).toBe(400);
+    expectError(res.body, 'REQUEST_INVALID');
+    expect(t.daemon.queues.has('keepme')).toBe(true);
+  });
+
   it('DELETE /queue/:q deletes an empty queue', async () => {
     await t.json('POST', '/queue', { body: { name: 'empty' } });
     expect((await t.json('DELETE', '/queue/empty')).status).toBe(200);

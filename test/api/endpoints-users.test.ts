@@ -186,6 +186,34 @@ describe('user, permission and token endpoints', () => {
     expect((await t.json('DELETE', '/token/not-an-id', { auth: ROOT })).status).toBe(400);
   });
 
+  it('GET /events shows a user only the events of the queues they may view', async () => {
+    for (const name of ['seen', 'unseen'])
+      expect((await t.json('POST', '/queue', { auth: ROOT, body: { name, enabled: false } })).status).toBe(
+        201,
+      );
+    await t.json('POST', '/user/alice/permissions', {
+      auth: ROOT,
+      body: { permission: 'ViewJobs', queue_name: 'seen' },
+    });
+    const res = await t.request('GET', '/events', { auth: ALICE });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    const submit = async (queue: string): Promise<string> =>
+      (await t.json<{ jobs: string[] }>('POST', `/queue/${queue}`, { auth: ROOT, body: { command: 'true' } }))
+        .body.jobs[0] ?? '';
+    const hidden = await submit('unseen');
+    const shown = await submit('seen');
+    while (!text.includes(shown)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    await reader.cancel();
+    expect(text).toContain(`"jobId":"${shown}"`);
+    expect(text).not.toContain(hidden);
+    expect(text).not.toContain('"queue":"unseen"');
+  });
+
   it('DELETE /user/:n removes the user with their grants and tokens', async () => {
     await t.json('POST', '/user', { auth: ROOT, body: { name: 'carol', password: 'carol-password' } });
     await t.json('POST', '/user/carol/permissions', { auth: ROOT, body: { permission: 'ViewQueues' } });

@@ -139,6 +139,8 @@ describe('jobs', () => {
     expect(status).toMatchObject({ total: 3, done: 2, failed: 1, resolved: true });
     const resumed = await d.batch(['task', 'resume', 'default', 'frames']);
     expect(resumed).toMatchObject({ code: 0, stdout: `${ids[1]}\n` });
+    const tasks = json<{ name: string; count: number }[]>(await d.batch(['task', 'ls', '--json']));
+    expect(tasks).toContainEqual(expect.objectContaining({ name: 'frames', count: 3 }));
     expect((await d.batch(['task', 'status', 'default', 'nosuch'])).code).toBe(3);
   });
 

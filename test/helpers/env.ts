@@ -125,12 +125,18 @@ export function findJob(spool: string, id: string): { queue: string; state: stri
 }
 
 /** Poll until `check` returns a truthy value (or throw after `timeoutMs`). */
-export async function waitFor<T>(check: () => T | undefined | false | null, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  check: () => T | undefined | false | null,
+  timeoutMs = 15_000,
+  what = 'condition',
+  /** Between checks; raise it for checks that read large folders. */
+  intervalMs = 20,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = check();
     if (value !== undefined && value !== false && value !== null) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

@@ -44,12 +44,27 @@ export function snapshot(spool: string): SpoolSnapshot {
       for (const id of jobsIn(spool, queue, folder)) {
         const dir = jobDir(spool, queue, folder, id);
         try {
-          const spec = JSON.parse(readFileSync(path.join(dir, 'job.yaml'), 'utf8')) as { name?: string; task?: { index: number } };
+          const spec = JSON.parse(readFileSync(path.join(dir, 'job.yaml'), 'utf8')) as {
+            name?: string;
+            task?: { index: number };
+          };
           const state = JSON.parse(readFileSync(path.join(dir, 'state.yaml'), 'utf8')) as FoundJob['state'];
-          const key = spec.name === undefined ? undefined : spec.task === undefined ? spec.name : `${spec.name}#${spec.task.index}`;
+          const key =
+            spec.name === undefined
+              ? undefined
+              : spec.task === undefined
+                ? spec.name
+                : `${spec.name}#${spec.task.index}`;
           jobs.push({ id, queue, folder, key, state });
         } catch (error) {
-          jobs.push({ id, queue, folder, key: undefined, state: undefined, unreadable: (error as Error).message });
+          jobs.push({
+            id,
+            queue,
+            folder,
+            key: undefined,
+            state: undefined,
+            unreadable: (error as Error).message,
+          });
         }
       }
     }
@@ -60,7 +75,8 @@ export function snapshot(spool: string): SpoolSnapshot {
       } catch {
         // no such folder
       }
-      for (const name of names) if (!(folder === 'incoming' && name.startsWith('.'))) leftovers.push(`${queue}/${folder}/${name}`);
+      for (const name of names)
+        if (!(folder === 'incoming' && name.startsWith('.'))) leftovers.push(`${queue}/${folder}/${name}`);
     }
   }
   return { jobs, leftovers };
@@ -98,8 +114,10 @@ export function audit(snap: SpoolSnapshot, options: AuditOptions): Audit {
   for (const leftover of snap.leftovers) problems.push(`left over: ${leftover}`);
 
   const folders = new Map<string, string[]>();
-  for (const job of snap.jobs) folders.set(job.id, [...(folders.get(job.id) ?? []), `${job.queue}/${job.folder}`]);
-  for (const [id, where] of folders) if (where.length > 1) problems.push(`job ${id} is in ${where.length} state folders: ${where.join(', ')}`);
+  for (const job of snap.jobs)
+    folders.set(job.id, [...(folders.get(job.id) ?? []), `${job.queue}/${job.folder}`]);
+  for (const [id, where] of folders)
+    if (where.length > 1) problems.push(`job ${id} is in ${where.length} state folders: ${where.join(', ')}`);
 
   const byKey = new Map<string, string[]>();
   for (const job of snap.jobs) {
@@ -118,7 +136,8 @@ export function audit(snap: SpoolSnapshot, options: AuditOptions): Audit {
     for (const k of wanted) {
       const ids = byKey.get(k) ?? [];
       if (ids.length === 0) problems.push(`lost: submission ${k} is in no state folder`);
-      if (ids.length > 1) problems.push(`submission ${k} was accepted ${ids.length} times: ${ids.join(', ')}`);
+      if (ids.length > 1)
+        problems.push(`submission ${k} was accepted ${ids.length} times: ${ids.join(', ')}`);
       byKey.delete(k);
     }
   }
@@ -132,7 +151,8 @@ export function audit(snap: SpoolSnapshot, options: AuditOptions): Audit {
     stats.runs += lines.filter((l) => l.event === 'start').length;
     problems.push(...checkJob(job, lines, options.onFail, stats));
   }
-  for (const id of options.ledger.keys()) if (!folders.has(id)) problems.push(`the ledger has runs of ${id}, which is in no state folder`);
+  for (const id of options.ledger.keys())
+    if (!folders.has(id)) problems.push(`the ledger has runs of ${id}, which is in no state folder`);
   return { problems, stats };
 }
 
@@ -163,23 +183,30 @@ function checkJob(job: FoundJob, lines: LedgerLine[], onFail: OnFailMode, stats:
   stats.interrupted += interrupted;
   if (new Set(attempts).size > 1) stats.reran += 1;
   for (const r of state.results) {
-    if (r.outcome !== 'success' && r.outcome !== 'interrupted') problems.push(`${at}: attempt ${r.attempt} ended ${r.outcome}`);
+    if (r.outcome !== 'success' && r.outcome !== 'interrupted')
+      problems.push(`${at}: attempt ${r.attempt} ended ${r.outcome}`);
   }
   for (const a of new Set(attempts)) {
-    if (a > state.attempts) problems.push(`${at}: attempt ${a} ran, but state.yaml counts ${state.attempts} attempts`);
+    if (a > state.attempts)
+      problems.push(`${at}: attempt ${a} ran, but state.yaml counts ${state.attempts} attempts`);
     const outcome = recorded.get(a);
     if (outcome === 'success') continue;
     // A run the state does not call interrupted is a run nobody accounts for: a double run.
-    if (outcome !== 'interrupted') problems.push(`${at}: attempt ${a} ran, but state.yaml records ${outcome ?? 'no result'} for it`);
+    if (outcome !== 'interrupted')
+      problems.push(`${at}: attempt ${a} ran, but state.yaml records ${outcome ?? 'no result'} for it`);
   }
   if (job.folder === 'done') {
     const success = state.results.filter((r) => r.outcome === 'success');
     if (success.length !== 1) problems.push(`${at}: ${success.length} successful attempts recorded`);
-    else if (!attempts.includes(success[0]?.attempt ?? -1)) problems.push(`${at}: success recorded for attempt ${success[0]?.attempt}, which never ran`);
+    else if (!attempts.includes(success[0]?.attempt ?? -1))
+      problems.push(`${at}: success recorded for attempt ${success[0]?.attempt}, which never ran`);
   }
-  if (job.folder === 'failed' && state.last?.outcome !== 'interrupted') problems.push(`${at}: failed with ${state.last?.outcome}`);
-  if (onFail === 'retry' && job.folder !== 'done') problems.push(`${at}: with on_fail retry every job must end done`);
-  if (onFail === 'continue' && new Set(attempts).size > 1) problems.push(`${at}: ran ${new Set(attempts).size} times with on_fail continue`);
+  if (job.folder === 'failed' && state.last?.outcome !== 'interrupted')
+    problems.push(`${at}: failed with ${state.last?.outcome}`);
+  if (onFail === 'retry' && job.folder !== 'done')
+    problems.push(`${at}: with on_fail retry every job must end done`);
+  if (onFail === 'continue' && new Set(attempts).size > 1)
+    problems.push(`${at}: ran ${new Set(attempts).size} times with on_fail continue`);
   return problems;
 }
 

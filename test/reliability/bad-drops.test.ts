@@ -42,7 +42,10 @@ describe('a corpus of bad drops against a live daemon', () => {
   const mutated = mutations(SEED, 160);
 
   beforeAll(async () => {
-    env = makeEnv({ queues: { default: null }, config: { storage: { max_job_file_size: MAX_FILE, max_task_jobs: MAX_TASK } } });
+    env = makeEnv({
+      queues: { default: null },
+      config: { storage: { max_job_file_size: MAX_FILE, max_task_jobs: MAX_TASK } },
+    });
     for (const [name, type] of Object.entries(CORPUS_TYPES)) env.writeConfig(`jobtypes/${name}.yaml`, type);
     incoming = path.join(env.spool, 'default', 'incoming');
     daemon = await startMarked(env);
@@ -68,7 +71,9 @@ describe('a corpus of bad drops against a live daemon', () => {
   });
 
   const target = (c: DropCase): string =>
-    typeof c.name === 'string' ? path.join(incoming, c.name) : (Buffer.concat([Buffer.from(`${incoming}/`), c.name]) as unknown as string);
+    typeof c.name === 'string'
+      ? path.join(incoming, c.name)
+      : (Buffer.concat([Buffer.from(`${incoming}/`), c.name]) as unknown as string);
   const shown = (c: DropCase): string => (typeof c.name === 'string' ? c.name : c.name.toString('utf8'));
 
   /** Everything the daemon did with the drops, read back from the spool. */
@@ -89,14 +94,22 @@ describe('a corpus of bad drops against a live daemon', () => {
         report = undefined;
       }
       const kept = entry.slice(0, -'.error.yaml'.length);
-      fate(report?.file.replace(/^default\/incoming\//, '') ?? kept).rejected = { report, kept: path.join(rejected, kept) };
+      fate(report?.file.replace(/^default\/incoming\//, '') ?? kept).rejected = {
+        report,
+        kept: path.join(rejected, kept),
+      };
     }
     for (const queue of queuesOf(env.spool)) {
       for (const state of STATES) {
         for (const id of jobsIn(env.spool, queue, state)) {
-          const dir = state === 'queued' || state === 'running' ? path.join(env.spool, queue, state, id) : path.join(env.spool, queue, state, id.slice(0, 8), id);
+          const dir =
+            state === 'queued' || state === 'running'
+              ? path.join(env.spool, queue, state, id)
+              : path.join(env.spool, queue, state, id.slice(0, 8), id);
           try {
-            const spec = JSON.parse(readFileSync(path.join(dir, 'job.yaml'), 'utf8')) as { source?: { file?: string } };
+            const spec = JSON.parse(readFileSync(path.join(dir, 'job.yaml'), 'utf8')) as {
+              source?: { file?: string };
+            };
             if (spec.source?.file !== undefined) fate(spec.source.file).accepted.push(dir);
           } catch {
             // being moved
@@ -109,7 +122,11 @@ describe('a corpus of bad drops against a live daemon', () => {
 
   const settled = async (cases: DropCase[]): Promise<Map<string, Fate>> => {
     // Reading every report is slow; an empty incoming/ is the cheap sign that all were taken.
-    await waitFor(() => readdirSync(incoming).every((n) => n.startsWith('.')), 30_000, 'incoming/ to empty').catch(() => undefined);
+    await waitFor(
+      () => readdirSync(incoming).every((n) => n.startsWith('.')),
+      30_000,
+      'incoming/ to empty',
+    ).catch(() => undefined);
     await waitFor(
       () => {
         const found = fates();
@@ -132,7 +149,8 @@ describe('a corpus of bad drops against a live daemon', () => {
       const f = found.get(name);
       const where = f === undefined ? describeLeft(incoming, name) : '';
       if (c.expect === 'accepted' || c.expect === 'either') {
-        if (f === undefined || f.accepted.length === 0) problems.push(`${JSON.stringify(name)}: not accepted (${f?.rejected?.report?.message ?? where})`);
+        if (f === undefined || f.accepted.length === 0)
+          problems.push(`${JSON.stringify(name)}: not accepted (${f?.rejected?.report?.message ?? where})`);
         continue;
       }
       if (f?.rejected === undefined) {
@@ -141,13 +159,26 @@ describe('a corpus of bad drops against a live daemon', () => {
       }
       const report = f.rejected.report;
       const text = `${report?.message ?? ''}\n${JSON.stringify(report?.problems ?? [])}`;
-      if (report?.code !== c.expect.code) problems.push(`${JSON.stringify(name)}: code ${report?.code}, expected ${c.expect.code}: ${report?.message}`);
+      if (report?.code !== c.expect.code)
+        problems.push(
+          `${JSON.stringify(name)}: code ${report?.code}, expected ${c.expect.code}: ${report?.message}`,
+        );
       for (const m of c.expect.mentions) {
-        if (typeof m === 'string' ? !text.includes(m) : !m.test(text)) problems.push(`${JSON.stringify(name)}: the error does not mention ${String(m)}: ${report?.message}`);
+        if (typeof m === 'string' ? !text.includes(m) : !m.test(text))
+          problems.push(
+            `${JSON.stringify(name)}: the error does not mention ${String(m)}: ${report?.message}`,
+          );
       }
-      if (c.bytes !== undefined && !readFileSync(f.rejected.kept).equals(c.bytes)) problems.push(`${JSON.stringify(name)}: the kept bytes differ`);
-      if (c.bytes === undefined && c.expect.code === 'DROP_NOT_REGULAR' && lstatSync(f.rejected.kept).isFile()) problems.push(`${JSON.stringify(name)}: kept as a regular file`);
-      if (vague(report)) problems.push(`${JSON.stringify(name)}: a problem without a description: ${report?.message}`);
+      if (c.bytes !== undefined && !readFileSync(f.rejected.kept).equals(c.bytes))
+        problems.push(`${JSON.stringify(name)}: the kept bytes differ`);
+      if (
+        c.bytes === undefined &&
+        c.expect.code === 'DROP_NOT_REGULAR' &&
+        lstatSync(f.rejected.kept).isFile()
+      )
+        problems.push(`${JSON.stringify(name)}: kept as a regular file`);
+      if (vague(report))
+        problems.push(`${JSON.stringify(name)}: a problem without a description: ${report?.message}`);
     }
     expect(problems).toEqual([]);
     expect(hand.length).toBeGreaterThanOrEqual(200);
@@ -162,20 +193,30 @@ describe('a corpus of bad drops against a live daemon', () => {
       const name = shown(c);
       const f = found.get(name);
       if (f === undefined) {
-        problems.push(`${name}: lost or stuck (${describeLeft(incoming, name)}): ${JSON.stringify(c.bytes?.toString('utf8'))}`);
+        problems.push(
+          `${name}: lost or stuck (${describeLeft(incoming, name)}): ${JSON.stringify(c.bytes?.toString('utf8'))}`,
+        );
         continue;
       }
-      if (f.rejected !== undefined && f.accepted.length > 0) problems.push(`${name}: both refused and accepted`);
+      if (f.rejected !== undefined && f.accepted.length > 0)
+        problems.push(`${name}: both refused and accepted`);
       if (f.rejected !== undefined) {
         refused += 1;
         const r = f.rejected.report;
-        if (r === undefined || !(ERROR_CODES as readonly string[]).includes(r.code) || r.code === 'INTERNAL') problems.push(`${name}: bad error report ${JSON.stringify(r)}`);
-        else if (!r.message.includes(name) || r.problems.length === 0 || vague(r)) problems.push(`${name}: the error does not name the file and the problem: ${r.message}`);
-        if (!readFileSync(f.rejected.kept).equals(c.bytes ?? Buffer.alloc(0))) problems.push(`${name}: the kept bytes differ`);
+        if (r === undefined || !(ERROR_CODES as readonly string[]).includes(r.code) || r.code === 'INTERNAL')
+          problems.push(`${name}: bad error report ${JSON.stringify(r)}`);
+        else if (!r.message.includes(name) || r.problems.length === 0 || vague(r))
+          problems.push(`${name}: the error does not name the file and the problem: ${r.message}`);
+        if (!readFileSync(f.rejected.kept).equals(c.bytes ?? Buffer.alloc(0)))
+          problems.push(`${name}: the kept bytes differ`);
       } else {
         const kept = readdirSync(f.accepted[0] ?? '').find((e) => e.startsWith('drop.'));
-        const original = kept === undefined ? taskDrop(env.spool, f.accepted[0] ?? '') : readFileSync(path.join(f.accepted[0] ?? '', kept));
-        if (original === undefined || !original.equals(c.bytes ?? Buffer.alloc(0))) problems.push(`${name}: accepted, but its original bytes are not kept with it`);
+        const original =
+          kept === undefined
+            ? taskDrop(env.spool, f.accepted[0] ?? '')
+            : readFileSync(path.join(f.accepted[0] ?? '', kept));
+        if (original === undefined || !original.equals(c.bytes ?? Buffer.alloc(0)))
+          problems.push(`${name}: accepted, but its original bytes are not kept with it`);
       }
     }
     console.log(`mutations: ${refused} refused, ${mutated.length - refused} accepted (seed ${SEED})`);
@@ -187,7 +228,14 @@ describe('a corpus of bad drops against a live daemon', () => {
     expect(readdirSync(incoming).filter((n) => !n.startsWith('.'))).toEqual([]);
     expect(daemon.child.exitCode).toBeNull();
     drop(env.spool, 'default', 'type: typed\nparams: {s: still-alive}\n', 'after-the-corpus.yaml');
-    await waitFor(() => fates().get('after-the-corpus.yaml')?.accepted.some((dir) => dir.includes('/done/')), 15_000, 'a valid job to run');
+    await waitFor(
+      () =>
+        fates()
+          .get('after-the-corpus.yaml')
+          ?.accepted.some((dir) => dir.includes('/done/')),
+      15_000,
+      'a valid job to run',
+    );
     expect(listAll(path.join(env.spool, 'default', '.staging'))).toEqual([]);
     const fatal = daemon.records().filter((r) => typeof r.level === 'number' && r.level >= 60);
     expect(fatal).toEqual([]);
@@ -211,7 +259,10 @@ function describeLeft(incoming: string, name: string): string {
 /** A task's jobs keep their drop in the task's folder (tasks/<name>/drop.*). */
 function taskDrop(spool: string, jobDir: string): Buffer | undefined {
   try {
-    const state = JSON.parse(readFileSync(path.join(jobDir, 'state.yaml'), 'utf8')) as { task?: string; queue: string };
+    const state = JSON.parse(readFileSync(path.join(jobDir, 'state.yaml'), 'utf8')) as {
+      task?: string;
+      queue: string;
+    };
     if (state.task === undefined) return undefined;
     const dir = path.join(spool, state.queue, 'tasks', state.task);
     const file = readdirSync(dir).find((e) => e.startsWith('drop.'));

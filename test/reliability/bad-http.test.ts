@@ -31,11 +31,18 @@ describe('a corpus of bad HTTP requests against a live daemon', () => {
   };
 
   beforeAll(async () => {
-    env = makeEnv({ queues: { default: null }, config: { manager: { enabled: true, port: 0, host: '127.0.0.1' }, storage: { max_task_jobs: 50 } } });
+    env = makeEnv({
+      queues: { default: null },
+      config: { manager: { enabled: true, port: 0, host: '127.0.0.1' }, storage: { max_task_jobs: 50 } },
+    });
     for (const [name, type] of Object.entries(CORPUS_TYPES)) env.writeConfig(`jobtypes/${name}.yaml`, type);
     daemon = await startMarked(env);
     base = await waitFor(
-      () => daemon.records().find((r) => typeof r.url === 'string' && String(r.msg).includes('HTTP API listening'))?.url as string | undefined,
+      () =>
+        daemon
+          .records()
+          .find((r) => typeof r.url === 'string' && String(r.msg).includes('HTTP API listening'))?.url as
+          string | undefined,
       20_000,
       'the API to listen',
     );
@@ -55,7 +62,9 @@ describe('a corpus of bad HTTP requests against a live daemon', () => {
     env?.cleanup();
   });
 
-  const run = async (cases: HttpCase[]): Promise<{ problems: string[]; answers: Map<string, HttpAnswer> }> => {
+  const run = async (
+    cases: HttpCase[],
+  ): Promise<{ problems: string[]; answers: Map<string, HttpAnswer> }> => {
     const problems: string[] = [];
     const answers = new Map<string, HttpAnswer>();
     for (const [i, c] of cases.entries()) {
@@ -79,18 +88,28 @@ describe('a corpus of bad HTTP requests against a live daemon', () => {
     const { problems, answers } = await run(cases);
     const accepted = [...answers.values()].filter((a) => a.status === 201);
     submitted.push(...accepted.flatMap((a) => a.json?.jobs ?? []));
-    console.log(`HTTP fuzz: ${cases.length} requests, ${accepted.length} accepted, ${cases.length - accepted.length} refused (seed ${SEED})`);
+    console.log(
+      `HTTP fuzz: ${cases.length} requests, ${accepted.length} accepted, ${cases.length - accepted.length} refused (seed ${SEED})`,
+    );
     expect(problems).toEqual([]);
   });
 
   it('lost nothing: every accepted submission is a job in the spool, and the daemon is alive', async () => {
     expect(submitted.length).toBeGreaterThan(10);
     for (const id of submitted) expect(findJob(env.spool, id), id).toHaveLength(1);
-    await waitFor(() => submitted.every((id) => findJob(env.spool, id)[0]?.state !== 'queued' || id.length === 0), 30_000, 'the submitted jobs to run').catch(() => undefined);
+    await waitFor(
+      () => submitted.every((id) => findJob(env.spool, id)[0]?.state !== 'queued' || id.length === 0),
+      30_000,
+      'the submitted jobs to run',
+    ).catch(() => undefined);
     expect((await send(base, { method: 'GET', path: '/whoami' })).status).toBe(200);
     expect(findJob(env.spool, target)).toEqual([{ queue: 'default', state: 'queued' }]);
     expect(daemon.child.exitCode).toBeNull();
-    expect(daemon.records().filter((r) => typeof r.level === 'number' && r.level >= 50 && r.msg === 'request failed')).toEqual([]);
+    expect(
+      daemon
+        .records()
+        .filter((r) => typeof r.level === 'number' && r.level >= 50 && r.msg === 'request failed'),
+    ).toEqual([]);
   });
 });
 
@@ -104,19 +123,36 @@ function judge(c: HttpCase, a: HttpAnswer): string[] {
     if (a.status < 400) return [`${at}: status ${a.status}`];
   } else {
     const statuses = Array.isArray(c.expect.status) ? c.expect.status : [c.expect.status];
-    if (!statuses.includes(a.status)) problems.push(`${at}: status ${a.status}, expected ${statuses.join(' or ')}: ${a.text.slice(0, 300)}`);
+    if (!statuses.includes(a.status))
+      problems.push(`${at}: status ${a.status}, expected ${statuses.join(' or ')}: ${a.text.slice(0, 300)}`);
     if (c.expect.raw === true) return problems;
-    const codes = c.expect.code === undefined ? undefined : Array.isArray(c.expect.code) ? c.expect.code : [c.expect.code];
-    if (codes !== undefined && !codes.includes(a.json?.error?.code ?? '')) problems.push(`${at}: code ${a.json?.error?.code}, expected ${codes.join(' or ')}: ${a.text.slice(0, 300)}`);
+    const codes =
+      c.expect.code === undefined
+        ? undefined
+        : Array.isArray(c.expect.code)
+          ? c.expect.code
+          : [c.expect.code];
+    if (codes !== undefined && !codes.includes(a.json?.error?.code ?? ''))
+      problems.push(
+        `${at}: code ${a.json?.error?.code}, expected ${codes.join(' or ')}: ${a.text.slice(0, 300)}`,
+      );
     const text = `${a.json?.error?.message ?? ''}\n${JSON.stringify(a.json?.error?.details ?? [])}`;
     for (const m of c.expect.mentions ?? []) {
-      if (typeof m === 'string' ? !text.includes(m) : !m.test(text)) problems.push(`${at}: the error does not mention ${String(m)}: ${text.slice(0, 300)}`);
+      if (typeof m === 'string' ? !text.includes(m) : !m.test(text))
+        problems.push(`${at}: the error does not mention ${String(m)}: ${text.slice(0, 300)}`);
     }
   }
   const error = a.json?.error;
-  if (error === undefined || !(ERROR_CODES as readonly string[]).includes(error.code ?? '') || (error.message ?? '').trim() === '') {
+  if (
+    error === undefined ||
+    !(ERROR_CODES as readonly string[]).includes(error.code ?? '') ||
+    (error.message ?? '').trim() === ''
+  ) {
     problems.push(`${at}: no error body with a known code and a message: ${a.text.slice(0, 200)}`);
-  } else if (/^\s*(Invalid input)?\s*$/.test(error.message ?? '') || (error.details ?? []).some((d) => /^\s*(Invalid input)?\s*$/.test(d.message))) {
+  } else if (
+    /^\s*(Invalid input)?\s*$/.test(error.message ?? '') ||
+    (error.details ?? []).some((d) => /^\s*(Invalid input)?\s*$/.test(d.message))
+  ) {
     problems.push(`${at}: the error does not say what is wrong: ${a.text.slice(0, 200)}`);
   }
   return problems;

@@ -72,7 +72,12 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
   const submit = (count: number): void => {
     for (let i = 0; i < count; i++) {
       const queue = rng.pick(QUEUES);
-      if (rng.chance(0.04)) submissions.drop(env.spool, queue, Array.from({ length: rng.int(5, 25) }, () => pauseOf(rng)));
+      if (rng.chance(0.04))
+        submissions.drop(
+          env.spool,
+          queue,
+          Array.from({ length: rng.int(5, 25) }, () => pauseOf(rng)),
+        );
       else submissions.drop(env.spool, queue, pauseOf(rng));
     }
   };
@@ -82,13 +87,15 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
     if (rng.chance(0.3)) submit(rng.int(1, perRound));
     const inBoot = rng.chance(0.15);
     const before = countStates(env.spool, QUEUES).incoming ?? 0;
-    const lifeStart = Date.now();
     const daemon = await startMarked(env, { waitReady: !inBoot });
-    if (process.env.CRASH_DEBUG) console.log(`ready in ${Date.now() - lifeStart}ms`);
     let dropped = 0;
     if (inBoot) {
       // Its first log line comes as the configuration is read; the spool work follows at once.
-      await waitFor(() => daemon.logs() !== '' || daemon.child.exitCode !== null, 20_000, 'the first log line');
+      await waitFor(
+        () => daemon.logs() !== '' || daemon.child.exitCode !== null,
+        20_000,
+        'the first log line',
+      );
       await sleep(rng.int(0, 150));
     } else {
       const killAt = Date.now() + rng.int(30, 600);
@@ -100,10 +107,7 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
       }
       await sleep(killAt - Date.now());
     }
-    const t0 = Date.now();
     await kill(daemon);
-    if (process.env.CRASH_DEBUG === '2') console.log(daemon.logs().split('\n').map((l) => l.slice(0, 200)).join('\n'));
-    if (process.env.CRASH_DEBUG) console.log(`round ${round} boot=${inBoot} dropped=${dropped} life=${t0 - lifeStart}ms kill=${Date.now() - t0}ms`, countStates(env.spool, QUEUES));
     const after = countStates(env.spool, QUEUES);
     tally.rounds += 1;
     if (!daemon.logs().includes('batchd ready')) tally.duringBoot += 1;
@@ -118,15 +122,23 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
   await waitFor(
     () => {
       const c = countStates(env.spool, QUEUES);
-      return c.incoming === 0 && c.staging === 0 && c.queued === 0 && c.running === 0 && (c.done ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0) >= submissions.jobs;
+      return (
+        c.incoming === 0 &&
+        c.staging === 0 &&
+        c.queued === 0 &&
+        c.running === 0 &&
+        (c.done ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0) >= submissions.jobs
+      );
     },
     90_000,
     `all ${submissions.jobs} jobs to finish`,
   );
   await last.stop();
-  const leftoverProcesses = await waitFor(() => (markedProcesses(env.root).length === 0 ? [] : undefined), 5_000, 'no processes left').catch(
-    () => markedProcesses(env.root),
-  );
+  const leftoverProcesses = await waitFor(
+    () => (markedProcesses(env.root).length === 0 ? [] : undefined),
+    5_000,
+    'no processes left',
+  ).catch(() => markedProcesses(env.root));
   const result = audit(snapshot(env.spool), {
     submitted: submissions.expected,
     ledger: readLedger(path.join(env.root, 'ledger')),

@@ -47,12 +47,20 @@ describe('dispatchers sharing one spool', () => {
     });
     env.writeConfig('jobtypes/ledger.yaml', ledgerJobType(path.join(env.root, 'ledger'), 'retry'));
     const e = env;
-    daemons = await Promise.all(Array.from({ length: dispatchers }, (_, i) => startMarked(e, { dispatcher: `d${i + 1}` })));
+    daemons = await Promise.all(
+      Array.from({ length: dispatchers }, (_, i) => startMarked(e, { dispatcher: `d${i + 1}` })),
+    );
     return { env: e, submissions: new Submissions() };
   };
 
   /** Drop `jobs` jobs in small bursts (a task now and then), as the dispatchers run. */
-  const feed = async (e: TestEnv, submissions: Submissions, jobs: number, pause: () => number, seed: number): Promise<void> => {
+  const feed = async (
+    e: TestEnv,
+    submissions: Submissions,
+    jobs: number,
+    pause: () => number,
+    seed: number,
+  ): Promise<void> => {
     const rng = random(seed);
     while (submissions.jobs < jobs) {
       const queue = rng.pick(QUEUES);
@@ -66,13 +74,22 @@ describe('dispatchers sharing one spool', () => {
     await waitFor(
       () => {
         const c = countStates(e.spool, QUEUES);
-        return c.incoming === 0 && c.queued === 0 && c.running === 0 && (c.done ?? 0) + (c.failed ?? 0) >= submissions.jobs;
+        return (
+          c.incoming === 0 &&
+          c.queued === 0 &&
+          c.running === 0 &&
+          (c.done ?? 0) + (c.failed ?? 0) >= submissions.jobs
+        );
       },
       120_000,
       `all ${submissions.jobs} jobs to finish`,
     );
     await Promise.all(daemons.map((d) => d.stop()));
-    await waitFor(() => markedProcesses(e.root).length === 0, 5_000, 'every daemon, launcher and job to be gone');
+    await waitFor(
+      () => markedProcesses(e.root).length === 0,
+      5_000,
+      'every daemon, launcher and job to be gone',
+    );
   };
 
   for (const [count, jobs] of [
@@ -85,13 +102,17 @@ describe('dispatchers sharing one spool', () => {
       await finish(e, submissions);
       const ledger = readLedger(path.join(e.root, 'ledger'));
       const result = audit(snapshot(e.spool), { submitted: submissions.expected, ledger, onFail: 'retry' });
-      console.log(`${count} dispatchers: ${summary(result.stats)}; runs per dispatcher ${JSON.stringify(runsPerDispatcher(ledger))}`);
+      console.log(
+        `${count} dispatchers: ${summary(result.stats)}; runs per dispatcher ${JSON.stringify(runsPerDispatcher(ledger))}`,
+      );
       expect(result.problems).toEqual([]);
       expect(result.stats.done).toBe(submissions.jobs);
       expect(result.stats.runs).toBe(submissions.jobs);
       expect(result.stats.reran).toBe(0);
       // They really shared the work: every dispatcher ran some of it.
-      expect(Object.keys(runsPerDispatcher(ledger)).sort()).toEqual(Array.from({ length: count }, (_, i) => `d${i + 1}`));
+      expect(Object.keys(runsPerDispatcher(ledger)).sort()).toEqual(
+        Array.from({ length: count }, (_, i) => `d${i + 1}`),
+      );
     }, 180_000);
   }
 
@@ -123,7 +144,9 @@ describe('dispatchers sharing one spool', () => {
     // Every job the victim held was recovered by another dispatcher and says so.
     for (const id of held) {
       const job = snap.jobs.find((j) => j.id === id);
-      const state = JSON.parse(readFileSync(path.join(jobDir(e.spool, job?.queue ?? '', 'done', id), 'state.yaml'), 'utf8')) as {
+      const state = JSON.parse(
+        readFileSync(path.join(jobDir(e.spool, job?.queue ?? '', 'done', id), 'state.yaml'), 'utf8'),
+      ) as {
         results: { outcome: string }[];
         history: { reason: string }[];
       };
@@ -141,7 +164,9 @@ function runningOf(spool: string, pid: number): string[] {
   for (const queue of QUEUES) {
     for (const id of jobsIn(spool, queue, 'running')) {
       try {
-        const state = JSON.parse(readFileSync(path.join(jobDir(spool, queue, 'running', id), 'state.yaml'), 'utf8')) as {
+        const state = JSON.parse(
+          readFileSync(path.join(jobDir(spool, queue, 'running', id), 'state.yaml'), 'utf8'),
+        ) as {
           running?: { owner?: { pid?: number } };
         };
         if (state.running?.owner?.pid === pid) ids.push(id);
@@ -155,6 +180,7 @@ function runningOf(spool: string, pid: number): string[] {
 
 function runsPerDispatcher(ledger: ReturnType<typeof readLedger>): Record<string, number> {
   const runs: Record<string, number> = {};
-  for (const lines of ledger.values()) for (const l of lines) if (l.event === 'start') runs[l.dispatcher] = (runs[l.dispatcher] ?? 0) + 1;
+  for (const lines of ledger.values())
+    for (const l of lines) if (l.event === 'start') runs[l.dispatcher] = (runs[l.dispatcher] ?? 0) + 1;
   return runs;
 }

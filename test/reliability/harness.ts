@@ -108,7 +108,10 @@ export class Submissions {
     const tmp = path.join(incoming, `.${key}.tmp`);
     writeFileSync(tmp, stringify({ type: 'ledger', name: key, params: { pause: pauses } }));
     renameSync(tmp, path.join(incoming, `${key}.yaml`));
-    this.expected.set(key, Array.isArray(pauses) ? { jobs: pauses.length, task: true } : { jobs: 1, task: false });
+    this.expected.set(
+      key,
+      Array.isArray(pauses) ? { jobs: pauses.length, task: true } : { jobs: 1, task: false },
+    );
     return key;
   }
 }
@@ -136,7 +139,8 @@ export function markedProcesses(mark: string): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(needle) && isAlive(Number(entry))) pids.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(needle) && isAlive(Number(entry)))
+        pids.push(Number(entry));
     } catch {
       // gone, or not ours to read
     }
@@ -157,9 +161,18 @@ export function killMarked(mark: string): void {
 
 /** How many jobs are in each state folder of some queues (cheap: directory listings only). */
 export function countStates(spool: string, queues: readonly string[]): Record<string, number> {
-  const counts: Record<string, number> = { incoming: 0, staging: 0, queued: 0, running: 0, done: 0, failed: 0, cancelled: 0 };
+  const counts: Record<string, number> = {
+    incoming: 0,
+    staging: 0,
+    queued: 0,
+    running: 0,
+    done: 0,
+    failed: 0,
+    cancelled: 0,
+  };
   for (const queue of queues) {
-    for (const state of ['queued', 'running', 'done', 'failed', 'cancelled']) counts[state] = (counts[state] ?? 0) + jobsIn(spool, queue, state).length;
+    for (const state of ['queued', 'running', 'done', 'failed', 'cancelled'])
+      counts[state] = (counts[state] ?? 0) + jobsIn(spool, queue, state).length;
     counts.incoming = (counts.incoming ?? 0) + jobsIn(spool, queue, 'incoming').length;
     counts.staging = (counts.staging ?? 0) + listAll(path.join(spool, queue, '.staging')).length;
   }

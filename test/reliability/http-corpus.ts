@@ -16,37 +16,48 @@ export interface HttpCase {
   body?: string | Buffer;
   chunked?: boolean;
   /** `raw`: refused by Node's HTTP layer before the API sees it (no JSON error body). */
-  expect: { status: number | number[]; code?: string | string[]; mentions?: (string | RegExp)[]; raw?: boolean } | 'either';
+  expect:
+    | { status: number | number[]; code?: string | string[]; mentions?: (string | RegExp)[]; raw?: boolean }
+    | 'either';
 }
 
 export interface HttpAnswer {
   status: number;
   text: string;
-  json: { error?: { code?: string; message?: string; details?: { message: string }[] }; jobs?: string[] } | undefined;
+  json:
+    | { error?: { code?: string; message?: string; details?: { message: string }[] }; jobs?: string[] }
+    | undefined;
 }
 
 /** One request over a fresh connection, exactly as given. */
-export function send(base: string, c: Pick<HttpCase, 'method' | 'path' | 'headers' | 'body' | 'chunked'>): Promise<HttpAnswer> {
+export function send(
+  base: string,
+  c: Pick<HttpCase, 'method' | 'path' | 'headers' | 'body' | 'chunked'>,
+): Promise<HttpAnswer> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const body = c.body === undefined ? undefined : Buffer.isBuffer(c.body) ? c.body : Buffer.from(c.body);
     const headers: Record<string, string> = { connection: 'close', ...c.headers };
-    if (body !== undefined && c.chunked !== true && headers['content-length'] === undefined) headers['content-length'] = String(body.length);
-    const req = request({ host: url.hostname, port: url.port, method: c.method, path: c.path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: HttpAnswer['json'];
-        try {
-          json = JSON.parse(text) as HttpAnswer['json'];
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, text, json });
-      });
-      res.on('error', reject);
-    });
+    if (body !== undefined && c.chunked !== true && headers['content-length'] === undefined)
+      headers['content-length'] = String(body.length);
+    const req = request(
+      { host: url.hostname, port: url.port, method: c.method, path: c.path, headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: HttpAnswer['json'];
+          try {
+            json = JSON.parse(text) as HttpAnswer['json'];
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, text, json });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.setTimeout(15_000, () => req.destroy(new Error(`no answer to ${c.method} ${c.path}`)));
     if (body !== undefined && c.chunked === true) {
@@ -62,16 +73,43 @@ const JSON_TYPE = { 'content-type': 'application/json' };
 const YAML_TYPE = { 'content-type': 'application/yaml' };
 const UNKNOWN_JOB = '20200101T000000.000Z-abcdef';
 
-function post(label: string, body: string | Buffer | object, status: number | number[], code?: string | string[], ...mentions: (string | RegExp)[]): HttpCase {
+function post(
+  label: string,
+  body: string | Buffer | object,
+  status: number | number[],
+  code?: string | string[],
+  ...mentions: (string | RegExp)[]
+): HttpCase {
   const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
-  return { label, method: 'POST', path: Q, headers: JSON_TYPE, body: text, expect: { status, code, mentions } };
+  return {
+    label,
+    method: 'POST',
+    path: Q,
+    headers: JSON_TYPE,
+    body: text,
+    expect: { status, code, mentions },
+  };
 }
 
-function yaml(label: string, body: string, status: number, code: string, ...mentions: (string | RegExp)[]): HttpCase {
+function yaml(
+  label: string,
+  body: string,
+  status: number,
+  code: string,
+  ...mentions: (string | RegExp)[]
+): HttpCase {
   return { label, method: 'POST', path: Q, headers: YAML_TYPE, body, expect: { status, code, mentions } };
 }
 
-function call(label: string, method: string, path: string, body: object | string | undefined, status: number | number[], code?: string | string[], ...mentions: (string | RegExp)[]): HttpCase {
+function call(
+  label: string,
+  method: string,
+  path: string,
+  body: object | string | undefined,
+  status: number | number[],
+  code?: string | string[],
+  ...mentions: (string | RegExp)[]
+): HttpCase {
   return {
     label,
     method,
@@ -82,7 +120,11 @@ function call(label: string, method: string, path: string, body: object | string
   };
 }
 
-const typed = (params: Record<string, unknown>, extra: Record<string, unknown> = {}): object => ({ type: 'typed', params: { s: 'a', ...params }, ...extra });
+const typed = (params: Record<string, unknown>, extra: Record<string, unknown> = {}): object => ({
+  type: 'typed',
+  params: { s: 'a', ...params },
+  ...extra,
+});
 
 /** `job` is the id of a real queued-or-finished job the update cases aim at. */
 export function handWrittenRequests(job: string): HttpCase[] {
@@ -121,7 +163,14 @@ export function handWrittenRequests(job: string): HttpCase[] {
     post('after-number', typed({}, { after: 5 }), 422, 'JOB_INVALID', 'after'),
     post('after-bad-id', typed({}, { after: ['x'] }), 422, 'JOB_INVALID', 'after.0', /job id/),
     post('after-unknown', typed({}, { after: [UNKNOWN_JOB] }), 422, 'JOB_INVALID', UNKNOWN_JOB),
-    post('not-before-word', typed({}, { not_before: 'tomorrow' }), 422, 'JOB_INVALID', 'not_before', 'tomorrow'),
+    post(
+      'not-before-word',
+      typed({}, { not_before: 'tomorrow' }),
+      422,
+      'JOB_INVALID',
+      'not_before',
+      'tomorrow',
+    ),
     post('notes-number', typed({}, { notes: 5 }), 422, 'JOB_INVALID', 'notes'),
     post('notes-huge', typed({}, { notes: 'n'.repeat(70_000) }), 422, 'JOB_INVALID', 'notes', /65536/),
     post('name-list', typed({}, { name: ['a'] }), 422, 'JOB_INVALID', 'name'),
@@ -143,35 +192,145 @@ export function handWrittenRequests(job: string): HttpCase[] {
     post('string-nul', typed({ s: 'a\u0000b' }), 422, 'JOB_INVALID', 'params.s', /NUL/),
     post('task-too-many', typed({ i: { range: '1..1000' } }), 422, 'JOB_INVALID', '1000 jobs'),
     post('range-step-zero', typed({ i: { range: '3..3..0' } }), 422, 'JOB_INVALID', 'params.i', /step/),
-    post('command-with-type', { type: 'typed', command: 'echo hi', params: { s: 'a' } }, 422, 'JOB_INVALID', 'command'),
+    post(
+      'command-with-type',
+      { type: 'typed', command: 'echo hi', params: { s: 'a' } },
+      422,
+      'JOB_INVALID',
+      'command',
+    ),
     // ---- YAML bodies ----
     yaml('yaml-unclosed', 'type: [\n', 400, 'YAML_SYNTAX', /YAML syntax/),
     yaml('yaml-tab', 'type: typed\nparams:\n\ts: a\n', 400, 'YAML_SYNTAX', /YAML syntax/),
     yaml('yaml-duplicate', 'type: typed\ntype: typed\n', 400, 'YAML_SYNTAX', /unique/i),
-    yaml('yaml-bomb', 'a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n', 400, 'YAML_SYNTAX', /alias/i),
+    yaml(
+      'yaml-bomb',
+      'a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n',
+      400,
+      'YAML_SYNTAX',
+      /alias/i,
+    ),
     yaml('yaml-missing-anchor', 'type: typed\nparams: {s: *x}\n', 400, 'YAML_SYNTAX', /alias/i),
     yaml('yaml-two-documents', 'type: typed\n---\ntype: typed\n', 400, 'YAML_SYNTAX', /document/i),
     yaml('yaml-top-list', '- type: typed\n', 422, 'JOB_INVALID', /Expected object/),
-    yaml('yaml-unknown-field', 'type: typed\nparams: {s: a}\ncolour: red\n', 422, 'JOB_INVALID', '"colour"', 'line 3'),
+    yaml(
+      'yaml-unknown-field',
+      'type: typed\nparams: {s: a}\ncolour: red\n',
+      422,
+      'JOB_INVALID',
+      '"colour"',
+      'line 3',
+    ),
     // ---- content types ----
-    { label: 'form-encoded', method: 'POST', path: Q, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'type=typed&s=a', expect: { status: 400, code: 'BAD_JSON' } },
-    { label: 'multipart', method: 'POST', path: Q, headers: { 'content-type': 'multipart/form-data; boundary=x' }, body: '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--x--\r\n', expect: { status: 400, code: 'BAD_JSON' } },
-    { label: 'xml', method: 'POST', path: Q, headers: { 'content-type': 'application/xml' }, body: '<job type="typed"/>', expect: { status: 400, code: 'BAD_JSON' } },
-    { label: 'latin1-charset', method: 'POST', path: Q, headers: { 'content-type': 'application/json; charset=latin1' }, body: Buffer.from('{"type": "typed", "params": {"s": "caf\xe9"}}', 'latin1'), expect: { status: 400, code: 'BAD_JSON', mentions: [/UTF-8/] } },
-    { label: 'yaml-to-json-only-route', method: 'PUT', path: J, headers: YAML_TYPE, body: 'priority: 3\n', expect: { status: 400, code: 'BAD_JSON' } },
+    {
+      label: 'form-encoded',
+      method: 'POST',
+      path: Q,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'type=typed&s=a',
+      expect: { status: 400, code: 'BAD_JSON' },
+    },
+    {
+      label: 'multipart',
+      method: 'POST',
+      path: Q,
+      headers: { 'content-type': 'multipart/form-data; boundary=x' },
+      body: '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--x--\r\n',
+      expect: { status: 400, code: 'BAD_JSON' },
+    },
+    {
+      label: 'xml',
+      method: 'POST',
+      path: Q,
+      headers: { 'content-type': 'application/xml' },
+      body: '<job type="typed"/>',
+      expect: { status: 400, code: 'BAD_JSON' },
+    },
+    {
+      label: 'latin1-charset',
+      method: 'POST',
+      path: Q,
+      headers: { 'content-type': 'application/json; charset=latin1' },
+      body: Buffer.from('{"type": "typed", "params": {"s": "caf\xe9"}}', 'latin1'),
+      expect: { status: 400, code: 'BAD_JSON', mentions: [/UTF-8/] },
+    },
+    {
+      label: 'yaml-to-json-only-route',
+      method: 'PUT',
+      path: J,
+      headers: YAML_TYPE,
+      body: 'priority: 3\n',
+      expect: { status: 400, code: 'BAD_JSON' },
+    },
     // ---- sizes ----
     post('oversized', typed({ s: 'x'.repeat(2_000_000) }), 413, 'TOO_LARGE', /max_body_bytes/),
-    { label: 'oversized-chunked', method: 'POST', path: Q, headers: JSON_TYPE, body: JSON.stringify(typed({ s: 'x'.repeat(2_000_000) })), chunked: true, expect: { status: 413, code: 'TOO_LARGE' } },
-    { label: 'oversized-declared', method: 'POST', path: Q, headers: { ...JSON_TYPE, 'content-length': '999999999' }, body: '{}', expect: { status: 413, code: 'TOO_LARGE' } },
-    { label: 'huge-header', method: 'GET', path: '/whoami', headers: { cookie: 'c'.repeat(40_000) }, expect: { status: 431, raw: true } },
+    {
+      label: 'oversized-chunked',
+      method: 'POST',
+      path: Q,
+      headers: JSON_TYPE,
+      body: JSON.stringify(typed({ s: 'x'.repeat(2_000_000) })),
+      chunked: true,
+      expect: { status: 413, code: 'TOO_LARGE' },
+    },
+    {
+      label: 'oversized-declared',
+      method: 'POST',
+      path: Q,
+      headers: { ...JSON_TYPE, 'content-length': '999999999' },
+      body: '{}',
+      expect: { status: 413, code: 'TOO_LARGE' },
+    },
+    {
+      label: 'huge-header',
+      method: 'GET',
+      path: '/whoami',
+      headers: { cookie: 'c'.repeat(40_000) },
+      expect: { status: 431, raw: true },
+    },
     // ---- names and traversal in the path ----
-    call('queue-traversal-encoded', 'POST', '/queue/..%2F..%2Fetc', typed({}), [400, 404], ['NAME_INVALID', 'UNKNOWN_QUEUE', 'NOT_FOUND']),
-    call('queue-dotdot', 'POST', '/queue/%2e%2e', typed({}), [400, 404], ['NAME_INVALID', 'UNKNOWN_QUEUE', 'NOT_FOUND']),
-    call('queue-staging', 'POST', '/queue/.staging', typed({}), [400, 404], ['NAME_INVALID', 'UNKNOWN_QUEUE', 'NOT_FOUND']),
-    call('queue-nul', 'POST', '/queue/default%00', typed({}), [400, 404], ['NAME_INVALID', 'UNKNOWN_QUEUE', 'NOT_FOUND']),
+    call(
+      'queue-traversal-encoded',
+      'POST',
+      '/queue/..%2F..%2Fetc',
+      typed({}),
+      [400, 404],
+      ['NAME_INVALID', 'UNKNOWN_QUEUE', 'NOT_FOUND'],
+    ),
+    call(
+      'queue-dotdot',
+      'POST',
+      '/queue/%2e%2e',
+      typed({}),
+      [400, 404],
+      ['NAME_INVALID', 'UNKNOWN_QUEUE', 'NOT_FOUND'],
+    ),
+    call(
+      'queue-staging',
+      'POST',
+      '/queue/.staging',
+      typed({}),
+      [400, 404],
+      ['NAME_INVALID', 'UNKNOWN_QUEUE', 'NOT_FOUND'],
+    ),
+    call(
+      'queue-nul',
+      'POST',
+      '/queue/default%00',
+      typed({}),
+      [400, 404],
+      ['NAME_INVALID', 'UNKNOWN_QUEUE', 'NOT_FOUND'],
+    ),
     call('queue-unknown', 'POST', '/queue/nosuch', typed({}), 404, 'UNKNOWN_QUEUE', 'nosuch'),
     call('queue-raw-dotdot', 'GET', '/queue/default/../../etc/passwd', undefined, [400, 404]),
-    call('job-traversal', 'GET', '/job/..%2F..%2Fetc%2Fpasswd', undefined, [400, 404], ['NAME_INVALID', 'REQUEST_INVALID', 'UNKNOWN_JOB', 'NOT_FOUND']),
+    call(
+      'job-traversal',
+      'GET',
+      '/job/..%2F..%2Fetc%2Fpasswd',
+      undefined,
+      [400, 404],
+      ['NAME_INVALID', 'REQUEST_INVALID', 'UNKNOWN_JOB', 'NOT_FOUND'],
+    ),
     call('job-not-an-id', 'GET', '/job/not-an-id', undefined, [400, 404]),
     call('job-unknown', 'GET', `/job/${UNKNOWN_JOB}`, undefined, 404, 'UNKNOWN_JOB', UNKNOWN_JOB),
     call('job-log-traversal', 'GET', `${J}/log?stream=..%2F..%2Fetc%2Fpasswd`, undefined, [400, 422]),
@@ -204,19 +363,65 @@ export function handWrittenRequests(job: string): HttpCase[] {
     call('queue-create-traversal', 'POST', '/queue', { name: '../x' }, 422, undefined, 'name'),
     call('queue-create-hidden', 'POST', '/queue', { name: '.hidden' }, 422, undefined, 'name'),
     call('queue-create-existing', 'POST', '/queue', { name: 'default' }, 409, 'ALREADY_EXISTS', 'default'),
-    call('queue-create-bad-flag', 'POST', '/queue', { name: 'q1', enabled: 'yes' }, 422, undefined, 'enabled'),
+    call(
+      'queue-create-bad-flag',
+      'POST',
+      '/queue',
+      { name: 'q1', enabled: 'yes' },
+      422,
+      undefined,
+      'enabled',
+    ),
     call('queue-create-unknown-field', 'POST', '/queue', { name: 'q2', bogus: 1 }, 422, undefined, 'bogus'),
     call('queue-create-nameless', 'POST', '/queue', {}, 422, undefined, 'name'),
     call('queue-update-priority', 'PUT', Q, { priority: 'x' }, 422, undefined, 'priority'),
     call('queue-update-schedule', 'PUT', Q, { schedule_name: 'nosuch' }, [404, 422], undefined, 'nosuch'),
     call('queue-update-unknown', 'PUT', '/queue/nosuch', {}, 404, 'UNKNOWN_QUEUE'),
     call('queue-delete-unknown', 'DELETE', '/queue/nosuch', undefined, 404, 'UNKNOWN_QUEUE'),
-    call('schedule-bad-time', 'POST', '/schedule', { name: 's1', time: [{ begin: '25:00', end: '26:00' }] }, 422, undefined, /time of day/),
-    call('schedule-bad-weekday', 'POST', '/schedule', { name: 's2', weekdays: ['Funday'] }, 422, undefined, 'Funday'),
-    call('schedule-bad-zone', 'POST', '/schedule', { name: 's3', timezone: 'Mars/Base' }, 422, undefined, /time zone/),
+    call(
+      'schedule-bad-time',
+      'POST',
+      '/schedule',
+      { name: 's1', time: [{ begin: '25:00', end: '26:00' }] },
+      422,
+      undefined,
+      /time of day/,
+    ),
+    call(
+      'schedule-bad-weekday',
+      'POST',
+      '/schedule',
+      { name: 's2', weekdays: ['Funday'] },
+      422,
+      undefined,
+      'Funday',
+    ),
+    call(
+      'schedule-bad-zone',
+      'POST',
+      '/schedule',
+      { name: 's3', timezone: 'Mars/Base' },
+      422,
+      undefined,
+      /time zone/,
+    ),
     call('schedule-traversal-name', 'POST', '/schedule', { name: '../s' }, 422, undefined, 'name'),
-    call('user-short-password', 'POST', '/user', { name: 'u1', password: 'short' }, [400, 403, 422], undefined),
-    call('user-traversal-name', 'POST', '/user', { name: '../u', password: 'long enough 1' }, [400, 403, 422], undefined),
+    call(
+      'user-short-password',
+      'POST',
+      '/user',
+      { name: 'u1', password: 'short' },
+      [400, 403, 422],
+      undefined,
+    ),
+    call(
+      'user-traversal-name',
+      'POST',
+      '/user',
+      { name: '../u', password: 'long enough 1' },
+      [400, 403, 422],
+      undefined,
+    ),
     call('token-negative-ttl', 'POST', '/token', { ttl: -1 }, [400, 403, 422], undefined),
     // ---- query strings ----
     call('jobs-bad-status', 'GET', '/jobs?status=bogus', undefined, [400, 422], undefined, 'bogus'),
@@ -226,8 +431,34 @@ export function handWrittenRequests(job: string): HttpCase[] {
   ];
 }
 
-const VALID_BODY = JSON.stringify({ type: 'typed', params: { s: 'fuzz', i: 5, c: 'green', b: true }, priority: 2, notes: 'fuzz base' });
-const TOKENS = ['{', '}', '[', ']', ':', ',', '"', '\\', '0', '-1', '1e999', 'null', 'true', '"x"', '[]', '{}', '\u0000', '\ud800', 'é', '\n'];
+const VALID_BODY = JSON.stringify({
+  type: 'typed',
+  params: { s: 'fuzz', i: 5, c: 'green', b: true },
+  priority: 2,
+  notes: 'fuzz base',
+});
+const TOKENS = [
+  '{',
+  '}',
+  '[',
+  ']',
+  ':',
+  ',',
+  '"',
+  '\\',
+  '0',
+  '-1',
+  '1e999',
+  'null',
+  'true',
+  '"x"',
+  '[]',
+  '{}',
+  '\u0000',
+  '\ud800',
+  'é',
+  '\n',
+];
 
 /** `count` seeded mutations of a valid submission: each must be accepted (201) or refused (4xx). */
 export function fuzzedRequests(seed: number, count: number): HttpCase[] {
@@ -246,14 +477,34 @@ export function fuzzedRequests(seed: number, count: number): HttpCase[] {
     if (seen.has(text)) continue;
     seen.add(text);
     const contentType = rng.pick(['application/json', 'application/yaml', 'text/plain', '']);
-    cases.push({ label: `fuzz-${cases.length}`, method: 'POST', path: Q, headers: contentType === '' ? {} : { 'content-type': contentType }, body: text, expect: 'either' });
+    cases.push({
+      label: `fuzz-${cases.length}`,
+      method: 'POST',
+      path: Q,
+      headers: contentType === '' ? {} : { 'content-type': contentType },
+      body: text,
+      expect: 'either',
+    });
   }
   // Names in the path: random bytes, percent-encoded.
   for (let i = 0; i < 40; i++) {
     const bytes = Buffer.from(Array.from({ length: rng.int(1, 12) }, () => rng.int(0, 255)));
     const segment = [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
-    const path = rng.pick([`/queue/${segment}`, `/job/${segment}`, `/queue/default/task/${segment}`, `/type/${segment}`, `/schedule/${segment}`]);
-    cases.push({ label: `fuzz-path-${i}`, method: rng.pick(['GET', 'POST', 'DELETE']), path, headers: JSON_TYPE, body: '{}', expect: 'either' });
+    const path = rng.pick([
+      `/queue/${segment}`,
+      `/job/${segment}`,
+      `/queue/default/task/${segment}`,
+      `/type/${segment}`,
+      `/schedule/${segment}`,
+    ]);
+    cases.push({
+      label: `fuzz-path-${i}`,
+      method: rng.pick(['GET', 'POST', 'DELETE']),
+      path,
+      headers: JSON_TYPE,
+      body: '{}',
+      expect: 'either',
+    });
   }
   return cases;
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
 import { drop, jobsIn, makeEnv, type TestEnv } from '../helpers/env.ts';
-import { finished, hostFile, leftovers, log, waitForNoProcess, waitForProcess } from './ssh-env.ts';
+import { finished, hostFile, log, waitForNoLeftovers, waitForNoProcess, waitForProcess } from './ssh-env.ts';
 import { type Sshd, sshdAvailable, startSshd } from './sshd.ts';
 
 describe.skipIf(!sshdAvailable())('a daemon crash during a remote job', () => {
@@ -53,6 +53,6 @@ describe.skipIf(!sshdAvailable())('a daemon crash during a remote job', () => {
     expect(record.results[0]).toMatchObject({ outcome: 'interrupted' });
     expect(record.results[1]).toMatchObject({ outcome: 'success' });
     expect(log(dir, 'stdout.log')).toBe('second run\n');
-    expect(leftovers(remote)).toEqual([]);
+    await waitForNoLeftovers(remote);
   });
 });

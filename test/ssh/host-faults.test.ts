@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +66,23 @@ describe.skipIf(!sshdAvailable())(
         'hosts/stranger.yaml',
         hostFile(good, remote('stranger'), { private_key: good.strangerKey }),
       );
+      // A key with a passphrase, accepted by the server: given with its passphrase, and without.
+      const locked = path.join(env.root, 'locked_key');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'open sesame', '-f', locked]);
+      appendFileSync(path.join(good.dir, 'authorized_keys'), readFileSync(`${locked}.pub`));
+      env.writeConfig(
+        'hosts/locked.yaml',
+        hostFile(good, remote('locked'), { private_key: locked, passphrase: 'open sesame' }),
+      );
+      env.writeConfig(
+        'hosts/wrong-passphrase.yaml',
+        hostFile(good, remote('wp'), { private_key: locked, passphrase: 'guess' }),
+      );
+      env.writeConfig('hosts/later.yaml', {
+        ...hostFile(good, remote('later')),
+        port: await freePort(),
+        backoff: { initial: 2, max: 4 },
+      });
       env.writeConfig('hosts/nowhere.yaml', {
         ...hostFile(good, remote('nowhere')),
         port: await freePort(),
@@ -93,7 +110,7 @@ describe.skipIf(!sshdAvailable())(
         name,
       );
 
-    it('refuses a wrong host key, an unknown host key, a wrong pinned fingerprint, a refused user key and an unreachable host, each with a clear recorded error', async () => {
+    it('refuses a wrong host key, an unknown host key, a wrong pinned fingerprint, a refused user key, a wrong key passphrase and an unreachable host, each with a clear recorded error; a key with its passphrase works', async () => {
       const cases: [string, RegExp][] = [
         [
           'changed',
@@ -106,12 +123,17 @@ describe.skipIf(!sshdAvailable())(
         ['pinned-wrong', /does not match host_key_fingerprint: it presented ssh-ed25519 SHA256:/],
         ['stranger', /the server refused the key .*stranger_ed25519 for user root/],
         ['nowhere', /^host nowhere \(root@127\.0\.0\.1:\d+\): cannot connect: connect ECONNREFUSED/],
+        [
+          'wrong-passphrase',
+          /^host wrong-passphrase: cannot use private_key .*locked_key: .*(passphrase|decrypt)/i,
+        ],
       ];
       const ids = new Map<string, string>();
       for (const [host] of cases) ids.set(host, await hello(host, `to-${host}`));
       const fine = [
         await hello('good', 'to-good'),
         await hello('pinned', 'to-pinned'),
+        await hello('locked', 'to-locked'),
         await hello(undefined, 'stays-local'),
       ];
       for (const [host, message] of cases) {
@@ -124,7 +146,7 @@ describe.skipIf(!sshdAvailable())(
       for (const id of fine) {
         const { state, dir } = await finished(env, id);
         expect(state).toBe('done');
-        expect(log(dir, 'stdout.log')).toMatch(/^hello from (good|pinned|here)\n$/);
+        expect(log(dir, 'stdout.log')).toMatch(/^hello from (good|pinned|locked|here)\n$/);
       }
       expect(hostState(daemon, 'good')).toBe('up');
       expect(hostEvents.filter((e) => e.host === 'nowhere').map((e) => e.state)).toContain('down');
@@ -146,15 +168,22 @@ describe.skipIf(!sshdAvailable())(
     });
 
     it('starts nothing on a down host until its back-off ends, and other hosts keep working meanwhile', async () => {
-      // `nowhere` went down in the test before (back-off 2 s): this job waits in queued/.
-      const waiting = await hello('nowhere', 'waits-for-backoff');
+      // `later` refuses connections; its back-off is 2 s.
+      const first = await finished(env, await hello('later', 'later-first'));
+      expect(first.state).toBe('failed');
+      const waiting = await hello('later', 'waits-for-backoff');
       const meanwhile = await hello('good', 'meanwhile');
       expect((await finished(env, meanwhile)).state).toBe('done');
       expect(findJob(env.spool, waiting)).toEqual([{ queue: 'default', state: 'queued' }]);
       const { state, record } = await finished(env, waiting, 10_000);
       expect(state).toBe('failed');
       expect(record.last?.error).toContain('cannot connect');
-      expect(daemon.hosts.states.get('nowhere').failures).toBeGreaterThanOrEqual(2);
+      const times = (r: typeof record): { started_at?: string; ended_at?: string } =>
+        (r.last ?? {}) as { started_at?: string; ended_at?: string };
+      const waited =
+        Date.parse(times(record).started_at ?? '') - Date.parse(times(first.record).ended_at ?? '');
+      expect(waited).toBeGreaterThanOrEqual(1900);
+      expect(daemon.hosts.states.get('later').failures).toBe(2);
     });
 
     it('a host whose sshd dies mid-job: the job records the lost connection and follows on_fail, the remote process is stopped, the host comes back after its back-off', async () => {

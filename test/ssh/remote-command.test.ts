@@ -58,7 +58,7 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     expect(existsSync(path.join(dir, 'PWNED'))).toBe(false);
   });
 
-  it('exports values as inert variables, reports the exit status and removes the job folder', async () => {
+  it('exports values as inert variables, runs the job in its folder and reports the exit status', async () => {
     const nonce = newNonce();
     const env = Object.fromEntries(HOSTILE.map((v, i) => [`BATCHD_PARAM_v${i}`, v]));
     const show = HOSTILE.map((_, i) => `"$BATCHD_PARAM_v${i}"`).join(' ');
@@ -66,8 +66,6 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     const script = wrapperScript({
       nonce,
       jobDir,
-      keep: false,
-      remove: [],
       env,
       command: `/bin/sh -c 'printf "<%s>" ${show}; echo; pwd; exit 3'`,
     });
@@ -78,7 +76,6 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     const { report, rest } = takeReport(Buffer.from(err), nonce);
     expect(report).toEqual({ kind: 'exit', status: 3, result: false });
     expect(rest.toString()).toBe('');
-    expect(existsSync(jobDir)).toBe(false);
     expect(existsSync(path.join(dir, 'PWNED'))).toBe(false);
   });
 
@@ -87,8 +84,6 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     const script = wrapperScript({
       nonce,
       jobDir: path.join(dir, 'job-2'),
-      keep: false,
-      remove: [],
       env: {},
       command: "/bin/sh -c 'sleep 331 & sleep 332; wait'",
     });
@@ -112,8 +107,6 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     const script = wrapperScript({
       nonce: newNonce(),
       jobDir: path.join(dir, 'job-3'),
-      keep: true,
-      remove: [],
       env: {},
       command: 'sleep 333',
     });
@@ -125,14 +118,12 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     await waitFor(() => processesWith('sleep 333').length === 0, 5000, 'no sleep left');
   });
 
-  it('leaves the folder when asked to, or when the job wrote a result, and says so', async () => {
+  it('says when the job wrote $BATCHD_RESULT, and keeps stderr without a final newline intact', async () => {
     const nonce = newNonce();
     const jobDir = path.join(dir, 'job-4');
     const script = wrapperScript({
       nonce,
       jobDir,
-      keep: false,
-      remove: [],
       env: {},
       command: `/bin/sh -c 'echo "{}" > "$BATCHD_RESULT"; printf partial >&2'`,
     });
@@ -148,8 +139,6 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     const script = wrapperScript({
       nonce,
       jobDir: '/proc/no/such/place',
-      keep: false,
-      remove: [],
       env: {},
       command: 'true',
     });
@@ -163,8 +152,6 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
       wrapperScript({
         nonce: 'n',
         jobDir: '/tmp/x',
-        keep: false,
-        remove: [],
         env: { 'A;rm -rf ~': 'x' },
         command: 'true',
       }),

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../daemon/daemon.ts';
 import { dropJob, makeDispatchEnv, startInProcess } from '../helpers/dispatch.ts';
 import type { TestEnv } from '../helpers/env.ts';
-import { finished, hostFile, leftovers, log, waitForNoProcess, waitForProcess } from './ssh-env.ts';
+import { finished, hostFile, log, waitForNoLeftovers, waitForNoProcess, waitForProcess } from './ssh-env.ts';
 import { type Sshd, sshdAvailable, startSshd } from './sshd.ts';
 
 describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
@@ -86,14 +86,14 @@ describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
     const { state, record, dir } = await finished(env, id);
     expect(record.last, log(dir, 'stderr.log')).toMatchObject({ outcome: 'success', exit_code: 0 });
     expect(state).toBe('done');
-    const remoteDir = path.join(remote, id);
+    const remoteDir = path.join(remote, `${id}.1`);
     expect(log(dir, 'stdout.log')).toBe(`converted 6 bytes in ${remoteDir}\n`);
     expect(log(dir, 'stderr.log')).toBe(`note: read ${path.join(remoteDir, 'words.txt')}\n`);
     expect(readFileSync(path.join(dir, 'outputs', 'upper.txt'), 'utf8')).toBe('HELLO\n');
     expect(readFileSync(requested, 'utf8')).toBe('HELLO\n');
     expect((record.last as { host?: string }).host).toBe('remote');
     // The job's folder on the host (input, script, output) is gone.
-    expect(leftovers(remote)).toEqual([]);
+    await waitForNoLeftovers(remote);
   });
 
   it('runs a single-line command directly and fetches the result.json it wrote', async () => {
@@ -102,7 +102,7 @@ describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
     expect(state).toBe('done');
     expect(log(dir, 'stdout.log')).toBe('written\n');
     expect(JSON.parse(readFileSync(path.join(dir, 'result.json'), 'utf8'))).toEqual({ host: 'remote' });
-    expect(leftovers(remote)).toEqual([]);
+    await waitForNoLeftovers(remote);
   });
 
   it('keeps hostile parameter values inert on the host: they arrive verbatim and run nothing', async () => {
@@ -133,7 +133,7 @@ describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
     for (const [value, id] of ids) {
       const { state, dir } = await finished(env, id);
       expect(state, log(dir, 'stderr.log')).toBe('done');
-      const remoteFile = path.join(remote, id, path.basename(nasty));
+      const remoteFile = path.join(remote, `${id}.1`, path.basename(nasty));
       expect(log(dir, 'stdout.log')).toBe(`[${value}]\n[${remoteFile}]\n`);
     }
     const { state, dir } = await finished(env, cat);
@@ -152,7 +152,7 @@ describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
     expect(state).toBe('cancelled');
     expect(record.last?.outcome).toBe('cancelled');
     await waitForNoProcess('sleep 317', 5_000);
-    expect(leftovers(remote)).toEqual([]);
+    await waitForNoLeftovers(remote);
   });
 
   it('a timeout stops the remote process, with KILL when it ignores TERM', async () => {
@@ -168,7 +168,7 @@ describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
     expect(record.last).toMatchObject({ outcome: 'timeout', error: 'timed out after 1 s' });
     await waitForNoProcess('sleep 318', 5_000);
     await new Promise((r) => setTimeout(r, 200));
-    expect(leftovers(remote)).toEqual([]);
+    await waitForNoLeftovers(remote);
   });
 
   it('records a missing input file and a missing output file as clear job errors', async () => {
@@ -204,6 +204,6 @@ describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
     expect(second.record.last?.error).toMatch(
       /output file remote:.*never\.txt \(parameter "output"\) was not produced/,
     );
-    expect(leftovers(remote)).toEqual([]);
+    await waitForNoLeftovers(remote);
   });
 });

@@ -64,6 +64,17 @@ export function leftovers(remoteRoot: string): string[] {
   }
 }
 
+/** Job folders are removed in batches, shortly after their jobs end. */
+export async function waitForNoLeftovers(remoteRoot: string): Promise<void> {
+  await waitFor(
+    () => leftovers(remoteRoot).length === 0,
+    5_000,
+    `no job folders left in ${remoteRoot}`,
+  ).catch(() => {
+    throw new Error(`job folders left in ${remoteRoot}: ${leftovers(remoteRoot).join(', ')}`);
+  });
+}
+
 export async function waitForProcess(marker: string, timeoutMs = 10_000): Promise<number[]> {
   return waitFor(
     () => {

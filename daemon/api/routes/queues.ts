@@ -159,7 +159,7 @@ export function registerQueueRoutes(router: Router): void {
         scope: ({ params }) => ({ queue: params.q }),
       },
       params: queueParams,
-      query: z.object({ forced: flagSchema }),
+      query: z.object({ forced: flagSchema }).strict(),
       responses: {
         200: { description: 'Deleted', schema: okSchema },
         404: { description: 'Unknown queue' },

@@ -112,7 +112,7 @@ export function registerScheduleRoutes(router: Router): void {
       tag: 'schedules',
       access: { kind: 'permission', permission: 'ManageSchedules' },
       params: z.object({ name: nameSchema }),
-      query: z.object({ forced: flagSchema }),
+      query: z.object({ forced: flagSchema }).strict(),
       responses: {
         200: { description: 'Deleted', schema: okSchema },
         404: { description: 'Unknown schedule' },

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 
 import type { BatchClient } from '../../client/client.ts';
 import type { ControlResponse } from '../../protocol/index.ts';
-import { act, currentSession } from '../command.ts';
+import { act } from '../command.ts';
 import { describeError } from '../describe-error.ts';
 import { exitCodeFor, OperationFailed } from '../exit-codes.ts';
 import { printJson } from '../output.ts';
@@ -50,7 +50,7 @@ async function control(
     } catch (error) {
       if (ids.length === 1) throw error;
       firstError ??= error;
-      process.stderr.write(`batch: ${id}: ${describeError(error, currentSession?.config)}\n`);
+      process.stderr.write(`batch: ${id}: ${describeError(error, session.config)}\n`);
     }
   }
   if (session.out.json) printJson(session.out, done);

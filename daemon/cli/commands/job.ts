@@ -121,8 +121,7 @@ async function job(session: Session, [id = '']: string[], options: JobOptions): 
         : options.priority !== undefined
           ? { priority: parsePriority(options.priority) }
           : { notes: options.notes ?? null };
-    await client.updateJob(id, change);
-    const after = await client.job(id);
+    const after = await client.updateJob(id, change);
     if (session.out.json) return printJson(session.out, after);
     return session.out.write(`${id} ${describeChange(change, after)}`);
   }

@@ -77,15 +77,17 @@ async function queue(session: Session, [name = '']: string[], options: QueueOpti
     if (session.out.json) return printJson(session.out, { deleted: name });
     return session.out.write(`queue ${name} deleted`);
   }
-  if (mode === 'add') await client.createQueue({ name, title: name, ...settings });
-  else if (mode === 'update') {
-    if (!hasSettings)
-      throw new UsageError(
-        'queue -u: nothing to change (give -s, -h, -n, -e, -D, --autostart, -t, --priority or --parallel)',
-      );
-    await client.updateQueue(name, settings);
+  if (mode === 'update' && !hasSettings) {
+    throw new UsageError(
+      'queue -u: nothing to change (give -s, -h, -n, -e, -D, --autostart, -t, --priority or --parallel)',
+    );
   }
-  const info = await client.queue(name);
+  const info =
+    mode === 'add'
+      ? await client.createQueue({ name, title: name, ...settings })
+      : mode === 'update'
+        ? await client.updateQueue(name, settings)
+        : await client.queue(name);
   if (session.out.json) return printJson(session.out, info);
   showQueue(session, info);
 }

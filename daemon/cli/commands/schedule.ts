@@ -62,8 +62,7 @@ async function schedule(session: Session, names: string[], options: ScheduleOpti
     if (options.weekday !== undefined) request.weekdays = options.weekday;
     if (options.period !== undefined) request.time = options.period.map(parsePeriod);
     if (options.timezone !== undefined) request.timezone = options.timezone;
-    await client.createSchedule(request);
-    const created = await client.schedule(request.name);
+    const created = await client.createSchedule(request);
     if (session.out.json) return printJson(session.out, created);
     return showSchedules(session, [created]);
   }

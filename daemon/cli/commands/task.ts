@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../config/duration.ts';
 import { act } from '../command.ts';
 import { EXIT, OperationFailed, UsageError } from '../exit-codes.ts';
-import { paintStatus, printFields, printJson, printTable } from '../output.ts';
+import { paintStatus, printFields, printJson, printTable, shortTime } from '../output.ts';
 import type { Session } from '../session.ts';
 
 interface CollectOptions {
@@ -14,14 +14,20 @@ interface CollectOptions {
 export function registerTask(program: Command): void {
   const task = program
     .command('task')
-    .summary('status, collect and resume tasks')
+    .summary('list tasks; status, collect and resume one')
     .description(
       'Tasks: the many jobs of one job file with a range or list parameter (restbatch). QUEUE defaults to BATCH_QUEUE / client.yaml / "default".',
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  batch task status renders shot42\n  batch task collect renders shot42 --json > results.json\n  batch task resume renders shot42\n',
+      '\nExamples:\n  batch task ls renders\n  batch task status renders shot42\n  batch task collect renders shot42 --json > results.json\n  batch task resume renders shot42\n',
     );
+  task
+    .command('ls')
+    .summary("a queue's tasks")
+    .description('The tasks submitted to a queue, with their job counts.')
+    .argument('[queue]', 'the queue (default: BATCH_QUEUE / client.yaml / "default")')
+    .action(act(list));
   task
     .command('status')
     .summary("a task's job counts")
@@ -52,6 +58,17 @@ export function registerTask(program: Command): void {
 function where(session: Session, args: string[]): [string, string] {
   const [first = '', second] = args;
   return second === undefined ? [session.config.queue, first] : [first, second];
+}
+
+async function list(session: Session, [queue = session.config.queue]: string[]): Promise<void> {
+  const tasks = await (await session.client()).tasks(queue);
+  if (session.out.json) return printJson(session.out, tasks);
+  if (tasks.length === 0) return session.out.note(`no tasks in ${queue}`);
+  printTable(
+    session.out,
+    ['task', 'jobs', 'submitted'],
+    tasks.map((t) => [t.name, t.count, shortTime(t.submitted_at)]),
+  );
 }
 
 async function status(session: Session, args: string[]): Promise<void> {

@@ -1,0 +1,159 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
+import { drop, jobsIn, makeEnv, readState, type TestEnv, waitFor } from '../helpers/env.ts';
+import { entriesOf, isAlive, jobProcessesOf, misplacedJobs, readLedger, sleep, statesById } from '../helpers/spool-checks.ts';
+
+/** The launcher process the daemon forked (its only child). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('kill -9 of the daemon in the middle of a run', () => {
+  let env: TestEnv;
+  let daemon: DaemonProcess | undefined;
+  let ledger: string;
+  const strays: number[] = [];
+
+  beforeEach(() => {
+    env = makeEnv({ queues: { default: null }, config: { dispatcher: { workers: 4 } } });
+    ledger = path.join(env.root, 'ledger');
+    const work = (onFail: unknown): unknown => ({
+      template: [
+        'echo "$BATCHD_JOB_ID $BATCHD_ATTEMPT start" >> "$LEDGER"',
+        'sleep 0.5',
+        'echo "$BATCHD_JOB_ID $BATCHD_ATTEMPT end" >> "$LEDGER"',
+      ],
+      on_fail: onFail,
+      environment: { LEDGER: ledger },
+    });
+    env.writeConfig('jobtypes/retried.yaml', work('retry'));
+    env.writeConfig('jobtypes/once.yaml', work('continue'));
+    // Leaves a process in its own session, out of reach of the launcher's process-group kill.
+    env.writeConfig('jobtypes/escaper.yaml', {
+      template: ['setsid sleep 300 < /dev/null > /dev/null 2>&1 &', 'echo "$BATCHD_JOB_ID" >> "$LEDGER"', 'sleep 300'],
+      environment: { LEDGER: ledger },
+    });
+  });
+  afterEach(async () => {
+    daemon?.kill('SIGKILL');
+    await daemon?.exited;
+    for (const pid of [...strays, ...jobProcessesOf(env.spool)]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    env.cleanup();
+  });
+
+  it('leaves every job in exactly one state folder, with interrupted attempts recorded, and no orphans', async () => {
+    daemon = await startDaemon(env.etc, env.spool);
+    const names = Array.from({ length: 24 }, (_, i) => `job${String(i).padStart(2, '0')}.yaml`);
+    names.forEach((name, i) => drop(env.spool, 'default', { type: i % 2 === 0 ? 'retried' : 'once' }, name));
+
+    // Mid-run: some jobs finished, four running.
+    await waitFor(
+      () => jobsIn(env.spool, 'default', 'done').length >= 4 && jobsIn(env.spool, 'default', 'running').length === 4,
+      30_000,
+      'a run in full swing',
+      5,
+    );
+    const launcher = childrenOf(daemon.pid);
+    expect(launcher).toHaveLength(1);
+    expect(jobProcessesOf(env.spool).length).toBeGreaterThan(0);
+    daemon.kill('SIGKILL');
+    await daemon.exited;
+    const interrupted = jobsIn(env.spool, 'default', 'running');
+    expect(interrupted.length).toBeGreaterThan(0);
+
+    // The launcher saw its channel close and took every job with it.
+    await waitFor(() => jobProcessesOf(env.spool).length === 0, 5000, 'job processes to end');
+    await waitFor(() => !isAlive(launcher[0] ?? -1), 5000, 'the launcher to exit');
+    const ledgerAtKill = readLedger(ledger).length;
+    await sleep(800); // longer than a job's sleep: an orphan would write its "end" line now
+    expect(readLedger(ledger)).toHaveLength(ledgerAtKill);
+
+    daemon = await startDaemon(env.etc, env.spool);
+    await waitFor(
+      () => jobsIn(env.spool, 'default', 'queued').length + jobsIn(env.spool, 'default', 'running').length === 0,
+      60_000,
+      'every job to finish',
+      100,
+    );
+    expect(misplacedJobs(env.spool, 'default')).toEqual([]);
+    const states = statesById(env.spool, 'default');
+    expect(states.size).toBe(names.length);
+    expect(entriesOf(env.spool, 'default', 'incoming')).toEqual([]);
+    expect(entriesOf(env.spool, 'default', '.staging')).toEqual([]);
+
+    for (const [id, [state]] of states) {
+      const record = readState(env.spool, 'default', state ?? '', id);
+      const wasInterrupted = interrupted.includes(id);
+      const type = (JSON.parse(readFileSync(path.join(env.spool, 'default', state === 'done' || state === 'failed' ? `${state}/${id.slice(0, 8)}` : state ?? '', id, 'job.yaml'), 'utf8')) as { type: string }).type;
+      if (!wasInterrupted) {
+        expect(state, id).toBe('done');
+        expect(record.attempts, id).toBe(1);
+        continue;
+      }
+      expect(record.results[0], id).toMatchObject({ attempt: 1, outcome: 'interrupted' });
+      expect(record.history.some((h) => h.reason.startsWith('recovered')), id).toBe(true);
+      if (type === 'retried') {
+        // Re-run after the crash: the second attempt is visible.
+        expect(state, id).toBe('done');
+        expect(record.attempts, id).toBe(2);
+        expect(record.results.map((r) => r.outcome), id).toEqual(['interrupted', 'success']);
+        expect(readLedger(ledger).filter((l) => l === `${id} 2 end`), id).toHaveLength(1);
+      } else {
+        // on_fail: continue: a crash found later is a failure, never silently dropped.
+        expect(state, id).toBe('failed');
+        expect(record.attempts, id).toBe(1);
+        expect(record.last?.outcome, id).toBe('interrupted');
+      }
+      expect(readLedger(ledger).filter((l) => l === `${id} 1 end`), id).toEqual([]);
+    }
+    expect(interrupted.some((id) => jobsIn(env.spool, 'default', 'done').includes(id))).toBe(true);
+    // Every claim lock was released or broken.
+    expect(readdirSync(path.join(env.spool, '.locks'))).toEqual([]);
+  });
+
+  it('kills, on restart, a job process that escaped the launcher (found by BATCHD_JOB_ID)', async () => {
+    daemon = await startDaemon(env.etc, env.spool);
+    drop(env.spool, 'default', { type: 'escaper' }, 'escaper.yaml');
+    const [id] = await waitFor(() => {
+      const lines = readLedger(ledger);
+      return lines.length > 0 ? lines : undefined;
+    });
+    daemon.kill('SIGKILL');
+    await daemon.exited;
+
+    // The job's own group is gone; the process in its own session is not.
+    const escaped = await waitFor(
+      () => {
+        const pids = jobProcessesOf(env.spool);
+        const left = pids.filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'latin1').startsWith('sleep\0300'));
+        return left.length === 1 && left.length === pids.length ? left : undefined;
+      },
+      5000,
+      'only the escaped process to remain',
+    );
+    strays.push(...escaped);
+    await sleep(300);
+    expect(escaped.every(isAlive)).toBe(true);
+
+    daemon = await startDaemon(env.etc, env.spool);
+    await waitFor(() => jobsIn(env.spool, 'default', 'failed').length === 1, 20_000, 'the job to be recovered');
+    await waitFor(() => escaped.every((pid) => !isAlive(pid)), 5000, 'the escaped process to be killed');
+    const record = readState(env.spool, 'default', 'failed', id ?? '');
+    expect(record.last?.outcome).toBe('interrupted');
+    expect(jobProcessesOf(env.spool)).toEqual([]);
+  });
+});

@@ -3,7 +3,7 @@
 // measured by wrk against a daemon on loopback (targets in shared/docs/TARGETS.md: >= 2,000 durable
 // submissions/s, >= 10,000 reads/s, p99 <= 10 ms).
 //
-//   npm run build && node bench/http.mjs [--seconds 10] [--connections 16] [--threads 2] [--json FILE]
+//   npm run build && node bench/http.mjs [--seconds 10] [--connections 16] [--threads 2] [--fsync false] [--json FILE]
 //
 // Standalone; bench/run.mjs may import `measureHttp`. Needs wrk (bench/setup.sh installs it).
 import { spawn, spawnSync } from 'node:child_process';
@@ -33,7 +33,7 @@ const PASSWORD = 'bench-password-not-secret';
  * Start a daemon (basic + token auth, storage.fsync true, a disabled queue so submissions are only
  * accepted, not run), then run wrk: submissions and reads, each with Basic and with Bearer auth.
  */
-export async function measureHttp({ seconds = 10, connections = 16, threads = 2 } = {}) {
+export async function measureHttp({ seconds = 10, connections = 16, threads = 2, fsync = true } = {}) {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
   if (spawnSync('wrk', ['--version']).error !== undefined)
     throw new Error('wrk is not installed (bench/setup.sh installs it)');
@@ -49,7 +49,7 @@ export async function measureHttp({ seconds = 10, connections = 16, threads = 2 
       `spool: ${spool}`,
       'default_queue: bench',
       'manager: { enabled: true, host: 127.0.0.1, port: 0, auth: { basic: true, token: true } }',
-      'storage: { fsync: true }',
+      `storage: { fsync: ${fsync} }`,
       'logging: { level: warn, format: json }',
       '',
     ].join('\n'),
@@ -120,7 +120,7 @@ export async function measureHttp({ seconds = 10, connections = 16, threads = 2 
         .loadavg()
         .map((l) => l.toFixed(1))
         .join(' ')} at the end`,
-      settings: { seconds, connections, threads, fsync: true, auth: 'basic + token' },
+      settings: { seconds, connections, threads, fsync, auth: 'basic + token' },
       // The same durable writes without Node's HTTP stack or the daemon, measured in this run: the disk's ceiling now.
       floor: {
         label: 'bare mkdir + 2 flushed files + rename, 4 fsyncs (what acceptance does)',
@@ -211,13 +211,14 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     seconds: Number(opt('seconds', 10)),
     connections: Number(opt('connections', 16)),
     threads: Number(opt('threads', 2)),
+    fsync: opt('fsync', 'true') !== 'false',
   });
   const rows = Object.entries(report.results).map(
     ([name, r]) =>
       `${name.padEnd(14)} ${r.perSecond.toFixed(0).padStart(8)}/s   p50 ${r.p50ms.toFixed(2).padStart(6)} ms   p99 ${r.p99ms.toFixed(2).padStart(6)} ms   non-2xx ${r.non2xx}`,
   );
   console.log(
-    `batchd HTTP API, auth on, durable (fsync) acceptance; ${report.settings.threads} wrk threads, ${report.settings.connections} connections, ${report.settings.seconds} s each; ${report.machine}`,
+    `batchd HTTP API, auth on, ${report.settings.fsync ? 'durable (fsync)' : 'NOT durable (fsync off)'} acceptance; ${report.settings.threads} wrk threads, ${report.settings.connections} connections, ${report.settings.seconds} s each; ${report.machine}`,
   );
   console.log(
     `${'floor (fsync)'.padEnd(14)} ${report.floor.perSecond.toFixed(0).padStart(8)}/s   ${report.floor.label}`,

@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { DAEMON_MAIN } from './lib/batchd.mjs';
-import { describeMachine } from './lib/machine.mjs';
+import { DAEMON_MAIN, snapshotBuild } from './lib/batchd.mjs';
+import { describeBuild, describeMachine } from './lib/machine.mjs';
 import { parseOptions, USAGE } from './lib/options.mjs';
 import { PeerPool } from './lib/pool.mjs';
 import { killTagged } from './lib/proc.mjs';
@@ -85,7 +85,9 @@ async function main() {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  snapshotBuild(path.join(root, 'app'));
   const machine = await describeMachine(root);
+  machine.build = await describeBuild();
   ctx.log(`bench: ${machine.cpu}, load ${machine.loadavgAtStart.join(' ')}; work folder ${root}`);
   const results = {};
   try {

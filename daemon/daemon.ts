@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { type ApiServer, planListen, startApi } from './api/serve.ts';
+import type { ApiServer } from './api/serve.ts';
 import { parseText } from './config/parse.ts';
 import { type DaemonConfig, daemonConfigSchema } from './config/schema.ts';
 import { ConfigStore } from './config/store.ts';
@@ -215,8 +215,10 @@ export class Daemon {
   }
 
   async #boot(): Promise<void> {
+    // The API's modules are much of the start-up time (a restart after a crash included): only load them to serve.
+    const serve = this.config.daemon.manager.enabled ? await import('./api/serve.ts') : undefined;
     // Refuses a forbidden listen address (or unusable TLS files) before anything starts.
-    const listen = this.config.daemon.manager.enabled ? planListen(this.config) : undefined;
+    const listen = serve?.planListen(this.config);
     this.queues.scan();
     if (!this.queues.has(this.config.daemon.default_queue)) this.queues.ensure(this.config.daemon.default_queue);
     for (const queue of this.queues.names()) {
@@ -239,7 +241,7 @@ export class Daemon {
       `batchd ready; spool: ${this.layout.root}`,
     );
     this.dispatcher.pump();
-    if (listen !== undefined) this.#api = await startApi(this, listen);
+    if (serve !== undefined && listen !== undefined) this.#api = await serve.startApi(this, listen);
   }
 
   #addQueue(queue: string): void {

@@ -1,7 +1,16 @@
 // batchd as the benchmark runs it: the built daemon (dist/) as its own process, with a private
 // config folder and spool, stopped by PID.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -9,6 +18,23 @@ import { stopPid, TAG_VAR, waitFor } from './proc.mjs';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const DAEMON_MAIN = path.join(REPO, 'dist', 'daemon', 'main.js');
+
+let daemonMain = DAEMON_MAIN;
+
+/**
+ * Run every daemon of this bench from a private copy of dist/: other people rebuild dist/ while
+ * the bench runs, and a daemon started mid-rebuild crashes, or measures other code than the rest.
+ * The copy resolves its packages through a link to the repository's node_modules.
+ */
+export function snapshotBuild(dir) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  cpSync(path.join(REPO, 'dist'), path.join(dir, 'dist'), { recursive: true });
+  cpSync(path.join(REPO, 'package.json'), path.join(dir, 'package.json'));
+  symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
+  daemonMain = path.join(dir, 'dist', 'daemon', 'main.js');
+  return daemonMain;
+}
 
 /** A job type whose template is `true`, with one integer parameter to expand a task over. */
 export const BENCH_TRUE_TYPE =
@@ -64,7 +90,7 @@ export class BatchdDaemon {
     const spawnedAt = Date.now();
     const child = spawn(
       process.execPath,
-      [...this.nodeArgs, DAEMON_MAIN, '--config', this.etc, '--spool', this.spool],
+      [...this.nodeArgs, daemonMain, '--config', this.etc, '--spool', this.spool],
       {
         cwd: this.dir,
         env: { ...process.env, [TAG_VAR]: this.tag },
@@ -91,7 +117,7 @@ export class BatchdDaemon {
       () => {
         if (exit !== undefined)
           throw new Error(
-            `batchd exited before it was ready (${exit.code ?? exit.signal}): ${this.lastProblem()}`,
+            `batchd exited before it was ready (${exit.code ?? exit.signal}): ${this.problems.slice(0, 4).join(' | ') || '(no output)'}`,
           );
         return readyAt !== undefined;
       },

@@ -1,7 +1,8 @@
 // What the figures came from: the machine, its load, and the versions of everything compared.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 
+import { DAEMON_MAIN, REPO } from './batchd.mjs';
 import { run } from './proc.mjs';
 
 async function version(file, args, pattern) {
@@ -64,5 +65,29 @@ export async function describeMachine(root) {
       slurm: await debVersion('slurmctld'),
       wrk: await debVersion('wrk'),
     },
+  };
+}
+
+/** Which code was measured: the commit, whether the tree differed from it, and when dist/ was built. */
+export async function describeBuild() {
+  const git = async (...args) => {
+    try {
+      const out = await run('git', ['-C', REPO, ...args], { timeoutMs: 10_000 });
+      return out.code === 0 ? out.stdout.trim() : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const status = await git('status', '--porcelain', '--untracked-files=no');
+  let builtAt;
+  try {
+    builtAt = statSync(DAEMON_MAIN).mtime.toISOString();
+  } catch {
+    builtAt = undefined;
+  }
+  return {
+    commit: (await git('rev-parse', '--short', 'HEAD')) ?? 'unknown',
+    changedFiles: status === undefined ? undefined : status.split('\n').filter(Boolean).length,
+    distBuiltAt: builtAt,
   };
 }

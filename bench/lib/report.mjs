@@ -18,6 +18,17 @@ function status(r) {
   return undefined;
 }
 
+/** Rounds that failed while others of the same row gave figures: said under the table. */
+function failureNotes(rows) {
+  const notes = rows
+    .filter((row) => row.failures !== undefined && row.error === undefined)
+    .map(
+      (row) =>
+        `- ${row.label ?? row.name}: ${row.failures.length} failed round(s), left out of the figures: ${row.failures.join('; ')}`,
+    );
+  return notes.length > 0 ? ['', ...notes] : [];
+}
+
 const verdict = (met) => (met === true ? '**met**' : met === false ? '**not met**' : 'not measured');
 
 function targets(report) {
@@ -65,6 +76,7 @@ function throughput(r) {
         ];
       }),
     ),
+    ...failureNotes(r.rows),
   ];
 }
 
@@ -124,6 +136,7 @@ function latency(r) {
     'Slurm starts jobs on its scheduler tick, and this sequential loop locks onto it: its figures are the worst case.',
     '',
     table(['tool', 'p50', 'p90', 'p99', 'max', 'n', 'p50 per round', '× tsp p50'], rows),
+    ...failureNotes(r.rows),
   ];
 }
 
@@ -144,6 +157,7 @@ function acceptance(r) {
         row.burstPerSecond === undefined ? '' : rate(row.burstPerSecond.median),
       ]),
     ),
+    ...failureNotes(r.rows),
   ];
 }
 
@@ -171,6 +185,7 @@ function task(r) {
         ],
       ],
     ),
+    ...failureNotes([b]),
   ];
 }
 
@@ -266,6 +281,7 @@ export function renderMarkdown(report) {
     `# batchd benchmark, ${report.startedAt.slice(0, 16).replace('T', ' ')} UTC`,
     '',
     `Command: \`${report.command}\` (${report.seconds} s). ${report.options.quick ? '**Quick smoke run: small N, one round; not comparable with a full run.**' : ''}`,
+    `Code: commit ${m.build?.commit ?? '?'}${m.build?.changedFiles ? ` plus ${m.build.changedFiles} changed file(s) in the work tree` : ''}, dist/ built ${m.build?.distBuiltAt ?? '?'} (a private copy of it ran).`,
     `Machine: ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Linux ${m.kernel}, ${m.filesystem}; Node ${m.node}.`,
     `Load average at start ${m.loadavgAtStart.join(' ')}, at end ${m.loadavgAtEnd?.join(' ') ?? '?'} (a shared machine: compare within this run).`,
     `Peers: ${Object.entries(m.versions)

@@ -51,14 +51,13 @@ export async function acceptance(ctx) {
       ['batchd-durable', true],
     ]) {
       const row = rows[name];
-      if (row.error !== undefined) continue;
       try {
         const r = await daemonBurst(ctx, path.join(dir, name), durable ? nDurable : n, durable);
         row.rate.push(r.rate);
         row.burstRate.push(r.burstRate);
         ctx.log(`  ${name}: ${Math.round(r.rate)} drops/s accepted (burst ${Math.round(r.burstRate)}/s)`);
       } catch (error) {
-        row.error = error.message;
+        (row.failures ??= []).push(`round ${round}: ${error.message}`);
         ctx.log(`  ${name}: failed: ${error.message}`);
       }
     }
@@ -71,6 +70,7 @@ export async function acceptance(ctx) {
     rows: Object.entries(rows).map(([name, r]) => ({
       name,
       ...r,
+      error: r.rate.length === 0 ? r.failures?.[0] : undefined,
       perSecond: summarize(r.rate),
       burstPerSecond: r.burstRate === undefined ? undefined : summarize(r.burstRate),
     })),

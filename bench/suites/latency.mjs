@@ -29,7 +29,7 @@ export async function latency(ctx, pool) {
   for (let round = 1; round <= rounds; round++) {
     ctx.log(`latency round ${round}/${rounds}`);
     for (const peer of rotate(peers, round - 1)) {
-      if (state.has(peer.name)) continue; // unavailable or failed
+      if (state.get(peer.name)?.unavailable !== undefined) continue;
       const got = await pool.get(peer);
       if (got.unavailable !== undefined) {
         state.set(peer.name, { unavailable: got.unavailable });
@@ -61,7 +61,9 @@ export async function latency(ctx, pool) {
         s.p50s.push(percentiles(got2.total).p50);
         ctx.log(`  ${peer.name}: p50 ${percentiles(got2.total).p50.toFixed(2)} ms over ${got2.total.length}`);
       } catch (error) {
-        state.set(peer.name, { error: error.message });
+        const failures = state.get(peer.name)?.failures ?? [];
+        failures.push(`round ${round}: ${error.message}`);
+        state.set(peer.name, { failures });
         ctx.log(`  ${peer.name}: failed: ${error.message}`);
       }
     }
@@ -69,6 +71,7 @@ export async function latency(ctx, pool) {
   for (const peer of peers) {
     const s = samples.get(peer.name);
     const row = { name: peer.name, label: peer.label, ...state.get(peer.name) };
+    if (s.all.length === 0 && row.failures !== undefined) row.error = row.failures[0];
     if (s.all.length > 0) {
       row.total = percentiles(s.all);
       row.roundP50 = summarize(s.p50s);

@@ -14,14 +14,13 @@ export async function task(ctx) {
   const floorMs = [];
   const totalMs = [];
   const acceptMs = [];
-  let error;
+  const failures = [];
   let profile;
   for (let round = 1; round <= rounds; round++) {
     ctx.log(`task round ${round}/${rounds}`);
     const floor = await runOk('bash', ['-c', `seq ${n} | xargs -P2 -n1 /bin/true`]);
     floorMs.push(floor.ms);
     ctx.log(`  xargs -P2: ${(floor.ms / 1000).toFixed(2)} s`);
-    if (error !== undefined) continue;
     const dir = path.join(ctx.root, `task-${round}`);
     const profDir = path.join(dir, 'cpu-profile');
     const profiling = ctx.opts.profile && round === 1;
@@ -59,7 +58,7 @@ export async function task(ctx) {
         `  batchd: ${(ms / 1000).toFixed(2)} s (accepted after ${((accepted - t0) / 1000).toFixed(2)} s)`,
       );
     } catch (e) {
-      error = e.message;
+      failures.push(`round ${round}: ${e.message}`);
       ctx.log(`  batchd: failed: ${e.message}`);
     } finally {
       await daemon.stop();
@@ -79,7 +78,8 @@ export async function task(ctx) {
       total: summarize(totalMs),
       totalMs,
       accepted: summarize(acceptMs),
-      error,
+      error: totalMs.length === 0 ? failures[0] : undefined,
+      failures: failures.length > 0 ? failures : undefined,
     },
     profile,
   };

@@ -33,7 +33,7 @@ export async function throughput(ctx, pool) {
     ctx.log(`throughput round ${round}/${rounds}: ${order.map((t) => t.name).join(', ')}`);
     for (const tool of order) {
       const row = rows.get(tool.name);
-      if (row.unavailable !== undefined || row.error !== undefined) continue;
+      if (row.unavailable !== undefined) continue;
       try {
         if (tool.file !== undefined) {
           const result = await runOk('bash', [tool.file]);
@@ -60,7 +60,8 @@ export async function throughput(ctx, pool) {
           `  ${tool.name}: ${((done - t0) / 1000).toFixed(2)} s (submit ${((submitted - t0) / 1000).toFixed(2)} s)`,
         );
       } catch (error) {
-        row.error = error.message;
+        // One failed round (a crash, a timeout) costs that round, not the tool's other rounds.
+        (row.failures ??= []).push(`round ${round}: ${error.message}`);
         ctx.log(`  ${tool.name}: failed: ${error.message}`);
       }
     }
@@ -70,6 +71,7 @@ export async function throughput(ctx, pool) {
     rounds,
     rows: [...rows.values()].map((r) => ({
       ...r,
+      error: r.totalMs.length === 0 ? r.failures?.[0] : undefined,
       total: summarize(r.totalMs),
       submit: summarize(r.submitMs),
       drain: summarize(r.drainMs),

@@ -24,6 +24,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `batch ls | head -1`: the reader left; stop quietly, as a shell tool does on SIGPIPE.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(EXIT.ok);
+  throw error;
+});
+
 // Set the code and let Node drain stdout: process.exit() could cut a large piped output short.
 main(process.argv).then(
   (code) => (process.exitCode = code),

@@ -4,13 +4,10 @@ import { UsageError } from './exit-codes.ts';
 /**
  * `--at TIME`: batchd's `YYYY-MM-DD HH:MM:SS` (local time), plus what people type: an ISO time
  * with a zone, `HH:MM[:SS]` (the next such time of day), `+90s` / `+1h30m` (from now), `now`.
- * `any`/`anytime` (for `job -u`) clears the time: null.
  */
-export function parseAt(text: string, now = new Date()): string | null {
+export function parseAt(text: string, now = new Date()): string {
   const value = text.trim();
-  const lower = value.toLowerCase();
-  if (lower === 'any' || lower === 'anytime') return null;
-  if (lower === 'now') return now.toISOString();
+  if (value.toLowerCase() === 'now') return now.toISOString();
   if (value.startsWith('+')) {
     const ms = parseDuration(value.slice(1));
     if (ms !== undefined) return new Date(now.getTime() + ms).toISOString();

@@ -17,7 +17,7 @@ import {
   type JobInfo,
   jobInfoSchema,
   jobPageSchema,
-  jobSubmitSchema,
+  type jobSubmitSchema,
   jobTypeInfoSchema,
   okSchema,
   type JobUpdate,

@@ -33,7 +33,7 @@ export function commandFor(plan: CommandPlan, scriptPath: string | undefined): s
 export interface WrapperInput {
   /** Marks the wrapper's report on stderr; random per run. */
   nonce: string;
-  /** The job's folder on the host (absolute): created and entered; the daemon removes it later. */
+  /** The job's folder on the host (absolute), made by the daemon; the wrapper enters it. */
   jobDir: string;
   env: Record<string, string>;
   command: string;
@@ -50,9 +50,9 @@ export function newNonce(): string {
  * ignores TERM itself to report the end), and end-of-file — the daemon or the connection went
  * away — kills the group, so no job outlives its connection to run twice after recovery.
  * The last line on stderr is `<nonce> exit <status> <result?>` (or `<nonce> setup …` if the job
- * folder could not be made); the daemon strips it from the log. Every process the wrapper starts
- * costs the host a fork and an exec, so it starts only the job and one subshell; the daemon
- * removes job folders in batches (hosts/sweeper.ts).
+ * folder is not there); the daemon strips it from the log. Every process the wrapper starts costs
+ * the host a fork and an exec, so it starts only the job and one subshell: the daemon makes the
+ * job folder over SFTP and removes folders in batches (hosts/sweeper.ts).
  *
  * Values reach the job as exported variables in single quotes, never as code (OpenSSH passes
  * only the environment that AcceptEnv allows, so `export` it is).
@@ -61,7 +61,7 @@ export function wrapperScript(input: WrapperInput): string {
   const n = shellQuote(input.nonce);
   const lines = [
     `d=${shellQuote(input.jobDir)}`,
-    `if ! { mkdir -p -- "$d" && cd -- "$d"; }; then printf '%s setup 1 0\\n' ${n} >&2; exit 125; fi`,
+    `if ! cd -- "$d"; then printf '%s setup 1 0\\n' ${n} >&2; exit 125; fi`,
   ];
   for (const [name, value] of Object.entries(input.env)) {
     if (!isEnvName(name)) throw new Error(`"${name}" is not a valid environment variable name`);

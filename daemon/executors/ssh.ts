@@ -3,7 +3,7 @@ import path, { posix } from 'node:path';
 
 import { BatchdError, coerceError } from '../errors.ts';
 import type { HostLayer, HostSession } from '../hosts/layer.ts';
-import { Sftp } from '../hosts/sftp.ts';
+import type { Sftp } from '../hosts/sftp.ts';
 import { abortable, type Lease } from '../hosts/ssh-pool.ts';
 import { PARAM_ENV_PREFIX, planCommand } from '../jobs/template.ts';
 import type { Logger } from '../log.ts';
@@ -152,26 +152,25 @@ export class SshExecutor implements Executor {
     }
 
     checkInputs(staging.inputs, this.#host);
-    if (staging.inputs.length > 0 || plan.kind === 'script') {
-      try {
-        await this.#withSftp(lease, signal, async (sftp) => {
-          await sftp.mkdirp(jobDir);
-          await uploadInputs(sftp, staging.inputs, this.#host, signal);
-          if (plan.kind === 'script' && scriptPath !== undefined) {
-            await sftp.mkdirp(posix.dirname(scriptPath));
-            await sftp.writeFile(scriptPath, plan.script, plan.interpreter === undefined ? 0o644 : 0o755);
-          }
-        });
-      } catch (error) {
-        if (lease.lost === undefined) session.sweep(leftovers);
-        throw error;
-      }
-      if (signal.aborted) {
-        session.sweep(leftovers);
-        return stopped();
-      }
+    // Made over SFTP, not by the command: a `mkdir` process per job costs the host as much as a
+    // trivial job.
+    try {
+      await this.#withSftp(lease, signal, async (sftp) => {
+        await sftp.mkdir(jobDir);
+        await uploadInputs(sftp, staging.inputs, this.#host, signal);
+        if (plan.kind === 'script' && scriptPath !== undefined) {
+          if (!scriptPath.startsWith(jobDir + '/')) await sftp.mkdirp(posix.dirname(scriptPath));
+          await sftp.writeFile(scriptPath, plan.script, plan.interpreter === undefined ? 0o644 : 0o755);
+        }
+      });
+    } catch (error) {
+      if (lease.lost === undefined) session.sweep(leftovers);
+      throw error;
     }
-    if (signal.aborted) return stopped();
+    if (signal.aborted) {
+      session.sweep(leftovers);
+      return stopped();
+    }
 
     const nonce = newNonce();
     const command = remoteCommand({ nonce, jobDir, env, command: commandFor(plan, scriptPath) });
@@ -220,16 +219,16 @@ export class SshExecutor implements Executor {
   }
 
   async #withSftp(lease: Lease, signal: AbortSignal, work: (sftp: Sftp) => Promise<void>): Promise<void> {
-    const sftp = new Sftp(await lease.sftp());
     try {
-      await abortable(work(sftp), signal);
+      await abortable(
+        lease.sftp().then((sftp) => work(sftp)),
+        signal,
+      );
     } catch (error) {
       const lost = lease.lost;
       if (lost !== undefined)
         throw new BatchdError('HOST_LOST', this.#lost(lost), { host: this.#host }, { cause: error });
       throw error;
-    } finally {
-      await sftp.close();
     }
   }
 
@@ -296,12 +295,21 @@ export class SshExecutor implements Executor {
     const onAbort = (): void => stop(signal.reason === 'shutdown' ? 'shutdown' : 'cancel');
 
     await new Promise<void>((resolve) => {
-      channel.on('data', (chunk: Buffer) => stdout.write(chunk));
+      // A full file buffer pauses the channel, and SSH flow control then holds the job's writes.
+      channel.on('data', (chunk: Buffer) => {
+        if (!stdout.write(chunk)) {
+          channel.pause();
+          stdout.once('drain', () => channel.resume());
+        }
+      });
       channel.stderr.on('data', (chunk: Buffer) => {
         held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
-        if (held.length > REPORT_HOLDBACK) {
-          stderr.write(held.subarray(0, held.length - REPORT_HOLDBACK));
-          held = held.subarray(held.length - REPORT_HOLDBACK);
+        if (held.length <= REPORT_HOLDBACK) return;
+        const ok = stderr.write(held.subarray(0, held.length - REPORT_HOLDBACK));
+        held = held.subarray(held.length - REPORT_HOLDBACK);
+        if (!ok) {
+          channel.stderr.pause();
+          stderr.once('drain', () => channel.stderr.resume());
         }
       });
       channel.on('error', (error: Error) =>

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
-import { type ParsedKey, utils } from 'ssh2';
+import ssh2, { type ParsedKey } from 'ssh2';
 
 import { BatchdError, coerceError } from '../errors.ts';
 
@@ -52,7 +52,8 @@ export class PrivateKeys {
     } catch (error) {
       throw fail(coerceError(error).message);
     }
-    const parsed = utils.parseKey(data, passphrase === '' ? undefined : passphrase);
+    // ssh2 is CommonJS: Node finds `utils` only on its default export.
+    const parsed = ssh2.utils.parseKey(data, passphrase === '' ? undefined : passphrase);
     if (parsed instanceof Error) throw fail(parsed.message);
     // Files with several keys parse to a list: the first is the one OpenSSH uses.
     const key: ParsedKey | undefined = Array.isArray(parsed) ? (parsed as ParsedKey[])[0] : parsed;

@@ -210,7 +210,8 @@ export class HostLayer {
       }
       const lease = await entry.pool.lease(signal);
       try {
-        entry.home = (await lease.run('pwd')).stdout.trim() || '/';
+        // The last line: a chatty shell start-up file may print before it.
+        entry.home = (await lease.run('pwd')).stdout.trim().split('\n').at(-1) || '/';
         await runStartupCommands(name, host, lease, this.#variables(host), signal);
       } finally {
         lease.release();

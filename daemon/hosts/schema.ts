@@ -34,8 +34,8 @@ const hostShape = {
     .optional(),
   /** Jobs run on this host at once by this daemon; unset: no limit of its own. */
   max_jobs: z.int().min(1).nullable().optional(),
-  /** Channels used per connection: below the server's MaxSessions (OpenSSH's default is 10). */
-  sessions_per_connection: z.int().min(1).max(100).default(8),
+  /** Channels per connection, one of them SFTP's: at most the server's MaxSessions (OpenSSH: 10). */
+  sessions_per_connection: z.int().min(2).max(100).default(8),
   max_connections: z.int().min(1).max(64).default(4),
   connect_timeout: durationMs.prefault(10),
   /** SSH keepalive interval; a connection that misses three is dropped. 0 turns it off. */

@@ -2,8 +2,6 @@ import { posix } from 'node:path';
 
 import type { SFTPWrapper, Stats } from 'ssh2';
 
-const CLOSE_WAIT_MS = 5_000;
-
 /** Promise forms of the few SFTP calls file staging needs. */
 export class Sftp {
   readonly #sftp: SFTPWrapper;
@@ -20,6 +18,14 @@ export class Sftp {
         else reject(error);
       });
     });
+  }
+
+  /** A new folder: one request when its parent exists (the usual case), else like `mkdir -p`. */
+  async mkdir(remote: string): Promise<void> {
+    const made = await new Promise<boolean>((resolve) =>
+      this.#sftp.mkdir(remote, (error) => resolve(error === undefined || error === null)),
+    );
+    if (!made) await this.mkdirp(remote);
   }
 
   async mkdirp(remote: string): Promise<void> {
@@ -57,19 +63,6 @@ export class Sftp {
       this.#sftp.fastGet(remote, local, (error) =>
         error === undefined || error === null ? resolve() : reject(error),
       );
-    });
-  }
-
-  /** Close the channel and wait until it is gone, so it no longer counts against MaxSessions. */
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      // A channel on a dead connection never reports its close: do not wait for it.
-      const timer = setTimeout(resolve, CLOSE_WAIT_MS);
-      this.#sftp.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.#sftp.end();
     });
   }
 }

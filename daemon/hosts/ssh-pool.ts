@@ -1,12 +1,13 @@
-import { type ClientChannel, Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import { type ClientChannel, Client, type ConnectConfig } from 'ssh2';
 
 import { BatchdError, coerceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { HostKeyPolicy, HostKeyVerdict } from './known-hosts.ts';
+import { Sftp } from './sftp.ts';
 
 export interface PoolSettings {
   maxConnections: number;
-  /** Channels open at once per connection (one per lease). */
+  /** Channels open at once per connection: one per lease, and one for SFTP (at least 2). */
   sessionsPerConnection: number;
   idleTimeoutMs: number;
 }
@@ -28,12 +29,14 @@ class Connection {
   ready!: Promise<void>;
   closedReason: string | undefined;
   idleTimer: NodeJS.Timeout | undefined;
+  /** One SFTP session per connection, shared by its leases (SFTP serves requests concurrently). */
+  sftp: Promise<Sftp> | undefined;
 }
 
 /**
- * Permission to hold one channel on one connection for as long as a job needs it. A job uses its
- * channels one after another (SFTP, then the command, then SFTP again), so one lease is one slot
- * under the server's MaxSessions, and a job never waits for a second slot it cannot get.
+ * Permission to hold one channel on one connection for as long as a job needs it: its command, or
+ * a short clean-up command. File transfers go through the connection's shared SFTP session, which
+ * has a channel of its own; so a job never waits for a second channel it cannot get.
  */
 export class Lease {
   readonly #connection: Connection;
@@ -64,12 +67,24 @@ export class Lease {
     });
   }
 
-  sftp(): Promise<SFTPWrapper> {
-    return new Promise((resolve, reject) => {
-      this.client.sftp((error, sftp) =>
-        error === undefined || error === null ? resolve(sftp) : reject(this.#refused(error)),
-      );
+  /** The connection's SFTP session, opened on first use (and again if it closed). */
+  sftp(): Promise<Sftp> {
+    const connection = this.#connection;
+    if (connection.sftp !== undefined) return connection.sftp;
+    const opening = new Promise<Sftp>((resolve, reject) => {
+      this.client.sftp((error, channel) => {
+        if (error !== undefined && error !== null) return reject(this.#refused(error));
+        channel.once('close', () => {
+          if (connection.sftp === opening) connection.sftp = undefined;
+        });
+        resolve(new Sftp(channel));
+      });
     });
+    connection.sftp = opening;
+    opening.catch(() => {
+      if (connection.sftp === opening) connection.sftp = undefined;
+    });
+    return opening;
   }
 
   #refused(error: Error): BatchdError {
@@ -217,10 +232,12 @@ export class SshPool {
       if (connection.state !== 'closed' && (least === undefined || connection.leases < least.leases))
         least = connection;
     }
-    const { sessionsPerConnection, maxConnections } = this.#settings;
-    if (least !== undefined && least.leases < Math.ceil(sessionsPerConnection / 2)) return least;
+    const { maxConnections } = this.#settings;
+    // One channel of each connection is its SFTP session's.
+    const room = Math.max(this.#settings.sessionsPerConnection - 1, 1);
+    if (least !== undefined && least.leases < Math.ceil(room / 2)) return least;
     if (this.#connections.size < maxConnections) return this.#open();
-    return least !== undefined && least.leases < sessionsPerConnection ? least : undefined;
+    return least !== undefined && least.leases < room ? least : undefined;
   }
 
   #open(): Connection {

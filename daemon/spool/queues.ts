@@ -72,6 +72,8 @@ export class QueueRegistry {
   }
 
   reload(name: string): void {
+    // A late watcher event (queue.yaml gone with its deleted folder) must not bring a removed queue back.
+    if (!this.#queues.has(name)) return;
     const file = path.join(this.#layout.queueDir(name), QUEUE_FILE);
     let text: string;
     try {

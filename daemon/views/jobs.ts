@@ -160,7 +160,6 @@ export function readListing(
   return out;
 }
 
-
 function firstAfter(ids: string[], limit: number, cursor: string | undefined): string[] {
   if (limit <= 0) return [];
   ids.sort();

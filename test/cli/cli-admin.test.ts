@@ -62,6 +62,14 @@ describe('reads', () => {
     expect(Object.keys(stats)).toEqual(expect.arrayContaining(['default', 'held']));
     expect(json<unknown[]>(await d.batch(['host', '--json']))).toEqual([]);
   });
+
+  it('-v tells on stderr which server and config it used and each request, leaving stdout alone', async () => {
+    const verbose = await d.batch(['-v', 'stats', '--json']);
+    expect(verbose.code).toBe(0);
+    expect(verbose.stderr).toContain(`batch: server ${d.url} (from env), client config none`);
+    expect(verbose.stderr).toMatch(/batch: GET \/stats → 200 \(\d+ ms\)/);
+    expect(Object.keys(json<object>(verbose))).toContain('default');
+  });
 });
 
 describe('queues and schedules', () => {

@@ -4,13 +4,25 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
-import { drop, jobsIn, makeEnv, readState, type TestEnv, waitFor } from '../helpers/env.ts';
-import { entriesOf, isAlive, jobProcessesOf, misplacedJobs, readLedger, sleep, statesById } from '../helpers/spool-checks.ts';
+import { drop, jobDir, jobsIn, makeEnv, readState, type TestEnv, waitFor } from '../helpers/env.ts';
+import {
+  entriesOf,
+  isAlive,
+  jobProcessesOf,
+  misplacedJobs,
+  readLedger,
+  sleep,
+  statesById,
+} from '../helpers/spool-checks.ts';
 
 /** The launcher process the daemon forked (its only child). */
 function childrenOf(pid: number): number[] {
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }
@@ -38,7 +50,11 @@ describe('kill -9 of the daemon in the middle of a run', () => {
     env.writeConfig('jobtypes/once.yaml', work('continue'));
     // Leaves a process in its own session, out of reach of the launcher's process-group kill.
     env.writeConfig('jobtypes/escaper.yaml', {
-      template: ['setsid sleep 300 < /dev/null > /dev/null 2>&1 &', 'echo "$BATCHD_JOB_ID" >> "$LEDGER"', 'sleep 300'],
+      template: [
+        'setsid sleep 300 < /dev/null > /dev/null 2>&1 &',
+        'echo "$BATCHD_JOB_ID" >> "$LEDGER"',
+        'sleep 300',
+      ],
       environment: { LEDGER: ledger },
     });
   });
@@ -60,9 +76,25 @@ describe('kill -9 of the daemon in the middle of a run', () => {
     const names = Array.from({ length: 24 }, (_, i) => `job${String(i).padStart(2, '0')}.yaml`);
     names.forEach((name, i) => drop(env.spool, 'default', { type: i % 2 === 0 ? 'retried' : 'once' }, name));
 
-    // Mid-run: some jobs finished, four running.
+    // Mid-run: some jobs finished, four running, of both kinds.
+    const typeOf = (state: string, id: string): string | undefined => {
+      try {
+        return (
+          JSON.parse(
+            readFileSync(path.join(jobDir(env.spool, 'default', state, id), 'job.yaml'), 'utf8'),
+          ) as { type: string }
+        ).type;
+      } catch {
+        return undefined;
+      }
+    };
     await waitFor(
-      () => jobsIn(env.spool, 'default', 'done').length >= 4 && jobsIn(env.spool, 'default', 'running').length === 4,
+      () => {
+        if (jobsIn(env.spool, 'default', 'done').length < 4) return false;
+        const running = jobsIn(env.spool, 'default', 'running');
+        const types = new Set(running.map((id) => typeOf('running', id)));
+        return running.length === 4 && types.has('retried') && types.has('once');
+      },
       30_000,
       'a run in full swing',
       5,
@@ -70,6 +102,9 @@ describe('kill -9 of the daemon in the middle of a run', () => {
     const launcher = childrenOf(daemon.pid);
     expect(launcher).toHaveLength(1);
     expect(jobProcessesOf(env.spool).length).toBeGreaterThan(0);
+    // More drops land just before the kill: some are taken, some half accepted, some not seen yet.
+    const late = Array.from({ length: 20 }, (_, i) => `late${String(i).padStart(2, '0')}.yaml`);
+    for (const name of late) drop(env.spool, 'default', { type: 'retried' }, name);
     daemon.kill('SIGKILL');
     await daemon.exited;
     const interrupted = jobsIn(env.spool, 'default', 'running');
@@ -84,43 +119,60 @@ describe('kill -9 of the daemon in the middle of a run', () => {
 
     daemon = await startDaemon(env.etc, env.spool);
     await waitFor(
-      () => jobsIn(env.spool, 'default', 'queued').length + jobsIn(env.spool, 'default', 'running').length === 0,
+      () =>
+        jobsIn(env.spool, 'default', 'queued').length + jobsIn(env.spool, 'default', 'running').length === 0,
       60_000,
       'every job to finish',
       100,
     );
     expect(misplacedJobs(env.spool, 'default')).toEqual([]);
     const states = statesById(env.spool, 'default');
-    expect(states.size).toBe(names.length);
+    expect(states.size).toBe(names.length + late.length);
+    // Each drop became exactly one job.
+    const slugs = [...states.keys()].map((id) => id.slice(id.lastIndexOf('-') + 1)).sort();
+    expect(slugs).toEqual([...names, ...late].map((n) => n.replace('.yaml', '')).sort());
     expect(entriesOf(env.spool, 'default', 'incoming')).toEqual([]);
     expect(entriesOf(env.spool, 'default', '.staging')).toEqual([]);
 
     for (const [id, [state]] of states) {
       const record = readState(env.spool, 'default', state ?? '', id);
       const wasInterrupted = interrupted.includes(id);
-      const type = (JSON.parse(readFileSync(path.join(env.spool, 'default', state === 'done' || state === 'failed' ? `${state}/${id.slice(0, 8)}` : state ?? '', id, 'job.yaml'), 'utf8')) as { type: string }).type;
+      const type = typeOf(state ?? '', id);
       if (!wasInterrupted) {
         expect(state, id).toBe('done');
         expect(record.attempts, id).toBe(1);
         continue;
       }
       expect(record.results[0], id).toMatchObject({ attempt: 1, outcome: 'interrupted' });
-      expect(record.history.some((h) => h.reason.startsWith('recovered')), id).toBe(true);
+      expect(
+        record.history.some((h) => h.reason.startsWith('recovered')),
+        id,
+      ).toBe(true);
       if (type === 'retried') {
         // Re-run after the crash: the second attempt is visible.
         expect(state, id).toBe('done');
         expect(record.attempts, id).toBe(2);
-        expect(record.results.map((r) => r.outcome), id).toEqual(['interrupted', 'success']);
-        expect(readLedger(ledger).filter((l) => l === `${id} 2 end`), id).toHaveLength(1);
+        expect(
+          record.results.map((r) => r.outcome),
+          id,
+        ).toEqual(['interrupted', 'success']);
+        expect(
+          readLedger(ledger).filter((l) => l === `${id} 2 end`),
+          id,
+        ).toHaveLength(1);
       } else {
         // on_fail: continue: a crash found later is a failure, never silently dropped.
         expect(state, id).toBe('failed');
         expect(record.attempts, id).toBe(1);
         expect(record.last?.outcome, id).toBe('interrupted');
       }
-      expect(readLedger(ledger).filter((l) => l === `${id} 1 end`), id).toEqual([]);
+      expect(
+        readLedger(ledger).filter((l) => l === `${id} 1 end`),
+        id,
+      ).toEqual([]);
     }
     expect(interrupted.some((id) => jobsIn(env.spool, 'default', 'done').includes(id))).toBe(true);
+    expect(interrupted.some((id) => jobsIn(env.spool, 'default', 'failed').includes(id))).toBe(true);
     // Every claim lock was released or broken.
     expect(readdirSync(path.join(env.spool, '.locks'))).toEqual([]);
   });
@@ -139,18 +191,29 @@ describe('kill -9 of the daemon in the middle of a run', () => {
     const escaped = await waitFor(
       () => {
         const pids = jobProcessesOf(env.spool);
-        const left = pids.filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'latin1').startsWith('sleep\0300'));
+        const left = pids.filter((pid) =>
+          readFileSync(`/proc/${pid}/cmdline`, 'latin1').startsWith('sleep\x00300\x00'),
+        );
         return left.length === 1 && left.length === pids.length ? left : undefined;
       },
       5000,
       'only the escaped process to remain',
-    );
+    ).catch((error: unknown) => {
+      const left = jobProcessesOf(env.spool).map(
+        (pid) => `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ')}`,
+      );
+      throw new Error(`${String(error)}; job processes: ${left.join('; ')}`);
+    });
     strays.push(...escaped);
     await sleep(300);
     expect(escaped.every(isAlive)).toBe(true);
 
     daemon = await startDaemon(env.etc, env.spool);
-    await waitFor(() => jobsIn(env.spool, 'default', 'failed').length === 1, 20_000, 'the job to be recovered');
+    await waitFor(
+      () => jobsIn(env.spool, 'default', 'failed').length === 1,
+      20_000,
+      'the job to be recovered',
+    );
     await waitFor(() => escaped.every((pid) => !isAlive(pid)), 5000, 'the escaped process to be killed');
     const record = readState(env.spool, 'default', 'failed', id ?? '');
     expect(record.last?.outcome).toBe('interrupted');

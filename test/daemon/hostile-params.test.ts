@@ -52,11 +52,20 @@ describe('hostile parameter values', () => {
   let values: string[];
 
   /** Each type's template and the argv records (one per program call) it must produce for `v`. */
-  const templates: Record<string, { template: (argv: string) => string[]; expect: (v: string) => string[][] }> = {
+  const templates: Record<
+    string,
+    { template: (argv: string) => string[]; expect: (v: string) => string[][] }
+  > = {
     unquoted: { template: (a) => [`${a} $v`], expect: (v) => [[v]] },
     'single-quoted': { template: (a) => [`${a} 'pre $v post'`], expect: (v) => [[`pre ${v} post`]] },
-    'double-quoted': { template: (a) => [`${a} "pre $v post" "\${v}"`], expect: (v) => [[`pre ${v} post`, v]] },
-    adjacent: { template: (a) => [`${a} x$v \${v}y --opt=$v`], expect: (v) => [[`x${v}`, `${v}y`, `--opt=${v}`]] },
+    'double-quoted': {
+      template: (a) => [`${a} "pre $v post" "\${v}"`],
+      expect: (v) => [[`pre ${v} post`, v]],
+    },
+    adjacent: {
+      template: (a) => [`${a} x$v \${v}y --opt=$v`],
+      expect: (v) => [[`x${v}`, `${v}y`, `--opt=${v}`]],
+    },
     'multi-line': {
       template: (a) => [
         'set -eu',
@@ -77,10 +86,16 @@ describe('hostile parameter values', () => {
     values = hostileValues(canary);
     // The program: writes each argument followed by NUL, then \x01 to end the call.
     const argv = path.join(env.root, 'argv.sh');
-    writeFileSync(argv, '#!/bin/sh\nfor a in "$@"; do printf \'%s\\0\' "$a"; done >> "$BATCHD_JOB_DIR/argv.bin"\nprintf \'\\001\' >> "$BATCHD_JOB_DIR/argv.bin"\n');
+    writeFileSync(
+      argv,
+      '#!/bin/sh\nfor a in "$@"; do printf \'%s\\0\' "$a"; done >> "$BATCHD_JOB_DIR/argv.bin"\nprintf \'\\001\' >> "$BATCHD_JOB_DIR/argv.bin"\n',
+    );
     chmodSync(argv, 0o755);
     for (const [name, t] of Object.entries(templates)) {
-      env.writeConfig(`jobtypes/${name}.yaml`, { template: t.template(argv), params: [{ name: 'v', type: 'String' }] });
+      env.writeConfig(`jobtypes/${name}.yaml`, {
+        template: t.template(argv),
+        params: [{ name: 'v', type: 'String' }],
+      });
     }
     // Another interpreter: the template is left as written and reads the value from the environment.
     env.writeConfig('jobtypes/node-script.yaml', {
@@ -97,7 +112,8 @@ describe('hostile parameter values', () => {
     env.cleanup();
   });
 
-  const expected = (records: string[][]): Buffer => Buffer.from(records.map((r) => r.map((a) => `${a}\0`).join('') + '\x01').join(''));
+  const expected = (records: string[][]): Buffer =>
+    Buffer.from(records.map((r) => r.map((a) => `${a}\0`).join('') + '\x01').join(''));
 
   /** Drop one task (a job per value) of a type and return each job's value and argv bytes. */
   async function runAll(type: string): Promise<{ value: string; bytes: Buffer; stderr: string }[]> {
@@ -131,7 +147,9 @@ describe('hostile parameter values', () => {
       expect(runs.map((r) => r.value).sort()).toEqual([...values].sort());
       for (const run of runs) {
         const records = t.expect(run.value);
-        expect(run.bytes.toString('utf8'), JSON.stringify(run.value)).toBe(expected(records).toString('utf8'));
+        expect(run.bytes.toString('utf8'), JSON.stringify(run.value)).toBe(
+          expected(records).toString('utf8'),
+        );
         expect(run.bytes.equals(expected(records)), JSON.stringify(run.value)).toBe(true);
         expect(run.stderr, JSON.stringify(run.value)).toBe('');
       }
@@ -141,7 +159,8 @@ describe('hostile parameter values', () => {
 
   it('reach a script for another interpreter verbatim through the environment', async () => {
     const runs = await runAll('node-script');
-    for (const run of runs) expect(run.bytes.equals(Buffer.from(`${run.value}\0\x01`)), JSON.stringify(run.value)).toBe(true);
+    for (const run of runs)
+      expect(run.bytes.equals(Buffer.from(`${run.value}\0\x01`)), JSON.stringify(run.value)).toBe(true);
     expect(existsSync(canary)).toBe(false);
   });
 

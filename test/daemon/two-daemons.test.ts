@@ -30,9 +30,15 @@ describe('two daemons on one spool', () => {
   it('run every job exactly once, and both run some', { timeout: 120_000 }, async () => {
     daemons.push(await startDaemon(env.etc, env.spool, { env: { DAEMON_TAG: 'A' } }));
     daemons.push(await startDaemon(env.etc, env.spool, { env: { DAEMON_TAG: 'B' } }));
-    for (let i = 0; i < JOBS; i++) drop(env.spool, 'default', 'type: ledger\n', `j${String(i).padStart(3, '0')}.yaml`);
+    for (let i = 0; i < JOBS; i++)
+      drop(env.spool, 'default', 'type: ledger\n', `j${String(i).padStart(3, '0')}.yaml`);
 
-    await waitFor(() => jobsIn(env.spool, 'default', 'done').length >= JOBS, 100_000, 'every job to finish', 200);
+    await waitFor(
+      () => jobsIn(env.spool, 'default', 'done').length >= JOBS,
+      100_000,
+      'every job to finish',
+      200,
+    );
     // Give a duplicate run, if any, the time to show up.
     await new Promise((r) => setTimeout(r, 1000));
 
@@ -40,7 +46,10 @@ describe('two daemons on one spool', () => {
     const ids = lines.map((l) => l.split(' ')[0]);
     expect(new Set(ids).size).toBe(JOBS);
     expect(lines).toHaveLength(JOBS);
-    const byTag = { A: lines.filter((l) => l.endsWith(' A')).length, B: lines.filter((l) => l.endsWith(' B')).length };
+    const byTag = {
+      A: lines.filter((l) => l.endsWith(' A')).length,
+      B: lines.filter((l) => l.endsWith(' B')).length,
+    };
     expect(byTag.A + byTag.B).toBe(JOBS);
     expect(byTag.A).toBeGreaterThan(0);
     expect(byTag.B).toBeGreaterThan(0);

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const DAEMON_MAIN = path.join(ROOT, 'dist', 'daemon', 'main.js');
+/** $BATCHD_TEST_DAEMON runs the process tests against another build of the daemon. */
+export const DAEMON_MAIN = process.env.BATCHD_TEST_DAEMON ?? path.join(ROOT, 'dist', 'daemon', 'main.js');
 
 export interface DaemonProcess {
   child: ChildProcess;

@@ -103,7 +103,14 @@ export interface StateFile {
   retries: number;
   priority: number;
   task?: string;
-  last?: { outcome: string; exit_code?: number | null; signal?: string | null; error?: string };
+  last?: {
+    outcome: string;
+    exit_code?: number | null;
+    signal?: string | null;
+    error?: string;
+    started_at?: string;
+    ended_at?: string;
+  };
   results: { attempt: number; outcome: string; exit_code?: number | null; error?: string }[];
   history: { from: string | null; to: string; queue?: string; reason: string }[];
 }

@@ -16,13 +16,17 @@ export function statesById(spool: string, queue: string): Map<string, string[]> 
 
 /** Ids found in more than one state folder, or in none of the expected ones. */
 export function misplacedJobs(spool: string, queue: string): string[] {
-  return [...statesById(spool, queue)].filter(([, states]) => states.length !== 1).map(([id, states]) => `${id}: ${states.join(',')}`);
+  return [...statesById(spool, queue)]
+    .filter(([, states]) => states.length !== 1)
+    .map(([id, states]) => `${id}: ${states.join(',')}`);
 }
 
 /** Lines of a ledger file that jobs append to (missing file: none). */
 export function readLedger(file: string): string[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
 }
 
 /** Entries of a queue folder that are not dotfiles (incoming/, rejected/, .staging is listed on purpose). */

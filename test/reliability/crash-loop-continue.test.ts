@@ -10,7 +10,7 @@ describe('kill -9 of the daemon at random moments (on_fail continue)', () => {
 
   it('fails each interrupted job with outcome interrupted, runs no job twice, and loses none', async () => {
     env = crashLoopEnv('continue');
-    const result = await runCrashLoop(env, { onFail: 'continue', rounds: 25, jobs: 500, seed: SEED + 1 });
+    const result = await runCrashLoop(env, { onFail: 'continue', rounds: 15, jobs: 300, seed: SEED + 1 });
     expect(result.audit.problems).toEqual([]);
     expect(result.leftoverProcesses).toEqual([]);
     expect(result.audit.stats.done + result.audit.stats.failed).toBe(result.submissions.jobs);

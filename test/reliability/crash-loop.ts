@@ -98,7 +98,7 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
       );
       await sleep(rng.int(0, 150));
     } else {
-      const killAt = Date.now() + rng.int(30, 600);
+      const killAt = Date.now() + rng.int(30, 450);
       const burst = rng.int(0, 2 * perRound);
       for (let i = 0; i < burst; i++) {
         submit(1);

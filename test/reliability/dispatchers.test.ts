@@ -93,8 +93,8 @@ describe('dispatchers sharing one spool', () => {
   };
 
   for (const [count, jobs] of [
-    [2, 600],
-    [3, 900],
+    [2, 400],
+    [3, 600],
   ] as const) {
     it(`${count} dispatchers run ${jobs} jobs between them, none twice`, async () => {
       const { env: e, submissions } = await setUp(count);
@@ -120,7 +120,7 @@ describe('dispatchers sharing one spool', () => {
     const { env: e, submissions } = await setUp(3);
     const rng = random(SEED + 7);
     const pause = (): number => rng.int(20, 150) / 1000;
-    await feed(e, submissions, 450, pause, SEED + 7);
+    await feed(e, submissions, 300, pause, SEED + 7);
     const victim = daemons[1] as DaemonProcess;
     // Kill it while it runs jobs, so there is something to recover.
     await waitFor(

@@ -29,7 +29,10 @@ describe('a burst of 20,000 drops', () => {
       parent: existsSync('/dev/shm') ? '/dev/shm' : undefined,
     });
     ledger = path.join(env.root, 'ledger');
-    env.writeConfig('jobtypes/ledger.yaml', { template: 'echo "$BATCHD_JOB_ID" >> "$LEDGER"', environment: { LEDGER: ledger } });
+    env.writeConfig('jobtypes/ledger.yaml', {
+      template: 'echo "$BATCHD_JOB_ID" >> "$LEDGER"',
+      environment: { LEDGER: ledger },
+    });
     daemon = await startDaemon(env.etc, env.spool);
   });
   afterAll(async () => {
@@ -74,11 +77,16 @@ describe('a burst of 20,000 drops', () => {
     expect(readLedger(ledger)).toEqual([]);
 
     writeFileSync(path.join(env.spool, 'burst', 'queue.yaml'), 'enabled: true\n');
-    await waitFor(() => count('queued') === 0 && count('running') === 0, 240_000, 'the queue to drain', 1000).catch(
-      (error: unknown) => {
-        throw new Error(`${String(error)}; queued: ${count('queued')}, running: ${count('running')}, ledger: ${readLedger(ledger).length}`);
-      },
-    );
+    await waitFor(
+      () => count('queued') === 0 && count('running') === 0,
+      240_000,
+      'the queue to drain',
+      1000,
+    ).catch((error: unknown) => {
+      throw new Error(
+        `${String(error)}; queued: ${count('queued')}, running: ${count('running')}, ledger: ${readLedger(ledger).length}`,
+      );
+    });
     const ran = Date.now();
 
     const lines = readLedger(ledger);

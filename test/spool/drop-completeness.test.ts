@@ -48,7 +48,9 @@ describe('a job file written in place slowly', () => {
     });
     // Long enough for a second, duplicate acceptance to show up if there were one.
     await sleep(STABLE_S * 1000 + 300);
-    const all = ['queued', 'running', 'done', 'failed'].flatMap((s) => jobsIn(env.spool, 'default', s)).filter((id) => id.endsWith(`-${slug}`));
+    const all = ['queued', 'running', 'done', 'failed']
+      .flatMap((s) => jobsIn(env.spool, 'default', s))
+      .filter((id) => id.endsWith(`-${slug}`));
     expect(all).toEqual(ids);
     expect(ids).toHaveLength(1);
     return ids[0] ?? '';
@@ -69,7 +71,9 @@ describe('a job file written in place slowly', () => {
     const chunks = ['notes: "unterminated', ' string"\ncom', 'mand: echo whole file\n'];
     await writeSlowly('invalid-prefixes.yaml', chunks, 250);
     const id = await onlyDoneJobWithSlug('invalid-prefixes');
-    expect(readFileSync(path.join(jobDir(env.spool, 'default', 'done', id), 'stdout.log'), 'utf8')).toBe('whole file\n');
+    expect(readFileSync(path.join(jobDir(env.spool, 'default', 'done', id), 'stdout.log'), 'utf8')).toBe(
+      'whole file\n',
+    );
     expect(entriesOf(env.spool, 'default', 'rejected')).toEqual([]);
   });
 
@@ -78,6 +82,8 @@ describe('a job file written in place slowly', () => {
     const chunks = [`notes: "${notes}"\ncommand: echo big-a`, ' '.repeat(2000), '; echo big-b\n'];
     await writeSlowly('large-slow.yaml', chunks, 250);
     const id = await onlyDoneJobWithSlug('large-slow');
-    expect(readFileSync(path.join(jobDir(env.spool, 'default', 'done', id), 'stdout.log'), 'utf8')).toBe('big-a\nbig-b\n');
+    expect(readFileSync(path.join(jobDir(env.spool, 'default', 'done', id), 'stdout.log'), 'utf8')).toBe(
+      'big-a\nbig-b\n',
+    );
   });
 });

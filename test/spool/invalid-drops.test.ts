@@ -64,7 +64,11 @@ describe('invalid drops', () => {
   const reportOf = async (name: string): Promise<Report> => {
     const file = path.join(rejected, `${name}.error.yaml`);
     // The error file is written first, then the drop is moved beside it: wait for both.
-    await waitFor(() => existsSync(file) && existsOrLink(path.join(rejected, name)), 15_000, `${name} to be rejected`);
+    await waitFor(
+      () => existsSync(file) && existsOrLink(path.join(rejected, name)),
+      15_000,
+      `${name} to be rejected`,
+    );
     return parse(readFileSync(file, 'utf8')) as Report;
   };
 
@@ -103,7 +107,9 @@ describe('invalid drops', () => {
     expect(report.message).toContain('unknown-type.yaml');
     expect(report.message).toContain('nosuchtype');
     expect(report.problems).toEqual([expect.objectContaining({ field: 'type', line: 2 })]);
-    expect(readFileSync(path.join(rejected, 'unknown-type.yaml'))).toEqual(originals.get('unknown-type.yaml'));
+    expect(readFileSync(path.join(rejected, 'unknown-type.yaml'))).toEqual(
+      originals.get('unknown-type.yaml'),
+    );
   });
 
   it('rejects a parameter of the wrong type naming params.<name> and its line', async () => {
@@ -199,7 +205,11 @@ describe('invalid drops', () => {
     const writer = spawn('sh', ['-c', 'exec 3>"$1"; touch "$2"', 'sh', fifo, marker], { stdio: 'ignore' });
     try {
       // Only once the writer waits inside open() does the FIFO go into incoming/.
-      await waitFor(() => readFileSync(`/proc/${writer.pid}/wchan`, 'utf8') === 'wait_for_partner', 5000, 'the writer to block');
+      await waitFor(
+        () => readFileSync(`/proc/${writer.pid}/wchan`, 'utf8') === 'wait_for_partner',
+        5000,
+        'the writer to block',
+      );
       renameSync(fifo, path.join(incoming, 'pipe.yaml'));
       const report = await reportOf('pipe.yaml');
       expect(report.code).toBe('DROP_NOT_REGULAR');
@@ -256,7 +266,9 @@ describe('invalid drops', () => {
       const done = jobsIn(env.spool, 'default', 'done');
       return done.length === 1 ? done : undefined;
     });
-    expect(readFileSync(path.join(jobDir(env.spool, 'default', 'done', id ?? ''), 'stdout.log'), 'utf8')).toBe('still-alive\n');
+    expect(
+      readFileSync(path.join(jobDir(env.spool, 'default', 'done', id ?? ''), 'stdout.log'), 'utf8'),
+    ).toBe('still-alive\n');
     // Past a full rescan (poll_timeout 1 s) the ignored names are still there, untouched.
     await sleep(1500);
     expect(readdirSync(incoming).sort()).toEqual([...ignored].sort());

@@ -3,11 +3,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
-import { drop, jobsIn, makeEnv, type TestEnv } from '../helpers/env.ts';
+import { drop, jobsIn, makeEnv, readState, type TestEnv } from '../helpers/env.ts';
 import { finished, hostFile, log, waitForNoLeftovers, waitForNoProcess, waitForProcess } from './ssh-env.ts';
 import { type Sshd, sshdAvailable, startSshd } from './sshd.ts';
 
-describe.skipIf(!sshdAvailable())('a daemon crash during a remote job', () => {
+describe.skipIf(!sshdAvailable())('the daemon going away during a remote job', () => {
   let sshd: Sshd;
   let env: TestEnv;
   let daemon: DaemonProcess | undefined;
@@ -16,12 +16,18 @@ describe.skipIf(!sshdAvailable())('a daemon crash during a remote job', () => {
   beforeAll(async () => {
     sshd = await startSshd();
     env = makeEnv({
+      config: { dispatcher: { grace_time: 0.5 } },
       queues: { default: null },
       jobTypes: {
         once: {
           template: ['if [ ! -e "$flag" ]; then touch "$flag"; sleep 335; fi', 'echo second run'],
           params: [{ name: 'flag', type: 'String' }],
           on_fail: { retry: { when: 'now', count: 1 } },
+          host_name: 'remote',
+        },
+        nap: {
+          template: 'sleep $seconds',
+          params: [{ name: 'seconds', type: 'Integer' }],
           host_name: 'remote',
         },
       },
@@ -53,6 +59,21 @@ describe.skipIf(!sshdAvailable())('a daemon crash during a remote job', () => {
     expect(record.results[0]).toMatchObject({ outcome: 'interrupted' });
     expect(record.results[1]).toMatchObject({ outcome: 'success' });
     expect(log(dir, 'stdout.log')).toBe('second run\n');
+    await waitForNoLeftovers(remote);
+  });
+
+  it('an orderly stop past the grace time stops the remote process and puts the job back in queued/', async () => {
+    await daemon?.stop();
+    daemon = await startDaemon(env.etc, env.spool);
+    drop(env.spool, 'default', { type: 'nap', params: { seconds: 336 } }, 'stopped.yaml');
+    await waitForProcess('sleep 336', 15_000);
+    const [jobId = ''] = jobsIn(env.spool, 'default', 'running');
+    await daemon.stop();
+    daemon = undefined;
+    await waitForNoProcess('sleep 336', 5_000);
+    expect(jobsIn(env.spool, 'default', 'queued')).toEqual([jobId]);
+    const record = readState(env.spool, 'default', 'queued', jobId);
+    expect(record.last).toMatchObject({ outcome: 'interrupted', error: 'the daemon shut down' });
     await waitForNoLeftovers(remote);
   });
 });

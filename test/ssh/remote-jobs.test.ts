@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +48,10 @@ describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
           host_name: 'remote',
         },
         cat: { template: 'cat $file', params: [{ name: 'file', type: 'InputFile' }], host_name: 'remote' },
+        big: {
+          template: "sh -c 'head -c 20000000 /dev/zero; head -c 1000001 /dev/zero >&2'",
+          host_name: 'remote',
+        },
         nap: {
           template: 'sleep $seconds',
           params: [{ name: 'seconds', type: 'Integer' }],
@@ -141,6 +145,13 @@ describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
     expect(log(dir, 'stdout.log')).toBe('inert\n');
     expect(existsSync(pwned)).toBe(false);
     expect(existsSync(path.join('/root', path.basename(pwned)))).toBe(false);
+  });
+
+  it('streams large stdout and stderr into the job folder completely', async () => {
+    const { state, dir } = await finished(env, await dropJob(env, 'default', { type: 'big' }, 'big-output'));
+    expect(state).toBe('done');
+    expect(statSync(path.join(dir, 'stdout.log')).size).toBe(20_000_000);
+    expect(statSync(path.join(dir, 'stderr.log')).size).toBe(1_000_001);
   });
 
   it('cancel stops the remote process and its children', async () => {

@@ -88,12 +88,7 @@ async function enqueue(session: Session, args: string[], options: EnqueueOptions
     const job: JobSubmit = { params };
     if (type !== undefined) job.type = type;
     if (host !== undefined) job.host = host;
-    if (options.at !== undefined) {
-      const at = parseAt(options.at);
-      if (at === null)
-        throw new UsageError('enqueue --at: give a time ("any" is only for `batch job -u --at any`)');
-      job.not_before = at;
-    }
+    if (options.at !== undefined) job.not_before = parseAt(options.at);
     if (options.notes !== undefined) job.notes = options.notes;
     if (options.priority !== undefined) job.priority = options.priority;
     if (options.after !== undefined) job.after = options.after;

@@ -320,7 +320,14 @@ export class SshExecutor implements Executor {
         exit = { code: code ?? null, signal: signalName ?? null };
         timers.push(setTimeout(() => channel.close(), CLOSE_AFTER_EXIT_MS));
       });
-      channel.on('close', () => resolve());
+      // stdout's end closes the channel; stderr ends on its own (later, if it was paused).
+      let open = 2;
+      const closed = (): void => {
+        open -= 1;
+        if (open === 0) resolve();
+      };
+      channel.once('close', closed);
+      channel.stderr.once('close', closed);
       if (request.timeoutMs !== undefined) timers.push(setTimeout(() => stop('timeout'), request.timeoutMs));
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });

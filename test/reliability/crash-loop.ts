@@ -68,9 +68,11 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
   const rng = random(plan.seed ?? SEED);
   const submissions = new Submissions();
   const tally: KillTally = { rounds: 0, duringBoot: 0, duringRuns: 0, duringAcceptance: 0, withStaging: 0 };
-  const perRound = Math.max(1, Math.round(plan.jobs / plan.rounds));
-  const submit = (count: number): void => {
-    for (let i = 0; i < count; i++) {
+  // Drops per round; a drop is 1.6 jobs on average (one in 25 is a task of 5 to 25).
+  const perRound = Math.max(1, Math.round(plan.jobs / plan.rounds / 1.6));
+  const submit = (count: number): number => {
+    let dropped = 0;
+    for (; dropped < count && submissions.jobs < plan.jobs; dropped++) {
       const queue = rng.pick(QUEUES);
       if (rng.chance(0.04))
         submissions.drop(
@@ -80,6 +82,7 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
         );
       else submissions.drop(env.spool, queue, pauseOf(rng));
     }
+    return dropped;
   };
 
   for (let round = 0; round < plan.rounds; round++) {
@@ -101,8 +104,7 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
       const killAt = Date.now() + rng.int(30, 450);
       const burst = rng.int(0, 2 * perRound);
       for (let i = 0; i < burst; i++) {
-        submit(1);
-        dropped += 1;
+        dropped += submit(1);
         if (i % 4 === 3) await sleep(rng.int(0, 4));
       }
       await sleep(killAt - Date.now());
@@ -130,7 +132,7 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
         (c.done ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0) >= submissions.jobs
       );
     },
-    90_000,
+    240_000,
     `all ${submissions.jobs} jobs to finish`,
   );
   await last.stop();

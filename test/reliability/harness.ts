@@ -118,7 +118,7 @@ export class Submissions {
 
 /** A random pause: most jobs are instant, some run long enough to be caught by a kill. */
 export function pauseOf(rng: Random): number {
-  return rng.chance(0.7) ? 0 : Math.round(rng.int(10, 250)) / 1000;
+  return rng.chance(0.8) ? 0 : rng.int(10, 200) / 1000;
 }
 
 /** Start a daemon whose every process (itself, its launcher, its jobs) carries the test's mark. */

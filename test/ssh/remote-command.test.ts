@@ -1,5 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -23,6 +23,12 @@ const HOSTILE = [
   '$HOME',
   ' spaced ',
 ];
+
+/** A job folder, made as the daemon makes it (over SFTP) before the wrapper runs. */
+function made(dir: string, name: string): string {
+  mkdirSync(path.join(dir, name));
+  return path.join(dir, name);
+}
 
 /** Run the wrapper as sshd would: /bin/sh -c in a new session, stdin a pipe we hold. */
 function runWrapper(
@@ -62,7 +68,7 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     const nonce = newNonce();
     const env = Object.fromEntries(HOSTILE.map((v, i) => [`BATCHD_PARAM_v${i}`, v]));
     const show = HOSTILE.map((_, i) => `"$BATCHD_PARAM_v${i}"`).join(' ');
-    const jobDir = path.join(dir, 'job-1');
+    const jobDir = made(dir, 'job-1');
     const script = wrapperScript({
       nonce,
       jobDir,
@@ -83,7 +89,7 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     const nonce = newNonce();
     const script = wrapperScript({
       nonce,
-      jobDir: path.join(dir, 'job-2'),
+      jobDir: made(dir, 'job-2'),
       env: {},
       command: "/bin/sh -c 'sleep 331 & sleep 332; wait'",
     });
@@ -106,7 +112,7 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
   it('end of file on stdin (the connection went away) kills the job', async () => {
     const script = wrapperScript({
       nonce: newNonce(),
-      jobDir: path.join(dir, 'job-3'),
+      jobDir: made(dir, 'job-3'),
       env: {},
       command: 'sleep 333',
     });
@@ -120,7 +126,7 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
 
   it('says when the job wrote $BATCHD_RESULT, and keeps stderr without a final newline intact', async () => {
     const nonce = newNonce();
-    const jobDir = path.join(dir, 'job-4');
+    const jobDir = made(dir, 'job-4');
     const script = wrapperScript({
       nonce,
       jobDir,
@@ -134,7 +140,7 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     expect(existsSync(path.join(jobDir, 'result.json'))).toBe(true);
   });
 
-  it('reports a job folder it cannot create', async () => {
+  it('reports a job folder that is not there', async () => {
     const nonce = newNonce();
     const script = wrapperScript({
       nonce,

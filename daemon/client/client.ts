@@ -23,6 +23,7 @@ import {
   type JobUpdate,
   type QueueCreate,
   queueInfoSchema,
+  queuePurgeSchema,
   type QueueUpdate,
   type ScheduleCreate,
   scheduleInfoSchema,
@@ -148,6 +149,16 @@ export class BatchClient {
     return this.#call(z.array(z.string()), 'GET', apiPaths.queueHosts(queue));
   }
 
+  /** The hosts the caller may submit jobs of `type` to in `queue`. */
+  queueTypeHosts(queue: string, type: string) {
+    return this.#call(z.array(z.string()), 'GET', apiPaths.queueTypeHosts(queue, type));
+  }
+
+  /** batchd's `DELETE /queue/:q?status=S`: delete finished jobs, or cancel queued ones. */
+  deleteQueueJobs(name: string, status: string) {
+    return this.#call(queuePurgeSchema, 'DELETE', apiPaths.queue(name), { query: { status } });
+  }
+
   // Jobs
 
   /** Submit a job file (as data, or as its YAML/JSON text unchanged). */
@@ -210,7 +221,7 @@ export class BatchClient {
     return this.#call(attemptResultSchema, 'GET', apiPaths.jobLastResult(id));
   }
 
-  /** One change (priority, move or notes); returns the job as it is afterwards. */
+  /** One change (priority, move, or fields: notes, not_before, host); returns the job as it is afterwards. */
   updateJob(id: string, change: JobUpdate) {
     return this.#call(jobInfoSchema, 'PUT', apiPaths.job(id), { body: change });
   }

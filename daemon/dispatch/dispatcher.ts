@@ -15,10 +15,11 @@ import type { SpoolLayout } from '../spool/layout.ts';
 import type { JobLocks, Release } from '../spool/lock.ts';
 import { SELF } from '../spool/owner.ts';
 import type { QueueRegistry } from '../spool/queues.ts';
-import { type AttemptResult, type JobState, readJobSpec, RESULT_FILE } from '../spool/state-file.ts';
+import { type AttemptResult, type JobState, readJobSpec, readJobState, RESULT_FILE } from '../spool/state-file.ts';
 import type { Transitions } from '../spool/transition.ts';
 import { nextStep } from './outcome.ts';
 import { type Entry, ReadyList } from './ready-list.ts';
+import { planReorder, type PriorityMove, queuedInOrder } from './reorder.ts';
 import { isOpen, msUntilOpen } from './schedule.ts';
 
 export interface DispatcherDeps {
@@ -33,6 +34,12 @@ export interface DispatcherDeps {
   executorFor: (host: string | undefined) => Executor;
   /** Whether a job may start on its host now, with `running` of this dispatcher's jobs there (per-host limits, a host that is down). */
   hostAvailable?: (host: string | undefined, running: number) => boolean;
+}
+
+/** A change of a queued job: a value sets, null clears, undefined leaves as it is. */
+export interface QueuedChange {
+  notBefore?: string | null | undefined;
+  host?: string | null | undefined;
 }
 
 interface Running {
@@ -279,6 +286,111 @@ export class Dispatcher {
       this.#place(entry);
       this.pump();
     }
+  }
+
+  setNotBefore(id: string, at: string | null): Promise<void> {
+    return this.changeQueued(id, { notBefore: at });
+  }
+
+  setHost(id: string, host: string | null): Promise<void> {
+    return this.changeQueued(id, { host });
+  }
+
+  /** Change a queued job's not_before and/or host (null clears; undefined leaves it) in one write. */
+  async changeQueued(id: string, change: QueuedChange): Promise<void> {
+    const host = change.host;
+    if (typeof host === 'string' && this.#d.config.get('hosts', host) === undefined) {
+      const message = `Unknown host "${host}"`;
+      throw new BatchdError('UNKNOWN_HOST', message, { host }, { problems: [{ field: 'host', message }] });
+    }
+    const where = this.#locate(id);
+    if (where.state !== 'queued') {
+      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only a queued job's start time or host can change`, { jobId: id });
+    }
+    const said = [
+      change.notBefore === undefined ? '' : `not_before ${change.notBefore === null ? 'cleared' : `set to ${change.notBefore}`}`,
+      host === undefined ? '' : `host ${host === null ? 'cleared' : `set to ${host}`}`,
+    ];
+    await this.#underLock(id, () => {
+      // Claimed by this dispatcher but not yet started: it would start with what it read before.
+      if (this.#running.has(id)) throw new BatchdError('CONFLICT', `Job ${id} is starting; it can no longer be changed`, { jobId: id });
+      this.#d.transitions.update({ id, queue: where.queue }, 'queued', said.filter(Boolean).join(', '), (s) => {
+        if (change.notBefore !== undefined) s.not_before = change.notBefore ?? undefined;
+        if (host !== undefined) s.host = host ?? undefined;
+      });
+      // Still under the lock, so no pass of the loop sees the job half changed.
+      const entry = this.#known.get(id);
+      if (entry === undefined) return;
+      this.#unplace(entry);
+      if (change.notBefore !== undefined) entry.notBefore = change.notBefore === null ? undefined : Date.parse(change.notBefore);
+      if (host !== undefined) entry.host = host ?? undefined;
+      this.#place(entry);
+    });
+    this.pump();
+  }
+
+  /** batchd's first/more/less/last (reorder.ts): to the front or back, or one place up or down. */
+  async reorder(id: string, move: PriorityMove): Promise<void> {
+    const where = this.#locate(id);
+    if (where.state !== 'queued') {
+      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only queued jobs can be re-prioritised`, { jobId: id });
+    }
+    const plan = planReorder(queuedInOrder(this.#d.layout, where.queue), id, move);
+    if (plan.kind === 'priority') await this.setPriority(id, plan.priority);
+    else if (plan.kind === 'swap') await this.#swap(where.queue, id, plan.with, move === 'more' ? 'up' : 'down');
+  }
+
+  /** Two queued jobs trade their priority and order, under both locks; never left sharing one place. */
+  async #swap(queue: string, a: string, b: string, way: 'up' | 'down'): Promise<void> {
+    const releaseA = await this.#d.locks.acquire(a);
+    if (releaseA === undefined) throw new BatchdError('JOB_LOCKED', `Job ${a} is held by a running dispatcher; try again`, { jobId: a });
+    try {
+      await this.#underLock(b, () => {
+        if (this.#running.has(a) || this.#running.has(b)) throw new BatchdError('CONFLICT', `Job ${a} or ${b} is starting; try again`, { jobId: a });
+        const jobA = { id: a, queue };
+        const jobB = { id: b, queue };
+        let other: JobState;
+        try {
+          other = readJobState(this.#d.layout.jobDir(queue, 'queued', b));
+        } catch {
+          throw new BatchdError('JOB_GONE', `Job ${b} is no longer queued in ${queue}; try again`, { jobId: b });
+        }
+        const theirs = { priority: other.priority, order: other.order };
+        let mine = theirs;
+        const put = (place: { priority: number; order: number }) => (s: JobState) => {
+          s.priority = place.priority;
+          s.order = place.order;
+        };
+        this.#d.transitions.update(jobA, 'queued', `moved one place ${way} (swapped with ${b})`, (s) => {
+          mine = { priority: s.priority, order: s.order };
+          put(theirs)(s);
+        });
+        try {
+          this.#d.transitions.update(jobB, 'queued', `moved one place ${way === 'up' ? 'down' : 'up'} (swapped with ${a})`, put(mine));
+        } catch (error) {
+          try {
+            this.#d.transitions.update(jobA, 'queued', 'swap undone', put(mine));
+          } catch (undo) {
+            this.#d.log.error({ jobId: a, err: coerceError(undo) }, 'could not undo half a swap: two jobs share a place');
+          }
+          throw error;
+        }
+        this.#replace(a, theirs);
+        this.#replace(b, mine);
+      });
+    } finally {
+      await releaseA().catch(() => undefined);
+    }
+    this.pump();
+  }
+
+  #replace(id: string, place: { priority: number; order: number }): void {
+    const entry = this.#known.get(id);
+    if (entry === undefined) return;
+    this.#unplace(entry);
+    entry.priority = place.priority;
+    entry.order = place.order;
+    this.#place(entry);
   }
 
   // ---- the loop ----

@@ -107,16 +107,44 @@ export type SubmitResponse = z.infer<typeof submitResponseSchema>;
 
 export const PRIORITY_MOVES = ['first', 'more', 'less', 'last'] as const;
 
-/** `PUT /job/:id`: exactly one change per request, as batchd does. */
+/** A time as JSON carries it: ISO 8601 (with a zone, else local time of the daemon). */
+export const timeInputSchema = z
+  .string()
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'Expected a date and time such as 2026-11-22T01:00:00+01:00')
+  .meta({ description: 'ISO 8601 date and time, e.g. 2026-11-22T01:00:00+01:00' });
+
+/** The fields of a queued job that a partial update may change (batchd's `PUT /job/:id` field update). */
+export const JOB_FIELDS = ['notes', 'not_before', 'start_time', 'host', 'host_name'] as const;
+
+/**
+ * `PUT /job/:id`: one of a priority change, a move, or a field update (any of notes, not_before
+ * (batchd: start_time; null clears) and host (batchd: host_name; null or "*" clears)), as batchd does.
+ */
 export const jobUpdateSchema = z
   .object({
     priority: z.union([z.int().min(-1_000_000).max(1_000_000), z.enum(PRIORITY_MOVES)]).optional(),
     move: nameSchema.optional(),
     notes: z.string().max(65_536).nullable().optional(),
+    not_before: timeInputSchema.nullable().optional(),
+    start_time: timeInputSchema.nullable().optional(),
+    host: nameSchema.or(z.literal('*')).nullable().optional(),
+    host_name: nameSchema.or(z.literal('*')).nullable().optional(),
   })
   .strict()
-  .refine((u) => [u.priority, u.move, u.notes].filter((v) => v !== undefined).length === 1, {
-    message: 'Give exactly one of priority, move or notes',
+  .refine(
+    (u) =>
+      [u.priority, u.move, JOB_FIELDS.some((f) => u[f] !== undefined) || undefined].filter(
+        (v) => v !== undefined,
+      ).length === 1,
+    { message: 'Give exactly one of priority, move, or fields to change (notes, not_before, host)' },
+  )
+  .refine((u) => u.not_before === undefined || u.start_time === undefined, {
+    message: 'Give not_before or start_time (its batchd name), not both',
+    path: ['start_time'],
+  })
+  .refine((u) => u.host === undefined || u.host_name === undefined, {
+    message: 'Give host or host_name (its batchd name), not both',
+    path: ['host_name'],
   });
 export type JobUpdate = z.infer<typeof jobUpdateSchema>;
 

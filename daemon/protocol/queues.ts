@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { countsSchema, nameSchema } from './common.ts';
+import { countsSchema, jobStatusSchema, nameSchema } from './common.ts';
 
 export const queueInfoSchema = z.object({
   name: z.string(),
@@ -40,3 +40,19 @@ export type QueueUpdate = z.infer<typeof queueUpdateSchema>;
 /** `GET /stats`: counts per queue. */
 export const statsSchema = z.record(z.string(), countsSchema);
 export type Stats = z.infer<typeof statsSchema>;
+
+/**
+ * `DELETE /queue/:q?status=S` (batchd: delete the queue's jobs in state S). Finished jobs' folders
+ * are deleted; queued jobs are cancelled (they stay, in cancelled/); running ones are refused.
+ */
+export const queuePurgeSchema = z.object({
+  queue: z.string(),
+  status: jobStatusSchema,
+  /** Finished jobs whose folders were deleted. */
+  deleted: z.int(),
+  /** Queued jobs cancelled. */
+  cancelled: z.int(),
+  /** Jobs left alone: they changed state meanwhile, or a dispatcher held them. */
+  skipped: z.array(z.object({ id: z.string(), reason: z.string() })),
+});
+export type QueuePurge = z.infer<typeof queuePurgeSchema>;

@@ -16,6 +16,7 @@ export const apiPaths = {
   queueJobs: (queue: string) => `/queue/${e(queue)}/jobs`,
   queueTypes: (queue: string) => `/queue/${e(queue)}/type`,
   queueHosts: (queue: string) => `/queue/${e(queue)}/host`,
+  queueTypeHosts: (queue: string, type: string) => `/queue/${e(queue)}/type/${e(type)}/host`,
   tasks: (queue: string) => `/queue/${e(queue)}/tasks`,
   task: (queue: string, task: string) => `/queue/${e(queue)}/task/${e(task)}`,
   taskResults: (queue: string, task: string) => `/queue/${e(queue)}/task/${e(task)}/results`,

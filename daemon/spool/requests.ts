@@ -11,20 +11,27 @@ import type { SpoolLayout } from './layout.ts';
  * Plain-file control of jobs: a file `<queue>/requests/<job-id>.<verb>` asks for a change.
  *   cancel    (content: an optional reason)   queued or running → cancelled
  *   retry                                      failed or cancelled → queued
- *   priority  (content: an integer)            re-prioritise a queued job
+ *   priority  (content: an integer, or first, more, less, last)   re-prioritise a queued job
  *   move      (content: a queue name)          move a queued job to another queue
+ *   not_before (content: a time, or empty)     start a queued job no earlier than then (empty: clear)
+ *   host      (content: a host name, or empty or *)   run a queued job there (empty/*: clear)
  * The API writes nothing else: it calls the same handlers. A request that cannot be carried out
  * is renamed to `<file>.rejected` beside an `.error` file saying why.
  */
-export const REQUEST_VERBS = ['cancel', 'retry', 'priority', 'move'] as const;
+export const REQUEST_VERBS = ['cancel', 'retry', 'priority', 'move', 'not_before', 'host'] as const;
 export type RequestVerb = (typeof REQUEST_VERBS)[number];
 
 export interface ControlHandlers {
   cancel(id: string, reason: string): Promise<'cancelled' | 'stopping' | 'elsewhere'>;
   retry(id: string): Promise<unknown>;
   setPriority(id: string, priority: number): Promise<void>;
+  reorder(id: string, move: 'first' | 'more' | 'less' | 'last'): Promise<void>;
   move(id: string, queue: string): Promise<void>;
+  setNotBefore(id: string, at: string | null): Promise<void>;
+  setHost(id: string, host: string | null): Promise<void>;
 }
+
+const PRIORITY_WORDS = new Set(['first', 'more', 'less', 'last']);
 
 export function parseRequestName(name: string): { id: string; verb: RequestVerb } | undefined {
   const dot = name.lastIndexOf('.');
@@ -46,14 +53,30 @@ export async function applyRequest(handlers: ControlHandlers, id: string, verb: 
       await handlers.retry(id);
       return 'done';
     case 'priority': {
+      const word = argument.toLowerCase();
+      if (PRIORITY_WORDS.has(word)) {
+        await handlers.reorder(id, word as 'first' | 'more' | 'less' | 'last');
+        return 'done';
+      }
       if (!/^-?\d+$/.test(argument)) {
-        throw new BatchdError('REQUEST_INVALID', `Expected an integer priority, got ${JSON.stringify(argument)}`, { jobId: id });
+        throw new BatchdError('REQUEST_INVALID', `Expected an integer priority or first, more, less or last, got ${JSON.stringify(argument)}`, { jobId: id });
       }
       await handlers.setPriority(id, Number(argument));
       return 'done';
     }
     case 'move':
       await handlers.move(id, argument);
+      return 'done';
+    case 'not_before': {
+      const at = argument === '' ? null : new Date(argument);
+      if (at !== null && Number.isNaN(at.getTime())) {
+        throw new BatchdError('REQUEST_INVALID', `Expected a time such as 2026-11-22T01:00:00+01:00 (or nothing, to clear), got ${JSON.stringify(argument)}`, { jobId: id });
+      }
+      await handlers.setNotBefore(id, at === null ? null : at.toISOString());
+      return 'done';
+    }
+    case 'host':
+      await handlers.setHost(id, argument === '' || argument === '*' ? null : argument);
       return 'done';
   }
 }
@@ -103,7 +126,7 @@ export class RequestFolder {
         return; // handled by someone else already
       }
       if (request === undefined) {
-        this.#reject(file, `Request files are named <job-id>.<verb>, with a verb of cancel, retry, priority or move`);
+        this.#reject(file, `Request files are named <job-id>.<verb>, with a verb of ${REQUEST_VERBS.join(', ')}`);
         return;
       }
       try {

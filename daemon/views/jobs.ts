@@ -36,7 +36,8 @@ export function toJobInfo(
     status,
     priority: state.priority,
     params: spec.params,
-    host: state.running?.host ?? state.host ?? spec.host ?? null,
+    // state.yaml holds the current host and not_before (a queued job's may change); job.yaml the submitted ones.
+    host: state.running?.host ?? state.host ?? null,
     notes: notes ?? null,
     name: spec.name ?? null,
     task: state.task ?? spec.task?.name ?? null,
@@ -50,7 +51,7 @@ export function toJobInfo(
     error: last?.error ?? null,
     user: spec.submitted_by ?? null,
     after: spec.after,
-    not_before: spec.not_before ?? null,
+    not_before: state.not_before ?? null,
     ...(withHistory ? { history: state.history } : {}),
   };
 }

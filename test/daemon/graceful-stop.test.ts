@@ -46,8 +46,8 @@ describe('stopping the daemon', () => {
     const made = napEnv({ workers: 2, grace_time: 30 });
     env = made.env;
     daemon = await startDaemon(env.etc, env.spool);
-    drop(env.spool, 'default', { type: 'nap', params: { secs: 1.5 } }, 'first.yaml');
-    drop(env.spool, 'default', { type: 'nap', params: { secs: 1.5 } }, 'second.yaml');
+    drop(env.spool, 'default', { type: 'nap', params: { secs: 3 } }, 'first.yaml');
+    drop(env.spool, 'default', { type: 'nap', params: { secs: 3 } }, 'second.yaml');
     await waitFor(() => readLedger(made.ledger).length === 2, 15_000, 'both jobs to start');
     drop(env.spool, 'default', { type: 'nap', params: { secs: 0 } }, 'waiting.yaml');
     await waitFor(

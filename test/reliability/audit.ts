@@ -22,7 +22,15 @@ export interface FoundJob {
   folder: string;
   /** `name` of the job file, plus `#index` for a task's jobs. */
   key: string | undefined;
-  state: { state: string; attempts: number; results: Result[]; last?: Result } | undefined;
+  state:
+    | {
+        state: string;
+        attempts: number;
+        results: Result[];
+        last?: Result;
+        history?: { at: string; from: string | null; to: string; reason: string }[];
+      }
+    | undefined;
   unreadable?: string;
 }
 
@@ -99,6 +107,8 @@ export interface AuditStats {
   interrupted: number;
   /** Runs started, from the ledger. */
   runs: number;
+  /** The story of a few jobs that were interrupted, for the log. */
+  examples: string[];
 }
 
 export interface Audit {
@@ -109,7 +119,15 @@ export interface Audit {
 /** Check a finished spool: call it once nothing is queued or running any more. */
 export function audit(snap: SpoolSnapshot, options: AuditOptions): Audit {
   const problems: string[] = [];
-  const stats: AuditStats = { jobs: snap.jobs.length, done: 0, failed: 0, reran: 0, interrupted: 0, runs: 0 };
+  const stats: AuditStats = {
+    jobs: snap.jobs.length,
+    done: 0,
+    failed: 0,
+    reran: 0,
+    interrupted: 0,
+    runs: 0,
+    examples: [],
+  };
 
   for (const leftover of snap.leftovers) problems.push(`left over: ${leftover}`);
 
@@ -182,6 +200,11 @@ function checkJob(job: FoundJob, lines: LedgerLine[], onFail: OnFailMode, stats:
   const interrupted = state.results.filter((r) => r.outcome === 'interrupted').length;
   stats.interrupted += interrupted;
   if (new Set(attempts).size > 1) stats.reran += 1;
+  if (interrupted > 0 && stats.examples.length < 3) {
+    const story = (state.history ?? []).map((h) => `${h.at} ${h.from ?? '-'}->${h.to} (${h.reason})`);
+    const runs = starts.map((l) => `attempt ${l.attempt} by ${l.dispatcher}`);
+    stats.examples.push(`${job.id}: ${story.join('; ')}; ran: ${runs.join(', ')}`);
+  }
   for (const r of state.results) {
     if (r.outcome !== 'success' && r.outcome !== 'interrupted')
       problems.push(`${at}: attempt ${r.attempt} ended ${r.outcome}`);
@@ -211,5 +234,6 @@ function checkJob(job: FoundJob, lines: LedgerLine[], onFail: OnFailMode, stats:
 }
 
 export function summary(stats: AuditStats): string {
-  return `${stats.jobs} jobs: ${stats.done} done, ${stats.failed} failed; ${stats.runs} runs; ${stats.reran} re-ran after an interruption; ${stats.interrupted} interrupted attempts recorded`;
+  const examples = stats.examples.map((e) => `\n  e.g. ${e}`).join('');
+  return `${stats.jobs} jobs: ${stats.done} done, ${stats.failed} failed; ${stats.runs} runs; ${stats.reran} re-ran after an interruption; ${stats.interrupted} interrupted attempts recorded${examples}`;
 }

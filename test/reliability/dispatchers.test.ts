@@ -40,10 +40,18 @@ describe('dispatchers sharing one spool', () => {
     env = undefined;
   });
 
-  const setUp = async (dispatchers: number): Promise<{ env: TestEnv; submissions: Submissions }> => {
+  /**
+   * `lockStale`: seconds without a refresh before a claim counts as its owner's death. A live
+   * dispatcher starved of CPU for that long loses its claims, so it stays at the default unless a
+   * test kills one.
+   */
+  const setUp = async (
+    dispatchers: number,
+    lockStale = 20,
+  ): Promise<{ env: TestEnv; submissions: Submissions }> => {
     env = makeEnv({
       queues: { default: null, bulk: null },
-      config: { dispatcher: { workers: 2, poll_timeout: 0.5, lock_stale: 2, grace_time: 2 } },
+      config: { dispatcher: { workers: 2, poll_timeout: 0.5, lock_stale: lockStale, grace_time: 2 } },
     });
     env.writeConfig('jobtypes/ledger.yaml', ledgerJobType(path.join(env.root, 'ledger'), 'retry'));
     const e = env;
@@ -102,8 +110,11 @@ describe('dispatchers sharing one spool', () => {
       await finish(e, submissions);
       const ledger = readLedger(path.join(e.root, 'ledger'));
       const result = audit(snapshot(e.spool), { submitted: submissions.expected, ledger, onFail: 'retry' });
+      const lost = daemons
+        .flatMap((d) => d.records())
+        .filter((r) => String(r.msg).includes('lock lost')).length;
       console.log(
-        `${count} dispatchers: ${summary(result.stats)}; runs per dispatcher ${JSON.stringify(runsPerDispatcher(ledger))}`,
+        `${count} dispatchers: ${summary(result.stats)}; runs per dispatcher ${JSON.stringify(runsPerDispatcher(ledger))}; ${lost} claims lost`,
       );
       expect(result.problems).toEqual([]);
       expect(result.stats.done).toBe(submissions.jobs);
@@ -117,7 +128,7 @@ describe('dispatchers sharing one spool', () => {
   }
 
   it('3 dispatchers, one killed -9 mid-way: the others recover its jobs, and only those re-run', async () => {
-    const { env: e, submissions } = await setUp(3);
+    const { env: e, submissions } = await setUp(3, 2);
     const rng = random(SEED + 7);
     const pause = (): number => rng.int(20, 150) / 1000;
     await feed(e, submissions, 300, pause, SEED + 7);

@@ -178,10 +178,7 @@ describe.skipIf(!sshdAvailable())(
       const { state, record } = await finished(env, waiting, 10_000);
       expect(state).toBe('failed');
       expect(record.last?.error).toContain('cannot connect');
-      const times = (r: typeof record): { started_at?: string; ended_at?: string } =>
-        (r.last ?? {}) as { started_at?: string; ended_at?: string };
-      const waited =
-        Date.parse(times(record).started_at ?? '') - Date.parse(times(first.record).ended_at ?? '');
+      const waited = Date.parse(record.last?.started_at ?? '') - Date.parse(first.record.last?.ended_at ?? '');
       expect(waited).toBeGreaterThanOrEqual(1900);
       expect(daemon.hosts.states.get('later').failures).toBe(2);
     });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../daemon/daemon.ts';
 import { dropJob, makeDispatchEnv, startInProcess } from '../helpers/dispatch.ts';
 import { findJob, type TestEnv } from '../helpers/env.ts';
-import { finished, hostFile } from './ssh-env.ts';
+import { finished, hostFile, log } from './ssh-env.ts';
 import { type Sshd, sshdAvailable, startSshd } from './sshd.ts';
 
 /** The most jobs that were inside their sleep at once, from `+ t` / `- t` lines. */
@@ -28,7 +28,7 @@ function peak(file: string): { peak: number; starts: number } {
   return { peak: most, starts: events.filter((e) => e.delta === 1).length };
 }
 
-describe.skipIf(!sshdAvailable())('per-host job limits', () => {
+describe.skipIf(!sshdAvailable())('two hosts (two sshd instances)', () => {
   let one: Sshd;
   let three: Sshd;
   let env: TestEnv;
@@ -39,17 +39,19 @@ describe.skipIf(!sshdAvailable())('per-host job limits', () => {
     [one, three] = await Promise.all([startSshd(), startSshd({ maxSessions: 2 })]);
     env = makeDispatchEnv({
       config: { dispatcher: { workers: 10 } },
-      queues: { default: null, other: null },
+      queues: { default: null, other: null, viaqueue: { host_name: 'one' } },
       jobTypes: {
         probe: {
           template: ['echo "+ $(date +%s.%N)" >> "$log"', 'sleep 0.4', 'echo "- $(date +%s.%N)" >> "$log"'],
           params: [{ name: 'log', type: 'String' }],
         },
+        where: { template: 'echo "on ${BATCHD_HOST:-this machine}"' },
+        where3: { template: 'echo "on ${BATCHD_HOST:-this machine}"', host_name: 'three' },
       },
     });
     env.writeConfig('hosts/one.yaml', hostFile(one, path.join(env.root, 'remote-one'), { max_jobs: 1 }));
-    // Two channels per connection: the pool opens more connections to run three at once, and a
-    // third channel on one connection would be refused by the server (the job would fail).
+    // Two channels per connection, one of them SFTP's: three jobs at once take three connections,
+    // and a third channel on one connection would be refused by the server (the job would fail).
     env.writeConfig(
       'hosts/three.yaml',
       hostFile(three, path.join(env.root, 'remote-three'), { max_jobs: 3, sessions_per_connection: 2 }),
@@ -87,5 +89,20 @@ describe.skipIf(!sshdAvailable())('per-host job limits', () => {
     const busy = peak(logs.three);
     expect(busy.starts).toBe(6);
     expect(busy.peak).toBe(3);
+  });
+
+  it("runs a job on its own host, else its type's, else its queue's, else on this machine", async () => {
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['viaqueue', { type: 'where' }, 'on one'],
+      ['viaqueue', { type: 'where3' }, 'on three'],
+      ['viaqueue', { type: 'where3', host: 'one' }, 'on one'],
+      ['default', { type: 'where' }, 'on this machine'],
+    ];
+    for (const [i, [queue, job, expected]] of cases.entries()) {
+      const id = await dropJob(env, queue, job, `where-${i}`);
+      const { state, dir } = await finished(env, id, 20_000, queue);
+      expect(state).toBe('done');
+      expect(log(dir, 'stdout.log'), JSON.stringify(job)).toBe(`${expected}\n`);
+    }
   });
 });

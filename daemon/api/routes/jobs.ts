@@ -1,11 +1,9 @@
-import { readdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { z } from 'zod';
 
 import { can } from '../../auth/permissions.ts';
 import { BatchdError, errnoCode } from '../../errors.ts';
-import { isJobId } from '../../jobs/id.ts';
 import { JOB_STATES, type JobStateName } from '../../jobs/status.ts';
 import { jobIdSchema } from '../../protocol/common.ts';
 import {
@@ -21,7 +19,6 @@ import {
 } from '../../protocol/jobs.ts';
 import { writeFileAtomic } from '../../spool/atomic.ts';
 import type { JobLocation } from '../../spool/find.ts';
-import { readJobState } from '../../spool/state-file.ts';
 import { jobInfo, listJobs, readJob, readJobStateAt, readListing } from '../../views/jobs.ts';
 import type { ApiContext } from '../context.ts';
 import { assertQueue } from '../queue-admin.ts';
@@ -118,7 +115,7 @@ export function registerJobRoutes(router: Router): void {
       method: 'put',
       path: '/job/:id',
       summary:
-        'Change one thing about a job: priority (a number, or first/more/less/last), move to another queue, or notes',
+        'Change a job: its priority (a number, or first/more/less/last), its queue (move), or fields: notes, not_before (batchd: start_time) and host (batchd: host_name); null clears a field',
       tag: 'jobs',
       access: { kind: 'job', permission: 'ManageJobs' },
       params: jobParams,
@@ -248,35 +245,21 @@ async function updateJob(
     return;
   }
   if (update.priority !== undefined) {
-    const priority =
-      typeof update.priority === 'number' ? update.priority : relativePriority(ctx, job, update.priority);
-    await dispatcher.setPriority(id, priority);
+    if (typeof update.priority === 'number') await dispatcher.setPriority(id, update.priority);
+    else await dispatcher.reorder(id, update.priority);
     return;
   }
-  if (update.notes !== undefined) await setNotes(ctx, job, update.notes);
-}
-
-/** batchd's first/more/less/last over numeric priorities (higher runs first). */
-function relativePriority(
-  ctx: ApiContext,
-  job: JobLocation,
-  move: 'first' | 'more' | 'less' | 'last',
-): number {
-  const own = readJobState(job.dir).priority;
-  if (move === 'more') return own + 1;
-  if (move === 'less') return own - 1;
-  const others: number[] = [];
-  const dir = ctx.daemon.layout.stateDir(job.queue, 'queued');
-  for (const id of readdirSync(dir)) {
-    if (!isJobId(id) || id === path.basename(job.dir)) continue;
-    try {
-      others.push(readJobState(path.join(dir, id)).priority);
-    } catch {
-      // started or moved meanwhile
-    }
+  // A field update (batchd's partial update): start time and host in one write, then the notes.
+  const notBefore = update.not_before !== undefined ? update.not_before : update.start_time;
+  const host = update.host !== undefined ? update.host : update.host_name;
+  if (notBefore !== undefined || host !== undefined) {
+    await dispatcher.changeQueued(id, {
+      notBefore:
+        notBefore === undefined || notBefore === null ? notBefore : new Date(notBefore).toISOString(),
+      host: host === '*' ? null : host,
+    });
   }
-  if (others.length === 0) return own;
-  return move === 'first' ? Math.max(own, Math.max(...others) + 1) : Math.min(own, Math.min(...others) - 1);
+  if (update.notes !== undefined) await setNotes(ctx, job, update.notes);
 }
 
 /** Notes live in state.yaml (job.yaml is written once); changed under the job's lock, never while it runs. */

@@ -8,11 +8,19 @@ import {
   jobListQuerySchema,
   jobPageSchema,
   jobSubmitSchema,
+  statusFilterSchema,
   submitResponseSchema,
 } from '../../protocol/jobs.ts';
-import { queueCreateSchema, queueInfoSchema, queueUpdateSchema, statsSchema } from '../../protocol/queues.ts';
+import {
+  queueCreateSchema,
+  queueInfoSchema,
+  queuePurgeSchema,
+  queueUpdateSchema,
+  statsSchema,
+} from '../../protocol/queues.ts';
 import type { ApiContext } from '../context.ts';
 import { assertQueue, createQueue, deleteQueue, queueInfo, updateQueue } from '../queue-admin.ts';
+import { purgeQueue } from '../purge.ts';
 import type { Router } from '../route.ts';
 import { jobPage } from './jobs.ts';
 import { typeInfo } from './config.ts';
@@ -151,7 +159,8 @@ export function registerQueueRoutes(router: Router): void {
     {
       method: 'delete',
       path: '/queue/:q',
-      summary: 'Delete a queue; refused while it holds jobs unless ?forced=true, and always while jobs run',
+      summary:
+        "Delete a queue (refused while it holds jobs unless ?forced=true, and always while jobs run); with ?status=S, batchd's bulk delete of the queue's jobs in state S instead",
       tag: 'queues',
       access: {
         kind: 'permission',
@@ -159,15 +168,39 @@ export function registerQueueRoutes(router: Router): void {
         scope: ({ params }) => ({ queue: params.q }),
       },
       params: queueParams,
-      query: z.object({ forced: flagSchema }).strict(),
+      query: z
+        .object({
+          forced: flagSchema,
+          status: statusFilterSchema.optional().meta({
+            description:
+              'done, failed or cancelled: delete those job folders; queued: cancel those jobs (they move to cancelled/); running: refused (409)',
+          }),
+        })
+        .strict(),
       responses: {
-        200: { description: 'Deleted', schema: okSchema },
+        200: {
+          description: 'The queue deleted ({ok: true}), or with ?status= what was done with its jobs',
+          schema: z.union([okSchema, queuePurgeSchema]),
+        },
         404: { description: 'Unknown queue' },
-        409: { description: 'Not empty, or the default queue' },
+        409: { description: 'Not empty, the default queue, or ?status=running' },
       },
     },
-    ({ c, params, query }) => {
+    async ({ c, params, query }) => {
       assertQueue(ctx, params.q);
+      if (query.status !== undefined) {
+        if (query.forced !== undefined)
+          throw new BatchdError(
+            'REQUEST_INVALID',
+            'Give ?status= (delete jobs) or ?forced= (delete the queue), not both',
+          );
+        if (query.status === 'all')
+          throw new BatchdError(
+            'REQUEST_INVALID',
+            'Give one status: queued, done, failed or cancelled (not all)',
+          );
+        return c.json(await purgeQueue(ctx, params.q, query.status));
+      }
       deleteQueue(ctx, params.q, query.forced === true);
       return c.json({ ok: true as const });
     },
@@ -266,17 +299,43 @@ export function registerQueueRoutes(router: Router): void {
     },
     ({ c, params, principal }) => {
       assertQueue(ctx, params.q);
-      const allowed = allowedNames(principal, params.q, 'host_name');
-      const all = [
-        DEFAULT_HOST,
-        ...daemon.config
-          .list<{ name: string }>('hosts')
-          .map((h) => h.name)
-          .sort(),
-      ];
-      return c.json(allowed === 'any' ? all : all.filter((h) => allowed.has(h)));
+      return c.json(hostsAllowed(ctx, allowedNames(principal, params.q, 'host_name')));
     },
   );
+
+  router.add(
+    {
+      method: 'get',
+      path: '/queue/:q/type/:t/host',
+      summary:
+        'The hosts the caller may submit jobs of type t to in a queue ("__default__": the queue\'s default)',
+      tag: 'queues',
+      access: { kind: 'user', note: "lists what the caller's CreateJobs grants allow for the type" },
+      params: z.object({ q: nameSchema, t: nameSchema }),
+      responses: {
+        200: { description: 'Host names', schema: z.array(z.string()) },
+        404: { description: 'Unknown queue or job type' },
+      },
+    },
+    ({ c, params, principal }) => {
+      assertQueue(ctx, params.q);
+      if (daemon.config.jobType(params.t) === undefined)
+        throw new BatchdError('UNKNOWN_TYPE', `Unknown job type "${params.t}"`, { type: params.t });
+      return c.json(hostsAllowed(ctx, allowedNames(principal, params.q, 'host_name', params.t)));
+    },
+  );
+}
+
+/** `__default__` and the configured hosts, those allowed. */
+function hostsAllowed(ctx: ApiContext, allowed: 'any' | Set<string>): string[] {
+  const all = [
+    DEFAULT_HOST,
+    ...ctx.daemon.config
+      .list<{ name: string }>('hosts')
+      .map((h) => h.name)
+      .sort(),
+  ];
+  return allowed === 'any' ? all : all.filter((h) => allowed.has(h));
 }
 
 /** The job type and host a submission asks for, read from the body before it is validated (as validate.ts resolves them). */
@@ -301,16 +360,18 @@ function submitScope(
   return { queue, type, host: typeof host === 'string' ? host : DEFAULT_HOST };
 }
 
-/** The types or hosts a principal's CreateJobs grants allow in a queue: 'any', or a set of names. */
+/** The types or hosts a principal's CreateJobs grants allow in a queue (for a type): 'any', or a set of names. */
 function allowedNames(
   principal: Parameters<typeof can>[0],
   queue: string,
   field: 'type_name' | 'host_name',
+  type?: string,
 ): 'any' | Set<string> {
   if (principal.superuser) return 'any';
   const names = new Set<string>();
   for (const g of principal.grants) {
     if (g.permission !== 'CreateJobs' || (g.queue_name !== null && g.queue_name !== queue)) continue;
+    if (type !== undefined && g.type_name !== null && g.type_name !== type) continue;
     const value = g[field];
     if (value === null) return 'any';
     names.add(value);

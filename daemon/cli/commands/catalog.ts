@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import type { JobTypeInfo } from '../../protocol/index.ts';
 import { act } from '../command.ts';
+import { UsageError } from '../exit-codes.ts';
 import { printFields, printJson, printTable } from '../output.ts';
 import type { Session } from '../session.ts';
 
@@ -25,6 +26,7 @@ export function registerCatalog(program: Command): void {
       '-q, --queue <queue>',
       'the hosts you may use in this queue ("__default__" = the queue\'s default)',
     )
+    .option('-t, --type <type>', 'with -q: the hosts you may use for jobs of this type there')
     .action(act(hosts));
 }
 
@@ -83,10 +85,19 @@ function onFail(t: JobTypeInfo): string {
   return t.on_fail === 'continue' ? 'no retry' : `retry ${t.on_fail.retry.when} ×${t.on_fail.retry.count}`;
 }
 
-async function hosts(session: Session, _args: string[], options: { queue?: string }): Promise<void> {
+async function hosts(
+  session: Session,
+  _args: string[],
+  options: { queue?: string; type?: string },
+): Promise<void> {
+  if (options.type !== undefined && options.queue === undefined)
+    throw new UsageError('host --type goes with --queue');
   const client = await session.client();
   if (options.queue !== undefined) {
-    const names = await client.queueHosts(options.queue);
+    const names =
+      options.type === undefined
+        ? await client.queueHosts(options.queue)
+        : await client.queueTypeHosts(options.queue, options.type);
     if (session.out.json) return printJson(session.out, names);
     return session.out.write(names.join('\n'));
   }

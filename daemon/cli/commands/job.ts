@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { AttemptResult, JobInfo, JobUpdate } from '../../protocol/index.ts';
 import { act, pickMode } from '../command.ts';
 import { UsageError } from '../exit-codes.ts';
+import { parseAt } from '../time.ts';
 import {
   formatParams,
   type Output,
@@ -65,17 +66,22 @@ export function registerJob(program: Command): void {
     )
     .option('-n, --notes <notes>', 'replace the notes')
     .option('-s, --status <status>', 'New/queued: retry a failed or cancelled job; cancelled: cancel it')
-    .option('--at <time>', '(batchd) change the start time: not supported, see below')
-    .option('-h, --host <host>', '(batchd) change the host: not supported, see below')
+    .option(
+      '--at <time>',
+      'start a queued job no earlier than TIME ("YYYY-MM-DD HH:MM:SS", ISO, HH:MM, +1h30m, now); any or anytime: no start time',
+    )
+    .option('-h, --host <host>', 'run a queued job on HOST ("*": none of its own, the type\'s or queue\'s)')
     .addHelpText(
       'after',
       `
-A queued job's start time and host are part of its spec, which is written once: to change them, cancel
-the job (batch job ID -d) and enqueue it again.
+One change per call: --move, --priority, --status, or fields (--notes, --at, --host, together if you like).
+--priority up/down swaps the job with its neighbour in the queue's order (as batchd); first/last put it
+at the front/back (a priority above/below every other queued job of the queue).
 
 Examples:
   batch job 20261121T093000.123Z-k3f9qa -a
   batch job 20261121T093000.123Z-k3f9qa -p first
+  batch job 20261121T093000.123Z-k3f9qa -u --at "2026-11-22 01:00:00" -h render-box
   batch job 20261121T093000.123Z-k3f9qa -m night --json
 `,
     )
@@ -101,15 +107,12 @@ async function job(session: Session, [id = '']: string[], options: JobOptions): 
     return session.out.write(`${id} ${result.result}`);
   }
   if (mode === 'update') {
-    if (changes.length !== 1)
+    // batchd: one of move, priority, status, or a field update (notes, start time, host: any of them).
+    const kinds = new Set(changes.map((k) => (FIELD_OPTIONS.has(k) ? 'fields' : k)));
+    if (kinds.size !== 1)
       throw new UsageError(
-        `job -u: give exactly one change (--move, --priority, --notes or --status), got ${changes.length}`,
+        `job -u: give one change (--move, --priority, --status, or fields: --notes, --at, --host), got ${changes.length === 0 ? 'none' : changes.map((k) => `--${k}`).join(', ')}`,
       );
-    if (options.at !== undefined || options.host !== undefined) {
-      throw new UsageError(
-        `job -u --${options.at !== undefined ? 'at' : 'host'}: a job's spec is written once; cancel it (batch job ${id} -d) and enqueue it again`,
-      );
-    }
     if (options.status !== undefined) {
       const result = await setStatus(session, id, options.status);
       if (session.out.json) return printJson(session.out, result);
@@ -120,7 +123,7 @@ async function job(session: Session, [id = '']: string[], options: JobOptions): 
         ? { move: options.move }
         : options.priority !== undefined
           ? { priority: parsePriority(options.priority) }
-          : { notes: options.notes ?? null };
+          : fieldChange(options);
     const after = await client.updateJob(id, change);
     if (session.out.json) return printJson(session.out, after);
     return session.out.write(`${id} ${describeChange(change, after)}`);
@@ -190,10 +193,27 @@ function parsePriority(text: string): NonNullable<JobUpdate['priority']> {
   );
 }
 
+const FIELD_OPTIONS = new Set<string>(['notes', 'at', 'host']);
+
+/** batchd's `--at TIME|any|now|anytime` and `-h HOST` (`*`: none). */
+function fieldChange(options: JobOptions): JobUpdate {
+  const change: JobUpdate = {};
+  if (options.notes !== undefined) change.notes = options.notes;
+  if (options.at !== undefined)
+    change.not_before = ['any', 'anytime'].includes(options.at.toLowerCase()) ? null : parseAt(options.at);
+  if (options.host !== undefined) change.host = options.host === '*' ? null : options.host;
+  return change;
+}
+
 function describeChange(change: JobUpdate, after: JobInfo): string {
   if (change.move !== undefined) return `moved to ${after.queue}`;
   if (change.priority !== undefined) return `priority ${after.priority}`;
-  return 'notes changed';
+  const said: string[] = [];
+  if (change.not_before !== undefined)
+    said.push(after.not_before === null ? 'no start time' : `not before ${shortTime(after.not_before)}`);
+  if (change.host !== undefined) said.push(after.host === null ? 'no host of its own' : `host ${after.host}`);
+  if (change.notes !== undefined) said.push('notes changed');
+  return said.join(', ');
 }
 
 export function showJob(out: Output, j: JobInfo): void {

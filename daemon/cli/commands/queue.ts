@@ -18,6 +18,7 @@ interface QueueOptions {
   disable?: boolean;
   autostart?: string;
   force?: boolean;
+  status?: string;
   type?: string;
   priority?: number;
   parallel?: string;
@@ -44,9 +45,13 @@ export function registerQueue(program: Command): void {
     .option('--priority <n>', 'between queues with work, higher first', parseInteger('--priority'))
     .option('--parallel <n>', 'at most N of its jobs run at once ("no": no limit)')
     .option('-f, --force', 'with -d: delete even if it holds jobs')
+    .option(
+      '--status <status>',
+      "with -d: delete the queue's jobs in that state instead (done, failed, cancelled: their folders go; queued: they are cancelled)",
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  batch queue renders -a -s night -n "Render farm"\n  batch queue renders -D\n  batch queue renders --parallel 2 --json\n  batch queue renders -d -f\n',
+      '\nExamples:\n  batch queue renders -a -s night -n "Render farm"\n  batch queue renders -D\n  batch queue renders --parallel 2 --json\n  batch queue renders -d -f\n  batch queue renders -d --status done\n',
     )
     .action(act(queue));
 }
@@ -56,6 +61,8 @@ async function queue(session: Session, [name = '']: string[], options: QueueOpti
     throw new UsageError('queue: give --enable or --disable, not both');
   if (options.force === true && options.delete !== true)
     throw new UsageError('queue --force goes with --delete');
+  if (options.status !== undefined && (options.delete !== true || options.force === true))
+    throw new UsageError('queue --status goes with --delete (and not with --force)');
   const settings = settingsFrom(options);
   const hasSettings = Object.keys(settings).length > 0;
   const mode = pickMode(
@@ -67,6 +74,7 @@ async function queue(session: Session, [name = '']: string[], options: QueueOpti
   const client = await session.client();
   if (mode === 'delete') {
     if (hasSettings) throw new UsageError('queue -d takes no settings');
+    if (options.status !== undefined) return deleteJobs(session, name, options.status);
     try {
       await client.deleteQueue(name, options.force === true);
     } catch (error) {
@@ -90,6 +98,19 @@ async function queue(session: Session, [name = '']: string[], options: QueueOpti
         : await client.queue(name);
   if (session.out.json) return printJson(session.out, info);
   showQueue(session, info);
+}
+
+/** batchd's bulk delete by status: finished jobs are deleted, queued ones cancelled. */
+async function deleteJobs(session: Session, name: string, status: string): Promise<void> {
+  const client = await session.client();
+  const result = await client.deleteQueueJobs(name, status);
+  if (session.out.json) return printJson(session.out, result);
+  session.out.write(
+    result.status === 'queued'
+      ? `queue ${name}: ${result.cancelled} queued job(s) cancelled`
+      : `queue ${name}: ${result.deleted} ${result.status} job(s) deleted`,
+  );
+  for (const s of result.skipped) session.out.write(`  ${s.id} left alone: ${s.reason}`);
 }
 
 function settingsFrom(options: QueueOptions): QueueUpdate {

@@ -1,0 +1,88 @@
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+import { BatchdError, coerceError, errnoCode } from '../errors.ts';
+import { isFinished, type JobStateName } from '../jobs/status.ts';
+import type { QueuePurge } from '../protocol/queues.ts';
+import { idsIn } from '../views/jobs.ts';
+import type { ApiContext } from './context.ts';
+
+/**
+ * batchd's `DELETE /queue/:q?status=S`, made safe: finished jobs (done, failed, cancelled) are
+ * history, and their folders are deleted; queued jobs are cancelled through the dispatcher (they
+ * stay, in cancelled/, and jobs that depend on them fail as with any cancel); running jobs are
+ * refused, so nothing is killed by a bulk call.
+ */
+export async function purgeQueue(ctx: ApiContext, queue: string, status: JobStateName): Promise<QueuePurge> {
+  const { daemon } = ctx;
+  if (status === 'running') {
+    throw new BatchdError(
+      'CONFLICT',
+      `Running jobs are not deleted in bulk; cancel each (DELETE /job/:id, batch cancel ID) and they end in cancelled/`,
+      { queue },
+    );
+  }
+  const ids = idsIn(daemon.layout, queue, status, Number.MAX_SAFE_INTEGER);
+  const result: QueuePurge = { queue, status, deleted: 0, cancelled: 0, skipped: [] };
+  try {
+    if (isFinished(status)) deleteFinished(ctx, queue, status, ids, result);
+    else await cancelQueued(ctx, queue, ids, result);
+  } finally {
+    ctx.counts.invalidate(queue);
+  }
+  daemon.log.info(
+    { queue, status, deleted: result.deleted, cancelled: result.cancelled, skipped: result.skipped.length },
+    'jobs of a queue deleted by status',
+  );
+  return result;
+}
+
+async function cancelQueued(
+  ctx: ApiContext,
+  queue: string,
+  ids: readonly string[],
+  result: QueuePurge,
+): Promise<void> {
+  for (const id of ids) {
+    try {
+      // Only what is still queued: a job that started meanwhile is left running.
+      if (ctx.daemon.locate(id)?.state !== 'queued') {
+        result.skipped.push({ id, reason: 'no longer queued' });
+        continue;
+      }
+      await ctx.daemon.dispatcher.cancel(id, `cancelled with all queued jobs of ${queue} (API)`);
+      result.cancelled += 1;
+    } catch (error) {
+      result.skipped.push({ id, reason: coerceError(error).message });
+    }
+  }
+}
+
+/**
+ * Each folder is renamed out of the queue first (one atomic step: a retry or notes change racing
+ * with it either wins or finds the job gone), then the lot is removed.
+ */
+function deleteFinished(
+  ctx: ApiContext,
+  queue: string,
+  status: JobStateName,
+  ids: readonly string[],
+  result: QueuePurge,
+): void {
+  const { layout } = ctx.daemon;
+  const trash = path.join(layout.root, `.deleted-${queue}-${status}-${Date.now()}`);
+  mkdirSync(trash);
+  try {
+    for (const id of ids) {
+      try {
+        renameSync(layout.jobDir(queue, status, id), path.join(trash, id));
+        result.deleted += 1;
+      } catch (error) {
+        if (errnoCode(error) !== 'ENOENT') throw error;
+        result.skipped.push({ id, reason: `no longer ${status}` });
+      }
+    }
+  } finally {
+    rmSync(trash, { recursive: true, force: true });
+  }
+}

@@ -156,11 +156,18 @@ export class SshExecutor implements Executor {
     // trivial job.
     try {
       await this.#withSftp(lease, signal, async (sftp) => {
-        await sftp.mkdir(jobDir);
+        await sftp.mkdir(jobDir).catch((error: unknown) => {
+          throw this.#transfer(`cannot create the job's folder ${jobDir}`, error);
+        });
         await uploadInputs(sftp, staging.inputs, this.#host, signal);
         if (plan.kind === 'script' && scriptPath !== undefined) {
-          if (!scriptPath.startsWith(jobDir + '/')) await sftp.mkdirp(posix.dirname(scriptPath));
-          await sftp.writeFile(scriptPath, plan.script, plan.interpreter === undefined ? 0o644 : 0o755);
+          const mode = plan.interpreter === undefined ? 0o644 : 0o755;
+          await sftp
+            .mkdirp(posix.dirname(scriptPath))
+            .then(() => sftp.writeFile(scriptPath, plan.script, mode))
+            .catch((error: unknown) => {
+              throw this.#transfer(`upload of the job's script to ${scriptPath} failed`, error);
+            });
         }
       });
     } catch (error) {
@@ -212,6 +219,12 @@ export class SshExecutor implements Executor {
     }
     session.sweep(leftovers);
     return outcome;
+  }
+
+  #transfer(what: string, error: unknown): BatchdError {
+    return new BatchdError('TRANSFER_FAILED', `host ${this.#host}: ${what}: ${coerceError(error).message}`, {
+      host: this.#host,
+    });
   }
 
   #lost(reason: string): string {

@@ -123,9 +123,11 @@ describe('PUT /job/:id: start time, host and relative priority', () => {
       notes: 'on the box',
       not_before: null,
     });
-    expect(readState(t.env.spool, 'hosted', 'queued', id).history.at(-1)?.reason).toBe(
-      'not_before cleared, host set to box',
-    );
+    expect(
+      readState(t.env.spool, 'hosted', 'queued', id)
+        .history.map((h) => h.reason)
+        .slice(-2),
+    ).toEqual(['not_before cleared, host set to box', 'notes changed']);
     await enable('hosted', true);
     try {
       await waitForState(t.env, id, 'done', 10_000);

@@ -178,7 +178,8 @@ describe.skipIf(!sshdAvailable())(
       const { state, record } = await finished(env, waiting, 10_000);
       expect(state).toBe('failed');
       expect(record.last?.error).toContain('cannot connect');
-      const waited = Date.parse(record.last?.started_at ?? '') - Date.parse(first.record.last?.ended_at ?? '');
+      const waited =
+        Date.parse(record.last?.started_at ?? '') - Date.parse(first.record.last?.ended_at ?? '');
       expect(waited).toBeGreaterThanOrEqual(1900);
       expect(daemon.hosts.states.get('later').failures).toBe(2);
     });

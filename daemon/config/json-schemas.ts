@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { hostSchema } from '../hosts/schema.ts';
 import { jobFileSchema } from '../jobs/spec.ts';
 import { daemonConfigSchema, jobTypeSchema, queueSettingsSchema, scheduleSchema } from './schema.ts';
 
@@ -18,6 +19,7 @@ export function jsonSchemas(): Record<string, object> {
     'jobtype.schema.json': make(jobTypeSchema, 'jobtype.schema.json', 'batchd job type (etc/jobtypes/<name>.yaml)'),
     'schedule.schema.json': make(scheduleSchema, 'schedule.schema.json', 'batchd schedule (etc/schedules/<name>.yaml)'),
     'queue.schema.json': make(queueSettingsSchema, 'queue.schema.json', 'batchd queue settings (<spool>/<queue>/queue.yaml)'),
+    'host.schema.json': make(hostSchema, 'host.schema.json', 'batchd remote host (etc/hosts/<name>.yaml)'),
     'batchd.schema.json': make(daemonConfigSchema, 'batchd.schema.json', 'batchd daemon configuration (batchd.yaml)'),
   };
 }

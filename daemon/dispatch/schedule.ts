@@ -20,7 +20,19 @@ function formatter(timeZone: string | undefined): Intl.DateTimeFormat {
 }
 
 /** Weekday and second of the day at `when`, in the schedule's time zone (else the machine's). */
+/** The dispatcher asks on every pass; ICU's formatToParts is slow, and the answer changes once a second. */
+const lastLocal = new Map<string, { epochSecond: number; value: { day: number; second: number } }>();
+
 export function localTime(when: Date, timeZone: string | undefined): { day: number; second: number } {
+  const epochSecond = Math.floor(when.getTime() / 1000);
+  const cached = lastLocal.get(timeZone ?? '');
+  if (cached?.epochSecond === epochSecond) return cached.value;
+  const value = computeLocalTime(when, timeZone);
+  lastLocal.set(timeZone ?? '', { epochSecond, value });
+  return value;
+}
+
+function computeLocalTime(when: Date, timeZone: string | undefined): { day: number; second: number } {
   let day = 0;
   let h = 0;
   let m = 0;
@@ -45,8 +57,10 @@ function dayAllowed(schedule: Schedule, day: number): boolean {
  * (Friday 22:00–06:00 is open early on Saturday).
  */
 export function isOpen(schedule: Schedule, when: Date): boolean {
-  const { day, second } = localTime(when, schedule.timezone);
   const windows = schedule.time;
+  const always = (windows === null || windows === undefined || windows.length === 0) && !schedule.weekdays;
+  if (always) return true;
+  const { day, second } = localTime(when, schedule.timezone);
   if (windows === null || windows === undefined || windows.length === 0) return dayAllowed(schedule, day);
   return windows.some(({ begin, end }) => {
     if (begin === end) return dayAllowed(schedule, day);

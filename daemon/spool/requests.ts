@@ -59,7 +59,7 @@ export async function applyRequest(handlers: ControlHandlers, id: string, verb: 
         return 'done';
       }
       if (!/^-?\d+$/.test(argument)) {
-        throw new BatchdError('REQUEST_INVALID', `Expected an integer priority or first, more, less or last, got ${JSON.stringify(argument)}`, { jobId: id });
+        throw new BatchdError('REQUEST_INVALID', `Expected an integer priority, got ${JSON.stringify(argument)} (or first, more, less, last)`, { jobId: id });
       }
       await handlers.setPriority(id, Number(argument));
       return 'done';
@@ -126,7 +126,7 @@ export class RequestFolder {
         return; // handled by someone else already
       }
       if (request === undefined) {
-        this.#reject(file, `Request files are named <job-id>.<verb>, with a verb of ${REQUEST_VERBS.join(', ')}`);
+        this.#reject(file, `Request files are named <job-id>.<verb>, with a verb of cancel, retry, priority or move; not_before or host for a queued job's start time or host`);
         return;
       }
       try {

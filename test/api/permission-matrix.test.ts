@@ -97,6 +97,8 @@ interface Endpoint {
   route: string;
   rule: Rule;
   ok: number;
+  /** Tells apart entries of one route (shown in the test name). */
+  note?: string;
   request(
     k: Kit,
     caller: Caller,
@@ -190,6 +192,30 @@ const ENDPOINTS: Endpoint[] = [
     after: (k) => ensureAlpha(k),
   },
   {
+    // batchd's bulk delete by state: finished job folders go.
+    method: 'DELETE',
+    route: '/queue/:q',
+    note: '?status=cancelled',
+    rule: { kind: 'queue', permission: 'ManageQueues' },
+    ok: 200,
+    request: async (k) => {
+      await k.cancelledJob();
+      return { path: `/queue/${Q}?status=cancelled` };
+    },
+  },
+  {
+    // ... and queued jobs are cancelled: ManageQueues for the queue as well (batchd's rule).
+    method: 'DELETE',
+    route: '/queue/:q',
+    note: '?status=queued',
+    rule: { kind: 'queue', permission: 'ManageQueues' },
+    ok: 200,
+    request: (k) => {
+      k.queuedJob();
+      return { path: `/queue/${Q}?status=queued` };
+    },
+  },
+  {
     method: 'GET',
     route: '/queue/:q/jobs',
     rule: { kind: 'queue', permission: 'ViewJobs' },
@@ -224,6 +250,17 @@ const ENDPOINTS: Endpoint[] = [
     },
     ok: 200,
     request: () => ({ path: `/queue/${Q}/host` }),
+  },
+  {
+    method: 'GET',
+    route: '/queue/:q/type/:t/host',
+    rule: {
+      kind: 'filtered',
+      sees: (c) => mayCreate(c, 'echo', '__default__'),
+      shows: (b) => Array.isArray(b) && b.includes('__default__'),
+    },
+    ok: 200,
+    request: () => ({ path: `/queue/${Q}/type/echo/host` }),
   },
   {
     method: 'GET',
@@ -298,6 +335,26 @@ const ENDPOINTS: Endpoint[] = [
     rule: { kind: 'queue', permission: 'ManageJobs' },
     ok: 200,
     request: (k) => ({ path: `/job/${k.queuedJob()}`, body: { priority: 5 } }),
+  },
+  {
+    method: 'PUT',
+    route: '/job/:id',
+    note: 'priority more',
+    rule: { kind: 'queue', permission: 'ManageJobs' },
+    ok: 200,
+    request: (k) => ({ path: `/job/${k.queuedJob()}`, body: { priority: 'more' } }),
+  },
+  {
+    // batchd's field update: start time and host (here "*": none of its own).
+    method: 'PUT',
+    route: '/job/:id',
+    note: 'start_time, host_name',
+    rule: { kind: 'queue', permission: 'ManageJobs' },
+    ok: 200,
+    request: (k) => ({
+      path: `/job/${k.queuedJob()}`,
+      body: { start_time: '2030-01-01T00:00:00Z', host_name: '*' },
+    }),
   },
   {
     // batchd did not check the target queue; here moving needs ManageJobs on both queues.
@@ -502,7 +559,7 @@ describe('permission matrix', () => {
   });
 
   for (const endpoint of ENDPOINTS) {
-    const label = `${endpoint.method} ${endpoint.route}${endpoint.rule.kind === 'queue' && endpoint.rule.queues !== undefined ? ` (${endpoint.rule.queues.join(' + ')})` : ''}`;
+    const label = `${endpoint.method} ${endpoint.route}${endpoint.note === undefined ? '' : ` ${endpoint.note}`}${endpoint.rule.kind === 'queue' && endpoint.rule.queues !== undefined ? ` (${endpoint.rule.queues.join(' + ')})` : ''}`;
     describe(label, () => {
       it(`without credentials: ${endpoint.rule.kind === 'public' ? 'allowed' : '401'}`, async () => {
         try {

@@ -68,6 +68,10 @@ describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
     local = path.join(env.root, 'local');
     mkdirSync(local, { recursive: true });
     env.writeConfig('hosts/remote.yaml', hostFile(sshd, remote));
+    env.writeConfig('hosts/nowhere-to-work.yaml', {
+      ...hostFile(sshd, remote),
+      work_directory: '/dev/null/work',
+    });
     daemon = await startInProcess(env);
   });
 
@@ -216,5 +220,14 @@ describe.skipIf(!sshdAvailable())('jobs on a remote host over SSH', () => {
       /output file remote:.*never\.txt \(parameter "output"\) was not produced/,
     );
     await waitForNoLeftovers(remote);
+  });
+
+  it('records a job folder that cannot be made on the host as a clear error', async () => {
+    const id = await dropJob(env, 'default', { type: 'report', host: 'nowhere-to-work' }, 'no-work-dir');
+    const { state, record } = await finished(env, id);
+    expect(state).toBe('failed');
+    expect(record.last?.error).toMatch(
+      /^host nowhere-to-work: cannot create the job's folder \/dev\/null\/work\/\S+\.1: /,
+    );
   });
 });

@@ -37,14 +37,26 @@ const USER = 'bench';
 const PASSWORD = 'bench-password-not-secret';
 
 function parseArgs(argv) {
-  const opts = { builds: [], drops: 10_000, rounds: 3, seconds: 5, connections: 16, http: true, json: undefined };
+  const opts = {
+    builds: [],
+    drops: 10_000,
+    rounds: 3,
+    seconds: 5,
+    connections: 16,
+    http: true,
+    json: undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
     if (a === '--build') {
       const v = next();
       const eq = v.indexOf('=');
-      opts.builds.push(eq < 0 ? { label: path.basename(v), dir: path.resolve(v) } : { label: v.slice(0, eq), dir: path.resolve(v.slice(eq + 1)) });
+      opts.builds.push(
+        eq < 0
+          ? { label: path.basename(v), dir: path.resolve(v) }
+          : { label: v.slice(0, eq), dir: path.resolve(v.slice(eq + 1)) },
+      );
     } else if (a === '--drops') opts.drops = Number(next());
     else if (a === '--rounds') opts.rounds = Number(next());
     else if (a === '--seconds') opts.seconds = Number(next());
@@ -61,7 +73,11 @@ function parseArgs(argv) {
   return opts;
 }
 
-const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 
 /** Start a daemon of a build; resolves once it logged `batchd ready`. */
 async function startDaemon(build, etc, spool) {
@@ -79,6 +95,7 @@ async function startDaemon(build, etc, spool) {
   }
   return {
     log: () => log,
+    cpuMs: () => cpuMs(child.pid),
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -127,6 +144,7 @@ async function dropBurst(build, dir, n, durable) {
   try {
     const incoming = path.join(spool, 'bench', 'incoming');
     const queued = path.join(spool, 'bench', 'queued');
+    const cpu0 = daemon.cpuMs();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) renameSync(path.join(ready, `j${i}.yaml`), path.join(incoming, `j${i}.yaml`));
     const until = Date.now() + 300_000;
@@ -138,7 +156,8 @@ async function dropBurst(build, dir, n, durable) {
     const left = readdirSync(incoming).filter((f) => !f.startsWith('.')).length;
     const rejected = readdirSync(path.join(spool, 'bench', 'rejected')).length;
     if (left > 0 || rejected > 0) throw new Error(`${left} drops left in incoming/, ${rejected} rejected`);
-    return n / (ms / 1000);
+    // The daemon's CPU time per drop: what its own code costs, less hostage to the machine's load.
+    return { rate: n / (ms / 1000), cpuUsPerDrop: ((daemon.cpuMs() - cpu0) * 1000) / n };
   } finally {
     await daemon.stop();
   }
@@ -152,7 +171,9 @@ async function httpSubmit(build, dir, { seconds, connections }) {
     storage: { fsync: true },
     logging: { level: 'warn', format: 'json', target: 'stderr' },
   });
-  const { UserStore } = await import(pathToFileURL(path.join(build.dir, 'dist', 'daemon', 'auth', 'store.js')).href);
+  const { UserStore } = await import(
+    pathToFileURL(path.join(build.dir, 'dist', 'daemon', 'auth', 'store.js')).href
+  );
   await UserStore.forConfigDir(etc).addUser(USER, PASSWORD, { superuser: true });
   const child = spawn(process.execPath, [build.main, '--config', etc, '--api-url-file', urlFile], {
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -191,8 +212,14 @@ async function httpSubmit(build, dir, { seconds, connections }) {
     const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
     const folders = subfolders(queued) - before;
     // wrk stops counting with requests in flight: up to one more folder per connection.
-    if (folders < requests - non2xx) throw new Error(`${requests - non2xx} answered 201 but ${folders} job folders`);
-    return { perSecond, non2xx, p50ms: toMs(/\s50%\s+([\d.]+\w+)/.exec(text)?.[1]), p99ms: toMs(/\s99%\s+([\d.]+\w+)/.exec(text)?.[1]) };
+    if (folders < requests - non2xx)
+      throw new Error(`${requests - non2xx} answered 201 but ${folders} job folders`);
+    return {
+      perSecond,
+      non2xx,
+      p50ms: toMs(/\s50%\s+([\d.]+\w+)/.exec(text)?.[1]),
+      p99ms: toMs(/\s99%\s+([\d.]+\w+)/.exec(text)?.[1]),
+    };
   } finally {
     if (child.exitCode === null) child.kill('SIGTERM');
     await exited;
@@ -223,6 +250,12 @@ function fsyncFloor(dir, n = 200) {
   return n / ((performance.now() - t0) / 1000);
 }
 
+/** utime + stime of a process, in ms (Linux). */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
@@ -233,11 +266,14 @@ const median = (xs) => {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  if (opts.http && spawnSync('wrk', ['--version']).error !== undefined) throw new Error('wrk is not installed');
+  if (opts.http && spawnSync('wrk', ['--version']).error !== undefined)
+    throw new Error('wrk is not installed');
   const root = mkdtempSync(path.join(os.tmpdir(), 'batchd-bench-accept-'));
   const results = { floor: [], load: [] };
-  const add = (label, key, value) => (((results[label] ??= {})[key] ??= []).push(value));
-  console.log(`${os.cpus().length} cores; load average at start ${load()}; ${opts.drops} drops, ${opts.rounds} rounds`);
+  const add = (label, key, value) => ((results[label] ??= {})[key] ??= []).push(value);
+  console.log(
+    `${os.cpus().length} cores; load average at start ${load()}; ${opts.drops} drops, ${opts.rounds} rounds`,
+  );
   try {
     for (let round = 1; round <= opts.rounds; round++) {
       const floor = fsyncFloor(path.join(root, `floor-${round}`));
@@ -249,11 +285,16 @@ async function main() {
         for (const durable of [false, true]) {
           const dir = mkdtempSync(path.join(root, `${build.label}-`));
           try {
-            const rate = await dropBurst(build, dir, opts.drops, durable);
+            const { rate, cpuUsPerDrop } = await dropBurst(build, dir, opts.drops, durable);
             add(build.label, durable ? 'dropsDurable' : 'drops', rate);
-            console.log(`  ${build.label.padEnd(10)} drops ${durable ? 'durable    ' : 'non-durable'} ${rate.toFixed(0).padStart(6)}/s  (load ${load()})`);
+            add(build.label, durable ? 'cpuDurable' : 'cpu', cpuUsPerDrop);
+            console.log(
+              `  ${build.label.padEnd(10)} drops ${durable ? 'durable    ' : 'non-durable'} ${rate.toFixed(0).padStart(6)}/s  daemon CPU ${cpuUsPerDrop.toFixed(0).padStart(4)} µs/drop  (load ${load()})`,
+            );
           } catch (error) {
-            console.log(`  ${build.label} drops ${durable ? 'durable' : 'non-durable'}: FAILED ${error.message}`);
+            console.log(
+              `  ${build.label} drops ${durable ? 'durable' : 'non-durable'}: FAILED ${error.message}`,
+            );
           } finally {
             rmSync(dir, { recursive: true, force: true });
           }
@@ -280,13 +321,17 @@ async function main() {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  console.log(`\nmedians over ${opts.rounds} rounds (fsync floor ${median(results.floor).toFixed(0)}/s; 1-min load ${results.load.map((l) => l.toFixed(1)).join(', ')}):`);
+  console.log(
+    `\nmedians over ${opts.rounds} rounds (fsync floor ${median(results.floor).toFixed(0)}/s; 1-min load ${results.load.map((l) => l.toFixed(1)).join(', ')}):`,
+  );
   for (const build of opts.builds) {
     const r = results[build.label] ?? {};
     const f = (k, d = 0) => median(r[k] ?? []).toFixed(d);
     console.log(
-      `  ${build.label.padEnd(10)} drops ${f('drops').padStart(6)}/s   durable drops ${f('dropsDurable').padStart(6)}/s` +
-        (opts.http ? `   HTTP durable ${f('http').padStart(6)}/s p50 ${f('httpP50', 2)} ms p99 ${f('httpP99', 2)} ms` : ''),
+      `  ${build.label.padEnd(10)} drops ${f('drops').padStart(6)}/s (${f('cpu')} µs CPU)   durable drops ${f('dropsDurable').padStart(6)}/s (${f('cpuDurable')} µs CPU)` +
+        (opts.http
+          ? `   HTTP durable ${f('http').padStart(6)}/s p50 ${f('httpP50', 2)} ms p99 ${f('httpP99', 2)} ms`
+          : ''),
     );
   }
   if (opts.json !== undefined) writeFileSync(opts.json, JSON.stringify({ opts, results }, null, 1));

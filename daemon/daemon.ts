@@ -16,8 +16,9 @@ import { isJobId } from './jobs/id.ts';
 import type { JobSpec } from './jobs/spec.ts';
 import { validateJobData, validateJobText } from './jobs/validate.ts';
 import { createLogger, type Logger } from './log.ts';
-import { type AcceptedJob, acceptJobs, recoverStaging } from './spool/accept.ts';
+import { type AcceptedJob, acceptJobs, type Origin, recoverStaging } from './spool/accept.ts';
 import { locateJob } from './spool/find.ts';
+import { DurableAcceptor } from './spool/durable-accept.ts';
 import { Intake } from './spool/intake.ts';
 import { assertQueueName, SpoolLayout } from './spool/layout.ts';
 import { JobLocks } from './spool/lock.ts';
@@ -41,6 +42,9 @@ export interface DaemonOptions {
 
 const RETENTION_EVERY_MS = 3_600_000;
 
+/** A job file submitted by other means than a drop: its text, or its parsed content. */
+export type SubmitInput = { text: string; ext: 'yaml' | 'json' } | { data: unknown };
+
 /** The wiring: configuration, spool, intake, dispatcher and executors, and their timers. */
 export class Daemon {
   readonly config: ConfigStore;
@@ -54,6 +58,7 @@ export class Daemon {
   readonly transitions: Transitions;
   readonly #locks: JobLocks;
   readonly #intake: Intake;
+  readonly #acceptor: DurableAcceptor;
   readonly #requests: RequestFolder;
   readonly #watcher: SpoolWatcher;
   readonly #local: LocalExecutor;
@@ -99,6 +104,7 @@ export class Daemon {
       executorFor: (host) => this.#executorFor(host),
       hostAvailable: (host, running) => this.hosts.admits(host, running),
     });
+    this.#acceptor = new DurableAcceptor(this.layout);
     this.#intake = new Intake({
       layout: this.layout,
       log: this.log,
@@ -110,6 +116,7 @@ export class Daemon {
         stableMs: this.config.daemon.dispatcher.stable_time,
         durable: this.config.daemon.storage.fsync,
       }),
+      acceptor: this.#acceptor,
     });
     const settleMs = (): number => this.config.daemon.dispatcher.stable_time;
     this.#requests = new RequestFolder(this.layout, this.dispatcher, this.log, settleMs);
@@ -164,7 +171,26 @@ export class Daemon {
    * Accept a job submitted by other means than a drop (the API). It goes through the same
    * validation and acceptance as a dropped file and leaves the same folder behind.
    */
-  submit(queue: string, input: { text: string; ext: 'yaml' | 'json' } | { data: unknown }, user?: string): AcceptedJob[] {
+  submit(queue: string, input: SubmitInput, user?: string): AcceptedJob[] {
+    const { specs, origin } = this.#submission(queue, input, user);
+    const accepted = acceptJobs(this.layout, queue, specs, origin, this.config.daemon.storage.fsync);
+    this.#accepted(queue, accepted);
+    return accepted;
+  }
+
+  /**
+   * submit(), for callers that can wait (the API): with storage.fsync, concurrent submissions share
+   * their fsyncs (group commit) and it resolves once the jobs are on disk.
+   */
+  async submitAsync(queue: string, input: SubmitInput, user?: string): Promise<AcceptedJob[]> {
+    if (!this.config.daemon.storage.fsync) return this.submit(queue, input, user);
+    const { specs, origin } = this.#submission(queue, input, user);
+    const accepted = await this.#acceptor.accept(queue, specs, origin);
+    this.#accepted(queue, accepted);
+    return accepted;
+  }
+
+  #submission(queue: string, input: SubmitInput, user: string | undefined): { specs: JobSpec[]; origin: Origin } {
     assertQueueName(queue);
     if (!this.queues.has(queue)) throw new BatchdError('UNKNOWN_QUEUE', `Unknown queue "${queue}"`, { queue });
     const ctx = this.#validateContext(queue, 'request', 'api', undefined, user);
@@ -180,9 +206,7 @@ export class Daemon {
       specs = validateJobData(input.data, text, ctx);
       ext = 'json';
     }
-    const accepted = acceptJobs(this.layout, queue, specs, { kind: 'bytes', text, ext }, this.config.daemon.storage.fsync);
-    this.#accepted(queue, accepted);
-    return accepted;
+    return { specs, origin: { kind: 'bytes', text, ext } };
   }
 
   /** Find a job's folder by id. */
@@ -206,6 +230,7 @@ export class Daemon {
     clearTimeout(this.#rescanTimer);
     this.#intake.close();
     await this.#watcher.close();
+    await this.#acceptor.close(); // acceptances under way finish: their drops or callers are answered
     await this.config.close();
     await this.dispatcher.shutdown(this.config.daemon.dispatcher.grace_time);
     await this.#local.close();

@@ -1,7 +1,7 @@
 // Processes for the benchmark: one-shot commands, long-running services stopped by PID, and
 // process counting by an environment tag that every descendant inherits.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The tag variable: each tool's processes carry `<run tag>-<tool>` so they can be counted and cleaned up. */
@@ -10,16 +10,22 @@ export const TAG_VAR = 'BATCHD_BENCH_TAG';
 /**
  * Run a command to its end. Resolves with exit code, output and wall time (ms); rejects only when
  * it cannot be started or runs past `timeoutMs` (then it is killed by PID).
+ *
+ * With `outputFile`, output goes to that file and the command is done when it exits: a submit
+ * loop's clients may leave daemons behind (tsp, nq) that inherited its stdout, and with pipes the
+ * loop would only count as done once the last of them closed them.
  */
 export function run(file, args = [], options = {}) {
-  const { env, cwd, input, timeoutMs = 600_000 } = options;
+  const { env, cwd, input, timeoutMs = 600_000, outputFile } = options;
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(file, args, { env: env ?? process.env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = outputFile === undefined ? 'pipe' : openSync(outputFile, 'w');
+    const child = spawn(file, args, { env: env ?? process.env, cwd, stdio: ['pipe', out, out] });
+    if (typeof out === 'number') closeSync(out);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.stdout?.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       killTree(child.pid, 'SIGKILL');
       reject(new Error(`${file} ${args.join(' ')}: still running after ${timeoutMs} ms; killed`));
@@ -28,9 +34,11 @@ export function run(file, args = [], options = {}) {
       clearTimeout(timer);
       reject(error);
     });
-    child.on('close', (code, signal) => {
+    child.on(outputFile === undefined ? 'close' : 'exit', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: performance.now() - started });
+      const ms = performance.now() - started;
+      if (outputFile !== undefined) stderr = readFileSync(outputFile, 'utf8');
+      resolve({ code, signal, stdout, stderr, ms });
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(input ?? '');

@@ -235,7 +235,13 @@ function processes(r) {
           .sort((a, b) => b[1] - a[1])
           .map(([c, k]) => `${c} ${k}`)
           .join(', ');
-        return [row.label, row.scheduler, row.runningJobs, mib(row.rssMiB), by];
+        return [
+          row.label,
+          row.scheduler,
+          row.runningJobs,
+          mib(row.rssMiB),
+          `${by}${row.note ? ` (${row.note})` : ''}`,
+        ];
       }),
     ),
   ];

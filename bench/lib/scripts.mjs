@@ -13,10 +13,14 @@ export function writeScript(ctx, name, body) {
   return file;
 }
 
-/** Run a script where the session's peer lives (its env, its argv prefix). */
+/** Run a script where the session's peer lives (its env, its argv prefix); output to `<script>.log`. */
 export function runScript(session, file, vars = {}, timeoutMs = 600_000) {
   const argv = [...session.prefix, 'bash', file];
-  return runOk(argv[0], argv.slice(1), { env: { ...session.env, ...vars }, timeoutMs });
+  return runOk(argv[0], argv.slice(1), {
+    env: { ...session.env, ...vars },
+    timeoutMs,
+    outputFile: file.replace(/\.sh$/, '.log'),
+  });
 }
 
 /** N submissions of `true`, one client call each. */

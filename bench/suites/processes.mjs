@@ -99,15 +99,25 @@ async function peerWaiting(sub, session, name, n, fresh) {
     const argv = [...session.prefix, 'bash', '-c', line];
     return runOk(argv[0], argv.slice(1), { env: session.env });
   };
+  let refused = 0;
   try {
     switch (name) {
-      case 'tsp':
+      case 'tsp': {
         await exec('tsp sleep 600 >/dev/null; tsp sleep 600 >/dev/null');
-        await runScript(session, writeScript(sub, `procs-${name}`, throughputLoop(session)), {
-          N: String(n),
-          ROUND: 'p',
-        });
+        // tsp holds one connection per queued job and caps them (1,000 here): -B makes a refused
+        // submission exit instead of waiting for a free connection, and the loop counts them.
+        const out = await runScript(
+          session,
+          writeScript(
+            sub,
+            'procs-tsp',
+            'refused=0\nfor ((i = 1; i <= N; i++)); do tsp -B true >/dev/null || refused=$((refused + 1)); done\necho "refused=$refused"',
+          ),
+          { N: String(n) },
+        );
+        refused = Number(/refused=(\d+)/.exec(out.stderr)?.[1] ?? 0);
         break;
+      }
       case 'nq':
         await exec('nq -q sleep 600');
         await runScript(session, writeScript(sub, `procs-${name}`, throughputLoop(session)), {
@@ -143,7 +153,10 @@ async function peerWaiting(sub, session, name, n, fresh) {
     }
     // Let detached clients settle into waiting.
     await new Promise((r) => setTimeout(r, 500));
-    return census(tag);
+    const counted = census(tag);
+    if (refused > 0)
+      counted.note = `${refused} of ${n} submissions refused: queue full (tsp's connection cap)`;
+    return counted;
   } finally {
     if (name === 'at') {
       const q = await run('atq', [], { env: session.env });

@@ -19,49 +19,164 @@ export type Origin = { kind: 'drop'; file: string } | { kind: 'bytes'; text: str
 
 const TASK_FILE = 'task.yaml';
 
+/** An acceptance built in `.staging/`, not committed yet: none of it is visible. */
+export interface Staged {
+  queue: string;
+  jobs: AcceptedJob[];
+  /** The acceptance's folder in `.staging/`. */
+  dir: string;
+  /** A task's name (reserved in this process until the task is committed or abandoned). */
+  taskName: string | undefined;
+  /** Where a task's manifest goes: `tasks/<name>`. */
+  taskDir: string | undefined;
+  /** Files written and folders whose entries changed: what must be on disk before the drop is taken. */
+  written: string[];
+  committed: boolean;
+}
+
+/** Task folders being staged in this process: two tasks staged at once must not pick one name. */
+const reservedTaskDirs = new Set<string>();
+
 /**
  * Write accepted jobs into `queued/`. Everything is built in `.staging/` first; the commit point of a
  * single job is the rename of its folder into `queued/`, and of a task the rename of its manifest into
  * `tasks/`. A crash before the commit leaves the drop where it was; after it, recovery finishes it.
+ * The drop is taken into the staging folder only once the files beside it are complete (durable:
+ * on disk), so recovery may commit any staging folder that holds its drop.
+ *
+ * This runs the steps one after another; durable, each step's writes are fsynced before the next.
+ * DurableAcceptor runs the same steps for many acceptances at once and shares the fsyncs.
  */
 export function acceptJobs(layout: SpoolLayout, queue: string, specs: JobSpec[], origin: Origin, durable: boolean): AcceptedJob[] {
+  const staged = stageJobs(layout, queue, specs, origin);
+  if (staged === undefined) return [];
+  // fsyncDir opens read-only: it serves files as well as folders.
+  const sync = (paths: string[]): void => {
+    if (durable) for (const p of paths) fsyncDir(p);
+  };
+  try {
+    sync(staged.written);
+    if (!takeOrigin(staged, origin)) {
+      abandonStaged(staged, origin);
+      return [];
+    }
+    sync(commitStaged(layout, staged, origin));
+    sync(finishStaged(layout, staged));
+    return staged.jobs;
+  } catch (error) {
+    abandonStaged(staged, origin);
+    throw diskError(error, staged.dir);
+  }
+}
+
+/**
+ * Step 1: write the jobs (and an API submission's bytes, under a dot name) into a new staging
+ * folder. Undefined: no specs. Throws with the staging folder removed.
+ */
+export function stageJobs(layout: SpoolLayout, queue: string, specs: JobSpec[], origin: Origin): Staged | undefined {
   const first = specs[0];
-  if (first === undefined) return [];
-  const staging = path.join(layout.folder(queue, 'staging'), `${HOST_TAG}-${process.pid}-${first.id}`);
-  const jobs = specs.map((spec) => ({ spec, state: initialState(spec) }));
+  if (first === undefined) return undefined;
+  const dir = path.join(layout.folder(queue, 'staging'), `${HOST_TAG}-${process.pid}-${first.id}`);
+  const staged: Staged = { queue, jobs: specs.map((spec) => ({ spec, state: initialState(spec) })), dir, taskName: undefined, taskDir: undefined, written: [], committed: false };
   try {
     if (first.task === undefined && specs.length === 1) {
-      mkdirSync(staging);
-      writeJob(staging, jobs[0] as AcceptedJob, durable);
-      if (!keepOrigin(origin, path.join(staging, 'drop'))) return abandon(staging);
-      if (durable) fsyncDir(staging);
-      renameSync(staging, layout.jobDir(queue, 'queued', first.id));
-      if (durable) fsyncDir(layout.stateDir(queue, 'queued'));
-      return jobs;
+      mkdirSync(dir);
+      writeJob(dir, staged.jobs[0] as AcceptedJob, staged.written);
+      if (origin.kind === 'bytes') writeTo(path.join(dir, `.drop.${origin.ext}`), origin.text, staged.written);
+      staged.written.push(dir);
+      return staged;
     }
-    mkdirSync(path.join(staging, 'jobs'), { recursive: true });
-    const manifest = path.join(staging, 'task');
+    const jobsDir = path.join(dir, 'jobs');
+    const manifest = path.join(dir, 'task');
+    mkdirSync(jobsDir, { recursive: true });
     mkdirSync(manifest);
-    const taskName = uniqueTaskName(layout, queue, first.task?.name ?? first.id);
-    for (const job of jobs) {
+    const taskName = reserveTaskName(layout, queue, first.task?.name ?? first.id);
+    staged.taskName = taskName;
+    staged.taskDir = layout.taskDir(queue, taskName);
+    for (const job of staged.jobs) {
       if (job.spec.task !== undefined) job.spec.task.name = taskName;
       job.state.task = taskName;
-      const dir = path.join(staging, 'jobs', job.spec.id);
-      mkdirSync(dir);
-      writeJob(dir, job, durable);
+      const jobDir = path.join(jobsDir, job.spec.id);
+      mkdirSync(jobDir);
+      writeJob(jobDir, job, staged.written);
+      staged.written.push(jobDir);
     }
-    writeFileSync(
-      path.join(manifest, TASK_FILE),
-      JSON.stringify({ name: taskName, queue, submitted_at: first.submitted_at, count: jobs.length, jobs: jobs.map((j) => j.spec.id) }, null, 1) + '\n',
-    );
-    if (!keepOrigin(origin, path.join(manifest, 'drop'))) return abandon(staging);
-    renameSync(manifest, layout.taskDir(queue, taskName));
-    finishTask(layout, queue, staging);
-    return jobs;
+    const listing = { name: taskName, queue, submitted_at: first.submitted_at, count: staged.jobs.length, jobs: staged.jobs.map((j) => j.spec.id) };
+    writeTo(path.join(manifest, TASK_FILE), JSON.stringify(listing, null, 1) + '\n', staged.written);
+    if (origin.kind === 'bytes') writeTo(path.join(manifest, `.drop.${origin.ext}`), origin.text, staged.written);
+    // The staging folder outlives the commit (recovery finishes a committed task from it): its entry counts too.
+    staged.written.push(manifest, jobsDir, dir, layout.folder(queue, 'staging'));
+    return staged;
   } catch (error) {
-    rmSync(staging, { recursive: true, force: true });
-    throw diskError(error, staging);
+    abandonStaged(staged, origin);
+    throw diskError(error, dir);
   }
+}
+
+/**
+ * Step 2: take the drop into the staging folder (an API submission's bytes get their real name).
+ * `false`: another daemon took the drop first.
+ */
+export function takeOrigin(staged: Staged, origin: Origin): boolean {
+  const into = staged.taskName === undefined ? staged.dir : path.join(staged.dir, 'task');
+  if (origin.kind === 'bytes') {
+    renameSync(path.join(into, `.drop.${origin.ext}`), path.join(into, `drop.${origin.ext}`));
+    return true;
+  }
+  try {
+    renameSync(origin.file, path.join(into, `drop.${dropExt(origin.file)}`));
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/** Step 3, the commit point. Returns the folders whose entries changed. */
+export function commitStaged(layout: SpoolLayout, staged: Staged, origin: Origin): string[] {
+  const changed = origin.kind === 'drop' ? [path.dirname(origin.file)] : [];
+  const first = staged.jobs[0] as AcceptedJob;
+  if (staged.taskName === undefined) {
+    const target = layout.jobDir(staged.queue, 'queued', first.spec.id);
+    renameSync(staged.dir, target);
+    staged.committed = true;
+    changed.push(path.dirname(target), target);
+    return changed;
+  }
+  const target = staged.taskDir ?? layout.taskDir(staged.queue, staged.taskName);
+  renameSync(path.join(staged.dir, 'task'), target);
+  staged.committed = true;
+  reservedTaskDirs.delete(target);
+  changed.push(path.dirname(target), target);
+  return changed;
+}
+
+/** Step 4, after the commit: a task's jobs go into `queued/`. Returns the folders whose entries changed. */
+export function finishStaged(layout: SpoolLayout, staged: Staged): string[] {
+  if (staged.taskName === undefined) return [];
+  finishTask(layout, staged.queue, staged.dir);
+  return [layout.stateDir(staged.queue, 'queued')];
+}
+
+/** Undo an acceptance that was not committed: the drop goes back to `incoming/`, staging is removed. */
+export function abandonStaged(staged: Staged, origin: Origin): void {
+  if (staged.taskDir !== undefined) reservedTaskDirs.delete(staged.taskDir);
+  if (staged.committed) return; // recovery (or the steps still to run) finish it
+  if (origin.kind === 'drop') {
+    const taken = path.join(staged.taskName === undefined ? staged.dir : path.join(staged.dir, 'task'), `drop.${dropExt(origin.file)}`);
+    // Not over a new drop of the same name.
+    const back = existsSync(origin.file) ? path.join(path.dirname(origin.file), `recovered-${path.basename(staged.dir)}.${dropExt(origin.file)}`) : origin.file;
+    try {
+      renameSync(taken, back);
+    } catch {
+      // not taken
+    }
+  }
+  rmSync(staged.dir, { recursive: true, force: true });
+}
+
+function dropExt(file: string): string {
+  return path.extname(file).slice(1) || 'yaml';
 }
 
 function initialState(spec: JobSpec): JobState {
@@ -85,30 +200,14 @@ function initialState(spec: JobSpec): JobState {
   };
 }
 
-function writeJob(dir: string, job: AcceptedJob, durable: boolean): void {
-  writeFileSync(path.join(dir, JOB_FILE), serializeSpec(job.spec), durable ? { flush: true } : undefined);
-  writeFileSync(path.join(dir, STATE_FILE), JSON.stringify(job.state, null, 1) + '\n', durable ? { flush: true } : undefined);
+function writeJob(dir: string, job: AcceptedJob, written: string[]): void {
+  writeTo(path.join(dir, JOB_FILE), serializeSpec(job.spec), written);
+  writeTo(path.join(dir, STATE_FILE), JSON.stringify(job.state, null, 1) + '\n', written);
 }
 
-/** Move the drop into the job (the original bytes stay untouched). `false`: another daemon took it. */
-function keepOrigin(origin: Origin, base: string): boolean {
-  if (origin.kind === 'bytes') {
-    writeFileSync(`${base}.${origin.ext}`, origin.text);
-    return true;
-  }
-  const ext = path.extname(origin.file).slice(1) || 'yaml';
-  try {
-    renameSync(origin.file, `${base}.${ext}`);
-    return true;
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return false;
-    throw error;
-  }
-}
-
-function abandon(staging: string): AcceptedJob[] {
-  rmSync(staging, { recursive: true, force: true });
-  return [];
+function writeTo(file: string, text: string, written: string[]): void {
+  writeFileSync(file, text);
+  written.push(file);
 }
 
 function finishTask(layout: SpoolLayout, queue: string, staging: string): void {
@@ -119,9 +218,10 @@ function finishTask(layout: SpoolLayout, queue: string, staging: string): void {
   rmSync(staging, { recursive: true, force: true });
 }
 
-function uniqueTaskName(layout: SpoolLayout, queue: string, wanted: string): string {
+function reserveTaskName(layout: SpoolLayout, queue: string, wanted: string): string {
   let name = wanted;
-  for (let n = 2; existsSync(layout.taskDir(queue, name)); n++) name = `${wanted}-${n}`;
+  for (let n = 2; existsSync(layout.taskDir(queue, name)) || reservedTaskDirs.has(layout.taskDir(queue, name)); n++) name = `${wanted}-${n}`;
+  reservedTaskDirs.add(layout.taskDir(queue, name));
   return name;
 }
 

@@ -10,6 +10,7 @@ import { slugify } from '../jobs/id.ts';
 import type { Logger } from '../log.ts';
 import { type AcceptedJob, acceptJobs } from './accept.ts';
 import { writeFileAtomic } from './atomic.ts';
+import type { DurableAcceptor } from './durable-accept.ts';
 import type { SpoolLayout } from './layout.ts';
 
 export interface IntakeDeps {
@@ -20,6 +21,8 @@ export interface IntakeDeps {
   onAccepted: (queue: string, jobs: AcceptedJob[]) => void;
   onRejected: (queue: string, file: string, error: BatchdError) => void;
   limits: () => { maxBytes: number; stableMs: number; durable: boolean };
+  /** Durable acceptance (storage.fsync), group-committed. */
+  acceptor: DurableAcceptor;
 }
 
 const JOB_FILE_EXT = /\.(ya?ml|json)$/i;
@@ -53,6 +56,8 @@ export class Intake {
   readonly #written = new Set<string>();
   /** Valid fresh drops waiting for the event loop to deliver any write event (see #confirm). */
   readonly #confirming = new Map<string, NodeJS.Immediate>();
+  /** Drops whose durable acceptance is under way: they stay in incoming/ until their jobs are on disk. */
+  readonly #committing = new Set<string>();
 
   constructor(deps: IntakeDeps) {
     this.#deps = deps;
@@ -63,7 +68,7 @@ export class Intake {
     if (isIgnoredName(name)) return;
     const file = path.join(this.#deps.layout.folder(queue, 'incoming'), name);
     if (seen === 'written') this.#written.add(file);
-    if (this.#busy.has(file) || this.#confirming.has(file)) return;
+    if (this.#busy.has(file) || this.#confirming.has(file) || this.#committing.has(file)) return;
     // A later event for a file we wait on means it was written again: look now, not at the timer.
     const waiting = this.#waiting.get(file);
     if (waiting !== undefined) {
@@ -158,8 +163,22 @@ export class Intake {
 
   #accept(queue: string, file: string, specs: JobSpec[], durable: boolean): void {
     this.#written.delete(file);
-    const accepted = acceptJobs(this.#deps.layout, queue, specs, { kind: 'drop', file }, durable);
-    if (accepted.length > 0) this.#deps.onAccepted(queue, accepted);
+    if (!durable) {
+      const accepted = acceptJobs(this.#deps.layout, queue, specs, { kind: 'drop', file }, false);
+      if (accepted.length > 0) this.#deps.onAccepted(queue, accepted);
+      return;
+    }
+    this.#committing.add(file);
+    this.#deps.acceptor
+      .accept(queue, specs, { kind: 'drop', file })
+      .finally(() => this.#committing.delete(file))
+      .then(
+        (accepted) => {
+          if (accepted.length > 0) this.#deps.onAccepted(queue, accepted);
+        },
+        (error: unknown) => this.#deps.log.error({ queue, file, err: coerceError(error) }, 'could not take drop (it stays in incoming/)'),
+      )
+      .catch((error: unknown) => this.#deps.log.error({ queue, file, err: coerceError(error) }, 'drop accepted, but its jobs were not handed on'));
   }
 
   /**

@@ -81,6 +81,27 @@ describe('permissions', () => {
     expect((await d.batch(['enqueue', '-t', 'echo', 'hi'], { env: BOB })).code).toBe(4);
   });
 
+  it('job -u --at/-h/-p and queue -d --status exit 4 without ManageJobs / ManageQueues, changing nothing', async () => {
+    const enqueued = await d.batch(['enqueue', '-t', 'echo', 'later', '--at', '+1h'], { env: ROOT });
+    const id = enqueued.stdout.trim();
+    for (const args of [
+      ['job', id, '--at', 'any'],
+      ['job', id, '-h', '*'],
+      ['job', id, '-p', 'up'],
+      ['queue', 'default', '-d', '--status', 'queued'],
+    ]) {
+      const refused = await d.batch(args, { env: BOB });
+      expect(refused.code, args.join(' ')).toBe(4);
+      expect(refused.stderr).toMatch(/bob lacks the Manage(Jobs|Queues) permission/);
+    }
+    const job = json<{ status: string; not_before: string | null }>(
+      await d.batch(['job', id, '--json'], { env: ROOT }),
+    );
+    expect(job.status).toBe('queued');
+    expect(job.not_before).not.toBeNull();
+    expect((await d.batch(['job', id, '-d'], { env: ROOT })).code).toBe(0);
+  });
+
   it('user adds a user with the password from stdin, and that user changes it', async () => {
     expect((await d.batch(['user', 'carol', '-a'], { env: ROOT, input: 'carolpass1\n' })).code).toBe(0);
     const users = json<UserInfo[]>(await d.batch(['user', '--json'], { env: ROOT }));

@@ -97,15 +97,16 @@ describe('jobs', () => {
     expect(json<{ log: string }>(await d.batch(['logs', id, '--stderr', '--json'])).log).toBe('err\n');
   });
 
-  it('enqueue --at keeps the job queued until then; job -u cannot change it afterwards', async () => {
+  it('enqueue --at keeps the job queued until then; job --at any releases it (cli-job-fields.test.ts: more)', async () => {
     const before = Date.now();
     const id = await enqueue(['-t', 'echo', 'later', '--at', '+1h', '-n', 'not yet']);
     const job = json<JobInfo>(await d.batch(['job', id, '--json']));
     expect(job).toMatchObject({ status: 'queued', notes: 'not yet' });
     expect(Date.parse(job.not_before ?? '') - before).toBeGreaterThan(3_590_000);
-    const change = await d.batch(['job', id, '--at', 'now']);
-    expect(change.code).toBe(2);
-    expect(change.stderr).toContain('cancel it');
+    const change = await d.batch(['job', id, '--at', 'any', '--json']);
+    expect(change.code).toBe(0);
+    expect(json<JobInfo>(change).not_before).toBeNull();
+    expect((await d.batch(['wait', id])).code).toBe(0);
   });
 
   it('job changes priority, notes and queue, one change per call', async () => {

@@ -233,6 +233,13 @@ function checkJob(job: FoundJob, lines: LedgerLine[], onFail: OnFailMode, stats:
   return problems;
 }
 
+/** The first problems of a long list, so a failing run stays readable. */
+export function clip(problems: string[], max = 25): string[] {
+  return problems.length <= max
+    ? problems
+    : [...problems.slice(0, max), `... and ${problems.length - max} more`];
+}
+
 export function summary(stats: AuditStats): string {
   const examples = stats.examples.map((e) => `\n  e.g. ${e}`).join('');
   return `${stats.jobs} jobs: ${stats.done} done, ${stats.failed} failed; ${stats.runs} runs; ${stats.reran} re-ran after an interruption; ${stats.interrupted} interrupted attempts recorded${examples}`;

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import type { TestEnv } from '../helpers/env.ts';
+import { clip } from './audit.ts';
 import { cleanupCrashLoop, crashLoopEnv, runCrashLoop } from './crash-loop.ts';
 
 describe('kill -9 of the daemon at random moments (on_fail retry)', () => {
@@ -10,7 +11,7 @@ describe('kill -9 of the daemon at random moments (on_fail retry)', () => {
   it('loses no job, and re-runs only jobs it recorded as interrupted, over 100 rounds', async () => {
     env = crashLoopEnv('retry');
     const result = await runCrashLoop(env, { onFail: 'retry', rounds: 100, jobs: 2400 });
-    expect(result.audit.problems).toEqual([]);
+    expect(clip(result.audit.problems)).toEqual([]);
     expect(result.leftoverProcesses).toEqual([]);
     expect(result.audit.stats.done).toBe(result.submissions.jobs);
     expect(result.submissions.jobs).toBeGreaterThanOrEqual(2000);

@@ -16,6 +16,7 @@ import {
   sleep,
   startMarked,
   Submissions,
+  waitUntilFinished,
 } from './harness.ts';
 
 export interface CrashLoopPlan {
@@ -121,20 +122,7 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
 
   // The last daemon finishes everything; then it is stopped the orderly way.
   const last = await startMarked(env);
-  await waitFor(
-    () => {
-      const c = countStates(env.spool, QUEUES);
-      return (
-        c.incoming === 0 &&
-        c.staging === 0 &&
-        c.queued === 0 &&
-        c.running === 0 &&
-        (c.done ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0) >= submissions.jobs
-      );
-    },
-    240_000,
-    `all ${submissions.jobs} jobs to finish`,
-  );
+  const unfinished = await waitUntilFinished(env.spool, QUEUES, submissions.jobs, 180_000);
   await last.stop();
   const leftoverProcesses = await waitFor(
     () => (markedProcesses(env.root).length === 0 ? [] : undefined),
@@ -146,6 +134,7 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
     ledger: readLedger(path.join(env.root, 'ledger')),
     onFail: plan.onFail,
   });
+  if (unfinished !== undefined) result.problems.unshift(unfinished);
   const seconds = (Date.now() - started) / 1000;
   console.log(
     `crash loop (on_fail ${plan.onFail}, seed ${plan.seed ?? SEED}): ${tally.rounds} kill -9 rounds in ${seconds.toFixed(1)} s ` +

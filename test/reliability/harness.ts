@@ -4,7 +4,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
-import { jobsIn, type TestEnv } from '../helpers/env.ts';
+import { jobsIn, type TestEnv, waitFor } from '../helpers/env.ts';
 
 /**
  * The pieces the reliability tests share: a seeded random source (every run is reproducible from
@@ -177,6 +177,38 @@ export function countStates(spool: string, queues: readonly string[]): Record<st
     counts.staging = (counts.staging ?? 0) + listAll(path.join(spool, queue, '.staging')).length;
   }
   return counts;
+}
+
+/**
+ * Wait until every submitted job has finished and nothing is left to take; on a timeout, say so
+ * instead of throwing, so the audit still runs and lists what went wrong.
+ */
+export async function waitUntilFinished(
+  spool: string,
+  queues: readonly string[],
+  jobs: number,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  let last: Record<string, number> = {};
+  try {
+    await waitFor(
+      () => {
+        last = countStates(spool, queues);
+        return (
+          last.incoming === 0 &&
+          last.staging === 0 &&
+          last.queued === 0 &&
+          last.running === 0 &&
+          (last.done ?? 0) + (last.failed ?? 0) + (last.cancelled ?? 0) >= jobs
+        );
+      },
+      timeoutMs,
+      'every job to finish',
+    );
+    return undefined;
+  } catch {
+    return `not all ${jobs} jobs finished within ${timeoutMs / 1000} s: ${JSON.stringify(last)}`;
+  }
 }
 
 export function listAll(dir: string): string[] {

@@ -248,10 +248,10 @@ export function registerQueueRoutes(router: Router): void {
         422: { description: 'Invalid job' },
       },
     },
-    ({ c, params, raw, principal }) => {
+    async ({ c, params, raw, principal }) => {
       assertQueue(ctx, params.q);
       if (raw === undefined) throw new BatchdError('BAD_JSON', 'A job file is needed in the request body');
-      const accepted = daemon.submit(
+      const accepted = await daemon.submitAsync(
         params.q,
         raw.format === 'yaml' ? { text: raw.text, ext: 'yaml' } : { data: raw.data },
         principal.name,

@@ -1,0 +1,108 @@
+import { BatchdError } from '../errors.ts';
+import type { JobSpec } from '../jobs/spec.ts';
+import {
+  abandonStaged,
+  type AcceptedJob,
+  commitStaged,
+  finishStaged,
+  type Origin,
+  type Staged,
+  stageJobs,
+  takeOrigin,
+} from './accept.ts';
+import { diskError, fsyncAll } from './atomic.ts';
+import { GroupCommit, type Settled } from './group-commit.ts';
+import type { SpoolLayout } from './layout.ts';
+
+interface Pending {
+  staged: Staged;
+  origin: Origin;
+}
+
+export interface DurableAcceptorOptions {
+  /** How long a lone acceptance waits for others to share its fsyncs (ms). */
+  windowMs?: number;
+  /** Acceptances per batch at most. */
+  maxBatch?: number;
+}
+
+/**
+ * Durable acceptance (storage.fsync) with group commit. Each acceptance is staged at once, in the
+ * caller's turn; then a batch of them goes through acceptJobs' steps together, with the fsyncs of
+ * each step issued concurrently for the whole batch, so the journal commits them together:
+ *   1. fsync every staged file and folder; 2. take each drop, commit each acceptance (renames);
+ *   3. fsync the folders those renames changed; 4. tasks: move their jobs to queued/, fsync it.
+ * A caller's promise resolves only after its batch's last step: then its job is on disk. A crash
+ * at any point leaves what acceptJobs leaves: the drop in incoming/, or a committed acceptance.
+ */
+export class DurableAcceptor {
+  readonly #layout: SpoolLayout;
+  readonly #commits: GroupCommit<Pending, AcceptedJob[]>;
+  #closed = false;
+
+  constructor(layout: SpoolLayout, options: DurableAcceptorOptions = {}) {
+    this.#layout = layout;
+    this.#commits = new GroupCommit({ ...options, flush: (batch) => this.#flush(batch) });
+  }
+
+  /**
+   * Accept jobs durably: resolves with them once they are on disk in `queued/` (`[]`: another
+   * daemon took the drop). Until then a drop stays in `incoming/`; the caller must not offer it again.
+   */
+  // Async only to turn throws into rejections: staging runs in the caller's turn, before any await.
+  async accept(queue: string, specs: JobSpec[], origin: Origin): Promise<AcceptedJob[]> {
+    if (this.#closed) throw new BatchdError('INTERNAL', 'The daemon is stopping: no more acceptances');
+    const staged = stageJobs(this.#layout, queue, specs, origin);
+    if (staged === undefined) return [];
+    return this.#commits.add({ staged, origin });
+  }
+
+  /** Acceptances staged and not yet settled. */
+  get pending(): number {
+    return this.#commits.pending;
+  }
+
+  /** Refuse new acceptances and wait for the ones under way (an orderly stop). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#commits.idle();
+  }
+
+  async #flush(batch: Pending[]): Promise<Settled<AcceptedJob[]>[]> {
+    const outcomes: Settled<AcceptedJob[]>[] = batch.map(() => ({ ok: true, value: [] }));
+    try {
+      await fsyncAll(batch.flatMap((p) => p.staged.written));
+    } catch (error) {
+      for (const p of batch) abandonStaged(p.staged, p.origin);
+      throw diskError(error, batch[0]?.staged.dir ?? '');
+    }
+    const changed = new Set<string>();
+    const committed: number[] = [];
+    batch.forEach(({ staged, origin }, i) => {
+      try {
+        if (takeOrigin(staged, origin)) {
+          for (const dir of commitStaged(this.#layout, staged, origin)) changed.add(dir);
+          committed.push(i);
+        } else abandonStaged(staged, origin); // another daemon took the drop
+      } catch (error) {
+        abandonStaged(staged, origin);
+        outcomes[i] = { ok: false, error: diskError(error, staged.dir) };
+      }
+    });
+    // Committed but not yet known durable: a failure from here on fails the whole batch, and the
+    // jobs already in queued/ are found by the next rescan (tasks by recovery at the next start).
+    await fsyncAll(changed);
+    changed.clear();
+    for (const i of committed) {
+      const { staged } = batch[i] as Pending;
+      try {
+        for (const dir of finishStaged(this.#layout, staged)) changed.add(dir);
+        outcomes[i] = { ok: true, value: staged.jobs };
+      } catch (error) {
+        outcomes[i] = { ok: false, error: diskError(error, staged.dir) }; // committed: recovery finishes it
+      }
+    }
+    await fsyncAll(changed);
+    return outcomes;
+  }
+}

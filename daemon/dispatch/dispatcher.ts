@@ -486,12 +486,31 @@ export class Dispatcher {
     this.pump();
   }
 
+  /**
+   * The job's lock was busy: another dispatcher is claiming it (then it leaves queued/ at once), or a
+   * short control operation (priority, move…) holds it. Index it again if it is still queued.
+   */
+  #lookAgainLater(entry: Entry): void {
+    const timer = setTimeout(() => {
+      if (!this.#accepting || this.knows(entry.id)) return;
+      try {
+        this.add(readJobState(this.#d.layout.jobDir(entry.queue, 'queued', entry.id)));
+      } catch {
+        // claimed or moved elsewhere: nothing to do
+      }
+    }, 100);
+    timer.unref();
+  }
+
   /** One attempt under the job's lock; returns the job's record if it was queued again. */
   async #execute(run: Running): Promise<JobState | undefined> {
     const { entry } = run;
     const job = { id: entry.id, queue: entry.queue };
     const release = await this.#d.locks.acquire(entry.id);
-    if (release === undefined) return undefined; // another dispatcher holds it
+    if (release === undefined) {
+      this.#lookAgainLater(entry);
+      return undefined;
+    }
     try {
       const type = this.#d.config.jobType(entry.type);
       const settings = this.#d.queues.settings(entry.queue);

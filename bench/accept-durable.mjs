@@ -2,11 +2,11 @@
 // Acceptance throughput, durable (storage.fsync: true) beside non-durable, for one or more builds of
 // the daemon compared in the same run (rounds interleave the builds, so machine load hits all alike):
 //   - drops: N job files renamed into incoming/ in one burst, timed until all are folders in queued/;
-//   - HTTP: wrk POSTs /queue/:q with a bearer token for S seconds (durable), p50/p99 from wrk.
+//   - HTTP: wrk POSTs /queue/:q with a bearer token for S seconds, p50/p99 from wrk.
 // Beside them, measured in the same run: the disk's sequential fsync floor, and the load average.
 //
 //   npm run build && node bench/accept-durable.mjs [--build label=DIR ...] [--drops 10000] [--rounds 3]
-//       [--seconds 5] [--connections 16] [--no-http] [--json FILE]
+//       [--seconds 5] [--connections 16] [--no-http] [--no-drops] [--json FILE]
 //
 // A build DIR holds dist/ (and resolves packages through the repository's node_modules): snapshot a
 // build with `npx tsc -p tsconfig.json --outDir DIR/dist` so others' rebuilds of dist/ do not change
@@ -62,6 +62,7 @@ function parseArgs(argv) {
     else if (a === '--seconds') opts.seconds = Number(next());
     else if (a === '--connections') opts.connections = Number(next());
     else if (a === '--no-http') opts.http = false;
+    else if (a === '--no-drops') opts.drops = 0;
     else if (a === '--json') opts.json = next();
     else throw new Error(`unknown argument ${a}`);
   }
@@ -164,11 +165,11 @@ async function dropBurst(build, dir, n, durable) {
 }
 
 /** Durable submissions over HTTP (bearer token), measured by wrk; every 201 is checked against queued/. */
-async function httpSubmit(build, dir, { seconds, connections }) {
+async function httpSubmit(build, dir, { seconds, connections }, durable) {
   const urlFile = path.join(dir, 'url');
   const { etc, spool } = writeEtc(dir, {
     manager: { enabled: true, host: '127.0.0.1', port: 0, auth: { basic: true, token: true } },
-    storage: { fsync: true },
+    storage: { fsync: durable },
     logging: { level: 'warn', format: 'json', target: 'stderr' },
   });
   const { UserStore } = await import(
@@ -282,7 +283,7 @@ async function main() {
       // Builds alternate order each round, so neither always goes first.
       const builds = round % 2 === 1 ? opts.builds : [...opts.builds].reverse();
       for (const build of builds) {
-        for (const durable of [false, true]) {
+        for (const durable of opts.drops > 0 ? [false, true] : []) {
           const dir = mkdtempSync(path.join(root, `${build.label}-`));
           try {
             const { rate, cpuUsPerDrop } = await dropBurst(build, dir, opts.drops, durable);
@@ -299,18 +300,21 @@ async function main() {
             rmSync(dir, { recursive: true, force: true });
           }
         }
-        if (opts.http) {
+        for (const durable of opts.http ? [false, true] : []) {
+          const key = durable ? 'httpDurable' : 'http';
           const dir = mkdtempSync(path.join(root, `${build.label}-http-`));
           try {
-            const r = await httpSubmit(build, dir, opts);
-            add(build.label, 'http', r.perSecond);
-            add(build.label, 'httpP50', r.p50ms);
-            add(build.label, 'httpP99', r.p99ms);
+            const r = await httpSubmit(build, dir, opts, durable);
+            add(build.label, key, r.perSecond);
+            add(build.label, `${key}P50`, r.p50ms);
+            add(build.label, `${key}P99`, r.p99ms);
             console.log(
-              `  ${build.label.padEnd(10)} HTTP durable submit ${r.perSecond.toFixed(0).padStart(6)}/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  non-2xx ${r.non2xx}  (load ${load()})`,
+              `  ${build.label.padEnd(10)} HTTP ${durable ? 'durable    ' : 'non-durable'} ${r.perSecond.toFixed(0).padStart(6)}/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  non-2xx ${r.non2xx}  (load ${load()})`,
             );
           } catch (error) {
-            console.log(`  ${build.label} HTTP: FAILED ${error.message}`);
+            console.log(
+              `  ${build.label} HTTP ${durable ? 'durable' : 'non-durable'}: FAILED ${error.message}`,
+            );
           } finally {
             rmSync(dir, { recursive: true, force: true });
           }
@@ -330,7 +334,8 @@ async function main() {
     console.log(
       `  ${build.label.padEnd(10)} drops ${f('drops').padStart(6)}/s (${f('cpu')} µs CPU)   durable drops ${f('dropsDurable').padStart(6)}/s (${f('cpuDurable')} µs CPU)` +
         (opts.http
-          ? `   HTTP durable ${f('http').padStart(6)}/s p50 ${f('httpP50', 2)} ms p99 ${f('httpP99', 2)} ms`
+          ? `\n  ${''.padEnd(10)} HTTP ${f('http').padStart(6)}/s p50 ${f('httpP50', 2)} ms p99 ${f('httpP99', 2)} ms` +
+            `   HTTP durable ${f('httpDurable').padStart(6)}/s p50 ${f('httpDurableP50', 2)} ms p99 ${f('httpDurableP99', 2)} ms`
           : ''),
     );
   }

@@ -62,6 +62,11 @@ export class DurableAcceptor {
     return this.#commits.pending;
   }
 
+  /** Batches flushed so far (each shares its fsyncs among its acceptances). */
+  get batches(): number {
+    return this.#commits.flushes;
+  }
+
   /** Refuse new acceptances and wait for the ones under way (an orderly stop). */
   async close(): Promise<void> {
     this.#closed = true;

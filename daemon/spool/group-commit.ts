@@ -37,6 +37,7 @@ export class GroupCommit<T, R> {
   #immediate: NodeJS.Immediate | undefined;
   #running: Promise<void> | undefined;
   #runningSize = 0;
+  #flushes = 0;
 
   constructor(options: GroupCommitOptions<T, R>) {
     const { windowMs = 0, maxBatch = 512 } = options;
@@ -64,6 +65,11 @@ export class GroupCommit<T, R> {
     return this.#queue.length + this.#runningSize;
   }
 
+  /** Batches started so far. */
+  get flushes(): number {
+    return this.#flushes;
+  }
+
   /** Resolves once every item added so far is settled (an orderly stop waits for it). */
   async idle(): Promise<void> {
     while (this.#running !== undefined || this.#queue.length > 0) {
@@ -88,6 +94,7 @@ export class GroupCommit<T, R> {
     const batch = this.#queue.splice(0, this.#maxBatch);
     if (batch.length === 0) return;
     this.#runningSize = batch.length;
+    this.#flushes += 1;
     this.#running = this.#run(batch).finally(() => {
       this.#running = undefined;
       this.#runningSize = 0;

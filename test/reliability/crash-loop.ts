@@ -22,7 +22,7 @@ import {
 export interface CrashLoopPlan {
   onFail: OnFailMode;
   rounds: number;
-  /** Roughly how many jobs to submit over all rounds. */
+  /** How many jobs to submit over all rounds (the last task may go a little past it). */
   jobs: number;
   seed?: number;
 }

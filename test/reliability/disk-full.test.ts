@@ -30,6 +30,7 @@ import {
   startMarked,
   Submissions,
 } from './harness.ts';
+import { type HttpAnswer, send } from './http-corpus.ts';
 
 const SIZE = '4m';
 
@@ -92,15 +93,37 @@ describe.skipIf(problem !== undefined)('a full spool file system', () => {
   let filler: string;
   let ledger: string;
   let long: string;
+  let api: string;
+  const submit = (n: string): Promise<HttpAnswer> =>
+    send(api, {
+      method: 'POST',
+      path: '/queue/default',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'ledger', name: n, params: { pause: 0 } }),
+    });
 
   beforeAll(async () => {
-    env = makeEnv({ config: { dispatcher: { workers: 2, poll_timeout: 0.5 } } });
+    env = makeEnv({
+      config: {
+        dispatcher: { workers: 2, poll_timeout: 0.5 },
+        manager: { enabled: true, port: 0, host: '127.0.0.1' },
+      },
+    });
     ledger = path.join(env.root, 'ledger');
     env.writeConfig('jobtypes/ledger.yaml', ledgerJobType(ledger, 'retry'));
     mountSmall(env.spool, path.join(env.root, 'spool.img'));
     mounted = env.spool;
     filler = path.join(env.spool, '.filler');
     daemon = await startMarked(env);
+    api = await waitFor(
+      () =>
+        daemon
+          .records()
+          .find((r) => typeof r.url === 'string' && String(r.msg).includes('HTTP API listening'))?.url as
+          string | undefined,
+      20_000,
+      'the API to listen',
+    );
   });
 
   afterAll(async () => {
@@ -118,7 +141,7 @@ describe.skipIf(problem !== undefined)('a full spool file system', () => {
     await waitFor(() => doneCount() === 1, 15_000, 'the first job to finish');
   });
 
-  it('keeps drops that arrive while the disk is full intact in incoming/, writes no half job, and logs DISK_FULL', async () => {
+  it('keeps drops that arrive while the disk is full intact in incoming/, refuses HTTP submissions with 507 DISK_FULL, writes no half job, and logs why', async () => {
     // A job that is running when the disk fills up cannot record its end until space returns.
     long = submissions.drop(env.spool, 'default', 1.5);
     await waitFor(
@@ -168,6 +191,12 @@ describe.skipIf(problem !== undefined)('a full spool file system', () => {
     expect(listAll(path.join(env.spool, 'default', 'rejected'))).toEqual([]);
     // Whatever is in a state folder is whole: both files there and readable.
     for (const job of snapshot(env.spool).jobs) expect(job.unreadable).toBeUndefined();
+    // A submission over HTTP is refused with the same clear error, and leaves nothing behind.
+    const refused = await submit('http-while-full');
+    expect(refused.status).toBe(507);
+    expect(refused.json?.error?.code).toBe('DISK_FULL');
+    expect(refused.json?.error?.message).toContain('No space left');
+    expect(jobsIn(env.spool, 'default', 'queued').length).toBe(queuedBefore);
     const full = daemon
       .records()
       .filter((r) => (r.err as { code?: string } | undefined)?.code === 'DISK_FULL');
@@ -178,6 +207,9 @@ describe.skipIf(problem !== undefined)('a full spool file system', () => {
 
   it('accepts and runs the waiting drops once space returns, and records the end of the job that finished meanwhile', async () => {
     rmSync(filler);
+    const accepted = await submit('http-after');
+    expect(accepted.status, accepted.text).toBe(201);
+    submissions.expected.set('http-after', { jobs: 1, task: false });
     await waitFor(
       () => {
         const c = countStates(env.spool, ['default']);
@@ -193,7 +225,7 @@ describe.skipIf(problem !== undefined)('a full spool file system', () => {
       onFail: 'retry',
     });
     expect(clip(result.problems)).toEqual([]);
-    expect(result.stats.done).toBe(22);
+    expect(result.stats.done).toBe(23);
     // The job that ended while the disk was full kept its outcome until it could be written: it
     // ran once, and its one attempt is recorded as the success it was.
     const job = snapshot(env.spool).jobs.find((j) => j.key === long);

@@ -142,7 +142,12 @@ describe('dispatchers sharing one spool', () => {
     const snap = snapshot(e.spool);
     const result = audit(snap, { submitted: submissions.expected, ledger, onFail: 'retry' });
     if (unfinished !== undefined) result.problems.unshift(unfinished);
-    console.log(`3 dispatchers, d2 killed holding ${held.length} jobs: ${summary(result.stats)}`);
+    const lost = daemons
+      .flatMap((d) => d.records())
+      .filter((r) => String(r.msg).includes('lock lost')).length;
+    console.log(
+      `3 dispatchers, d2 killed holding ${held.length} jobs: ${summary(result.stats)}; ${lost} claims lost by the others`,
+    );
     expect(clip(result.problems)).toEqual([]);
     expect(result.stats.done).toBe(submissions.jobs);
     // Every job the victim held was recovered by another dispatcher and says so.

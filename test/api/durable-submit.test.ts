@@ -1,0 +1,69 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { submitResponseSchema } from '../../daemon/protocol/index.ts';
+import { jobDir } from '../helpers/env.ts';
+import { type InProcessApi, startApi } from './api-helpers.ts';
+
+/** POST /queue/:q with storage.fsync: true goes through the group commit (Daemon.submitAsync). */
+describe('durable submissions over the API', () => {
+  let t: InProcessApi;
+  beforeAll(async () => {
+    t = await startApi({ queues: { hold: { enabled: false } }, config: { storage: { fsync: true } } });
+  });
+  afterAll(async () => t.close());
+
+  it('answers concurrent submissions with 201 only once each job folder is complete', async () => {
+    const bodies = Array.from({ length: 30 }, (_, i) =>
+      i % 3 === 0
+        ? { body: `type: echo\nparams:\n  message: m${i}\n`, contentType: 'application/yaml', ext: 'yaml' }
+        : {
+            body: JSON.stringify({ type: 'echo', params: { message: `m${i}` } }),
+            contentType: 'application/json',
+            ext: 'json',
+          },
+    );
+    const answers = await Promise.all(
+      bodies.map(async ({ body, contentType, ext }) => {
+        const res = await t.request('POST', '/queue/hold', { body, contentType });
+        const json: unknown = await res.json();
+        expect(res.status, JSON.stringify(json)).toBe(201);
+        const [id] = submitResponseSchema.parse(json).jobs;
+        // At the answer, the job is all there: nothing is left for later.
+        const dir = jobDir(t.env.spool, 'hold', 'queued', id ?? '?');
+        expect(readdirSync(dir).sort()).toEqual([`drop.${ext}`, 'job.yaml', 'state.yaml']);
+        return { id, body, ext };
+      }),
+    );
+    for (const { id, body, ext } of answers) {
+      expect(
+        readFileSync(path.join(jobDir(t.env.spool, 'hold', 'queued', id ?? '?'), `drop.${ext}`), 'utf8'),
+      ).toBe(body);
+      expect(t.daemon.locate(id ?? '?')?.state).toBe('queued');
+    }
+    expect(readdirSync(path.join(t.env.spool, 'hold', '.staging'))).toEqual([]);
+  });
+
+  it('accepts a task durably: its manifest and all its jobs', async () => {
+    const res = await t.json('POST', '/queue/hold', {
+      body: { type: 'echo', task: 'fan', params: { message: { range: '1..4' } } },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const { jobs, task } = submitResponseSchema.parse(res.body);
+    expect(task).toBe('fan');
+    expect(jobs).toHaveLength(4);
+    for (const id of jobs) expect(t.daemon.locate(id)?.state).toBe('queued');
+    expect(readdirSync(path.join(t.env.spool, 'hold', 'tasks', 'fan')).sort()).toEqual([
+      'drop.json',
+      'task.yaml',
+    ]);
+  });
+
+  it('refuses an invalid job without leaving anything behind', async () => {
+    const res = await t.json('POST', '/queue/hold', { body: { type: 'no-such-type' } });
+    expect(res.status).toBe(422);
+    expect(readdirSync(path.join(t.env.spool, 'hold', '.staging'))).toEqual([]);
+  });
+});

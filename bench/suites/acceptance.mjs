@@ -32,6 +32,10 @@ export async function acceptance(ctx) {
       label: `floor: tmp→rename loop, file + folder fsync (no daemon), ${nDurable} files`,
       rate: [],
     },
+    'floor-spool': {
+      label: `floor: the spool's file work per drop, no daemon (mkdir, 2 small files, 2 renames), ${n} drops`,
+      rate: [],
+    },
     batchd: { label: `batchd accepts (storage.fsync: false), ${n} files`, rate: [], burstRate: [] },
     'batchd-durable': {
       label: `batchd accepts, durable (storage.fsync: true), ${nDurable} files`,
@@ -46,6 +50,7 @@ export async function acceptance(ctx) {
     rows['floor-fsync'].rate.push(
       nDurable / (floorLoop(path.join(dir, 'floor-fsync'), nDurable, true) / 1000),
     );
+    rows['floor-spool'].rate.push(n / (spoolWork(path.join(dir, 'floor-spool'), n) / 1000));
     for (const [name, durable] of [
       ['batchd', false],
       ['batchd-durable', true],
@@ -96,6 +101,39 @@ function floorLoop(dir, n, durable) {
   const ms = performance.now() - t0;
   if (dirFd !== undefined) closeSync(dirFd);
   return ms;
+}
+
+/**
+ * What accepting one drop costs the file system in batchd's spool design, with no daemon: a
+ * folder in .staging, job.yaml and state.yaml in it, the drop renamed in, the folder renamed into
+ * queued/. The drops are renamed into incoming/ first (not timed), as in the daemon burst.
+ */
+function spoolWork(dir, n) {
+  const incoming = path.join(dir, 'incoming');
+  const staging = path.join(dir, '.staging');
+  const queued = path.join(dir, 'queued');
+  for (const d of [incoming, staging, queued]) mkdirSync(d, { recursive: true });
+  for (let i = 0; i < n; i++) writeFileSync(path.join(incoming, `j${i}.yaml`), JOB);
+  const spec = JSON.stringify(
+    { id: 'x'.repeat(27), queue: 'default', type: 'command', params: { command: 'true' } },
+    null,
+    1,
+  );
+  const state = JSON.stringify(
+    { id: 'x'.repeat(27), queue: 'default', state: 'queued', history: [] },
+    null,
+    1,
+  );
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const job = path.join(staging, `j${i}`);
+    mkdirSync(job);
+    writeFileSync(path.join(job, 'job.yaml'), spec);
+    writeFileSync(path.join(job, 'state.yaml'), state);
+    renameSync(path.join(incoming, `j${i}.yaml`), path.join(job, 'drop.yaml'));
+    renameSync(job, path.join(queued, `j${i}`));
+  }
+  return performance.now() - t0;
 }
 
 async function daemonBurst(ctx, dir, n, durable) {

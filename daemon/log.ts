@@ -11,7 +11,16 @@ export interface LogOptions {
   target: string;
 }
 
-const REDACT = ['password', '*.password', 'passphrase', '*.passphrase', 'token', '*.token', 'secret', '*.secret'];
+const REDACT = [
+  'password',
+  '*.password',
+  'passphrase',
+  '*.passphrase',
+  'token',
+  '*.token',
+  'secret',
+  '*.secret',
+];
 
 export function createLogger(options: LogOptions): Logger {
   const fd = options.target === 'stdout' ? 1 : 2;

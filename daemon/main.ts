@@ -27,7 +27,10 @@ const program = new Command()
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
       signals += 1;
-      daemon.log.info({ signal }, signals === 1 ? 'stopping: no new jobs start; running jobs may finish' : 'stopping now');
+      daemon.log.info(
+        { signal },
+        signals === 1 ? 'stopping: no new jobs start; running jobs may finish' : 'stopping now',
+      );
       daemon.stop().then(
         () => process.exit(0),
         (error: unknown) => {

@@ -15,11 +15,31 @@ export function jsonSchemas(): Record<string, object> {
     ...z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }),
   });
   return {
-    'job.schema.json': make(jobFileSchema, 'job.schema.json', 'batchd job file (a drop in <queue>/incoming/)'),
-    'jobtype.schema.json': make(jobTypeSchema, 'jobtype.schema.json', 'batchd job type (etc/jobtypes/<name>.yaml)'),
-    'schedule.schema.json': make(scheduleSchema, 'schedule.schema.json', 'batchd schedule (etc/schedules/<name>.yaml)'),
-    'queue.schema.json': make(queueSettingsSchema, 'queue.schema.json', 'batchd queue settings (<spool>/<queue>/queue.yaml)'),
+    'job.schema.json': make(
+      jobFileSchema,
+      'job.schema.json',
+      'batchd job file (a drop in <queue>/incoming/)',
+    ),
+    'jobtype.schema.json': make(
+      jobTypeSchema,
+      'jobtype.schema.json',
+      'batchd job type (etc/jobtypes/<name>.yaml)',
+    ),
+    'schedule.schema.json': make(
+      scheduleSchema,
+      'schedule.schema.json',
+      'batchd schedule (etc/schedules/<name>.yaml)',
+    ),
+    'queue.schema.json': make(
+      queueSettingsSchema,
+      'queue.schema.json',
+      'batchd queue settings (<spool>/<queue>/queue.yaml)',
+    ),
     'host.schema.json': make(hostSchema, 'host.schema.json', 'batchd remote host (etc/hosts/<name>.yaml)'),
-    'batchd.schema.json': make(daemonConfigSchema, 'batchd.schema.json', 'batchd daemon configuration (batchd.yaml)'),
+    'batchd.schema.json': make(
+      daemonConfigSchema,
+      'batchd.schema.json',
+      'batchd daemon configuration (batchd.yaml)',
+    ),
   };
 }

@@ -19,7 +19,12 @@ export function parseText<S extends z.ZodType>(
   const result = schema.safeParse(data);
   if (result.success) return result.data;
   const problems = locateIssues(text, result.error.issues, data);
-  throw new BatchdError(code, formatProblems(file, problems), { file, line: problems[0]?.line }, { problems });
+  throw new BatchdError(
+    code,
+    formatProblems(file, problems),
+    { file, line: problems[0]?.line },
+    { problems },
+  );
 }
 
 export function loadText(text: string, file: string): unknown {
@@ -36,24 +41,43 @@ export function loadText(text: string, file: string): unknown {
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e) => {
       const pos = lineCounter.linePos(e.pos[0]);
-      return { line: pos.line, message: `YAML syntax: ${tooDeep(e) ? NESTED_TOO_DEEP : (e.message.split('\n')[0] ?? e.message)}` };
+      return {
+        line: pos.line,
+        message: `YAML syntax: ${tooDeep(e) ? NESTED_TOO_DEEP : (e.message.split('\n')[0] ?? e.message)}`,
+      };
     });
-    throw new BatchdError('YAML_SYNTAX', formatProblems(file, problems), { file, line: problems[0]?.line }, { problems });
+    throw new BatchdError(
+      'YAML_SYNTAX',
+      formatProblems(file, problems),
+      { file, line: problems[0]?.line },
+      { problems },
+    );
   }
   try {
     return doc.toJS({ maxAliasCount: 100 }) as unknown;
   } catch (error) {
     // An alias bomb, an alias to a missing anchor, or nesting too deep to convert.
-    const message = tooDeep(error) ? NESTED_TOO_DEEP : ((error as Error).message.split('\n')[0] ?? String(error));
-    throw new BatchdError('YAML_SYNTAX', `${file}: YAML syntax: ${message}`, { file }, { cause: error, problems: [{ message: `YAML syntax: ${message}` }] });
+    const message = tooDeep(error)
+      ? NESTED_TOO_DEEP
+      : ((error as Error).message.split('\n')[0] ?? String(error));
+    throw new BatchdError(
+      'YAML_SYNTAX',
+      `${file}: YAML syntax: ${message}`,
+      { file },
+      { cause: error, problems: [{ message: `YAML syntax: ${message}` }] },
+    );
   }
 }
 
-const NESTED_TOO_DEEP = 'nested too deeply to read (lists or maps inside each other thousands of levels deep)';
+const NESTED_TOO_DEEP =
+  'nested too deeply to read (lists or maps inside each other thousands of levels deep)';
 
 /** The stack overflow that very deep nesting causes in a recursive parser. */
 function tooDeep(error: unknown): boolean {
-  return error instanceof RangeError || (error instanceof Error && error.message.includes('Maximum call stack size exceeded'));
+  return (
+    error instanceof RangeError ||
+    (error instanceof Error && error.message.includes('Maximum call stack size exceeded'))
+  );
 }
 
 export function locateIssues(text: string, issues: readonly z.core.$ZodIssue[], data?: unknown): Problem[] {
@@ -67,20 +91,23 @@ export function locateIssues(text: string, issues: readonly z.core.$ZodIssue[], 
   return issues.map((issue) => {
     const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
     // An unknown key is the field at fault, not the object holding it (which may be the root).
-    const fieldPath = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...path, issue.keys[0]] : path;
+    const fieldPath =
+      issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...path, issue.keys[0]] : path;
     const field = fieldPath.length === 0 ? undefined : fieldPath.map(String).join('.');
     let line: number | undefined;
     if (doc !== undefined) {
       // The deepest node that exists on the path: a missing field points at its parent.
       for (let depth = path.length; depth >= 0 && line === undefined; depth--) {
-        const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
+        const node = doc.getIn(path.slice(0, depth), true) as
+          { range?: [number, number, number] } | undefined;
         if (node?.range !== undefined) line = lineCounter.linePos(node.range[0]).line;
       }
       // A key's own line reads better than its value's for unknown-key errors.
       if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) {
         const parent: unknown = path.length === 0 ? doc.contents : doc.getIn(path, true);
-        const pair = (parent as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] })
-          ?.items?.find((i) => i.key?.value === issue.keys[0]);
+        const pair = (
+          parent as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] }
+        )?.items?.find((i) => i.key?.value === issue.keys[0]);
         if (pair?.key?.range !== undefined) line = lineCounter.linePos(pair.key.range[0]).line;
       }
     }
@@ -124,7 +151,10 @@ function unionAlternatives(issue: z.core.$ZodIssueInvalidUnion): string[] {
   return issue.errors.flatMap((branch) => {
     const first = branch[0];
     if (first === undefined) return [];
-    if (first.path.length > 0) return typeof first.path[0] === 'string' ? [`{${first.path[0]}: …}`] : [`a list of ${first.code === 'invalid_type' ? first.expected : 'values'}`];
+    if (first.path.length > 0)
+      return typeof first.path[0] === 'string'
+        ? [`{${first.path[0]}: …}`]
+        : [`a list of ${first.code === 'invalid_type' ? first.expected : 'values'}`];
     if (first.code === 'invalid_union') return unionAlternatives(first);
     if (first.code === 'invalid_type') return [first.expected === 'tuple' ? 'list' : first.expected];
     return [];
@@ -141,14 +171,25 @@ function preview(value: unknown): string {
     shown = Array.isArray(value) ? '[…]' : '{…}';
   }
   if (shown.length > 60) shown = `${shown.slice(0, 57)}...`;
-  const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value === 'object' && value.constructor !== Object ? value.constructor.name : typeof value;
+  const kind =
+    value === null
+      ? 'null'
+      : Array.isArray(value)
+        ? 'array'
+        : typeof value === 'object' && value.constructor !== Object
+          ? value.constructor.name
+          : typeof value;
   return `${shown} (${kind})`;
 }
 
 export function formatProblems(file: string, problems: readonly Problem[]): string {
   return problems
     .map((p) => {
-      const where = [file, p.line === undefined ? undefined : `line ${p.line}`, p.field === undefined ? undefined : `field ${p.field}`]
+      const where = [
+        file,
+        p.line === undefined ? undefined : `line ${p.line}`,
+        p.field === undefined ? undefined : `field ${p.field}`,
+      ]
         .filter((x) => x !== undefined)
         .join(', ');
       return `${where}: ${p.message}`;

@@ -5,10 +5,15 @@ import { managerSchema } from './manager.ts';
 
 /** Names that become folder or file names: no dots first, no slashes, nothing that escapes. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-export const name = z.string().regex(NAME_PATTERN, 'Expected a name of letters, digits, "_", "." or "-" (max 64)');
+export const name = z
+  .string()
+  .regex(NAME_PATTERN, 'Expected a name of letters, digits, "_", "." or "-" (max 64)');
 export const identifier = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'Expected an identifier (letters, digits, "_"; not starting with a digit)');
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]{0,63}$/,
+    'Expected an identifier (letters, digits, "_"; not starting with a digit)',
+  );
 
 export const PARAM_TYPES = [
   'String',
@@ -38,7 +43,11 @@ export const paramSpecSchema = z
   .strict()
   .superRefine((param, ctx) => {
     if (param.type === 'Choice' && param.choices === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['choices'], message: 'A Choice parameter needs a `choices` list' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['choices'],
+        message: 'A Choice parameter needs a `choices` list',
+      });
     }
   });
 export type ParamSpec = z.infer<typeof paramSpecSchema>;
@@ -72,7 +81,9 @@ export const jobTypeSchema = z
     host_name: name.optional(),
     max_jobs: z.int().min(1).optional(),
     timeout: durationMs.optional(),
-    environment: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+    environment: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+      .default({}),
     workdir: z.string().optional(),
   })
   .strict()
@@ -80,20 +91,35 @@ export const jobTypeSchema = z
     const seen = new Set<string>();
     type.params.forEach((p, i) => {
       if (seen.has(p.name)) {
-        ctx.addIssue({ code: 'custom', path: ['params', i, 'name'], message: `Duplicate parameter "${p.name}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['params', i, 'name'],
+          message: `Duplicate parameter "${p.name}"`,
+        });
       }
       seen.add(p.name);
     });
   });
 export type JobType = z.infer<typeof jobTypeSchema>;
 
-export const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'] as const;
+export const WEEKDAYS = [
+  'Monday',
+  'Tuesday',
+  'Wednesday',
+  'Thursday',
+  'Friday',
+  'Saturday',
+  'Sunday',
+] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
 
 const weekday = z.string().transform((value, ctx) => {
   const found = WEEKDAYS.find((d) => d.toLowerCase().startsWith(value.toLowerCase()) && value.length >= 2);
   if (found === undefined) {
-    ctx.addIssue({ code: 'custom', message: `Expected a weekday such as Monday or Mon, got ${JSON.stringify(value)}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `Expected a weekday such as Monday or Mon, got ${JSON.stringify(value)}`,
+    });
     return z.NEVER;
   }
   return found;
@@ -127,7 +153,10 @@ export const scheduleSchema = z
       .array(z.object({ begin: timeOfDay, end: timeOfDay }).strict())
       .nullable()
       .optional(),
-    timezone: z.string().refine(isTimeZone, 'Expected an IANA time zone such as Europe/Berlin or UTC').optional(),
+    timezone: z
+      .string()
+      .refine(isTimeZone, 'Expected an IANA time zone such as Europe/Berlin or UTC')
+      .optional(),
   })
   .strict();
 export type Schedule = z.infer<typeof scheduleSchema>;
@@ -199,7 +228,9 @@ export const daemonConfigSchema = z
       })
       .strict()
       .prefault({}),
-    variables: z.record(identifier, z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+    variables: z
+      .record(identifier, z.union([z.string(), z.number(), z.boolean()]).transform(String))
+      .default({}),
   })
   .loose();
 export type DaemonConfig = z.infer<typeof daemonConfigSchema>;

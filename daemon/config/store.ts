@@ -158,10 +158,14 @@ export class ConfigStore {
     try {
       const item = parseText(text, collection.schema, file, 'CONFIG_INVALID', (data) => withName(data, stem));
       if (item.name !== stem) {
-        throw new BatchdError('CONFIG_INVALID', `${file}: field name: "${item.name}" must match the file name "${stem}"`, {
-          file,
-          field: 'name',
-        });
+        throw new BatchdError(
+          'CONFIG_INVALID',
+          `${file}: field name: "${item.name}" must match the file name "${stem}"`,
+          {
+            file,
+            field: 'name',
+          },
+        );
       }
       collection.items.set(stem, item);
       this.#log.info({ file }, `${folder}/${stem} loaded`);

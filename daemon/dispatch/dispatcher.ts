@@ -15,7 +15,13 @@ import type { SpoolLayout } from '../spool/layout.ts';
 import type { JobLocks, Release } from '../spool/lock.ts';
 import { SELF } from '../spool/owner.ts';
 import type { QueueRegistry } from '../spool/queues.ts';
-import { type AttemptResult, type JobState, readJobSpec, readJobState, RESULT_FILE } from '../spool/state-file.ts';
+import {
+  type AttemptResult,
+  type JobState,
+  readJobSpec,
+  readJobState,
+  RESULT_FILE,
+} from '../spool/state-file.ts';
 import type { Transitions } from '../spool/transition.ts';
 import { nextStep } from './outcome.ts';
 import { type Entry, ReadyList } from './ready-list.ts';
@@ -114,7 +120,8 @@ export class Dispatcher {
       }
       const where = locateJob(this.#d.layout, this.#d.queues.names(), dep);
       if (where === undefined || where.state === 'failed' || where.state === 'cancelled') {
-        const why = where === undefined ? `dependency ${dep} no longer exists` : `dependency ${dep} ${where.state}`;
+        const why =
+          where === undefined ? `dependency ${dep} no longer exists` : `dependency ${dep} ${where.state}`;
         entry.pending.add(dep); // keeps it out of the ready list while it is failed
         this.#place(entry);
         void this.#failQueued(entry, why);
@@ -211,13 +218,22 @@ export class Dispatcher {
     const where = this.#locate(id);
     if (where.state !== 'queued') {
       if (where.state === 'running') return 'elsewhere';
-      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only queued or running jobs can be cancelled`, { jobId: id });
+      throw new BatchdError(
+        'CONFLICT',
+        `Job ${id} is ${where.state}; only queued or running jobs can be cancelled`,
+        { jobId: id },
+      );
     }
     await this.#underLock(id, () => {
       this.#d.transitions.move({ id, queue: where.queue }, 'queued', 'cancelled', {
         reason,
         update: (s) => {
-          s.last = { attempt: s.attempts, outcome: 'cancelled', error: reason, ended_at: new Date().toISOString() };
+          s.last = {
+            attempt: s.attempts,
+            outcome: 'cancelled',
+            error: reason,
+            ended_at: new Date().toISOString(),
+          };
         },
       });
     });
@@ -231,7 +247,11 @@ export class Dispatcher {
   async retry(id: string): Promise<JobState> {
     const where = this.#locate(id);
     if (where.state !== 'failed' && where.state !== 'cancelled') {
-      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only failed or cancelled jobs can be retried`, { jobId: id });
+      throw new BatchdError(
+        'CONFLICT',
+        `Job ${id} is ${where.state}; only failed or cancelled jobs can be retried`,
+        { jobId: id },
+      );
     }
     const state = await this.#underLock(id, () =>
       this.#d.transitions.move({ id, queue: where.queue }, where.state, 'queued', {
@@ -250,7 +270,11 @@ export class Dispatcher {
   async setPriority(id: string, priority: number): Promise<void> {
     const where = this.#locate(id);
     if (where.state !== 'queued') {
-      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only queued jobs can be re-prioritised`, { jobId: id });
+      throw new BatchdError(
+        'CONFLICT',
+        `Job ${id} is ${where.state}; only queued jobs can be re-prioritised`,
+        { jobId: id },
+      );
     }
     await this.#underLock(id, () => {
       this.#d.transitions.update({ id, queue: where.queue }, 'queued', `priority set to ${priority}`, (s) => {
@@ -267,10 +291,13 @@ export class Dispatcher {
   }
 
   async move(id: string, toQueue: string): Promise<void> {
-    if (!this.#d.queues.has(toQueue)) throw new BatchdError('UNKNOWN_QUEUE', `Unknown queue "${toQueue}"`, { queue: toQueue });
+    if (!this.#d.queues.has(toQueue))
+      throw new BatchdError('UNKNOWN_QUEUE', `Unknown queue "${toQueue}"`, { queue: toQueue });
     const where = this.#locate(id);
     if (where.state !== 'queued') {
-      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only queued jobs can be moved`, { jobId: id });
+      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only queued jobs can be moved`, {
+        jobId: id,
+      });
     }
     if (where.queue === toQueue) return;
     await this.#underLock(id, () => {
@@ -305,24 +332,39 @@ export class Dispatcher {
     }
     const where = this.#locate(id);
     if (where.state !== 'queued') {
-      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only a queued job's start time or host can change`, { jobId: id });
+      throw new BatchdError(
+        'CONFLICT',
+        `Job ${id} is ${where.state}; only a queued job's start time or host can change`,
+        { jobId: id },
+      );
     }
     const said = [
-      change.notBefore === undefined ? '' : `not_before ${change.notBefore === null ? 'cleared' : `set to ${change.notBefore}`}`,
+      change.notBefore === undefined
+        ? ''
+        : `not_before ${change.notBefore === null ? 'cleared' : `set to ${change.notBefore}`}`,
       host === undefined ? '' : `host ${host === null ? 'cleared' : `set to ${host}`}`,
     ];
     await this.#underLock(id, () => {
       // Claimed by this dispatcher but not yet started: it would start with what it read before.
-      if (this.#running.has(id)) throw new BatchdError('CONFLICT', `Job ${id} is starting; it can no longer be changed`, { jobId: id });
-      this.#d.transitions.update({ id, queue: where.queue }, 'queued', said.filter(Boolean).join(', '), (s) => {
-        if (change.notBefore !== undefined) s.not_before = change.notBefore ?? undefined;
-        if (host !== undefined) s.host = host ?? undefined;
-      });
+      if (this.#running.has(id))
+        throw new BatchdError('CONFLICT', `Job ${id} is starting; it can no longer be changed`, {
+          jobId: id,
+        });
+      this.#d.transitions.update(
+        { id, queue: where.queue },
+        'queued',
+        said.filter(Boolean).join(', '),
+        (s) => {
+          if (change.notBefore !== undefined) s.not_before = change.notBefore ?? undefined;
+          if (host !== undefined) s.host = host ?? undefined;
+        },
+      );
       // Still under the lock, so no pass of the loop sees the job half changed.
       const entry = this.#known.get(id);
       if (entry === undefined) return;
       this.#unplace(entry);
-      if (change.notBefore !== undefined) entry.notBefore = change.notBefore === null ? undefined : Date.parse(change.notBefore);
+      if (change.notBefore !== undefined)
+        entry.notBefore = change.notBefore === null ? undefined : Date.parse(change.notBefore);
       if (host !== undefined) entry.host = host ?? undefined;
       this.#place(entry);
     });
@@ -333,27 +375,38 @@ export class Dispatcher {
   async reorder(id: string, move: PriorityMove): Promise<void> {
     const where = this.#locate(id);
     if (where.state !== 'queued') {
-      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only queued jobs can be re-prioritised`, { jobId: id });
+      throw new BatchdError(
+        'CONFLICT',
+        `Job ${id} is ${where.state}; only queued jobs can be re-prioritised`,
+        { jobId: id },
+      );
     }
     const plan = planReorder(queuedInOrder(this.#d.layout, where.queue), id, move);
     if (plan.kind === 'priority') await this.setPriority(id, plan.priority);
-    else if (plan.kind === 'swap') await this.#swap(where.queue, id, plan.with, move === 'more' ? 'up' : 'down');
+    else if (plan.kind === 'swap')
+      await this.#swap(where.queue, id, plan.with, move === 'more' ? 'up' : 'down');
   }
 
   /** Two queued jobs trade their priority and order, under both locks; never left sharing one place. */
   async #swap(queue: string, a: string, b: string, way: 'up' | 'down'): Promise<void> {
     const releaseA = await this.#d.locks.acquire(a);
-    if (releaseA === undefined) throw new BatchdError('JOB_LOCKED', `Job ${a} is held by a running dispatcher; try again`, { jobId: a });
+    if (releaseA === undefined)
+      throw new BatchdError('JOB_LOCKED', `Job ${a} is held by a running dispatcher; try again`, {
+        jobId: a,
+      });
     try {
       await this.#underLock(b, () => {
-        if (this.#running.has(a) || this.#running.has(b)) throw new BatchdError('CONFLICT', `Job ${a} or ${b} is starting; try again`, { jobId: a });
+        if (this.#running.has(a) || this.#running.has(b))
+          throw new BatchdError('CONFLICT', `Job ${a} or ${b} is starting; try again`, { jobId: a });
         const jobA = { id: a, queue };
         const jobB = { id: b, queue };
         let other: JobState;
         try {
           other = readJobState(this.#d.layout.jobDir(queue, 'queued', b));
         } catch {
-          throw new BatchdError('JOB_GONE', `Job ${b} is no longer queued in ${queue}; try again`, { jobId: b });
+          throw new BatchdError('JOB_GONE', `Job ${b} is no longer queued in ${queue}; try again`, {
+            jobId: b,
+          });
         }
         const theirs = { priority: other.priority, order: other.order };
         let mine = theirs;
@@ -366,12 +419,20 @@ export class Dispatcher {
           put(theirs)(s);
         });
         try {
-          this.#d.transitions.update(jobB, 'queued', `moved one place ${way === 'up' ? 'down' : 'up'} (swapped with ${a})`, put(mine));
+          this.#d.transitions.update(
+            jobB,
+            'queued',
+            `moved one place ${way === 'up' ? 'down' : 'up'} (swapped with ${a})`,
+            put(mine),
+          );
         } catch (error) {
           try {
             this.#d.transitions.update(jobA, 'queued', 'swap undone', put(mine));
           } catch (undo) {
-            this.#d.log.error({ jobId: a, err: coerceError(undo) }, 'could not undo half a swap: two jobs share a place');
+            this.#d.log.error(
+              { jobId: a, err: coerceError(undo) },
+              'could not undo half a swap: two jobs share a place',
+            );
           }
           throw error;
         }
@@ -408,7 +469,10 @@ export class Dispatcher {
       if (!settings.enabled && !this.#autostart(queue)) continue;
       const schedule = this.#d.config.schedule(settings.schedule_name);
       if (schedule === undefined) {
-        this.#d.log.warn({ queue, schedule: settings.schedule_name }, 'queue names an unknown schedule; it starts no jobs');
+        this.#d.log.warn(
+          { queue, schedule: settings.schedule_name },
+          'queue names an unknown schedule; it starts no jobs',
+        );
         continue;
       }
       if (!isOpen(schedule, now)) {
@@ -431,7 +495,8 @@ export class Dispatcher {
         if (
           best === undefined ||
           candidate.priority > best.priority ||
-          (candidate.priority === best.priority && (qp > bestQueuePriority || (qp === bestQueuePriority && candidate.order < best.order)))
+          (candidate.priority === best.priority &&
+            (qp > bestQueuePriority || (qp === bestQueuePriority && candidate.order < best.order)))
         ) {
           best = candidate;
           bestQueuePriority = qp;
@@ -446,7 +511,8 @@ export class Dispatcher {
   /** The best job of a queue that may start now, if the queue has room. */
   #candidate(queue: string): Entry | undefined {
     const settings = this.#d.queues.settings(queue);
-    if (settings.parallel !== undefined && (this.#perQueue.get(queue) ?? 0) >= settings.parallel) return undefined;
+    if (settings.parallel !== undefined && (this.#perQueue.get(queue) ?? 0) >= settings.parallel)
+      return undefined;
     // Whether a job may start depends only on its type and host: one refusal answers for all alike.
     const sameAs = (entry: Entry): string => `${entry.type}\n${entry.host ?? ''}`;
     return this.#ready.get(queue)?.find((entry) => {
@@ -460,7 +526,11 @@ export class Dispatcher {
   #start(entry: Entry): void {
     this.#unplace(entry);
     this.#known.delete(entry.id);
-    const host = entry.host ?? this.#d.config.jobType(entry.type)?.host_name ?? this.#d.queues.settings(entry.queue).host_name ?? undefined;
+    const host =
+      entry.host ??
+      this.#d.config.jobType(entry.type)?.host_name ??
+      this.#d.queues.settings(entry.queue).host_name ??
+      undefined;
     const run: Running = { entry, host, controller: new AbortController(), lost: false };
     this.#running.set(entry.id, run);
     bump(this.#perQueue, entry.queue, 1);
@@ -522,7 +592,12 @@ export class Dispatcher {
           update: (s) => {
             s.attempts += 1;
             s.retries += 1;
-            s.running = { attempt: s.attempts, started_at: new Date().toISOString(), host: host ?? 'localhost', owner: SELF };
+            s.running = {
+              attempt: s.attempts,
+              started_at: new Date().toISOString(),
+              host: host ?? 'localhost',
+              owner: SELF,
+            };
           },
         });
       } catch (error) {
@@ -537,14 +612,24 @@ export class Dispatcher {
     }
   }
 
-  async #attempt(run: Running, state: JobState, type: JobType | undefined, host: string | undefined): Promise<RunOutcome> {
+  async #attempt(
+    run: Running,
+    state: JobState,
+    type: JobType | undefined,
+    host: string | undefined,
+  ): Promise<RunOutcome> {
     const now = new Date().toISOString();
     if (run.controller.signal.aborted) {
       const outcome = run.controller.signal.reason === 'shutdown' ? 'interrupted' : 'cancelled';
       return { outcome, error: outcome, startedAt: now, endedAt: now };
     }
     if (type === undefined) {
-      return { outcome: 'error', error: `job type "${state.type}" no longer exists`, startedAt: now, endedAt: now };
+      return {
+        outcome: 'error',
+        error: `job type "${state.type}" no longer exists`,
+        startedAt: now,
+        endedAt: now,
+      };
     }
     const dir = this.#d.layout.jobDir(state.queue, 'running', state.id);
     try {
@@ -578,7 +663,12 @@ export class Dispatcher {
         run.controller.signal,
       );
     } catch (error) {
-      return { outcome: 'error', error: coerceError(error).message, startedAt: now, endedAt: new Date().toISOString() };
+      return {
+        outcome: 'error',
+        error: coerceError(error).message,
+        startedAt: now,
+        endedAt: new Date().toISOString(),
+      };
     }
   }
 
@@ -602,11 +692,20 @@ export class Dispatcher {
       } catch (error) {
         const diskFull = error instanceof BatchdError && error.code === 'DISK_FULL';
         if (!diskFull || run.lost || run.controller.signal.aborted) {
-          this.#d.log.error({ jobId: job.id, err: coerceError(error) }, 'could not record the end of a job; recovery will');
+          this.#d.log.error(
+            { jobId: job.id, err: coerceError(error) },
+            'could not record the end of a job; recovery will',
+          );
           return undefined;
         }
-        if (known !== undefined) this.#d.log.error({ jobId: job.id, err: coerceError(error) }, 'disk full: the end of the job is written once there is room');
-        await delay(this.#d.config.daemon.dispatcher.poll_timeout, undefined, { signal: run.controller.signal }).catch(() => undefined);
+        if (known !== undefined)
+          this.#d.log.error(
+            { jobId: job.id, err: coerceError(error) },
+            'disk full: the end of the job is written once there is room',
+          );
+        await delay(this.#d.config.daemon.dispatcher.poll_timeout, undefined, {
+          signal: run.controller.signal,
+        }).catch(() => undefined);
       }
     }
   }
@@ -682,12 +781,20 @@ export class Dispatcher {
         this.#d.transitions.move({ id: entry.id, queue: entry.queue }, 'queued', 'failed', {
           reason: why,
           update: (s) => {
-            s.last = { attempt: s.attempts, outcome: 'dependency-failed', error: why, ended_at: new Date().toISOString() };
+            s.last = {
+              attempt: s.attempts,
+              outcome: 'dependency-failed',
+              error: why,
+              ended_at: new Date().toISOString(),
+            };
           },
         });
       });
     } catch (error) {
-      this.#d.log.warn({ jobId: entry.id, err: coerceError(error) }, 'could not fail a job whose dependency failed');
+      this.#d.log.warn(
+        { jobId: entry.id, err: coerceError(error) },
+        'could not fail a job whose dependency failed',
+      );
       return;
     }
     this.forget(entry.id);
@@ -697,7 +804,8 @@ export class Dispatcher {
   #place(entry: Entry): void {
     if (entry.pending.size > 0 || (entry.notBefore !== undefined && entry.notBefore > Date.now())) {
       this.#waiting.set(entry.id, entry);
-      if (entry.pending.size === 0 && entry.notBefore !== undefined) this.#armTimer(entry.notBefore - Date.now());
+      if (entry.pending.size === 0 && entry.notBefore !== undefined)
+        this.#armTimer(entry.notBefore - Date.now());
       return;
     }
     let list = this.#ready.get(entry.queue);
@@ -727,11 +835,14 @@ export class Dispatcher {
     if (this.#timer !== undefined && this.#timerAt <= at) return;
     clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAt = Infinity;
-      this.pump();
-    }, Math.min(Math.max(ms, 1), 2_147_000_000));
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAt = Infinity;
+        this.pump();
+      },
+      Math.min(Math.max(ms, 1), 2_147_000_000),
+    );
   }
 
   /** Enable a disabled queue that holds autostart_job_count jobs; returns whether it did. */
@@ -739,7 +850,9 @@ export class Dispatcher {
     const settings = this.#d.queues.settings(queue);
     const threshold = settings.autostart_job_count;
     if (settings.enabled || threshold === null || threshold === undefined) return false;
-    const count = (this.#ready.get(queue)?.size ?? 0) + [...this.#waiting.values()].filter((e) => e.queue === queue).length;
+    const count =
+      (this.#ready.get(queue)?.size ?? 0) +
+      [...this.#waiting.values()].filter((e) => e.queue === queue).length;
     if (count < threshold) return false;
     this.#d.log.info({ queue, count }, 'queue enabled by autostart_job_count');
     this.#d.queues.override(queue, { enabled: true });
@@ -754,7 +867,10 @@ export class Dispatcher {
 
   async #underLock<T>(id: string, fn: () => T): Promise<T> {
     const release: Release | undefined = await this.#d.locks.acquire(id);
-    if (release === undefined) throw new BatchdError('JOB_LOCKED', `Job ${id} is held by a running dispatcher; try again`, { jobId: id });
+    if (release === undefined)
+      throw new BatchdError('JOB_LOCKED', `Job ${id} is held by a running dispatcher; try again`, {
+        jobId: id,
+      });
     try {
       return fn();
     } finally {

@@ -51,7 +51,10 @@ export class ReadyList {
    * without asking again, so a long run of jobs held back by a limit costs one cheap scan and never
    * hides the jobs queued behind it.
    */
-  find(ok: (entry: Entry) => boolean, sameAs: (entry: Entry) => string = (entry) => entry.id): Entry | undefined {
+  find(
+    ok: (entry: Entry) => boolean,
+    sameAs: (entry: Entry) => string = (entry) => entry.id,
+  ): Entry | undefined {
     const refused = new Set<string>();
     for (const entry of this.#items) {
       const key = sameAs(entry);

@@ -42,7 +42,8 @@ function launch(req: Extract<LauncherRequest, { op: 'spawn' }>): void {
       if (reported) return;
       reported = true;
       groups.delete(req.key);
-      const message = error.code === 'ENOENT' ? `${req.file}: command not found` : `${req.file}: ${error.message}`;
+      const message =
+        error.code === 'ENOENT' ? `${req.file}: command not found` : `${req.file}: ${error.message}`;
       try {
         const fd = openSync(req.stderr, 'a');
         writeSync(fd, `batchd: ${message}\n`);
@@ -50,7 +51,14 @@ function launch(req: Extract<LauncherRequest, { op: 'spawn' }>): void {
       } catch {
         // the job folder is gone
       }
-      send({ op: 'exit', key: req.key, code: error.code === 'ENOENT' ? 127 : 126, signal: null, error: message, errno: error.code });
+      send({
+        op: 'exit',
+        key: req.key,
+        code: error.code === 'ENOENT' ? 127 : 126,
+        signal: null,
+        error: message,
+        errno: error.code,
+      });
     });
     if (child.pid !== undefined) {
       const pid = child.pid;

@@ -14,4 +14,11 @@ export type LauncherRequest =
 
 export type LauncherEvent =
   | { op: 'started'; key: number; pid: number }
-  | { op: 'exit'; key: number; code: number | null; signal: string | null; error?: string | undefined; errno?: string | undefined };
+  | {
+      op: 'exit';
+      key: number;
+      code: number | null;
+      signal: string | null;
+      error?: string | undefined;
+      errno?: string | undefined;
+    };

@@ -65,7 +65,10 @@ export class Launcher {
     child.on('exit', (code, signal) => {
       if (this.#child === child) this.#child = undefined;
       if (this.#closed) return;
-      this.#log.error({ code, signal }, 'job launcher exited; its jobs are lost and will be reported as interrupted');
+      this.#log.error(
+        { code, signal },
+        'job launcher exited; its jobs are lost and will be reported as interrupted',
+      );
       for (const [key, pending] of this.#pending) {
         this.#pending.delete(key);
         pending.onExit({ op: 'exit', key, code: null, signal: null, error: 'the job launcher process died' });

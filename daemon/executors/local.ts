@@ -42,7 +42,8 @@ export class LocalExecutor implements Executor {
         },
         {
           onStarted: () => {
-            if (request.timeoutMs !== undefined) timeoutTimer = setTimeout(() => stop('timeout'), request.timeoutMs);
+            if (request.timeoutMs !== undefined)
+              timeoutTimer = setTimeout(() => stop('timeout'), request.timeoutMs);
           },
           onExit: (event) => {
             clearTimeout(killTimer);
@@ -54,10 +55,13 @@ export class LocalExecutor implements Executor {
               const limit = `${(request.timeoutMs ?? 0) / 1000} s`;
               resolve({ ...base, outcome: 'timeout', error: `timed out after ${limit}` });
             } else if (stopping === 'cancel') resolve({ ...base, outcome: 'cancelled', error: 'cancelled' });
-            else if (stopping === 'shutdown') resolve({ ...base, outcome: 'interrupted', error: 'the daemon shut down' });
-            else if (event.error !== undefined && event.errno !== 'ENOENT') resolve({ ...base, outcome: 'spawn-failed', error: event.error });
+            else if (stopping === 'shutdown')
+              resolve({ ...base, outcome: 'interrupted', error: 'the daemon shut down' });
+            else if (event.error !== undefined && event.errno !== 'ENOENT')
+              resolve({ ...base, outcome: 'spawn-failed', error: event.error });
             else if (event.code === 0) resolve({ ...base, outcome: 'success' });
-            else if (event.signal !== null) resolve({ ...base, outcome: 'signal', error: `killed by ${event.signal}` });
+            else if (event.signal !== null)
+              resolve({ ...base, outcome: 'signal', error: `killed by ${event.signal}` });
             else resolve({ ...base, outcome: 'exit-code', error: event.error ?? `exit code ${event.code}` });
           },
         },

@@ -14,7 +14,8 @@ let counter = 0;
 
 export function newJobId(slugSource?: string, now = new Date()): string {
   const iso = now.toISOString(); // 2026-11-21T09:30:00.123Z
-  const stamp = iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 13) + iso.slice(14, 16) + iso.slice(17, 23) + 'Z';
+  const stamp =
+    iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 13) + iso.slice(14, 16) + iso.slice(17, 23) + 'Z';
   const bytes = randomBytes(6);
   let random = '';
   for (const byte of bytes) random += ALPHABET[byte % ALPHABET.length];

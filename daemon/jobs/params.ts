@@ -12,11 +12,13 @@ export interface ParamIssue {
  */
 export function coerceParam(spec: ParamSpec, value: ParamValue): { value: ParamValue } | { error: string } {
   const got = `${JSON.stringify(value)} (${typeof value})`;
-  if (typeof value === 'string' && value.includes('\0')) return { error: 'Expected text without NUL characters' };
+  if (typeof value === 'string' && value.includes('\0'))
+    return { error: 'Expected text without NUL characters' };
   switch (spec.type) {
     case 'Integer': {
       const n = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
-      if (typeof n !== 'number' || !Number.isSafeInteger(n)) return { error: `Expected an integer, got ${got}` };
+      if (typeof n !== 'number' || !Number.isSafeInteger(n))
+        return { error: `Expected an integer, got ${got}` };
       return bounded(spec, n, got);
     }
     case 'Float': {
@@ -34,7 +36,9 @@ export function coerceParam(spec: ParamSpec, value: ParamValue): { value: ParamV
     case 'Choice': {
       const text = String(value);
       if (!(spec.choices ?? []).includes(text)) {
-        return { error: `Expected one of ${(spec.choices ?? []).map((c) => JSON.stringify(c)).join(', ')}, got ${got}` };
+        return {
+          error: `Expected one of ${(spec.choices ?? []).map((c) => JSON.stringify(c)).join(', ')}, got ${got}`,
+        };
       }
       return { value: text };
     }

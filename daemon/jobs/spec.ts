@@ -31,7 +31,10 @@ export type ParamInput = z.infer<typeof paramInputSchema>;
 const timestamp = z.union([z.string(), z.date()]).transform((value, ctx) => {
   const date = value instanceof Date ? value : new Date(value);
   if (Number.isNaN(date.getTime())) {
-    ctx.addIssue({ code: 'custom', message: `Expected a date and time such as 2026-11-22T01:00:00+01:00, got ${JSON.stringify(value)}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `Expected a date and time such as 2026-11-22T01:00:00+01:00, got ${JSON.stringify(value)}`,
+    });
     return z.NEVER;
   }
   return date.toISOString();
@@ -62,10 +65,18 @@ export const jobFileSchema = z
   .strict()
   .superRefine((job, ctx) => {
     if (job.command !== undefined && job.type !== undefined && job.type !== 'command') {
-      ctx.addIssue({ code: 'custom', path: ['command'], message: '`command:` is the built-in command type; leave out `type:` or set it to "command"' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['command'],
+        message: '`command:` is the built-in command type; leave out `type:` or set it to "command"',
+      });
     }
     if (job.command !== undefined && job.params.command !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['command'], message: 'Give the command once: `command:` or `params.command`' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['command'],
+        message: 'Give the command once: `command:` or `params.command`',
+      });
     }
   });
 export type JobFile = z.output<typeof jobFileSchema>;

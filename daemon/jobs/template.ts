@@ -39,7 +39,12 @@ export function planCommand(
     const isShell = shebang === undefined || /(^|\/)(env\s+)?(sh|bash|dash|ksh|zsh)(\s|$)/.test(shebang);
     // A script for another interpreter is left as written: it reads BATCHD_PARAM_* itself.
     const script = isShell ? rewriteShell(template, values, codeParams) : template;
-    return { kind: 'script', script: script.endsWith('\n') ? script : script + '\n', interpreter: shebang, env };
+    return {
+      kind: 'script',
+      script: script.endsWith('\n') ? script : script + '\n',
+      interpreter: shebang,
+      env,
+    };
   }
   const script = rewriteShell(template, values, codeParams).trim();
   const argv = plainWords(script);

@@ -35,11 +35,21 @@ export function validateJobData(data: unknown, text: string, ctx: ValidateContex
   const job = parsed.data;
   const problems: { path: (string | number)[]; message: string }[] = [];
 
-  const typeName = job.type ?? (job.command !== undefined ? 'command' : (ctx.queueSettings.type ?? 'command'));
+  const typeName =
+    job.type ?? (job.command !== undefined ? 'command' : (ctx.queueSettings.type ?? 'command'));
   const type = ctx.config.jobType(typeName);
   if (type === undefined) {
-    const known = ctx.config.list<{ name: string }>('jobtypes').map((t) => t.name).sort();
-    throwAt(ctx.file, text, ['type'], `Unknown job type "${typeName}"; known types: ${known.join(', ')}`, 'UNKNOWN_TYPE');
+    const known = ctx.config
+      .list<{ name: string }>('jobtypes')
+      .map((t) => t.name)
+      .sort();
+    throwAt(
+      ctx.file,
+      text,
+      ['type'],
+      `Unknown job type "${typeName}"; known types: ${known.join(', ')}`,
+      'UNKNOWN_TYPE',
+    );
   }
   const inputs: JobFile['params'] = { ...job.params };
   if (job.command !== undefined) inputs.command = job.command;
@@ -48,12 +58,21 @@ export function validateJobData(data: unknown, text: string, ctx: ValidateContex
   for (const key of Object.keys(inputs)) {
     if (!declared.has(key)) {
       const takes = type.params.length === 0 ? 'no parameters' : `parameters ${[...declared].join(', ')}`;
-      problems.push({ path: ['params', key], message: `Unknown parameter "${key}"; type "${type.name}" takes ${takes}` });
+      problems.push({
+        path: ['params', key],
+        message: `Unknown parameter "${key}"; type "${type.name}" takes ${takes}`,
+      });
     }
   }
   const size = expansionSize(inputs);
   if (size > ctx.maxTaskJobs) {
-    throwAt(ctx.file, text, ['params'], `This task would make ${size} jobs; the limit is ${ctx.maxTaskJobs} (storage.max_task_jobs)`, 'JOB_INVALID');
+    throwAt(
+      ctx.file,
+      text,
+      ['params'],
+      `This task would make ${size} jobs; the limit is ${ctx.maxTaskJobs} (storage.max_task_jobs)`,
+      'JOB_INVALID',
+    );
   }
   // Every declared parameter as a list of candidate values (one value unless it expands).
   const columns: [string, ParamValue[]][] = [];
@@ -74,7 +93,11 @@ export function validateJobData(data: unknown, text: string, ctx: ValidateContex
     const raw = expandInput(input);
     raw.forEach((value, i) => {
       const checked = coerceParam(spec, value);
-      if ('error' in checked) problems.push({ path: isExpanding(input) && Array.isArray(input) ? [...path, i] : path, message: checked.error });
+      if ('error' in checked)
+        problems.push({
+          path: isExpanding(input) && Array.isArray(input) ? [...path, i] : path,
+          message: checked.error,
+        });
       else values.push(checked.value);
     });
     columns.push([spec.name, values]);
@@ -82,13 +105,24 @@ export function validateJobData(data: unknown, text: string, ctx: ValidateContex
 
   const host = job.host ?? job.host_name;
   if (host !== undefined && !ctx.hostExists(host)) {
-    problems.push({ path: [job.host !== undefined ? 'host' : 'host_name'], message: `Unknown host "${host}"` });
+    problems.push({
+      path: [job.host !== undefined ? 'host' : 'host_name'],
+      message: `Unknown host "${host}"`,
+    });
   }
   (job.after ?? []).forEach((dep, i) => {
-    if (!ctx.jobExists(dep)) problems.push({ path: ['after', i], message: `Unknown job "${dep}" (no queue holds it)` });
+    if (!ctx.jobExists(dep))
+      problems.push({ path: ['after', i], message: `Unknown job "${dep}" (no queue holds it)` });
   });
   if (problems.length > 0) {
-    fail(ctx.file, locateIssues(text, problems.map((p) => ({ code: 'custom', path: p.path, message: p.message, input: undefined })), data));
+    fail(
+      ctx.file,
+      locateIssues(
+        text,
+        problems.map((p) => ({ code: 'custom', path: p.path, message: p.message, input: undefined })),
+        data,
+      ),
+    );
   }
 
   const combos = cartesian(columns);
@@ -125,10 +159,26 @@ function cartesian(columns: [string, ParamValue[]][]): Record<string, ParamValue
 }
 
 function fail(file: string, problems: Problem[]): never {
-  throw new BatchdError('JOB_INVALID', formatProblems(file, problems), { file, line: problems[0]?.line, field: problems[0]?.field }, { problems });
+  throw new BatchdError(
+    'JOB_INVALID',
+    formatProblems(file, problems),
+    { file, line: problems[0]?.line, field: problems[0]?.field },
+    { problems },
+  );
 }
 
-function throwAt(file: string, text: string, path: string[], message: string, code: 'UNKNOWN_TYPE' | 'JOB_INVALID'): never {
+function throwAt(
+  file: string,
+  text: string,
+  path: string[],
+  message: string,
+  code: 'UNKNOWN_TYPE' | 'JOB_INVALID',
+): never {
   const problems = locateIssues(text, [{ code: 'custom', path, message, input: undefined }]);
-  throw new BatchdError(code, formatProblems(file, problems), { file, line: problems[0]?.line, field: path.join('.') }, { problems });
+  throw new BatchdError(
+    code,
+    formatProblems(file, problems),
+    { file, line: problems[0]?.line, field: path.join('.') },
+    { problems },
+  );
 }

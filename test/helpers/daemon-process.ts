@@ -29,13 +29,22 @@ export async function startDaemon(
   etc: string,
   spool: string,
   /** `waitReady: false` returns at once (to kill a daemon while it boots). */
-  options: { readyTimeoutMs?: number; env?: NodeJS.ProcessEnv; extraArgs?: string[]; waitReady?: boolean | undefined } = {},
+  options: {
+    readyTimeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+    extraArgs?: string[];
+    waitReady?: boolean | undefined;
+  } = {},
 ): Promise<DaemonProcess> {
   if (!existsSync(DAEMON_MAIN)) throw new Error(`${DAEMON_MAIN} missing: run npm run build first`);
-  const child = spawn(process.execPath, [DAEMON_MAIN, '--config', etc, '--spool', spool, ...(options.extraArgs ?? [])], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...options.env },
-  });
+  const child = spawn(
+    process.execPath,
+    [DAEMON_MAIN, '--config', etc, '--spool', spool, ...(options.extraArgs ?? [])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    },
+  );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
@@ -55,7 +64,8 @@ export async function startDaemon(
       });
   const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
   while (options.waitReady !== false && !output.includes('batchd ready')) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`batchd exited before it was ready:\n${output}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`batchd exited before it was ready:\n${output}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`batchd not ready in time:\n${output}`);

@@ -1,4 +1,12 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -44,11 +52,14 @@ export function makeEnv(options: EnvOptions = {}): TestEnv {
     writeFileSync(file, typeof content === 'string' ? content : stringify(content));
   };
   writeConfig('batchd.yaml', merge(TEST_DEFAULTS, options.config ?? {}));
-  for (const [name, type] of Object.entries(options.jobTypes ?? {})) writeConfig(`jobtypes/${name}.yaml`, type);
-  for (const [name, schedule] of Object.entries(options.schedules ?? {})) writeConfig(`schedules/${name}.yaml`, schedule);
+  for (const [name, type] of Object.entries(options.jobTypes ?? {}))
+    writeConfig(`jobtypes/${name}.yaml`, type);
+  for (const [name, schedule] of Object.entries(options.schedules ?? {}))
+    writeConfig(`schedules/${name}.yaml`, schedule);
   for (const [name, settings] of Object.entries(options.queues ?? {})) {
     mkdirSync(path.join(spool, name), { recursive: true });
-    if (settings !== undefined && settings !== null) writeFileSync(path.join(spool, name, 'queue.yaml'), stringify(settings));
+    if (settings !== undefined && settings !== null)
+      writeFileSync(path.join(spool, name, 'queue.yaml'), stringify(settings));
   }
   return { root, etc, spool, writeConfig, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
@@ -58,7 +69,12 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
     out[k] =
-      b !== null && typeof b === 'object' && !Array.isArray(b) && v !== null && typeof v === 'object' && !Array.isArray(v)
+      b !== null &&
+      typeof b === 'object' &&
+      !Array.isArray(b) &&
+      v !== null &&
+      typeof v === 'object' &&
+      !Array.isArray(v)
         ? merge(b as Record<string, unknown>, v as Record<string, unknown>)
         : v;
   }
@@ -92,7 +108,9 @@ export function jobsIn(spool: string, queue: string, state: string): string[] {
 }
 
 export function jobDir(spool: string, queue: string, state: string, id: string): string {
-  return state === 'queued' || state === 'running' ? path.join(spool, queue, state, id) : path.join(spool, queue, state, id.slice(0, 8), id);
+  return state === 'queued' || state === 'running'
+    ? path.join(spool, queue, state, id)
+    : path.join(spool, queue, state, id.slice(0, 8), id);
 }
 
 export interface StateFile {
@@ -116,7 +134,9 @@ export interface StateFile {
 }
 
 export function readState(spool: string, queue: string, state: string, id: string): StateFile {
-  return JSON.parse(readFileSync(path.join(jobDir(spool, queue, state, id), 'state.yaml'), 'utf8')) as StateFile;
+  return JSON.parse(
+    readFileSync(path.join(jobDir(spool, queue, state, id), 'state.yaml'), 'utf8'),
+  ) as StateFile;
 }
 
 /** Where a job is now: every state folder of every queue is looked at. */

@@ -118,7 +118,7 @@ export function stageJobs(layout: SpoolLayout, queue: string, specs: JobSpec[], 
  * `false`: another daemon took the drop first.
  */
 export function takeOrigin(staged: Staged, origin: Origin): boolean {
-  const into = staged.taskName === undefined ? staged.dir : path.join(staged.dir, 'task');
+  const into = dropFolder(staged);
   if (origin.kind === 'bytes') {
     renameSync(path.join(into, `.drop.${origin.ext}`), path.join(into, `drop.${origin.ext}`));
     return true;
@@ -163,7 +163,7 @@ export function abandonStaged(staged: Staged, origin: Origin): void {
   if (staged.taskDir !== undefined) reservedTaskDirs.delete(staged.taskDir);
   if (staged.committed) return; // recovery (or the steps still to run) finish it
   if (origin.kind === 'drop') {
-    const taken = path.join(staged.taskName === undefined ? staged.dir : path.join(staged.dir, 'task'), `drop.${dropExt(origin.file)}`);
+    const taken = path.join(dropFolder(staged), `drop.${dropExt(origin.file)}`);
     // Not over a new drop of the same name.
     const back = existsSync(origin.file) ? path.join(path.dirname(origin.file), `recovered-${path.basename(staged.dir)}.${dropExt(origin.file)}`) : origin.file;
     try {
@@ -173,6 +173,11 @@ export function abandonStaged(staged: Staged, origin: Origin): void {
     }
   }
   rmSync(staged.dir, { recursive: true, force: true });
+}
+
+/** Where the drop is kept: beside a single job, or in a task's manifest. */
+function dropFolder(staged: Staged): string {
+  return staged.taskName === undefined ? staged.dir : path.join(staged.dir, 'task');
 }
 
 function dropExt(file: string): string {

@@ -173,6 +173,25 @@ describe('durable acceptance with group commit', () => {
     expect(queued()).toEqual([]);
   });
 
+  it('puts a taken drop back into incoming/ when its commit fails, and fails only that acceptance', async () => {
+    const good = dropFile('good.yaml', { command: 'true' });
+    const bad = dropFile('bad.yaml', { command: 'true' });
+    // Something already occupies the folder the bad job would be renamed to: its commit fails.
+    const blocker = layout.jobDir(Q, 'queued', bad.specs[0]?.id ?? '?');
+    mkdirSync(blocker);
+    writeFileSync(path.join(blocker, 'occupied'), '');
+    const [ok, failed] = await Promise.allSettled([
+      acceptor.accept(Q, good.specs, { kind: 'drop', file: good.file }),
+      acceptor.accept(Q, bad.specs, { kind: 'drop', file: bad.file }),
+    ]);
+    expect(ok.status).toBe('fulfilled');
+    expect(failed.status).toBe('rejected');
+    expect(readdirSync(folder('incoming'))).toEqual(['bad.yaml']);
+    expect(readFileSync(bad.file, 'utf8')).toBe(bad.text);
+    expect(readdirSync(folder('staging'))).toEqual([]);
+    expect(readdirSync(blocker)).toEqual(['occupied']);
+  });
+
   it('waits on close() for acceptances under way, then refuses new ones', async () => {
     const d = dropFile('last.yaml', { command: 'true' });
     const result = acceptor.accept(Q, d.specs, { kind: 'drop', file: d.file });

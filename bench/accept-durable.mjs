@@ -8,6 +8,8 @@
 //   npm run build && node bench/accept-durable.mjs [--build label=DIR ...] [--drops 10000] [--rounds 3]
 //       [--seconds 5] [--connections 16] [--no-http] [--no-drops] [--json FILE]
 //
+// The daemons inherit the environment: `UV_THREADPOOL_SIZE=64 node bench/accept-durable.mjs ...`
+// measures them as etc/batchd.service runs them (durable acceptance issues its fsyncs through that pool).
 // A build DIR holds dist/ (and resolves packages through the repository's node_modules): snapshot a
 // build with `npx tsc -p tsconfig.json --outDir DIR/dist` so others' rebuilds of dist/ do not change
 // what is measured. Default: one build, this repository's dist/.

@@ -71,10 +71,19 @@ export class Daemon {
   private constructor(options: DaemonOptions) {
     const initial = readDaemonConfig(options.configDir);
     this.log = options.logger ?? createLogger(initial.logging);
-    this.events = new EventBus((error, event) => this.log.error({ err: coerceError(error), event }, 'event listener failed'));
+    this.events = new EventBus((error, event) =>
+      this.log.error({ err: coerceError(error), event }, 'event listener failed'),
+    );
     this.config = new ConfigStore(options.configDir, this.events, this.log);
-    const spool = options.spool !== undefined ? path.resolve(options.spool) : this.config.resolve(this.config.daemon.spool);
-    const seed = options.spoolFrom ?? (this.config.daemon.spool_seed === undefined ? undefined : this.config.resolve(this.config.daemon.spool_seed));
+    const spool =
+      options.spool !== undefined
+        ? path.resolve(options.spool)
+        : this.config.resolve(this.config.daemon.spool);
+    const seed =
+      options.spoolFrom ??
+      (this.config.daemon.spool_seed === undefined
+        ? undefined
+        : this.config.resolve(this.config.daemon.spool_seed));
     if (!existsSync(spool) && seed !== undefined) {
       cpSync(seed, spool, { recursive: true });
       this.log.info({ spool, seed }, 'created the spool from its seed');
@@ -83,7 +92,9 @@ export class Daemon {
     this.layout = new SpoolLayout(spool);
     const durable = (): boolean => this.config.daemon.storage.fsync;
     this.transitions = new Transitions(this.layout, this.events, this.log, durable);
-    this.#locks = new JobLocks(this.layout, this.config.daemon.dispatcher.lock_stale, this.log, (id) => this.dispatcher.lockLost(id));
+    this.#locks = new JobLocks(this.layout, this.config.daemon.dispatcher.lock_stale, this.log, (id) =>
+      this.dispatcher.lockLost(id),
+    );
     this.queues = new QueueRegistry(this.layout, this.events, this.log);
     this.#local = new LocalExecutor(this.log);
     this.hosts = new HostLayer({
@@ -108,9 +119,11 @@ export class Daemon {
     this.#intake = new Intake({
       layout: this.layout,
       log: this.log,
-      validate: (queue, text, file, slug) => validateJobText(text, this.#validateContext(queue, file, 'drop', slug)),
+      validate: (queue, text, file, slug) =>
+        validateJobText(text, this.#validateContext(queue, file, 'drop', slug)),
       onAccepted: (queue, jobs) => this.#accepted(queue, jobs),
-      onRejected: (queue, file, error) => this.events.emit('job:rejected', { queue, file, message: error.message }),
+      onRejected: (queue, file, error) =>
+        this.events.emit('job:rejected', { queue, file, message: error.message }),
       limits: () => ({
         maxBytes: this.config.daemon.storage.max_job_file_size,
         stableMs: this.config.daemon.dispatcher.stable_time,
@@ -190,9 +203,14 @@ export class Daemon {
     return accepted;
   }
 
-  #submission(queue: string, input: SubmitInput, user: string | undefined): { specs: JobSpec[]; origin: Origin } {
+  #submission(
+    queue: string,
+    input: SubmitInput,
+    user: string | undefined,
+  ): { specs: JobSpec[]; origin: Origin } {
     assertQueueName(queue);
-    if (!this.queues.has(queue)) throw new BatchdError('UNKNOWN_QUEUE', `Unknown queue "${queue}"`, { queue });
+    if (!this.queues.has(queue))
+      throw new BatchdError('UNKNOWN_QUEUE', `Unknown queue "${queue}"`, { queue });
     const ctx = this.#validateContext(queue, 'request', 'api', undefined, user);
     let specs: JobSpec[];
     let text: string;
@@ -245,10 +263,12 @@ export class Daemon {
     // Refuses a forbidden listen address (or unusable TLS files) before anything starts.
     const listen = serve?.planListen(this.config);
     this.queues.scan();
-    if (!this.queues.has(this.config.daemon.default_queue)) this.queues.ensure(this.config.daemon.default_queue);
+    if (!this.queues.has(this.config.daemon.default_queue))
+      this.queues.ensure(this.config.daemon.default_queue);
     for (const queue of this.queues.names()) {
       const staged = recoverStaging(this.layout, queue);
-      if (staged.restored + staged.committed > 0) this.log.warn({ queue, ...staged }, 'finished interrupted acceptances');
+      if (staged.restored + staged.committed > 0)
+        this.log.warn({ queue, ...staged }, 'finished interrupted acceptances');
     }
     for (const queue of this.queues.names()) await this.#recover(queue);
     let indexed = 0;
@@ -262,7 +282,12 @@ export class Daemon {
     }
     this.#scheduleRescan();
     this.log.info(
-      { spool: this.layout.root, config: this.config.dir ?? '(embedded defaults)', queues: this.queues.names().length, queued: indexed },
+      {
+        spool: this.layout.root,
+        config: this.config.dir ?? '(embedded defaults)',
+        queues: this.queues.names().length,
+        queued: indexed,
+      },
       `batchd ready; spool: ${this.layout.root}`,
     );
     this.dispatcher.pump();
@@ -282,11 +307,18 @@ export class Daemon {
       this.events.emit('job:accepted', { jobId: job.spec.id, queue, task: job.spec.task?.name });
       this.dispatcher.add(job.state);
     }
-    if (jobs.length > 1) this.log.info({ queue, task: jobs[0]?.spec.task?.name, jobs: jobs.length }, 'task accepted');
+    if (jobs.length > 1)
+      this.log.info({ queue, task: jobs[0]?.spec.task?.name, jobs: jobs.length }, 'task accepted');
     else this.log.debug({ queue, jobId: jobs[0]?.spec.id }, 'job accepted');
   }
 
-  #validateContext(queue: string, file: string, via: 'drop' | 'api', slug?: string, user?: string): Parameters<typeof validateJobText>[1] {
+  #validateContext(
+    queue: string,
+    file: string,
+    via: 'drop' | 'api',
+    slug?: string,
+    user?: string,
+  ): Parameters<typeof validateJobText>[1] {
     return {
       queue,
       queueSettings: this.queues.settings(queue),
@@ -296,7 +328,8 @@ export class Daemon {
       slugSource: slug === '' ? undefined : slug,
       user,
       hostExists: (name) => this.config.get('hosts', name) !== undefined,
-      jobExists: (id) => this.dispatcher.knows(id) || locateJob(this.layout, this.queues.names(), id) !== undefined,
+      jobExists: (id) =>
+        this.dispatcher.knows(id) || locateJob(this.layout, this.queues.names(), id) !== undefined,
       maxTaskJobs: this.config.daemon.storage.max_task_jobs,
     };
   }
@@ -318,7 +351,8 @@ export class Daemon {
     }
     for (const raw of names) {
       const name = raw.toString('utf8');
-      if (name.includes('\ufffd') && !Buffer.from(name).equals(raw)) this.#intake.handleUnreadableName(queue, raw);
+      if (name.includes('\ufffd') && !Buffer.from(name).equals(raw))
+        this.#intake.handleUnreadableName(queue, raw);
       else this.#intake.handle(queue, name);
     }
   }
@@ -343,7 +377,10 @@ export class Daemon {
         this.dispatcher.add(state);
         added += 1;
       } catch (error) {
-        this.log.warn({ queue, jobId: id, err: coerceError(error) }, 'unreadable state.yaml in queued/; job skipped');
+        this.log.warn(
+          { queue, jobId: id, err: coerceError(error) },
+          'unreadable state.yaml in queued/; job skipped',
+        );
       }
     }
     // What this dispatcher indexed but is gone from queued/ was taken by another way.
@@ -395,7 +432,8 @@ export class Daemon {
       this.dispatcher.recheckDependencies();
       if (Date.now() - this.#lastRetention > RETENTION_EVERY_MS) {
         this.#lastRetention = Date.now();
-        for (const queue of this.queues.names()) sweepFinished(this.layout, queue, this.config.daemon.storage.done_jobs);
+        for (const queue of this.queues.names())
+          sweepFinished(this.layout, queue, this.config.daemon.storage.done_jobs);
       }
       this.dispatcher.pump();
     } finally {

@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 
-import { writeFileSync } from 'node:fs';
-
 import { adminCommand, readPasswordFrom } from './auth/admin.ts';
 import { locateConfigDir } from './config/locate.ts';
 import { Daemon } from './daemon.ts';
 import { coerceError } from './errors.ts';
+import { writeFileAtomic } from './spool/atomic.ts';
 
 const program = new Command()
   .name('batchd')
@@ -22,7 +21,8 @@ const program = new Command()
       spoolFrom: options.spoolFrom,
     });
     if (options.apiUrlFile !== undefined && daemon.api !== undefined) {
-      writeFileSync(options.apiUrlFile, `${daemon.api.url}\n`);
+      // Atomically: a reader polling for the file must never see half a URL.
+      writeFileAtomic(options.apiUrlFile, `${daemon.api.url}\n`, false);
     }
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {

@@ -47,7 +47,13 @@ const reservedTaskDirs = new Set<string>();
  * This runs the steps one after another; durable, each step's writes are fsynced before the next.
  * DurableAcceptor runs the same steps for many acceptances at once and shares the fsyncs.
  */
-export function acceptJobs(layout: SpoolLayout, queue: string, specs: JobSpec[], origin: Origin, durable: boolean): AcceptedJob[] {
+export function acceptJobs(
+  layout: SpoolLayout,
+  queue: string,
+  specs: JobSpec[],
+  origin: Origin,
+  durable: boolean,
+): AcceptedJob[] {
   const staged = stageJobs(layout, queue, specs, origin);
   if (staged === undefined) return [];
   // fsyncDir opens read-only: it serves files as well as folders.
@@ -73,16 +79,30 @@ export function acceptJobs(layout: SpoolLayout, queue: string, specs: JobSpec[],
  * Step 1: write the jobs (and an API submission's bytes, under a dot name) into a new staging
  * folder. Undefined: no specs. Throws with the staging folder removed.
  */
-export function stageJobs(layout: SpoolLayout, queue: string, specs: JobSpec[], origin: Origin): Staged | undefined {
+export function stageJobs(
+  layout: SpoolLayout,
+  queue: string,
+  specs: JobSpec[],
+  origin: Origin,
+): Staged | undefined {
   const first = specs[0];
   if (first === undefined) return undefined;
   const dir = path.join(layout.folder(queue, 'staging'), `${HOST_TAG}-${process.pid}-${first.id}`);
-  const staged: Staged = { queue, jobs: specs.map((spec) => ({ spec, state: initialState(spec) })), dir, taskName: undefined, taskDir: undefined, written: [], committed: false };
+  const staged: Staged = {
+    queue,
+    jobs: specs.map((spec) => ({ spec, state: initialState(spec) })),
+    dir,
+    taskName: undefined,
+    taskDir: undefined,
+    written: [],
+    committed: false,
+  };
   try {
     if (first.task === undefined && specs.length === 1) {
       mkdirSync(dir);
       writeJob(dir, staged.jobs[0] as AcceptedJob, staged.written);
-      if (origin.kind === 'bytes') writeTo(path.join(dir, `.drop.${origin.ext}`), origin.text, staged.written);
+      if (origin.kind === 'bytes')
+        writeTo(path.join(dir, `.drop.${origin.ext}`), origin.text, staged.written);
       staged.written.push(dir);
       return staged;
     }
@@ -101,9 +121,16 @@ export function stageJobs(layout: SpoolLayout, queue: string, specs: JobSpec[], 
       writeJob(jobDir, job, staged.written);
       staged.written.push(jobDir);
     }
-    const listing = { name: taskName, queue, submitted_at: first.submitted_at, count: staged.jobs.length, jobs: staged.jobs.map((j) => j.spec.id) };
+    const listing = {
+      name: taskName,
+      queue,
+      submitted_at: first.submitted_at,
+      count: staged.jobs.length,
+      jobs: staged.jobs.map((j) => j.spec.id),
+    };
     writeTo(path.join(manifest, TASK_FILE), JSON.stringify(listing, null, 1) + '\n', staged.written);
-    if (origin.kind === 'bytes') writeTo(path.join(manifest, `.drop.${origin.ext}`), origin.text, staged.written);
+    if (origin.kind === 'bytes')
+      writeTo(path.join(manifest, `.drop.${origin.ext}`), origin.text, staged.written);
     // The staging folder outlives the commit (recovery finishes a committed task from it): its entry counts too.
     staged.written.push(manifest, jobsDir, dir, layout.folder(queue, 'staging'));
     return staged;
@@ -165,7 +192,9 @@ export function abandonStaged(staged: Staged, origin: Origin): void {
   if (origin.kind === 'drop') {
     const taken = path.join(dropFolder(staged), `drop.${dropExt(origin.file)}`);
     // Not over a new drop of the same name.
-    const back = existsSync(origin.file) ? path.join(path.dirname(origin.file), `recovered-${path.basename(staged.dir)}.${dropExt(origin.file)}`) : origin.file;
+    const back = existsSync(origin.file)
+      ? path.join(path.dirname(origin.file), `recovered-${path.basename(staged.dir)}.${dropExt(origin.file)}`)
+      : origin.file;
     try {
       renameSync(taken, back);
     } catch {
@@ -225,7 +254,12 @@ function finishTask(layout: SpoolLayout, queue: string, staging: string): void {
 
 function reserveTaskName(layout: SpoolLayout, queue: string, wanted: string): string {
   let name = wanted;
-  for (let n = 2; existsSync(layout.taskDir(queue, name)) || reservedTaskDirs.has(layout.taskDir(queue, name)); n++) name = `${wanted}-${n}`;
+  for (
+    let n = 2;
+    existsSync(layout.taskDir(queue, name)) || reservedTaskDirs.has(layout.taskDir(queue, name));
+    n++
+  )
+    name = `${wanted}-${n}`;
   reservedTaskDirs.add(layout.taskDir(queue, name));
   return name;
 }
@@ -234,7 +268,11 @@ function reserveTaskName(layout: SpoolLayout, queue: string, wanted: string): st
  * Finish or undo acceptances that a dead process left in `.staging/`. Returns how many drops were
  * put back into `incoming/` and how many jobs were committed.
  */
-export function recoverStaging(layout: SpoolLayout, queue: string, maxAgeForeignMs = 3_600_000): { restored: number; committed: number } {
+export function recoverStaging(
+  layout: SpoolLayout,
+  queue: string,
+  maxAgeForeignMs = 3_600_000,
+): { restored: number; committed: number } {
   const root = layout.folder(queue, 'staging');
   let restored = 0;
   let committed = 0;
@@ -243,7 +281,8 @@ export function recoverStaging(layout: SpoolLayout, queue: string, maxAgeForeign
     const dir = path.join(root, entry);
     if (match === null) continue;
     const [, tag, pid] = match;
-    const dead = tag === HOST_TAG ? !pidAlive(Number(pid)) : Date.now() - statSync(dir).mtimeMs > maxAgeForeignMs;
+    const dead =
+      tag === HOST_TAG ? !pidAlive(Number(pid)) : Date.now() - statSync(dir).mtimeMs > maxAgeForeignMs;
     if (!dead) continue;
     const drop = readdirSync(dir).find((f) => f.startsWith('drop.'));
     if (existsSync(path.join(dir, 'jobs'))) {
@@ -252,7 +291,10 @@ export function recoverStaging(layout: SpoolLayout, queue: string, maxAgeForeign
         // Not committed: the drop goes back to incoming/ (if it had been taken) and is read again.
         const taskDrop = readdirSync(manifest).find((f) => f.startsWith('drop.'));
         if (taskDrop !== undefined) {
-          renameSync(path.join(manifest, taskDrop), path.join(layout.folder(queue, 'incoming'), `recovered-${match[3]}${path.extname(taskDrop)}`));
+          renameSync(
+            path.join(manifest, taskDrop),
+            path.join(layout.folder(queue, 'incoming'), `recovered-${match[3]}${path.extname(taskDrop)}`),
+          );
           restored += 1;
         }
         rmSync(dir, { recursive: true, force: true });
@@ -273,4 +315,3 @@ export function recoverStaging(layout: SpoolLayout, queue: string, maxAgeForeign
   }
   return { restored, committed };
 }
-

@@ -51,7 +51,9 @@ export async function fsyncAll(paths: Iterable<string>, parallel = 256): Promise
       try {
         const fd = openSync(list[next++] as string, 'r');
         try {
-          await new Promise<void>((resolve, reject) => fsync(fd, (error) => (error === null ? resolve() : reject(error))));
+          await new Promise<void>((resolve, reject) =>
+            fsync(fd, (error) => (error === null ? resolve() : reject(error))),
+          );
         } finally {
           closeSync(fd);
         }
@@ -68,7 +70,12 @@ export async function fsyncAll(paths: Iterable<string>, parallel = 256): Promise
 export function diskError(error: unknown, file: string): unknown {
   const code = errnoCode(error);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new BatchdError('DISK_FULL', `No space left on the spool's file system while writing ${file}`, { file }, { cause: error });
+    return new BatchdError(
+      'DISK_FULL',
+      `No space left on the spool's file system while writing ${file}`,
+      { file },
+      { cause: error },
+    );
   }
   return error;
 }

@@ -10,7 +10,11 @@ export interface JobLocation {
 }
 
 /** Find a job's folder by id, in any queue and state. */
-export function locateJob(layout: SpoolLayout, queues: readonly string[], id: string): JobLocation | undefined {
+export function locateJob(
+  layout: SpoolLayout,
+  queues: readonly string[],
+  id: string,
+): JobLocation | undefined {
   for (const state of JOB_STATES) {
     for (const queue of queues) {
       const dir = layout.jobDir(queue, state, id);

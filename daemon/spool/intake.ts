@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, renameSync, type Stats, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  renameSync,
+  type Stats,
+  unlinkSync,
+} from 'node:fs';
 import path from 'node:path';
 
 import { stringify } from 'yaml';
@@ -79,7 +89,10 @@ export class Intake {
     try {
       this.#take(queue, name, file, seen);
     } catch (error) {
-      this.#deps.log.error({ queue, file, err: coerceError(error) }, 'could not take drop (it stays in incoming/)');
+      this.#deps.log.error(
+        { queue, file, err: coerceError(error) },
+        'could not take drop (it stays in incoming/)',
+      );
     } finally {
       this.#busy.delete(file);
     }
@@ -93,11 +106,18 @@ export class Intake {
     const name = raw.toString('utf8');
     if (isIgnoredName(name)) return;
     const file = Buffer.concat([Buffer.from(this.#deps.layout.folder(queue, 'incoming') + path.sep), raw]);
-    const error = new BatchdError('DROP_BAD_NAME', `${name}: the file name is not valid UTF-8; rename it and drop it again`, { file: name });
+    const error = new BatchdError(
+      'DROP_BAD_NAME',
+      `${name}: the file name is not valid UTF-8; rename it and drop it again`,
+      { file: name },
+    );
     try {
       this.#reject(queue, name, file, error);
     } catch (rejectError) {
-      this.#deps.log.error({ queue, file: name, err: coerceError(rejectError) }, 'could not set aside a drop (it stays in incoming/)');
+      this.#deps.log.error(
+        { queue, file: name, err: coerceError(rejectError) },
+        'could not set aside a drop (it stays in incoming/)',
+      );
     }
   }
 
@@ -129,35 +149,69 @@ export class Intake {
               ? 'a device'
               : undefined;
     if (kind !== undefined) {
-      return this.#reject(queue, name, file, new BatchdError('DROP_NOT_REGULAR', `${name}: is ${kind}; only regular job files are accepted`, { file: name }));
+      return this.#reject(
+        queue,
+        name,
+        file,
+        new BatchdError('DROP_NOT_REGULAR', `${name}: is ${kind}; only regular job files are accepted`, {
+          file: name,
+        }),
+      );
     }
     if (!JOB_FILE_EXT.test(name)) {
       if (this.#waitIfFresh(queue, name, file, st, stableMs)) return;
-      return this.#reject(queue, name, file, new BatchdError('DROP_BAD_NAME', `${name}: not a job file; name it *.yaml, *.yml or *.json`, { file: name }));
+      return this.#reject(
+        queue,
+        name,
+        file,
+        new BatchdError('DROP_BAD_NAME', `${name}: not a job file; name it *.yaml, *.yml or *.json`, {
+          file: name,
+        }),
+      );
     }
     if (st.size > maxBytes) {
       if (this.#waitIfFresh(queue, name, file, st, stableMs)) return;
-      return this.#reject(queue, name, file, new BatchdError('DROP_TOO_LARGE', `${name}: ${st.size} bytes is over the limit of ${maxBytes} bytes (storage.max_job_file_size)`, { file: name }));
+      return this.#reject(
+        queue,
+        name,
+        file,
+        new BatchdError(
+          'DROP_TOO_LARGE',
+          `${name}: ${st.size} bytes is over the limit of ${maxBytes} bytes (storage.max_job_file_size)`,
+          { file: name },
+        ),
+      );
     }
     const read = readDrop(file, maxBytes);
     if (read === undefined) return;
     if (read.binary) {
       if (this.#waitIfFresh(queue, name, file, read.stats, stableMs)) return;
-      return this.#reject(queue, name, file, new BatchdError('DROP_BINARY', `${name}: binary content (${read.binary}); job files are UTF-8 text`, { file: name }));
+      return this.#reject(
+        queue,
+        name,
+        file,
+        new BatchdError('DROP_BINARY', `${name}: binary content (${read.binary}); job files are UTF-8 text`, {
+          file: name,
+        }),
+      );
     }
     let specs: JobSpec[];
     try {
       specs = this.#deps.validate(queue, read.text, name, slugify(name));
     } catch (error) {
       if (this.#waitIfFresh(queue, name, file, read.stats, stableMs)) return;
-      const problem = error instanceof BatchdError ? error : new BatchdError('JOB_INVALID', `${name}: ${coerceError(error).message}`, { file: name });
+      const problem =
+        error instanceof BatchdError
+          ? error
+          : new BatchdError('JOB_INVALID', `${name}: ${coerceError(error).message}`, { file: name });
       return this.#reject(queue, name, file, problem);
     }
     // Valid, but it may be a prefix of what a writer is still writing in place. A file larger than
     // one page may also be mid-write whose event has not been queued yet.
     const inPlace = seen === 'scan' || this.#written.has(file) || read.stats.size > 4096;
     if (inPlace && this.#waitIfFresh(queue, name, file, read.stats, stableMs)) return;
-    if (!inPlace && Date.now() - read.stats.mtimeMs < stableMs) return this.#confirm(queue, name, file, read.stats, specs);
+    if (!inPlace && Date.now() - read.stats.mtimeMs < stableMs)
+      return this.#confirm(queue, name, file, read.stats, specs);
     this.#accept(queue, file, specs, durable);
   }
 
@@ -176,9 +230,18 @@ export class Intake {
         (accepted) => {
           if (accepted.length > 0) this.#deps.onAccepted(queue, accepted);
         },
-        (error: unknown) => this.#deps.log.error({ queue, file, err: coerceError(error) }, 'could not take drop (it stays in incoming/)'),
+        (error: unknown) =>
+          this.#deps.log.error(
+            { queue, file, err: coerceError(error) },
+            'could not take drop (it stays in incoming/)',
+          ),
       )
-      .catch((error: unknown) => this.#deps.log.error({ queue, file, err: coerceError(error) }, 'drop accepted, but its jobs were not handed on'));
+      .catch((error: unknown) =>
+        this.#deps.log.error(
+          { queue, file, err: coerceError(error) },
+          'drop accepted, but its jobs were not handed on',
+        ),
+      );
   }
 
   /**
@@ -196,27 +259,41 @@ export class Intake {
       } catch {
         now = undefined;
       }
-      if (now === undefined || this.#written.has(file) || now.mtimeMs !== stats.mtimeMs || now.size !== stats.size) {
+      if (
+        now === undefined ||
+        this.#written.has(file) ||
+        now.mtimeMs !== stats.mtimeMs ||
+        now.size !== stats.size
+      ) {
         this.handle(queue, name, 'scan');
         return;
       }
       try {
         this.#accept(queue, file, specs, this.#deps.limits().durable);
       } catch (error) {
-        this.#deps.log.error({ queue, file, err: coerceError(error) }, 'could not take drop (it stays in incoming/)');
+        this.#deps.log.error(
+          { queue, file, err: coerceError(error) },
+          'could not take drop (it stays in incoming/)',
+        );
       }
     };
-    this.#confirming.set(file, setImmediate(() => this.#confirming.set(file, setImmediate(decide))));
+    this.#confirming.set(
+      file,
+      setImmediate(() => this.#confirming.set(file, setImmediate(decide))),
+    );
   }
 
   /** Look again later if the file changed within `stable_time`. */
   #waitIfFresh(queue: string, name: string, file: string, st: Stats, stableMs: number): boolean {
     const age = Date.now() - st.mtimeMs;
     if (age >= stableMs) return false;
-    const timer = setTimeout(() => {
-      this.#waiting.delete(file);
-      this.handle(queue, name);
-    }, stableMs - age + 5);
+    const timer = setTimeout(
+      () => {
+        this.#waiting.delete(file);
+        this.handle(queue, name);
+      },
+      stableMs - age + 5,
+    );
     timer.unref();
     this.#waiting.set(file, timer);
     return true;
@@ -268,7 +345,8 @@ function keptName(name: string): string {
 
 function freeName(dir: string, name: string): string {
   let candidate = path.join(dir, name);
-  for (let n = 1; exists(candidate) || exists(`${candidate}.error.yaml`); n++) candidate = path.join(dir, `${name}.${n}`);
+  for (let n = 1; exists(candidate) || exists(`${candidate}.error.yaml`); n++)
+    candidate = path.join(dir, `${name}.${n}`);
   return candidate;
 }
 
@@ -282,7 +360,10 @@ function exists(p: string): boolean {
 }
 
 /** Read a drop without following links or blocking on a pipe swapped in after the check. */
-function readDrop(file: string, maxBytes: number): { text: string; binary?: string; stats: Stats } | undefined {
+function readDrop(
+  file: string,
+  maxBytes: number,
+): { text: string; binary?: string; stats: Stats } | undefined {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);

@@ -63,14 +63,19 @@ export function isQueueName(name: string): boolean {
 
 export function assertQueueName(name: string): void {
   if (!isQueueName(name)) {
-    throw new BatchdError('NAME_INVALID', `Invalid queue name ${JSON.stringify(name)}: use letters, digits, "_", "." or "-"`, {
-      queue: name,
-    });
+    throw new BatchdError(
+      'NAME_INVALID',
+      `Invalid queue name ${JSON.stringify(name)}: use letters, digits, "_", "." or "-"`,
+      {
+        queue: name,
+      },
+    );
   }
 }
 
 export function assertJobId(id: string): void {
-  if (!isJobId(id)) throw new BatchdError('NAME_INVALID', `Invalid job id ${JSON.stringify(id)}`, { jobId: id });
+  if (!isJobId(id))
+    throw new BatchdError('NAME_INVALID', `Invalid job id ${JSON.stringify(id)}`, { jobId: id });
 }
 
 export function assertName(value: string, what: string): void {

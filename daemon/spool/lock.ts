@@ -38,7 +38,10 @@ export class JobLocks {
         update: Math.floor(this.#staleMs / 4),
         retries: 0,
         onCompromised: (error) => {
-          this.#log.error({ jobId: id, err: coerceError(error) }, 'job lock lost (refresh failed or lock taken over)');
+          this.#log.error(
+            { jobId: id, err: coerceError(error) },
+            'job lock lost (refresh failed or lock taken over)',
+          );
           this.#onLost(id);
         },
       });

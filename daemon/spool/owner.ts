@@ -16,7 +16,10 @@ function readBootId(): string {
 export const SELF: Owner = { hostname: hostname(), boot_id: readBootId(), pid: process.pid };
 
 /** A short tag for this machine and boot, used in names of staging folders. */
-export const HOST_TAG = createHash('sha256').update(`${SELF.hostname}\0${SELF.boot_id}`).digest('hex').slice(0, 8);
+export const HOST_TAG = createHash('sha256')
+  .update(`${SELF.hostname}\0${SELF.boot_id}`)
+  .digest('hex')
+  .slice(0, 8);
 
 /**
  * `false` only when the owner certainly is dead: same machine and boot, and no such process.

@@ -88,7 +88,10 @@ export class QueueRegistry {
       this.#events.emit('queue:changed', { queue: name });
     } catch (error) {
       const message = coerceError(error).message;
-      this.#log.error({ queue: name, file }, `invalid queue settings (the last good version stays in force): ${message}`);
+      this.#log.error(
+        { queue: name, file },
+        `invalid queue settings (the last good version stays in force): ${message}`,
+      );
       this.#events.emit('config:invalid', { file, message });
     }
   }

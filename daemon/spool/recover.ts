@@ -31,7 +31,9 @@ export interface RecoveryDeps {
 export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise<number> {
   let ids: string[];
   try {
-    ids = readdirSync(deps.layout.stateDir(queue, 'running')).filter((id) => isJobId(id) && !deps.isRunningHere(id));
+    ids = readdirSync(deps.layout.stateDir(queue, 'running')).filter(
+      (id) => isJobId(id) && !deps.isRunningHere(id),
+    );
   } catch {
     return 0;
   }
@@ -56,7 +58,10 @@ export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise
       const job = { id, queue };
       if (state.state !== 'running' && (isFinished(state.state) || state.state === 'queued')) {
         // The end was recorded, the move was not: finish it.
-        const next = deps.transitions.move(job, 'running', state.state, { known: state, reason: 'move completed after a restart' });
+        const next = deps.transitions.move(job, 'running', state.state, {
+          known: state,
+          reason: 'move completed after a restart',
+        });
         if (next.state === 'queued') deps.requeued(next);
         recovered += 1;
         continue;
@@ -84,7 +89,10 @@ export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise
           s.results.push(result);
         },
       });
-      deps.log.warn({ jobId: id, queue, to: step.to, attempts: next.attempts }, 'recovered an interrupted job');
+      deps.log.warn(
+        { jobId: id, queue, to: step.to, attempts: next.attempts },
+        'recovered an interrupted job',
+      );
       if (next.state === 'queued') deps.requeued(next);
       recovered += 1;
     } catch (error) {

@@ -43,10 +43,18 @@ export function parseRequestName(name: string): { id: string; verb: RequestVerb 
 }
 
 /** Carry out one request; the argument is the file's content (trimmed). */
-export async function applyRequest(handlers: ControlHandlers, id: string, verb: RequestVerb, argument: string): Promise<'done' | 'pending'> {
+export async function applyRequest(
+  handlers: ControlHandlers,
+  id: string,
+  verb: RequestVerb,
+  argument: string,
+): Promise<'done' | 'pending'> {
   switch (verb) {
     case 'cancel':
-      return (await handlers.cancel(id, argument === '' ? 'cancel requested' : `cancel requested: ${argument}`)) === 'elsewhere'
+      return (await handlers.cancel(
+        id,
+        argument === '' ? 'cancel requested' : `cancel requested: ${argument}`,
+      )) === 'elsewhere'
         ? 'pending'
         : 'done';
     case 'retry':
@@ -59,7 +67,11 @@ export async function applyRequest(handlers: ControlHandlers, id: string, verb: 
         return 'done';
       }
       if (!/^-?\d+$/.test(argument)) {
-        throw new BatchdError('REQUEST_INVALID', `Expected an integer priority, got ${JSON.stringify(argument)} (or first, more, less, last)`, { jobId: id });
+        throw new BatchdError(
+          'REQUEST_INVALID',
+          `Expected an integer priority, got ${JSON.stringify(argument)} (or first, more, less, last)`,
+          { jobId: id },
+        );
       }
       await handlers.setPriority(id, Number(argument));
       return 'done';
@@ -70,7 +82,11 @@ export async function applyRequest(handlers: ControlHandlers, id: string, verb: 
     case 'not_before': {
       const at = argument === '' ? null : new Date(argument);
       if (at !== null && Number.isNaN(at.getTime())) {
-        throw new BatchdError('REQUEST_INVALID', `Expected a time such as 2026-11-22T01:00:00+01:00 (or nothing, to clear), got ${JSON.stringify(argument)}`, { jobId: id });
+        throw new BatchdError(
+          'REQUEST_INVALID',
+          `Expected a time such as 2026-11-22T01:00:00+01:00 (or nothing, to clear), got ${JSON.stringify(argument)}`,
+          { jobId: id },
+        );
       }
       await handlers.setNotBefore(id, at === null ? null : at.toISOString());
       return 'done';
@@ -126,7 +142,10 @@ export class RequestFolder {
         return; // handled by someone else already
       }
       if (request === undefined) {
-        this.#reject(file, `Request files are named <job-id>.<verb>, with a verb of cancel, retry, priority or move; not_before or host for a queued job's start time or host`);
+        this.#reject(
+          file,
+          `Request files are named <job-id>.<verb>, with a verb of cancel, retry, priority or move; not_before or host for a queued job's start time or host`,
+        );
         return;
       }
       try {
@@ -158,10 +177,13 @@ export class RequestFolder {
     if (age >= settle) return false;
     if (this.#waiting.has(file)) return true;
     this.#waiting.add(file);
-    const timer = setTimeout(() => {
-      this.#waiting.delete(file);
-      void this.handle(queue, name);
-    }, settle - age + 5);
+    const timer = setTimeout(
+      () => {
+        this.#waiting.delete(file);
+        void this.handle(queue, name);
+      },
+      settle - age + 5,
+    );
     timer.unref();
     return true;
   }

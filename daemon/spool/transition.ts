@@ -38,10 +38,19 @@ export class Transitions {
     this.#durable = durable;
   }
 
-  move(job: { id: string; queue: string }, from: JobStateName, to: JobStateName, options: TransitionOptions): JobState {
+  move(
+    job: { id: string; queue: string },
+    from: JobStateName,
+    to: JobStateName,
+    options: TransitionOptions,
+  ): JobState {
     const toQueue = options.toQueue ?? job.queue;
     if (!isLegalTransition(from, to) || (from === to && toQueue === job.queue)) {
-      throw new BatchdError('TRANSITION_ILLEGAL', `A job cannot go from ${from} to ${to}`, { jobId: job.id, from, to });
+      throw new BatchdError('TRANSITION_ILLEGAL', `A job cannot go from ${from} to ${to}`, {
+        jobId: job.id,
+        from,
+        to,
+      });
     }
     const source = this.#layout.jobDir(job.queue, from, job.id);
     const target = this.#layout.jobDir(toQueue, to, job.id);
@@ -74,12 +83,24 @@ export class Transitions {
       throw gone(diskError(error, source), job, from, to);
     }
     this.#log.debug({ jobId: job.id, queue: toQueue, reason: options.reason }, `job ${from} -> ${to}`);
-    this.#events.emit('job:transition', { jobId: job.id, queue: job.queue, from, to, toQueue, reason: options.reason });
+    this.#events.emit('job:transition', {
+      jobId: job.id,
+      queue: job.queue,
+      from,
+      to,
+      toQueue,
+      reason: options.reason,
+    });
     return state;
   }
 
   /** Change a job's runtime record without moving it (priority), under the job's lock. */
-  update(job: { id: string; queue: string }, state: JobStateName, reason: string, change: (s: JobState) => void): JobState {
+  update(
+    job: { id: string; queue: string },
+    state: JobStateName,
+    reason: string,
+    change: (s: JobState) => void,
+  ): JobState {
     const dir = this.#layout.jobDir(job.queue, state, job.id);
     let record: JobState;
     try {
@@ -104,7 +125,12 @@ export class Transitions {
 function gone(error: unknown, job: { id: string; queue: string }, from: string, to: string): unknown {
   if (error instanceof BatchdError) return error;
   if (errnoCode(error) === 'ENOENT') {
-    return new BatchdError('JOB_GONE', `Job ${job.id} is no longer in ${job.queue}/${from}`, { jobId: job.id, from, to }, { cause: error });
+    return new BatchdError(
+      'JOB_GONE',
+      `Job ${job.id} is no longer in ${job.queue}/${from}`,
+      { jobId: job.id, from, to },
+      { cause: error },
+    );
   }
   return error;
 }

@@ -63,12 +63,16 @@ export class SpoolWatcher {
       .on('add', onQueueFile)
       .on('change', onQueueFile)
       .on('unlink', onQueueFile)
-      .on('error', (error) => this.#log.warn({ err: coerceError(error) }, 'spool watcher error; rescans continue'));
+      .on('error', (error) =>
+        this.#log.warn({ err: coerceError(error) }, 'spool watcher error; rescans continue'),
+      );
   }
 
   /** Watch a queue's hot folders (idempotent). */
   watchQueue(queue: string): void {
-    this.#watchFolder(queue, 'incoming', (name, event) => this.#handlers.dropSeen(queue, name, event === 'change' ? 'written' : 'created'));
+    this.#watchFolder(queue, 'incoming', (name, event) =>
+      this.#handlers.dropSeen(queue, name, event === 'change' ? 'written' : 'created'),
+    );
     this.#watchFolder(queue, 'requests', (name) => this.#handlers.requestSeen(queue, name));
   }
 
@@ -78,7 +82,11 @@ export class SpoolWatcher {
     await this.#tree?.close();
   }
 
-  #watchFolder(queue: string, folder: 'incoming' | 'requests', seen: (name: string, event: string) => void): void {
+  #watchFolder(
+    queue: string,
+    folder: 'incoming' | 'requests',
+    seen: (name: string, event: string) => void,
+  ): void {
     const dir = this.#layout.folder(queue, folder);
     if (this.#folders.has(dir)) return;
     try {

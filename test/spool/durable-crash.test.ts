@@ -10,6 +10,8 @@ import { drop, makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
 const Q = 'burst';
 const ROUNDS = 3;
 const DROPS_PER_ROUND = 400;
+/** As etc/batchd.service runs the daemon: many fsyncs in flight at once. */
+const POOL = { UV_THREADPOOL_SIZE: '64' };
 /** Every tenth drop is a task of this many jobs. */
 const TASK_JOBS = 3;
 
@@ -98,7 +100,7 @@ describe('kill -9 during a burst of durable acceptances', () => {
       const jobsExpected = (): number => [...expected.values()].reduce((a, b) => a + b, 0);
 
       for (let round = 0; round < ROUNDS; round++) {
-        daemon = await startDaemon(env.etc, env.spool);
+        daemon = await startDaemon(env.etc, env.spool, { env: POOL });
         const before = queuedCount();
         for (let i = 0; i < DROPS_PER_ROUND; i++) {
           const key = `r${round}-${String(i).padStart(4, '0')}`;
@@ -130,7 +132,7 @@ describe('kill -9 during a burst of durable acceptances', () => {
         expect(queuedCount()).toBeLessThan(jobsExpected()); // the kill did land mid-burst
       }
 
-      daemon = await startDaemon(env.etc, env.spool);
+      daemon = await startDaemon(env.etc, env.spool, { env: POOL });
       await waitFor(
         () => queuedCount() >= jobsExpected(),
         60_000,

@@ -17,4 +17,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 npm ci --no-fund --no-audit
-npm test
+
+# The whole suite; vitest also writes a JSON report, from which a plain closing line is printed.
+mkdir -p var
+rm -f var/vitest-results.json
+set +e
+npm test -- --reporter=default --reporter=json --outputFile.json=var/vitest-results.json
+status=$?
+set -e
+if [ -f var/vitest-results.json ]; then
+  node -e 'const r = JSON.parse(require("fs").readFileSync("var/vitest-results.json", "utf8"));
+    console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);'
+fi
+exit "$status"

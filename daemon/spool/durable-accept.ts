@@ -47,10 +47,11 @@ export class DurableAcceptor {
 
   /**
    * Accept jobs durably: resolves with them once they are on disk in `queued/` (`[]`: another
-   * daemon took the drop). Until then a drop stays in `incoming/`; the caller must not offer it again.
+   * daemon took the drop). A drop leaves `incoming/` only once its job's files are on disk; the
+   * caller must not offer it again before this settles.
    */
-  // Async only to turn throws into rejections: staging runs in the caller's turn, before any await.
   async accept(queue: string, specs: JobSpec[], origin: Origin): Promise<AcceptedJob[]> {
+    // Async only to turn throws into rejections: staging runs in the caller's turn, before any await.
     if (this.#closed) throw new BatchdError('INTERNAL', 'The daemon is stopping: no more acceptances');
     const staged = stageJobs(this.#layout, queue, specs, origin);
     if (staged === undefined) return [];

@@ -42,17 +42,22 @@ export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise
   let processes: Map<string, number[]> | undefined;
   for (const id of ids) {
     const dir = deps.layout.jobDir(queue, 'running', id);
-    let state: JobState;
-    try {
-      state = readJobState(dir);
-    } catch {
-      continue; // moved meanwhile, or not yet written by its claimer
+    const seen = tryReadState(dir);
+    if (seen === undefined) continue; // moved meanwhile, or not yet written by its claimer
+    if (!ownerMayBeAlive(seen.running?.owner)) {
+      // Look again right before breaking the lock: since `seen` was read (other jobs' locks were
+      // awaited in between), a live dispatcher may have requeued and claimed the job afresh.
+      const now = tryReadState(dir);
+      if (now === undefined || !sameClaim(now, seen)) continue;
+      deps.locks.breakDead(id);
     }
-    if (!ownerMayBeAlive(state.running?.owner)) deps.locks.breakDead(id);
     const release = await deps.locks.acquire(id);
     if (release === undefined) continue; // a live dispatcher runs it
     try {
       if (deps.isRunningHere(id)) continue;
+      // Under the lock, the record is the truth; a claim other than the one judged dead is left alone.
+      const state = tryReadState(dir);
+      if (state === undefined || !sameClaim(state, seen)) continue;
       processes ??= findJobProcesses(new Set(ids));
       killAll(processes.get(id) ?? []);
       const job = { id, queue };
@@ -102,4 +107,23 @@ export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise
     }
   }
   return recovered;
+}
+
+function tryReadState(dir: string): JobState | undefined {
+  try {
+    return readJobState(dir);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The same attempt by the same owner: nobody requeued and claimed the job in between. */
+function sameClaim(a: JobState, b: JobState): boolean {
+  return (
+    a.attempts === b.attempts &&
+    a.state === b.state &&
+    a.running?.owner.pid === b.running?.owner.pid &&
+    a.running?.owner.hostname === b.running?.owner.hostname &&
+    a.running?.started_at === b.running?.started_at
+  );
 }

@@ -9,6 +9,15 @@ import { randomBytes } from 'node:crypto';
 const ID_PATTERN = /^\d{8}T\d{6}\.\d{3}Z-[a-z0-9]{6}(-[a-z0-9][a-z0-9-]{0,39})?$/;
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
+let issuedMs = 0;
+const issued = new Set<string>();
+
+function randomPart(): string {
+  let random = '';
+  for (const byte of randomBytes(6)) random += ALPHABET[byte % ALPHABET.length];
+  return random;
+}
+
 let lastMs = 0;
 let counter = 0;
 
@@ -16,9 +25,15 @@ export function newJobId(slugSource?: string, now = new Date()): string {
   const iso = now.toISOString(); // 2026-11-21T09:30:00.123Z
   const stamp =
     iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 13) + iso.slice(14, 16) + iso.slice(17, 23) + 'Z';
-  const bytes = randomBytes(6);
-  let random = '';
-  for (const byte of bytes) random += ALPHABET[byte % ALPHABET.length];
+  // Random across processes; never repeated within this process in the same millisecond.
+  if (now.getTime() !== issuedMs) {
+    issuedMs = now.getTime();
+    issued.clear();
+  }
+  let random: string;
+  do random = randomPart();
+  while (issued.has(random));
+  issued.add(random);
   const slug = slugSource === undefined ? '' : slugify(slugSource);
   return `${stamp}-${random}${slug === '' ? '' : '-' + slug}`;
 }

@@ -210,11 +210,7 @@ describe('a corpus of bad drops against a live daemon', () => {
         if (!readFileSync(f.rejected.kept).equals(c.bytes ?? Buffer.alloc(0)))
           problems.push(`${name}: the kept bytes differ`);
       } else {
-        const kept = readdirSync(f.accepted[0] ?? '').find((e) => e.startsWith('drop.'));
-        const original =
-          kept === undefined
-            ? taskDrop(env.spool, f.accepted[0] ?? '')
-            : readFileSync(path.join(f.accepted[0] ?? '', kept));
+        const original = keptDrop(env.spool, f.accepted[0] ?? '');
         if (original === undefined || !original.equals(c.bytes ?? Buffer.alloc(0)))
           problems.push(`${name}: accepted, but its original bytes are not kept with it`);
       }
@@ -254,6 +250,31 @@ function describeLeft(incoming: string, name: string): string {
   } catch {
     return 'nowhere';
   }
+}
+
+/**
+ * The original bytes kept with an accepted job. The job may move on (queued → running → done)
+ * between the listing and this read, so it is looked up by id in every state folder, newest
+ * state last, until one read succeeds.
+ */
+function keptDrop(spool: string, listedDir: string): Buffer | undefined {
+  const id = path.basename(listedDir);
+  const queue = path.relative(spool, listedDir).split(path.sep)[0] ?? '';
+  for (let round = 0; round < 50; round++) {
+    for (const state of STATES) {
+      const dir =
+        state === 'queued' || state === 'running'
+          ? path.join(spool, queue, state, id)
+          : path.join(spool, queue, state, id.slice(0, 8), id);
+      try {
+        const kept = readdirSync(dir).find((e) => e.startsWith('drop.'));
+        return kept === undefined ? taskDrop(spool, dir) : readFileSync(path.join(dir, kept));
+      } catch {
+        // not in this state folder (or moving out of it right now)
+      }
+    }
+  }
+  return undefined;
 }
 
 /** A task's jobs keep their drop in the task's folder (tasks/<name>/drop.*). */

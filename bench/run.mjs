@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { DAEMON_MAIN, snapshotBuild } from './lib/batchd.mjs';
+import { describeProbe, probeFileSystem } from './lib/fs-probe.mjs';
 import { describeBuild, describeMachine } from './lib/machine.mjs';
 import { parseOptions, USAGE } from './lib/options.mjs';
 import { PeerPool } from './lib/pool.mjs';
@@ -88,6 +89,8 @@ async function main() {
   snapshotBuild(path.join(root, 'app'));
   const machine = await describeMachine(root);
   machine.build = await describeBuild();
+  machine.fsAtStart = probeFileSystem(root);
+  ctx.log(`bench: file system: ${describeProbe(machine.fsAtStart)}`);
   ctx.log(`bench: ${machine.cpu}, load ${machine.loadavgAtStart.join(' ')}; work folder ${root}`);
   const results = {};
   try {
@@ -107,6 +110,7 @@ async function main() {
     await cleanup();
   }
   machine.loadavgAtEnd = os.loadavg().map((l) => Number(l.toFixed(2)));
+  machine.fsAtEnd = probeFileSystem(root);
 
   const report = {
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,

@@ -1,4 +1,5 @@
 // The report: Markdown (printed and written) from the run's JSON.
+import { describeProbe } from './fs-probe.mjs';
 import { ratio } from './stats.mjs';
 import { mib, ms, rate, s, x } from './targets.mjs';
 
@@ -290,6 +291,7 @@ export function renderMarkdown(report) {
     `Code: commit ${m.build?.commit ?? '?'}${m.build?.changedFiles ? ` plus ${m.build.changedFiles} changed file(s) in the work tree` : ''}, dist/ built ${m.build?.distBuiltAt ?? '?'} (a private copy of it ran).`,
     `Machine: ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Linux ${m.kernel}, ${m.filesystem}; Node ${m.node}.`,
     `Load average at start ${m.loadavgAtStart.join(' ')}, at end ${m.loadavgAtEnd?.join(' ') ?? '?'} (a shared machine: compare within this run).`,
+    `File system per call (bench/lib/fs-probe.mjs) at start: ${describeProbe(m.fsAtStart)}; at end: ${describeProbe(m.fsAtEnd)}. Creating inodes is what every spool pays per job, and its cost on this machine kind swings widely from hour to hour.`,
     `Peers: ${Object.entries(m.versions)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k} ${v}`)

@@ -1,5 +1,7 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { BatchdError } from '../errors.ts';
@@ -11,20 +13,134 @@ interface Pending {
   onExit: (event: Extract<LauncherEvent, { op: 'exit' }>) => void;
 }
 
-/**
- * The compiled launcher beside this module. Run from the TypeScript source (the in-process tests),
- * there is no .js beside it and Node 20 cannot run .ts, so the build of the same tree is used.
- */
-const BESIDE = fileURLToPath(new URL('./launcher-process.js', import.meta.url));
-const BUILT = fileURLToPath(new URL('../../dist/daemon/executors/launcher-process.js', import.meta.url));
-const LAUNCHER = existsSync(BESIDE) || !existsSync(BUILT) ? BESIDE : BUILT;
+/** One running launcher process, whichever language it is written in. */
+interface Channel {
+  readonly child: ChildProcess;
+  send(request: LauncherRequest): void;
+  alive(): boolean;
+  /** Ask it to end (it kills its jobs first). */
+  end(): void;
+}
 
-/** The daemon's side of the launcher process: restarts it if it dies. */
+/**
+ * A launcher script of this tree: beside this module, or, run from the TypeScript source (the
+ * in-process tests) where no .js sits beside it, in the build of the same tree.
+ */
+function beside(name: string, built: boolean): string {
+  const here = fileURLToPath(new URL(`./${name}`, import.meta.url));
+  const fromBuild = fileURLToPath(new URL(`../../dist/daemon/executors/${name}`, import.meta.url));
+  return !built || existsSync(here) || !existsSync(fromBuild) ? here : fromBuild;
+}
+
+const NODE_LAUNCHER = beside('launcher-process.js', true);
+const PERL_LAUNCHER = beside('launcher.pl', false);
+
+/** `perl` on the PATH, if any (perl-base is Essential on Debian and Ubuntu). */
+function findPerl(): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(path.delimiter)) {
+    const candidate = path.join(dir || '.', 'perl');
+    if (path.isAbsolute(candidate) && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * Which launcher runs local jobs: the Perl one (fork + exec at xargs' cost) when perl is here,
+ * else the Node one. BATCHD_LAUNCHER=node|perl chooses explicitly.
+ */
+export function launcherKind(): 'perl' | 'node' {
+  const asked = process.env.BATCHD_LAUNCHER;
+  if (asked === 'node') return 'node';
+  if (asked === 'perl' || findPerl() !== undefined) return 'perl';
+  return 'node';
+}
+
+const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
+
+/** The Perl launcher: length-prefixed NUL-separated requests, tab-separated event lines. */
+function perlChannel(onEvent: (event: LauncherEvent) => void): Channel {
+  const perl = findPerl() ?? 'perl';
+  const child = spawn(perl, [PERL_LAUNCHER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // A write after the launcher died must not take the daemon down; its exit is handled below.
+  child.stdin.on('error', () => undefined);
+  let buffer = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const event = parsePerlEvent(buffer.slice(0, nl));
+      buffer = buffer.slice(nl + 1);
+      if (event !== undefined) onEvent(event);
+    }
+  });
+  return {
+    child,
+    send(request) {
+      const fields =
+        request.op === 'kill'
+          ? ['kill', String(request.key), request.signal.replace(/^SIG/, '')]
+          : [
+              'spawn',
+              String(request.key),
+              request.file,
+              request.cwd,
+              request.stdout,
+              request.stderr,
+              String(request.args.length),
+              ...request.args,
+              String(Object.keys(request.env).length),
+              ...Object.entries(request.env).map(([name, value]) => `${name}=${value}`),
+            ];
+      const payload = Buffer.from(fields.join('\0'));
+      child.stdin.write(Buffer.concat([Buffer.from(`${payload.length}\n`), payload]));
+    },
+    alive: () => child.exitCode === null && child.signalCode === null && !child.stdin.destroyed,
+    end: () => child.stdin.end(),
+  };
+}
+
+function parsePerlEvent(line: string): LauncherEvent | undefined {
+  const [op, key, a, b, ...rest] = line.split('\t');
+  const k = Number(key);
+  if (op === 'started') return { op: 'started', key: k, pid: Number(a) };
+  if (op === 'exit') {
+    const signal = Number(b) === 0 ? null : (SIGNAL_NAMES.get(Number(b)) ?? `signal ${b}`);
+    return { op: 'exit', key: k, code: a === '' ? null : Number(a), signal };
+  }
+  if (op === 'failed') {
+    const errno = b ?? 'EIO';
+    return { op: 'exit', key: k, code: Number(a), signal: null, error: rest.join('\t'), errno };
+  }
+  return undefined;
+}
+
+/** The Node launcher (launcher-process.ts) over Node's IPC channel. */
+function nodeChannel(onEvent: (event: LauncherEvent) => void): Channel {
+  const child = fork(NODE_LAUNCHER, [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: ['--max-old-space-size=64'],
+    serialization: 'json',
+  });
+  child.on('message', onEvent);
+  return {
+    child,
+    send: (request) => child.send(request),
+    alive: () => child.connected,
+    end: () => child.disconnect(),
+  };
+}
+
+/**
+ * The daemon's side of the launcher process: a small process that forks the local jobs (fork's
+ * cost grows with the forking process's memory, and the daemon may hold a large index). It is
+ * restarted if it dies; its jobs are then reported as interrupted.
+ */
 export class Launcher {
-  #child: ChildProcess | undefined;
+  #channel: Channel | undefined;
   #nextKey = 1;
   readonly #pending = new Map<number, Pending>();
   readonly #log: Logger;
+  readonly #kind = launcherKind();
   #closed = false;
 
   constructor(log: Logger) {
@@ -34,36 +150,35 @@ export class Launcher {
   spawn(request: Omit<Extract<LauncherRequest, { op: 'spawn' }>, 'op' | 'key'>, handlers: Pending): number {
     const key = this.#nextKey++;
     this.#pending.set(key, handlers);
-    this.#ensure().send({ op: 'spawn', key, ...request } satisfies LauncherRequest);
+    this.#ensure().send({ op: 'spawn', key, ...request });
     return key;
   }
 
   kill(key: number, signal: NodeJS.Signals): void {
     if (!this.#pending.has(key)) return;
-    this.#child?.send({ op: 'kill', key, signal } satisfies LauncherRequest);
+    if (this.#channel?.alive() === true) this.#channel.send({ op: 'kill', key, signal });
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    const child = this.#child;
-    if (child === undefined || child.exitCode !== null) return;
+    const channel = this.#channel;
+    const child = channel?.child;
+    if (channel === undefined || child === undefined || child.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
-      child.disconnect();
+      channel.end();
     });
   }
 
-  #ensure(): ChildProcess {
-    if (this.#child !== undefined && this.#child.connected) return this.#child;
+  #ensure(): Channel {
+    if (this.#channel?.alive() === true) return this.#channel;
     if (this.#closed) throw new BatchdError('SPAWN_FAILED', 'The daemon is shutting down');
-    const child = fork(LAUNCHER, [], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: ['--max-old-space-size=64'],
-      serialization: 'json',
-    });
-    child.on('message', (event: LauncherEvent) => this.#onEvent(event));
-    child.on('exit', (code, signal) => {
-      if (this.#child === child) this.#child = undefined;
+    const channel =
+      this.#kind === 'perl'
+        ? perlChannel((event) => this.#onEvent(event))
+        : nodeChannel((event) => this.#onEvent(event));
+    channel.child.on('exit', (code, signal) => {
+      if (this.#channel === channel) this.#channel = undefined;
       if (this.#closed) return;
       this.#log.error(
         { code, signal },
@@ -74,8 +189,8 @@ export class Launcher {
         pending.onExit({ op: 'exit', key, code: null, signal: null, error: 'the job launcher process died' });
       }
     });
-    this.#child = child;
-    return child;
+    this.#channel = channel;
+    return channel;
   }
 
   #onEvent(event: LauncherEvent): void {

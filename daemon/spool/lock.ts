@@ -28,15 +28,22 @@ export class JobLocks {
     mkdirSync(path.join(layout.root, LOCKS_FOLDER), { recursive: true });
   }
 
-  /** The lock, or `undefined` if a live owner holds it. */
-  async acquire(id: string): Promise<Release | undefined> {
+  /**
+   * The lock, or `undefined` if a live owner holds it. Taken with synchronous file calls (a mkdir,
+   * and a stat if it exists): a claim is on every job's start path, and a trip through the thread
+   * pool and back costs more than the mkdir itself. The refresh timer and release are synchronous too.
+   */
+  acquire(id: string): Promise<Release | undefined> {
+    return Promise.resolve(this.#take(id));
+  }
+
+  #take(id: string): Release | undefined {
     try {
-      return await lockfile.lock(this.#layout.lockPath(id), {
+      const release = lockfile.lockSync(this.#layout.lockPath(id), {
         lockfilePath: this.#layout.lockPath(id),
         realpath: false,
         stale: this.#staleMs,
         update: Math.floor(this.#staleMs / 4),
-        retries: 0,
         onCompromised: (error) => {
           this.#log.error(
             { jobId: id, err: coerceError(error) },
@@ -45,6 +52,14 @@ export class JobLocks {
           this.#onLost(id);
         },
       });
+      return () => {
+        try {
+          release();
+          return Promise.resolve();
+        } catch (error) {
+          return Promise.reject(coerceError(error));
+        }
+      };
     } catch (error) {
       if (errnoCode(error) === 'ELOCKED') return undefined;
       throw error;

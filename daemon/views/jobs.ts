@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 
 import { BatchdError, errnoCode } from '../errors.ts';
 import { isJobId, shardOf } from '../jobs/id.ts';
@@ -161,9 +161,9 @@ export function readListing(
   return out;
 }
 
-function firstAfter(ids: string[], limit: number, cursor: string | undefined): string[] {
+/** `ids` sorted; the first `limit` after `cursor`. */
+function firstAfter(ids: readonly string[], limit: number, cursor: string | undefined): string[] {
   if (limit <= 0) return [];
-  ids.sort();
   let start = 0;
   if (cursor !== undefined) {
     let lo = 0;
@@ -178,8 +178,34 @@ function firstAfter(ids: string[], limit: number, cursor: string | undefined): s
   return ids.slice(start, start + limit);
 }
 
-function listIds(dir: string): string[] {
-  return listNames(dir).filter(isJobId);
+/**
+ * Sorted job ids of one folder, kept between reads while the folder's mtime stays the same: a page
+ * of a 100,000-job queue then costs one stat, not a readdir and a sort. The racy-git rule applies:
+ * a listing is trusted only if the folder had been quiet for QUIET_NS before it was read, so a
+ * change within the same timestamp tick (coarse clocks, NFS) can never hide behind an equal mtime.
+ */
+const sortedCache = new Map<string, { mtimeNs: bigint; ids: string[] }>();
+const CACHED_FOLDERS = 64;
+const QUIET_NS = 2_000_000_000n;
+
+function listIds(dir: string): readonly string[] {
+  let mtimeNs: bigint;
+  try {
+    mtimeNs = statSync(dir, { bigint: true }).mtimeNs;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw error;
+  }
+  const cached = sortedCache.get(dir);
+  if (cached?.mtimeNs === mtimeNs) return cached.ids;
+  const readAt = BigInt(Date.now()) * 1_000_000n;
+  const ids = listNames(dir).filter(isJobId).sort();
+  sortedCache.delete(dir);
+  if (readAt - mtimeNs > QUIET_NS) {
+    if (sortedCache.size >= CACHED_FOLDERS) sortedCache.delete(sortedCache.keys().next().value as string);
+    sortedCache.set(dir, { mtimeNs, ids });
+  }
+  return ids;
 }
 
 function listNames(dir: string): string[] {

@@ -162,8 +162,9 @@ describe('queue and stats endpoints', () => {
   });
 
   it('GET /stats and /stats/:q count jobs by state', async () => {
-    await t.json('POST', '/queue/paused', { body: { command: 'true' } });
+    // Disabled before the submission, so the job stays queued however fast jobs start.
     await t.json('PUT', '/queue/paused', { body: { enabled: false } });
+    await t.json('POST', '/queue/paused', { body: { command: 'true' } });
     const all = statsSchema.parse((await t.json('GET', '/stats')).body);
     expect(Object.keys(all)).toEqual(expect.arrayContaining(['default', 'paused', 'renders']));
     const one = await t.json('GET', '/stats/paused');

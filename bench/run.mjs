@@ -106,11 +106,11 @@ async function main() {
       }
       results[name].seconds = Number(((performance.now() - t0) / 1000).toFixed(1));
     }
+    machine.fsAtEnd = probeFileSystem(root);
   } finally {
     await cleanup();
   }
   machine.loadavgAtEnd = os.loadavg().map((l) => Number(l.toFixed(2)));
-  machine.fsAtEnd = probeFileSystem(root);
 
   const report = {
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,

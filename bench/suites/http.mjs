@@ -1,26 +1,32 @@
-// HTTP submission and status rates with wrk (reference/peers.md §7: `wrk -t2 -c16 -d10s`).
-//
-// ┌──────────────────────────────────────────────────────────────────────────────────────────┐
-// │ PLACE FOR THE HTTP FIGURES. Written before the HTTP API existed: it runs only when the    │
-// │ daemon answers GET /openapi.json, and is otherwise reported as                            │
-// │ "unavailable: the HTTP API is not built yet". Once the API lands, check the paths, body   │
-// │ format and authentication below against it (written against POST /queue/{q}, GET /job/{id}).│
-// └──────────────────────────────────────────────────────────────────────────────────────────┘
+// HTTP submission and status rates with wrk (reference/peers.md §7: `wrk -t2 -c16 -d10s`), with
+// authentication on as TARGETS.md asks: a user with a scrypt-hashed password, and a bearer token
+// issued by POST /token that every request carries. Submissions are durable (storage.fsync: true).
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 import { freePort, probeApi } from '../lib/api.mjs';
-import { BatchdDaemon } from '../lib/batchd.mjs';
+import { BatchdDaemon, REPO } from '../lib/batchd.mjs';
 import { run } from '../lib/proc.mjs';
+
+const USER = 'bench';
+const PASSWORD = 'bench-password-not-secret';
 
 export async function http(ctx) {
   const port = await freePort();
   const daemon = new BatchdDaemon({
     dir: path.join(ctx.root, 'http'),
     tag: `${ctx.tag}-http`,
-    config: { manager: { enabled: true, host: '127.0.0.1', port }, storage: { fsync: true } },
+    config: {
+      manager: { enabled: true, host: '127.0.0.1', port, auth: { basic: true, token: true } },
+      storage: { fsync: true },
+    },
     queues: { default: 'enabled: false\n' },
   });
+  const { UserStore } = await import(
+    pathToFileURL(path.join(REPO, 'dist', 'daemon', 'auth', 'store.js')).href
+  );
+  await UserStore.forConfigDir(daemon.etc).addUser(USER, PASSWORD, { superuser: true });
   await daemon.start();
   try {
     const api = await probeApi(port, 3000);
@@ -38,10 +44,20 @@ export async function http(ctx) {
       return { unavailable: 'the HTTP API has no POST /queue/{q} or GET /job/{id} yet' };
     }
     const base = `http://127.0.0.1:${port}`;
+    const basic = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
+    const issued = await fetch(`${base}/token`, {
+      method: 'POST',
+      headers: { Authorization: basic, 'Content-Type': 'application/json' },
+      body: '{"ttl": "1h"}',
+    });
+    const token = (await issued.json().catch(() => ({}))).token;
+    if (!issued.ok || typeof token !== 'string')
+      return { error: `POST /token: HTTP ${issued.status}: no token to measure with` };
+    const bearer = `Bearer ${token}`;
     const submitUrl = `${base}${submitPath.replace(/\{[^}]+\}/, 'default')}`;
     const first = await fetch(submitUrl, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { Authorization: bearer, 'Content-Type': 'application/json' },
       body: '{"command": "true"}',
     });
     const body = await first.json().catch(() => ({}));
@@ -52,15 +68,15 @@ export async function http(ctx) {
     const postScript = path.join(ctx.root, 'http', 'post.lua');
     writeFileSync(
       postScript,
-      `wrk.method = "POST"\nwrk.body = '{"command": "true"}'\nwrk.headers["Content-Type"] = "application/json"\n`,
+      `wrk.method = "POST"\nwrk.body = '{"command": "true"}'\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "${bearer}"\n`,
     );
     const submissions = await wrk(submitUrl, seconds, ['-s', postScript]);
-    const status = await wrk(`${base}${statusPath.replace(/\{[^}]+\}/, id)}`, seconds, []);
+    const status = await wrk(`${base}${statusPath.replace(/\{[^}]+\}/, id)}`, seconds, [
+      '-H',
+      `Authorization: ${bearer}`,
+    ]);
     return {
-      authOff: true,
-      // TODO(auth): TARGETS.md asks for these with authentication on; set up a user and token here
-      // once the API's user administration is settled, and send `Authorization: Bearer <token>`.
-      note: 'Durable acceptance (storage.fsync: true), authentication OFF (the bench sets up no users yet), 2 wrk threads, 16 connections.',
+      note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections.',
       submissions: { label: `POST ${submitPath} (a job as JSON)`, ...submissions },
       status: { label: `GET ${statusPath}`, ...status },
     };

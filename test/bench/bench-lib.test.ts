@@ -47,6 +47,10 @@ const targets = (await import(lib('targets.mjs'))) as TargetsModule;
 const report = (await import(lib('report.mjs'))) as ReportModule;
 const proc = (await import(lib('proc.mjs'))) as ProcModule;
 const batchd = (await import(lib('batchd.mjs'))) as BatchdModule;
+const fsProbe = (await import(lib('fs-probe.mjs'))) as {
+  probeFileSystem(root: string): Record<string, number>;
+  describeProbe(p: Record<string, number> | undefined): string;
+};
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'bench-lib-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -176,5 +180,18 @@ describe('bench process and spool bookkeeping', () => {
     const byReading = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).length;
     expect(batchd.subfolders(dir)).toBe(byReading);
     expect(batchd.subfolders(path.join(tmp, 'missing'))).toBe(0);
+  });
+
+  it('probes the cost of each file-system call in a folder of its own, and leaves nothing behind', () => {
+    const root = path.join(tmp, 'probe');
+    mkdirSync(root);
+    const p = fsProbe.probeFileSystem(root);
+    expect(Object.keys(p).sort()).toEqual(
+      ['createFile', 'mkdir', 'overwriteFile', 'renameFile', 'renameFolder'].sort(),
+    );
+    for (const v of Object.values(p)) expect(v).toBeGreaterThanOrEqual(0);
+    expect(readdirSync(root)).toEqual([]);
+    expect(fsProbe.describeProbe(p)).toContain(`create a file ${p.createFile} µs`);
+    expect(fsProbe.describeProbe(undefined)).toBe('?');
   });
 });

@@ -22,28 +22,35 @@ export const LOCKS_FOLDER = '.locks';
 export class SpoolLayout {
   readonly root: string;
 
+  /** `root` with no trailing separator ("" for "/"), so paths below are made by concatenation. */
+  readonly #prefix: string;
+
   constructor(root: string) {
     this.root = path.resolve(root);
+    this.#prefix = this.root === path.sep ? '' : this.root;
   }
+
+  // Paths are joined by concatenation, not path.join: every part is a checked name (no separator,
+  // no "." or ".."), and this runs for every job the daemon indexes or lists.
 
   queueDir(queue: string): string {
     assertQueueName(queue);
-    return path.join(this.root, queue);
+    return `${this.#prefix}/${queue}`;
   }
 
   folder(queue: string, folder: keyof typeof QUEUE_FOLDERS): string {
-    return path.join(this.queueDir(queue), QUEUE_FOLDERS[folder]);
+    return `${this.queueDir(queue)}/${QUEUE_FOLDERS[folder]}`;
   }
 
   stateDir(queue: string, state: JobStateName): string {
-    return path.join(this.queueDir(queue), state);
+    return `${this.queueDir(queue)}/${state}`;
   }
 
   /** Finished jobs are sharded by submission date so no folder grows without bound. */
   jobDir(queue: string, state: JobStateName, id: string): string {
     assertJobId(id);
     const base = this.stateDir(queue, state);
-    return isFinished(state) ? path.join(base, shardOf(id), id) : path.join(base, id);
+    return isFinished(state) ? `${base}/${shardOf(id)}/${id}` : `${base}/${id}`;
   }
 
   lockPath(id: string): string {

@@ -34,7 +34,11 @@ export class JobLocks {
    * pool and back costs more than the mkdir itself. The refresh timer and release are synchronous too.
    */
   acquire(id: string): Promise<Release | undefined> {
-    return Promise.resolve(this.#take(id));
+    try {
+      return Promise.resolve(this.#take(id));
+    } catch (error) {
+      return Promise.reject(coerceError(error));
+    }
   }
 
   #take(id: string): Release | undefined {

@@ -16,7 +16,14 @@ import { isJobId } from './jobs/id.ts';
 import type { JobSpec } from './jobs/spec.ts';
 import { validateJobData, validateJobText } from './jobs/validate.ts';
 import { createLogger, type Logger } from './log.ts';
-import { type AcceptedJob, acceptJobs, type Origin, recoverStaging } from './spool/accept.ts';
+import {
+  type AcceptedJob,
+  acceptJobs,
+  acceptJobsInTurns,
+  type Origin,
+  recoverStaging,
+  STAGE_CHUNK,
+} from './spool/accept.ts';
 import { locateJob } from './spool/find.ts';
 import { DurableAcceptor } from './spool/durable-accept.ts';
 import { Intake } from './spool/intake.ts';
@@ -196,9 +203,13 @@ export class Daemon {
    * their fsyncs (group commit) and it resolves once the jobs are on disk.
    */
   async submitAsync(queue: string, input: SubmitInput, user?: string): Promise<AcceptedJob[]> {
-    if (!this.config.daemon.storage.fsync) return this.submit(queue, input, user);
     const { specs, origin } = this.#submission(queue, input, user);
-    const accepted = await this.#acceptor.accept(queue, specs, origin);
+    // A large task is staged in turns of the event loop, so the daemon keeps serving meanwhile.
+    const accepted = this.config.daemon.storage.fsync
+      ? await this.#acceptor.accept(queue, specs, origin)
+      : specs.length > STAGE_CHUNK
+        ? await acceptJobsInTurns(this.layout, queue, specs, origin)
+        : acceptJobs(this.layout, queue, specs, origin, false);
     this.#accepted(queue, accepted);
     return accepted;
   }

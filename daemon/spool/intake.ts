@@ -18,7 +18,7 @@ import { BatchdError, coerceError, errnoCode, type Problem } from '../errors.ts'
 import type { JobSpec } from '../jobs/spec.ts';
 import { slugify } from '../jobs/id.ts';
 import type { Logger } from '../log.ts';
-import { type AcceptedJob, acceptJobs } from './accept.ts';
+import { type AcceptedJob, acceptJobs, acceptJobsInTurns, STAGE_CHUNK } from './accept.ts';
 import { writeFileAtomic } from './atomic.ts';
 import type { DurableAcceptor } from './durable-accept.ts';
 import type { SpoolLayout } from './layout.ts';
@@ -217,14 +217,17 @@ export class Intake {
 
   #accept(queue: string, file: string, specs: JobSpec[], durable: boolean): void {
     this.#written.delete(file);
-    if (!durable) {
+    if (!durable && specs.length <= STAGE_CHUNK) {
       const accepted = acceptJobs(this.#deps.layout, queue, specs, { kind: 'drop', file }, false);
       if (accepted.length > 0) this.#deps.onAccepted(queue, accepted);
       return;
     }
     this.#committing.add(file);
-    this.#deps.acceptor
-      .accept(queue, specs, { kind: 'drop', file })
+    const origin = { kind: 'drop', file } as const;
+    const accepting = durable
+      ? this.#deps.acceptor.accept(queue, specs, origin)
+      : acceptJobsInTurns(this.#deps.layout, queue, specs, origin);
+    accepting
       .finally(() => this.#committing.delete(file))
       .then(
         (accepted) => {

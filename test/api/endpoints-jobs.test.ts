@@ -21,7 +21,7 @@ describe('job endpoints', () => {
   let t: InProcessApi;
   beforeAll(async () => {
     t = await startApi({
-      queues: { hold: { enabled: false }, other: { enabled: false } },
+      queues: { hold: { enabled: false }, other: { enabled: false }, wide: { enabled: false } },
       config: { manager: { max_body_bytes: 4096 } },
     });
   });
@@ -33,6 +33,20 @@ describe('job endpoints', () => {
     return submitResponseSchema.parse(res.body).jobs;
   };
   const code = (body: unknown): string => errorBodySchema.parse(body).error.code;
+
+  it('POST /queue/:q of a task larger than one staging turn answers 201 once every job is queued', async () => {
+    const n = 450; // more than STAGE_CHUNK (200): staged over three turns of the event loop
+    const res = await t.json('POST', '/queue/wide', {
+      body: { type: 'echo', task: 'wide', params: { message: { range: `1..${n}` } } },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const { jobs, task } = submitResponseSchema.parse(res.body);
+    expect(task).toBe('wide');
+    expect(new Set(jobs).size).toBe(n);
+    const queued = new Set(readdirSync(path.join(t.env.spool, 'wide', 'queued')));
+    expect(jobs.filter((id) => !queued.has(id))).toEqual([]);
+    expect(readdirSync(path.join(t.env.spool, 'wide', '.staging'))).toEqual([]);
+  });
 
   it('POST /queue/:q leaves the same job folder as a dropped file (the one path for writes)', async () => {
     const yaml = 'type: echo\nparams:\n  message: same\nnotes: compare me\n';
@@ -152,7 +166,7 @@ describe('job endpoints', () => {
   it('GET /jobs lists over all queues; status=all includes finished jobs', async () => {
     const page = jobPageSchema.parse((await t.json('GET', '/jobs?status=all&limit=1000')).body);
     const queues = new Set(page.jobs.map((j) => j.queue));
-    expect([...queues].sort()).toEqual(['default', 'hold', 'other']);
+    expect([...queues].sort()).toEqual(['default', 'hold', 'other', 'wide']);
     expect(page.jobs.some((j) => j.status === 'done')).toBe(true);
     const ids = page.jobs.map((j) => j.id);
     expect(ids).toEqual([...ids].sort());

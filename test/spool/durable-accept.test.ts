@@ -1,29 +1,13 @@
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 
-import { queueSettingsSchema } from '../../daemon/config/schema.ts';
-import { ConfigStore } from '../../daemon/config/store.ts';
-import { EventBus } from '../../daemon/events.ts';
-import { JOB_STATES } from '../../daemon/jobs/status.ts';
 import type { JobSpec } from '../../daemon/jobs/spec.ts';
-import { validateJobText } from '../../daemon/jobs/validate.ts';
 import { type Origin, recoverStaging, stageJobs, takeOrigin } from '../../daemon/spool/accept.ts';
 import { DurableAcceptor } from '../../daemon/spool/durable-accept.ts';
-import { QUEUE_FOLDERS, SpoolLayout } from '../../daemon/spool/layout.ts';
+import type { QUEUE_FOLDERS, SpoolLayout } from '../../daemon/spool/layout.ts';
+import { makeSpoolFixture, type SpoolFixture } from '../helpers/spool-fixture.ts';
 
 const Q = 'default';
 
@@ -32,52 +16,25 @@ const Q = 'default';
  * (what is where before and after a batch is on disk), and what recovery makes of each crash point.
  */
 describe('durable acceptance with group commit', () => {
+  let fx: SpoolFixture;
   let root: string;
   let layout: SpoolLayout;
-  let config: ConfigStore;
   let acceptor: DurableAcceptor;
   const folder = (name: keyof typeof QUEUE_FOLDERS): string => layout.folder(Q, name);
   const queued = (): string[] => readdirSync(layout.stateDir(Q, 'queued'));
-  const specsOf = (text: string, file: string): JobSpec[] =>
-    validateJobText(text, {
-      queue: Q,
-      queueSettings: queueSettingsSchema.parse({}),
-      config,
-      file,
-      via: 'drop',
-      slugSource: path.basename(file, '.yaml'),
-      hostExists: () => false,
-      jobExists: () => false,
-      maxTaskJobs: 100,
-    });
-  /** A drop renamed into incoming/, and what validating it gives. */
-  const dropFile = (name: string, content: unknown): { file: string; text: string; specs: JobSpec[] } => {
-    const text = stringify(content);
-    const file = path.join(folder('incoming'), name);
-    writeFileSync(`${file}.tmp`, text);
-    renameSync(`${file}.tmp`, file);
-    return { file, text, specs: specsOf(text, name) };
-  };
+  const specsOf = (text: string, file: string): JobSpec[] => fx.specsOf(text, file);
+  const dropFile = (name: string, content: unknown): { file: string; text: string; specs: JobSpec[] } =>
+    fx.dropFile(name, content);
 
   beforeEach(() => {
-    root = mkdtempSync(path.join(tmpdir(), 'batchd-durable-'));
-    const etc = path.join(root, 'etc');
-    mkdirSync(path.join(etc, 'jobtypes'), { recursive: true });
-    writeFileSync(
-      path.join(etc, 'jobtypes', 'frames.yaml'),
-      stringify({ template: 'echo $n', params: [{ name: 'n', type: 'Integer' }] }),
-    );
-    config = new ConfigStore(etc, new EventBus(() => undefined), pino({ level: 'silent' }));
-    layout = new SpoolLayout(path.join(root, 'spool'));
-    for (const f of [...Object.values(QUEUE_FOLDERS), ...JOB_STATES]) {
-      mkdirSync(path.join(layout.queueDir(Q), f), { recursive: true });
-    }
+    fx = makeSpoolFixture('batchd-durable-');
+    root = fx.root;
+    layout = fx.layout;
     acceptor = new DurableAcceptor(layout);
   });
   afterEach(async () => {
     await acceptor.close();
-    await config.close();
-    rmSync(root, { recursive: true, force: true });
+    await fx.close();
   });
 
   it('keeps every drop in incoming/ until its batch is on disk, then leaves one complete job per drop', async () => {

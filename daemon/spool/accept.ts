@@ -102,27 +102,41 @@ export function stageJobs(
 export const STAGE_CHUNK = 200;
 
 /**
- * acceptJobs for a large task, staging STAGE_CHUNK jobs per turn of the event loop: a 100,000-job
- * task costs 300,000 created files, minutes on a slow disk, and meanwhile the daemon keeps running
- * other jobs and answering the API. Staging is invisible until the commit, so what a crash leaves is
- * the same as for acceptJobs (recoverStaging). Not durable: the durable path batches its own fsyncs.
+ * stageJobs for a large task, STAGE_CHUNK jobs per turn of the event loop: a 100,000-job task costs
+ * 300,000 created files, minutes on a slow disk, and meanwhile the daemon keeps running other jobs
+ * and answering the API. Staging is invisible until the commit, so what a crash leaves is the same.
  */
+export async function stageJobsInTurns(
+  layout: SpoolLayout,
+  queue: string,
+  specs: JobSpec[],
+  origin: Origin,
+): Promise<Staged | undefined> {
+  const staged = beginStage(layout, queue, specs, origin);
+  if (staged === undefined || staged.taskName === undefined) return staged;
+  try {
+    for (let i = 0; i < staged.jobs.length; i += STAGE_CHUNK) {
+      for (const job of staged.jobs.slice(i, i + STAGE_CHUNK)) stageTaskJob(staged, job);
+      await setImmediate();
+    }
+    endStage(staged, origin);
+    return staged;
+  } catch (error) {
+    abandonStaged(staged, origin);
+    throw diskError(error, staged.dir);
+  }
+}
+
+/** acceptJobs (not durable) with the staging done by stageJobsInTurns. */
 export async function acceptJobsInTurns(
   layout: SpoolLayout,
   queue: string,
   specs: JobSpec[],
   origin: Origin,
 ): Promise<AcceptedJob[]> {
-  const staged = beginStage(layout, queue, specs, origin);
+  const staged = await stageJobsInTurns(layout, queue, specs, origin);
   if (staged === undefined) return [];
   try {
-    if (staged.taskName !== undefined) {
-      for (let i = 0; i < staged.jobs.length; i += STAGE_CHUNK) {
-        for (const job of staged.jobs.slice(i, i + STAGE_CHUNK)) stageTaskJob(staged, job);
-        await setImmediate();
-      }
-      endStage(staged, origin);
-    }
     if (!takeOrigin(staged, origin)) {
       abandonStaged(staged, origin);
       return [];

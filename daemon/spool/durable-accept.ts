@@ -6,8 +6,10 @@ import {
   commitStaged,
   finishStaged,
   type Origin,
+  STAGE_CHUNK,
   type Staged,
   stageJobs,
+  stageJobsInTurns,
   takeOrigin,
 } from './accept.ts';
 import { diskError, fsyncAll } from './atomic.ts';
@@ -28,7 +30,7 @@ export interface DurableAcceptorOptions {
 
 /**
  * Durable acceptance (storage.fsync) with group commit. Each acceptance is staged at once, in the
- * caller's turn; then a batch of them goes through acceptJobs' steps together, with the fsyncs of
+ * caller's turn (a large task over several turns: stageJobsInTurns); then a batch of them goes through acceptJobs' steps together, with the fsyncs of
  * each step issued concurrently for the whole batch, so the journal commits them together:
  *   1. fsync every staged file and folder; 2. take each drop, commit each acceptance (renames);
  *   3. fsync the folders those renames changed; 4. tasks: move their jobs to queued/, fsync it.
@@ -51,10 +53,17 @@ export class DurableAcceptor {
    * caller must not offer it again before this settles.
    */
   async accept(queue: string, specs: JobSpec[], origin: Origin): Promise<AcceptedJob[]> {
-    // Async only to turn throws into rejections: staging runs in the caller's turn, before any await.
     if (this.#closed) throw new BatchdError('INTERNAL', 'The daemon is stopping: no more acceptances');
-    const staged = stageJobs(this.#layout, queue, specs, origin);
+    // Staged in the caller's turn; a large task over several turns, so the daemon keeps working.
+    const staged =
+      specs.length > STAGE_CHUNK
+        ? await stageJobsInTurns(this.#layout, queue, specs, origin)
+        : stageJobs(this.#layout, queue, specs, origin);
     if (staged === undefined) return [];
+    if (this.#closed) {
+      abandonStaged(staged, origin);
+      throw new BatchdError('INTERNAL', 'The daemon is stopping: no more acceptances');
+    }
     return this.#commits.add({ staged, origin });
   }
 

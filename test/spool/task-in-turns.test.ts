@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JobSpec } from '../../daemon/jobs/spec.ts';
 import { JOB_STATES } from '../../daemon/jobs/status.ts';
 import { acceptJobs, acceptJobsInTurns, recoverStaging, STAGE_CHUNK } from '../../daemon/spool/accept.ts';
+import { DurableAcceptor } from '../../daemon/spool/durable-accept.ts';
 import { QUEUE_FOLDERS, type SpoolLayout } from '../../daemon/spool/layout.ts';
 import { makeSpoolFixture, type SpoolFixture } from '../helpers/spool-fixture.ts';
 
@@ -81,6 +82,28 @@ describe('a large task accepted in turns of the event loop', () => {
     const again = dropTask('frames.yaml');
     expect(acceptJobs(layout, Q, again.specs, { kind: 'drop', file: again.file }, false)).toHaveLength(N);
     expect(shape()).toEqual({ ...inTurns, queued: 2 * N, tasks: ['frames', 'frames-2'] });
+  });
+
+  it('stages in turns with durable acceptance too, and answers once the task is on disk', async () => {
+    const acceptor = new DurableAcceptor(layout);
+    try {
+      const { file, specs } = dropTask('durable.yaml');
+      let turns = 0;
+      const ticker = setInterval(() => (turns += 1), 0);
+      const accepted = await acceptor.accept(Q, specs, { kind: 'drop', file });
+      clearInterval(ticker);
+      expect(accepted).toHaveLength(N);
+      expect(turns).toBeGreaterThanOrEqual(Math.floor(N / STAGE_CHUNK) - 1);
+      expect(shape()).toEqual({
+        queued: N,
+        tasks: ['durable'],
+        staging: [],
+        incoming: [],
+        files: ['job.yaml', 'state.yaml'],
+      });
+    } finally {
+      await acceptor.close();
+    }
   });
 
   it('leaves the drop in incoming/ and nothing visible when the process dies while staging', async () => {

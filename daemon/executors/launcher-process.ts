@@ -6,7 +6,7 @@
  * running while recovery queues the job again.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 
 import type { LauncherEvent, LauncherRequest } from './launcher-protocol.ts';
 
@@ -27,6 +27,13 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 function launch(req: Extract<LauncherRequest, { op: 'spawn' }>): void {
   let out: number | undefined;
   let err: number | undefined;
+  // Node's spawn reports a missing cwd as ENOENT, the same as a missing command: say which it is.
+  if (!isFolder(req.cwd)) {
+    const message = `cannot change to folder ${req.cwd}: no such folder`;
+    appendLine(req.stderr, `batchd: ${message}`);
+    send({ op: 'exit', key: req.key, code: 126, signal: null, error: message, errno: 'ENOENT' });
+    return;
+  }
   try {
     out = openSync(req.stdout, 'a');
     err = openSync(req.stderr, 'a');
@@ -44,13 +51,7 @@ function launch(req: Extract<LauncherRequest, { op: 'spawn' }>): void {
       groups.delete(req.key);
       const message =
         error.code === 'ENOENT' ? `${req.file}: command not found` : `${req.file}: ${error.message}`;
-      try {
-        const fd = openSync(req.stderr, 'a');
-        writeSync(fd, `batchd: ${message}\n`);
-        closeSync(fd);
-      } catch {
-        // the job folder is gone
-      }
+      appendLine(req.stderr, `batchd: ${message}`);
       send({
         op: 'exit',
         key: req.key,
@@ -79,6 +80,24 @@ function launch(req: Extract<LauncherRequest, { op: 'spawn' }>): void {
   } finally {
     if (out !== undefined) closeSync(out);
     if (err !== undefined) closeSync(err);
+  }
+}
+
+function isFolder(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function appendLine(file: string, line: string): void {
+  try {
+    const fd = openSync(file, 'a');
+    writeSync(fd, `${line}\n`);
+    closeSync(fd);
+  } catch {
+    // the job folder is gone
   }
 }
 

@@ -115,6 +115,14 @@ describe.each(['perl', 'node'] as const)('the %s launcher', (kind) => {
     expect(exit.code).toBe(126);
   });
 
+  it('reports a missing working folder as exit code 126 naming the folder, not as a missing command', async () => {
+    const job = run('/bin/true', [], { cwd: '/nonexistent-batchd-folder' });
+    const exit = await job.exit;
+    expect(exit.code).toBe(126);
+    expect(exit.error).toContain('cannot change to folder /nonexistent-batchd-folder');
+    expect(readFileSync(job.err, 'utf8')).toContain('cannot change to folder');
+  });
+
   it('kills the whole process group on request, and reports the signal', async () => {
     const job = run('/bin/sh', ['-c', 'sleep 60 & echo $! > child.pid; wait']);
     await job.pid;

@@ -19,10 +19,9 @@ import { createLogger, type Logger } from './log.ts';
 import {
   type AcceptedJob,
   acceptJobs,
-  acceptJobsInTurns,
+  acceptWhenReady,
   type Origin,
   recoverStaging,
-  STAGE_CHUNK,
 } from './spool/accept.ts';
 import { locateJob } from './spool/find.ts';
 import { DurableAcceptor } from './spool/durable-accept.ts';
@@ -200,16 +199,13 @@ export class Daemon {
 
   /**
    * submit(), for callers that can wait (the API): with storage.fsync, concurrent submissions share
-   * their fsyncs (group commit) and it resolves once the jobs are on disk.
+   * their fsyncs (group commit) and it resolves once the jobs are on disk; a large task is staged in
+   * turns of the event loop, so the daemon keeps serving meanwhile.
    */
   async submitAsync(queue: string, input: SubmitInput, user?: string): Promise<AcceptedJob[]> {
     const { specs, origin } = this.#submission(queue, input, user);
-    // A large task is staged in turns of the event loop, so the daemon keeps serving meanwhile.
-    const accepted = this.config.daemon.storage.fsync
-      ? await this.#acceptor.accept(queue, specs, origin)
-      : specs.length > STAGE_CHUNK
-        ? await acceptJobsInTurns(this.layout, queue, specs, origin)
-        : acceptJobs(this.layout, queue, specs, origin, false);
+    const durable = this.config.daemon.storage.fsync ? this.#acceptor : undefined;
+    const accepted = await acceptWhenReady(this.layout, queue, specs, origin, durable);
     this.#accepted(queue, accepted);
     return accepted;
   }

@@ -268,14 +268,7 @@ export class Dispatcher {
   }
 
   async setPriority(id: string, priority: number): Promise<void> {
-    const where = this.#locate(id);
-    if (where.state !== 'queued') {
-      throw new BatchdError(
-        'CONFLICT',
-        `Job ${id} is ${where.state}; only queued jobs can be re-prioritised`,
-        { jobId: id },
-      );
-    }
+    const where = this.#locateQueued(id, 'only queued jobs can be re-prioritised');
     await this.#underLock(id, () => {
       this.#d.transitions.update({ id, queue: where.queue }, 'queued', `priority set to ${priority}`, (s) => {
         s.priority = priority;
@@ -293,12 +286,7 @@ export class Dispatcher {
   async move(id: string, toQueue: string): Promise<void> {
     if (!this.#d.queues.has(toQueue))
       throw new BatchdError('UNKNOWN_QUEUE', `Unknown queue "${toQueue}"`, { queue: toQueue });
-    const where = this.#locate(id);
-    if (where.state !== 'queued') {
-      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; only queued jobs can be moved`, {
-        jobId: id,
-      });
-    }
+    const where = this.#locateQueued(id, 'only queued jobs can be moved');
     if (where.queue === toQueue) return;
     await this.#underLock(id, () => {
       this.#d.transitions.move({ id, queue: where.queue }, 'queued', 'queued', {
@@ -330,14 +318,7 @@ export class Dispatcher {
       const message = `Unknown host "${host}"`;
       throw new BatchdError('UNKNOWN_HOST', message, { host }, { problems: [{ field: 'host', message }] });
     }
-    const where = this.#locate(id);
-    if (where.state !== 'queued') {
-      throw new BatchdError(
-        'CONFLICT',
-        `Job ${id} is ${where.state}; only a queued job's start time or host can change`,
-        { jobId: id },
-      );
-    }
+    const where = this.#locateQueued(id, "only a queued job's start time or host can change");
     const said = [
       change.notBefore === undefined
         ? ''
@@ -373,14 +354,7 @@ export class Dispatcher {
 
   /** batchd's first/more/less/last (reorder.ts): to the front or back, or one place up or down. */
   async reorder(id: string, move: PriorityMove): Promise<void> {
-    const where = this.#locate(id);
-    if (where.state !== 'queued') {
-      throw new BatchdError(
-        'CONFLICT',
-        `Job ${id} is ${where.state}; only queued jobs can be re-prioritised`,
-        { jobId: id },
-      );
-    }
+    const where = this.#locateQueued(id, 'only queued jobs can be re-prioritised');
     const plan = planReorder(queuedInOrder(this.#d.layout, where.queue), id, move);
     if (plan.kind === 'priority') await this.setPriority(id, plan.priority);
     else if (plan.kind === 'swap')
@@ -863,6 +837,14 @@ export class Dispatcher {
     const where = locateJob(this.#d.layout, this.#d.queues.names(), id);
     if (where === undefined) throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
     return where;
+  }
+
+  /** The job's queue, if it is queued; else a CONFLICT saying `rule`. */
+  #locateQueued(id: string, rule: string): { queue: string; state: 'queued' } {
+    const where = this.#locate(id);
+    if (where.state !== 'queued')
+      throw new BatchdError('CONFLICT', `Job ${id} is ${where.state}; ${rule}`, { jobId: id });
+    return { queue: where.queue, state: 'queued' };
   }
 
   async #underLock<T>(id: string, fn: () => T): Promise<T> {

@@ -85,7 +85,8 @@ sub launch {
         open(STDERR, '>>', $err) or $fail->(126, "cannot open $err: $!");
         chdir($cwd) or $fail->(126, "cannot change to folder $cwd: $!");
         { no warnings 'exec'; exec { $file } $file, @args; }
-        $fail->($! == POSIX::ENOENT() ? 127 : 126, "$file: " . ($! == POSIX::ENOENT() ? 'command not found' : "$!"));
+        my $missing = $! == POSIX::ENOENT();
+        $fail->($missing ? 127 : 126, "$file: " . ($missing ? 'command not found' : "$!"));
     }
     close $w;
     my $report = '';

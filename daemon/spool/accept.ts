@@ -56,7 +56,16 @@ export function acceptJobs(
   durable: boolean,
 ): AcceptedJob[] {
   const staged = stageJobs(layout, queue, specs, origin);
-  if (staged === undefined) return [];
+  return staged === undefined ? [] : commitAndFinish(layout, staged, origin, durable);
+}
+
+/** Steps 2–4 for a staged acceptance; durable, each step's writes are fsynced before the next. */
+function commitAndFinish(
+  layout: SpoolLayout,
+  staged: Staged,
+  origin: Origin,
+  durable: boolean,
+): AcceptedJob[] {
   // fsyncDir opens read-only: it serves files as well as folders.
   const sync = (paths: string[]): void => {
     if (durable) for (const p of paths) fsyncDir(p);
@@ -88,17 +97,12 @@ export function stageJobs(
 ): Staged | undefined {
   const staged = beginStage(layout, queue, specs, origin);
   if (staged === undefined || staged.taskName === undefined) return staged;
-  try {
-    for (const job of staged.jobs) stageTaskJob(staged, job);
-    endStage(staged, origin);
-    return staged;
-  } catch (error) {
-    abandonStaged(staged, origin);
-    throw diskError(error, staged.dir);
-  }
+  const steps = stageTask(staged, origin);
+  while (steps.next().done !== true);
+  return staged;
 }
 
-/** Jobs of a large task staged in one turn of the event loop by acceptJobsInTurns. */
+/** Jobs of a large task staged in one turn of the event loop by stageJobsInTurns. */
 export const STAGE_CHUNK = 200;
 
 /**
@@ -114,17 +118,9 @@ export async function stageJobsInTurns(
 ): Promise<Staged | undefined> {
   const staged = beginStage(layout, queue, specs, origin);
   if (staged === undefined || staged.taskName === undefined) return staged;
-  try {
-    for (let i = 0; i < staged.jobs.length; i += STAGE_CHUNK) {
-      for (const job of staged.jobs.slice(i, i + STAGE_CHUNK)) stageTaskJob(staged, job);
-      await setImmediate();
-    }
-    endStage(staged, origin);
-    return staged;
-  } catch (error) {
-    abandonStaged(staged, origin);
-    throw diskError(error, staged.dir);
-  }
+  const steps = stageTask(staged, origin);
+  while (steps.next().done !== true) await setImmediate();
+  return staged;
 }
 
 /** acceptJobs (not durable) with the staging done by stageJobsInTurns. */
@@ -135,19 +131,28 @@ export async function acceptJobsInTurns(
   origin: Origin,
 ): Promise<AcceptedJob[]> {
   const staged = await stageJobsInTurns(layout, queue, specs, origin);
-  if (staged === undefined) return [];
-  try {
-    if (!takeOrigin(staged, origin)) {
-      abandonStaged(staged, origin);
-      return [];
-    }
-    commitStaged(layout, staged, origin);
-    finishStaged(layout, staged);
-    return staged.jobs;
-  } catch (error) {
-    abandonStaged(staged, origin);
-    throw diskError(error, staged.dir);
-  }
+  return staged === undefined ? [] : commitAndFinish(layout, staged, origin, false);
+}
+
+/** Something that accepts durably (DurableAcceptor's group commit). */
+export interface DurableAcceptance {
+  accept(queue: string, specs: JobSpec[], origin: Origin): Promise<AcceptedJob[]>;
+}
+
+/**
+ * Acceptance for callers that can wait: through `durable` when acceptance is durable, a large task
+ * staged in turns of the event loop, anything else at once.
+ */
+export async function acceptWhenReady(
+  layout: SpoolLayout,
+  queue: string,
+  specs: JobSpec[],
+  origin: Origin,
+  durable: DurableAcceptance | undefined,
+): Promise<AcceptedJob[]> {
+  if (durable !== undefined) return durable.accept(queue, specs, origin);
+  if (specs.length > STAGE_CHUNK) return acceptJobsInTurns(layout, queue, specs, origin);
+  return acceptJobs(layout, queue, specs, origin, false);
 }
 
 /** The staging folder; a single job is written whole, a task's jobs by stageTaskJob. */
@@ -198,6 +203,23 @@ function stageTaskJob(staged: Staged, job: AcceptedJob): void {
   mkdirSync(jobDir);
   writeJob(jobDir, job, staged.written);
   staged.written.push(jobDir);
+}
+
+/**
+ * A task's jobs, then its manifest, pausing after every STAGE_CHUNK jobs (the caller decides how
+ * long). Throws with the staging folder removed.
+ */
+function* stageTask(staged: Staged, origin: Origin): Generator<void, void, void> {
+  try {
+    for (const [i, job] of staged.jobs.entries()) {
+      stageTaskJob(staged, job);
+      if ((i + 1) % STAGE_CHUNK === 0) yield;
+    }
+    endStage(staged, origin);
+  } catch (error) {
+    abandonStaged(staged, origin);
+    throw diskError(error, staged.dir);
+  }
 }
 
 /** A task's manifest (and an API submission's bytes), once all its jobs are staged. */

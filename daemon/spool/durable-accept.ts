@@ -4,6 +4,7 @@ import {
   abandonStaged,
   type AcceptedJob,
   commitStaged,
+  type DurableAcceptance,
   finishStaged,
   type Origin,
   STAGE_CHUNK,
@@ -37,7 +38,7 @@ export interface DurableAcceptorOptions {
  * A caller's promise resolves only after its batch's last step: then its job is on disk. A crash
  * at any point leaves what acceptJobs leaves: the drop in incoming/, or a committed acceptance.
  */
-export class DurableAcceptor {
+export class DurableAcceptor implements DurableAcceptance {
   readonly #layout: SpoolLayout;
   readonly #commits: GroupCommit<Pending, AcceptedJob[]>;
   #closed = false;

@@ -18,7 +18,7 @@ import { BatchdError, coerceError, errnoCode, type Problem } from '../errors.ts'
 import type { JobSpec } from '../jobs/spec.ts';
 import { slugify } from '../jobs/id.ts';
 import type { Logger } from '../log.ts';
-import { type AcceptedJob, acceptJobs, acceptJobsInTurns, STAGE_CHUNK } from './accept.ts';
+import { type AcceptedJob, acceptJobs, acceptWhenReady, STAGE_CHUNK } from './accept.ts';
 import { writeFileAtomic } from './atomic.ts';
 import type { DurableAcceptor } from './durable-accept.ts';
 import type { SpoolLayout } from './layout.ts';
@@ -223,11 +223,8 @@ export class Intake {
       return;
     }
     this.#committing.add(file);
-    const origin = { kind: 'drop', file } as const;
-    const accepting = durable
-      ? this.#deps.acceptor.accept(queue, specs, origin)
-      : acceptJobsInTurns(this.#deps.layout, queue, specs, origin);
-    accepting
+    const { layout, acceptor } = this.#deps;
+    acceptWhenReady(layout, queue, specs, { kind: 'drop', file }, durable ? acceptor : undefined)
       .finally(() => this.#committing.delete(file))
       .then(
         (accepted) => {

@@ -196,6 +196,27 @@ function cpuSeconds(pid) {
   return ticks / 100;
 }
 
+/**
+ * CPU ticks of a process tree by command name: each process's own time, and the time of children
+ * it reaped (short-lived jobs, `rm`) under "<name> (reaped)".
+ */
+function cpuByCommand(pid) {
+  const byName = new Map();
+  const add = (name, ticks) => byName.set(name, (byName.get(name) ?? 0) + ticks);
+  for (const p of tree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      add(name, Number(f[11]) + Number(f[12]));
+      add(`${name} (reaped)`, Number(f[13]) + Number(f[14]));
+    } catch {
+      // gone
+    }
+  }
+  return byName;
+}
+
 /** One task file that expands to JOBS jobs; the time until all of them are done. */
 async function round(daemon, queue, n) {
   const before = finished(daemon.spool, queue, 'done');
@@ -252,7 +273,17 @@ async function main() {
       const order = r % 2 === 1 ? ['local', 'remote'] : ['remote', 'local'];
       for (const queue of order) {
         const before = { daemon: cpuSeconds(daemon.child.pid), sshd: cpuSeconds(sshd.child.pid) };
+        const namesBefore = cpuByCommand(sshd.child.pid);
         const ms = await round(daemon, queue, r);
+        if (queue === 'remote') {
+          // Processes that ended during the round are gone from the tree; what they used shows
+          // under their parent's "(reaped)".
+          const parts = [...cpuByCommand(sshd.child.pid)]
+            .map(([name, ticks]) => [name, ((ticks - (namesBefore.get(name) ?? 0)) * 10) / JOBS])
+            .filter(([, ms]) => ms > 0.05)
+            .map(([name, ms]) => `${name} ${ms.toFixed(2)}`);
+          log(`  host side CPU ms/job by process: ${parts.join(', ')}`);
+        }
         times[queue].push(ms);
         cpu[queue].daemon.push(((cpuSeconds(daemon.child.pid) - before.daemon) * 1000) / JOBS);
         cpu[queue].sshd.push(((cpuSeconds(sshd.child.pid) - before.sshd) * 1000) / JOBS);

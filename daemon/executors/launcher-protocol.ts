@@ -21,4 +21,24 @@ export type LauncherEvent =
       signal: string | null;
       error?: string | undefined;
       errno?: string | undefined;
+      /** Asked for with the `result` option: the job's BATCHD_RESULT file is there, not empty. */
+      result?: boolean | undefined;
     };
+
+/**
+ * A spawn whose output the Perl launcher sends back as data events (null) instead of writing it
+ * to a file: for jobs on a remote host, whose log files are here.
+ */
+export type PipedSpawnRequest = Omit<
+  Extract<LauncherRequest, { op: 'spawn' }>,
+  'op' | 'stdout' | 'stderr'
+> & {
+  stdout: string | null;
+  stderr: string | null;
+  /** `mkdir`: make the working folder first; `result`: report on the job's BATCHD_RESULT file. */
+  options?: ('mkdir' | 'result')[] | undefined;
+};
+
+/** The Perl launcher's events: the common ones, its output data, and its start. */
+export type WireEvent =
+  LauncherEvent | { op: 'data'; key: number; fd: 1 | 2; data: Buffer } | { op: 'ready'; pid: number };

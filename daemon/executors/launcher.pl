@@ -1,29 +1,47 @@
 #!/usr/bin/perl
-# batchd's job launcher: forks and execs the daemon's local jobs.
+# batchd's job launcher: forks and execs jobs for the daemon, on this machine or, started over an
+# SSH channel, on a remote host.
 #
 # Why Perl: fork + exec from a small Perl process costs what xargs pays (1,000 `true`s two at a
 # time in ~0.8 s here), while Node's child_process.spawn needs about twice that, even from a small
-# process. perl-base is Essential on Debian and Ubuntu; where perl is missing, the daemon uses its
-# Node launcher (launcher-process.ts) instead.
+# process; and on a remote host one long-lived launcher saves sshd a session, a shell and a
+# subshell per job. perl-base is Essential on Debian and Ubuntu; where perl is missing, the daemon
+# uses its Node launcher (launcher-process.ts) here and a shell wrapper per job on hosts.
 #
-# Protocol (launcher.ts is the other end). Requests on stdin, one frame each:
+# Protocol (launcher-wire.ts is the other end). Requests on stdin, one frame each:
 #   "<length>\n" then <length> bytes of NUL-separated fields:
-#     spawn KEY FILE CWD STDOUT STDERR NARGS ARG... NENV NAME=VALUE...
+#     spawn KEY FILE CWD STDOUT STDERR NARGS ARG... NENV NAME=VALUE... [OPTIONS]
 #     kill KEY SIGNAL          (SIGNAL without "SIG", e.g. TERM)
+#   STDOUT and STDERR are files to append to, or empty: the output is sent back as data events.
+#   OPTIONS, comma-separated: "mkdir" makes CWD (and its parents) first; "result" adds a field
+#   to the exit event, 1 if the file named by the job's BATCHD_RESULT is there and not empty.
 # Events on stdout, one tab-separated line each:
+#     ready PID                (once, at start)
 #     started KEY PID
-#     exit KEY CODE SIGNUM     (CODE empty when killed by a signal; SIGNUM 0 when not)
+#     data KEY FD LENGTH       (followed by LENGTH bytes of the job's output; FD 1 or 2)
+#     exit KEY CODE SIGNUM [RESULT]   (CODE empty when killed by a signal; SIGNUM 0 when not)
 #     failed KEY CODE ERRNO MESSAGE   (the job could not be started; CODE 127 or 126)
-# Each job runs in its own session and process group, so it can be killed as a tree; when its
-# first process exits, whatever it left in its group is killed. When stdin closes (the daemon is
-# gone, even by kill -9), every job here is killed and the launcher exits.
+# A job's data events all come before its exit event. Each job runs in its own session and
+# process group, so it can be killed as a tree; when its first process exits, whatever it left
+# in its group is killed. When stdin closes (the daemon or its connection is gone, even by
+# kill -9), every job here is killed and the launcher exits.
 use strict;
 use warnings;
 use Errno qw(EINTR EAGAIN);
+use File::Path qw(make_path);
 use POSIX qw(:sys_wait_h setsid _exit);
 
+# A job's output pipes stay open at most this long after it exited (a process that left its
+# group, holding them).
+my $DRAIN_SECONDS = 2;
+
 $| = 1;
+binmode STDOUT;
 my %group_of;    # pid => key, for jobs that are running
+my %pipe_of;     # fileno => [key, fd, handle]: output pipes being forwarded
+my %pipes_left;  # key => how many of its output pipes are open
+my %ending;      # key => [deadline, exit event fields]: exited, output still draining
+my %result_of;   # key => the result file to look for when it exits
 my $reap = 0;
 my $busy = 0;    # time of the last spawn or exit
 $SIG{CHLD} = sub { $reap = 1 };
@@ -32,6 +50,11 @@ $SIG{$_} = 'IGNORE' for qw(INT TERM HUP);
 $SIG{PIPE} = 'IGNORE';
 
 sub emit { print STDOUT join("\t", @_), "\n" }
+
+sub emit_data {
+    my ($key, $fd, $bytes) = @_;
+    print STDOUT "data\t$key\t$fd\t" . length($bytes) . "\n" . $bytes;
+}
 
 sub clean { my $s = shift; $s =~ s/[\t\n\r]+/ /g; return $s }
 
@@ -47,26 +70,53 @@ sub kill_all {
     kill '-KILL', $_ for keys %group_of;
 }
 
+sub close_pipe {
+    my $fileno = shift;
+    my $entry  = delete $pipe_of{$fileno} or return;
+    my ($key, undef, $fh) = @$entry;
+    close $fh;
+    return if --$pipes_left{$key} > 0;
+    delete $pipes_left{$key};
+    my $ending = delete $ending{$key} or return;
+    emit('exit', $key, @{$ending->[1]});
+}
+
+sub forward {
+    my $fileno = shift;
+    my ($key, $fd, $fh) = @{$pipe_of{$fileno}};
+    my $got = sysread($fh, my $chunk, 65536);
+    if (defined $got && $got > 0) {
+        emit_data($key, $fd, $chunk);
+    } elsif (defined $got || ($! != EINTR && $! != EAGAIN)) {
+        close_pipe($fileno);
+    }
+}
+
 sub launch {
     my ($key, $file, $cwd, $out, $err, @rest) = @_;
     my $nargs = shift @rest;
     my @args  = splice(@rest, 0, $nargs);
     my $nenv  = shift @rest;
     my @env   = splice(@rest, 0, $nenv);
-    my ($r, $w);
-    unless (pipe($r, $w)) {
+    my %option = map { $_ => 1 } split /,/, (shift(@rest) // '');
+    my $cannot = sub {
         emit('failed', $key, 126, errno_name($! + 0), clean("cannot start $file: $!"));
-        return;
+    };
+    my (%read_end, %write_end);
+    for my $fd (grep { ($_ == 1 ? $out : $err) eq '' } 1, 2) {
+        pipe($read_end{$fd}, $write_end{$fd}) or return $cannot->();
     }
+    my ($r, $w);
+    pipe($r, $w) or return $cannot->();
     my $pid = fork();
     if (!defined $pid) {
-        emit('failed', $key, 126, errno_name($! + 0), clean("cannot start $file: $!"));
-        close $r;
-        close $w;
+        $cannot->();
+        close $_ for $r, $w, values %read_end, values %write_end;
         return;
     }
     if ($pid == 0) {
-        # The child: report any failure before exec through the pipe (closed on exec).
+        # The child: report any failure before exec through the pipe (Perl's handles above fd 2
+        # are closed on exec, so are all the launcher's own).
         close $r;
         $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP PIPE CHLD);
         my $fail = sub {
@@ -81,14 +131,20 @@ sub launch {
             $ENV{$name} = $value;
         }
         open(STDIN, '<', '/dev/null') or $fail->(126, "cannot open /dev/null: $!");
-        open(STDOUT, '>>', $out) or $fail->(126, "cannot open $out: $!");
-        open(STDERR, '>>', $err) or $fail->(126, "cannot open $err: $!");
+        if ($write_end{1}) { open(STDOUT, '>&', $write_end{1}) or $fail->(126, "cannot redirect stdout: $!") }
+        else { open(STDOUT, '>>', $out) or $fail->(126, "cannot open $out: $!") }
+        if ($write_end{2}) { open(STDERR, '>&', $write_end{2}) or $fail->(126, "cannot redirect stderr: $!") }
+        else { open(STDERR, '>>', $err) or $fail->(126, "cannot open $err: $!") }
+        if ($option{mkdir} && !-d $cwd) {
+            make_path($cwd, { error => \my $errors });
+            $fail->(126, "cannot create the job's folder $cwd: $!") unless -d $cwd;
+        }
         chdir($cwd) or $fail->(126, "cannot change to folder $cwd: $!");
         { no warnings 'exec'; exec { $file } $file, @args; }
         my $missing = $! == POSIX::ENOENT();
         $fail->($missing ? 127 : 126, "$file: " . ($missing ? 'command not found' : "$!"));
     }
-    close $w;
+    close $_ for $w, values %write_end;
     my $report = '';
     while (1) {
         my $got = sysread($r, my $chunk, 4096);
@@ -102,13 +158,24 @@ sub launch {
     close $r;
     if ($report ne '') {
         waitpid($pid, 0);
+        close $_ for values %read_end;
         my ($code, $errno, $message) = split /\t/, $report, 3;
-        if (open(my $fh, '>>', $err)) {
+        if ($err eq '') {
+            emit_data($key, 2, "batchd: $message\n");
+        } elsif (open(my $fh, '>>', $err)) {
             print $fh "batchd: $message\n";
             close $fh;
         }
         emit('failed', $key, $code, $errno, $message);
         return;
+    }
+    for my $fd (keys %read_end) {
+        $pipe_of{fileno $read_end{$fd}} = [$key, $fd, $read_end{$fd}];
+        $pipes_left{$key}++;
+    }
+    if ($option{result}) {
+        my ($pair) = grep { /^BATCHD_RESULT=/ } @env;
+        $result_of{$key} = defined $pair ? substr($pair, length 'BATCHD_RESULT=') : '';
     }
     $group_of{$pid} = $key;
     $busy = time();
@@ -124,11 +191,23 @@ sub reap {
         $busy = time();
         # Whatever the job left behind in its group goes with it.
         kill '-KILL', $pid;
-        if (WIFSIGNALED($status)) {
-            emit('exit', $key, '', WTERMSIG($status));
+        my @fields = WIFSIGNALED($status) ? ('', WTERMSIG($status)) : (WEXITSTATUS($status), 0);
+        my $result = delete $result_of{$key};
+        push @fields, ($result ne '' && -s $result ? 1 : 0) if defined $result;
+        if ($pipes_left{$key}) {
+            $ending{$key} = [time() + $DRAIN_SECONDS, \@fields];
         } else {
-            emit('exit', $key, WEXITSTATUS($status), 0);
+            emit('exit', $key, @fields);
         }
+    }
+}
+
+# Output still held open after its job's end by a process that escaped the group: cut it off.
+sub drain_overdue {
+    my $now = time();
+    for my $key (keys %ending) {
+        next if $ending{$key}[0] > $now;
+        close_pipe($_) for grep { $pipe_of{$_}[0] eq $key } keys %pipe_of;
     }
 }
 
@@ -145,31 +224,39 @@ sub handle {
     }
 }
 
+emit('ready', $$);
 my $buffer = '';
-my $open   = 1;
-while ($open) {
+while (1) {
     reap() if $reap;
     my $rin = '';
     vec($rin, fileno(STDIN), 1) = 1;
+    vec($rin, $_, 1) = 1 for keys %pipe_of;
     # SIGCHLD interrupts select; a timeout covers one that arrives just before select blocks:
     # short while jobs come and go, longer once they settle, none when nothing runs.
-    my $timeout = !%group_of ? undef : time() - $busy < 2 ? 0.005 : 0.25;
+    my $timeout =
+        %ending          ? 0.05
+      : !%group_of       ? undef
+      : time() - $busy < 2 ? 0.005
+      :                    0.25;
     my $n = select(my $rout = $rin, undef, undef, $timeout);
     if ($n < 0) {
         next if $! == EINTR;
         last;
     }
     reap();
-    next if $n == 0;
+    if ($n > 0) {
+        for my $fileno (keys %pipe_of) {
+            forward($fileno) if vec($rout, $fileno, 1);
+        }
+    }
+    drain_overdue() if %ending;
+    next unless $n > 0 && vec($rout, fileno(STDIN), 1);
     my $got = sysread(STDIN, $buffer, 65536, length $buffer);
     if (!defined $got) {
         next if $! == EINTR || $! == EAGAIN;
         last;
     }
-    if ($got == 0) {
-        $open = 0;
-        last;
-    }
+    last if $got == 0;
     while ((my $nl = index($buffer, "\n")) >= 0) {
         my $length = substr($buffer, 0, $nl);
         last if length($buffer) < $nl + 1 + $length;

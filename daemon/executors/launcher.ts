@@ -1,12 +1,12 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { constants } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { BatchdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { LauncherEvent, LauncherRequest } from './launcher-protocol.ts';
+import { EventReader, encodeRequest } from './launcher-wire.ts';
 
 interface Pending {
   onStarted: (pid: number) => void;
@@ -35,6 +35,14 @@ function beside(name: string, built: boolean): string {
 const NODE_LAUNCHER = beside('launcher-process.js', true);
 const PERL_LAUNCHER = beside('launcher.pl', false);
 
+/** The Perl launcher's source, for hosts that run it over SSH (full-line comments left out). */
+export function perlLauncherSource(): string {
+  return readFileSync(PERL_LAUNCHER, 'utf8')
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n');
+}
+
 /** `perl` on the PATH, if any (perl-base is Essential on Debian and Ubuntu). */
 function findPerl(): string | undefined {
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(path.delimiter)) {
@@ -55,63 +63,22 @@ export function launcherKind(): 'perl' | 'node' {
   return 'node';
 }
 
-const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
-
 /** The Perl launcher: length-prefixed NUL-separated requests, tab-separated event lines. */
 function perlChannel(onEvent: (event: LauncherEvent) => void): Channel {
   const perl = findPerl() ?? 'perl';
   const child = spawn(perl, [PERL_LAUNCHER], { stdio: ['pipe', 'pipe', 'inherit'] });
   // A write after the launcher died must not take the daemon down; its exit is handled below.
   child.stdin.on('error', () => undefined);
-  let buffer = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const event = parsePerlEvent(buffer.slice(0, nl));
-      buffer = buffer.slice(nl + 1);
-      if (event !== undefined) onEvent(event);
-    }
+  const reader = new EventReader();
+  child.stdout.on('data', (chunk: Buffer) => {
+    for (const event of reader.push(chunk)) if (event.op === 'started' || event.op === 'exit') onEvent(event);
   });
   return {
     child,
-    send(request) {
-      const fields =
-        request.op === 'kill'
-          ? ['kill', String(request.key), request.signal.replace(/^SIG/, '')]
-          : [
-              'spawn',
-              String(request.key),
-              request.file,
-              request.cwd,
-              request.stdout,
-              request.stderr,
-              String(request.args.length),
-              ...request.args,
-              String(Object.keys(request.env).length),
-              ...Object.entries(request.env).map(([name, value]) => `${name}=${value}`),
-            ];
-      const payload = Buffer.from(fields.join('\0'));
-      child.stdin.write(Buffer.concat([Buffer.from(`${payload.length}\n`), payload]));
-    },
+    send: (request) => child.stdin.write(encodeRequest(request)),
     alive: () => child.exitCode === null && child.signalCode === null && !child.stdin.destroyed,
     end: () => child.stdin.end(),
   };
-}
-
-function parsePerlEvent(line: string): LauncherEvent | undefined {
-  const [op, key, a, b, ...rest] = line.split('\t');
-  const k = Number(key);
-  if (op === 'started') return { op: 'started', key: k, pid: Number(a) };
-  if (op === 'exit') {
-    const signal = Number(b) === 0 ? null : (SIGNAL_NAMES.get(Number(b)) ?? `signal ${b}`);
-    return { op: 'exit', key: k, code: a === '' ? null : Number(a), signal };
-  }
-  if (op === 'failed') {
-    const errno = b ?? 'EIO';
-    return { op: 'exit', key: k, code: Number(a), signal: null, error: rest.join('\t'), errno };
-  }
-  return undefined;
 }
 
 /** The Node launcher (launcher-process.ts) over Node's IPC channel. */

@@ -3,6 +3,7 @@ import path, { posix } from 'node:path';
 
 import { BatchdError, coerceError } from '../errors.ts';
 import type { HostLayer, HostSession } from '../hosts/layer.ts';
+import type { RemoteLauncher } from '../hosts/remote-launcher.ts';
 import type { Sftp } from '../hosts/sftp.ts';
 import { abortable, type Lease } from '../hosts/ssh-pool.ts';
 import { PARAM_ENV_PREFIX, planCommand } from '../jobs/template.ts';
@@ -10,6 +11,7 @@ import type { Logger } from '../log.ts';
 import { RESULT_FILE, STDERR_FILE, STDOUT_FILE } from '../spool/state-file.ts';
 import {
   commandFor,
+  launchLine,
   newNonce,
   REPORT_HOLDBACK,
   remoteCommand,
@@ -24,6 +26,7 @@ import {
   type Staging,
   uploadInputs,
 } from './staging.ts';
+import type { LauncherEvent } from './launcher-protocol.ts';
 import type { Executor, RunOutcome, RunRequest, StopReason } from './types.ts';
 
 /** After the remote command exits, how long its channel may stay open (a leftover holding stdout). */
@@ -42,6 +45,20 @@ interface ExecResult {
   lost: string | undefined;
   /** An exit status or the wrapper's report arrived. */
   ended: boolean;
+  /** The job wrote `$BATCHD_RESULT`: fetch it. */
+  result: boolean;
+  /** The launcher could not start the job's program. */
+  failure?: { code: number | null; error: string; errno: string } | undefined;
+}
+
+/** What the launcher needs besides the job's own command line. */
+interface LaunchSpec {
+  file: string;
+  args: string[];
+  jobDir: string;
+  env: Record<string, string>;
+  /** The job's folder was made over SFTP already (for its inputs or script). */
+  made: boolean;
 }
 
 /**
@@ -152,24 +169,29 @@ export class SshExecutor implements Executor {
     }
 
     checkInputs(staging.inputs, this.#host);
-    // Made over SFTP, not by the command: a `mkdir` process per job costs the host as much as a
-    // trivial job.
+    const launcher = host.perl === false ? undefined : await lease.launcher(host.perl, host.connect_timeout);
+    // The job's folder is made over SFTP when files go into it first, or by the launcher as it
+    // starts the job; never by a command of its own (a `mkdir` process per job costs the host as
+    // much as a trivial job).
+    const made = launcher === undefined || staging.inputs.length > 0 || plan.kind === 'script';
     try {
-      await this.#withSftp(lease, signal, async (sftp) => {
-        await sftp.mkdir(jobDir).catch((error: unknown) => {
-          throw this.#transfer(`cannot create the job's folder ${jobDir}`, error);
+      if (made) {
+        await this.#withSftp(lease, signal, async (sftp) => {
+          await sftp.mkdir(jobDir).catch((error: unknown) => {
+            throw this.#transfer(`cannot create the job's folder ${jobDir}`, error);
+          });
+          await uploadInputs(sftp, staging.inputs, this.#host, signal);
+          if (plan.kind === 'script' && scriptPath !== undefined) {
+            const mode = plan.interpreter === undefined ? 0o644 : 0o755;
+            await sftp
+              .mkdirp(posix.dirname(scriptPath))
+              .then(() => sftp.writeFile(scriptPath, plan.script, mode))
+              .catch((error: unknown) => {
+                throw this.#transfer(`upload of the job's script to ${scriptPath} failed`, error);
+              });
+          }
         });
-        await uploadInputs(sftp, staging.inputs, this.#host, signal);
-        if (plan.kind === 'script' && scriptPath !== undefined) {
-          const mode = plan.interpreter === undefined ? 0o644 : 0o755;
-          await sftp
-            .mkdirp(posix.dirname(scriptPath))
-            .then(() => sftp.writeFile(scriptPath, plan.script, mode))
-            .catch((error: unknown) => {
-              throw this.#transfer(`upload of the job's script to ${scriptPath} failed`, error);
-            });
-        }
-      });
+      }
     } catch (error) {
       if (lease.lost === undefined) session.sweep(leftovers);
       throw error;
@@ -179,9 +201,15 @@ export class SshExecutor implements Executor {
       return stopped();
     }
 
-    const nonce = newNonce();
-    const command = remoteCommand({ nonce, jobDir, env, command: commandFor(plan, scriptPath) });
-    const result = await this.#exec(lease, command, nonce, request, signal);
+    let result: ExecResult;
+    if (launcher !== undefined) {
+      const line = launchLine(plan, scriptPath);
+      result = await this.#launch(launcher, lease, { ...line, jobDir, env, made }, request, signal);
+    } else {
+      const nonce = newNonce();
+      const command = remoteCommand({ nonce, jobDir, env, command: commandFor(plan, scriptPath) });
+      result = await this.#exec(lease, command, nonce, request, signal);
+    }
     const base = { exitCode: result.exitCode ?? result.report?.status ?? null, signal: result.signal };
 
     let outcome: RunOutcome;
@@ -194,6 +222,14 @@ export class SshExecutor implements Executor {
       return end('error', this.#lost(result.lost), base);
     } else if (!result.ended) {
       outcome = end('error', `host ${this.#host}: the job's channel closed without an exit status`, base);
+    } else if (result.failure !== undefined) {
+      const { code, error, errno } = result.failure;
+      const message = `host ${this.#host}: ${error}`;
+      // As on this machine: a command that is not there is its exit code 127, the rest cannot start.
+      outcome =
+        code === 127 && errno === 'ENOENT'
+          ? end('exit-code', message, { ...base, exitCode: 127 })
+          : end('spawn-failed', message, base);
     } else if (result.report?.kind === 'setup') {
       outcome = end('spawn-failed', `host ${this.#host}: cannot create the job's folder ${jobDir}`, base);
     } else {
@@ -204,7 +240,7 @@ export class SshExecutor implements Executor {
       else outcome = end('exit-code', `exit code ${code ?? 'unknown'}`, { ...base, exitCode: code });
     }
 
-    const fetchResult = result.report?.result === true;
+    const fetchResult = result.result;
     if (lease.lost === undefined && (staging.outputs.length > 0 || fetchResult)) {
       const problems = await this.#fetch(lease, staging, jobDir, request.dir, fetchResult);
       if (problems.length > 0) {
@@ -365,9 +401,97 @@ export class SshExecutor implements Executor {
       stopping,
       lost,
       ended: exit !== undefined || report !== undefined,
+      result: report?.result === true,
     };
   }
+
+  /** Run the job through the host's launcher; its output streams into the job folder. */
+  async #launch(
+    launcher: RemoteLauncher,
+    lease: Lease,
+    spec: LaunchSpec,
+    request: RunRequest,
+    signal: AbortSignal,
+  ): Promise<ExecResult> {
+    const stdout = createWriteStream(path.join(request.dir, STDOUT_FILE), { flags: 'a' });
+    const stderr = createWriteStream(path.join(request.dir, STDERR_FILE), { flags: 'a' });
+    const result = posix.join(spec.jobDir, RESULT_FILE);
+    const env = { ...spec.env, PWD: spec.jobDir, BATCHD_JOB_DIR: spec.jobDir, BATCHD_RESULT: result };
+    let stopping: ExecResult['stopping'];
+    const timers: NodeJS.Timeout[] = [];
+    let key = 0;
+    let ended = false;
+    const stop = (why: NonNullable<ExecResult['stopping']>): void => {
+      if (stopping !== undefined || ended) return;
+      stopping = why;
+      launcher.kill(key, 'SIGTERM');
+      timers.push(setTimeout(() => launcher.kill(key, 'SIGKILL'), request.killGraceMs));
+    };
+    const onAbort = (): void => stop(signal.reason === 'shutdown' ? 'shutdown' : 'cancel');
+    const exit = await new Promise<Extract<LauncherEvent, { op: 'exit' }>>((resolve) => {
+      key = launcher.spawn(
+        {
+          file: spec.file,
+          args: spec.args,
+          cwd: spec.jobDir,
+          env,
+          stdout: null,
+          stderr: null,
+          options: spec.made ? ['result'] : ['mkdir', 'result'],
+        },
+        {
+          onStarted: () => {
+            if (request.timeoutMs !== undefined)
+              timers.push(setTimeout(() => stop('timeout'), request.timeoutMs));
+          },
+          onData: (fd, data) => {
+            const stream = fd === 1 ? stdout : stderr;
+            if (!stream.write(data)) holdUntilDrained(launcher, stream);
+          },
+          onExit: (event) => {
+            ended = true;
+            resolve(event);
+          },
+        },
+      );
+      if (signal.aborted) onAbort();
+      else if (!ended) signal.addEventListener('abort', onAbort, { once: true });
+    });
+    signal.removeEventListener('abort', onAbort);
+    for (const timer of timers) clearTimeout(timer);
+    await Promise.all([finish(stdout), finish(stderr)]);
+
+    const base = { report: undefined, stopping, exitCode: exit.code, signal: exit.signal };
+    if (exit.errno !== undefined) {
+      const failure = { code: exit.code, error: exit.error ?? 'the job could not start', errno: exit.errno };
+      return { ...base, lost: undefined, ended: true, result: false, failure };
+    }
+    if (exit.error !== undefined) {
+      // The launcher's channel closed: the connection went (marked closed a moment after its channels).
+      await new Promise((r) => setImmediate(r));
+      return { ...base, lost: lease.lost, ended: false, result: false };
+    }
+    return { ...base, lost: undefined, ended: true, result: exit.result === true };
+  }
 }
+
+/**
+ * A log file is behind: the launcher's channel waits until it drained, or closed (a stream that is
+ * ended while full never emits 'drain').
+ */
+function holdUntilDrained(launcher: RemoteLauncher, stream: WriteStream): void {
+  if (HELD.has(stream)) return;
+  HELD.add(stream);
+  launcher.hold();
+  const release = (): void => {
+    stream.off('drain', release);
+    stream.off('close', release);
+    if (HELD.delete(stream)) launcher.release();
+  };
+  stream.on('drain', release);
+  stream.on('close', release);
+}
+const HELD = new WeakSet<WriteStream>();
 
 function finish(stream: WriteStream): Promise<void> {
   return new Promise((resolve) => stream.end(() => resolve()));

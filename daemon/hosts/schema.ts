@@ -37,6 +37,12 @@ const hostShape = {
   /** Channels per connection, one of them SFTP's: at most the server's MaxSessions (OpenSSH: 10). */
   sessions_per_connection: z.int().min(2).max(100).default(8),
   max_connections: z.int().min(1).max(64).default(4),
+  /**
+   * The Perl that runs batchd's job launcher on the host (one per connection, every job a request
+   * on its channel); `false`: each job runs under a shell wrapper in a channel of its own. A host
+   * where it cannot start falls back to the wrapper by itself.
+   */
+  perl: z.union([z.string().min(1), z.literal(false)]).default('perl'),
   connect_timeout: durationMs.prefault(10),
   /** SSH keepalive interval; a connection that misses three is dropped. 0 turns it off. */
   keepalive: durationMs.prefault(10),

@@ -3,11 +3,12 @@ import { type ClientChannel, Client, type ConnectConfig } from 'ssh2';
 import { BatchdError, coerceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { HostKeyPolicy, HostKeyVerdict } from './known-hosts.ts';
+import { launcherCommand, RemoteLauncher } from './remote-launcher.ts';
 import { Sftp } from './sftp.ts';
 
 export interface PoolSettings {
   maxConnections: number;
-  /** Channels open at once per connection: one per lease, and one for SFTP (at least 2). */
+  /** Channels open at once per connection: one per lease, one for SFTP, one for the launcher. */
   sessionsPerConnection: number;
   idleTimeoutMs: number;
 }
@@ -31,6 +32,10 @@ class Connection {
   idleTimer: NodeJS.Timeout | undefined;
   /** One SFTP session per connection, shared by its leases (SFTP serves requests concurrently). */
   sftp: Promise<Sftp> | undefined;
+  /** One job launcher per connection, started by the first job that asks for it. */
+  launcher: Promise<RemoteLauncher> | undefined;
+  /** Why the launcher cannot run here (no perl): its jobs run under the shell wrapper instead. */
+  launcherFailure: string | undefined;
 }
 
 /**
@@ -85,6 +90,41 @@ export class Lease {
       if (connection.sftp === opening) connection.sftp = undefined;
     });
     return opening;
+  }
+
+  /**
+   * The connection's job launcher (remote-launcher.ts), started on first use and again if it
+   * stopped; undefined where it cannot start (no perl there): the caller runs the job another way.
+   * Rejects only when no channel can be had (the connection is lost, or the server refuses).
+   */
+  async launcher(perl: string, timeoutMs: number): Promise<RemoteLauncher | undefined> {
+    const connection = this.#connection;
+    for (let attempt = 0; attempt < 2 && connection.launcherFailure === undefined; attempt++) {
+      let starting = connection.launcher;
+      if (starting === undefined) {
+        const channel = await this.exec(launcherCommand(perl));
+        starting = RemoteLauncher.start(channel, this.#pool.host, timeoutMs);
+        connection.launcher = starting;
+      }
+      try {
+        const launcher = await starting;
+        if (launcher.alive) return launcher;
+      } catch (error) {
+        if (this.lost !== undefined) throw this.#refused(coerceError(error));
+        if (connection.launcher === starting) {
+          connection.launcherFailure = coerceError(error).message;
+          this.#pool.launcherUnavailable(connection.launcherFailure);
+        }
+      }
+      if (connection.launcher === starting) connection.launcher = undefined;
+    }
+    return undefined;
+  }
+
+  /** The connection's launcher if one is running now. */
+  async runningLauncher(): Promise<RemoteLauncher | undefined> {
+    const launcher = await this.#connection.launcher?.catch(() => undefined);
+    return launcher?.alive === true ? launcher : undefined;
   }
 
   #refused(error: Error): BatchdError {
@@ -205,6 +245,13 @@ export class SshPool {
     this.#waiters.shift()?.wake();
   }
 
+  launcherUnavailable(reason: string): void {
+    this.#log.warn(
+      { host: this.host, reason },
+      "the host cannot run batchd's job launcher; its jobs run under a shell wrapper, one channel each",
+    );
+  }
+
   /** No new leases; connections close as their jobs end. */
   retire(): void {
     this.#retired = true;
@@ -233,8 +280,8 @@ export class SshPool {
         least = connection;
     }
     const { maxConnections } = this.#settings;
-    // One channel of each connection is its SFTP session's.
-    const room = Math.max(this.#settings.sessionsPerConnection - 1, 1);
+    // One channel of each connection is its SFTP session's, one its job launcher's.
+    const room = Math.max(this.#settings.sessionsPerConnection - 2, 1);
     if (least !== undefined && least.leases < Math.ceil(room / 2)) return least;
     if (this.#connections.size < maxConnections) return this.#open();
     return least !== undefined && least.leases < room ? least : undefined;

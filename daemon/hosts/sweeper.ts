@@ -52,7 +52,12 @@ export class RemoteSweeper {
       lease = await this.#lease(signal);
       for (let i = 0; i < paths.length; i += BATCH) {
         const batch = paths.slice(i, i + BATCH);
-        const { code, stderr } = await lease.run(`rm -rf -- ${batch.map(shellQuote).join(' ')}`);
+        // Through the connection's job launcher when it runs: no exec channel, no shell.
+        const launcher = await lease.runningLauncher();
+        const { code, stderr } =
+          launcher === undefined
+            ? await lease.run(`rm -rf -- ${batch.map(shellQuote).join(' ')}`)
+            : await launcher.run('rm', ['-rf', '--', ...batch], '/');
         if (code !== 0)
           this.#log.warn(
             { host: this.#host, stderr: stderr.slice(-500) },

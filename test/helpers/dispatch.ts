@@ -25,7 +25,11 @@ export function makeDispatchEnv(options: EnvOptions = {}): TestEnv {
 
 /** Run the daemon in this process (much faster than a process per test); its jobs are real processes. */
 export function startInProcess(env: TestEnv): Promise<Daemon> {
-  return Daemon.start({ configDir: env.etc, spool: env.spool, logger: pino({ level: 'silent' }) });
+  return Daemon.start({
+    configDir: env.etc,
+    spool: env.spool,
+    logger: pino({ level: process.env.BATCHD_TEST_LOG ?? 'silent' }),
+  });
 }
 
 /** Drop a job file and wait until it has been accepted; returns its id. */

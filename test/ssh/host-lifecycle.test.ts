@@ -80,7 +80,7 @@ describe.skipIf(!sshdAvailable())('host bring-up and idle stop through a provide
   it('starts the host on demand, runs its startup commands with their variables, and stops it when idle', async () => {
     const id = await dropJob(env, 'default', { type: 'hello', host: 'vm' }, 'first');
     const first = await finished(env, id);
-    expect(first.state).toBe('done');
+    expect(first.state, first.record.last?.error).toBe('done');
     expect(log(first.dir, 'stdout.log')).toBe('hello from vm\n');
     expect(readFileSync(path.join(env.root, 'started-here.log'), 'utf8')).toBe('vm vm hi there\n');
     expect(readFileSync(path.join(env.root, 'started-there.log'), 'utf8')).toBe('root says hi there\n');
@@ -94,7 +94,8 @@ describe.skipIf(!sshdAvailable())('host bring-up and idle stop through a provide
 
     // The next job starts it again, startup commands included.
     const again = await dropJob(env, 'default', { type: 'hello', host: 'vm' }, 'second');
-    expect((await finished(env, again)).state).toBe('done');
+    const second = await finished(env, again);
+    expect(second.state, second.record.last?.error).toBe('done');
     expect(calls).toEqual(['start', 'stop', 'start']);
     expect(readFileSync(path.join(env.root, 'started-there.log'), 'utf8')).toBe(
       'root says hi there\n'.repeat(2),

@@ -1,0 +1,161 @@
+import type { ClientChannel } from 'ssh2';
+
+import { BatchdError } from '../errors.ts';
+import type { LauncherEvent, PipedSpawnRequest } from '../executors/launcher-protocol.ts';
+import { EventReader, encodeRequest } from '../executors/launcher-wire.ts';
+import { perlLauncherSource } from '../executors/launcher.ts';
+import { shellQuote } from '../executors/remote-command.ts';
+
+export interface RemoteJobHandlers {
+  onStarted(pid: number): void;
+  /** Output in order; all of it arrives before onExit. */
+  onData(fd: 1 | 2, data: Buffer): void;
+  onExit(event: Extract<LauncherEvent, { op: 'exit' }>): void;
+}
+
+/** The exec request that starts the launcher under /bin/sh, whatever the user's login shell is. */
+export function launcherCommand(perl: string): string {
+  return `exec /bin/sh -c ${shellQuote(`exec ${shellQuote(perl)} -e ${shellQuote(perlLauncherSource())}`)}`;
+}
+
+/**
+ * batchd's Perl launcher (executors/launcher.pl) running on a host over one SSH channel: every job
+ * of its connection is a spawn request on that channel, instead of an exec channel, a shell and a
+ * subshell of its own (sshd spends ~6 ms of CPU per exec channel). The job's output comes back as
+ * data events, so logs stay live in the job folder here. When the channel closes — the connection
+ * or the daemon went away — the launcher kills every job it started.
+ */
+export class RemoteLauncher {
+  readonly #channel: ClientChannel;
+  readonly #pending = new Map<number, RemoteJobHandlers>();
+  #nextKey = 1;
+  #holds = 0;
+  #closed = false;
+
+  private constructor(channel: ClientChannel) {
+    this.#channel = channel;
+  }
+
+  /**
+   * Start it on `channel` (an exec of launcherCommand): resolves once it reported ready; rejects
+   * with what it printed if it ends first (no perl on the host) or says nothing in `timeoutMs`.
+   */
+  static start(channel: ClientChannel, host: string, timeoutMs: number): Promise<RemoteLauncher> {
+    const launcher = new RemoteLauncher(channel);
+    const reader = new EventReader();
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      let stderr = '';
+      let code: number | null = null;
+      const timer = setTimeout(() => {
+        fail(`no answer within ${Math.round(timeoutMs / 1000)} s`);
+        channel.close();
+      }, timeoutMs);
+      const fail = (why: string): void => {
+        clearTimeout(timer);
+        reject(
+          new BatchdError('SPAWN_FAILED', `host ${host}: the job launcher did not start: ${why}`, { host }),
+        );
+      };
+      channel.stderr.on('data', (chunk: Buffer) => {
+        if (stderr.length < 2_000) stderr += chunk.toString();
+      });
+      channel.on('exit', (c: number | null) => (code = c));
+      channel.on('error', () => undefined);
+      channel.on('data', (chunk: Buffer) => {
+        for (const event of reader.push(chunk)) {
+          if (event.op === 'ready' && !ready) {
+            ready = true;
+            clearTimeout(timer);
+            resolve(launcher);
+          } else launcher.#onEvent(event);
+        }
+      });
+      channel.on('close', () => {
+        launcher.#closed = true;
+        if (!ready) fail(stderr.trim() || `it exited with ${code ?? 'no status'}`);
+        for (const [key, handlers] of launcher.#pending) {
+          launcher.#pending.delete(key);
+          handlers.onExit({
+            op: 'exit',
+            key,
+            code: null,
+            signal: null,
+            error: `host ${host}: the job launcher's channel closed`,
+          });
+        }
+      });
+    });
+  }
+
+  get alive(): boolean {
+    return !this.#closed;
+  }
+
+  spawn(request: Omit<PipedSpawnRequest, 'key'>, handlers: RemoteJobHandlers): number {
+    const key = this.#nextKey++;
+    if (this.#closed) {
+      handlers.onExit({
+        op: 'exit',
+        key,
+        code: null,
+        signal: null,
+        error: "the job launcher's channel is closed",
+      });
+      return key;
+    }
+    this.#pending.set(key, handlers);
+    this.#channel.write(encodeRequest({ op: 'spawn', key, ...request }));
+    return key;
+  }
+
+  kill(key: number, signal: NodeJS.Signals): void {
+    if (this.#pending.has(key) && !this.#closed)
+      this.#channel.write(encodeRequest({ op: 'kill', key, signal }));
+  }
+
+  /** Run a short command and collect its stderr (removing finished job folders). */
+  run(file: string, args: string[], cwd: string): Promise<{ code: number | null; stderr: string }> {
+    return new Promise((resolve) => {
+      let stderr = '';
+      this.spawn(
+        { file, args, cwd, env: {}, stdout: null, stderr: null },
+        {
+          onStarted: () => undefined,
+          onData: (fd, data) => {
+            if (fd === 2 && stderr.length < 10_000) stderr += data.toString();
+          },
+          onExit: (event) => resolve({ code: event.code, stderr: event.error ?? stderr }),
+        },
+      );
+    });
+  }
+
+  /**
+   * Stop reading until as many release() calls: a job's log file is behind. SSH flow control then
+   * holds the launcher's writes, and with them the jobs' output.
+   */
+  hold(): void {
+    if (this.#holds++ === 0) this.#channel.pause();
+  }
+
+  release(): void {
+    if (this.#holds > 0 && --this.#holds === 0) this.#channel.resume();
+  }
+
+  close(): void {
+    if (!this.#closed) this.#channel.end();
+  }
+
+  #onEvent(event: ReturnType<EventReader['push']>[number]): void {
+    if (event.op === 'ready') return;
+    const handlers = this.#pending.get(event.key);
+    if (handlers === undefined) return;
+    if (event.op === 'started') handlers.onStarted(event.pid);
+    else if (event.op === 'data') handlers.onData(event.fd, event.data);
+    else {
+      this.#pending.delete(event.key);
+      handlers.onExit(event);
+    }
+  }
+}

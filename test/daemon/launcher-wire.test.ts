@@ -1,0 +1,182 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { perlLauncherSource } from '../../daemon/executors/launcher.ts';
+import type { PipedSpawnRequest, WireEvent } from '../../daemon/executors/launcher-protocol.ts';
+import { EventReader, encodeRequest } from '../../daemon/executors/launcher-wire.ts';
+import { pidAlive } from '../helpers/dispatch.ts';
+import { waitFor } from '../helpers/env.ts';
+
+type Exit = Extract<WireEvent, { op: 'exit' }>;
+
+describe('the launcher wire format', () => {
+  it('reads the same events whether the bytes come at once or one at a time', () => {
+    const payload = Buffer.from('line\n\ttab\0nul\xff', 'latin1');
+    const bytes = Buffer.concat([
+      Buffer.from('ready\t42\nstarted\t1\t4242\n'),
+      Buffer.from(`data\t1\t1\t${payload.length}\n`),
+      payload,
+      Buffer.from('data\t1\t2\t0\n'),
+      Buffer.from('exit\t1\t3\t0\t1\nexit\t2\t\t9\nfailed\t3\t127\tENOENT\tx: command not found\n'),
+    ]);
+    const whole = new EventReader().push(bytes);
+    const reader = new EventReader();
+    const bytewise = [...bytes].flatMap((b) => reader.push(Buffer.from([b])));
+    expect(bytewise).toEqual(whole);
+    expect(whole).toEqual([
+      { op: 'ready', pid: 42 },
+      { op: 'started', key: 1, pid: 4242 },
+      { op: 'data', key: 1, fd: 1, data: payload },
+      { op: 'data', key: 1, fd: 2, data: Buffer.alloc(0) },
+      { op: 'exit', key: 1, code: 3, signal: null, result: true },
+      { op: 'exit', key: 2, code: null, signal: 'SIGKILL' },
+      { op: 'exit', key: 3, code: 127, signal: null, error: 'x: command not found', errno: 'ENOENT' },
+    ]);
+  });
+
+  it('writes options after the environment, and nothing when there are none', () => {
+    const base = { key: 7, file: 'f', args: ['a'], cwd: '/', env: { A: '1' }, stdout: null, stderr: 'e' };
+    const fields = (request: PipedSpawnRequest): string[] => {
+      const frame = encodeRequest({ op: 'spawn', ...request }).toString();
+      return frame.slice(frame.indexOf('\n') + 1).split('\0');
+    };
+    expect(fields(base)).toEqual(['spawn', '7', 'f', '/', '', 'e', '1', 'a', '1', 'A=1']);
+    expect(fields({ ...base, options: ['mkdir', 'result'] }).at(-1)).toBe('mkdir,result');
+  });
+});
+
+/**
+ * The Perl launcher as a host runs it (`perl -e <source>` with the output sent back as data
+ * events), spoken to over its pipes as the SSH channel would.
+ */
+describe('the Perl launcher with output sent back', () => {
+  let dir: string;
+  let child: ChildProcessWithoutNullStreams;
+  const events: WireEvent[] = [];
+  const waiting = new Map<number, (exit: Exit) => void>();
+  let nextKey = 1;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'batchd-wire-'));
+    child = spawn('perl', ['-e', perlLauncherSource()], { stdio: 'pipe' });
+    const reader = new EventReader();
+    child.stdout.on('data', (chunk: Buffer) => {
+      for (const event of reader.push(chunk)) {
+        events.push(event);
+        if (event.op === 'exit') waiting.get(event.key)?.(event);
+      }
+    });
+    await waitFor(() => events.find((e) => e.op === 'ready'), 10_000, 'the launcher to be ready');
+  });
+
+  afterAll(() => {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const run = (request: Omit<PipedSpawnRequest, 'key'>): { key: number; exit: Promise<Exit> } => {
+    const key = nextKey++;
+    const exit = new Promise<Exit>((resolve) => waiting.set(key, resolve));
+    child.stdin.write(encodeRequest({ op: 'spawn', key, ...request }));
+    return { key, exit };
+  };
+  const output = (key: number, fd: 1 | 2): string =>
+    Buffer.concat(
+      events.flatMap((e) => (e.op === 'data' && e.key === key && e.fd === fd ? [e.data] : [])),
+    ).toString();
+  const piped = { cwd: '/', env: {}, stdout: null, stderr: null } as const;
+
+  it('reports ready with its pid first', () => {
+    expect(events[0]).toEqual({ op: 'ready', pid: child.pid });
+  });
+
+  it('sends stdout and stderr back in order, all of it before the exit', async () => {
+    const { key, exit } = run({
+      ...piped,
+      file: '/bin/sh',
+      args: ['-c', 'printf "a\\n"; printf e >&2; seq 1 200000; printf z'],
+    });
+    expect(await exit).toMatchObject({ code: 0, signal: null });
+    const expected = `a\n${Array.from({ length: 200_000 }, (_, i) => i + 1).join('\n')}\nz`;
+    expect(output(key, 1)).toBe(expected);
+    expect(output(key, 2)).toBe('e');
+    const last = events.findLastIndex((e) => e.op === 'data' && e.key === key);
+    expect(last).toBeLessThan(events.findIndex((e) => e.op === 'exit' && e.key === key));
+  });
+
+  it('reports a command that is not there in the sent-back stderr, as exit code 127', async () => {
+    const { key, exit } = run({ ...piped, file: 'no-such-command-batchd', args: [] });
+    expect(await exit).toMatchObject({ code: 127, errno: 'ENOENT' });
+    expect(output(key, 2)).toBe('batchd: no-such-command-batchd: command not found\n');
+  });
+
+  it('makes the working folder with the mkdir option, and says so when it cannot', async () => {
+    const cwd = path.join(dir, 'a', 'b', 'job.1');
+    const made = run({ ...piped, cwd, options: ['mkdir'], file: '/bin/sh', args: ['-c', 'pwd'] });
+    expect(await made.exit).toMatchObject({ code: 0 });
+    expect(output(made.key, 1)).toBe(`${cwd}\n`);
+    writeFileSync(path.join(dir, 'plain-file'), '');
+    const blocked = path.join(dir, 'plain-file', 'job.1');
+    const refused = run({ ...piped, cwd: blocked, options: ['mkdir'], file: '/bin/true', args: [] });
+    const exit = await refused.exit;
+    expect(exit).toMatchObject({ code: 126, errno: 'ENOTDIR' });
+    expect(exit.error).toContain(`cannot create the job's folder ${blocked}`);
+  });
+
+  it('with the result option, says whether the job left a non-empty BATCHD_RESULT', async () => {
+    const result = path.join(dir, 'result.json');
+    const env = { BATCHD_RESULT: result };
+    const wrote = run({
+      ...piped,
+      env,
+      options: ['result'],
+      file: '/bin/sh',
+      args: ['-c', 'echo {} > "$BATCHD_RESULT"'],
+    });
+    expect(await wrote.exit).toMatchObject({ code: 0, result: true });
+    rmSync(result);
+    const empty = run({
+      ...piped,
+      env,
+      options: ['result'],
+      file: '/bin/sh',
+      args: ['-c', ': > "$BATCHD_RESULT"'],
+    });
+    expect(await empty.exit).toMatchObject({ code: 0, result: false });
+    const plain = run({ ...piped, env, file: '/bin/true', args: [] });
+    expect((await plain.exit).result).toBeUndefined();
+  });
+
+  it('reports the exit of a job whose escaped child holds its output open, within seconds', async () => {
+    const pidFile = path.join(dir, 'escaped.pid');
+    const started = Date.now();
+    const { key, exit } = run({
+      ...piped,
+      file: '/bin/sh',
+      args: ['-c', `echo before; setsid sh -c 'echo $$ > ${pidFile}; exec sleep 60' & sleep 0.2; exit 4`],
+    });
+    expect(await exit).toMatchObject({ code: 4 });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(output(key, 1)).toBe('before\n');
+    // It left its group, so it is not the launcher's to kill.
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+  });
+
+  it('kills its running jobs and exits when its input closes', async () => {
+    const { key } = run({ ...piped, file: '/bin/sleep', args: ['61'] });
+    const started = await waitFor(
+      () =>
+        events.find((e): e is Extract<WireEvent, { op: 'started' }> => e.op === 'started' && e.key === key),
+      10_000,
+      'the job to start',
+    );
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.stdin.end();
+    await exited;
+    await waitFor(() => !pidAlive(started.pid), 5_000, 'the job to be killed');
+  });
+});

@@ -20,6 +20,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { describeProbe, probeFileSystem } from './lib/fs-probe.mjs';
+
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const DAEMON_MAIN = path.join(REPO, 'dist', 'daemon', 'main.js');
 const SSHD = '/usr/sbin/sshd';
@@ -267,6 +269,7 @@ async function main() {
     await round(daemon, 'remote', 0).catch((e) => {
       throw new Error(`${e.message}\n${daemon.output()}`);
     });
+    const probeAtStart = probeFileSystem(dir);
     const times = { local: [], remote: [] };
     const cpu = { local: { daemon: [], sshd: [] }, remote: { daemon: [], sshd: [] } };
     for (let r = 1; r <= ROUNDS; r++) {
@@ -292,6 +295,7 @@ async function main() {
         );
       }
     }
+    const probeAtEnd = probeFileSystem(dir);
     const local = median(times.local);
     const remote = median(times.remote);
     const rows = [
@@ -315,6 +319,9 @@ async function main() {
     ];
     process.stdout.write(
       `\n${JOBS} × true, ${WORKERS} workers, one task file per round; ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}\n`,
+    );
+    process.stdout.write(
+      `File system per call in ${dir} (bench/lib/fs-probe.mjs): at start ${describeProbe(probeAtStart)}; at end ${describeProbe(probeAtEnd)}\n`,
     );
     for (const row of rows) process.stdout.write(`| ${row.map(String).join(' | ')} |\n`);
     const rate = (JOBS * 1000) / remote;

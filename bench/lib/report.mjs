@@ -257,7 +257,11 @@ function http(r) {
     '',
     table(
       ['request', 'per second', 'p50', 'p99', 'non-2xx'],
-      [r.submissions, r.status].map((w) => [w.label, rate(w.perSecond), ms(w.p50ms), ms(w.p99ms), w.non2xx]),
+      [r.submissions, r.status, ...(r.floors ?? [])].map((w) =>
+        w.error !== undefined
+          ? [w.label, w.error, '', '', '']
+          : [w.label, rate(w.perSecond), ms(w.p50ms), ms(w.p99ms), w.non2xx],
+      ),
     ),
   ];
 }

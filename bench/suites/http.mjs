@@ -1,6 +1,7 @@
 // HTTP submission and status rates with wrk (reference/peers.md §7: `wrk -t2 -c16 -d10s`), with
 // authentication on as TARGETS.md asks: a user with a scrypt-hashed password, and a bearer token
 // issued by POST /token that every request carries. Submissions are durable (storage.fsync: true).
+import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -75,13 +76,40 @@ export async function http(ctx) {
       '-H',
       `Authorization: ${bearer}`,
     ]);
+    const floors = [];
+    for (const [kind, label] of [
+      ['node', 'floor: a bare Node `http` server, one small JSON answer'],
+      ['hono', "floor: one Hono route on @hono/node-server (the API's framework), same answer"],
+    ]) {
+      floors.push({ label, ...(await floor(kind, seconds)) });
+    }
     return {
-      note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections.',
+      note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections. The floors answer GET with a fixed body, no authentication, no spool: what this machine allows before batchd does anything.',
       submissions: { label: `POST ${submitPath} (a job as JSON)`, ...submissions },
       status: { label: `GET ${statusPath}`, ...status },
+      floors,
     };
   } finally {
     await daemon.stop();
+  }
+}
+
+/** wrk against bench/lib/http-floor.mjs, started and stopped here (by its PID). */
+async function floor(kind, seconds) {
+  const child = spawn(process.execPath, [path.join(REPO, 'bench', 'lib', 'http-floor.mjs'), kind], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const port = await new Promise((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`http-floor ${kind} exited with ${code}`)));
+      child.stdout.setEncoding('utf8').once('data', (line) => resolve(Number(line.trim())));
+    });
+    return await wrk(`http://127.0.0.1:${port}/job/x`, seconds, []);
+  } catch (error) {
+    return { error: String(error) };
+  } finally {
+    child.removeAllListeners('exit');
+    child.kill('SIGTERM');
   }
 }
 

@@ -35,6 +35,8 @@ use POSIX qw(:sys_wait_h setsid _exit);
 # group, holding them).
 my $DRAIN_SECONDS = 2;
 
+# Started as `perl -e <this script>` on a host, its command line is the whole script: show a name.
+$0 = 'batchd-launcher' if $0 eq '-e';
 $| = 1;
 binmode STDOUT;
 my %group_of;    # pid => key, for jobs that are running

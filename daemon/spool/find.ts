@@ -9,16 +9,32 @@ export interface JobLocation {
   dir: string;
 }
 
-/** Find a job's folder by id, in any queue and state. */
+/** Where jobs were last found, per spool; a remembered place is checked before it is used. */
+const lastSeen = new WeakMap<SpoolLayout, Map<string, JobLocation>>();
+const REMEMBERED = 10_000;
+
+/**
+ * Find a job's folder by id, in any queue and state: where it was last found if it is still
+ * there (one `stat`, the usual case for a job read again and again), else by looking in every
+ * state folder of every queue.
+ */
 export function locateJob(
   layout: SpoolLayout,
   queues: readonly string[],
   id: string,
 ): JobLocation | undefined {
+  let seen = lastSeen.get(layout);
+  if (seen === undefined) lastSeen.set(layout, (seen = new Map<string, JobLocation>()));
+  const known = seen.get(id);
+  if (known !== undefined && queues.includes(known.queue) && existsSync(known.dir)) return { ...known };
+  seen.delete(id);
   for (const state of JOB_STATES) {
     for (const queue of queues) {
       const dir = layout.jobDir(queue, state, id);
-      if (existsSync(dir)) return { queue, state, dir };
+      if (!existsSync(dir)) continue;
+      seen.set(id, { queue, state, dir });
+      if (seen.size > REMEMBERED) seen.delete(seen.keys().next().value as string);
+      return { queue, state, dir };
     }
   }
   return undefined;

@@ -1,4 +1,5 @@
 import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 
 import { BatchdError, errnoCode } from '../errors.ts';
 import { isJobId, shardOf } from '../jobs/id.ts';
@@ -7,15 +8,21 @@ import { isFinished, type JobStateName } from '../jobs/status.ts';
 import type { JobInfo } from '../protocol/jobs.ts';
 import { type JobLocation, locateJob } from '../spool/find.ts';
 import type { SpoolLayout } from '../spool/layout.ts';
-import { type JobState, readJobSpec, readJobState } from '../spool/state-file.ts';
+import { JOB_FILE, type JobState, readJobSpec, readJobState, STATE_FILE } from '../spool/state-file.ts';
+import { ParsedFileCache } from './file-cache.ts';
 
 /**
  * Read-only views of jobs, straight from the spool: the folder a job is in is its state; job.yaml
  * and state.yaml say the rest. A job can move while it is read; readers look it up again.
  */
+/** How many job.yaml and state.yaml files the read side keeps parsed (a few MB at most). */
+const KEPT_FILES = 5_000;
+const specs = new ParsedFileCache(KEPT_FILES, (file) => readJobSpec(path.dirname(file)));
+const states = new ParsedFileCache(KEPT_FILES, (file) => readJobState(path.dirname(file)));
+
 export function jobInfo(location: JobLocation, withHistory: boolean): JobInfo {
-  const spec = readJobSpec(location.dir);
-  const state = readJobState(location.dir);
+  const spec = specs.get(`${location.dir}/${JOB_FILE}`);
+  const state = states.get(`${location.dir}/${STATE_FILE}`);
   return toJobInfo(spec, state, location.state, location.queue, withHistory);
 }
 

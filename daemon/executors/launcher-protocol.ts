@@ -9,8 +9,16 @@ export type LauncherRequest =
       env: Record<string, string>;
       stdout: string;
       stderr: string;
+      /** The Perl launcher's options (launcher.pl); the Node launcher has none of them. */
+      options?: LaunchOption[] | undefined;
     }
   | { op: 'kill'; key: number; signal: NodeJS.Signals };
+
+/**
+ * `mkdir`: make the working folder first; `result`: report on the job's BATCHD_RESULT file;
+ * `lazy`: create the log files only when the job first writes to them.
+ */
+export type LaunchOption = 'mkdir' | 'result' | 'lazy';
 
 export type LauncherEvent =
   | { op: 'started'; key: number; pid: number }
@@ -35,8 +43,6 @@ export type PipedSpawnRequest = Omit<
 > & {
   stdout: string | null;
   stderr: string | null;
-  /** `mkdir`: make the working folder first; `result`: report on the job's BATCHD_RESULT file. */
-  options?: ('mkdir' | 'result')[] | undefined;
 };
 
 /** The Perl launcher's events: the common ones, its output data, and its start. */

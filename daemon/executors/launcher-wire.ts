@@ -22,7 +22,7 @@ export function encodeRequest(request: LauncherRequest | ({ op: 'spawn' } & Pipe
           ...request.args,
           String(Object.keys(request.env).length),
           ...Object.entries(request.env).map(([name, value]) => `${name}=${value}`),
-          ...('options' in request && request.options !== undefined ? [request.options.join(',')] : []),
+          ...(request.options === undefined ? [] : [request.options.join(',')]),
         ];
   const payload = Buffer.from(fields.join('\0'));
   return Buffer.concat([Buffer.from(`${payload.length}\n`), payload]);

@@ -14,7 +14,9 @@
 #     kill KEY SIGNAL          (SIGNAL without "SIG", e.g. TERM)
 #   STDOUT and STDERR are files to append to, or empty: the output is sent back as data events.
 #   OPTIONS, comma-separated: "mkdir" makes CWD (and its parents) first; "result" adds a field
-#   to the exit event, 1 if the file named by the job's BATCHD_RESULT is there and not empty.
+#   to the exit event, 1 if the file named by the job's BATCHD_RESULT is there and not empty;
+#   "lazy" passes the output through a pipe and creates STDOUT or STDERR only when the job first
+#   writes to it (creating a file is the dearest call a trivial job makes).
 # Events on stdout, one tab-separated line each:
 #     ready PID                (once, at start)
 #     started KEY PID
@@ -40,7 +42,8 @@ $0 = 'batchd-launcher' if $0 eq '-e';
 $| = 1;
 binmode STDOUT;
 my %group_of;    # pid => key, for jobs that are running
-my %pipe_of;     # fileno => [key, fd, handle]: output pipes being forwarded
+my %pipe_of;     # fileno => [key, fd, handle, file, file handle]: output pipes being forwarded,
+                 # as data events, or into `file` (opened at the first byte)
 my %pipes_left;  # key => how many of its output pipes are open
 my %ending;      # key => [deadline, exit event fields]: exited, output still draining
 my %result_of;   # key => the result file to look for when it exits
@@ -75,8 +78,9 @@ sub kill_all {
 sub close_pipe {
     my $fileno = shift;
     my $entry  = delete $pipe_of{$fileno} or return;
-    my ($key, undef, $fh) = @$entry;
+    my ($key, undef, $fh, undef, $out) = @$entry;
     close $fh;
+    close $out if $out;
     return if --$pipes_left{$key} > 0;
     delete $pipes_left{$key};
     my $ending = delete $ending{$key} or return;
@@ -85,10 +89,20 @@ sub close_pipe {
 
 sub forward {
     my $fileno = shift;
-    my ($key, $fd, $fh) = @{$pipe_of{$fileno}};
+    my $entry = $pipe_of{$fileno};
+    my ($key, $fd, $fh, $file) = @$entry;
     my $got = sysread($fh, my $chunk, 65536);
     if (defined $got && $got > 0) {
-        emit_data($key, $fd, $chunk);
+        if (!defined $file) {
+            emit_data($key, $fd, $chunk);
+        } elsif ($entry->[4] || open($entry->[4], '>>', $file)) {
+            my $out = $entry->[4];
+            for (my $at = 0; $at < length $chunk;) {
+                my $put = syswrite($out, $chunk, length($chunk) - $at, $at);
+                last unless defined $put;    # disk full: the rest of this chunk is lost
+                $at += $put;
+            }
+        }
     } elsif (defined $got || ($! != EINTR && $! != EAGAIN)) {
         close_pipe($fileno);
     }
@@ -105,7 +119,7 @@ sub launch {
         emit('failed', $key, 126, errno_name($! + 0), clean("cannot start $file: $!"));
     };
     my (%read_end, %write_end);
-    for my $fd (grep { ($_ == 1 ? $out : $err) eq '' } 1, 2) {
+    for my $fd (grep { $option{lazy} || ($_ == 1 ? $out : $err) eq '' } 1, 2) {
         pipe($read_end{$fd}, $write_end{$fd}) or return $cannot->();
     }
     my ($r, $w);
@@ -172,7 +186,8 @@ sub launch {
         return;
     }
     for my $fd (keys %read_end) {
-        $pipe_of{fileno $read_end{$fd}} = [$key, $fd, $read_end{$fd}];
+        my $file = $fd == 1 ? $out : $err;
+        $pipe_of{fileno $read_end{$fd}} = [$key, $fd, $read_end{$fd}, $file eq '' ? undef : $file, undef];
         $pipes_left{$key}++;
     }
     if ($option{result}) {

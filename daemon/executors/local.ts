@@ -39,6 +39,8 @@ export class LocalExecutor implements Executor {
           env: request.env,
           stdout: path.join(request.dir, STDOUT_FILE),
           stderr: path.join(request.dir, STDERR_FILE),
+          // A job that prints nothing leaves no empty log files behind (two file creations less).
+          options: ['lazy'],
         },
         {
           onStarted: () => {

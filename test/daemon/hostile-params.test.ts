@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
-import { drop, jobDir, jobsIn, makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
+import { drop, jobDir, jobsIn, makeEnv, readLog, type TestEnv, waitFor } from '../helpers/env.ts';
 
 /**
  * Parameter values that would run code if pasted into shell text. Each must reach the program as
@@ -136,7 +136,7 @@ describe('hostile parameter values', () => {
       return {
         value: spec.params.v,
         bytes: readFileSync(path.join(dir, 'argv.bin')),
-        stderr: readFileSync(path.join(dir, 'stderr.log'), 'utf8'),
+        stderr: readLog(dir, 'stderr.log'),
       };
     });
   }

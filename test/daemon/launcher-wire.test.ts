@@ -1,5 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -149,6 +149,29 @@ describe('the Perl launcher with output sent back', () => {
     expect(await empty.exit).toMatchObject({ code: 0, result: false });
     const plain = run({ ...piped, env, file: '/bin/true', args: [] });
     expect((await plain.exit).result).toBeUndefined();
+  });
+
+  it('with the lazy option, creates a log file only once the job writes to it', async () => {
+    const out = path.join(dir, 'lazy-out.log');
+    const err = path.join(dir, 'lazy-err.log');
+    const lazy = { cwd: dir, env: {}, stdout: out, stderr: err, options: ['lazy' as const] };
+    const silent = run({ ...lazy, file: '/bin/true', args: [] });
+    expect(await silent.exit).toMatchObject({ code: 0 });
+    expect(existsSync(out) || existsSync(err)).toBe(false);
+    const talks = run({ ...lazy, file: '/bin/sh', args: ['-c', 'seq 1 100000; echo oops >&2'] });
+    expect(await talks.exit).toMatchObject({ code: 0 });
+    expect(readFileSync(out, 'utf8')).toBe(
+      `${Array.from({ length: 100_000 }, (_, i) => i + 1).join('\n')}\n`,
+    );
+    expect(readFileSync(err, 'utf8')).toBe('oops\n');
+    // Appended, as across attempts; and a start failure is written to the stderr file.
+    const missing = run({ ...lazy, file: 'no-such-command-batchd', args: [] });
+    expect(await missing.exit).toMatchObject({ code: 127 });
+    expect(readFileSync(err, 'utf8')).toBe('oops\nbatchd: no-such-command-batchd: command not found\n');
+    // Nothing of it came back as data events.
+    expect(events.some((e) => e.op === 'data' && [silent.key, talks.key, missing.key].includes(e.key))).toBe(
+      false,
+    );
   });
 
   it('reports the exit of a job whose escaped child holds its output open, within seconds', async () => {

@@ -84,6 +84,19 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
 let dropCounter = 0;
 
 /** Drop a job file the Maildir way: write a dotfile, rename it into incoming/. Returns the final name. */
+/**
+ * A job's log as the daemon left it: its launcher creates stdout.log and stderr.log at the job's
+ * first byte on each, so a stream the job never wrote to has no file, and reads as empty.
+ */
+export function readLog(dir: string, name: 'stdout.log' | 'stderr.log'): string {
+  try {
+    return readFileSync(path.join(dir, name), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw error;
+  }
+}
+
 export function drop(spool: string, queue: string, content: unknown, name?: string): string {
   const incoming = path.join(spool, queue, 'incoming');
   mkdirSync(incoming, { recursive: true });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -35,5 +35,20 @@ describe('a dropped job file', () => {
     expect(state.history.map((h) => h.to)).toEqual(['queued', 'running', 'done']);
     expect(jobsIn(env.spool, 'default', 'queued')).toEqual([]);
     expect(jobsIn(env.spool, 'default', 'incoming')).toEqual([]);
+  });
+
+  it('leaves a log file only for a stream the job wrote to', async () => {
+    daemon = await startDaemon(env.etc, env.spool);
+    drop(env.spool, 'default', { command: 'true' }, 'silent.yaml');
+    drop(env.spool, 'default', { command: 'echo only-err >&2' }, 'stderr-only.yaml');
+    const done = await waitFor(() => {
+      const ids = jobsIn(env.spool, 'default', 'done');
+      return ids.length === 2 ? ids : undefined;
+    });
+    const dirOf = (slug: string): string =>
+      jobDir(env.spool, 'default', 'done', done.find((id) => id.endsWith(slug)) ?? '');
+    expect(readdirSync(dirOf('-silent')).sort()).toEqual(['drop.yaml', 'job.yaml', 'state.yaml']);
+    expect(existsSync(path.join(dirOf('-stderr-only'), 'stdout.log'))).toBe(false);
+    expect(readFileSync(path.join(dirOf('-stderr-only'), 'stderr.log'), 'utf8')).toBe('only-err\n');
   });
 });

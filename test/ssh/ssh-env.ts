@@ -1,8 +1,7 @@
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { mkdirSync, readdirSync } from 'node:fs';
 
 import type { Daemon } from '../../daemon/daemon.ts';
-import { jobDir, readState, type StateFile, type TestEnv, waitFor } from '../helpers/env.ts';
+import { jobDir, readLog, readState, type StateFile, type TestEnv, waitFor } from '../helpers/env.ts';
 import { processesWith, type Sshd } from './sshd.ts';
 
 /** A host file for a test sshd: the test's key, its known_hosts, a work folder of the test's own. */
@@ -52,7 +51,7 @@ export function finished(
 }
 
 export function log(dir: string, name: 'stdout.log' | 'stderr.log'): string {
-  return readFileSync(path.join(dir, name), 'utf8');
+  return readLog(dir, name);
 }
 
 /** Remote job folders left in a host's work folder. */

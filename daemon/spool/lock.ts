@@ -1,16 +1,4 @@
-import {
-  mkdir,
-  mkdirSync,
-  realpath,
-  realpathSync,
-  rmdir,
-  rmdirSync,
-  rmSync,
-  stat,
-  statSync,
-  utimes,
-  utimesSync,
-} from 'node:fs';
+import * as fs from 'node:fs';
 import path from 'node:path';
 
 import lockfile from 'proper-lockfile';
@@ -25,18 +13,13 @@ export type Release = () => Promise<void>;
  * The calls proper-lockfile makes, and nothing else: its synchronous API copies the `fs` object it
  * is given on every lock and unlock (by default all of graceful-fs, ~70 µs a job here).
  */
-const LOCK_FS = {
-  mkdir,
-  mkdirSync,
-  realpath,
-  realpathSync,
-  rmdir,
-  rmdirSync,
-  stat,
-  statSync,
-  utimes,
-  utimesSync,
-};
+const LOCK_CALLS = ['mkdir', 'realpath', 'stat', 'rmdir', 'utimes'] as const;
+const LOCK_FS: Record<string, unknown> = Object.fromEntries(
+  LOCK_CALLS.flatMap((call): [string, unknown][] => [
+    [call, fs[call]],
+    [`${call}Sync`, fs[`${call}Sync`]],
+  ]),
+);
 
 /**
  * Claim locks (proper-lockfile): held for as long as a job runs and refreshed, so a stale lock
@@ -54,7 +37,7 @@ export class JobLocks {
     this.#staleMs = Math.max(2000, staleMs);
     this.#log = log;
     this.#onLost = onLost;
-    mkdirSync(path.join(layout.root, LOCKS_FOLDER), { recursive: true });
+    fs.mkdirSync(path.join(layout.root, LOCKS_FOLDER), { recursive: true });
   }
 
   /**
@@ -111,6 +94,6 @@ export class JobLocks {
 
   /** Remove the lock of an owner known to be dead, without waiting for it to go stale. */
   breakDead(id: string): void {
-    rmSync(this.#layout.lockPath(id), { recursive: true, force: true });
+    fs.rmSync(this.#layout.lockPath(id), { recursive: true, force: true });
   }
 }

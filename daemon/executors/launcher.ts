@@ -5,13 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 import { BatchdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { type JobHandlers, LauncherJobs } from './launcher-jobs.ts';
 import type { LauncherEvent, LauncherRequest } from './launcher-protocol.ts';
 import { EventReader, encodeRequest } from './launcher-wire.ts';
-
-interface Pending {
-  onStarted: (pid: number) => void;
-  onExit: (event: Extract<LauncherEvent, { op: 'exit' }>) => void;
-}
 
 /** One running launcher process, whichever language it is written in. */
 interface Channel {
@@ -37,11 +33,13 @@ const PERL_LAUNCHER = beside('launcher.pl', false);
 
 /** The Perl launcher's source, for hosts that run it over SSH (full-line comments left out). */
 export function perlLauncherSource(): string {
-  return readFileSync(PERL_LAUNCHER, 'utf8')
+  perlSource ??= readFileSync(PERL_LAUNCHER, 'utf8')
     .split('\n')
     .filter((line) => !/^\s*#/.test(line))
     .join('\n');
+  return perlSource;
 }
+let perlSource: string | undefined;
 
 /** `perl` on the PATH, if any (perl-base is Essential on Debian and Ubuntu). */
 function findPerl(): string | undefined {
@@ -104,8 +102,7 @@ function nodeChannel(onEvent: (event: LauncherEvent) => void): Channel {
  */
 export class Launcher {
   #channel: Channel | undefined;
-  #nextKey = 1;
-  readonly #pending = new Map<number, Pending>();
+  readonly #jobs = new LauncherJobs();
   readonly #log: Logger;
   readonly #kind = launcherKind();
   #closed = false;
@@ -114,15 +111,17 @@ export class Launcher {
     this.#log = log;
   }
 
-  spawn(request: Omit<Extract<LauncherRequest, { op: 'spawn' }>, 'op' | 'key'>, handlers: Pending): number {
-    const key = this.#nextKey++;
-    this.#pending.set(key, handlers);
+  spawn(
+    request: Omit<Extract<LauncherRequest, { op: 'spawn' }>, 'op' | 'key'>,
+    handlers: JobHandlers,
+  ): number {
+    const key = this.#jobs.add(handlers);
     this.#ensure().send({ op: 'spawn', key, ...request });
     return key;
   }
 
   kill(key: number, signal: NodeJS.Signals): void {
-    if (!this.#pending.has(key)) return;
+    if (!this.#jobs.has(key)) return;
     if (this.#channel?.alive() === true) this.#channel.send({ op: 'kill', key, signal });
   }
 
@@ -142,8 +141,8 @@ export class Launcher {
     if (this.#closed) throw new BatchdError('SPAWN_FAILED', 'The daemon is shutting down');
     const channel =
       this.#kind === 'perl'
-        ? perlChannel((event) => this.#onEvent(event))
-        : nodeChannel((event) => this.#onEvent(event));
+        ? perlChannel((event) => this.#jobs.route(event))
+        : nodeChannel((event) => this.#jobs.route(event));
     channel.child.on('exit', (code, signal) => {
       if (this.#channel === channel) this.#channel = undefined;
       if (this.#closed) return;
@@ -151,22 +150,9 @@ export class Launcher {
         { code, signal },
         'job launcher exited; its jobs are lost and will be reported as interrupted',
       );
-      for (const [key, pending] of this.#pending) {
-        this.#pending.delete(key);
-        pending.onExit({ op: 'exit', key, code: null, signal: null, error: 'the job launcher process died' });
-      }
+      this.#jobs.endAll('the job launcher process died');
     });
     this.#channel = channel;
     return channel;
-  }
-
-  #onEvent(event: LauncherEvent): void {
-    const pending = this.#pending.get(event.key);
-    if (pending === undefined) return;
-    if (event.op === 'started') pending.onStarted(event.pid);
-    else {
-      this.#pending.delete(event.key);
-      pending.onExit(event);
-    }
   }
 }

@@ -1,10 +1,12 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
+import { programOf } from '../jobs/template.ts';
 import type { Logger } from '../log.ts';
 import { STDERR_FILE, STDOUT_FILE } from '../spool/state-file.ts';
 import { Launcher } from './launcher.ts';
-import type { Executor, RunOutcome, RunRequest, StopReason } from './types.ts';
+import { StopControl } from './stops.ts';
+import type { Executor, RunOutcome, RunRequest } from './types.ts';
 
 export const SCRIPT_FILE = 'script.sh';
 
@@ -21,17 +23,9 @@ export class LocalExecutor implements Executor {
     const startedAt = new Date().toISOString();
     const { file, args } = commandLine(request);
     return new Promise<RunOutcome>((resolve) => {
-      let stopping: 'timeout' | StopReason | undefined;
-      let killTimer: NodeJS.Timeout | undefined;
-      let timeoutTimer: NodeJS.Timeout | undefined;
-      const stop = (why: 'timeout' | StopReason): void => {
-        if (stopping !== undefined) return;
-        stopping = why;
-        this.#launcher.kill(key, 'SIGTERM');
-        killTimer = setTimeout(() => this.#launcher.kill(key, 'SIGKILL'), request.killGraceMs);
-      };
-      const onAbort = (): void => stop(signal.reason === 'shutdown' ? 'shutdown' : 'cancel');
-      const key = this.#launcher.spawn(
+      let key = 0;
+      const control = new StopControl(request, (sig) => this.#launcher.kill(key, sig));
+      key = this.#launcher.spawn(
         {
           file,
           args,
@@ -43,16 +37,12 @@ export class LocalExecutor implements Executor {
           options: ['lazy'],
         },
         {
-          onStarted: () => {
-            if (request.timeoutMs !== undefined)
-              timeoutTimer = setTimeout(() => stop('timeout'), request.timeoutMs);
-          },
+          onStarted: () => control.started(),
           onExit: (event) => {
-            clearTimeout(killTimer);
-            clearTimeout(timeoutTimer);
-            signal.removeEventListener('abort', onAbort);
+            control.ended();
             const endedAt = new Date().toISOString();
             const base = { exitCode: event.code, signal: event.signal, startedAt, endedAt };
+            const stopping = control.stopping;
             if (stopping === 'timeout') {
               const limit = `${(request.timeoutMs ?? 0) / 1000} s`;
               resolve({ ...base, outcome: 'timeout', error: `timed out after ${limit}` });
@@ -68,8 +58,7 @@ export class LocalExecutor implements Executor {
           },
         },
       );
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+      control.watch(signal);
     });
   }
 
@@ -78,19 +67,12 @@ export class LocalExecutor implements Executor {
   }
 }
 
+/** The job's program; a script plan is first written into the job folder. */
 function commandLine(request: RunRequest): { file: string; args: string[] } {
   const plan = request.plan;
-  switch (plan.kind) {
-    case 'argv':
-      return { file: plan.argv[0] ?? 'true', args: plan.argv.slice(1) };
-    case 'shell':
-      return { file: '/bin/sh', args: ['-c', plan.script] };
-    case 'script': {
-      const script = path.join(request.dir, SCRIPT_FILE);
-      writeFileSync(script, plan.script);
-      if (plan.interpreter === undefined) return { file: '/bin/sh', args: [script] };
-      chmodSync(script, 0o755);
-      return { file: script, args: [] };
-    }
-  }
+  if (plan.kind !== 'script') return programOf(plan, undefined);
+  const script = path.join(request.dir, SCRIPT_FILE);
+  writeFileSync(script, plan.script);
+  if (plan.interpreter !== undefined) chmodSync(script, 0o755);
+  return programOf(plan, script);
 }

@@ -30,24 +30,6 @@ export function commandFor(plan: CommandPlan, scriptPath: string | undefined): s
   }
 }
 
-/** The job's program and arguments for the host's job launcher (no shell unless the plan is one). */
-export function launchLine(
-  plan: CommandPlan,
-  scriptPath: string | undefined,
-): { file: string; args: string[] } {
-  switch (plan.kind) {
-    case 'argv':
-      return { file: plan.argv[0] ?? 'true', args: plan.argv.slice(1) };
-    case 'shell':
-      return { file: '/bin/sh', args: ['-c', plan.script] };
-    case 'script':
-      if (scriptPath === undefined) throw new Error('a script job needs its uploaded script');
-      return plan.interpreter === undefined
-        ? { file: '/bin/sh', args: [scriptPath] }
-        : { file: scriptPath, args: [] };
-  }
-}
-
 export interface WrapperInput {
   /** Marks the wrapper's report on stderr; random per run. */
   nonce: string;

@@ -6,12 +6,11 @@ import type { HostLayer, HostSession } from '../hosts/layer.ts';
 import type { RemoteLauncher } from '../hosts/remote-launcher.ts';
 import type { Sftp } from '../hosts/sftp.ts';
 import { abortable, type Lease } from '../hosts/ssh-pool.ts';
-import { PARAM_ENV_PREFIX, planCommand } from '../jobs/template.ts';
+import { PARAM_ENV_PREFIX, planCommand, programOf } from '../jobs/template.ts';
 import type { Logger } from '../log.ts';
 import { RESULT_FILE, STDERR_FILE, STDOUT_FILE } from '../spool/state-file.ts';
 import {
   commandFor,
-  launchLine,
   newNonce,
   REPORT_HOLDBACK,
   remoteCommand,
@@ -27,7 +26,8 @@ import {
   uploadInputs,
 } from './staging.ts';
 import type { LauncherEvent } from './launcher-protocol.ts';
-import type { Executor, RunOutcome, RunRequest, StopReason } from './types.ts';
+import { StopControl, type Stopping } from './stops.ts';
+import type { Executor, RunOutcome, RunRequest } from './types.ts';
 
 /** After the remote command exits, how long its channel may stay open (a leftover holding stdout). */
 const CLOSE_AFTER_EXIT_MS = 2_000;
@@ -40,7 +40,7 @@ interface ExecResult {
   report: WrapperReport | undefined;
   exitCode: number | null;
   signal: string | null;
-  stopping: 'timeout' | StopReason | undefined;
+  stopping: Stopping | undefined;
   /** The connection went away before the command's end was reported. */
   lost: string | undefined;
   /** An exit status or the wrapper's report arrived. */
@@ -203,7 +203,7 @@ export class SshExecutor implements Executor {
 
     let result: ExecResult;
     if (launcher !== undefined) {
-      const line = launchLine(plan, scriptPath);
+      const line = programOf(plan, scriptPath);
       result = await this.#launch(launcher, lease, { ...line, jobDir, env, made }, request, signal);
     } else {
       const nonce = newNonce();
@@ -321,8 +321,7 @@ export class SshExecutor implements Executor {
     const stderr = createWriteStream(path.join(request.dir, STDERR_FILE), { flags: 'a' });
     let held: Buffer = Buffer.alloc(0);
     let exit: { code: number | null; signal: string | null } | undefined;
-    let stopping: ExecResult['stopping'];
-    const timers: NodeJS.Timeout[] = [];
+    let closeTimer: NodeJS.Timeout | undefined;
     const send = (op: 'TERM' | 'KILL'): void => {
       try {
         channel.write(`${op}\n`);
@@ -330,18 +329,10 @@ export class SshExecutor implements Executor {
         // the channel is gone already
       }
     };
-    const stop = (why: NonNullable<ExecResult['stopping']>): void => {
-      if (stopping !== undefined || exit !== undefined) return;
-      stopping = why;
-      send('TERM');
-      timers.push(
-        setTimeout(() => {
-          send('KILL');
-          timers.push(setTimeout(() => channel.close(), CLOSE_AFTER_KILL_MS));
-        }, request.killGraceMs),
-      );
-    };
-    const onAbort = (): void => stop(signal.reason === 'shutdown' ? 'shutdown' : 'cancel');
+    const control: StopControl = new StopControl(request, (sig) => {
+      send(sig === 'SIGTERM' ? 'TERM' : 'KILL');
+      if (sig === 'SIGKILL') control.later(CLOSE_AFTER_KILL_MS, () => channel.close());
+    });
 
     await new Promise<void>((resolve) => {
       // A full file buffer pauses the channel, and SSH flow control then holds the job's writes.
@@ -367,7 +358,8 @@ export class SshExecutor implements Executor {
       channel.on('exit', (code: number | null, signalName?: string) => {
         // ssh2 names signals as Node does (SIGKILL).
         exit = { code: code ?? null, signal: signalName ?? null };
-        timers.push(setTimeout(() => channel.close(), CLOSE_AFTER_EXIT_MS));
+        control.ended();
+        closeTimer = setTimeout(() => channel.close(), CLOSE_AFTER_EXIT_MS);
       });
       // stdout's end closes the channel; stderr ends on its own (later, if it was paused).
       let open = 2;
@@ -377,12 +369,11 @@ export class SshExecutor implements Executor {
       };
       channel.once('close', closed);
       channel.stderr.once('close', closed);
-      if (request.timeoutMs !== undefined) timers.push(setTimeout(() => stop('timeout'), request.timeoutMs));
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+      control.started();
+      control.watch(signal);
     });
-    signal.removeEventListener('abort', onAbort);
-    for (const timer of timers) clearTimeout(timer);
+    control.ended();
+    clearTimeout(closeTimer);
 
     const { report, rest } = takeReport(held, nonce);
     stderr.write(rest);
@@ -398,7 +389,7 @@ export class SshExecutor implements Executor {
       report,
       exitCode: exit?.code ?? null,
       signal: exit?.signal ?? null,
-      stopping,
+      stopping: control.stopping,
       lost,
       ended: exit !== undefined || report !== undefined,
       result: report?.result === true,
@@ -422,17 +413,8 @@ export class SshExecutor implements Executor {
       }));
     const result = posix.join(spec.jobDir, RESULT_FILE);
     const env = { ...spec.env, PWD: spec.jobDir, BATCHD_JOB_DIR: spec.jobDir, BATCHD_RESULT: result };
-    let stopping: ExecResult['stopping'];
-    const timers: NodeJS.Timeout[] = [];
     let key = 0;
-    let ended = false;
-    const stop = (why: NonNullable<ExecResult['stopping']>): void => {
-      if (stopping !== undefined || ended) return;
-      stopping = why;
-      launcher.kill(key, 'SIGTERM');
-      timers.push(setTimeout(() => launcher.kill(key, 'SIGKILL'), request.killGraceMs));
-    };
-    const onAbort = (): void => stop(signal.reason === 'shutdown' ? 'shutdown' : 'cancel');
+    const control = new StopControl(request, (sig) => launcher.kill(key, sig));
     const exit = await new Promise<Extract<LauncherEvent, { op: 'exit' }>>((resolve) => {
       key = launcher.spawn(
         {
@@ -445,28 +427,22 @@ export class SshExecutor implements Executor {
           options: spec.made ? ['result'] : ['mkdir', 'result'],
         },
         {
-          onStarted: () => {
-            if (request.timeoutMs !== undefined)
-              timers.push(setTimeout(() => stop('timeout'), request.timeoutMs));
-          },
+          onStarted: () => control.started(),
           onData: (fd, data) => {
             const stream = log(fd);
             if (!stream.write(data)) holdUntilDrained(launcher, stream);
           },
           onExit: (event) => {
-            ended = true;
+            control.ended();
             resolve(event);
           },
         },
       );
-      if (signal.aborted) onAbort();
-      else if (!ended) signal.addEventListener('abort', onAbort, { once: true });
+      control.watch(signal);
     });
-    signal.removeEventListener('abort', onAbort);
-    for (const timer of timers) clearTimeout(timer);
     await Promise.all(Object.values(logs).map(finish));
 
-    const base = { report: undefined, stopping, exitCode: exit.code, signal: exit.signal };
+    const base = { report: undefined, stopping: control.stopping, exitCode: exit.code, signal: exit.signal };
     if (exit.errno !== undefined) {
       const failure = { code: exit.code, error: exit.error ?? 'the job could not start', errno: exit.errno };
       return { ...base, lost: undefined, ended: true, result: false, failure };

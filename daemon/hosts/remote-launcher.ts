@@ -1,17 +1,14 @@
 import type { ClientChannel } from 'ssh2';
 
 import { BatchdError } from '../errors.ts';
-import type { LauncherEvent, PipedSpawnRequest } from '../executors/launcher-protocol.ts';
+import { type JobHandlers, LauncherJobs } from '../executors/launcher-jobs.ts';
+import type { PipedSpawnRequest } from '../executors/launcher-protocol.ts';
 import { EventReader, encodeRequest } from '../executors/launcher-wire.ts';
 import { perlLauncherSource } from '../executors/launcher.ts';
 import { shellQuote } from '../executors/remote-command.ts';
 
-export interface RemoteJobHandlers {
-  onStarted(pid: number): void;
-  /** Output in order; all of it arrives before onExit. */
-  onData(fd: 1 | 2, data: Buffer): void;
-  onExit(event: Extract<LauncherEvent, { op: 'exit' }>): void;
-}
+/** A remote job's output always comes back as data. */
+export type RemoteJobHandlers = JobHandlers & Required<Pick<JobHandlers, 'onData'>>;
 
 /** The exec request that starts the launcher under /bin/sh, whatever the user's login shell is. */
 export function launcherCommand(perl: string): string {
@@ -27,8 +24,7 @@ export function launcherCommand(perl: string): string {
  */
 export class RemoteLauncher {
   readonly #channel: ClientChannel;
-  readonly #pending = new Map<number, RemoteJobHandlers>();
-  #nextKey = 1;
+  readonly #jobs = new LauncherJobs<RemoteJobHandlers>();
   #holds = 0;
   #closed = false;
 
@@ -68,22 +64,13 @@ export class RemoteLauncher {
             ready = true;
             clearTimeout(timer);
             resolve(launcher);
-          } else launcher.#onEvent(event);
+          } else launcher.#jobs.route(event);
         }
       });
       channel.on('close', () => {
         launcher.#closed = true;
         if (!ready) fail(stderr.trim() || `it exited with ${code ?? 'no status'}`);
-        for (const [key, handlers] of launcher.#pending) {
-          launcher.#pending.delete(key);
-          handlers.onExit({
-            op: 'exit',
-            key,
-            code: null,
-            signal: null,
-            error: `host ${host}: the job launcher's channel closed`,
-          });
-        }
+        launcher.#jobs.endAll(`host ${host}: the job launcher's channel closed`);
       });
     });
   }
@@ -93,25 +80,17 @@ export class RemoteLauncher {
   }
 
   spawn(request: Omit<PipedSpawnRequest, 'key'>, handlers: RemoteJobHandlers): number {
-    const key = this.#nextKey++;
+    const key = this.#jobs.add(handlers);
     if (this.#closed) {
-      handlers.onExit({
-        op: 'exit',
-        key,
-        code: null,
-        signal: null,
-        error: "the job launcher's channel is closed",
-      });
+      this.#jobs.fail(key, "the job launcher's channel is closed");
       return key;
     }
-    this.#pending.set(key, handlers);
     this.#channel.write(encodeRequest({ op: 'spawn', key, ...request }));
     return key;
   }
 
   kill(key: number, signal: NodeJS.Signals): void {
-    if (this.#pending.has(key) && !this.#closed)
-      this.#channel.write(encodeRequest({ op: 'kill', key, signal }));
+    if (this.#jobs.has(key) && !this.#closed) this.#channel.write(encodeRequest({ op: 'kill', key, signal }));
   }
 
   /** Run a short command and collect its stderr (removing finished job folders). */
@@ -145,17 +124,5 @@ export class RemoteLauncher {
 
   close(): void {
     if (!this.#closed) this.#channel.end();
-  }
-
-  #onEvent(event: ReturnType<EventReader['push']>[number]): void {
-    if (event.op === 'ready') return;
-    const handlers = this.#pending.get(event.key);
-    if (handlers === undefined) return;
-    if (event.op === 'started') handlers.onStarted(event.pid);
-    else if (event.op === 'data') handlers.onData(event.fd, event.data);
-    else {
-      this.#pending.delete(event.key);
-      handlers.onExit(event);
-    }
   }
 }

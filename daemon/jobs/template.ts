@@ -13,6 +13,27 @@ export type CommandPlan =
   | { kind: 'script'; script: string; interpreter: string | undefined; env: Record<string, string> };
 
 /**
+ * The program and arguments that run a plan, with no shell unless the plan is shell code. A
+ * script plan runs from `scriptPath`, where the executor wrote it (here, or on a host).
+ */
+export function programOf(
+  plan: CommandPlan,
+  scriptPath: string | undefined,
+): { file: string; args: string[] } {
+  switch (plan.kind) {
+    case 'argv':
+      return { file: plan.argv[0] ?? 'true', args: plan.argv.slice(1) };
+    case 'shell':
+      return { file: '/bin/sh', args: ['-c', plan.script] };
+    case 'script':
+      if (scriptPath === undefined) throw new Error('a script job needs the path of its written script');
+      return plan.interpreter === undefined
+        ? { file: '/bin/sh', args: [scriptPath] }
+        : { file: scriptPath, args: [] };
+  }
+}
+
+/**
  * Substitute parameters into a job type's template so that no value can run code.
  *
  * `$name` and `${name}` are rewritten to a quoted reference to an environment variable holding the

@@ -1,11 +1,11 @@
 import { type BigIntStats, statSync } from 'node:fs';
 
 /**
- * A file changed this recently may change again within the file system's timestamp granularity
- * (the kernel's coarse clock) keeping the same stamps; such a file is not kept (git's "racy"
- * rule, as in the listing cache).
+ * A file or folder changed this recently may change again within the file system's timestamp
+ * granularity (the kernel's coarse clock, NFS) keeping the same stamps; what the read side keeps
+ * between reads must have been quiet this long (git's "racy" rule).
  */
-const QUIET_NS = 2_000_000_000n;
+export const QUIET_NS = 2_000_000_000n;
 
 interface Entry<T> {
   ino: bigint;

@@ -9,7 +9,7 @@ import type { JobInfo } from '../protocol/jobs.ts';
 import { type JobLocation, locateJob } from '../spool/find.ts';
 import type { SpoolLayout } from '../spool/layout.ts';
 import { JOB_FILE, type JobState, readJobSpec, readJobState, STATE_FILE } from '../spool/state-file.ts';
-import { ParsedFileCache } from './file-cache.ts';
+import { ParsedFileCache, QUIET_NS } from './file-cache.ts';
 
 /**
  * Read-only views of jobs, straight from the spool: the folder a job is in is its state; job.yaml
@@ -193,7 +193,6 @@ function firstAfter(ids: readonly string[], limit: number, cursor: string | unde
  */
 const sortedCache = new Map<string, { mtimeNs: bigint; ids: string[] }>();
 const CACHED_FOLDERS = 64;
-const QUIET_NS = 2_000_000_000n;
 
 function listIds(dir: string): readonly string[] {
   let mtimeNs: bigint;

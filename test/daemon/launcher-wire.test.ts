@@ -130,22 +130,12 @@ describe('the Perl launcher with output sent back', () => {
   it('with the result option, says whether the job left a non-empty BATCHD_RESULT', async () => {
     const result = path.join(dir, 'result.json');
     const env = { BATCHD_RESULT: result };
-    const wrote = run({
-      ...piped,
-      env,
-      options: ['result'],
-      file: '/bin/sh',
-      args: ['-c', 'echo {} > "$BATCHD_RESULT"'],
-    });
+    const shell = (script: string): ReturnType<typeof run> =>
+      run({ ...piped, env, options: ['result'], file: '/bin/sh', args: ['-c', script] });
+    const wrote = shell('echo {} > "$BATCHD_RESULT"');
     expect(await wrote.exit).toMatchObject({ code: 0, result: true });
     rmSync(result);
-    const empty = run({
-      ...piped,
-      env,
-      options: ['result'],
-      file: '/bin/sh',
-      args: ['-c', ': > "$BATCHD_RESULT"'],
-    });
+    const empty = shell(': > "$BATCHD_RESULT"');
     expect(await empty.exit).toMatchObject({ code: 0, result: false });
     const plain = run({ ...piped, env, file: '/bin/true', args: [] });
     expect((await plain.exit).result).toBeUndefined();

@@ -49,6 +49,8 @@ interface ExecResult {
   result: boolean;
   /** The launcher could not start the job's program. */
   failure?: { code: number | null; error: string; errno: string } | undefined;
+  /** Why no exit status came, when the connection is still there (the launcher stopped). */
+  gone?: string | undefined;
 }
 
 /** What the launcher needs besides the job's own command line. */
@@ -221,7 +223,8 @@ export class SshExecutor implements Executor {
       this.#hosts.lost(this.#host, `connection lost mid-job: ${result.lost}`);
       return end('error', this.#lost(result.lost), base);
     } else if (!result.ended) {
-      outcome = end('error', `host ${this.#host}: the job's channel closed without an exit status`, base);
+      const error = result.gone ?? `host ${this.#host}: the job's channel closed without an exit status`;
+      outcome = end('error', error, base);
     } else if (result.failure !== undefined) {
       const { code, error, errno } = result.failure;
       const message = `host ${this.#host}: ${error}`;
@@ -414,6 +417,7 @@ export class SshExecutor implements Executor {
     const result = posix.join(spec.jobDir, RESULT_FILE);
     const env = { ...spec.env, PWD: spec.jobDir, BATCHD_JOB_DIR: spec.jobDir, BATCHD_RESULT: result };
     let key = 0;
+    let pid: number | undefined;
     const control = new StopControl(request, (sig) => launcher.kill(key, sig));
     const exit = await new Promise<Extract<LauncherEvent, { op: 'exit' }>>((resolve) => {
       key = launcher.spawn(
@@ -427,7 +431,10 @@ export class SshExecutor implements Executor {
           options: spec.made ? ['result'] : ['mkdir', 'result'],
         },
         {
-          onStarted: () => control.started(),
+          onStarted: (started) => {
+            pid = started;
+            control.started();
+          },
           onData: (fd, data) => {
             const stream = log(fd);
             if (!stream.write(data)) holdUntilDrained(launcher, stream);
@@ -448,11 +455,38 @@ export class SshExecutor implements Executor {
       return { ...base, lost: undefined, ended: true, result: false, failure };
     }
     if (exit.error !== undefined) {
-      // The launcher's channel closed: the connection went (marked closed a moment after its channels).
+      // The launcher's channel closed: the connection went (marked closed a moment after its channels),
+      // or the launcher itself was killed on the host, leaving the job running there without it.
       await new Promise((r) => setImmediate(r));
-      return { ...base, lost: lease.lost, ended: false, result: false };
+      const lost = lease.lost;
+      if (lost !== undefined) return { ...base, lost, ended: false, result: false };
+      if (pid !== undefined) await killOrphanedGroup(lease, pid);
+      const gone = `host ${this.#host}: batchd's job launcher on the host stopped mid-job; the job's processes were killed`;
+      return { ...base, lost: undefined, ended: false, result: false, gone };
     }
     return { ...base, lost: undefined, ended: true, result: exit.result === true };
+  }
+}
+
+/**
+ * KILL a job's process group (the launcher made the job its leader) through a channel of its own,
+ * once its launcher is gone: nothing else on the host would stop it. Best effort, bounded in time.
+ */
+async function killOrphanedGroup(lease: Lease, pid: number): Promise<void> {
+  if (!Number.isSafeInteger(pid) || pid <= 1) return;
+  try {
+    const channel = await lease.exec(`kill -KILL -- -${pid} 2>/dev/null; exit 0`);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, CLOSE_AFTER_KILL_MS);
+      channel.on('error', () => undefined);
+      channel.on('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      channel.resume();
+    });
+  } catch {
+    // The connection went too: nothing on the host can be reached to stop the job now.
   }
 }
 

@@ -155,6 +155,31 @@ describe.skipIf(!sshdAvailable()).each([{ perl: 'perl' as const }, { perl: false
       expect(names.slice(0, 2), names.join(' ← ')).toEqual(['sh', 'sh']);
     });
 
+    // Only the launcher has a process of its own on the host between the connection and the job.
+    if (perl !== false)
+      it("kills a job's processes when the launcher on the host is killed under it", async () => {
+        const id = await dropJob(env, 'default', { type: 'nap', params: { seconds: 334 } }, 'launcher-dies');
+        const [pid] = await waitForProcess('sleep 334');
+        // Up the job's ancestry (sleep ← sh ← batchd-launcher) to the launcher this suite's sshd started.
+        let launcher: number | undefined;
+        for (let p = String(pid); p !== '1' && p !== '0' && launcher === undefined;) {
+          const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+          p = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '1';
+          if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'batchd-launcher') launcher = Number(p);
+        }
+        expect(launcher).toBeGreaterThan(1);
+        process.kill(launcher ?? 0, 'SIGKILL');
+        const { state, record } = await finished(env, id);
+        expect(state).toBe('failed');
+        expect(record.last?.error).toMatch(
+          /job launcher on the host stopped mid-job; the job's processes were killed/,
+        );
+        await waitForNoProcess('sleep 334', 5_000);
+        // The next job on the same connection gets a new launcher.
+        const next = await finished(env, await dropJob(env, 'default', { type: 'report' }, 'after-launcher'));
+        expect(next.state).toBe('done');
+      });
+
     it('keeps hostile parameter values inert on the host: they arrive verbatim and run nothing', async () => {
       const pwned = path.join(env.root, 'pwned');
       const hostile = [

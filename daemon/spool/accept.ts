@@ -8,7 +8,7 @@ import type { JobSpec } from '../jobs/spec.ts';
 import { diskError, fsyncDir } from './atomic.ts';
 import type { SpoolLayout } from './layout.ts';
 import { HOST_TAG, pidAlive } from './owner.ts';
-import { JOB_FILE, type JobState, serializeSpec, STATE_FILE } from './state-file.ts';
+import { JOB_FILE, type JobState, serializeSpec, serializeState, STATE_FILE } from './state-file.ts';
 
 export interface AcceptedJob {
   spec: JobSpec;
@@ -336,7 +336,7 @@ function initialState(spec: JobSpec): JobState {
 
 function writeJob(dir: string, job: AcceptedJob, written: string[]): void {
   writeTo(path.join(dir, JOB_FILE), serializeSpec(job.spec), written);
-  writeTo(path.join(dir, STATE_FILE), JSON.stringify(job.state, null, 1) + '\n', written);
+  writeTo(path.join(dir, STATE_FILE), serializeState(job.state), written);
 }
 
 function writeTo(file: string, text: string, written: string[]): void {

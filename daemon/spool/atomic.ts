@@ -1,4 +1,16 @@
-import { closeSync, fsync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fsync,
+  fsyncSync,
+  ftruncateSync,
+  linkSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 
 import { BatchdError, errnoCode } from '../errors.ts';
@@ -27,6 +39,66 @@ export function writeFileAtomic(file: string, data: string, durable: boolean): v
     throw diskError(error, file);
   }
   if (durable) fsyncDir(path.dirname(file));
+}
+
+/**
+ * Write-temp-then-rename for a file that is rewritten often (a job's `state.yaml`), without freeing
+ * an inode each time: the file it replaces is kept as the next write's temp file
+ * (`.<name>.next`), overwritten in place (no truncation to zero) and renamed over the file again.
+ * Readers still see the old content or the new, never half, by the file's name.
+ *
+ * Why: replacing a file frees the old inode and its block. On ext4 mounted with `discard` (as
+ * here) that is a synchronous TRIM per freed block, and without a journal every inode freed in
+ * the last 30 s makes later creations in its block group slower (ext4 skips recently deleted
+ * inodes one by one). A plain replace cost 270–750 µs here; this costs about 120 µs: an
+ * overwrite, a `link` that keeps the old inode alive, and two renames. Steps, and what a crash
+ * after each one leaves (the file itself always holds a whole old or new version):
+ *   1. overwrite `.next` (created on the first write) — a stale `.next`, ignored;
+ *   2. link the file as `.prev` — the next write removes a stray `.prev` first;
+ *   3. rename `.next` over the file — the new version; `.prev` holds the old one;
+ *   4. rename `.prev` to `.next` — done.
+ * A reader that opened the old version and is still reading it when it is overwritten as `.next`
+ * (a later write of the same file, so stalled across a whole job run) could see a mix; readers
+ * of state files re-read when what they read does not parse (state-file.ts).
+ */
+export function writeFileRecycled(file: string, data: string, durable: boolean): void {
+  const dir = path.dirname(file);
+  const name = path.basename(file);
+  const next = `${dir}/.${name}.next`;
+  const prev = `${dir}/.${name}.prev`;
+  try {
+    const bytes = Buffer.from(data);
+    const fd = openSync(next, constants.O_WRONLY | constants.O_CREAT, 0o644);
+    try {
+      for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at, at);
+      ftruncateSync(fd, bytes.length);
+      if (durable) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    const kept = keepAs(file, prev);
+    renameSync(next, file);
+    if (kept) renameSync(prev, next);
+  } catch (error) {
+    throw diskError(error, file);
+  }
+  if (durable) fsyncDir(dir);
+}
+
+/** Give `file` a second name, so that renaming over it does not free it; false if it is not there. */
+function keepAs(file: string, prev: string): boolean {
+  try {
+    linkSync(file, prev);
+    return true;
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return false;
+    if (code !== 'EEXIST') throw error;
+  }
+  // Left by a write that was interrupted between steps 2 and 4.
+  unlinkSync(prev);
+  linkSync(file, prev);
+  return true;
 }
 
 export function fsyncDir(dir: string): void {

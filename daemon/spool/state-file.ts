@@ -4,7 +4,7 @@ import path from 'node:path';
 import { loadText } from '../config/parse.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import type { JobStateName, Outcome } from '../jobs/status.ts';
-import { writeFileAtomic } from './atomic.ts';
+import { writeFileRecycled } from './atomic.ts';
 
 export const JOB_FILE = 'job.yaml';
 export const STATE_FILE = 'state.yaml';
@@ -76,9 +76,23 @@ export interface JobState {
   history: HistoryEntry[];
 }
 
+/** How often a state file that does not parse is read again before its error stands. */
+const REREADS = 3;
+
 export function readJobState(dir: string): JobState {
   const file = `${dir}/${STATE_FILE}`;
-  return loadText(readSmallFile(file), file) as JobState;
+  let text = readSmallFile(file);
+  for (let again = 0; ; again++) {
+    try {
+      return loadText(text, file) as JobState;
+    } catch (error) {
+      // A reader in another process can catch an inode of a state file being overwritten as the
+      // next write's temp (atomic.ts, writeFileRecycled): then a second read sees a whole version.
+      const reread = readSmallFile(file);
+      if (again >= REREADS || reread === text) throw error;
+      text = reread;
+    }
+  }
 }
 
 /** One buffer for every small read: job files are read synchronously, one at a time. */
@@ -100,7 +114,11 @@ function readSmallFile(file: string): string {
 }
 
 export function writeJobState(dir: string, state: JobState, durable: boolean): void {
-  writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(state, null, 1) + '\n', durable);
+  writeFileRecycled(path.join(dir, STATE_FILE), serializeState(state), durable);
+}
+
+export function serializeState(state: JobState): string {
+  return JSON.stringify(state, null, 1) + '\n';
 }
 
 export function readJobSpec(dir: string): JobSpec {

@@ -102,7 +102,9 @@ export async function runCrashLoop(env: TestEnv, plan: CrashLoopPlan): Promise<C
       );
       await sleep(rng.int(0, 150));
     } else {
-      const killAt = Date.now() + rng.int(30, 450);
+      // One round in four kills right after its burst of drops, while they are being taken: a
+      // fast daemon accepts a burst within milliseconds, so later kills would rarely land there.
+      const killAt = Date.now() + (rng.chance(0.25) ? rng.int(0, 6) : rng.int(30, 450));
       const burst = rng.int(0, 2 * perRound);
       for (let i = 0; i < burst; i++) {
         dropped += submit(1);

@@ -47,7 +47,13 @@ describe('a dropped job file', () => {
     });
     const dirOf = (slug: string): string =>
       jobDir(env.spool, 'default', 'done', done.find((id) => id.endsWith(slug)) ?? '');
-    expect(readdirSync(dirOf('-silent')).sort()).toEqual(['drop.yaml', 'job.yaml', 'state.yaml']);
+    // `.state.yaml.next` is the previous state.yaml, kept as the next write's temp file.
+    expect(readdirSync(dirOf('-silent')).sort()).toEqual([
+      '.state.yaml.next',
+      'drop.yaml',
+      'job.yaml',
+      'state.yaml',
+    ]);
     expect(existsSync(path.join(dirOf('-stderr-only'), 'stdout.log'))).toBe(false);
     expect(readFileSync(path.join(dirOf('-stderr-only'), 'stderr.log'), 'utf8')).toBe('only-err\n');
   });

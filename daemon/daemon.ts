@@ -62,7 +62,8 @@ export class Daemon {
   /** Remote hosts (etc/hosts/): SSH connections, limits, back-off. */
   readonly hosts: HostLayer;
   readonly transitions: Transitions;
-  readonly #locks: JobLocks;
+  /** Claim locks, shared by the dispatcher, recovery and the API. */
+  readonly locks: JobLocks;
   readonly #intake: Intake;
   readonly #acceptor: DurableAcceptor;
   readonly #requests: RequestFolder;
@@ -98,7 +99,7 @@ export class Daemon {
     this.layout = new SpoolLayout(spool);
     const durable = (): boolean => this.config.daemon.storage.fsync;
     this.transitions = new Transitions(this.layout, this.events, this.log, durable);
-    this.#locks = new JobLocks(this.layout, this.config.daemon.dispatcher.lock_stale, this.log, (id) =>
+    this.locks = new JobLocks(this.layout, this.config.daemon.dispatcher.lock_stale, this.log, (id) =>
       this.dispatcher.lockLost(id),
     );
     this.queues = new QueueRegistry(this.layout, this.events, this.log);
@@ -115,7 +116,7 @@ export class Daemon {
       queues: this.queues,
       layout: this.layout,
       transitions: this.transitions,
-      locks: this.#locks,
+      locks: this.locks,
       events: this.events,
       log: this.log,
       executorFor: (host) => this.#executorFor(host),
@@ -261,6 +262,7 @@ export class Daemon {
     await this.#local.close();
     await this.hosts.close();
     for (const executor of this.#executors.values()) await executor.close();
+    this.locks.close();
     this.log.info('batchd stopped');
   }
 
@@ -399,7 +401,7 @@ export class Daemon {
     await recoverRunning(
       {
         layout: this.layout,
-        locks: this.#locks,
+        locks: this.locks,
         transitions: this.transitions,
         config: this.config,
         log: this.log,

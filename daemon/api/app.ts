@@ -7,7 +7,6 @@ import { UserStore } from '../auth/store.ts';
 import type { ManagerSettings } from '../config/manager.ts';
 import type { Daemon } from '../daemon.ts';
 import { BatchdError, coerceError } from '../errors.ts';
-import { JobLocks } from '../spool/lock.ts';
 import { JobCounts } from '../views/counts.ts';
 import type { ApiContext, ApiEnv } from './context.ts';
 import { errorResponse, toBatchdError } from './errors.ts';
@@ -51,12 +50,7 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
     auth: new Authenticator(settings.auth, users),
     counts,
     metrics: new ApiMetrics(daemon, counts),
-    locks: new JobLocks(
-      daemon.layout,
-      daemon.config.daemon.dispatcher.lock_stale,
-      daemon.log,
-      () => undefined,
-    ),
+    locks: daemon.locks,
     hostStates: new Map(),
   };
   const unsubscribe = [

@@ -1,0 +1,118 @@
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { newJobId } from '../../daemon/jobs/id.ts';
+import { SpoolLayout } from '../../daemon/spool/layout.ts';
+import { JobLocks } from '../../daemon/spool/lock.ts';
+import { HOST_TAG } from '../../daemon/spool/owner.ts';
+
+const STALE_MS = 2_000;
+/** Job ids as the daemon makes them, by a short name. */
+const ids = new Map<string, string>();
+const idOf = (name: string): string => ids.get(name) ?? ids.set(name, newJobId(name)).get(name) ?? name;
+
+describe('claim locks made from a pool of spare files', () => {
+  let root = '';
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  const setUp = (): { layout: SpoolLayout; locks: () => JobLocks } => {
+    root = mkdtempSync(path.join(os.tmpdir(), 'batchd-locks-'));
+    const layout = new SpoolLayout(root);
+    return {
+      layout,
+      locks: () => new JobLocks(layout, STALE_MS, pino({ level: 'silent' }), () => undefined),
+    };
+  };
+  const pools = (): string[] =>
+    readdirSync(path.join(root, '.locks')).filter((n) => n.startsWith('.spares-'));
+
+  it('takes and releases locks without creating a file after the first', async () => {
+    const { layout, locks } = setUp();
+    const mine = locks();
+    const inodes = new Set<number>();
+    for (let i = 0; i < 20; i++) {
+      const id = idOf(`job-${i % 3}`);
+      const release = await mine.acquire(id);
+      expect(release).toBeDefined();
+      const lock = statSync(layout.lockPath(id));
+      expect(lock.isFile()).toBe(true);
+      expect(lock.nlink).toBe(2);
+      expect(Date.now() - lock.mtimeMs).toBeLessThan(STALE_MS);
+      inodes.add(lock.ino);
+      expect(await mine.isHeld(id)).toBe(true);
+      await release?.();
+      expect(existsSync(layout.lockPath(id))).toBe(false);
+    }
+    expect(inodes.size).toBe(1);
+    const [pool] = pools();
+    expect(readdirSync(path.join(root, '.locks', pool ?? ''))).toEqual(['0']);
+    // An orderly stop removes the pool, but not while a lock is held.
+    const held = await mine.acquire(idOf('held'));
+    mine.close();
+    expect(pools()).toEqual([pool]);
+    await held?.();
+    mine.close();
+    expect(readdirSync(path.join(root, '.locks'))).toEqual([]);
+  });
+
+  it('keeps a held lock from another dispatcher until it is released', async () => {
+    const { locks } = setUp();
+    const [a, b] = [locks(), locks()];
+    const releaseA = await a.acquire(idOf('shared'));
+    expect(releaseA).toBeDefined();
+    expect(await b.acquire(idOf('shared'))).toBeUndefined();
+    await releaseA?.();
+    const releaseB = await b.acquire(idOf('shared'));
+    expect(releaseB).toBeDefined();
+    expect(await a.acquire(idOf('shared'))).toBeUndefined();
+    await releaseB?.();
+    // Two spares in use at once, one in each pool.
+    expect(pools()).toHaveLength(2);
+  });
+
+  it('takes over a stale lock, a lock folder of an earlier version included', async () => {
+    const { layout, locks } = setUp();
+    const mine = locks();
+    const old = new Date(Date.now() - 10 * STALE_MS);
+    mkdirSync(layout.lockPath(idOf('from-a-folder')));
+    utimesSync(layout.lockPath(idOf('from-a-folder')), old, old);
+    writeFileSync(layout.lockPath(idOf('from-a-file')), '');
+    utimesSync(layout.lockPath(idOf('from-a-file')), old, old);
+    for (const id of [idOf('from-a-folder'), idOf('from-a-file')]) {
+      expect(await mine.isHeld(id)).toBe(false);
+      const release = await mine.acquire(id);
+      expect(release).toBeDefined();
+      expect(statSync(layout.lockPath(id)).isFile()).toBe(true);
+      await release?.();
+      expect(existsSync(layout.lockPath(id))).toBe(false);
+    }
+  });
+
+  it('removes the pool of a dispatcher that died on this machine, and only that', () => {
+    const { locks } = setUp();
+    const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
+    const deadPool = path.join(root, '.locks', `.spares-${HOST_TAG}-${dead.stdout.trim()}-aaaaaa`);
+    const livePool = path.join(root, '.locks', `.spares-${HOST_TAG}-${process.pid}-bbbbbb`);
+    for (const pool of [deadPool, livePool]) {
+      mkdirSync(pool, { recursive: true });
+      writeFileSync(path.join(pool, '0'), '');
+    }
+    locks();
+    expect(existsSync(deadPool)).toBe(false);
+    expect(existsSync(path.join(livePool, '0'))).toBe(true);
+  });
+});

@@ -21,25 +21,32 @@ export type Release = () => Promise<void>;
  * near an inode freed in the last 30 s; a folder per lock paid both on every job. Only these calls
  * are given: proper-lockfile's synchronous API copies the `fs` object it is given on every call.
  */
-class LockFiles {
+export class LockFiles {
   readonly #pool: string;
+  readonly #link: (existing: string, name: string) => void;
   readonly #free: string[] = [];
   readonly #held = new Map<string, string>();
   #made = 0;
+  /** The file system has no hard links (some network and FUSE mounts): locks are folders. */
+  #folders = false;
 
-  constructor(pool: string) {
+  constructor(pool: string, link: (existing: string, name: string) => void = fs.linkSync) {
     this.#pool = pool;
+    this.#link = link;
   }
 
   mkdirSync(lock: string): void {
+    if (this.#folders) return fs.mkdirSync(lock);
     const spare = this.#free.pop() ?? this.#newSpare();
     try {
       const now = new Date();
       fs.utimesSync(spare, now, now);
-      fs.linkSync(spare, lock);
+      this.#link(spare, lock);
     } catch (error) {
       this.#free.push(spare);
-      throw error;
+      if (!NO_LINKS.has(errnoCode(error) ?? '')) throw error;
+      this.#folders = true;
+      return fs.mkdirSync(lock);
     }
     this.#held.set(lock, spare);
   }
@@ -85,6 +92,9 @@ class LockFiles {
     );
   }
 }
+
+/** What link(2) says where a file system has no hard links. */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /** The callback form of a synchronous call, for the code paths of proper-lockfile that use it. */
 function callbackForm(call: (...args: unknown[]) => unknown): (...args: unknown[]) => void {

@@ -17,7 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { newJobId } from '../../daemon/jobs/id.ts';
 import { SpoolLayout } from '../../daemon/spool/layout.ts';
-import { JobLocks } from '../../daemon/spool/lock.ts';
+import { JobLocks, LockFiles } from '../../daemon/spool/lock.ts';
 import { HOST_TAG } from '../../daemon/spool/owner.ts';
 
 const STALE_MS = 2_000;
@@ -100,6 +100,25 @@ describe('claim locks made from a pool of spare files', () => {
       await release?.();
       expect(existsSync(layout.lockPath(id))).toBe(false);
     }
+  });
+
+  it('makes lock folders where the file system has no hard links', () => {
+    const { layout } = setUp();
+    mkdirSync(path.join(root, '.locks'));
+    let links = 0;
+    const files = new LockFiles(path.join(root, '.locks', '.spares-test'), () => {
+      links += 1;
+      throw Object.assign(new Error('link: operation not supported'), { code: 'ENOTSUP' });
+    });
+    for (const name of ['one', 'two']) {
+      const lock = layout.lockPath(idOf(name));
+      files.mkdirSync(lock);
+      expect(statSync(lock).isDirectory()).toBe(true);
+      expect(() => files.mkdirSync(lock)).toThrow(/EEXIST/);
+      files.rmdirSync(lock);
+      expect(existsSync(lock)).toBe(false);
+    }
+    expect(links).toBe(1);
   });
 
   it('removes the pool of a dispatcher that died on this machine, and only that', () => {

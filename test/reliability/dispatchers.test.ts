@@ -131,9 +131,12 @@ describe('dispatchers sharing one spool', () => {
       60_000,
       'the victim to run jobs',
     );
+    // Frozen first, so the jobs it holds are read while nobody can change them: once it is dead,
+    // the others may recover its jobs at their next rescan, before they could be read here.
+    victim.kill('SIGSTOP');
+    const held = runningOf(e.spool, victim.pid);
     victim.kill('SIGKILL');
     await victim.exited;
-    const held = runningOf(e.spool, victim.pid);
     expect(held.length).toBeGreaterThan(0);
     daemons = daemons.filter((d) => d !== victim);
     const unfinished = await finish(e, submissions);

@@ -68,7 +68,7 @@ export function writeFileRecycled(file: string, data: string, durable: boolean):
   const prev = `${dir}/.${name}.prev`;
   try {
     const bytes = Buffer.from(data);
-    const fd = openSync(next, constants.O_WRONLY | constants.O_CREAT, 0o644);
+    const fd = openSpare(next);
     try {
       for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at, at);
       ftruncateSync(fd, bytes.length);
@@ -83,6 +83,18 @@ export function writeFileRecycled(file: string, data: string, durable: boolean):
     throw diskError(error, file);
   }
   if (durable) fsyncDir(dir);
+}
+
+/** The temp file, never through a symbolic link: one put in its place is removed, not followed. */
+function openSpare(next: string): number {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
+  try {
+    return openSync(next, flags, 0o644);
+  } catch (error) {
+    if (errnoCode(error) !== 'ELOOP') throw error;
+    unlinkSync(next);
+    return openSync(next, flags | constants.O_EXCL, 0o644);
+  }
 }
 
 /** Give `file` a second name, so that renaming over it does not free it; false if it is not there. */

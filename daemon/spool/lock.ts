@@ -43,8 +43,11 @@ export class LockFiles {
       fs.utimesSync(spare, now, now);
       this.#link(spare, lock);
     } catch (error) {
+      const code = errnoCode(error) ?? '';
+      // The spare itself is gone (someone removed the pool): forget it and take another.
+      if (code === 'ENOENT' && !fs.existsSync(spare)) return this.mkdirSync(lock);
       this.#free.push(spare);
-      if (!NO_LINKS.has(errnoCode(error) ?? '')) throw error;
+      if (!NO_LINKS.has(code)) throw error;
       this.#folders = true;
       return fs.mkdirSync(lock);
     }
@@ -66,7 +69,7 @@ export class LockFiles {
   }
 
   #newSpare(): string {
-    if (this.#made === 0) fs.mkdirSync(this.#pool, { recursive: true });
+    fs.mkdirSync(this.#pool, { recursive: true });
     const spare = path.join(this.#pool, String(this.#made++));
     fs.closeSync(fs.openSync(spare, 'wx'));
     return spare;

@@ -102,6 +102,18 @@ describe('claim locks made from a pool of spare files', () => {
     }
   });
 
+  it('takes new spares when its pool was removed under it', async () => {
+    const { layout, locks } = setUp();
+    const mine = locks();
+    const first = await mine.acquire(idOf('before'));
+    await first?.();
+    rmSync(path.join(root, '.locks', pools()[0] ?? ''), { recursive: true });
+    const release = await mine.acquire(idOf('after'));
+    expect(release).toBeDefined();
+    expect(statSync(layout.lockPath(idOf('after'))).nlink).toBe(2);
+    await release?.();
+  });
+
   it('makes lock folders where the file system has no hard links', () => {
     const { layout } = setUp();
     mkdirSync(path.join(root, '.locks'));

@@ -1,5 +1,15 @@
 import { spawn } from 'node:child_process';
-import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -69,6 +79,19 @@ describe('state files rewritten without freeing an inode', () => {
     expect(readFileSync(path.join(dir, '.f.yaml.next'), 'utf8')).toBe('one\n');
     expect(existsSync(path.join(dir, '.f.yaml.prev'))).toBe(false);
     expect(statSync(file).nlink).toBe(1);
+  });
+
+  it('never writes through a symbolic link put in place of its temp file', () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'batchd-recycled-'));
+    const victim = path.join(dir, 'victim.txt');
+    writeFileSync(victim, 'untouched\n');
+    writeJobState(dir, version(1), false);
+    rmSync(path.join(dir, '.state.yaml.next'), { force: true });
+    symlinkSync(victim, path.join(dir, '.state.yaml.next'));
+    writeJobState(dir, version(2), false);
+    expect(readFileSync(victim, 'utf8')).toBe('untouched\n');
+    expect(readJobState(dir)).toEqual(version(2));
+    expect(lstatSync(path.join(dir, '.state.yaml.next')).isSymbolicLink()).toBe(false);
   });
 
   it('a reader in another process only ever reads whole versions', async () => {

@@ -155,10 +155,13 @@ export class Lease {
       channel.on('exit', (c: number | null) => (code = c));
       channel.on('error', reject);
       channel.on('close', () => {
-        const lost = this.lost;
-        if (lost !== undefined && code === null)
-          reject(new BatchdError('HOST_LOST', `the connection was lost: ${lost}`));
-        else resolve({ code, stdout, stderr });
+        // A connection that drops closes its channels a moment before it is marked closed itself.
+        setImmediate(() => {
+          const lost = this.lost;
+          if (lost !== undefined && code === null)
+            reject(new BatchdError('HOST_LOST', `the connection was lost: ${lost}`));
+          else resolve({ code, stdout, stderr });
+        });
       });
     });
   }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 /**
  * Job ids sort by submission time and are unique across dispatchers and machines:
@@ -12,9 +12,17 @@ const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 let issuedMs = 0;
 const issued = new Set<string>();
 
+/** Random bytes drawn 4 KiB at a time instead of a call per id (4 µs each here, on every acceptance). */
+const RANDOM = Buffer.alloc(4096);
+let randomAt = RANDOM.length;
+
 function randomPart(): string {
+  if (randomAt + 6 > RANDOM.length) {
+    randomFillSync(RANDOM);
+    randomAt = 0;
+  }
   let random = '';
-  for (const byte of randomBytes(6)) random += ALPHABET[byte % ALPHABET.length];
+  for (const byte of RANDOM.subarray(randomAt, (randomAt += 6))) random += ALPHABET[byte % ALPHABET.length];
   return random;
 }
 

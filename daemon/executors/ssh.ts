@@ -474,20 +474,13 @@ export class SshExecutor implements Executor {
  */
 async function killOrphanedGroup(lease: Lease, pid: number): Promise<void> {
   if (!Number.isSafeInteger(pid) || pid <= 1) return;
-  try {
-    const channel = await lease.exec(`kill -KILL -- -${pid} 2>/dev/null; exit 0`);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, CLOSE_AFTER_KILL_MS);
-      channel.on('error', () => undefined);
-      channel.on('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      channel.resume();
-    });
-  } catch {
-    // The connection went too: nothing on the host can be reached to stop the job now.
-  }
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    // If the connection went too, nothing on the host can be reached to stop the job now.
+    lease.run(`kill -KILL -- -${pid} 2>/dev/null; exit 0`).catch(() => undefined),
+    new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_AFTER_KILL_MS))),
+  ]);
+  clearTimeout(timer);
 }
 
 /**

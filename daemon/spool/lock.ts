@@ -83,36 +83,23 @@ export class LockFiles {
     this.#made = 0;
   }
 
-  /** The object proper-lockfile is given: both forms of the five calls it makes. */
+  /**
+   * The object proper-lockfile is given: its synchronous API calls only the `…Sync` form of the
+   * five calls it makes (it wraps them itself).
+   */
   forLockfile(): Record<string, unknown> {
-    const own = { mkdirSync: this.mkdirSync.bind(this), rmdirSync: this.rmdirSync.bind(this) };
-    const calls = { ...own, realpathSync: fs.realpathSync, statSync: fs.statSync, utimesSync: fs.utimesSync };
-    return Object.fromEntries(
-      Object.entries(calls).flatMap(([name, call]): [string, unknown][] => [
-        [name, call],
-        [name.replace(/Sync$/, ''), callbackForm(call as (...args: unknown[]) => unknown)],
-      ]),
-    );
+    return {
+      mkdirSync: this.mkdirSync.bind(this),
+      rmdirSync: this.rmdirSync.bind(this),
+      realpathSync: fs.realpathSync,
+      statSync: fs.statSync,
+      utimesSync: fs.utimesSync,
+    };
   }
 }
 
 /** What link(2) says where a file system has no hard links. */
 const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
-
-/** The callback form of a synchronous call, for the code paths of proper-lockfile that use it. */
-function callbackForm(call: (...args: unknown[]) => unknown): (...args: unknown[]) => void {
-  return (...args) => {
-    const done = args.pop() as (error: unknown, result?: unknown) => void;
-    let result: unknown;
-    try {
-      result = call(...args);
-    } catch (error) {
-      done(error);
-      return;
-    }
-    done(null, result);
-  };
-}
 
 /** Pools of spare lock files are named after their process; a dead process's pool is removed. */
 const POOL_PREFIX = `.spares-${HOST_TAG}-`;

@@ -120,15 +120,20 @@ describe.skipIf(!sshdAvailable()).each([{ perl: 'perl' as const }, { perl: false
       await waitForNoLeftovers(remote);
     });
 
-    /** The command names of the processes above a job's remote `sleep <seconds>`, nearest first. */
-    const ancestorsOf = async (id: string, seconds: number): Promise<string[]> => {
+    /** The processes above a job's remote `sleep <seconds>` (pid and command name), nearest first. */
+    const ancestry = async (seconds: number): Promise<{ pid: number; name: string }[]> => {
       const [pid] = await waitForProcess(`sleep ${seconds}`);
-      const names: string[] = [];
-      for (let p = String(pid); p !== '1' && p !== '0' && names.length < 10;) {
+      const above: { pid: number; name: string }[] = [];
+      for (let p = String(pid); p !== '1' && p !== '0' && above.length < 10;) {
         const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
         p = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '1';
-        names.push(readFileSync(`/proc/${p}/comm`, 'utf8').trim());
+        above.push({ pid: Number(p), name: readFileSync(`/proc/${p}/comm`, 'utf8').trim() });
       }
+      return above;
+    };
+    /** The command names above a job's remote `sleep <seconds>`; the job is cancelled after. */
+    const ancestorsOf = async (id: string, seconds: number): Promise<string[]> => {
+      const names = (await ancestry(seconds)).map((a) => a.name);
       await daemon.dispatcher.cancel(id);
       expect((await finished(env, id)).state).toBe('cancelled');
       await waitForNoProcess(`sleep ${seconds}`, 5_000);
@@ -159,14 +164,8 @@ describe.skipIf(!sshdAvailable()).each([{ perl: 'perl' as const }, { perl: false
     if (perl !== false)
       it("kills a job's processes when the launcher on the host is killed under it", async () => {
         const id = await dropJob(env, 'default', { type: 'nap', params: { seconds: 334 } }, 'launcher-dies');
-        const [pid] = await waitForProcess('sleep 334');
         // Up the job's ancestry (sleep ← sh ← batchd-launcher) to the launcher this suite's sshd started.
-        let launcher: number | undefined;
-        for (let p = String(pid); p !== '1' && p !== '0' && launcher === undefined;) {
-          const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-          p = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '1';
-          if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'batchd-launcher') launcher = Number(p);
-        }
+        const launcher = (await ancestry(334)).find((a) => a.name === 'batchd-launcher')?.pid;
         expect(launcher).toBeGreaterThan(1);
         process.kill(launcher ?? 0, 'SIGKILL');
         const { state, record } = await finished(env, id);

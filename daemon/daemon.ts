@@ -98,10 +98,10 @@ export class Daemon {
     mkdirSync(spool, { recursive: true });
     this.layout = new SpoolLayout(spool);
     const durable = (): boolean => this.config.daemon.storage.fsync;
-    this.transitions = new Transitions(this.layout, this.events, this.log, durable);
     this.locks = new JobLocks(this.layout, this.config.daemon.dispatcher.lock_stale, this.log, (id) =>
       this.dispatcher.lockLost(id),
     );
+    this.transitions = new Transitions(this.layout, this.events, this.log, durable, this.locks.spares);
     this.queues = new QueueRegistry(this.layout, this.events, this.log);
     this.#local = new LocalExecutor(this.log);
     this.hosts = new HostLayer({

@@ -14,6 +14,7 @@ import {
 import path from 'node:path';
 
 import { BatchdError, errnoCode } from '../errors.ts';
+import type { SparePool } from './spares.ts';
 
 /**
  * Write a file by write-temp-then-rename, so readers see the old or the new content, never half.
@@ -53,22 +54,24 @@ export function writeFileAtomic(file: string, data: string, durable: boolean): v
  * inodes one by one). A plain replace cost 270–750 µs here; this costs about 120 µs: an
  * overwrite, a `link` that keeps the old inode alive, and two renames. Steps, and what a crash
  * after each one leaves (the file itself always holds a whole old or new version):
- *   1. overwrite `.next` (created on the first write) — a stale `.next`, ignored;
+ *   1. overwrite `.next` (a pooled spare or a new file on the first write) — a stale `.next`, ignored;
  *   2. link the file as `.prev` — the next write removes a stray `.prev` first;
  *   3. rename `.next` over the file — the new version; `.prev` holds the old one;
  *   4. rename `.prev` to `.next` — done.
+ * Where there is no `.next` yet, a spare from `spares` (the dispatcher's pool, spares.ts) is
+ * moved in rather than a file created; `Transitions` gives `.next` back when the job finishes.
  * A reader that opened the old version and is still reading it when it is overwritten as `.next`
- * (a later write of the same file, so stalled across a whole job run) could see a mix; readers
- * of state files re-read when what they read does not parse (state-file.ts).
+ * (a later write, so stalled across a whole job run) could see a mix, or with a pooled spare
+ * another job's record; readers of state files read again when what they read does not parse or
+ * names another job (state-file.ts).
  */
-export function writeFileRecycled(file: string, data: string, durable: boolean): void {
+export function writeFileRecycled(file: string, data: string, durable: boolean, spares?: SparePool): void {
   const dir = path.dirname(file);
-  const name = path.basename(file);
-  const next = `${dir}/.${name}.next`;
-  const prev = `${dir}/.${name}.prev`;
+  const next = nextOf(file);
+  const prev = `${dir}/.${path.basename(file)}.prev`;
   try {
     const bytes = Buffer.from(data);
-    const fd = openSpare(next);
+    const fd = openSpare(next, spares);
     try {
       for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at, at);
       ftruncateSync(fd, bytes.length);
@@ -85,16 +88,26 @@ export function writeFileRecycled(file: string, data: string, durable: boolean):
   if (durable) fsyncDir(dir);
 }
 
-/** The temp file, never through a symbolic link: one put in its place is removed, not followed. */
-function openSpare(next: string): number {
-  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
+/** The temp file `writeFileRecycled` keeps beside `file`: `.<name>.next`. */
+export function nextOf(file: string): string {
+  return `${path.dirname(file)}/.${path.basename(file)}.next`;
+}
+
+/**
+ * The temp file: the one there, else a pooled spare moved in, else a new file. Never through a
+ * symbolic link: one put in its place is removed, not followed.
+ */
+function openSpare(next: string, spares: SparePool | undefined): number {
+  const flags = constants.O_WRONLY | constants.O_NOFOLLOW;
   try {
-    return openSync(next, flags, 0o644);
+    return openSync(next, flags);
   } catch (error) {
-    if (errnoCode(error) !== 'ELOOP') throw error;
-    unlinkSync(next);
-    return openSync(next, flags | constants.O_EXCL, 0o644);
+    const code = errnoCode(error);
+    if (code === 'ELOOP') unlinkSync(next);
+    else if (code !== 'ENOENT') throw error;
   }
+  if (spares?.placeAt(next) === true) return openSync(next, flags);
+  return openSync(next, flags | constants.O_CREAT | constants.O_EXCL, 0o644);
 }
 
 /** Give `file` a second name, so that renaming over it does not free it; false if it is not there. */

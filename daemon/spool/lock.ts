@@ -7,7 +7,8 @@ import lockfile from 'proper-lockfile';
 import { coerceError, errnoCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { LOCKS_FOLDER, type SpoolLayout } from './layout.ts';
-import { HOST_TAG, pidAlive } from './owner.ts';
+import { HOST_TAG } from './owner.ts';
+import { poolPrefix, removeDeadPools, SparePool } from './spares.ts';
 
 export type Release = () => Promise<void>;
 
@@ -22,22 +23,20 @@ export type Release = () => Promise<void>;
  * are given: proper-lockfile's synchronous API copies the `fs` object it is given on every call.
  */
 export class LockFiles {
-  readonly #pool: string;
+  readonly #spares: SparePool;
   readonly #link: (existing: string, name: string) => void;
-  readonly #free: string[] = [];
   readonly #held = new Map<string, string>();
-  #made = 0;
   /** The file system has no hard links (some network and FUSE mounts): locks are folders. */
   #folders = false;
 
-  constructor(pool: string, link: (existing: string, name: string) => void = fs.linkSync) {
-    this.#pool = pool;
+  constructor(spares: SparePool, link: (existing: string, name: string) => void = fs.linkSync) {
+    this.#spares = spares;
     this.#link = link;
   }
 
   mkdirSync(lock: string): void {
     if (this.#folders) return fs.mkdirSync(lock);
-    const spare = this.#free.pop() ?? this.#newSpare();
+    const spare = this.#spares.take();
     try {
       const now = new Date();
       fs.utimesSync(spare, now, now);
@@ -46,7 +45,7 @@ export class LockFiles {
       const code = errnoCode(error) ?? '';
       // The spare itself is gone (someone removed the pool): forget it and take another.
       if (code === 'ENOENT' && !fs.existsSync(spare)) return this.mkdirSync(lock);
-      this.#free.push(spare);
+      this.#spares.give(spare);
       if (!NO_LINKS.has(code)) throw error;
       this.#folders = true;
       return fs.mkdirSync(lock);
@@ -65,22 +64,12 @@ export class LockFiles {
       if (code === 'EISDIR' || code === 'EPERM') fs.rmdirSync(lock);
       else if (code !== 'ENOENT') throw error;
     }
-    if (spare !== undefined) this.#free.push(spare);
+    if (spare !== undefined) this.#spares.give(spare);
   }
 
-  #newSpare(): string {
-    fs.mkdirSync(this.#pool, { recursive: true });
-    const spare = path.join(this.#pool, String(this.#made++));
-    fs.closeSync(fs.openSync(spare, 'wx'));
-    return spare;
-  }
-
-  /** Remove the pool once no lock is held (an orderly stop); a pool left behind is removed at the next start. */
-  close(): void {
-    if (this.#held.size > 0 || this.#made === 0) return;
-    fs.rmSync(this.#pool, { recursive: true, force: true });
-    this.#free.length = 0;
-    this.#made = 0;
+  /** Whether a lock made here is held (the pool must then stay). */
+  get holding(): boolean {
+    return this.#held.size > 0;
   }
 
   /**
@@ -101,19 +90,6 @@ export class LockFiles {
 /** What link(2) says where a file system has no hard links. */
 const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
-/** Pools of spare lock files are named after their process; a dead process's pool is removed. */
-const POOL_PREFIX = `.spares-${HOST_TAG}-`;
-
-function removeDeadPools(locks: string): void {
-  for (const name of fs.readdirSync(locks)) {
-    if (!name.startsWith(POOL_PREFIX)) continue;
-    const pid = Number(name.slice(POOL_PREFIX.length).split('-')[0]);
-    if (Number.isSafeInteger(pid) && !pidAlive(pid)) {
-      fs.rmSync(path.join(locks, name), { recursive: true, force: true });
-    }
-  }
-}
-
 /**
  * Claim locks (proper-lockfile): held for as long as a job runs and refreshed, so a stale lock
  * means its owner died. Several dispatchers, even on different machines sharing the spool, can
@@ -126,6 +102,8 @@ export class JobLocks {
   readonly #onLost: (id: string) => void;
   readonly #files: LockFiles;
   readonly #fs: Record<string, unknown>;
+  /** This dispatcher's spare files: its locks, and its jobs' state temp files (atomic.ts). */
+  readonly spares: SparePool;
 
   constructor(layout: SpoolLayout, staleMs: number, log: Logger, onLost: (id: string) => void) {
     this.#layout = layout;
@@ -134,15 +112,16 @@ export class JobLocks {
     this.#onLost = onLost;
     const locks = path.join(layout.root, LOCKS_FOLDER);
     fs.mkdirSync(locks, { recursive: true });
-    removeDeadPools(locks);
-    const pool = `${POOL_PREFIX}${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.#files = new LockFiles(path.join(locks, pool));
+    removeDeadPools(locks, HOST_TAG);
+    const pool = `${poolPrefix(HOST_TAG)}${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.spares = new SparePool(path.join(locks, pool));
+    this.#files = new LockFiles(this.spares);
     this.#fs = this.#files.forLockfile();
   }
 
-  /** At an orderly stop, after every job's lock was released. */
+  /** At an orderly stop, after every job's lock was released: the pool goes. */
   close(): void {
-    this.#files.close();
+    if (!this.#files.holding) this.spares.close();
   }
 
   /**

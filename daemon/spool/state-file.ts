@@ -2,9 +2,12 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import path from 'node:path';
 
 import { loadText } from '../config/parse.ts';
+import { BatchdError } from '../errors.ts';
+import { isJobId } from '../jobs/id.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import type { JobStateName, Outcome } from '../jobs/status.ts';
 import { writeFileRecycled } from './atomic.ts';
+import type { SparePool } from './spares.ts';
 
 export const JOB_FILE = 'job.yaml';
 export const STATE_FILE = 'state.yaml';
@@ -81,13 +84,19 @@ const REREADS = 3;
 
 export function readJobState(dir: string): JobState {
   const file = `${dir}/${STATE_FILE}`;
+  const id = path.basename(dir);
   let text = readSmallFile(file);
   for (let again = 0; ; again++) {
     try {
-      return loadText(text, file) as JobState;
+      const state = loadText(text, file) as JobState;
+      if (state.id === id || !isJobId(id)) return state;
+      throw new BatchdError('JOB_INVALID', `${file} is the record of job ${String(state.id)}, not ${id}`, {
+        file,
+      });
     } catch (error) {
       // A reader in another process can catch an inode of a state file being overwritten as the
-      // next write's temp (atomic.ts, writeFileRecycled): then a second read sees a whole version.
+      // next write's temp (atomic.ts, writeFileRecycled): half of it, or another job's record (a
+      // pooled spare). A second read sees a whole version.
       const reread = readSmallFile(file);
       if (again >= REREADS || reread === text) throw error;
       text = reread;
@@ -113,8 +122,9 @@ function readSmallFile(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
-export function writeJobState(dir: string, state: JobState, durable: boolean): void {
-  writeFileRecycled(path.join(dir, STATE_FILE), serializeState(state), durable);
+/** `spares`: the dispatcher's pool, where the first rewrite takes its temp file from (atomic.ts). */
+export function writeJobState(dir: string, state: JobState, durable: boolean, spares?: SparePool): void {
+  writeFileRecycled(path.join(dir, STATE_FILE), serializeState(state), durable, spares);
 }
 
 export function serializeState(state: JobState): string {

@@ -5,9 +5,10 @@ import { BatchdError, errnoCode } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { type JobStateName, isFinished, isLegalTransition } from '../jobs/status.ts';
 import type { Logger } from '../log.ts';
-import { diskError, fsyncDir } from './atomic.ts';
+import { diskError, fsyncDir, nextOf } from './atomic.ts';
 import type { SpoolLayout } from './layout.ts';
-import { type JobState, readJobState, writeJobState } from './state-file.ts';
+import type { SparePool } from './spares.ts';
+import { type JobState, readJobState, STATE_FILE, writeJobState } from './state-file.ts';
 
 export interface TransitionOptions {
   reason: string;
@@ -29,13 +30,22 @@ export class Transitions {
   readonly #events: EventBus;
   readonly #log: Logger;
   readonly #durable: () => boolean;
+  readonly #spares: SparePool | undefined;
   readonly #shards = new Set<string>();
 
-  constructor(layout: SpoolLayout, events: EventBus, log: Logger, durable: () => boolean) {
+  /** `spares`: the dispatcher's pool of spare files, for state writes (atomic.ts, writeFileRecycled). */
+  constructor(
+    layout: SpoolLayout,
+    events: EventBus,
+    log: Logger,
+    durable: () => boolean,
+    spares?: SparePool,
+  ) {
     this.#layout = layout;
     this.#events = events;
     this.#log = log;
     this.#durable = durable;
+    this.#spares = spares;
   }
 
   move(
@@ -72,7 +82,7 @@ export class Transitions {
       reason: options.reason,
     });
     try {
-      writeJobState(source, state, durable);
+      writeJobState(source, state, durable, this.#spares);
       if (isFinished(to)) this.#ensureShard(path.dirname(target));
       renameSync(source, target);
       if (durable) {
@@ -82,6 +92,8 @@ export class Transitions {
     } catch (error) {
       throw gone(diskError(error, source), job, from, to);
     }
+    // A finished job is rarely written again: its temp file goes back to the pool for the next claim.
+    if (isFinished(to)) this.#spares?.reclaim(nextOf(path.join(target, STATE_FILE)));
     this.#log.debug({ jobId: job.id, queue: toQueue, reason: options.reason }, `job ${from} -> ${to}`);
     this.#events.emit('job:transition', {
       jobId: job.id,
@@ -107,7 +119,7 @@ export class Transitions {
       record = readJobState(dir);
       change(record);
       record.history.push({ at: new Date().toISOString(), from: state, to: state, reason });
-      writeJobState(dir, record, this.#durable());
+      writeJobState(dir, record, this.#durable(), this.#spares);
     } catch (error) {
       throw gone(diskError(error, dir), job, state, state);
     }

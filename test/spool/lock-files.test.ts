@@ -18,6 +18,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { newJobId } from '../../daemon/jobs/id.ts';
 import { SpoolLayout } from '../../daemon/spool/layout.ts';
 import { JobLocks, LockFiles } from '../../daemon/spool/lock.ts';
+import { SparePool } from '../../daemon/spool/spares.ts';
 import { HOST_TAG } from '../../daemon/spool/owner.ts';
 
 const STALE_MS = 2_000;
@@ -118,7 +119,7 @@ describe('claim locks made from a pool of spare files', () => {
     const { layout } = setUp();
     mkdirSync(path.join(root, '.locks'));
     let links = 0;
-    const files = new LockFiles(path.join(root, '.locks', '.spares-test'), () => {
+    const files = new LockFiles(new SparePool(path.join(root, '.locks', '.spares-test')), () => {
       links += 1;
       throw Object.assign(new Error('link: operation not supported'), { code: 'ENOTSUP' });
     });

@@ -5,6 +5,7 @@ import { BatchdError, coerceError } from '../errors.ts';
 import type { HostLayer, HostSession } from '../hosts/layer.ts';
 import type { RemoteLauncher } from '../hosts/remote-launcher.ts';
 import type { Sftp } from '../hosts/sftp.ts';
+import { onChannelExit } from '../hosts/channel-exit.ts';
 import { abortable, type Lease } from '../hosts/ssh-pool.ts';
 import { PARAM_ENV_PREFIX, planCommand, programOf } from '../jobs/template.ts';
 import type { Logger } from '../log.ts';
@@ -358,9 +359,8 @@ export class SshExecutor implements Executor {
       channel.on('error', (error: Error) =>
         this.#log.debug({ jobId: request.jobId, err: error }, 'ssh channel error'),
       );
-      channel.on('exit', (code: number | null, signalName?: string) => {
-        // ssh2 names signals as Node does (SIGKILL).
-        exit = { code: code ?? null, signal: signalName ?? null };
+      onChannelExit(channel, (status) => {
+        exit = status;
         control.ended();
         closeTimer = setTimeout(() => channel.close(), CLOSE_AFTER_EXIT_MS);
       });

@@ -6,6 +6,7 @@ import type { PipedSpawnRequest } from '../executors/launcher-protocol.ts';
 import { EventReader, encodeRequest } from '../executors/launcher-wire.ts';
 import { perlLauncherSource } from '../executors/launcher.ts';
 import { shellQuote } from '../executors/remote-command.ts';
+import { onChannelExit } from './channel-exit.ts';
 
 /** A remote job's output always comes back as data. */
 export type RemoteJobHandlers = JobHandlers & Required<Pick<JobHandlers, 'onData'>>;
@@ -56,7 +57,7 @@ export class RemoteLauncher {
       channel.stderr.on('data', (chunk: Buffer) => {
         if (stderr.length < 2_000) stderr += chunk.toString();
       });
-      channel.on('exit', (c: number | null) => (code = c));
+      onChannelExit(channel, (exit) => (code = exit.code));
       channel.on('error', () => undefined);
       channel.on('data', (chunk: Buffer) => {
         for (const event of reader.push(chunk)) {

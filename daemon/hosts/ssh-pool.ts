@@ -2,6 +2,7 @@ import { type ClientChannel, Client, type ConnectConfig } from 'ssh2';
 
 import { BatchdError, coerceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { keepExit, onChannelExit } from './channel-exit.ts';
 import type { HostKeyPolicy, HostKeyVerdict } from './known-hosts.ts';
 import { launcherCommand, RemoteLauncher } from './remote-launcher.ts';
 import { Sftp } from './sftp.ts';
@@ -64,11 +65,14 @@ export class Lease {
       : undefined;
   }
 
+  /** A channel running `command`; its exit status is kept from the start (see `onChannelExit`). */
   exec(command: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
-      this.client.exec(command, (error, channel) =>
-        error === undefined || error === null ? resolve(channel) : reject(this.#refused(error)),
-      );
+      this.client.exec(command, (error, channel) => {
+        if (error !== undefined && error !== null) return reject(this.#refused(error));
+        keepExit(channel);
+        resolve(channel);
+      });
     });
   }
 
@@ -152,7 +156,7 @@ export class Lease {
       let code: number | null = null;
       channel.on('data', (d: Buffer) => (stdout += d.toString()));
       channel.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      channel.on('exit', (c: number | null) => (code = c));
+      onChannelExit(channel, (exit) => (code = exit.code));
       channel.on('error', reject);
       channel.on('close', () => {
         // A connection that drops closes its channels a moment before it is marked closed itself.

@@ -63,10 +63,14 @@ export class SparePool {
     return false;
   }
 
-  /** Take `file` into the pool as a spare; false if it is not there or cannot be moved. */
+  /**
+   * Take `file` into the pool as a spare; false if it is not there, is not a regular file (what
+   * someone put in a job folder stays there), or cannot be moved.
+   */
   reclaim(file: string): boolean {
     const spare = path.join(this.dir, String(this.#made++));
     try {
+      if (!fs.lstatSync(file).isFile()) return false;
       fs.renameSync(file, spare);
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') return false;

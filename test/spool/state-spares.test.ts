@@ -1,4 +1,15 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -105,6 +116,33 @@ describe("a dispatcher's spare files as state temp files", () => {
     expect(readJobState(layout.jobDir('q', 'done', id))).toMatchObject({ state: 'done' });
     expect(readdirSync(pool.dir)).toHaveLength(1);
     expect(pool.reclaim(path.join(root, 'no-such-file'))).toBe(false);
+  });
+
+  it('only regular files are taken into the pool: a folder or a link put in a job folder stays there', () => {
+    const { layout, pool, transitions } = setUp();
+    const id = accepted(layout, 'q');
+    const job = { id, queue: 'q' };
+    transitions.move(job, 'queued', 'running', { reason: 'started' });
+    const running = layout.jobDir('q', 'running', id);
+    rmSync(path.join(running, '.state.yaml.next'));
+    mkdirSync(path.join(running, '.state.yaml.next'));
+    writeFileSync(path.join(running, '.state.yaml.next', 'inside'), 'x');
+    // The end of the job cannot be written through a folder: the move fails and says so.
+    expect(() => transitions.move(job, 'running', 'done', { reason: 'exit 0' })).toThrow(/EISDIR/);
+    rmSync(path.join(running, '.state.yaml.next'), { recursive: true });
+    const other = path.join(root, 'victim');
+    writeFileSync(other, 'untouched');
+    symlinkSync(other, path.join(running, '.state.yaml.next'));
+    transitions.move(job, 'running', 'done', { reason: 'exit 0' });
+    const done = layout.jobDir('q', 'done', id);
+    expect(readJobState(done)).toMatchObject({ id, state: 'done' });
+    expect(readFileSync(other, 'utf8')).toBe('untouched');
+    // A folder at the spare's name when the job ends: not reclaimed, the pool stays files only.
+    mkdirSync(path.join(done, '.state.yaml.extra'));
+    expect(pool.reclaim(path.join(done, '.state.yaml.extra'))).toBe(false);
+    expect(statSync(path.join(done, '.state.yaml.extra')).isDirectory()).toBe(true);
+    for (const name of existsSync(pool.dir) ? readdirSync(pool.dir) : [])
+      expect(lstatSync(path.join(pool.dir, name)).isFile()).toBe(true);
   });
 
   it("a reader never takes another job's record for this one's", () => {

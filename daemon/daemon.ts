@@ -314,7 +314,7 @@ export class Daemon {
   #accepted(queue: string, jobs: AcceptedJob[]): void {
     for (const job of jobs) {
       this.events.emit('job:accepted', { jobId: job.spec.id, queue, task: job.spec.task?.name });
-      this.dispatcher.add(job.state);
+      this.dispatcher.add(job.state, job.spec);
     }
     if (jobs.length > 1)
       this.log.info({ queue, task: jobs[0]?.spec.task?.name, jobs: jobs.length }, 'task accepted');

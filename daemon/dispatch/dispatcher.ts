@@ -7,6 +7,7 @@ import { BatchdError, coerceError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Executor, RunOutcome } from '../executors/types.ts';
 import { nextOrder } from '../jobs/id.ts';
+import type { JobSpec } from '../jobs/spec.ts';
 import { type JobStateName } from '../jobs/status.ts';
 import { planCommand } from '../jobs/template.ts';
 import type { Logger } from '../log.ts';
@@ -48,8 +49,13 @@ export interface QueuedChange {
   host?: string | null | undefined;
 }
 
+/** Specs kept from acceptance until the claim (about 1 KiB each). */
+const KEPT_SPECS = 10_000;
+
 interface Running {
   entry: Entry;
+  /** Its spec, when kept from acceptance. */
+  spec: JobSpec | undefined;
   host: string | undefined;
   controller: AbortController;
   lost: boolean;
@@ -66,6 +72,11 @@ export class Dispatcher {
   /** Queued jobs waiting for dependencies or not_before. */
   readonly #waiting = new Map<string, Entry>();
   readonly #known = new Map<string, Entry>();
+  /**
+   * The specs of jobs accepted by this daemon, kept until they are claimed (a bounded number):
+   * `job.yaml` is written once, at acceptance, so the claim need not read it back.
+   */
+  readonly #specs = new Map<string, JobSpec>();
   readonly #dependents = new Map<string, Set<string>>();
   readonly #running = new Map<string, Running>();
   readonly #perQueue = new Map<string, number>();
@@ -97,9 +108,10 @@ export class Dispatcher {
     return this.#known.has(id) || this.#running.has(id);
   }
 
-  /** Index a queued job (from acceptance, a rescan or a requeue). */
-  add(state: JobState): void {
+  /** Index a queued job (from acceptance, with its spec, or a rescan or a requeue). */
+  add(state: JobState, spec?: JobSpec): void {
     if (this.#known.has(state.id) || this.#running.has(state.id)) return;
+    if (spec !== undefined && this.#specs.size < KEPT_SPECS) this.#specs.set(state.id, spec);
     const entry: Entry = {
       id: state.id,
       queue: state.queue,
@@ -144,6 +156,7 @@ export class Dispatcher {
     if (entry === undefined) return;
     this.#unplace(entry);
     this.#known.delete(id);
+    this.#specs.delete(id);
   }
 
   /** Ids of the queued jobs indexed for a queue (for rescans). */
@@ -500,12 +513,14 @@ export class Dispatcher {
   #start(entry: Entry): void {
     this.#unplace(entry);
     this.#known.delete(entry.id);
+    const spec = this.#specs.get(entry.id);
+    this.#specs.delete(entry.id);
     const host =
       entry.host ??
       this.#d.config.jobType(entry.type)?.host_name ??
       this.#d.queues.settings(entry.queue).host_name ??
       undefined;
-    const run: Running = { entry, host, controller: new AbortController(), lost: false };
+    const run: Running = { entry, spec, host, controller: new AbortController(), lost: false };
     this.#running.set(entry.id, run);
     bump(this.#perQueue, entry.queue, 1);
     bump(this.#perType, entry.type, 1);
@@ -607,7 +622,7 @@ export class Dispatcher {
     }
     const dir = this.#d.layout.jobDir(state.queue, 'running', state.id);
     try {
-      const spec = readJobSpec(dir);
+      const spec = run.spec ?? readJobSpec(dir);
       const daemon = this.#d.config.daemon;
       const plan = planCommand(type, spec.params, daemon.variables);
       const env: Record<string, string> = {

@@ -360,6 +360,9 @@ function exists(p: string): boolean {
 }
 
 /** Read a drop without following links or blocking on a pipe swapped in after the check. */
+/** Decodes whole buffers only (never a stream), so one instance serves every drop. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function readDrop(
   file: string,
   maxBytes: number,
@@ -377,14 +380,15 @@ function readDrop(
     let length = 0;
     for (;;) {
       const n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (n === 0) break;
       length += n;
-      if (length >= buffer.length) break;
+      // A short read of a regular file is its end: all that fstat said it holds was read (a
+      // writer still at it is caught by the stability rules, not by one more read).
+      if (n === 0 || length >= buffer.length || length === stats.size) break;
     }
     const bytes = buffer.subarray(0, length);
     if (bytes.includes(0)) return { text: '', binary: 'NUL bytes', stats };
     try {
-      return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes), stats };
+      return { text: UTF8.decode(bytes), stats };
     } catch {
       return { text: '', binary: 'not valid UTF-8', stats };
     }

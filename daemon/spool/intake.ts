@@ -359,10 +359,10 @@ function exists(p: string): boolean {
   }
 }
 
-/** Read a drop without following links or blocking on a pipe swapped in after the check. */
 /** Decodes whole buffers only (never a stream), so one instance serves every drop. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Read a drop without following links or blocking on a pipe swapped in after the check. */
 function readDrop(
   file: string,
   maxBytes: number,

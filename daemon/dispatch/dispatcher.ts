@@ -389,7 +389,7 @@ export class Dispatcher {
         const jobB = { id: b, queue };
         let other: JobState;
         try {
-          other = readJobState(this.#d.layout.jobDir(queue, 'queued', b));
+          other = readJobState(this.#d.layout.jobDir(queue, 'queued', b), { locked: true });
         } catch {
           throw new BatchdError('JOB_GONE', `Job ${b} is no longer queued in ${queue}; try again`, {
             jobId: b,

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import path from 'node:path';
 
 import { loadText } from '../config/parse.ts';
@@ -82,10 +82,21 @@ export interface JobState {
 /** How often a state file that does not parse is read again before its error stands. */
 const REREADS = 3;
 
-export function readJobState(dir: string): JobState {
+export interface StateReadOptions {
+  /** The caller holds the job's lock, so no write of this file can overlap the read. */
+  locked?: boolean;
+}
+
+/**
+ * A job's record. Without the job's lock a write may overlap the read: the inode being read can
+ * be overwritten in place as a later write's temp file (atomic.ts, writeFileRecycled), so such a
+ * read is checked (`readWhole`); what still does not parse, or names another job, is read again.
+ */
+export function readJobState(dir: string, options: StateReadOptions = {}): JobState {
   const file = `${dir}/${STATE_FILE}`;
   const id = path.basename(dir);
-  let text = readSmallFile(file);
+  const read = options.locked === true ? readSmallFile : readWhole;
+  let text = read(file);
   for (let again = 0; ; again++) {
     try {
       const state = loadText(text, file) as JobState;
@@ -94,12 +105,40 @@ export function readJobState(dir: string): JobState {
         file,
       });
     } catch (error) {
-      // A reader in another process can catch an inode of a state file being overwritten as the
-      // next write's temp (atomic.ts, writeFileRecycled): half of it, or another job's record (a
-      // pooled spare). A second read sees a whole version.
-      const reread = readSmallFile(file);
+      const reread = read(file);
       if (again >= REREADS || reread === text) throw error;
       text = reread;
+    }
+  }
+}
+
+/** A file whose inode changed less than this long ago may have been written during a read. */
+const QUIET_NS = 1_000_000_000n;
+/** Reads of a file that keeps changing, before the last one is taken as it is. */
+const WHOLE_TRIES = 10;
+
+/**
+ * A file's text, read while no write changed it. A file that had been quiet for a second when it
+ * was read cannot have been written during the read (one `fstat` more than a plain read). Else it
+ * is read again between two `fstat`s until they agree: the first one makes the kernel give the
+ * inode's next change a fine-grained ctime (multigrain timestamps, Linux 6.13 and later), so any
+ * write during the read shows. On kernels and file systems with coarse timestamps a write in the
+ * same clock tick can still go unseen.
+ */
+function readWhole(file: string): string {
+  for (let tries = 1; ; tries++) {
+    const fd = openSync(file, 'r');
+    try {
+      const before = tries === 1 ? undefined : fstatSync(fd, { bigint: true });
+      const text = readOpen(fd);
+      const after = fstatSync(fd, { bigint: true });
+      const whole =
+        before === undefined
+          ? BigInt(Date.now()) * 1_000_000n - after.ctimeNs > QUIET_NS
+          : before.ctimeNs === after.ctimeNs && before.size === after.size;
+      if (whole || tries >= WHOLE_TRIES) return text;
+    } finally {
+      closeSync(fd);
     }
   }
 }
@@ -114,12 +153,16 @@ const smallReads = Buffer.allocUnsafe(64 * 1024);
 function readSmallFile(file: string): string {
   const fd = openSync(file, 'r');
   try {
-    const n = readSync(fd, smallReads, 0, smallReads.length, 0);
-    if (n < smallReads.length) return smallReads.toString('utf8', 0, n);
+    return readOpen(fd);
   } finally {
     closeSync(fd);
   }
-  return readFileSync(file, 'utf8');
+}
+
+/** From the start of the open file (`readSync` at position 0 leaves the offset there). */
+function readOpen(fd: number): string {
+  const n = readSync(fd, smallReads, 0, smallReads.length, 0);
+  return n < smallReads.length ? smallReads.toString('utf8', 0, n) : readFileSync(fd, 'utf8');
 }
 
 /** `spares`: the dispatcher's pool, where the first rewrite takes its temp file from (atomic.ts). */

@@ -67,7 +67,7 @@ export class Transitions {
     const durable = this.#durable();
     let state: JobState;
     try {
-      state = options.known ?? readJobState(source);
+      state = options.known ?? readJobState(source, { locked: true });
     } catch (error) {
       throw gone(error, job, from, to);
     }
@@ -116,7 +116,7 @@ export class Transitions {
     const dir = this.#layout.jobDir(job.queue, state, job.id);
     let record: JobState;
     try {
-      record = readJobState(dir);
+      record = readJobState(dir, { locked: true });
       change(record);
       record.history.push({ at: new Date().toISOString(), from: state, to: state, reason });
       writeJobState(dir, record, this.#durable(), this.#spares);

@@ -44,9 +44,12 @@ export class ParsedFileCache<T> {
     this.#quietNs = quietNs;
   }
 
-  /** The file's parsed content; throws as reading it would (ENOENT when it is gone). */
-  get(file: string): T {
-    const stats = statSync(file, { bigint: true });
+  /**
+   * The file's parsed content; throws as reading it would (ENOENT when it is gone). `checked`: the
+   * file's stats, taken by the caller a moment ago (then this makes no `stat` of its own).
+   */
+  get(file: string, checked?: BigIntStats): T {
+    const stats = checked ?? statSync(file, { bigint: true });
     const known = this.#entries.get(file);
     if (known !== undefined && same(known, stats)) return known.value;
     // If the file is replaced between the stat and the read, the value is newer than the stats

@@ -8,7 +8,7 @@ import { isFinished, type JobStateName } from '../jobs/status.ts';
 import type { JobInfo } from '../protocol/jobs.ts';
 import { type JobLocation, locateJob } from '../spool/find.ts';
 import type { SpoolLayout } from '../spool/layout.ts';
-import { JOB_FILE, type JobState, readJobSpec, readJobState, STATE_FILE } from '../spool/state-file.ts';
+import { type JobState, readJobSpec, readJobState, STATE_FILE } from '../spool/state-file.ts';
 import { ParsedFileCache, QUIET_NS } from './file-cache.ts';
 
 /**
@@ -17,12 +17,26 @@ import { ParsedFileCache, QUIET_NS } from './file-cache.ts';
  */
 /** How many job.yaml and state.yaml files the read side keeps parsed (a few MB at most). */
 const KEPT_FILES = 5_000;
-const specs = new ParsedFileCache(KEPT_FILES, (file) => readJobSpec(path.dirname(file)));
 const states = new ParsedFileCache(KEPT_FILES, (file) => readJobState(path.dirname(file)));
+/**
+ * `job.yaml` is written once, in the staging folder, before its job appears in any state folder
+ * (spool/accept.ts): a spec read once is kept by the folder it was read in, without a `stat`.
+ */
+const specs = new Map<string, JobSpec>();
+
+function specIn(dir: string): JobSpec {
+  let spec = specs.get(dir);
+  if (spec === undefined) {
+    spec = readJobSpec(dir);
+    specs.set(dir, spec);
+    if (specs.size > KEPT_FILES) specs.delete(specs.keys().next().value as string);
+  }
+  return spec;
+}
 
 export function jobInfo(location: JobLocation, withHistory: boolean): JobInfo {
-  const spec = specs.get(`${location.dir}/${JOB_FILE}`);
-  const state = states.get(`${location.dir}/${STATE_FILE}`);
+  const spec = specIn(location.dir);
+  const state = states.get(`${location.dir}/${STATE_FILE}`, location.checked);
   return toJobInfo(spec, state, location.state, location.queue, withHistory);
 }
 

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -74,6 +74,20 @@ describe('parsed job files kept between reads', () => {
     rmSync(files[1] ?? '');
     expect(() => cache.get(files[1] ?? '')).toThrow(/ENOENT/);
   });
+
+  it("takes the caller's stats of the file as its check when given them", () => {
+    const file = path.join(root, 'state.yaml');
+    replace(file, 'a');
+    const { cache, reads } = counting(0n);
+    const before = statSync(file, { bigint: true });
+    expect(cache.get(file, before)).toBe('parsed:a');
+    replace(file, 'b');
+    // Stats taken before the change: the value they vouch for is the one kept for them.
+    expect(cache.get(file, before)).toBe('parsed:a');
+    expect(reads()).toBe(1);
+    expect(cache.get(file, statSync(file, { bigint: true }))).toBe('parsed:b');
+    expect(reads()).toBe(2);
+  });
 });
 
 describe('a job found again where it was last seen', () => {
@@ -98,5 +112,22 @@ describe('a job found again where it was last seen', () => {
     });
     rmSync(elsewhere, { recursive: true });
     expect(locateJob(layout, ['default', 'other'], id)).toBeUndefined();
+  });
+
+  it("checks a remembered place by its state.yaml, and hands on that file's stats", () => {
+    const layout = new SpoolLayout(root);
+    const id = newJobId('checked');
+    const queued = layout.jobDir('default', 'queued', id);
+    mkdirSync(queued, { recursive: true });
+    replace(path.join(queued, 'state.yaml'), '{}');
+    expect(locateJob(layout, ['default'], id)?.checked).toBeUndefined(); // found by looking
+    replace(path.join(queued, 'state.yaml'), '{"a":1}');
+    const again = locateJob(layout, ['default'], id);
+    expect(again?.dir).toBe(queued);
+    expect(again?.checked?.ino).toBe(statSync(path.join(queued, 'state.yaml'), { bigint: true }).ino);
+    // A folder left without its state.yaml is not taken on trust: it is looked for again.
+    rmSync(path.join(queued, 'state.yaml'));
+    const bare = locateJob(layout, ['default'], id);
+    expect(bare).toEqual({ queue: 'default', state: 'queued', dir: queued });
   });
 });

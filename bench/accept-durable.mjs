@@ -8,8 +8,9 @@
 //   npm run build && node bench/accept-durable.mjs [--build label=DIR ...] [--drops 10000] [--rounds 3]
 //       [--seconds 5] [--connections 16] [--no-http] [--no-drops] [--json FILE]
 //
-// The daemons inherit the environment: `UV_THREADPOOL_SIZE=64 node bench/accept-durable.mjs ...`
-// measures them as etc/batchd.service runs them (durable acceptance issues its fsyncs through that pool).
+// The daemons inherit the environment. A build's dist/daemon/batchd.cjs (the `batchd` command) sizes
+// libuv's thread pool to 64 unless UV_THREADPOOL_SIZE is set (durable acceptance issues its fsyncs
+// through that pool); a build older than that file runs main.js with libuv's 4 unless the variable is set.
 // A build DIR holds dist/ (and resolves packages through the repository's node_modules): snapshot a
 // build with `npx tsc -p tsconfig.json --outDir DIR/dist` so others' rebuilds of dist/ do not change
 // what is measured. Default: one build, this repository's dist/.
@@ -70,7 +71,9 @@ function parseArgs(argv) {
   }
   if (opts.builds.length === 0) opts.builds.push({ label: 'repo', dir: REPO });
   for (const b of opts.builds) {
-    b.main = path.join(b.dir, 'dist', 'daemon', 'main.js');
+    // batchd.cjs sizes libuv's thread pool before the daemon loads; builds older than it have main.js only.
+    const entry = path.join(b.dir, 'dist', 'daemon', 'batchd.cjs');
+    b.main = existsSync(entry) ? entry : path.join(b.dir, 'dist', 'daemon', 'main.js');
     if (!existsSync(b.main)) throw new Error(`${b.main} is missing`);
   }
   return opts;
@@ -271,6 +274,8 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.http && spawnSync('wrk', ['--version']).error !== undefined)
     throw new Error('wrk is not installed');
+  // Every measurement's spool stays until the end: on ext4 without a journal, deleting a folder of
+  // job folders slows every file creation near it for 30 s, and the next measurement would pay it.
   const root = mkdtempSync(path.join(os.tmpdir(), 'batchd-bench-accept-'));
   const results = { floor: [], load: [] };
   const add = (label, key, value) => ((results[label] ??= {})[key] ??= []).push(value);
@@ -298,8 +303,6 @@ async function main() {
             console.log(
               `  ${build.label} drops ${durable ? 'durable' : 'non-durable'}: FAILED ${error.message}`,
             );
-          } finally {
-            rmSync(dir, { recursive: true, force: true });
           }
         }
         for (const durable of opts.http ? [false, true] : []) {
@@ -317,8 +320,6 @@ async function main() {
             console.log(
               `  ${build.label} HTTP ${durable ? 'durable' : 'non-durable'}: FAILED ${error.message}`,
             );
-          } finally {
-            rmSync(dir, { recursive: true, force: true });
           }
         }
       }

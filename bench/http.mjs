@@ -25,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(ROOT, 'dist', 'daemon', 'main.js');
+const MAIN = path.join(ROOT, 'dist', 'daemon', 'batchd.cjs');
 const USER = 'bench';
 const PASSWORD = 'bench-password-not-secret';
 

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { describeProbe, probeFileSystem } from './lib/fs-probe.mjs';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const DAEMON_MAIN = path.join(REPO, 'dist', 'daemon', 'main.js');
+const DAEMON_MAIN = path.join(REPO, 'dist', 'daemon', 'batchd.cjs');
 const SSHD = '/usr/sbin/sshd';
 
 function option(name, fallback) {

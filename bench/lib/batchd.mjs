@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { stopPid, TAG_VAR, waitFor } from './proc.mjs';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-export const DAEMON_MAIN = path.join(REPO, 'dist', 'daemon', 'main.js');
+export const DAEMON_MAIN = path.join(REPO, 'dist', 'daemon', 'batchd.cjs');
 
 let daemonMain = DAEMON_MAIN;
 
@@ -32,7 +32,7 @@ export function snapshotBuild(dir) {
   cpSync(path.join(REPO, 'dist'), path.join(dir, 'dist'), { recursive: true });
   cpSync(path.join(REPO, 'package.json'), path.join(dir, 'package.json'));
   symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
-  daemonMain = path.join(dir, 'dist', 'daemon', 'main.js');
+  daemonMain = path.join(dir, 'dist', 'daemon', 'batchd.cjs');
   return daemonMain;
 }
 

@@ -50,9 +50,10 @@ describe('kill -9 of the daemon in the middle of a run', () => {
     env.writeConfig('jobtypes/once.yaml', work('continue'));
     // Leaves a process in its own session, out of reach of the launcher's process-group kill.
     env.writeConfig('jobtypes/escaper.yaml', {
+      // The ledger line is written by the escaped process once it has its own session: a kill
+      // between the fork and setsid(2) would take it down with the job's group.
       template: [
-        'setsid sleep 300 < /dev/null > /dev/null 2>&1 &',
-        'echo "$BATCHD_JOB_ID" >> "$LEDGER"',
+        `setsid sh -c 'echo "$BATCHD_JOB_ID" >> "$LEDGER"; exec sleep 300' < /dev/null > /dev/null 2>&1 &`,
         'sleep 300',
       ],
       environment: { LEDGER: ledger },

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** $BATCHD_TEST_DAEMON runs the process tests against another build of the daemon. */
-export const DAEMON_MAIN = process.env.BATCHD_TEST_DAEMON ?? path.join(ROOT, 'dist', 'daemon', 'main.js');
+export const DAEMON_MAIN = process.env.BATCHD_TEST_DAEMON ?? path.join(ROOT, 'dist', 'daemon', 'batchd.cjs');
 
 export interface DaemonProcess {
   child: ChildProcess;

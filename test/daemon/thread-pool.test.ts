@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
+import { makeEnv, type TestEnv } from '../helpers/env.ts';
+
+/** The threads of a process (Linux), libuv's pool among them. */
+function threadsOf(pid: number): number {
+  const line = /^Threads:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(line?.[1]);
+}
+
+/**
+ * The `batchd` command sizes libuv's thread pool before the daemon's modules load (daemon/batchd.cts):
+ * durable acceptance issues its fsyncs through that pool. libuv reads the size once, so only the
+ * thread count of the running process shows which size took effect.
+ */
+describe("the batchd command's thread pool", () => {
+  let env: TestEnv | undefined;
+  let daemon: DaemonProcess | undefined;
+  afterEach(async () => {
+    await daemon?.stop();
+    env?.cleanup();
+  });
+
+  const start = async (pool: string | undefined): Promise<number> => {
+    env = makeEnv({ queues: { default: null }, config: { storage: { fsync: true } } });
+    daemon = await startDaemon(env.etc, env.spool, { env: { UV_THREADPOOL_SIZE: pool } });
+    return threadsOf(daemon.pid);
+  };
+
+  it('runs 64 pool threads by default', async () => {
+    expect(await start(undefined)).toBeGreaterThanOrEqual(64);
+  });
+
+  it('takes the size from UV_THREADPOOL_SIZE when it is set', async () => {
+    const threads = await start('6');
+    // The pool's 6, plus the main thread and V8's and Node's own few.
+    expect(threads).toBeGreaterThanOrEqual(6);
+    expect(threads).toBeLessThan(40);
+  });
+});

@@ -253,13 +253,18 @@ describe('schedules', () => {
   });
 
   it('a queue whose schedule is open now runs its jobs, and one on a closed weekday does not', async () => {
-    const today = new Date().toLocaleDateString('en-US', { weekday: 'long', timeZone: 'UTC' });
+    const weekday = (ms: number): string =>
+      new Date(ms).toLocaleDateString('en-US', { weekday: 'long', timeZone: 'UTC' });
+    const today = weekday(Date.now());
     const other = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'].filter(
       (d) => d !== today,
     );
+    // The window opened an hour ago. Run in the hour after midnight, it crosses midnight, and its
+    // small hours belong to the day it began on (schedule.ts): that day is the one to allow.
+    const began = weekday(Date.now() - 60 * 60_000);
     env = makeDispatchEnv({
       schedules: {
-        now: { timezone: 'UTC', weekdays: [today], time: [{ begin: utcTime(-60), end: utcTime(60) }] },
+        now: { timezone: 'UTC', weekdays: [began], time: [{ begin: utcTime(-60), end: utcTime(60) }] },
         notToday: { timezone: 'UTC', weekdays: other },
       },
       queues: { open: { schedule_name: 'now' }, shut: { schedule_name: 'notToday' } },

@@ -24,8 +24,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+import { DAEMON_MAIN as MAIN } from './lib/batchd.mjs';
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(ROOT, 'dist', 'daemon', 'batchd.cjs');
 const USER = 'bench';
 const PASSWORD = 'bench-password-not-secret';
 

@@ -18,12 +18,10 @@ import {
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
+import { DAEMON_MAIN } from './lib/batchd.mjs';
 import { describeProbe, probeFileSystem } from './lib/fs-probe.mjs';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
-const DAEMON_MAIN = path.join(REPO, 'dist', 'daemon', 'batchd.cjs');
 const SSHD = '/usr/sbin/sshd';
 
 function option(name, fallback) {

@@ -23,7 +23,7 @@ import {
   readJobState,
   RESULT_FILE,
 } from '../spool/state-file.ts';
-import type { Transitions } from '../spool/transition.ts';
+import { recordMove, type Transitions } from '../spool/transition.ts';
 import { nextStep } from './outcome.ts';
 import { type Entry, ReadyList } from './ready-list.ts';
 import { planReorder, type PriorityMove, queuedInOrder } from './reorder.ts';
@@ -47,6 +47,37 @@ export interface DispatcherDeps {
 export interface QueuedChange {
   notBefore?: string | null | undefined;
   host?: string | null | undefined;
+}
+
+/** The reason a claim gives its move into `running/`. */
+const STARTED = 'started';
+
+/** What a claim writes into a job's record (with its move into `running/`). */
+function claimRecord(host: string | undefined): (state: JobState) => void {
+  return (s) => {
+    s.attempts += 1;
+    s.retries += 1;
+    s.running = {
+      attempt: s.attempts,
+      started_at: new Date().toISOString(),
+      host: host ?? 'localhost',
+      owner: SELF,
+    };
+  };
+}
+
+function entryOf(state: JobState): Entry {
+  return {
+    id: state.id,
+    queue: state.queue,
+    type: state.type,
+    host: state.host,
+    task: state.task,
+    priority: state.priority,
+    order: state.order,
+    notBefore: state.not_before === undefined ? undefined : Date.parse(state.not_before),
+    pending: new Set(),
+  };
 }
 
 /** Specs kept from acceptance until the claim (about 1 KiB each). */
@@ -112,17 +143,7 @@ export class Dispatcher {
   add(state: JobState, spec?: JobSpec): void {
     if (this.#known.has(state.id) || this.#running.has(state.id)) return;
     if (spec !== undefined && this.#specs.size < KEPT_SPECS) this.#specs.set(state.id, spec);
-    const entry: Entry = {
-      id: state.id,
-      queue: state.queue,
-      type: state.type,
-      host: state.host,
-      task: state.task,
-      priority: state.priority,
-      order: state.order,
-      notBefore: state.not_before === undefined ? undefined : Date.parse(state.not_before),
-      pending: new Set(),
-    };
+    const entry = entryOf(state);
     this.#known.set(entry.id, entry);
     for (const dep of state.after) {
       if (this.#known.has(dep) || this.#running.has(dep)) {
@@ -520,15 +541,72 @@ export class Dispatcher {
       this.#d.config.jobType(entry.type)?.host_name ??
       this.#d.queues.settings(entry.queue).host_name ??
       undefined;
+    const run = this.#occupy(entry, spec, host);
+    this.#track(run, this.#execute(run));
+  }
+
+  /**
+   * A single job being accepted, if it may start at once: a worker is free, nothing is ready to
+   * start anywhere (it would go first), its queue is open and none of its limits is reached. Its lock
+   * is then taken, and its acceptance writes the claim's record (the function returned) and commits
+   * it straight into `running/` (accept.ts); `startClaimed` runs it. That saves the claim's read and
+   * rewrite of `state.yaml` and a rename on the way from a drop to its process. Jobs for other hosts,
+   * jobs of tasks, and jobs with dependencies or a start time still ahead take the ordinary way
+   * through `queued/`.
+   */
+  claimOnArrival(spec: JobSpec): { record: (state: JobState) => void; release: Release } | undefined {
+    if (!this.#accepting || spec.after.length > 0 || spec.task !== undefined) return undefined;
+    if (spec.not_before !== undefined && !(Date.parse(spec.not_before) <= Date.now())) return undefined;
+    if (this.#running.size >= this.#d.config.daemon.dispatcher.workers) return undefined;
+    this.#releaseWaiting(Date.now()); // jobs whose start time has come are ready, and go first
+    for (const list of this.#ready.values()) if (list.size > 0) return undefined;
+    const settings = this.#d.queues.settings(spec.queue);
+    const schedule = this.#d.config.schedule(settings.schedule_name);
+    if (!settings.enabled || schedule === undefined || !isOpen(schedule, new Date())) return undefined;
+    if (settings.parallel !== undefined && (this.#perQueue.get(spec.queue) ?? 0) >= settings.parallel)
+      return undefined;
+    const type = this.#d.config.jobType(spec.type);
+    if (type === undefined || (spec.host ?? type.host_name ?? settings.host_name) !== undefined)
+      return undefined;
+    if (type.max_jobs !== undefined && (this.#perType.get(spec.type) ?? 0) >= type.max_jobs) return undefined;
+    if (!(this.#d.hostAvailable?.(undefined, 0) ?? true)) return undefined;
+    let release: Release | undefined;
+    try {
+      release = this.#d.locks.take(spec.id);
+    } catch {
+      return undefined; // the ordinary way reports what is wrong with the lock folder
+    }
+    if (release === undefined) return undefined;
+    const record = (state: JobState): void => {
+      claimRecord(undefined)(state);
+      recordMove(state, 'queued', 'running', STARTED);
+    };
+    return { record, release };
+  }
+
+  /** Run a job that `claimOnArrival` claimed and its acceptance committed into `running/`. */
+  startClaimed(state: JobState, spec: JobSpec, release: Release): void {
+    const entry = entryOf(state);
+    this.#d.transitions.announce(entry, 'queued', 'running', STARTED);
+    const run = this.#occupy(entry, spec, undefined);
+    this.#track(run, this.#executeClaimed(run, state, release));
+  }
+
+  /** A job takes a worker: it counts against its limits until it is finished. */
+  #occupy(entry: Entry, spec: JobSpec | undefined, host: string | undefined): Running {
     const run: Running = { entry, spec, host, controller: new AbortController(), lost: false };
     this.#running.set(entry.id, run);
     bump(this.#perQueue, entry.queue, 1);
     bump(this.#perType, entry.type, 1);
     if (host !== undefined) bump(this.#perHost, host, 1);
-    this.#execute(run).then(
+    return run;
+  }
+
+  #track(run: Running, execution: Promise<JobState | undefined>): void {
+    execution.then(
       (requeued) => this.#finished(run, requeued),
       (error: unknown) => {
-        this.#d.log.error({ jobId: entry.id, err: coerceError(error) }, 'job handling failed');
+        this.#d.log.error({ jobId: run.entry.id, err: coerceError(error) }, 'job handling failed');
         this.#finished(run);
       },
     );
@@ -570,32 +648,28 @@ export class Dispatcher {
       this.#lookAgainLater(entry);
       return undefined;
     }
+    let state: JobState;
     try {
-      const type = this.#d.config.jobType(entry.type);
-      const settings = this.#d.queues.settings(entry.queue);
-      const host = entry.host ?? type?.host_name ?? settings.host_name ?? undefined;
-      let state: JobState;
-      try {
-        state = this.#d.transitions.move(job, 'queued', 'running', {
-          reason: 'started',
-          update: (s) => {
-            s.attempts += 1;
-            s.retries += 1;
-            s.running = {
-              attempt: s.attempts,
-              started_at: new Date().toISOString(),
-              host: host ?? 'localhost',
-              owner: SELF,
-            };
-          },
-        });
-      } catch (error) {
-        if (error instanceof BatchdError && error.code === 'JOB_GONE') return undefined;
-        throw error;
-      }
-      const outcome = await this.#attempt(run, state, type, host);
+      state = this.#d.transitions.move(job, 'queued', 'running', {
+        reason: STARTED,
+        update: claimRecord(run.host),
+      });
+    } catch (error) {
+      await release().catch(() => undefined);
+      if (error instanceof BatchdError && error.code === 'JOB_GONE') return undefined;
+      throw error;
+    }
+    return this.#executeClaimed(run, state, release);
+  }
+
+  /** The attempt of a claimed job and its record; then its lock is released. */
+  async #executeClaimed(run: Running, state: JobState, release: Release): Promise<JobState | undefined> {
+    const job = { id: run.entry.id, queue: run.entry.queue };
+    try {
+      const type = this.#d.config.jobType(run.entry.type);
+      const outcome = await this.#attempt(run, state, type, run.host);
       if (run.lost) return undefined;
-      return await this.#recordWhenPossible(run, job, state, outcome, type, host);
+      return await this.#recordWhenPossible(run, job, state, outcome, type, run.host);
     } finally {
       await release().catch(() => undefined);
     }

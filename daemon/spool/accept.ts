@@ -8,7 +8,14 @@ import type { JobSpec } from '../jobs/spec.ts';
 import { diskError, fsyncDir } from './atomic.ts';
 import type { SpoolLayout } from './layout.ts';
 import { HOST_TAG, pidAlive } from './owner.ts';
-import { JOB_FILE, type JobState, serializeSpec, serializeState, STATE_FILE } from './state-file.ts';
+import {
+  JOB_FILE,
+  type JobState,
+  readJobState,
+  serializeSpec,
+  serializeState,
+  STATE_FILE,
+} from './state-file.ts';
 
 export interface AcceptedJob {
   spec: JobSpec;
@@ -33,7 +40,15 @@ export interface Staged {
   /** Files written and folders whose entries changed: what must be on disk before the drop is taken. */
   written: string[];
   committed: boolean;
+  /** Where a single job is committed: `running/` when it was claimed at its acceptance. */
+  into: 'queued' | 'running';
 }
+
+/**
+ * A single job claimed as it is accepted (Dispatcher.claimOnArrival): its record is written as the
+ * claim writes it, and the job is committed straight into `running/`.
+ */
+export type ArrivalClaim = (state: JobState) => void;
 
 /** Task folders being staged in this process: two tasks staged at once must not pick one name. */
 const reservedTaskDirs = new Set<string>();
@@ -47,6 +62,10 @@ const reservedTaskDirs = new Set<string>();
  *
  * This runs the steps one after another; durable, each step's writes are fsynced before the next.
  * DurableAcceptor runs the same steps for many acceptances at once and shares the fsyncs.
+ *
+ * `claim`, for a single job that may start at once: its caller holds the job's lock, and the job
+ * is committed into `running/` with the record of its claim, where a claim after acceptance would
+ * write `state.yaml` a second time and rename the folder again.
  */
 export function acceptJobs(
   layout: SpoolLayout,
@@ -54,8 +73,9 @@ export function acceptJobs(
   specs: JobSpec[],
   origin: Origin,
   durable: boolean,
+  claim?: ArrivalClaim,
 ): AcceptedJob[] {
-  const staged = stageJobs(layout, queue, specs, origin);
+  const staged = stageJobs(layout, queue, specs, origin, claim);
   return staged === undefined ? [] : commitAndFinish(layout, staged, origin, durable);
 }
 
@@ -94,8 +114,9 @@ export function stageJobs(
   queue: string,
   specs: JobSpec[],
   origin: Origin,
+  claim?: ArrivalClaim,
 ): Staged | undefined {
-  const staged = beginStage(layout, queue, specs, origin);
+  const staged = beginStage(layout, queue, specs, origin, claim);
   if (staged === undefined || staged.taskName === undefined) return staged;
   const steps = stageTask(staged, origin);
   while (steps.next().done !== true);
@@ -161,6 +182,7 @@ function beginStage(
   queue: string,
   specs: JobSpec[],
   origin: Origin,
+  claim?: ArrivalClaim,
 ): Staged | undefined {
   const first = specs[0];
   if (first === undefined) return undefined;
@@ -173,9 +195,14 @@ function beginStage(
     taskDir: undefined,
     written: [],
     committed: false,
+    into: 'queued',
   };
   try {
     if (first.task === undefined && specs.length === 1) {
+      if (claim !== undefined) {
+        claim((staged.jobs[0] as AcceptedJob).state);
+        staged.into = 'running';
+      }
       mkdirSync(dir);
       writeJob(dir, staged.jobs[0] as AcceptedJob, staged.written);
       if (origin.kind === 'bytes')
@@ -264,7 +291,7 @@ export function commitStaged(layout: SpoolLayout, staged: Staged, origin: Origin
   const changed = origin.kind === 'drop' ? [path.dirname(origin.file)] : [];
   const first = staged.jobs[0] as AcceptedJob;
   if (staged.taskName === undefined) {
-    const target = layout.jobDir(staged.queue, 'queued', first.spec.id);
+    const target = layout.jobDir(staged.queue, staged.into, first.spec.id);
     renameSync(staged.dir, target);
     staged.committed = true;
     changed.push(path.dirname(target), target);
@@ -307,6 +334,14 @@ export function abandonStaged(staged: Staged, origin: Origin): void {
 /** Where the drop is kept: beside a single job, or in a task's manifest. */
 function dropFolder(staged: Staged): string {
   return staged.taskName === undefined ? staged.dir : path.join(staged.dir, 'task');
+}
+
+function claimedAtAcceptance(dir: string): boolean {
+  try {
+    return readJobState(dir).state === 'running';
+  } catch {
+    return false;
+  }
 }
 
 function dropExt(file: string): string {
@@ -405,9 +440,10 @@ export function recoverStaging(
       continue;
     }
     if (drop !== undefined) {
-      // A single job whose drop was taken: its files are complete, so commit it.
+      // A single job whose drop was taken: its files are complete, so commit it. One claimed at its
+      // acceptance goes where a crash after its commit would have left it, and is recovered as such.
       const id = match[3] ?? '';
-      renameSync(dir, layout.jobDir(queue, 'queued', id));
+      renameSync(dir, layout.jobDir(queue, claimedAtAcceptance(dir) ? 'running' : 'queued', id));
       committed += 1;
     } else {
       rmSync(dir, { recursive: true, force: true });

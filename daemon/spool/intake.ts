@@ -18,7 +18,7 @@ import { BatchdError, coerceError, errnoCode, type Problem } from '../errors.ts'
 import type { JobSpec } from '../jobs/spec.ts';
 import { slugify } from '../jobs/id.ts';
 import type { Logger } from '../log.ts';
-import { type AcceptedJob, acceptJobs, acceptWhenReady, STAGE_CHUNK } from './accept.ts';
+import { type AcceptedJob, acceptWhenReady, type Origin, STAGE_CHUNK } from './accept.ts';
 import { writeFileAtomic } from './atomic.ts';
 import type { DurableAcceptor } from './durable-accept.ts';
 import type { SpoolLayout } from './layout.ts';
@@ -29,6 +29,8 @@ export interface IntakeDeps {
   /** Validate a job file's text for a queue (throws BatchdError with problems). */
   validate: (queue: string, text: string, file: string, slug: string) => JobSpec[];
   onAccepted: (queue: string, jobs: AcceptedJob[]) => void;
+  /** Accept at once (not durably, a single job or a small task) and hand the jobs on; throws if it cannot. */
+  acceptNow: (queue: string, specs: JobSpec[], origin: Origin) => void;
   onRejected: (queue: string, file: string, error: BatchdError) => void;
   limits: () => { maxBytes: number; stableMs: number; durable: boolean };
   /** Durable acceptance (storage.fsync), group-committed. */
@@ -217,11 +219,8 @@ export class Intake {
 
   #accept(queue: string, file: string, specs: JobSpec[], durable: boolean): void {
     this.#written.delete(file);
-    if (!durable && specs.length <= STAGE_CHUNK) {
-      const accepted = acceptJobs(this.#deps.layout, queue, specs, { kind: 'drop', file }, false);
-      if (accepted.length > 0) this.#deps.onAccepted(queue, accepted);
-      return;
-    }
+    if (!durable && specs.length <= STAGE_CHUNK)
+      return this.#deps.acceptNow(queue, specs, { kind: 'drop', file });
     this.#committing.add(file);
     const { layout, acceptor } = this.#deps;
     acceptWhenReady(layout, queue, specs, { kind: 'drop', file }, durable ? acceptor : undefined)

@@ -131,13 +131,14 @@ export class JobLocks {
    */
   acquire(id: string): Promise<Release | undefined> {
     try {
-      return Promise.resolve(this.#take(id));
+      return Promise.resolve(this.take(id));
     } catch (error) {
       return Promise.reject(coerceError(error));
     }
   }
 
-  #take(id: string): Release | undefined {
+  /** `acquire`, done before it returns (it throws if the lock cannot be made). */
+  take(id: string): Release | undefined {
     try {
       const release = lockfile.lockSync(this.#layout.lockPath(id), {
         lockfilePath: this.#layout.lockPath(id),

@@ -72,15 +72,7 @@ export class Transitions {
       throw gone(error, job, from, to);
     }
     options.update?.(state);
-    state.state = to;
-    state.queue = toQueue;
-    state.history.push({
-      at: new Date().toISOString(),
-      from,
-      to,
-      queue: toQueue === job.queue ? undefined : toQueue,
-      reason: options.reason,
-    });
+    recordMove(state, from, to, options.reason, toQueue);
     try {
       writeJobState(source, state, durable, this.#spares);
       if (isFinished(to)) this.#ensureShard(path.dirname(target));
@@ -94,16 +86,23 @@ export class Transitions {
     }
     // A finished job is rarely written again: its temp file goes back to the pool for the next claim.
     if (isFinished(to)) this.#spares?.reclaim(nextOf(path.join(target, STATE_FILE)));
-    this.#log.debug({ jobId: job.id, queue: toQueue, reason: options.reason }, `job ${from} -> ${to}`);
-    this.#events.emit('job:transition', {
-      jobId: job.id,
-      queue: job.queue,
-      from,
-      to,
-      toQueue,
-      reason: options.reason,
-    });
+    this.announce(job, from, to, options.reason, toQueue);
     return state;
+  }
+
+  /**
+   * Log and announce a move. `move` does it for each move; a job that its acceptance committed
+   * straight into `running/` (accept.ts, with the record of this move) is announced by its caller.
+   */
+  announce(
+    job: { id: string; queue: string },
+    from: JobStateName,
+    to: JobStateName,
+    reason: string,
+    toQueue = job.queue,
+  ): void {
+    this.#log.debug({ jobId: job.id, queue: toQueue, reason }, `job ${from} -> ${to}`);
+    this.#events.emit('job:transition', { jobId: job.id, queue: job.queue, from, to, toQueue, reason });
   }
 
   /** Change a job's runtime record without moving it (priority), under the job's lock. */
@@ -132,6 +131,26 @@ export class Transitions {
     mkdirSync(dir, { recursive: true });
     this.#shards.add(dir);
   }
+}
+
+/** A move as the job's record keeps it: its state, its queue, and a line of history. */
+export function recordMove(
+  state: JobState,
+  from: JobStateName,
+  to: JobStateName,
+  reason: string,
+  toQueue = state.queue,
+): void {
+  const fromQueue = state.queue;
+  state.state = to;
+  state.queue = toQueue;
+  state.history.push({
+    at: new Date().toISOString(),
+    from,
+    to,
+    queue: toQueue === fromQueue ? undefined : toQueue,
+    reason,
+  });
 }
 
 function gone(error: unknown, job: { id: string; queue: string }, from: string, to: string): unknown {

@@ -2,6 +2,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 
 import { BatchdError, type ErrorCode, type Problem } from '../errors.ts';
+import { readFlatYaml } from './flat-yaml.ts';
 
 /**
  * Parse YAML or JSON text and validate it with a schema; every problem names the file, the line
@@ -36,6 +37,9 @@ export function loadText(text: string, file: string): unknown {
       // Fall through: YAML flow syntax also starts with { or [.
     }
   }
+  // The common job file (key: value lines) is read without the full parser, exactly as it would read it.
+  const flat = readFlatYaml(text);
+  if (flat !== undefined) return flat;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, version: '1.2' });
   if (doc.errors.length > 0) {

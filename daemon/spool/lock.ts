@@ -8,6 +8,7 @@ import { coerceError, errnoCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { LOCKS_FOLDER, type SpoolLayout } from './layout.ts';
 import { HOST_TAG } from './owner.ts';
+import type { Owner } from './state-file.ts';
 import { poolPrefix, removeDeadPools, SparePool } from './spares.ts';
 
 export type Release = () => Promise<void>;
@@ -177,8 +178,45 @@ export class JobLocks {
     });
   }
 
-  /** Remove the lock of an owner known to be dead, without waiting for it to go stale. */
-  breakDead(id: string): void {
-    fs.rmSync(this.#layout.lockPath(id), { recursive: true, force: true });
+  /**
+   * Remove the lock of an owner known to be dead, without waiting for it to go stale. Several
+   * dispatchers may recover that owner's job at once, and the first may hold a lock of its own on
+   * it by the time another gets here: so the lock is first renamed aside (one rename wins), and a
+   * lock that is not the dead owner's goes back. The dead owner's lock is a second name of a file in
+   * its pool of spares, or its only name once that pool was removed; a live one is a second name of
+   * a file in a live pool. A lock folder (a file system without hard links, or an older batchd)
+   * cannot be told apart, and is removed as before.
+   */
+  breakDead(id: string, owner: Owner | undefined): void {
+    const lock = this.#layout.lockPath(id);
+    const aside = `${lock}.breaking-${process.pid}-${randomBytes(3).toString('hex')}`;
+    try {
+      fs.renameSync(lock, aside);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return; // broken by another dispatcher
+      throw error;
+    }
+    if (!this.#isDeadOwners(aside, owner)) {
+      try {
+        fs.linkSync(aside, lock);
+      } catch {
+        // Taken again meanwhile: its holder finds its lock lost at the next refresh and stops.
+      }
+    }
+    fs.rmSync(aside, { recursive: true, force: true });
+  }
+
+  #isDeadOwners(lock: string, owner: Owner | undefined): boolean {
+    const stat = fs.lstatSync(lock);
+    // One name only: its pool was removed (a dead owner's, when a dispatcher starts on this machine).
+    if (!stat.isFile() || owner === undefined || stat.nlink === 1) return true;
+    const locks = path.join(this.#layout.root, LOCKS_FOLDER);
+    const prefix = `${poolPrefix(HOST_TAG)}${owner.pid}-`;
+    for (const pool of fs.readdirSync(locks).filter((name) => name.startsWith(prefix))) {
+      for (const spare of fs.readdirSync(path.join(locks, pool))) {
+        if (fs.lstatSync(path.join(locks, pool, spare)).ino === stat.ino) return true;
+      }
+    }
+    return false;
   }
 }

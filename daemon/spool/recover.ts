@@ -49,7 +49,7 @@ export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise
       // awaited in between), a live dispatcher may have requeued and claimed the job afresh.
       const now = tryReadState(dir);
       if (now === undefined || !sameClaim(now, seen)) continue;
-      deps.locks.breakDead(id);
+      deps.locks.breakDead(id, seen.running?.owner);
     }
     const release = await deps.locks.acquire(id);
     if (release === undefined) continue; // a live dispatcher runs it

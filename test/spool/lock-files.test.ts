@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import {
   existsSync,
+  linkSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -146,5 +147,39 @@ describe('claim locks made from a pool of spare files', () => {
     locks();
     expect(existsSync(deadPool)).toBe(false);
     expect(existsSync(path.join(livePool, '0'))).toBe(true);
+  });
+
+  it('breaks a dead owner’s lock once: a second dispatcher recovering the same job leaves the first one’s lock alone', async () => {
+    const { layout, locks } = setUp();
+    const id = idOf('orphan');
+    // The dead owner's lock: a second name of a spare in its pool, as its lock.ts made it.
+    const pid = Number(spawnSync('true').pid);
+    const owner = { hostname: os.hostname(), boot_id: 'b', pid };
+    const first = locks();
+    const second = locks();
+    const deadPool = path.join(root, '.locks', `.spares-${HOST_TAG}-${pid}-cccccc`);
+    mkdirSync(deadPool, { recursive: true });
+    writeFileSync(path.join(deadPool, '0'), '');
+    linkSync(path.join(deadPool, '0'), layout.lockPath(id));
+    expect(await first.acquire(id)).toBeUndefined(); // fresh: held, as far as anyone can tell
+
+    first.breakDead(id, owner);
+    const release = await first.acquire(id);
+    expect(release).toBeDefined();
+    const held = statSync(layout.lockPath(id)).ino;
+    // The second read the same dead claim a moment before, and breaks what it takes for its lock.
+    second.breakDead(id, owner);
+    expect(statSync(layout.lockPath(id)).ino).toBe(held);
+    expect(await second.acquire(id)).toBeUndefined();
+    expect(readdirSync(path.join(root, '.locks')).filter((n) => n.includes('.breaking-'))).toEqual([]);
+    await release?.();
+    expect(existsSync(layout.lockPath(id))).toBe(false);
+
+    // A dispatcher that starts on this machine removes the dead owner's pool: its lock has one name left.
+    linkSync(path.join(deadPool, '0'), layout.lockPath(id));
+    locks();
+    expect(existsSync(deadPool)).toBe(false);
+    second.breakDead(id, owner);
+    expect(existsSync(layout.lockPath(id))).toBe(false);
   });
 });

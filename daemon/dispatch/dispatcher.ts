@@ -518,17 +518,35 @@ export class Dispatcher {
 
   /** The best job of a queue that may start now, if the queue has room. */
   #candidate(queue: string): Entry | undefined {
-    const settings = this.#d.queues.settings(queue);
-    if (settings.parallel !== undefined && (this.#perQueue.get(queue) ?? 0) >= settings.parallel)
-      return undefined;
+    if (!this.#queueHasRoom(queue)) return undefined;
     // Whether a job may start depends only on its type and host: one refusal answers for all alike.
     const sameAs = (entry: Entry): string => `${entry.type}\n${entry.host ?? ''}`;
-    return this.#ready.get(queue)?.find((entry) => {
-      const type = this.#d.config.jobType(entry.type);
-      if (type?.max_jobs !== undefined && (this.#perType.get(entry.type) ?? 0) >= type.max_jobs) return false;
-      const host = entry.host ?? type?.host_name ?? settings.host_name ?? undefined;
-      return this.#d.hostAvailable?.(host, host === undefined ? 0 : (this.#perHost.get(host) ?? 0)) ?? true;
-    }, sameAs);
+    return this.#ready
+      .get(queue)
+      ?.find((entry) => this.#withinLimits(entry.type, this.#hostOf(entry)), sameAs);
+  }
+
+  /** The queue's `parallel` is not reached. */
+  #queueHasRoom(queue: string): boolean {
+    const parallel = this.#d.queues.settings(queue).parallel;
+    return parallel === undefined || (this.#perQueue.get(queue) ?? 0) < parallel;
+  }
+
+  /** The type's `max_jobs` is not reached, and the host takes another job (limits, back-off). */
+  #withinLimits(typeName: string, host: string | undefined): boolean {
+    const type = this.#d.config.jobType(typeName);
+    if (type?.max_jobs !== undefined && (this.#perType.get(typeName) ?? 0) >= type.max_jobs) return false;
+    return this.#d.hostAvailable?.(host, host === undefined ? 0 : (this.#perHost.get(host) ?? 0)) ?? true;
+  }
+
+  /** Where a job runs: its own host, else its type's, else its queue's, else this machine. */
+  #hostOf(job: { queue: string; type: string; host?: string | undefined }): string | undefined {
+    return (
+      job.host ??
+      this.#d.config.jobType(job.type)?.host_name ??
+      this.#d.queues.settings(job.queue).host_name ??
+      undefined
+    );
   }
 
   #start(entry: Entry): void {
@@ -536,12 +554,7 @@ export class Dispatcher {
     this.#known.delete(entry.id);
     const spec = this.#specs.get(entry.id);
     this.#specs.delete(entry.id);
-    const host =
-      entry.host ??
-      this.#d.config.jobType(entry.type)?.host_name ??
-      this.#d.queues.settings(entry.queue).host_name ??
-      undefined;
-    const run = this.#occupy(entry, spec, host);
+    const run = this.#occupy(entry, spec, this.#hostOf(entry));
     this.#track(run, this.#execute(run));
   }
 
@@ -563,13 +576,8 @@ export class Dispatcher {
     const settings = this.#d.queues.settings(spec.queue);
     const schedule = this.#d.config.schedule(settings.schedule_name);
     if (!settings.enabled || schedule === undefined || !isOpen(schedule, new Date())) return undefined;
-    if (settings.parallel !== undefined && (this.#perQueue.get(spec.queue) ?? 0) >= settings.parallel)
-      return undefined;
-    const type = this.#d.config.jobType(spec.type);
-    if (type === undefined || (spec.host ?? type.host_name ?? settings.host_name) !== undefined)
-      return undefined;
-    if (type.max_jobs !== undefined && (this.#perType.get(spec.type) ?? 0) >= type.max_jobs) return undefined;
-    if (!(this.#d.hostAvailable?.(undefined, 0) ?? true)) return undefined;
+    if (this.#d.config.jobType(spec.type) === undefined || this.#hostOf(spec) !== undefined) return undefined;
+    if (!this.#queueHasRoom(spec.queue) || !this.#withinLimits(spec.type, undefined)) return undefined;
     let release: Release | undefined;
     try {
       release = this.#d.locks.take(spec.id);

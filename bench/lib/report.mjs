@@ -101,6 +101,19 @@ function latency(r) {
       spread(row.roundP50, ms),
       x(ratio(t.p50, tsp)),
     ]);
+    if (row.submit !== undefined) {
+      const m = row.submit;
+      rows.push([
+        '└ the submit command alone (the `mv`)',
+        ms(m.p50),
+        ms(m.p90),
+        ms(m.p99),
+        ms(m.max),
+        m.n,
+        '',
+        '',
+      ]);
+    }
     if (row.own !== undefined) {
       const o = row.own;
       rows.push([

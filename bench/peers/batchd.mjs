@@ -5,6 +5,15 @@ import path from 'node:path';
 import { BatchdDaemon } from '../lib/batchd.mjs';
 import { waitFor } from '../lib/proc.mjs';
 
+/**
+ * A drop from the shell loop: write `.name.tmp`, then `mv` it into $IN. The throughput suite also
+ * times these alone, into a folder nobody watches: what the submission costs with no daemon.
+ */
+export const DROP_TRUE = {
+  prepareTrue: `printf "command: 'true'\\n" > "$IN/.r\${ROUND}j$i.tmp"`,
+  submitTrue: `mv "$IN/.r\${ROUND}j$i.tmp" "$IN/r\${ROUND}j$i.yaml"`,
+};
+
 export const batchd = {
   name: 'batchd',
   label: 'batchd (file drop, 2 workers)',
@@ -17,8 +26,7 @@ export const batchd = {
       daemon,
       env: { ...process.env, IN: incoming },
       prefix: [],
-      prepareTrue: `printf "command: 'true'\\n" > "$IN/.r\${ROUND}j$i.tmp"`,
-      submitTrue: `mv "$IN/.r\${ROUND}j$i.tmp" "$IN/r\${ROUND}j$i.yaml"`,
+      ...DROP_TRUE,
       // $JOB holds no single quote (the suites' jobs are `date +%s%N > file`).
       prepareShell: `printf "command: '%s'\\n" "$JOB" > "$IN/.r\${ROUND}s$i.tmp"`,
       submitShell: `mv "$IN/.r\${ROUND}s$i.tmp" "$IN/r\${ROUND}s$i.yaml"`,

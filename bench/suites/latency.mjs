@@ -23,7 +23,7 @@ export async function latency(ctx, pool) {
   await runOk('mkfifo', [fifo]);
   const rows = [];
   const peers = pool.selected(PEERS);
-  const samples = new Map(peers.map((p) => [p.name, { all: [], own: [], p50s: [] }]));
+  const samples = new Map(peers.map((p) => [p.name, { all: [], own: [], submit: [], p50s: [] }]));
   const state = new Map();
 
   for (let round = 1; round <= rounds; round++) {
@@ -58,6 +58,7 @@ export async function latency(ctx, pool) {
         const s = samples.get(peer.name);
         s.all.push(...got2.total);
         s.own.push(...got2.own);
+        s.submit.push(...got2.submit);
         s.p50s.push(percentiles(got2.total).p50);
         ctx.log(`  ${peer.name}: p50 ${percentiles(got2.total).p50.toFixed(2)} ms over ${got2.total.length}`);
       } catch (error) {
@@ -75,7 +76,11 @@ export async function latency(ctx, pool) {
     if (s.all.length > 0) {
       row.total = percentiles(s.all);
       row.roundP50 = summarize(s.p50s);
-      if (peer.name === 'batchd') row.own = percentiles(s.own);
+      if (peer.name === 'batchd') {
+        row.own = percentiles(s.own);
+        // The `mv` alone (t0 → t1): a daemon that cost nothing would still be this plus the stamp.
+        row.submit = percentiles(s.submit);
+      }
       if (peer.name === 'floor')
         row.note = 'the job started straight from the loop (`sh -c … &`): the cost of the stamp itself';
     }
@@ -89,18 +94,23 @@ export async function latency(ctx, pool) {
   return { perRound, slurmPerRound, rounds, rows };
 }
 
-/** Latencies in ms: from t0 (before submit) and from t1 (after submit returned) to the stamp. */
+/**
+ * Latencies in ms: from t0 (before submit) and from t1 (after submit returned) to the stamp, and
+ * the submit command's own time (t0 → t1).
+ */
 function collect(timesFile, stampsDir, round) {
   const total = [];
   const own = [];
+  const submit = [];
   for (const line of readFileSync(timesFile, 'utf8').split('\n')) {
     const [i, t0, t1] = line.trim().split(' ');
     if (i === undefined || t1 === undefined) continue;
     const stamp = BigInt(readFileSync(path.join(stampsDir, `r${round}-${i}`), 'utf8').trim());
     total.push(nsDiffMs(stamp, epochToNs(t0)));
     own.push(nsDiffMs(stamp, epochToNs(t1)));
+    submit.push(nsDiffMs(epochToNs(t1), epochToNs(t0)));
   }
-  return { total, own };
+  return { total, own, submit };
 }
 
 /** bash's $EPOCHREALTIME ("1795257094.589123") in nanoseconds, exactly. */

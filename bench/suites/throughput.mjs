@@ -1,6 +1,10 @@
 // 1,000 × `true`, one submission per job from a shell loop, 2 at a time where the tool allows:
 // time until all are done, beside the bare spawn floor and the peers, all in the same run. The
 // tools take turns within each round (the order rotates), so the machine's noise spreads evenly.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+import { DROP_TRUE } from '../peers/batchd.mjs';
 import { floorScripts } from '../peers/floor.mjs';
 import { rotate } from '../lib/pool.mjs';
 import { runOk } from '../lib/proc.mjs';
@@ -23,7 +27,16 @@ export async function throughput(ctx, pool) {
       file: writeScript(ctx, name, body),
     });
   }
-  for (const peer of pool.selected(PEERS)) tools.push({ name: peer.name, label: peer.label, peer });
+  const peers = pool.selected(PEERS);
+  // batchd's submission alone: its loop's printf and `mv` per job into a folder nobody watches. The
+  // time a daemon that cost nothing would take is at least this.
+  if (peers.some((p) => p.name === 'batchd'))
+    tools.push({
+      name: 'floor-drop',
+      label: 'floor: the drop loop alone (printf + `mv` per job, no daemon)',
+      drop: writeScript(ctx, 'floor-drop', throughputLoop(DROP_TRUE)),
+    });
+  for (const peer of peers) tools.push({ name: peer.name, label: peer.label, peer });
   const rows = new Map(
     tools.map((t) => [t.name, { name: t.name, label: t.label, totalMs: [], submitMs: [], drainMs: [] }]),
   );
@@ -38,6 +51,15 @@ export async function throughput(ctx, pool) {
         if (tool.file !== undefined) {
           const result = await runOk('bash', [tool.file]);
           row.totalMs.push(result.ms);
+          continue;
+        }
+        if (tool.drop !== undefined) {
+          const dir = path.join(ctx.root, 'floor-drop');
+          mkdirSync(dir, { recursive: true });
+          const session = { prefix: [], env: { ...process.env, IN: dir } };
+          const result = await runScript(session, tool.drop, { N: String(n), ROUND: `t${round}` });
+          row.totalMs.push(result.ms);
+          ctx.log(`  floor-drop: ${(result.ms / 1000).toFixed(2)} s`);
           continue;
         }
         const got = await pool.get(tool.peer);

@@ -98,6 +98,44 @@ describe('bench targets', () => {
     expect(verdictOf(run(1100), 'one drop per job')?.figure).toContain('0.73 ×');
   });
 
+  it("says what a daemon that cost nothing would reach, from the same run's floors", () => {
+    const run = (dropLoopMs: number): Record<string, unknown> => ({
+      throughput: {
+        n: 1000,
+        rounds: 1,
+        rows: [
+          throughputRow('floor-drop', dropLoopMs),
+          throughputRow('batchd', 3000),
+          throughputRow('tsp', 1500),
+        ],
+      },
+    });
+    const reachable = verdictOf(run(900), 'one drop per job')?.figure;
+    expect(reachable).toContain('the drop loop alone (printf + `mv`, no daemon) 0.90 s = 0.60 ×');
+    expect(reachable).not.toContain('already past the target');
+    expect(verdictOf(run(1200), 'one drop per job')?.figure).toContain(
+      '0.80 ×, already past the target with no daemon at all',
+    );
+
+    const latency = (mvP50: number): Record<string, unknown> => ({
+      latency: {
+        rows: [
+          { name: 'floor', total: { p50: 2 } },
+          { name: 'batchd', total: { p50: 6 }, submit: { p50: mvP50 }, own: { p50: 3 } },
+          { name: 'tsp', total: { p50: 4 } },
+        ],
+      },
+    });
+    expect(verdictOf(latency(1.5), 'submit → start p50')?.figure).toBe(
+      "6.00 ms vs tsp 4.00 ms; the `mv` alone 1.50 ms + the stamp's own cost 2.00 ms = 3.50 ms",
+    );
+    expect(verdictOf(latency(2.5), 'submit → start p50')?.figure).toContain(
+      '= 4.50 ms, already past the target with no daemon at all',
+    );
+    // No floor row, no bound: the figure alone.
+    expect(verdictOf(run(Number.NaN), 'one drop per job')?.figure).toBe('3.00 s vs tsp 1.50 s = 2.00 ×');
+  });
+
   it('says why a target was not measured instead of leaving it out', () => {
     const results = {
       throughput: {

@@ -27,6 +27,15 @@ export class LockFiles {
   readonly #spares: SparePool;
   readonly #link: (existing: string, name: string) => void;
   readonly #held = new Map<string, string>();
+  /**
+   * The lock just made and stamped here. proper-lockfile's next `utimes` on it is its probe of the
+   * file system's mtime precision, made on every lock (its synchronous API copies the `fs` object
+   * and with it loses the cached answer): the stamp already set the time, so that call is skipped
+   * and the probe's `stat` reads the stamp. It sees whole seconds where the file system keeps no
+   * more, and milliseconds elsewhere (but for a stamp that falls on a whole second, 1 in 1,000,
+   * which only makes the refreshes round up to whole seconds).
+   */
+  #stamped: string | undefined;
   /** The file system has no hard links (some network and FUSE mounts): locks are folders. */
   #folders = false;
 
@@ -42,6 +51,7 @@ export class LockFiles {
       const now = new Date();
       fs.utimesSync(spare, now, now);
       this.#link(spare, lock);
+      this.#stamped = lock;
     } catch (error) {
       const code = errnoCode(error) ?? '';
       // The spare itself is gone (someone removed the pool): forget it and take another.
@@ -55,6 +65,7 @@ export class LockFiles {
   }
 
   rmdirSync(lock: string): void {
+    if (this.#stamped === lock) this.#stamped = undefined;
     const spare = this.#held.get(lock);
     this.#held.delete(lock);
     try {
@@ -68,6 +79,14 @@ export class LockFiles {
     if (spare !== undefined) this.#spares.give(spare);
   }
 
+  utimesSync(file: string, atime: Date, mtime: Date): void {
+    if (file === this.#stamped) {
+      this.#stamped = undefined;
+      return;
+    }
+    fs.utimesSync(file, atime, mtime);
+  }
+
   /** Whether a lock made here is held (the pool must then stay). */
   get holding(): boolean {
     return this.#held.size > 0;
@@ -75,7 +94,7 @@ export class LockFiles {
 
   /**
    * The object proper-lockfile is given: its synchronous API calls only the `…Sync` form of the
-   * five calls it makes (it wraps them itself).
+   * five calls it makes (it wraps them itself). Its refreshes call `utimesSync`, which stamps.
    */
   forLockfile(): Record<string, unknown> {
     return {
@@ -83,7 +102,7 @@ export class LockFiles {
       rmdirSync: this.rmdirSync.bind(this),
       realpathSync: fs.realpathSync,
       statSync: fs.statSync,
-      utimesSync: fs.utimesSync,
+      utimesSync: this.utimesSync.bind(this),
     };
   }
 }

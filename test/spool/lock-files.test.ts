@@ -71,6 +71,28 @@ describe('claim locks made from a pool of spare files', () => {
     expect(readdirSync(path.join(root, '.locks'))).toEqual([]);
   });
 
+  it('stamps a new lock once (no second utimes for the precision probe), and its refreshes still stamp it', async () => {
+    const { layout } = setUp();
+    let lost = 0;
+    const mine = new JobLocks(layout, STALE_MS, pino({ level: 'silent' }), () => (lost += 1));
+    const id = idOf('stamped');
+    const before = Date.now();
+    const release = await mine.acquire(id);
+    const after = Date.now();
+    // proper-lockfile's probe would have set the next whole second + 5 ms: always ahead of now.
+    // (A Date's milliseconds pass through seconds as a double: 208 may come back as 207.999.)
+    const taken = Math.round(statSync(layout.lockPath(id)).mtimeMs);
+    expect(taken).toBeGreaterThanOrEqual(before);
+    expect(taken).toBeLessThanOrEqual(after);
+    // Refreshed every second (proper-lockfile's shortest interval): the mtime moves on, and the
+    // lock is not taken for lost.
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    expect(statSync(layout.lockPath(id)).mtimeMs).toBeGreaterThan(taken);
+    expect(lost).toBe(0);
+    await release?.();
+    expect(existsSync(layout.lockPath(id))).toBe(false);
+  });
+
   it('keeps a held lock from another dispatcher until it is released', async () => {
     const { locks } = setUp();
     const [a, b] = [locks(), locks()];

@@ -31,7 +31,7 @@ use strict;
 use warnings;
 use Errno qw(EINTR EAGAIN);
 use File::Path qw(make_path);
-use POSIX qw(:sys_wait_h setsid _exit);
+use POSIX qw(:sys_wait_h setsid _exit dup2);
 
 # A job's output pipes stay open at most this long after it exited (a process that left its
 # group, holding them).
@@ -50,9 +50,10 @@ my %result_of;   # key => the result file to look for when it exits
 my $reap = 0;
 my $busy = 0;    # time of the last spawn or exit
 $SIG{CHLD} = sub { $reap = 1 };
-# The daemon decides when jobs stop; a terminal's Ctrl-C reaches this process too.
-$SIG{$_} = 'IGNORE' for qw(INT TERM HUP);
-$SIG{PIPE} = 'IGNORE';
+# The daemon decides when jobs stop; a terminal's Ctrl-C reaches this process too. Caught and
+# dropped rather than ignored: an ignored signal stays ignored in the jobs (through exec), and
+# setting them back in each child cost it more than the rest of its work before exec.
+$SIG{$_} = sub { } for qw(INT TERM HUP PIPE);
 
 sub emit { print STDOUT join("\t", @_), "\n" }
 
@@ -62,6 +63,8 @@ sub emit_data {
 }
 
 sub clean { my $s = shift; $s =~ s/[\t\n\r]+/ /g; return $s }
+
+my $NULL;    # /dev/null, every job's stdin
 
 sub errno_name {
     local $! = shift;
@@ -115,52 +118,56 @@ sub launch {
     my $nenv  = shift @rest;
     my @env   = splice(@rest, 0, $nenv);
     my %option = map { $_ => 1 } split /,/, (shift(@rest) // '');
-    my $cannot = sub {
-        emit('failed', $key, 126, errno_name($! + 0), clean("cannot start $file: $!"));
+    my (%read_end, %write_end, $r, $w, $out_fh, $err_fh);
+    my $give_up = sub {
+        my $errno = $! + 0;
+        close $_ for grep { defined } $r, $w, $out_fh, $err_fh, values %read_end, values %write_end;
+        $! = $errno;
+        failed($key, $err, @_);
     };
-    my (%read_end, %write_end);
     for my $fd (grep { $option{lazy} || ($_ == 1 ? $out : $err) eq '' } 1, 2) {
-        pipe($read_end{$fd}, $write_end{$fd}) or return $cannot->();
+        pipe($read_end{$fd}, $write_end{$fd}) or return $give_up->(126, "cannot start $file: $!");
     }
-    my ($r, $w);
-    pipe($r, $w) or return $cannot->();
-    my $pid = fork();
-    if (!defined $pid) {
-        $cannot->();
-        close $_ for $r, $w, values %read_end, values %write_end;
-        return;
+    pipe($r, $w) or return $give_up->(126, "cannot start $file: $!");
+    # What the child would do in Perl is done here, before the fork: every page a child touches
+    # before its exec is copied first (copy-on-write), which costs more than the work itself.
+    unless ($NULL) {
+        open(my $null, '<', '/dev/null') or return $give_up->(126, "cannot open /dev/null: $!");
+        $NULL = $null;
     }
-    if ($pid == 0) {
-        # The child: report any failure before exec through the pipe (Perl's handles above fd 2
-        # are closed on exec, so are all the launcher's own).
-        close $r;
-        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP PIPE CHLD);
-        my $fail = sub {
-            my ($code, $message) = @_;
-            my $errno = errno_name($! + 0);
-            syswrite($w, "$code\t$errno\t" . clean($message));
-            _exit($code);
-        };
-        setsid();
-        for my $pair (@env) {
-            my ($name, $value) = split /=/, $pair, 2;
-            $ENV{$name} = $value;
+    $write_end{1} or open($out_fh, '>>', $out) or return $give_up->(126, "cannot open $out: $!");
+    $write_end{2} or open($err_fh, '>>', $err) or return $give_up->(126, "cannot open $err: $!");
+    if ($option{mkdir} && !-d $cwd) {
+        make_path($cwd, { error => \my $errors });
+        -d $cwd or return $give_up->(126, "cannot create the job's folder $cwd: $!");
+    }
+    my @fds = map { fileno $_ } $NULL, $write_end{1} // $out_fh, $write_end{2} // $err_fh;
+    my (@names, @values);
+    for my $pair (@env) {
+        my ($name, $value) = split /=/, $pair, 2;
+        push @names, $name;
+        push @values, $value;
+    }
+    my $pid;
+    {
+        # The job's variables, for the fork only: the child inherits them, this process does not keep them.
+        local @ENV{@names} = @values;
+        $pid = fork();
+        if (defined $pid && $pid == 0) {
+            # The child: a failure before exec is reported through the pipe (Perl's handles above
+            # fd 2 are closed on exec, so are all the launcher's own).
+            setsid();
+            for my $fd (0, 1, 2) {
+                dup2($fds[$fd], $fd) // child_failed($w, 126, "cannot redirect fd $fd: $!");
+            }
+            chdir($cwd) or child_failed($w, 126, "cannot change to folder $cwd: $!");
+            { no warnings 'exec'; exec { $file } $file, @args; }
+            my $missing = $! == POSIX::ENOENT();
+            child_failed($w, $missing ? 127 : 126, "$file: " . ($missing ? 'command not found' : "$!"));
         }
-        open(STDIN, '<', '/dev/null') or $fail->(126, "cannot open /dev/null: $!");
-        if ($write_end{1}) { open(STDOUT, '>&', $write_end{1}) or $fail->(126, "cannot redirect stdout: $!") }
-        else { open(STDOUT, '>>', $out) or $fail->(126, "cannot open $out: $!") }
-        if ($write_end{2}) { open(STDERR, '>&', $write_end{2}) or $fail->(126, "cannot redirect stderr: $!") }
-        else { open(STDERR, '>>', $err) or $fail->(126, "cannot open $err: $!") }
-        if ($option{mkdir} && !-d $cwd) {
-            make_path($cwd, { error => \my $errors });
-            $fail->(126, "cannot create the job's folder $cwd: $!") unless -d $cwd;
-        }
-        chdir($cwd) or $fail->(126, "cannot change to folder $cwd: $!");
-        { no warnings 'exec'; exec { $file } $file, @args; }
-        my $missing = $! == POSIX::ENOENT();
-        $fail->($missing ? 127 : 126, "$file: " . ($missing ? 'command not found' : "$!"));
     }
-    close $_ for $w, values %write_end;
+    defined $pid or return $give_up->(126, "cannot start $file: $!");
+    close $_ for grep { defined } $w, $out_fh, $err_fh, values %write_end;
     my $report = '';
     while (1) {
         my $got = sysread($r, my $chunk, 4096);
@@ -176,14 +183,7 @@ sub launch {
         waitpid($pid, 0);
         close $_ for values %read_end;
         my ($code, $errno, $message) = split /\t/, $report, 3;
-        if ($err eq '') {
-            emit_data($key, 2, "batchd: $message\n");
-        } elsif (open(my $fh, '>>', $err)) {
-            print $fh "batchd: $message\n";
-            close $fh;
-        }
-        emit('failed', $key, $code, $errno, $message);
-        return;
+        return report_failed($key, $err, $code, $errno, $message);
     }
     for my $fd (keys %read_end) {
         my $file = $fd == 1 ? $out : $err;
@@ -197,6 +197,31 @@ sub launch {
     $group_of{$pid} = $key;
     $busy = time();
     emit('started', $key, $pid);
+}
+
+# The child, after a failed redirect, chdir or exec: report why through the exec pipe, then go.
+sub child_failed {
+    my ($w, $code, $message) = @_;
+    syswrite($w, "$code\t" . errno_name($! + 0) . "\t" . clean($message));
+    _exit($code);
+}
+
+# A job that could not be started: its message goes where its stderr would have gone.
+sub failed {
+    my ($key, $err, $code, $message) = @_;
+    my $errno = errno_name($! + 0);
+    report_failed($key, $err, $code, $errno, clean($message));
+}
+
+sub report_failed {
+    my ($key, $err, $code, $errno, $message) = @_;
+    if ($err eq '') {
+        emit_data($key, 2, "batchd: $message\n");
+    } elsif (open(my $fh, '>>', $err)) {
+        print $fh "batchd: $message\n";
+        close $fh;
+    }
+    emit('failed', $key, $code, $errno, $message);
 }
 
 sub reap {

@@ -164,6 +164,48 @@ describe('the Perl launcher with output sent back', () => {
     );
   });
 
+  it('gives each job its own variables, none left over from the job before, and every signal at its default', async () => {
+    const show =
+      'echo "A=${A-unset} B=${B-unset} HOME=${HOME-unset}"; grep -E "^Sig(Ign|Blk)" /proc/self/status';
+    const first = run({
+      ...piped,
+      env: { A: 'one', HOME: '/job-home' },
+      file: '/bin/sh',
+      args: ['-c', show],
+    });
+    expect(await first.exit).toMatchObject({ code: 0 });
+    const second = run({ ...piped, env: { B: 'two' }, file: '/bin/sh', args: ['-c', show] });
+    expect(await second.exit).toMatchObject({ code: 0 });
+    expect(output(first.key, 1).split('\n')[0]).toBe('A=one B=unset HOME=/job-home');
+    // The launcher's own HOME is back, and A is gone.
+    expect(output(second.key, 1).split('\n')[0]).toBe(`A=unset B=two HOME=${process.env.HOME ?? 'unset'}`);
+    // The launcher drops INT, TERM, HUP and PIPE itself; its jobs neither ignore nor block any.
+    for (const key of [first.key, second.key]) {
+      expect(output(key, 1)).toMatch(/^SigBlk:\s+0+$/m);
+      expect(output(key, 1)).toMatch(/^SigIgn:\s+0+$/m);
+    }
+  });
+
+  it('reports a stdout file it cannot open in the stderr file, and starts nothing', async () => {
+    const err = path.join(dir, 'unopenable-err.log');
+    const marker = path.join(dir, 'should-not-exist');
+    const { exit } = run({
+      cwd: dir,
+      env: {},
+      stdout: path.join(dir, 'no-such-folder', 'out.log'),
+      stderr: err,
+      file: '/bin/sh',
+      args: ['-c', `touch ${marker}`],
+    });
+    const failed = await exit;
+    expect(failed).toMatchObject({ code: 126, errno: 'ENOENT' });
+    expect(failed.error).toContain(`cannot open ${path.join(dir, 'no-such-folder', 'out.log')}`);
+    expect(readFileSync(err, 'utf8')).toMatch(
+      /^batchd: cannot open .*out\.log: No such file or directory\n$/,
+    );
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('reports the exit of a job whose escaped child holds its output open, within seconds', async () => {
     const pidFile = path.join(dir, 'escaped.pid');
     const started = Date.now();

@@ -45,6 +45,16 @@ export type PipedSpawnRequest = Omit<
   stderr: string | null;
 };
 
+/**
+ * For the Perl launcher on a host: finished jobs' folders, an empty one kept aside for a later
+ * `mkdir` there, the rest removed by one `rm -rf` that runs as job `key`.
+ */
+export interface RecycleRequest {
+  op: 'recycle';
+  key: number;
+  paths: string[];
+}
+
 /** The Perl launcher's events: the common ones, its output data, and its start. */
 export type WireEvent =
   LauncherEvent | { op: 'data'; key: number; fd: 1 | 2; data: Buffer } | { op: 'ready'; pid: number };

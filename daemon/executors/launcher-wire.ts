@@ -1,29 +1,33 @@
 import { constants } from 'node:os';
 
-import type { LauncherRequest, PipedSpawnRequest, WireEvent } from './launcher-protocol.ts';
+import type { LauncherRequest, PipedSpawnRequest, RecycleRequest, WireEvent } from './launcher-protocol.ts';
 
 /**
  * The Perl launcher's wire format (launcher.pl describes it): length-prefixed NUL-separated
  * request frames, and tab-separated event lines of which `data` is followed by raw bytes. The same
  * for the launcher on this machine and one on a remote host.
  */
-export function encodeRequest(request: LauncherRequest | ({ op: 'spawn' } & PipedSpawnRequest)): Buffer {
+export function encodeRequest(
+  request: LauncherRequest | ({ op: 'spawn' } & PipedSpawnRequest) | RecycleRequest,
+): Buffer {
   const fields =
     request.op === 'kill'
       ? ['kill', String(request.key), request.signal.replace(/^SIG/, '')]
-      : [
-          'spawn',
-          String(request.key),
-          request.file,
-          request.cwd,
-          request.stdout ?? '',
-          request.stderr ?? '',
-          String(request.args.length),
-          ...request.args,
-          String(Object.keys(request.env).length),
-          ...Object.entries(request.env).map(([name, value]) => `${name}=${value}`),
-          ...(request.options === undefined ? [] : [request.options.join(',')]),
-        ];
+      : request.op === 'recycle'
+        ? ['recycle', String(request.key), ...request.paths]
+        : [
+            'spawn',
+            String(request.key),
+            request.file,
+            request.cwd,
+            request.stdout ?? '',
+            request.stderr ?? '',
+            String(request.args.length),
+            ...request.args,
+            String(Object.keys(request.env).length),
+            ...Object.entries(request.env).map(([name, value]) => `${name}=${value}`),
+            ...(request.options === undefined ? [] : [request.options.join(',')]),
+          ];
   const payload = Buffer.from(fields.join('\0'));
   return Buffer.concat([Buffer.from(`${payload.length}\n`), payload]);
 }

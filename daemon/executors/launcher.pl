@@ -12,6 +12,9 @@
 #   "<length>\n" then <length> bytes of NUL-separated fields:
 #     spawn KEY FILE CWD STDOUT STDERR NARGS ARG... NENV NAME=VALUE... [OPTIONS]
 #     kill KEY SIGNAL          (SIGNAL without "SIG", e.g. TERM)
+#     recycle KEY PATH...      finished jobs' folders: an empty one is kept aside (renamed) for a
+#                              later "mkdir" in the same parent, the rest go by one `rm -rf`, run
+#                              as job KEY (its exit event, at once when there is nothing to remove)
 #   STDOUT and STDERR are files to append to, or empty: the output is sent back as data events.
 #   OPTIONS, comma-separated: "mkdir" makes CWD (and its parents) first; "result" adds a field
 #   to the exit event, 1 if the file named by the job's BATCHD_RESULT is there and not empty;
@@ -65,6 +68,70 @@ sub emit_data {
 sub clean { my $s = shift; $s =~ s/[\t\n\r]+/ /g; return $s }
 
 my $NULL;    # /dev/null, every job's stdin
+
+# Empty job folders kept for reuse, by parent folder: a rename costs the host a fraction of making
+# a folder and removing it (on ext4 without a journal and with `discard`, every freed inode is a
+# TRIM and slows the creations that follow). Named after this host and process, so a launcher
+# can tell a dead one's (removed) from a live one's; all of them are removed when this one ends.
+my $SPARES_MAX = 64;
+my %spares;
+my %swept;
+my $spare_seq = 0;
+my $HOST = (POSIX::uname())[1] // 'host';
+$HOST =~ s/[^A-Za-z0-9.-]/_/g;
+
+sub parent_of { my ($parent) = $_[0] =~ m{^(.+)/[^/]+$}; return $parent }
+
+# A dead launcher's spares in `parent` (it was killed before it could remove them).
+sub sweep_stale {
+    my $parent = shift;
+    opendir(my $dh, $parent) or return;
+    for my $name (readdir $dh) {
+        next unless $name =~ /^\.batchd-spare-\Q$HOST\E-(\d+)-\d+$/;
+        next if $1 == $$ || kill(0, $1) || $!{EPERM};
+        rmdir("$parent/$name");
+    }
+    closedir $dh;
+}
+
+# Keep an empty job folder aside; false when it is not one (or the pool is full).
+sub recycle_one {
+    my $path   = shift;
+    my $parent = parent_of($path) // return 0;
+    return 0 if -l $path || !-d _;
+    opendir(my $dh, $path) or return 0;
+    my $empty = 1;
+    while (defined(my $name = readdir $dh)) {
+        next if $name eq '.' || $name eq '..';
+        $empty = 0;
+        last;
+    }
+    closedir $dh;
+    my $pool = $spares{$parent} //= [];
+    return 0 if !$empty || @$pool >= $SPARES_MAX;
+    sweep_stale($parent) unless $swept{$parent}++;
+    my $spare = "$parent/.batchd-spare-$HOST-$$-" . $spare_seq++;
+    rename($path, $spare) or return 0;
+    push @$pool, $spare;
+    return 1;
+}
+
+# A kept folder moved to `cwd`, with the mode a new one would have (a job may have changed it).
+sub reuse_spare {
+    my $cwd    = shift;
+    my $parent = parent_of($cwd) // return;
+    my $spare  = pop @{ $spares{$parent} // [] } // return;
+    if (rename($spare, $cwd)) {
+        chmod(0777 & ~umask, $cwd);
+    } else {
+        rmdir($spare);
+    }
+}
+
+sub remove_spares {
+    rmdir($_) for map { @$_ } values %spares;
+    %spares = ();
+}
 
 sub errno_name {
     local $! = shift;
@@ -137,6 +204,9 @@ sub launch {
     }
     $write_end{1} or open($out_fh, '>>', $out) or return $give_up->(126, "cannot open $out: $!");
     $write_end{2} or open($err_fh, '>>', $err) or return $give_up->(126, "cannot open $err: $!");
+    if ($option{mkdir} && !-d $cwd) {
+        reuse_spare($cwd);
+    }
     if ($option{mkdir} && !-d $cwd) {
         make_path($cwd, { error => \my $errors });
         -d $cwd or return $give_up->(126, "cannot create the job's folder $cwd: $!");
@@ -258,6 +328,14 @@ sub handle {
     my $op = shift @f;
     if ($op eq 'spawn') {
         launch(@f);
+    } elsif ($op eq 'recycle') {
+        my ($key, @paths) = @f;
+        my @rest = grep { !recycle_one($_) } @paths;
+        if (@rest) {
+            launch($key, 'rm', '/', '', '', 2 + @rest, '-rf', '--', @rest, 0);
+        } else {
+            emit('exit', $key, 0, 0);
+        }
     } elsif ($op eq 'kill') {
         my ($key, $signal) = @f;
         for my $pid (keys %group_of) {
@@ -308,4 +386,5 @@ while (1) {
     }
 }
 kill_all();
+remove_spares();
 exit 0;

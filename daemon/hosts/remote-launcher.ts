@@ -8,6 +8,12 @@ import { perlLauncherSource } from '../executors/launcher.ts';
 import { shellQuote } from '../executors/remote-command.ts';
 import { onChannelExit } from './channel-exit.ts';
 
+/** A short command's end: its exit code and what it wrote to stderr. */
+export interface ShortResult {
+  code: number | null;
+  stderr: string;
+}
+
 /** A remote job's output always comes back as data. */
 export type RemoteJobHandlers = JobHandlers & Required<Pick<JobHandlers, 'onData'>>;
 
@@ -94,20 +100,35 @@ export class RemoteLauncher {
     if (this.#jobs.has(key) && !this.#closed) this.#channel.write(encodeRequest({ op: 'kill', key, signal }));
   }
 
-  /** Run a short command and collect its stderr (removing finished job folders). */
-  run(file: string, args: string[], cwd: string): Promise<{ code: number | null; stderr: string }> {
+  /** Run a short command and collect its stderr. */
+  run(file: string, args: string[], cwd: string): Promise<ShortResult> {
+    return this.#short((handlers) =>
+      this.spawn({ file, args, cwd, env: {}, stdout: null, stderr: null }, handlers),
+    );
+  }
+
+  /**
+   * Finished jobs' folders: the empty ones are kept aside for the next jobs on this connection
+   * (renamed into place by their `mkdir`), the rest removed with one `rm -rf`.
+   */
+  recycle(paths: string[]): Promise<ShortResult> {
+    return this.#short((handlers) => {
+      const key = this.#jobs.add(handlers);
+      if (this.#closed) this.#jobs.fail(key, "the job launcher's channel is closed");
+      else this.#channel.write(encodeRequest({ op: 'recycle', key, paths }));
+    });
+  }
+
+  #short(start: (handlers: RemoteJobHandlers) => void): Promise<ShortResult> {
     return new Promise((resolve) => {
       let stderr = '';
-      this.spawn(
-        { file, args, cwd, env: {}, stdout: null, stderr: null },
-        {
-          onStarted: () => undefined,
-          onData: (fd, data) => {
-            if (fd === 2 && stderr.length < 10_000) stderr += data.toString();
-          },
-          onExit: (event) => resolve({ code: event.code, stderr: event.error ?? stderr }),
+      start({
+        onStarted: () => undefined,
+        onData: (fd, data) => {
+          if (fd === 2 && stderr.length < 10_000) stderr += data.toString();
         },
-      );
+        onExit: (event) => resolve({ code: event.code, stderr: event.error ?? stderr }),
+      });
     });
   }
 

@@ -8,7 +8,8 @@ const BATCH = 64;
 const DELAY_MS = 500;
 
 /**
- * Removes finished jobs' folders on one host, many per exec: an `rm` per job would cost the host a
+ * Removes finished jobs' folders on one host, many per exec (through the host's launcher, empty
+ * ones are kept aside for the next jobs instead): an `rm` per job would cost the host a
  * process per job, as much as the job's own. A folder waits at most DELAY_MS; what is still
  * pending when the daemon stops is removed by `flush()`. A folder's name includes its attempt,
  * so a retry never shares a folder with a removal still pending.
@@ -52,12 +53,13 @@ export class RemoteSweeper {
       lease = await this.#lease(signal);
       for (let i = 0; i < paths.length; i += BATCH) {
         const batch = paths.slice(i, i + BATCH);
-        // Through the connection's job launcher when it runs: no exec channel, no shell.
+        // Through the connection's job launcher when it runs: no exec channel, no shell, and
+        // empty folders kept for the next jobs instead of removed.
         const launcher = await lease.runningLauncher();
         const { code, stderr } =
           launcher === undefined
             ? await lease.run(`rm -rf -- ${batch.map(shellQuote).join(' ')}`)
-            : await launcher.run('rm', ['-rf', '--', ...batch], '/');
+            : await launcher.recycle(batch);
         if (code !== 0)
           this.#log.warn(
             { host: this.#host, stderr: stderr.slice(-500) },

@@ -1,6 +1,17 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +23,9 @@ import { pidAlive } from '../helpers/dispatch.ts';
 import { waitFor } from '../helpers/env.ts';
 
 type Exit = Extract<WireEvent, { op: 'exit' }>;
+
+/** This machine's name as the launcher puts it in the names of the folders it keeps. */
+const HOST = hostname().replace(/[^A-Za-z0-9.-]/g, '_');
 
 describe('the launcher wire format', () => {
   it('reads the same events whether the bytes come at once or one at a time', () => {
@@ -83,6 +97,12 @@ describe('the Perl launcher with output sent back', () => {
     const exit = new Promise<Exit>((resolve) => waiting.set(key, resolve));
     child.stdin.write(encodeRequest({ op: 'spawn', key, ...request }));
     return { key, exit };
+  };
+  const recycle = (paths: string[]): Promise<Exit> => {
+    const key = nextKey++;
+    const exit = new Promise<Exit>((resolve) => waiting.set(key, resolve));
+    child.stdin.write(encodeRequest({ op: 'recycle', key, paths }));
+    return exit;
   };
   const output = (key: number, fd: 1 | 2): string =>
     Buffer.concat(
@@ -206,6 +226,44 @@ describe('the Perl launcher with output sent back', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('keeps an empty finished folder for the next job made there, removes the rest, never follows a link', async () => {
+    const work = path.join(dir, 'work');
+    const target = path.join(dir, 'link-target');
+    mkdirSync(path.join(work, 'empty.1'), { recursive: true });
+    chmodSync(path.join(work, 'empty.1'), 0o700); // as a job may leave it
+    mkdirSync(path.join(work, 'full.1', 'sub'), { recursive: true });
+    writeFileSync(path.join(work, 'full.1', 'sub', 'out.txt'), 'x');
+    mkdirSync(target);
+    writeFileSync(path.join(target, 'keep.txt'), 'keep');
+    symlinkSync(target, path.join(work, 'link.1'));
+    const kept = statSync(path.join(work, 'empty.1')).ino;
+
+    const paths = ['empty.1', 'full.1', 'link.1', 'missing.1'].map((name) => path.join(work, name));
+    expect(await recycle(paths)).toMatchObject({ code: 0, signal: null });
+    const spares = readdirSync(work);
+    expect(spares).toHaveLength(1);
+    expect(spares[0]).toMatch(new RegExp(`^\\.batchd-spare-${HOST}-${child.pid}-\\d+$`));
+    expect(statSync(path.join(work, spares[0] ?? '')).ino).toBe(kept);
+    expect(readFileSync(path.join(target, 'keep.txt'), 'utf8')).toBe('keep');
+
+    // The next job made in that folder gets it, with a new folder's mode.
+    const cwd = path.join(work, 'next.1');
+    const next = run({
+      ...piped,
+      cwd,
+      options: ['mkdir'],
+      file: '/bin/sh',
+      args: ['-c', 'stat -c "%i %a" .'],
+    });
+    expect(await next.exit).toMatchObject({ code: 0 });
+    const mode = (0o777 & ~process.umask()).toString(8);
+    expect(output(next.key, 1)).toBe(`${kept} ${mode}\n`);
+    expect(readdirSync(work)).toEqual(['next.1']);
+    // Nothing to remove: the exit comes at once.
+    expect(await recycle([cwd])).toMatchObject({ code: 0 });
+    expect(readdirSync(work)).toHaveLength(1);
+  });
+
   it('reports the exit of a job whose escaped child holds its output open, within seconds', async () => {
     const pidFile = path.join(dir, 'escaped.pid');
     const started = Date.now();
@@ -221,7 +279,20 @@ describe('the Perl launcher with output sent back', () => {
     process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
   });
 
-  it('kills its running jobs and exits when its input closes', async () => {
+  it('kills its running jobs, removes the folders it kept, and exits when its input closes', async () => {
+    const work = path.join(dir, 'work');
+    mkdirSync(path.join(work, 'last.1'));
+    // A dead launcher's spare (killed before it could remove it) goes with the first recycle in its
+    // folder; a live one's stays.
+    const other = path.join(dir, 'other');
+    const dead = `.batchd-spare-${HOST}-${spawnSync('true').pid}-0`;
+    const live = `.batchd-spare-${HOST}-${process.pid}-0`;
+    for (const name of [dead, live, 'last.1']) mkdirSync(path.join(other, name), { recursive: true });
+    expect(await recycle([path.join(work, 'last.1'), path.join(other, 'last.1')])).toMatchObject({ code: 0 });
+    const kept = readdirSync(other);
+    expect(kept).toHaveLength(2);
+    expect(kept).toContain(live);
+    expect(kept).not.toContain(dead);
     const { key } = run({ ...piped, file: '/bin/sleep', args: ['61'] });
     const started = await waitFor(
       () =>
@@ -233,5 +304,7 @@ describe('the Perl launcher with output sent back', () => {
     child.stdin.end();
     await exited;
     await waitFor(() => !pidAlive(started.pid), 5_000, 'the job to be killed');
+    expect(readdirSync(other)).toEqual([live]);
+    expect(readdirSync(work).filter((name) => name.startsWith('.batchd-spare-'))).toEqual([]);
   });
 });

@@ -5,8 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Daemon } from '../../daemon/daemon.ts';
 import { dropJob, makeDispatchEnv, startInProcess } from '../helpers/dispatch.ts';
-import type { TestEnv } from '../helpers/env.ts';
-import { finished, hostFile, log, waitForNoLeftovers, waitForNoProcess, waitForProcess } from './ssh-env.ts';
+import { type TestEnv, waitFor } from '../helpers/env.ts';
+import {
+  finished,
+  hostFile,
+  leftovers,
+  log,
+  SPARE,
+  waitForNoLeftovers,
+  waitForNoProcess,
+  waitForProcess,
+} from './ssh-env.ts';
 import { type Sshd, sshdAvailable, startSshd } from './sshd.ts';
 
 /**
@@ -58,6 +67,7 @@ describe.skipIf(!sshdAvailable()).each([{ perl: 'perl' as const }, { perl: false
             template: "sh -c 'head -c 20000000 /dev/zero; head -c 1000001 /dev/zero >&2'",
             host_name: 'remote',
           },
+          where: { template: 'stat -c %i .', host_name: 'remote' },
           nap: {
             template: 'sleep $seconds',
             params: [{ name: 'seconds', type: 'Integer' }],
@@ -119,6 +129,38 @@ describe.skipIf(!sshdAvailable()).each([{ perl: 'perl' as const }, { perl: false
       expect(JSON.parse(readFileSync(path.join(dir, 'result.json'), 'utf8'))).toEqual({ host: 'remote' });
       await waitForNoLeftovers(remote);
     });
+
+    const spareInodes = (): string[] =>
+      leftovers(remote, true)
+        .filter((name) => SPARE.test(name))
+        .map((name) => String(statSync(path.join(remote, name)).ino));
+
+    it(
+      perl === false
+        ? 'removes the empty folder a job leaves, under the shell wrapper (nothing to keep it for)'
+        : 'runs the next job in a folder an earlier job left empty, renamed into place rather than made',
+      async () => {
+        const first = await dropJob(env, 'default', { type: 'where' }, 'where-1');
+        const before = await finished(env, first);
+        expect(before.state).toBe('done');
+        if (perl === false) {
+          await waitForNoLeftovers(remote, true);
+          return;
+        }
+        // Kept aside by the host's launcher, under a hidden name, instead of removed.
+        const kept = await waitFor(
+          () => (spareInodes().length > 0 ? spareInodes() : undefined),
+          5_000,
+          'an empty job folder kept for reuse',
+        );
+        expect(kept).toContain(log(before.dir, 'stdout.log').trim());
+        const second = await dropJob(env, 'default', { type: 'where' }, 'where-2');
+        const { state, dir } = await finished(env, second);
+        expect(state).toBe('done');
+        expect(kept).toContain(log(dir, 'stdout.log').trim());
+        await waitForNoLeftovers(remote);
+      },
+    );
 
     /** The processes above a job's remote `sleep <seconds>` (pid and command name), nearest first. */
     const ancestry = async (seconds: number): Promise<{ pid: number; name: string }[]> => {

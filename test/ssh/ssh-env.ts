@@ -54,23 +54,29 @@ export function log(dir: string, name: 'stdout.log' | 'stderr.log'): string {
   return readLog(dir, name);
 }
 
-/** Remote job folders left in a host's work folder. */
-export function leftovers(remoteRoot: string): string[] {
+/** The empty job folders a host's launcher keeps for its next jobs (until it ends). */
+export const SPARE = /^\.batchd-spare-/;
+
+/**
+ * Remote job folders left in a host's work folder: with `spares`, the folders its launcher keeps
+ * for reuse count too (none may be left once the daemon is gone).
+ */
+export function leftovers(remoteRoot: string, spares = false): string[] {
   try {
-    return readdirSync(remoteRoot);
+    return readdirSync(remoteRoot).filter((name) => spares || !SPARE.test(name));
   } catch {
     return [];
   }
 }
 
-/** Job folders are removed in batches, shortly after their jobs end. */
-export async function waitForNoLeftovers(remoteRoot: string): Promise<void> {
+/** Job folders are removed (or, empty, kept aside by the launcher) in batches, shortly after their jobs end. */
+export async function waitForNoLeftovers(remoteRoot: string, spares = false): Promise<void> {
   await waitFor(
-    () => leftovers(remoteRoot).length === 0,
+    () => leftovers(remoteRoot, spares).length === 0,
     5_000,
     `no job folders left in ${remoteRoot}`,
   ).catch(() => {
-    throw new Error(`job folders left in ${remoteRoot}: ${leftovers(remoteRoot).join(', ')}`);
+    throw new Error(`job folders left in ${remoteRoot}: ${leftovers(remoteRoot, spares).join(', ')}`);
   });
 }
 

@@ -94,21 +94,27 @@ sub sweep_stale {
     closedir $dh;
 }
 
+# A folder (not a link to one) with nothing in it.
+sub empty_folder {
+    my $path = shift;
+    return 0 if -l $path || !-d _;
+    opendir(my $dh, $path) or return 0;
+    while (defined(my $name = readdir $dh)) {
+        next if $name eq '.' || $name eq '..';
+        closedir $dh;
+        return 0;
+    }
+    closedir $dh;
+    return 1;
+}
+
 # Keep an empty job folder aside; false when it is not one (or the pool is full).
 sub recycle_one {
     my $path   = shift;
     my $parent = parent_of($path) // return 0;
-    return 0 if -l $path || !-d _;
-    opendir(my $dh, $path) or return 0;
-    my $empty = 1;
-    while (defined(my $name = readdir $dh)) {
-        next if $name eq '.' || $name eq '..';
-        $empty = 0;
-        last;
-    }
-    closedir $dh;
+    return 0 unless empty_folder($path);
     my $pool = $spares{$parent} //= [];
-    return 0 if !$empty || @$pool >= $SPARES_MAX;
+    return 0 if @$pool >= $SPARES_MAX;
     sweep_stale($parent) unless $swept{$parent}++;
     my $spare = "$parent/.batchd-spare-$HOST-$$-" . $spare_seq++;
     rename($path, $spare) or return 0;
@@ -117,19 +123,28 @@ sub recycle_one {
 }
 
 # A kept folder moved to `cwd`, with the mode a new one would have (a job may have changed it).
+# One that is no longer empty (a process that left its job's group still works in it) is not
+# used: it is removed when this launcher ends.
+my @spoilt;
 sub reuse_spare {
     my $cwd    = shift;
     my $parent = parent_of($cwd) // return;
-    my $spare  = pop @{ $spares{$parent} // [] } // return;
-    if (rename($spare, $cwd)) {
-        chmod(0777 & ~umask, $cwd);
-    } else {
+    while (defined(my $spare = pop @{ $spares{$parent} // [] })) {
+        if (!empty_folder($spare)) {
+            push @spoilt, $spare;
+            next;
+        }
+        if (rename($spare, $cwd)) {
+            chmod(0777 & ~umask, $cwd);
+            return;
+        }
         rmdir($spare);
     }
 }
 
 sub remove_spares {
     rmdir($_) for map { @$_ } values %spares;
+    -l $_ ? unlink($_) : File::Path::remove_tree($_, { safe => 1 }) for @spoilt;
     %spares = ();
 }
 

@@ -463,6 +463,7 @@ export class Daemon {
     try {
       for (const queue of this.queues.scan()) this.#addQueue(queue);
       for (const queue of this.queues.names()) {
+        this.queues.refresh(queue, this.config.daemon.dispatcher.stable_time);
         this.#watcher.watchQueue(queue);
         this.#scanIncoming(queue);
         await this.#requests.scan(queue);

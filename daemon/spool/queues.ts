@@ -20,6 +20,8 @@ export class QueueRegistry {
   readonly #log: Logger;
   readonly #events: EventBus;
   readonly #queues = new Map<string, QueueSettings>();
+  /** How each queue's `queue.yaml` looked (its stats) when it was last read. */
+  readonly #read = new Map<string, string>();
 
   constructor(layout: SpoolLayout, events: EventBus, log: Logger) {
     this.#layout = layout;
@@ -75,6 +77,8 @@ export class QueueRegistry {
     // A late watcher event (queue.yaml gone with its deleted folder) must not bring a removed queue back.
     if (!this.#queues.has(name)) return;
     const file = path.join(this.#layout.queueDir(name), QUEUE_FILE);
+    // Taken before the read: a write that lands after it shows as a change at the next refresh.
+    this.#read.set(name, stamp(file)?.key ?? 'none');
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -96,8 +100,22 @@ export class QueueRegistry {
     }
   }
 
+  /**
+   * Reload a queue whose `queue.yaml` changed since it was last read and has been left alone for
+   * `settleMs` (a write still going on waits for the next time): the rescan's backstop for an
+   * edit the watcher missed. One `stat` per queue.
+   */
+  refresh(name: string, settleMs: number): void {
+    if (!this.#queues.has(name)) return;
+    const now = stamp(path.join(this.#layout.queueDir(name), QUEUE_FILE));
+    if ((now?.key ?? 'none') === this.#read.get(name)) return;
+    if (now !== undefined && Date.now() - now.mtimeMs < settleMs) return;
+    this.reload(name);
+  }
+
   /** Forget a queue whose folder is gone. */
   remove(name: string): void {
+    this.#read.delete(name);
     if (this.#queues.delete(name)) this.#events.emit('queue:changed', { queue: name });
   }
 
@@ -105,5 +123,15 @@ export class QueueRegistry {
   override(name: string, change: Partial<QueueSettings>): void {
     this.#queues.set(name, { ...this.settings(name), ...change });
     this.#events.emit('queue:changed', { queue: name });
+  }
+}
+
+/** A file's identity and times, or undefined when it is not there. */
+function stamp(file: string): { key: string; mtimeMs: number } | undefined {
+  try {
+    const st = statSync(file, { bigint: true });
+    return { key: `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, mtimeMs: Number(st.mtimeMs) };
+  } catch {
+    return undefined;
   }
 }

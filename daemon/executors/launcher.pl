@@ -122,13 +122,13 @@ sub recycle_one {
     return 1;
 }
 
-# A kept folder moved to `cwd`, with the mode a new one would have (a job may have changed it).
-# One that is no longer empty (a process that left its job's group still works in it) is not
-# used: it is removed when this launcher ends.
+# A kept folder moved to `cwd`, with the mode a new one would have (a job may have changed it);
+# false when there is none. One that is no longer empty (a process that left its job's group
+# still works in it) is not used: it is removed when this launcher ends.
 my @spoilt;
 sub reuse_spare {
     my $cwd    = shift;
-    my $parent = parent_of($cwd) // return;
+    my $parent = parent_of($cwd) // return 0;
     while (defined(my $spare = pop @{ $spares{$parent} // [] })) {
         if (!empty_folder($spare)) {
             push @spoilt, $spare;
@@ -136,10 +136,11 @@ sub reuse_spare {
         }
         if (rename($spare, $cwd)) {
             chmod(0777 & ~umask, $cwd);
-            return;
+            return 1;
         }
         rmdir($spare);
     }
+    return 0;
 }
 
 sub remove_spares {
@@ -202,10 +203,10 @@ sub launch {
     my %option = map { $_ => 1 } split /,/, (shift(@rest) // '');
     my (%read_end, %write_end, $r, $w, $out_fh, $err_fh);
     my $give_up = sub {
-        my $errno = $! + 0;
+        my ($code, $message) = @_;
+        my $errno = errno_name($! + 0);
         close $_ for grep { defined } $r, $w, $out_fh, $err_fh, values %read_end, values %write_end;
-        $! = $errno;
-        failed($key, $err, @_);
+        report_failed($key, $err, $code, $errno, clean($message));
     };
     for my $fd (grep { $option{lazy} || ($_ == 1 ? $out : $err) eq '' } 1, 2) {
         pipe($read_end{$fd}, $write_end{$fd}) or return $give_up->(126, "cannot start $file: $!");
@@ -219,10 +220,7 @@ sub launch {
     }
     $write_end{1} or open($out_fh, '>>', $out) or return $give_up->(126, "cannot open $out: $!");
     $write_end{2} or open($err_fh, '>>', $err) or return $give_up->(126, "cannot open $err: $!");
-    if ($option{mkdir} && !-d $cwd) {
-        reuse_spare($cwd);
-    }
-    if ($option{mkdir} && !-d $cwd) {
+    if ($option{mkdir} && !-d $cwd && !reuse_spare($cwd)) {
         make_path($cwd, { error => \my $errors });
         -d $cwd or return $give_up->(126, "cannot create the job's folder $cwd: $!");
     }
@@ -292,12 +290,6 @@ sub child_failed {
 }
 
 # A job that could not be started: its message goes where its stderr would have gone.
-sub failed {
-    my ($key, $err, $code, $message) = @_;
-    my $errno = errno_name($! + 0);
-    report_failed($key, $err, $code, $errno, clean($message));
-}
-
 sub report_failed {
     my ($key, $err, $code, $errno, $message) = @_;
     if ($err eq '') {

@@ -87,12 +87,14 @@ export class RemoteLauncher {
   }
 
   spawn(request: Omit<PipedSpawnRequest, 'key'>, handlers: RemoteJobHandlers): number {
+    return this.#send((key) => encodeRequest({ op: 'spawn', key, ...request }), handlers);
+  }
+
+  /** A request that ends like a job (its exit event), under a key of its own. */
+  #send(frame: (key: number) => Buffer, handlers: RemoteJobHandlers): number {
     const key = this.#jobs.add(handlers);
-    if (this.#closed) {
-      this.#jobs.fail(key, "the job launcher's channel is closed");
-      return key;
-    }
-    this.#channel.write(encodeRequest({ op: 'spawn', key, ...request }));
+    if (this.#closed) this.#jobs.fail(key, "the job launcher's channel is closed");
+    else this.#channel.write(frame(key));
     return key;
   }
 
@@ -112,14 +114,12 @@ export class RemoteLauncher {
    * (renamed into place by their `mkdir`), the rest removed with one `rm -rf`.
    */
   recycle(paths: string[]): Promise<ShortResult> {
-    return this.#short((handlers) => {
-      const key = this.#jobs.add(handlers);
-      if (this.#closed) this.#jobs.fail(key, "the job launcher's channel is closed");
-      else this.#channel.write(encodeRequest({ op: 'recycle', key, paths }));
-    });
+    return this.#short((handlers) =>
+      this.#send((key) => encodeRequest({ op: 'recycle', key, paths }), handlers),
+    );
   }
 
-  #short(start: (handlers: RemoteJobHandlers) => void): Promise<ShortResult> {
+  #short(start: (handlers: RemoteJobHandlers) => unknown): Promise<ShortResult> {
     return new Promise((resolve) => {
       let stderr = '';
       start({

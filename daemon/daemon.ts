@@ -461,6 +461,7 @@ export class Daemon {
     if (this.#rescanning || this.#stopping !== undefined) return;
     this.#rescanning = true;
     try {
+      this.config.refresh(this.config.daemon.dispatcher.stable_time);
       for (const queue of this.queues.scan()) this.#addQueue(queue);
       for (const queue of this.queues.names()) {
         this.queues.refresh(queue, this.config.daemon.dispatcher.stable_time);

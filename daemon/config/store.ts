@@ -8,6 +8,7 @@ import { BatchdError, coerceError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Logger } from '../log.ts';
 import { ANYTIME_SCHEDULE, COMMAND_TYPE } from './builtins.ts';
+import { changedAndSettled, fileStamp } from './file-stamp.ts';
 import { parseText } from './parse.ts';
 import {
   type DaemonConfig,
@@ -50,6 +51,8 @@ export class ConfigStore {
   readonly #events: EventBus;
   readonly #log: Logger;
   #watcher: FSWatcher | undefined;
+  /** How each file looked (its stats) when it was last read; a file not there then maps to undefined. */
+  readonly #read = new Map<string, string | undefined>();
 
   constructor(dir: string | undefined, events: EventBus, log: Logger) {
     this.dir = dir;
@@ -70,14 +73,8 @@ export class ConfigStore {
     for (const item of collection.builtins) collection.items.set(item.name, item);
     this.#collections.set(spec.folder, collection);
     if (this.dir === undefined) return;
-    let files: string[];
-    try {
-      files = readdirSync(path.join(this.dir, spec.folder));
-    } catch {
-      return;
-    }
-    for (const file of files) {
-      if (isConfigFile(file)) this.#reloadItem(spec.folder, path.join(this.dir, spec.folder, file));
+    for (const file of listConfigFiles(path.join(this.dir, spec.folder))) {
+      this.#reloadItem(spec.folder, path.join(this.dir, spec.folder, file));
     }
   }
 
@@ -124,6 +121,27 @@ export class ConfigStore {
     this.#onChange(file);
   }
 
+  /**
+   * Reload every file that changed since it was last read, appeared or went away, once it has been
+   * left alone for `settleMs`: the rescan's backstop for an edit the watcher missed (inotify drops
+   * events when its queue overflows). A `stat` per file and a listing per folder.
+   */
+  refresh(settleMs: number): void {
+    if (this.dir === undefined) return;
+    const look = (file: string): void => {
+      if (changedAndSettled(fileStamp(file), this.#read.get(file), settleMs)) this.#onChange(file);
+    };
+    look(path.join(this.dir, 'batchd.yaml'));
+    for (const folder of this.#collections.keys()) {
+      const dir = path.join(this.dir, folder);
+      const seen = new Set(listConfigFiles(dir).map((f) => path.join(dir, f)));
+      for (const file of this.#read.keys()) {
+        if (path.dirname(file) === dir && !seen.has(file)) seen.add(file);
+      }
+      for (const file of seen) look(file);
+    }
+  }
+
   #onChange(file: string): void {
     if (this.dir === undefined || !isConfigFile(file)) return;
     const rel = path.relative(this.dir, file);
@@ -144,10 +162,13 @@ export class ConfigStore {
     const collection = this.#collections.get(folder);
     if (collection === undefined) return;
     const stem = path.basename(file).replace(/\.(ya?ml|json)$/, '');
+    // Taken before the read: a write that lands after it shows as a change at the next refresh.
+    this.#read.set(file, fileStamp(file)?.key);
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch {
+      this.#read.delete(file);
       // Deleted: the built-in of that name comes back, otherwise the item is gone.
       const builtin = collection.builtins.find((b) => b.name === stem);
       if (builtin === undefined) collection.items.delete(stem);
@@ -181,6 +202,7 @@ export class ConfigStore {
   #readDaemonConfig(initial: boolean): DaemonConfig | undefined {
     if (this.dir === undefined) return undefined;
     const file = path.join(this.dir, 'batchd.yaml');
+    this.#read.set(file, fileStamp(file)?.key);
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -196,6 +218,15 @@ export class ConfigStore {
       this.#events.emit('config:invalid', { file, message });
       return undefined;
     }
+  }
+}
+
+/** The configuration files in a folder (none when it is missing). */
+function listConfigFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter(isConfigFile);
+  } catch {
+    return [];
   }
 }
 

@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
+import { changedAndSettled, fileStamp } from '../config/file-stamp.ts';
 import { parseText } from '../config/parse.ts';
 import { type QueueSettings, queueSettingsSchema } from '../config/schema.ts';
 import { coerceError } from '../errors.ts';
@@ -21,7 +22,7 @@ export class QueueRegistry {
   readonly #events: EventBus;
   readonly #queues = new Map<string, QueueSettings>();
   /** How each queue's `queue.yaml` looked (its stats) when it was last read. */
-  readonly #read = new Map<string, string>();
+  readonly #read = new Map<string, string | undefined>();
 
   constructor(layout: SpoolLayout, events: EventBus, log: Logger) {
     this.#layout = layout;
@@ -78,7 +79,7 @@ export class QueueRegistry {
     if (!this.#queues.has(name)) return;
     const file = path.join(this.#layout.queueDir(name), QUEUE_FILE);
     // Taken before the read: a write that lands after it shows as a change at the next refresh.
-    this.#read.set(name, stamp(file)?.key ?? 'none');
+    this.#read.set(name, fileStamp(file)?.key);
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -107,10 +108,8 @@ export class QueueRegistry {
    */
   refresh(name: string, settleMs: number): void {
     if (!this.#queues.has(name)) return;
-    const now = stamp(path.join(this.#layout.queueDir(name), QUEUE_FILE));
-    if ((now?.key ?? 'none') === this.#read.get(name)) return;
-    if (now !== undefined && Date.now() - now.mtimeMs < settleMs) return;
-    this.reload(name);
+    const now = fileStamp(path.join(this.#layout.queueDir(name), QUEUE_FILE));
+    if (changedAndSettled(now, this.#read.get(name), settleMs)) this.reload(name);
   }
 
   /** Forget a queue whose folder is gone. */
@@ -123,15 +122,5 @@ export class QueueRegistry {
   override(name: string, change: Partial<QueueSettings>): void {
     this.#queues.set(name, { ...this.settings(name), ...change });
     this.#events.emit('queue:changed', { queue: name });
-  }
-}
-
-/** A file's identity and times, or undefined when it is not there. */
-function stamp(file: string): { key: string; mtimeMs: number } | undefined {
-  try {
-    const st = statSync(file, { bigint: true });
-    return { key: `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, mtimeMs: Number(st.mtimeMs) };
-  } catch {
-    return undefined;
   }
 }

@@ -1,9 +1,15 @@
 #!/usr/bin/env node
-// The floor under the daemon's HTTP figures: a server that answers every GET with the same small
-// JSON body, as a bare Node `http` server (`node`) or as one Hono route on @hono/node-server
-// (`hono`), the framework the daemon's API is built on. Prints its port, serves until killed.
+// The floors under the daemon's HTTP figures. `node` and `hono` answer every GET with the same small
+// JSON body, as a bare Node `http` server or as one Hono route on @hono/node-server (the framework
+// the daemon's API is built on). `read` is the least an authenticated status read can do on that
+// framework: check a bearer token the way any server that keeps only token hashes must (SHA-256,
+// one Map lookup), `stat` the job's status file to see whether the job moved (another dispatcher
+// may have moved it), and answer the job's JSON kept in memory. Prints its port, serves until killed.
 //
 //   node bench/lib/http-floor.mjs node|hono
+//   node bench/lib/http-floor.mjs read TOKEN STATUS_FILE BODY_FILE
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 
 import { serve } from '@hono/node-server';
@@ -31,8 +37,22 @@ if (kind === 'node') {
   const app = new Hono();
   app.get('/job/:id', (c) => c.json(BODY));
   server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+} else if (kind === 'read' && process.argv.length === 6) {
+  const [token, statusFile, bodyFile] = process.argv.slice(3);
+  const sha256 = (text) => createHash('sha256').update(text).digest('hex');
+  const tokens = new Map([[sha256(token), { name: 'bench' }]]);
+  const body = JSON.parse(readFileSync(bodyFile, 'utf8'));
+  const app = new Hono();
+  app.get('/job/:id', (c) => {
+    const header = c.req.header('authorization') ?? '';
+    const who = header.startsWith('Bearer ') ? tokens.get(sha256(header.slice(7))) : undefined;
+    if (who === undefined) return c.json({ error: { code: 'UNAUTHENTICATED' } }, 401);
+    statSync(statusFile.replace('{id}', c.req.param('id')));
+    return c.json(body);
+  });
+  server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
 } else {
-  process.stderr.write('usage: http-floor.mjs node|hono\n');
+  process.stderr.write('usage: http-floor.mjs node|hono|read TOKEN STATUS_FILE BODY_FILE\n');
   process.exit(2);
 }
 server.once('listening', () => process.stdout.write(`${server.address().port}\n`));

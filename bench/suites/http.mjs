@@ -2,7 +2,7 @@
 // authentication on as TARGETS.md asks: a user with a scrypt-hashed password, and a bearer token
 // issued by POST /token that every request carries. Submissions are durable (storage.fsync: true).
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -72,19 +72,25 @@ export async function http(ctx) {
       `wrk.method = "POST"\nwrk.body = '{"command": "true"}'\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "${bearer}"\n`,
     );
     const submissions = await wrk(submitUrl, seconds, ['-s', postScript]);
-    const status = await wrk(`${base}${statusPath.replace(/\{[^}]+\}/, id)}`, seconds, [
-      '-H',
-      `Authorization: ${bearer}`,
-    ]);
+    const statusUrl = `${base}${statusPath.replace(/\{[^}]+\}/, id)}`;
+    const status = await wrk(statusUrl, seconds, ['-H', `Authorization: ${bearer}`]);
+    // The read floor answers the job's own JSON (as the daemon just sent it) and stats its state file.
+    const bodyFile = path.join(ctx.root, 'http', 'job.json');
+    writeFileSync(bodyFile, await (await fetch(statusUrl, { headers: { Authorization: bearer } })).text());
+    const stateFile = path.join(daemon.spool, 'default', 'queued', '{id}', 'state.yaml');
     const floors = [];
-    for (const [kind, label] of [
-      ['node', 'floor: a bare Node `http` server, one small JSON answer'],
-      ['hono', "floor: one Hono route on @hono/node-server (the API's framework), same answer"],
+    for (const [args, label] of [
+      [['node'], 'floor: a bare Node `http` server, one small JSON answer'],
+      [['hono'], "floor: one Hono route on @hono/node-server (the API's framework), same answer"],
+      [
+        ['read', token, stateFile, bodyFile],
+        'floor: the least an authenticated read does, on Hono: hash the token and look it up, stat the job, answer its JSON from memory',
+      ],
     ]) {
-      floors.push({ label, ...(await floor(kind, seconds)) });
+      floors.push({ kind: args[0], label, ...(await floor(args, seconds, bearer)) });
     }
     return {
-      note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections. The floors answer GET with a fixed body, no authentication, no spool: what this machine allows before batchd does anything.',
+      note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections. The first two floors answer GET with a fixed body, no authentication, no spool: what this machine allows before batchd does anything. The third does only what no authenticated status read can skip.',
       submissions: { label: `POST ${submitPath} (a job as JSON)`, ...submissions },
       status: { label: `GET ${statusPath}`, ...status },
       floors,
@@ -95,8 +101,9 @@ export async function http(ctx) {
 }
 
 /** wrk against bench/lib/http-floor.mjs, started and stopped here (by its PID). */
-async function floor(kind, seconds) {
-  const child = spawn(process.execPath, [path.join(REPO, 'bench', 'lib', 'http-floor.mjs'), kind], {
+async function floor(args, seconds, bearer) {
+  const kind = args[0];
+  const child = spawn(process.execPath, [path.join(REPO, 'bench', 'lib', 'http-floor.mjs'), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
@@ -104,7 +111,8 @@ async function floor(kind, seconds) {
       child.once('exit', (code) => reject(new Error(`http-floor ${kind} exited with ${code}`)));
       child.stdout.setEncoding('utf8').once('data', (line) => resolve(Number(line.trim())));
     });
-    return await wrk(`http://127.0.0.1:${port}/job/x`, seconds, []);
+    const id = JSON.parse(readFileSync(args[3] ?? '/dev/null', 'utf8') || '{}').id ?? 'x';
+    return await wrk(`http://127.0.0.1:${port}/job/${id}`, seconds, ['-H', `Authorization: ${bearer}`]);
   } catch (error) {
     return { error: String(error) };
   } finally {

@@ -134,6 +134,24 @@ describe('bench targets', () => {
     );
     // No floor row, no bound: the figure alone.
     expect(verdictOf(run(Number.NaN), 'one drop per job')?.figure).toBe('3.00 s vs tsp 1.50 s = 2.00 ×');
+
+    const reads = (floorPerSecond: number, non2xx = 0): Record<string, unknown> => ({
+      http: {
+        submissions: { perSecond: 900, p99ms: 40, non2xx: 0 },
+        status: { perSecond: 5000, p99ms: 8, non2xx: 0 },
+        floors: [
+          { kind: 'hono', perSecond: 14_000, non2xx: 0 },
+          { kind: 'read', perSecond: floorPerSecond, non2xx },
+        ],
+      },
+    });
+    const under = verdictOf(reads(8500), 'status reads/s');
+    expect(under?.figure).toContain('the least an authenticated read does, on Hono with no daemon, 8,500/s');
+    expect(under?.figure).toContain('already under the target before any of batchd runs');
+    expect(under?.met).toBe(false);
+    expect(verdictOf(reads(12_000), 'status reads/s')?.figure).not.toContain('already under');
+    // A floor that failed requests (its stat or token check) would flatter the bound: left out.
+    expect(verdictOf(reads(20_000, 5), 'status reads/s')?.figure).toBe('5,000/s');
   });
 
   it('says why a target was not measured instead of leaving it out', () => {

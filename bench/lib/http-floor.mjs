@@ -4,10 +4,11 @@
 // the daemon's API is built on). `read` is the least an authenticated status read can do on that
 // framework: check a bearer token the way any server that keeps only token hashes must (SHA-256,
 // one Map lookup), `stat` the job's status file to see whether the job moved (another dispatcher
-// may have moved it), and answer the job's JSON kept in memory. Prints its port, serves until killed.
+// may have moved it), and answer the job's JSON kept in memory; `read-node` does the same on a bare
+// Node `http` server. Prints its port, serves until killed.
 //
 //   node bench/lib/http-floor.mjs node|hono
-//   node bench/lib/http-floor.mjs read TOKEN STATUS_FILE BODY_FILE
+//   node bench/lib/http-floor.mjs read|read-node TOKEN STATUS_FILE BODY_FILE
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -37,22 +38,37 @@ if (kind === 'node') {
   const app = new Hono();
   app.get('/job/:id', (c) => c.json(BODY));
   server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-} else if (kind === 'read' && process.argv.length === 6) {
+} else if ((kind === 'read' || kind === 'read-node') && process.argv.length === 6) {
   const [token, statusFile, bodyFile] = process.argv.slice(3);
   const sha256 = (text) => createHash('sha256').update(text).digest('hex');
   const tokens = new Map([[sha256(token), { name: 'bench' }]]);
   const body = JSON.parse(readFileSync(bodyFile, 'utf8'));
-  const app = new Hono();
-  app.get('/job/:id', (c) => {
-    const header = c.req.header('authorization') ?? '';
-    const who = header.startsWith('Bearer ') ? tokens.get(sha256(header.slice(7))) : undefined;
-    if (who === undefined) return c.json({ error: { code: 'UNAUTHENTICATED' } }, 401);
-    statSync(statusFile.replace('{id}', c.req.param('id')));
-    return c.json(body);
-  });
-  server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  /** The least work: true when the token is good and the job's file is there. */
+  const check = (header, id) => {
+    const who = header?.startsWith('Bearer ') ? tokens.get(sha256(header.slice(7))) : undefined;
+    if (who === undefined) return false;
+    statSync(statusFile.replace('{id}', id));
+    return true;
+  };
+  if (kind === 'read') {
+    const app = new Hono();
+    app.get('/job/:id', (c) =>
+      check(c.req.header('authorization'), c.req.param('id'))
+        ? c.json(body)
+        : c.json({ error: { code: 'UNAUTHENTICATED' } }, 401),
+    );
+    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  } else {
+    server = http.createServer((req, res) => {
+      const ok = check(req.headers.authorization, (req.url ?? '').slice('/job/'.length));
+      const text = JSON.stringify(ok ? body : { error: { code: 'UNAUTHENTICATED' } });
+      res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+      res.end(text);
+    });
+    server.listen(0, '127.0.0.1');
+  }
 } else {
-  process.stderr.write('usage: http-floor.mjs node|hono|read TOKEN STATUS_FILE BODY_FILE\n');
+  process.stderr.write('usage: http-floor.mjs node|hono|read|read-node TOKEN STATUS_FILE BODY_FILE\n');
   process.exit(2);
 }
 server.once('listening', () => process.stdout.write(`${server.address().port}\n`));

@@ -163,8 +163,12 @@ export function evaluateTargets(results) {
   // The bench sets up no users yet, so the HTTP figures are taken with authentication off.
   const authNote = h?.authOff === true ? ' (auth off)' : '';
   // Only a floor that answered every request counts (a failed stat or token check would flatter it).
-  const read = h?.floors?.find((f) => f.kind === 'read' && f.non2xx === 0);
-  const readFloor = read?.perSecond;
+  // The faster of the two least-work floors (on Hono, on bare Node), so the bound is the kindest one.
+  const readFloor = Math.max(
+    ...(h?.floors ?? [])
+      .filter((f) => (f.kind === 'read' || f.kind === 'read-node') && f.non2xx === 0)
+      .map((f) => f.perSecond),
+  );
   out.push(
     judge(
       'HTTP durable submissions/s (auth on)',
@@ -184,7 +188,7 @@ export function evaluateTargets(results) {
       rate(h?.status?.perSecond) +
         authNote +
         bound(
-          `the least an authenticated read does, on Hono with no daemon, ${rate(readFloor)}`,
+          `the least an authenticated read does, with no daemon (the faster of Hono and bare Node), ${rate(readFloor)}`,
           readFloor,
           (v) => v >= 10_000,
           'already under the target before any of batchd runs',

@@ -86,11 +86,12 @@ export async function http(ctx) {
         ['read', token, stateFile, bodyFile],
         'floor: the least an authenticated read does, on Hono: hash the token and look it up, stat the job, answer its JSON from memory',
       ],
+      [['read-node', token, stateFile, bodyFile], 'floor: the same least work on a bare Node `http` server'],
     ]) {
       floors.push({ kind: args[0], label, ...(await floor(args, seconds, bearer)) });
     }
     return {
-      note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections. The first two floors answer GET with a fixed body, no authentication, no spool: what this machine allows before batchd does anything. The third does only what no authenticated status read can skip.',
+      note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections. The first two floors answer GET with a fixed body, no authentication, no spool: what this machine allows before batchd does anything. The last two do only what no authenticated status read can skip, on Hono and without it.',
       submissions: { label: `POST ${submitPath} (a job as JSON)`, ...submissions },
       status: { label: `GET ${statusPath}`, ...status },
       floors,

@@ -6,10 +6,10 @@ import { Authenticator } from '../auth/authenticate.ts';
 import { UserStore } from '../auth/store.ts';
 import type { ManagerSettings } from '../config/manager.ts';
 import type { Daemon } from '../daemon.ts';
-import { BatchdError, coerceError } from '../errors.ts';
+import { BatchdError } from '../errors.ts';
 import { JobCounts } from '../views/counts.ts';
 import type { ApiContext, ApiEnv } from './context.ts';
-import { errorResponse, toBatchdError } from './errors.ts';
+import { errorResponse, failureResponse } from './errors.ts';
 import { ApiMetrics } from './metrics.ts';
 import { type RouteDef, Router } from './route.ts';
 import { registerConfigRoutes } from './routes/config.ts';
@@ -71,25 +71,9 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
     }),
   ];
 
+  // No middleware for every request: a route on its own takes Hono's fast path, and each route
+  // keeps its own metrics and access log (route.ts).
   const app = new OpenAPIHono<ApiEnv>();
-  app.use('*', async (c, next) => {
-    const started = performance.now();
-    await next();
-    const seconds = (performance.now() - started) / 1000;
-    const route = c.req.routePath === '/*' || c.req.routePath === '' ? 'unmatched' : c.req.routePath;
-    ctx.metrics.observe(c.req.method, route, c.res.status, seconds);
-    // Method, route and status only: never headers, query strings or bodies (secrets travel there).
-    daemon.log.debug(
-      {
-        method: c.req.method,
-        route,
-        status: c.res.status,
-        ms: Math.round(seconds * 10_000) / 10,
-        user: c.get('principal')?.name,
-      },
-      'http request',
-    );
-  });
   if (settings.cors !== undefined) {
     const handler: MiddlewareHandler<ApiEnv> = cors({
       origin: settings.cors.origins,
@@ -105,18 +89,14 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
         : handler(c, next);
     app.use('*', unlessAuthMethods);
   }
-  app.onError((thrown, c) => {
-    const error = toBatchdError(thrown);
-    if (error.code === 'INTERNAL')
-      daemon.log.error({ err: coerceError(thrown), route: c.req.routePath }, 'request failed');
-    return errorResponse(c, error, ctx.auth.challenge());
-  });
-  app.notFound((c) =>
-    errorResponse(
+  app.onError((thrown, c) => failureResponse(c, thrown, daemon.log, c.req.routePath, ctx.auth.challenge()));
+  app.notFound((c) => {
+    ctx.metrics.unmatched(c.req.method, 404);
+    return errorResponse(
       c,
       new BatchdError('NOT_FOUND', `No such endpoint: ${c.req.method} ${new URL(c.req.url).pathname}`),
-    ),
-  );
+    );
+  });
 
   const router = new Router(app, ctx);
   registerMetaRoutes(router);

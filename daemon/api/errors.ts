@@ -2,7 +2,8 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
-import { BatchdError, type ErrorCode } from '../errors.ts';
+import { BatchdError, coerceError, type ErrorCode } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import type { ErrorBody } from '../protocol/common.ts';
 
 /**
@@ -91,4 +92,20 @@ export function errorResponse(c: Context, error: BatchdError, challenge?: string
   const status = statusOf(error);
   if (status === 401 && challenge !== undefined) c.header('WWW-Authenticate', challenge);
   return c.json(errorBody(error), status);
+}
+
+/**
+ * The response to anything a request threw, wherever it was caught (a route, or Hono's onError for
+ * the rest); an unexpected error is logged with the route, never shown.
+ */
+export function failureResponse(
+  c: Context,
+  thrown: unknown,
+  log: Logger,
+  route: string,
+  challenge: string | undefined,
+): Response {
+  const error = toBatchdError(thrown);
+  if (error.code === 'INTERNAL') log.error({ err: coerceError(thrown), route }, 'request failed');
+  return errorResponse(c, error, challenge);
 }

@@ -80,7 +80,7 @@ export class ApiMetrics {
     });
     this.#latency = new Histogram({
       name: 'batchd_http_request_duration_seconds',
-      help: 'HTTP request latency (until the response starts)',
+      help: 'HTTP request latency per route (until the response starts)',
       labelNames: ['method', 'route'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers,
@@ -99,9 +99,25 @@ export class ApiMetrics {
     );
   }
 
-  observe(method: string, route: string, status: number, seconds: number): void {
-    this.#http.inc({ method, route, status: String(status) });
-    this.#latency.observe({ method, route }, seconds);
+  /**
+   * The recorder of one route: its label sets are bound once, not hashed again on every request
+   * (the hot reads are a few tens of µs each, and the metrics were a tenth of that).
+   */
+  route(method: string, route: string): (status: number, seconds: number) => void {
+    const latency = this.#latency.labels(method, route);
+    const byStatus = new Map<number, { inc(): void }>();
+    return (status, seconds) => {
+      let count = byStatus.get(status);
+      if (count === undefined)
+        byStatus.set(status, (count = this.#http.labels(method, route, String(status))));
+      count.inc();
+      latency.observe(seconds);
+    };
+  }
+
+  /** A request no route took (it has no time worth measuring: nothing ran). */
+  unmatched(method: string, status: number): void {
+    this.#http.inc({ method, route: 'unmatched', status: String(status) });
   }
 
   close(): void {

@@ -10,6 +10,7 @@ import type { JobLocation } from '../spool/find.ts';
 import { isJobId } from '../jobs/id.ts';
 import { readBody, type RequestBody } from './body.ts';
 import { type ApiContext, type ApiCtx, type ApiEnv, remoteAddress } from './context.ts';
+import { failureResponse } from './errors.ts';
 
 /**
  * Who may call a route. `permission` is checked before the handler runs, with a scope taken from
@@ -90,27 +91,71 @@ export class Router {
     this.routes.push(def);
     this.#document(def);
     const ctx = this.ctx;
-    this.app.on(def.method.toUpperCase(), def.path, async (c) => {
-      const principal =
-        def.access.kind === 'public'
-          ? PUBLIC
-          : await ctx.auth.authenticate({
-              header: (name) => c.req.header(name),
-              remoteAddress: remoteAddress(c),
-            });
-      c.set('principal', principal);
-      const params = parseParams(def.params, c.req.param());
-      let job: JobLocation | undefined;
-      if (def.access.kind === 'job') {
-        const id = c.req.param('id') ?? '';
-        job = isJobId(id) ? ctx.daemon.locate(id) : undefined;
-        if (job === undefined)
-          throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
-        demand(principal, def.access.permission, { queue: job.queue });
+    const method = def.method.toUpperCase();
+    const record = ctx.metrics.route(method, def.path);
+    const log = ctx.daemon.log;
+    this.app.on(method, def.path, (c) => {
+      const started = performance.now();
+      const finish = (response: Response): Response => {
+        const seconds = (performance.now() - started) / 1000;
+        record(response.status, seconds);
+        // Method, route and status only: never headers, query strings or bodies (secrets travel there).
+        if (log.isLevelEnabled('debug')) {
+          const user = c.get('principal')?.name;
+          const ms = Math.round(seconds * 10_000) / 10;
+          log.debug({ method, route: def.path, status: response.status, ms, user }, 'http request');
+        }
+        return response;
+      };
+      const fail = (thrown: unknown): Response =>
+        finish(failureResponse(c, thrown, log, def.path, ctx.auth.challenge()));
+      // A request that needs no waiting (a token, no body) is answered without a promise.
+      let result: Response | Promise<Response>;
+      try {
+        result = this.#handle(def, handler, c);
+      } catch (thrown) {
+        return fail(thrown);
       }
-      const query = parseQuery(def.query, c.req.query());
-      let raw: RequestBody | undefined;
-      if (def.body !== undefined) raw = await readBody(c, ctx.settings.max_body_bytes, def.yaml === true);
+      return result instanceof Promise ? result.then(finish, fail) : finish(result);
+    });
+  }
+
+  /** Authenticate; then check access, parse and validate (#admit). */
+  #handle<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+    def: RouteDef<P, Q, B>,
+    handler: RouteHandler<P, Q, B>,
+    c: ApiCtx,
+  ): Response | Promise<Response> {
+    const principal =
+      def.access.kind === 'public'
+        ? PUBLIC
+        : this.ctx.auth.authenticate({
+            header: (name) => c.req.header(name),
+            remoteAddress: remoteAddress(c),
+          });
+    return principal instanceof Promise
+      ? principal.then((p) => this.#admit(def, handler, c, p))
+      : this.#admit(def, handler, c, principal);
+  }
+
+  #admit<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+    def: RouteDef<P, Q, B>,
+    handler: RouteHandler<P, Q, B>,
+    c: ApiCtx,
+    principal: Principal,
+  ): Response | Promise<Response> {
+    const ctx = this.ctx;
+    c.set('principal', principal);
+    const params = parseParams(def.params, c.req.param());
+    let job: JobLocation | undefined;
+    if (def.access.kind === 'job') {
+      const id = c.req.param('id') ?? '';
+      job = isJobId(id) ? ctx.daemon.locate(id) : undefined;
+      if (job === undefined) throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
+      demand(principal, def.access.permission, { queue: job.queue });
+    }
+    const query = parseQuery(def.query, c.req.query());
+    const run = (raw: RequestBody | undefined): Response | Promise<Response> => {
       if (def.access.kind === 'permission') {
         demand(
           principal,
@@ -123,7 +168,9 @@ export class Router {
           ? raw?.data
           : validateBody(def.body, raw);
       return handler({ c, ctx, principal, params, query, body, raw, job } as RouteInput<P, Q, B>);
-    });
+    };
+    if (def.body === undefined) return run(undefined);
+    return readBody(c, ctx.settings.max_body_bytes, def.yaml === true).then(run);
   }
 
   #document(def: RouteDef<z.ZodType, z.ZodType, z.ZodType>): void {

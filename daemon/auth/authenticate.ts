@@ -64,7 +64,11 @@ export class Authenticator {
     return s.token ? 'Bearer realm="batchd"' : undefined;
   }
 
-  async authenticate(request: Credentials): Promise<Principal> {
+  /**
+   * Who sent the request; throws a 401 error. Synchronous except for a Basic credential not yet
+   * verified (scrypt), so a token or proxy request costs no promise.
+   */
+  authenticate(request: Credentials): Principal | Promise<Principal> {
     const s = this.#settings;
     if (s === 'disable') return ANONYMOUS;
     if (s.proxy !== undefined) {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /**
  * Bearer tokens: 32 random bytes, shown once. The daemon keeps only their SHA-256, so a leaked
@@ -11,6 +11,7 @@ export function newToken(): { id: string; secret: string; hash: string } {
   return { id: randomBytes(6).toString('hex'), secret, hash: hashToken(secret) };
 }
 
+/** Every authenticated request hashes its token: the one-shot `hash` is twice as fast as a Hash object. */
 export function hashToken(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  return hash('sha256', secret, 'hex');
 }

@@ -176,6 +176,9 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
     });
 
     it('GET /metrics serves Prometheus text with job gauges, transitions and HTTP counters', async () => {
+      // Failures are counted under their route with their real status; a path no route takes, as unmatched.
+      expect((await t.request('GET', '/job/20200101T000000.000Z-nosuch')).status).toBe(404);
+      expect((await t.request('GET', '/no/such/endpoint')).status).toBe(404);
       const res = await t.request('GET', '/metrics');
       expect(res.headers.get('content-type')).toContain('text/plain');
       const text = await res.text();
@@ -183,6 +186,11 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
       expect(text).toMatch(/^batchd_job_transitions_total\{queue="default",from="running",to="done"\} \d+/m);
       expect(text).toMatch(/^batchd_http_requests_total\{method="GET",route="\/type",status="200"\} 1/m);
       expect(text).toContain('batchd_http_request_duration_seconds_bucket');
+      expect(text).toMatch(/^batchd_http_requests_total\{method="GET",route="\/job\/:id",status="404"\} 1/m);
+      expect(text).toMatch(/^batchd_http_requests_total\{method="GET",route="unmatched",status="404"\} 1/m);
+      expect(text).toMatch(
+        /^batchd_http_request_duration_seconds_count\{method="GET",route="\/job\/:id"\} [1-9]/m,
+      );
     });
 
     it('GET /openapi.json documents every route, generated from the request schemas', async () => {

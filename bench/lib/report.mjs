@@ -263,8 +263,10 @@ function processes(r) {
 
 function http(r) {
   if (r.unavailable !== undefined || r.error !== undefined) return ['## HTTP (wrk)', '', status(r)];
+  const rounds = r.rounds ?? 1;
+  const spread = (w) => (rounds > 1 && w.min !== undefined ? ` (${rate(w.min)}–${rate(w.max)})` : '');
   return [
-    '## HTTP (wrk -t2 -c16)',
+    `## HTTP (wrk -t2 -c16${rounds > 1 ? `, median of ${rounds} rounds taken in turn` : ''})`,
     '',
     r.note,
     '',
@@ -273,7 +275,7 @@ function http(r) {
       [r.submissions, r.status, ...(r.floors ?? [])].map((w) =>
         w.error !== undefined
           ? [w.label, w.error, '', '', '']
-          : [w.label, rate(w.perSecond), ms(w.p50ms), ms(w.p99ms), w.non2xx],
+          : [w.label, rate(w.perSecond) + spread(w), ms(w.p50ms), ms(w.p99ms), w.non2xx],
       ),
     ),
   ];

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { freePort, probeApi } from '../lib/api.mjs';
 import { BatchdDaemon, REPO } from '../lib/batchd.mjs';
 import { run } from '../lib/proc.mjs';
+import { summarize } from '../lib/stats.mjs';
 
 const USER = 'bench';
 const PASSWORD = 'bench-password-not-secret';
@@ -71,15 +72,12 @@ export async function http(ctx) {
       postScript,
       `wrk.method = "POST"\nwrk.body = '{"command": "true"}'\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "${bearer}"\n`,
     );
-    const submissions = await wrk(submitUrl, seconds, ['-s', postScript]);
     const statusUrl = `${base}${statusPath.replace(/\{[^}]+\}/, id)}`;
-    const status = await wrk(statusUrl, seconds, ['-H', `Authorization: ${bearer}`]);
-    // The read floor answers the job's own JSON (as the daemon just sent it) and stats its state file.
+    // The read floors answer the job's own JSON (as the daemon sends it) and stat its state file.
     const bodyFile = path.join(ctx.root, 'http', 'job.json');
     writeFileSync(bodyFile, await (await fetch(statusUrl, { headers: { Authorization: bearer } })).text());
     const stateFile = path.join(daemon.spool, 'default', 'queued', '{id}', 'state.yaml');
-    const floors = [];
-    for (const [args, label] of [
+    const floorKinds = [
       [['node'], 'floor: a bare Node `http` server, one small JSON answer'],
       [['hono'], "floor: one Hono route on @hono/node-server (the API's framework), same answer"],
       [
@@ -87,13 +85,26 @@ export async function http(ctx) {
         'floor: the least an authenticated read does, on Hono: hash the token and look it up, stat the job, answer its JSON from memory',
       ],
       [['read-node', token, stateFile, bodyFile], 'floor: the same least work on a bare Node `http` server'],
-    ]) {
-      floors.push({ kind: args[0], label, ...(await floor(args, seconds, bearer)) });
+    ];
+    // Every measurement once per round, in turn, so that the daemon and its floors see the same
+    // machine; the report takes each one's median.
+    const perRound = { submissions: [], status: [], floors: floorKinds.map(() => []) };
+    for (let round = 0; round < ctx.opts.rounds; round++) {
+      perRound.submissions.push(await wrk(submitUrl, seconds, ['-s', postScript]));
+      perRound.status.push(await wrk(statusUrl, seconds, ['-H', `Authorization: ${bearer}`]));
+      for (const [i, [args]] of floorKinds.entries())
+        perRound.floors[i].push(await floor(args, seconds, bearer));
     }
+    const floors = floorKinds.map(([args, label], i) => ({
+      kind: args[0],
+      label,
+      ...medianOf(perRound.floors[i]),
+    }));
     return {
       note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections. The first two floors answer GET with a fixed body, no authentication, no spool: what this machine allows before batchd does anything. The last two do only what no authenticated status read can skip, on Hono and without it.',
-      submissions: { label: `POST ${submitPath} (a job as JSON)`, ...submissions },
-      status: { label: `GET ${statusPath}`, ...status },
+      rounds: ctx.opts.rounds,
+      submissions: { label: `POST ${submitPath} (a job as JSON)`, ...medianOf(perRound.submissions) },
+      status: { label: `GET ${statusPath}`, ...medianOf(perRound.status) },
       floors,
     };
   } finally {
@@ -134,6 +145,21 @@ async function wrk(url, seconds, extra) {
   if (!Number.isFinite(rps))
     throw new Error(`wrk printed no rate: ${text.trim().split('\n').slice(-3).join(' | ')}`);
   return { perSecond: rps, p50ms: p50, p99ms: p99, non2xx };
+}
+
+/** The median of each figure over the rounds, the rate's spread, and every non-2xx answer. */
+function medianOf(results) {
+  const failed = results.find((r) => r.error !== undefined);
+  if (failed !== undefined) return failed;
+  const rates = summarize(results.map((r) => r.perSecond));
+  return {
+    perSecond: rates.median,
+    min: rates.min,
+    max: rates.max,
+    p50ms: summarize(results.map((r) => r.p50ms)).median,
+    p99ms: summarize(results.map((r) => r.p99ms)).median,
+    non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
+  };
 }
 
 function toMs(value) {

@@ -100,8 +100,9 @@ export class ApiMetrics {
   }
 
   /**
-   * The recorder of one route: its label sets are bound once, not hashed again on every request
-   * (the hot reads are a few tens of µs each, and the metrics were a tenth of that).
+   * The recorder of one route, called by the route itself (route.ts) instead of by a middleware
+   * around every request, so that a lone route takes Hono's fast path: the middleware cost about
+   * 20 µs of a status read's 140 µs of JavaScript. Its label sets are built once.
    */
   route(method: string, route: string): (status: number, seconds: number) => void {
     const latency = this.#latency.labels(method, route);

@@ -2,7 +2,7 @@
 // authentication on as TARGETS.md asks: a user with a scrypt-hashed password, and a bearer token
 // issued by POST /token that every request carries. Submissions are durable (storage.fsync: true).
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -93,7 +93,7 @@ export async function http(ctx) {
       perRound.submissions.push(await wrk(submitUrl, seconds, ['-s', postScript]));
       perRound.status.push(await wrk(statusUrl, seconds, ['-H', `Authorization: ${bearer}`]));
       for (const [i, [args]] of floorKinds.entries())
-        perRound.floors[i].push(await floor(args, seconds, bearer));
+        perRound.floors[i].push(await floor(args, seconds, `/job/${id}`, bearer));
     }
     const floors = floorKinds.map(([args, label], i) => ({
       kind: args[0],
@@ -112,8 +112,8 @@ export async function http(ctx) {
   }
 }
 
-/** wrk against bench/lib/http-floor.mjs, started and stopped here (by its PID). */
-async function floor(args, seconds, bearer) {
+/** wrk on `urlPath` of bench/lib/http-floor.mjs, started and stopped here (by its PID). */
+async function floor(args, seconds, urlPath, bearer) {
   const kind = args[0];
   const child = spawn(process.execPath, [path.join(REPO, 'bench', 'lib', 'http-floor.mjs'), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -123,8 +123,7 @@ async function floor(args, seconds, bearer) {
       child.once('exit', (code) => reject(new Error(`http-floor ${kind} exited with ${code}`)));
       child.stdout.setEncoding('utf8').once('data', (line) => resolve(Number(line.trim())));
     });
-    const id = JSON.parse(readFileSync(args[3] ?? '/dev/null', 'utf8') || '{}').id ?? 'x';
-    return await wrk(`http://127.0.0.1:${port}/job/${id}`, seconds, ['-H', `Authorization: ${bearer}`]);
+    return await wrk(`http://127.0.0.1:${port}${urlPath}`, seconds, ['-H', `Authorization: ${bearer}`]);
   } catch (error) {
     return { error: String(error) };
   } finally {

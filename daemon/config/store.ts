@@ -135,9 +135,7 @@ export class ConfigStore {
     for (const folder of this.#collections.keys()) {
       const dir = path.join(this.dir, folder);
       const seen = new Set(listConfigFiles(dir).map((f) => path.join(dir, f)));
-      for (const file of this.#read.keys()) {
-        if (path.dirname(file) === dir && !seen.has(file)) seen.add(file);
-      }
+      for (const file of this.#read.keys()) if (path.dirname(file) === dir) seen.add(file); // read before, maybe gone now
       for (const file of seen) look(file);
     }
   }

@@ -334,13 +334,17 @@ async function main() {
   for (const build of opts.builds) {
     const r = results[build.label] ?? {};
     const f = (k, d = 0) => median(r[k] ?? []).toFixed(d);
-    console.log(
-      `  ${build.label.padEnd(10)} drops ${f('drops').padStart(6)}/s (${f('cpu')} µs CPU)   durable drops ${f('dropsDurable').padStart(6)}/s (${f('cpuDurable')} µs CPU)` +
-        (opts.http
-          ? `\n  ${''.padEnd(10)} HTTP ${f('http').padStart(6)}/s p50 ${f('httpP50', 2)} ms p99 ${f('httpP99', 2)} ms` +
-            `   HTTP durable ${f('httpDurable').padStart(6)}/s p50 ${f('httpDurableP50', 2)} ms p99 ${f('httpDurableP99', 2)} ms`
-          : ''),
-    );
+    const lines = [];
+    if (opts.drops > 0)
+      lines.push(
+        `drops ${f('drops').padStart(6)}/s (${f('cpu')} µs CPU)   durable drops ${f('dropsDurable').padStart(6)}/s (${f('cpuDurable')} µs CPU)`,
+      );
+    if (opts.http)
+      lines.push(
+        `HTTP ${f('http').padStart(6)}/s p50 ${f('httpP50', 2)} ms p99 ${f('httpP99', 2)} ms` +
+          `   HTTP durable ${f('httpDurable').padStart(6)}/s p50 ${f('httpDurableP50', 2)} ms p99 ${f('httpDurableP99', 2)} ms`,
+      );
+    console.log(lines.map((l, i) => `  ${(i === 0 ? build.label : '').padEnd(10)} ${l}`).join('\n'));
   }
   if (opts.json !== undefined) writeFileSync(opts.json, JSON.stringify({ opts, results }, null, 1));
 }

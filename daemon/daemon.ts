@@ -26,6 +26,8 @@ import {
 } from './spool/accept.ts';
 import { locateJob } from './spool/find.ts';
 import { DurableAcceptor } from './spool/durable-accept.ts';
+import { AcceptJournal } from './spool/journal.ts';
+import { replayJournal } from './spool/journal-replay.ts';
 import { Intake } from './spool/intake.ts';
 import { assertQueueName, SpoolLayout } from './spool/layout.ts';
 import { JobLocks } from './spool/lock.ts';
@@ -278,6 +280,10 @@ export class Daemon {
     this.queues.scan();
     if (!this.queues.has(this.config.daemon.default_queue))
       this.queues.ensure(this.config.daemon.default_queue);
+    // First: the journal may write again jobs whose folders a power loss took.
+    const replayed = replayJournal(this.layout, this.queues.names(), this.log);
+    if (replayed.segments > 0) this.log.info(replayed, 'acceptance journal replayed');
+    await this.#openJournal();
     for (const queue of this.queues.names()) {
       const staged = recoverStaging(this.layout, queue);
       if (staged.restored + staged.committed > 0)
@@ -305,6 +311,33 @@ export class Daemon {
     );
     this.dispatcher.pump();
     if (serve !== undefined && listen !== undefined) this.#api = await serve.startApi(this, listen);
+  }
+
+  async #openJournal(): Promise<void> {
+    const { storage } = this.config.daemon;
+    if (!storage.journal) return;
+    if (!(await AcceptJournal.usable(this.layout.root))) {
+      this.log.warn(
+        { spool: this.layout.root },
+        'no `sync -f` here: durable API submissions fsync each file and folder instead of journaling',
+      );
+      return;
+    }
+    const journal = new AcceptJournal(
+      this.layout.root,
+      this.layout.journalDir(),
+      this.log,
+      () => this.config.daemon.storage.journal_checkpoint,
+    );
+    this.#acceptor.useJournal(journal);
+  }
+
+  /**
+   * Put every journaled acceptance on disk. Whatever removes job folders waits for it first, or
+   * recovery after a power loss could write a removed job again.
+   */
+  async settleAcceptances(): Promise<void> {
+    await this.#acceptor.settle();
   }
 
   #addQueue(queue: string): void {
@@ -474,6 +507,7 @@ export class Daemon {
       this.dispatcher.recheckDependencies();
       if (Date.now() - this.#lastRetention > RETENTION_EVERY_MS) {
         this.#lastRetention = Date.now();
+        await this.settleAcceptances();
         for (const queue of this.queues.names())
           sweepFinished(this.layout, queue, this.config.daemon.storage.done_jobs);
       }

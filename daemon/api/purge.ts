@@ -25,8 +25,10 @@ export async function purgeQueue(ctx: ApiContext, queue: string, status: JobStat
   const ids = idsIn(daemon.layout, queue, status, Number.MAX_SAFE_INTEGER);
   const result: QueuePurge = { queue, status, deleted: 0, cancelled: 0, skipped: [] };
   try {
-    if (isFinished(status)) deleteFinished(ctx, queue, status, ids, result);
-    else await cancelQueued(ctx, queue, ids, result);
+    if (isFinished(status)) {
+      await daemon.settleAcceptances(); // recovery must not write a deleted job again
+      deleteFinished(ctx, queue, status, ids, result);
+    } else await cancelQueued(ctx, queue, ids, result);
   } finally {
     ctx.counts.invalidate(queue);
   }

@@ -64,7 +64,7 @@ export function updateQueue(ctx: ApiContext, name: string, change: QueueSettings
  * it holds any job or drop. The folder is first renamed out of sight, so nothing half-deleted is
  * ever taken for a queue.
  */
-export function deleteQueue(ctx: ApiContext, name: string, forced: boolean): void {
+export async function deleteQueue(ctx: ApiContext, name: string, forced: boolean): Promise<void> {
   const { daemon } = ctx;
   if (name === daemon.config.daemon.default_queue) {
     throw new BatchdError(
@@ -90,6 +90,7 @@ export function deleteQueue(ctx: ApiContext, name: string, forced: boolean): voi
       { queue: name },
     );
   }
+  await daemon.settleAcceptances(); // a queue made again under this name must not get its jobs back
   const trash = path.join(daemon.layout.root, `.deleted-${name}-${Date.now()}`);
   renameSync(daemon.layout.queueDir(name), trash);
   daemon.forgetQueue(name);

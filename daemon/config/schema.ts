@@ -223,6 +223,13 @@ export const daemonConfigSchema = z
         max_job_file_size: z.int().min(64).default(1_048_576),
         /** fsync job files and folders on acceptance and transitions (survives power loss). */
         fsync: z.boolean().default(false),
+        /**
+         * With fsync: API submissions are acknowledged once in the acceptance journal, and their
+         * folders put on disk together at its checkpoints (read at start; spool/journal.ts).
+         */
+        journal: z.boolean().default(true),
+        /** How long journaled acceptances wait for the next checkpoint, at most. */
+        journal_checkpoint: durationMs.prefault(1),
         /** The most jobs one task file may expand into. */
         max_task_jobs: z.int().min(1).default(100_000),
       })

@@ -42,6 +42,8 @@ export interface Staged {
   committed: boolean;
   /** Where a single job is committed: `running/` when it was claimed at its acceptance. */
   into: 'queued' | 'running';
+  /** A single job's files by their names in its folder, as written (what the journal records). */
+  files: Record<string, string> | undefined;
 }
 
 /**
@@ -196,6 +198,7 @@ function beginStage(
     written: [],
     committed: false,
     into: 'queued',
+    files: undefined,
   };
   try {
     if (first.task === undefined && specs.length === 1) {
@@ -204,9 +207,11 @@ function beginStage(
         staged.into = 'running';
       }
       mkdirSync(dir);
-      writeJob(dir, staged.jobs[0] as AcceptedJob, staged.written);
-      if (origin.kind === 'bytes')
+      staged.files = writeJob(dir, staged.jobs[0] as AcceptedJob, staged.written);
+      if (origin.kind === 'bytes') {
         writeTo(path.join(dir, `.drop.${origin.ext}`), origin.text, staged.written);
+        staged.files[`drop.${origin.ext}`] = origin.text;
+      }
       staged.written.push(dir);
       return staged;
     }
@@ -369,9 +374,11 @@ function initialState(spec: JobSpec): JobState {
   };
 }
 
-function writeJob(dir: string, job: AcceptedJob, written: string[]): void {
-  writeTo(path.join(dir, JOB_FILE), serializeSpec(job.spec), written);
-  writeTo(path.join(dir, STATE_FILE), serializeState(job.state), written);
+/** Returns the files written, by name. */
+function writeJob(dir: string, job: AcceptedJob, written: string[]): Record<string, string> {
+  const files = { [JOB_FILE]: serializeSpec(job.spec), [STATE_FILE]: serializeState(job.state) };
+  for (const [name, text] of Object.entries(files)) writeTo(path.join(dir, name), text, written);
+  return files;
 }
 
 function writeTo(file: string, text: string, written: string[]): void {

@@ -24,22 +24,24 @@ import type { SparePool } from './spares.ts';
 export function writeFileAtomic(file: string, data: string, durable: boolean): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    if (durable) {
-      const fd = openSync(tmp, 'w', 0o644);
-      try {
-        writeFileSync(fd, data);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    } else {
-      writeFileSync(tmp, data);
-    }
+    if (durable) writeFileFsynced(tmp, data);
+    else writeFileSync(tmp, data);
     renameSync(tmp, file);
   } catch (error) {
     throw diskError(error, file);
   }
   if (durable) fsyncDir(path.dirname(file));
+}
+
+/** Write a file and fsync it before returning; `flag` 'wx' refuses an existing file. */
+export function writeFileFsynced(file: string, data: string, flag: 'w' | 'wx' = 'w'): void {
+  const fd = openSync(file, flag, 0o644);
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

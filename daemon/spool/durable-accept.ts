@@ -15,6 +15,7 @@ import {
 } from './accept.ts';
 import { diskError, fsyncAll } from './atomic.ts';
 import { GroupCommit, type Settled } from './group-commit.ts';
+import type { AcceptJournal, JournalRecord } from './journal.ts';
 import type { SpoolLayout } from './layout.ts';
 
 interface Pending {
@@ -31,8 +32,10 @@ export interface DurableAcceptorOptions {
 
 /**
  * Durable acceptance (storage.fsync) with group commit. Each acceptance is staged at once, in the
- * caller's turn (a large task over several turns: stageJobsInTurns); then a batch of them goes through acceptJobs' steps together, with the fsyncs of
- * each step issued concurrently for the whole batch, so the journal commits them together:
+ * caller's turn (a large task over several turns: stageJobsInTurns); then a batch of them is made
+ * durable together. API submissions of single jobs, when the daemon has an acceptance journal, are
+ * one journal append for the batch and then their commits (spool/journal.ts). Everything else goes
+ * through acceptJobs' steps, with the fsyncs of each step issued concurrently for the whole batch:
  *   1. fsync every staged file and folder; 2. take each drop, commit each acceptance (renames);
  *   3. fsync the folders those renames changed; 4. tasks: move their jobs to queued/, fsync it.
  * A caller's promise resolves only after its batch's last step: then its job is on disk. A crash
@@ -41,6 +44,7 @@ export interface DurableAcceptorOptions {
 export class DurableAcceptor implements DurableAcceptance {
   readonly #layout: SpoolLayout;
   readonly #commits: GroupCommit<Pending, AcceptedJob[]>;
+  #journal: AcceptJournal | undefined;
   #closed = false;
 
   constructor(layout: SpoolLayout, options: DurableAcceptorOptions = {}) {
@@ -68,6 +72,16 @@ export class DurableAcceptor implements DurableAcceptance {
     return this.#commits.add({ staged, origin });
   }
 
+  /** From now on, API submissions of single jobs go through this journal (see AcceptJournal). */
+  useJournal(journal: AcceptJournal): void {
+    this.#journal = journal;
+  }
+
+  /** Put every journaled acceptance on disk (before job folders are removed). */
+  async settle(): Promise<void> {
+    await this.#journal?.settle();
+  }
+
   /** Acceptances staged and not yet settled. */
   get pending(): number {
     return this.#commits.pending;
@@ -82,10 +96,84 @@ export class DurableAcceptor implements DurableAcceptance {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#commits.idle();
+    await this.#journal?.close();
   }
 
   async #flush(batch: Pending[]): Promise<Settled<AcceptedJob[]>[]> {
     const outcomes: Settled<AcceptedJob[]>[] = batch.map(() => ({ ok: true, value: [] }));
+    const index = new Map(batch.map((p, i) => [p, i]));
+    const put = (p: Pending, outcome: Settled<AcceptedJob[]>): void => {
+      outcomes[index.get(p) ?? -1] = outcome;
+    };
+    const journal = this.#journal;
+    const journaled: Pending[] = [];
+    const fsynced: Pending[] = [];
+    for (const p of batch) {
+      const single = p.origin.kind === 'bytes' && p.staged.files !== undefined;
+      (journal !== undefined && single ? journaled : fsynced).push(p);
+    }
+    const settle = async (part: Pending[], flush: () => Promise<void>): Promise<void> => {
+      if (part.length === 0) return;
+      try {
+        await flush();
+      } catch (error) {
+        for (const p of part) put(p, { ok: false, error });
+      }
+    };
+    await Promise.all([
+      settle(fsynced, () => this.#flushFsynced(fsynced, put)),
+      settle(journaled, () => this.#flushJournaled(journal as AcceptJournal, journaled, put)),
+    ]);
+    return outcomes;
+  }
+
+  /**
+   * API submissions of single jobs: one journal append for the batch, then the commits, with no
+   * fsync of the folders (the journal's checkpoint puts them on disk).
+   */
+  async #flushJournaled(
+    journal: AcceptJournal,
+    batch: Pending[],
+    settle: (p: Pending, outcome: Settled<AcceptedJob[]>) => void,
+  ): Promise<void> {
+    const records: JournalRecord[] = batch.map(({ staged }) => ({
+      queue: staged.queue,
+      id: (staged.jobs[0] as AcceptedJob).spec.id,
+      into: staged.into,
+      files: staged.files ?? {},
+    }));
+    let ticket;
+    try {
+      ticket = await journal.append(records);
+    } catch (error) {
+      for (const p of batch) abandonStaged(p.staged, p.origin);
+      throw diskError(error, journal.dir);
+    }
+    const failed: JournalRecord[] = [];
+    try {
+      batch.forEach(({ staged, origin }, i) => {
+        try {
+          takeOrigin(staged, origin);
+          commitStaged(this.#layout, staged, origin);
+          settle(batch[i] as Pending, { ok: true, value: staged.jobs });
+        } catch (error) {
+          abandonStaged(staged, origin);
+          failed.push(records[i] as JournalRecord);
+          settle(batch[i] as Pending, { ok: false, error: diskError(error, staged.dir) });
+        }
+      });
+      // Refused after all: recovery must not write these jobs again.
+      if (failed.length > 0) await journal.withdraw(ticket, failed);
+    } finally {
+      journal.committed(ticket);
+    }
+  }
+
+  /** Everything else: each step's files and folders fsynced, the batch's fsyncs issued together. */
+  async #flushFsynced(
+    batch: Pending[],
+    settle: (p: Pending, outcome: Settled<AcceptedJob[]>) => void,
+  ): Promise<void> {
     try {
       await fsyncAll(batch.flatMap((p) => p.staged.written));
     } catch (error) {
@@ -93,32 +181,32 @@ export class DurableAcceptor implements DurableAcceptance {
       throw diskError(error, batch[0]?.staged.dir ?? '');
     }
     const changed = new Set<string>();
-    const committed: number[] = [];
-    batch.forEach(({ staged, origin }, i) => {
+    const committed: Pending[] = [];
+    for (const p of batch) {
+      const { staged, origin } = p;
       try {
         if (takeOrigin(staged, origin)) {
           for (const dir of commitStaged(this.#layout, staged, origin)) changed.add(dir);
-          committed.push(i);
+          committed.push(p);
         } else abandonStaged(staged, origin); // another daemon took the drop
       } catch (error) {
         abandonStaged(staged, origin);
-        outcomes[i] = { ok: false, error: diskError(error, staged.dir) };
+        settle(p, { ok: false, error: diskError(error, staged.dir) });
       }
-    });
+    }
     // Committed but not yet known durable: a failure from here on fails the whole batch, and the
     // jobs already in queued/ are found by the next rescan (tasks by recovery at the next start).
     await fsyncAll(changed);
     changed.clear();
-    for (const i of committed) {
-      const { staged } = batch[i] as Pending;
+    for (const p of committed) {
+      const { staged } = p;
       try {
         for (const dir of finishStaged(this.#layout, staged)) changed.add(dir);
-        outcomes[i] = { ok: true, value: staged.jobs };
+        settle(p, { ok: true, value: staged.jobs });
       } catch (error) {
-        outcomes[i] = { ok: false, error: diskError(error, staged.dir) }; // committed: recovery finishes it
+        settle(p, { ok: false, error: diskError(error, staged.dir) }); // committed: recovery finishes it
       }
     }
     await fsyncAll(changed);
-    return outcomes;
   }
 }

@@ -17,6 +17,8 @@ export const QUEUE_FOLDERS = {
 export const QUEUE_FILE = 'queue.yaml';
 /** Claim locks live outside the state folders, so moving a job does not move its lock. */
 export const LOCKS_FOLDER = '.locks';
+/** The acceptance journal's segments (spool/journal.ts). */
+export const JOURNAL_FOLDER = '.journal';
 
 /** Every path the daemon touches in a spool is made here, from checked names. */
 export class SpoolLayout {
@@ -56,6 +58,10 @@ export class SpoolLayout {
   lockPath(id: string): string {
     assertJobId(id);
     return path.join(this.root, LOCKS_FOLDER, `${id}.lock`);
+  }
+
+  journalDir(): string {
+    return path.join(this.root, JOURNAL_FOLDER);
   }
 
   taskDir(queue: string, task: string): string {

@@ -11,7 +11,11 @@ import { type InProcessApi, startApi } from './api-helpers.ts';
 describe('durable submissions over the API', () => {
   let t: InProcessApi;
   beforeAll(async () => {
-    t = await startApi({ queues: { hold: { enabled: false } }, config: { storage: { fsync: true } } });
+    // No checkpoint by the timer: the last case checks who waits for one.
+    t = await startApi({
+      queues: { hold: { enabled: false } },
+      config: { storage: { fsync: true, journal_checkpoint: 3600 } },
+    });
   });
   afterAll(async () => t.close());
 
@@ -69,5 +73,19 @@ describe('durable submissions over the API', () => {
     const res = await t.json('POST', '/queue/hold', { body: { type: 'no-such-type' } });
     expect(res.status).toBe(422);
     expect(readdirSync(path.join(t.env.spool, 'hold', '.staging'))).toEqual([]);
+  });
+
+  it('journals single-job submissions; deleting jobs waits for a checkpoint that drops the journal', async () => {
+    const journal = path.join(t.env.spool, '.journal');
+    const segments = (): string[] => readdirSync(journal).filter((f) => f.endsWith('.jsonl'));
+    const res = await t.json('POST', '/queue/hold', { body: { type: 'echo', params: { message: 'j' } } });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const [id] = submitResponseSchema.parse(res.body).jobs;
+    const lines = segments().flatMap((f) => readFileSync(path.join(journal, f), 'utf8').split('\n'));
+    expect(lines.some((l) => l.includes(`"id":"${id}"`))).toBe(true);
+    // A job removed now must not come back from the journal after a power loss.
+    const purged = await t.json('DELETE', '/queue/hold?status=done');
+    expect(purged.status, JSON.stringify(purged.body)).toBe(200);
+    expect(segments()).toEqual([]);
   });
 });

@@ -201,7 +201,7 @@ export function registerQueueRoutes(router: Router): void {
           );
         return c.json(await purgeQueue(ctx, params.q, query.status));
       }
-      deleteQueue(ctx, params.q, query.forced === true);
+      await deleteQueue(ctx, params.q, query.forced === true);
       return c.json({ ok: true as const });
     },
   );

@@ -332,6 +332,21 @@ export class Daemon {
     this.#acceptor.useJournal(journal);
   }
 
+  /** Retention: finished jobs past `storage.done_jobs`, once the journal holds none of them. */
+  async #sweepFinished(): Promise<void> {
+    try {
+      await this.settleAcceptances();
+    } catch (error) {
+      this.log.warn(
+        { err: coerceError(error) },
+        'retention waits: the acceptance journal cannot be checkpointed',
+      );
+      return;
+    }
+    for (const queue of this.queues.names())
+      sweepFinished(this.layout, queue, this.config.daemon.storage.done_jobs);
+  }
+
   /**
    * Put every journaled acceptance on disk. Whatever removes job folders waits for it first, or
    * recovery after a power loss could write a removed job again.
@@ -507,9 +522,7 @@ export class Daemon {
       this.dispatcher.recheckDependencies();
       if (Date.now() - this.#lastRetention > RETENTION_EVERY_MS) {
         this.#lastRetention = Date.now();
-        await this.settleAcceptances();
-        for (const queue of this.queues.names())
-          sweepFinished(this.layout, queue, this.config.daemon.storage.done_jobs);
+        await this.#sweepFinished();
       }
       this.dispatcher.pump();
     } finally {

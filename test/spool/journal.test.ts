@@ -175,6 +175,24 @@ describe('acceptance journal', () => {
     }
   });
 
+  it('keeps its segments when a checkpoint fails, and drops them at the next one that works', async () => {
+    const failing = new AcceptJournal(
+      path.join(layout.root, 'no-such-folder'),
+      layout.journalDir(),
+      silent,
+      () => NEVER,
+    );
+    acceptor.useJournal(failing);
+    const id = await submit('kept');
+    const [segment] = failing.segments;
+    await expect(failing.settle()).rejects.toThrow(/sync -f .*no-such-folder/);
+    expect(failing.segments).toEqual([segment]);
+    expect(readFileSync(segment ?? '', 'utf8')).toContain(`"id":"${id}"`);
+    mkdirSync(path.join(layout.root, 'no-such-folder'));
+    await failing.settle();
+    expect(segmentFiles(layout.journalDir())).toEqual([]);
+  });
+
   it('withdraws an acceptance that fails after its record was journaled', async () => {
     const { specs, text } = submission('blocked');
     const id = specs[0]?.id ?? '';

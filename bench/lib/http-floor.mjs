@@ -5,13 +5,29 @@
 // framework: check a bearer token the way any server that keeps only token hashes must (SHA-256,
 // one Map lookup), `stat` the job's status file to see whether the job moved (another dispatcher
 // may have moved it), and answer the job's JSON kept in memory; `read-node` does the same on a bare
-// Node `http` server. Prints its port, serves until killed.
+// Node `http` server. `submit-node` is the least a durable submission can do on a bare Node `http`
+// server with batchd's spool layout and its acceptance journal: check the bearer token, make the
+// job's folder (a staging folder with `job.yaml`, `state.yaml` and the request's bytes, renamed into
+// `queued/`, the daemon's own files of one job as templates), append one line per job to a journal
+// file and `fdatasync` it once per batch (one batch at a time, as the daemon's group commit), then
+// answer 201. Prints its port, serves until killed.
 //
 //   node bench/lib/http-floor.mjs node|hono
 //   node bench/lib/http-floor.mjs read|read-node TOKEN STATUS_FILE BODY_FILE
+//   node bench/lib/http-floor.mjs submit-node TOKEN JOB_DIR SPOOL_DIR
 import { hash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import {
+  fdatasync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  write,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -67,9 +83,78 @@ if (kind === 'node') {
     });
     server.listen(0, '127.0.0.1');
   }
+} else if (kind === 'submit-node' && process.argv.length === 6) {
+  const [token, jobDir, spool] = process.argv.slice(3);
+  server = submitFloor(token, jobDir, spool);
 } else {
-  process.stderr.write('usage: http-floor.mjs node|hono|read|read-node TOKEN STATUS_FILE BODY_FILE\n');
+  process.stderr.write(
+    'usage: http-floor.mjs node|hono | read|read-node TOKEN STATUS_FILE BODY_FILE | submit-node TOKEN JOB_DIR SPOOL_DIR\n',
+  );
   process.exit(2);
 }
 server.once('listening', () => process.stdout.write(`${server.address().port}\n`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
+
+function submitFloor(token, jobDir, spool) {
+  const tokens = new Map([[hash('sha256', token, 'hex'), { name: 'bench' }]]);
+  const templateId = path.basename(jobDir);
+  const templates = ['job.yaml', 'state.yaml'].map((f) => [f, readFileSync(path.join(jobDir, f), 'utf8')]);
+  for (const f of ['staging', 'queued']) mkdirSync(path.join(spool, f), { recursive: true });
+  const journal = openSync(path.join(spool, 'journal.jsonl'), 'a');
+  let seq = 0;
+  let waiting = [];
+  let flushing = false;
+  const flush = () => {
+    const batch = waiting;
+    waiting = [];
+    if (batch.length === 0) {
+      flushing = false;
+      return;
+    }
+    flushing = true;
+    const text = batch.map((b) => b.line).join('\n') + '\n';
+    write(journal, text, (error) => {
+      if (error) throw error;
+      fdatasync(journal, (error2) => {
+        if (error2) throw error2;
+        for (const b of batch) {
+          b.res.writeHead(201, { 'content-type': 'application/json' });
+          b.res.end(JSON.stringify({ jobs: [b.id] }));
+        }
+        flush();
+      });
+    });
+  };
+  return http
+    .createServer((req, res) => {
+      const header = req.headers.authorization;
+      const who = header?.startsWith('Bearer ')
+        ? tokens.get(hash('sha256', header.slice(7), 'hex'))
+        : undefined;
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        if (who === undefined || req.method !== 'POST') {
+          res.writeHead(401, { 'content-type': 'application/json' });
+          res.end('{"error":{"code":"UNAUTHENTICATED"}}');
+          return;
+        }
+        const body = Buffer.concat(chunks).toString('utf8');
+        const id = `${templateId}-${process.pid}-${seq++}`;
+        const staged = path.join(spool, 'staging', id);
+        mkdirSync(staged);
+        const files = Object.fromEntries([
+          ...templates.map(([f, text]) => [f, text.replaceAll(templateId, id)]),
+          ['drop.json', body],
+        ]);
+        for (const [f, text] of Object.entries(files)) writeFileSync(path.join(staged, f), text);
+        renameSync(staged, path.join(spool, 'queued', id));
+        waiting.push({ id, res, line: JSON.stringify({ id, files }) });
+        if (!flushing) {
+          flushing = true;
+          setImmediate(flush);
+        }
+      });
+    })
+    .listen(0, '127.0.0.1');
+}

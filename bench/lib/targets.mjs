@@ -169,13 +169,21 @@ export function evaluateTargets(results) {
       .filter((f) => (f.kind === 'read' || f.kind === 'read-node') && f.non2xx === 0)
       .map((f) => f.perSecond),
   );
+  const submitFloor = (h?.floors ?? []).find((f) => f.kind === 'submit-node' && f.non2xx === 0);
   out.push(
     judge(
       'HTTP durable submissions/s (auth on)',
       '≥ 2,000/s',
       h?.submissions?.perSecond,
       (v) => v >= 2000,
-      rate(h?.submissions?.perSecond) + authNote,
+      rate(h?.submissions?.perSecond) +
+        authNote +
+        bound(
+          `the least a durable submission does, with no daemon (bare Node, the spool's folder and a journal), ${rate(submitFloor?.perSecond)}`,
+          submitFloor?.perSecond ?? Number.NaN,
+          (v) => v >= 2000,
+          'already under the target before any of batchd runs',
+        ),
       why,
     ),
   );
@@ -197,7 +205,23 @@ export function evaluateTargets(results) {
     ),
   );
   const p99 = Math.max(h?.submissions?.p99ms ?? Number.NaN, h?.status?.p99ms ?? Number.NaN);
-  out.push(judge('HTTP p99', '≤ 10 ms', p99, (v) => v <= 10, ms(p99) + authNote, why));
+  out.push(
+    judge(
+      'HTTP p99',
+      '≤ 10 ms',
+      p99,
+      (v) => v <= 10,
+      ms(p99) +
+        authNote +
+        bound(
+          `the least a durable submission does, with no daemon, p99 ${ms(submitFloor?.p99ms)}`,
+          submitFloor?.p99ms ?? Number.NaN,
+          (v) => v <= 10,
+          'already over the target before any of batchd runs',
+        ),
+      why,
+    ),
+  );
   out.push({
     measure: 'SSH, 1,000 trivial jobs on one loopback host',
     target: '≥ 300 jobs/s',

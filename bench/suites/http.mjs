@@ -86,22 +86,35 @@ export async function http(ctx) {
       ],
       [['read-node', token, stateFile, bodyFile], 'floor: the same least work on a bare Node `http` server'],
     ];
+    // The submission floor makes its job folders in a spool of its own, one per round.
+    const jobDir = path.join(daemon.spool, 'default', 'queued', id);
+    const submitFloor = (round) => [
+      'submit-node',
+      token,
+      jobDir,
+      path.join(ctx.root, 'http', `floor-spool-${round}`),
+    ];
+    const submitLabel =
+      "floor: the least a durable submission does, on a bare Node `http` server: check the token, make the job's folder (staged, renamed into queued/), one journal append and fdatasync per batch";
     // Every measurement once per round, in turn, so that the daemon and its floors see the same
     // machine; the report takes each one's median.
-    const perRound = { submissions: [], status: [], floors: floorKinds.map(() => []) };
+    const perRound = { submissions: [], status: [], submitFloor: [], floors: floorKinds.map(() => []) };
+    const readArgs = ['-H', `Authorization: ${bearer}`];
     for (let round = 0; round < ctx.opts.rounds; round++) {
       perRound.submissions.push(await wrk(submitUrl, seconds, ['-s', postScript]));
-      perRound.status.push(await wrk(statusUrl, seconds, ['-H', `Authorization: ${bearer}`]));
+      perRound.submitFloor.push(
+        await floor(submitFloor(round), seconds, '/queue/default', ['-s', postScript]),
+      );
+      perRound.status.push(await wrk(statusUrl, seconds, readArgs));
       for (const [i, [args]] of floorKinds.entries())
-        perRound.floors[i].push(await floor(args, seconds, `/job/${id}`, bearer));
+        perRound.floors[i].push(await floor(args, seconds, `/job/${id}`, readArgs));
     }
-    const floors = floorKinds.map(([args, label], i) => ({
-      kind: args[0],
-      label,
-      ...medianOf(perRound.floors[i]),
-    }));
+    const floors = [
+      ...floorKinds.map(([args, label], i) => ({ kind: args[0], label, ...medianOf(perRound.floors[i]) })),
+      { kind: 'submit-node', label: submitLabel, ...medianOf(perRound.submitFloor) },
+    ];
     return {
-      note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections. The first two floors answer GET with a fixed body, no authentication, no spool: what this machine allows before batchd does anything. The last two do only what no authenticated status read can skip, on Hono and without it.',
+      note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections. The first two floors answer GET with a fixed body, no authentication, no spool: what this machine allows before batchd does anything. The next two do only what no authenticated status read can skip, on Hono and without it; the last, only what no durable submission into this spool layout can skip.',
       rounds: ctx.opts.rounds,
       submissions: { label: `POST ${submitPath} (a job as JSON)`, ...medianOf(perRound.submissions) },
       status: { label: `GET ${statusPath}`, ...medianOf(perRound.status) },
@@ -113,7 +126,7 @@ export async function http(ctx) {
 }
 
 /** wrk on `urlPath` of bench/lib/http-floor.mjs, started and stopped here (by its PID). */
-async function floor(args, seconds, urlPath, bearer) {
+async function floor(args, seconds, urlPath, wrkArgs) {
   const kind = args[0];
   const child = spawn(process.execPath, [path.join(REPO, 'bench', 'lib', 'http-floor.mjs'), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -123,7 +136,7 @@ async function floor(args, seconds, urlPath, bearer) {
       child.once('exit', (code) => reject(new Error(`http-floor ${kind} exited with ${code}`)));
       child.stdout.setEncoding('utf8').once('data', (line) => resolve(Number(line.trim())));
     });
-    return await wrk(`http://127.0.0.1:${port}${urlPath}`, seconds, ['-H', `Authorization: ${bearer}`]);
+    return await wrk(`http://127.0.0.1:${port}${urlPath}`, seconds, wrkArgs);
   } catch (error) {
     return { error: String(error) };
   } finally {

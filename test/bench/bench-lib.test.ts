@@ -155,6 +155,26 @@ describe('bench targets', () => {
     expect(verdictOf(reads(12_000), 'status reads/s')?.figure).not.toContain('already under');
     // A floor that failed requests (its stat or token check) would flatter the bound: left out.
     expect(verdictOf(reads(20_000, 5), 'status reads/s')?.figure).toBe('5,000/s');
+
+    const submissions = (perSecond: number, p99ms: number, non2xx = 0): Record<string, unknown> => ({
+      http: {
+        submissions: { perSecond: 1200, p99ms: 40, non2xx: 0 },
+        status: { perSecond: 5000, p99ms: 8, non2xx: 0 },
+        floors: [{ kind: 'submit-node', perSecond, p99ms, non2xx }],
+      },
+    });
+    const slow = submissions(1800, 14);
+    expect(verdictOf(slow, 'durable submissions/s')?.figure).toBe(
+      "1,200/s; the least a durable submission does, with no daemon (bare Node, the spool's folder and a journal), 1,800/s, already under the target before any of batchd runs",
+    );
+    expect(verdictOf(slow, 'HTTP p99')?.figure).toBe(
+      '40.0 ms; the least a durable submission does, with no daemon, p99 14.0 ms, already over the target before any of batchd runs',
+    );
+    const fast = submissions(4000, 6);
+    expect(verdictOf(fast, 'durable submissions/s')?.figure).not.toContain('already under');
+    expect(verdictOf(fast, 'HTTP p99')?.figure).toContain('p99 6.00 ms');
+    expect(verdictOf(fast, 'HTTP p99')?.figure).not.toContain('already over');
+    expect(verdictOf(submissions(1000, 14, 3), 'durable submissions/s')?.figure).toBe('1,200/s');
   });
 
   it('says why a target was not measured instead of leaving it out', () => {

@@ -112,7 +112,7 @@ export class DurableAcceptor implements DurableAcceptance {
       const single = p.origin.kind === 'bytes' && p.staged.files !== undefined;
       (journal !== undefined && single ? journaled : fsynced).push(p);
     }
-    const settle = async (part: Pending[], flush: () => Promise<void>): Promise<void> => {
+    const flushPart = async (part: Pending[], flush: () => Promise<void>): Promise<void> => {
       if (part.length === 0) return;
       try {
         await flush();
@@ -121,8 +121,8 @@ export class DurableAcceptor implements DurableAcceptance {
       }
     };
     await Promise.all([
-      settle(fsynced, () => this.#flushFsynced(fsynced, put)),
-      settle(journaled, () => this.#flushJournaled(journal as AcceptJournal, journaled, put)),
+      flushPart(fsynced, () => this.#flushFsynced(fsynced, put)),
+      flushPart(journaled, () => this.#flushJournaled(journal as AcceptJournal, journaled, put)),
     ]);
     return outcomes;
   }
@@ -134,7 +134,7 @@ export class DurableAcceptor implements DurableAcceptance {
   async #flushJournaled(
     journal: AcceptJournal,
     batch: Pending[],
-    settle: (p: Pending, outcome: Settled<AcceptedJob[]>) => void,
+    put: (p: Pending, outcome: Settled<AcceptedJob[]>) => void,
   ): Promise<void> {
     const records: JournalRecord[] = batch.map(({ staged }) => ({
       queue: staged.queue,
@@ -155,14 +155,15 @@ export class DurableAcceptor implements DurableAcceptance {
         try {
           takeOrigin(staged, origin);
           commitStaged(this.#layout, staged, origin);
-          settle(batch[i] as Pending, { ok: true, value: staged.jobs });
+          put(batch[i] as Pending, { ok: true, value: staged.jobs });
         } catch (error) {
           abandonStaged(staged, origin);
           failed.push(records[i] as JournalRecord);
-          settle(batch[i] as Pending, { ok: false, error: diskError(error, staged.dir) });
+          put(batch[i] as Pending, { ok: false, error: diskError(error, staged.dir) });
         }
       });
-      // Refused after all: recovery must not write these jobs again.
+      // Refused after all: recovery must not write these jobs again (withdraw does not throw:
+      // the jobs committed beside them are answered as committed).
       if (failed.length > 0) await journal.withdraw(ticket, failed);
     } finally {
       journal.committed(ticket);
@@ -172,7 +173,7 @@ export class DurableAcceptor implements DurableAcceptance {
   /** Everything else: each step's files and folders fsynced, the batch's fsyncs issued together. */
   async #flushFsynced(
     batch: Pending[],
-    settle: (p: Pending, outcome: Settled<AcceptedJob[]>) => void,
+    put: (p: Pending, outcome: Settled<AcceptedJob[]>) => void,
   ): Promise<void> {
     try {
       await fsyncAll(batch.flatMap((p) => p.staged.written));
@@ -191,7 +192,7 @@ export class DurableAcceptor implements DurableAcceptance {
         } else abandonStaged(staged, origin); // another daemon took the drop
       } catch (error) {
         abandonStaged(staged, origin);
-        settle(p, { ok: false, error: diskError(error, staged.dir) });
+        put(p, { ok: false, error: diskError(error, staged.dir) });
       }
     }
     // Committed but not yet known durable: a failure from here on fails the whole batch, and the
@@ -202,9 +203,9 @@ export class DurableAcceptor implements DurableAcceptance {
       const { staged } = p;
       try {
         for (const dir of finishStaged(this.#layout, staged)) changed.add(dir);
-        settle(p, { ok: true, value: staged.jobs });
+        put(p, { ok: true, value: staged.jobs });
       } catch (error) {
-        settle(p, { ok: false, error: diskError(error, staged.dir) }); // committed: recovery finishes it
+        put(p, { ok: false, error: diskError(error, staged.dir) }); // committed: recovery finishes it
       }
     }
     await fsyncAll(changed);

@@ -39,8 +39,8 @@ export interface ReplayOutcome {
  * segments of writers that are gone (spool/journal.ts). Each record's job must be in its spool
  * whole, as the acceptance wrote it. A job found in any queue and state (it may have moved since)
  * gets back any file a power loss emptied or took: `job.yaml` and its drop are never rewritten
- * after acceptance, so they must match the record; `state.yaml` is, so it is written again only
- * if it cannot be read. A job found nowhere is written again where the acceptance committed it.
+ * after acceptance, so they must match the record; `state.yaml` is rewritten as the job moves on,
+ * so it is written again only if it cannot be read. A job found nowhere is written again where the acceptance committed it.
  * Records after the first line that does not parse were never acknowledged (each append is
  * acknowledged only after its `fdatasync`), so a segment is read up to there.
  *

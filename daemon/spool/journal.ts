@@ -108,10 +108,21 @@ export class AcceptJournal {
     return segment;
   }
 
-  /** Take back records of an append whose acceptances failed after all (before `committed`). */
+  /**
+   * Take back records of an append whose acceptances failed after all (before `committed`). Does
+   * not throw: if the disk refuses this too, it says so, and a replay after a power loss would
+   * write those jobs after all.
+   */
   async withdraw(ticket: JournalTicket, records: readonly JournalRecord[]): Promise<void> {
     const lines: JournalWithdrawal[] = records.map(({ queue, id }) => ({ queue, id, withdrawn: true }));
-    await appendLines(ticket.fd, lines);
+    try {
+      await appendLines(ticket.fd, lines);
+    } catch (error) {
+      this.#log.warn(
+        { err: coerceError(error), jobs: lines.map((l) => l.id), file: ticket.file },
+        'journal: could not take back refused acceptances; a replay after a power loss would write them',
+      );
+    }
   }
 
   committed(ticket: JournalTicket): void {

@@ -313,9 +313,10 @@ export class Daemon {
     if (serve !== undefined && listen !== undefined) this.#api = await serve.startApi(this, listen);
   }
 
+  /** Chosen at start: with storage.fsync and storage.journal, and where `sync -f` works. */
   async #openJournal(): Promise<void> {
     const { storage } = this.config.daemon;
-    if (!storage.journal) return;
+    if (!storage.fsync || !storage.journal) return; // no `sync -f` probe (a syncfs) at every start
     if (!(await AcceptJournal.usable(this.layout.root))) {
       this.log.warn(
         { spool: this.layout.root },

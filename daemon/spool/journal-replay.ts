@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 import { fsyncDir, writeFileAtomic, writeFileFsynced } from './atomic.ts';
 import { locateJob } from './find.ts';
 import { type JournalRecord, segmentFiles } from './journal.ts';
+import { isJobId } from '../jobs/id.ts';
 import { isQueueName, type SpoolLayout } from './layout.ts';
 import { HOST_TAG, ownerMayBeAlive, SELF } from './owner.ts';
 import { readJobState, STATE_FILE } from './state-file.ts';
@@ -15,7 +16,7 @@ const ownerSchema = z.object({ hostname: z.string(), boot_id: z.string(), pid: z
 const headerSchema = z.object({ owner: ownerSchema });
 const recordSchema = z.object({
   queue: z.string().refine(isQueueName),
-  id: z.string(),
+  id: z.string().refine(isJobId), // a bad one would stop the start (layout.jobDir refuses it)
   into: z.enum(['queued', 'running']),
   // Only the names an acceptance writes: nothing outside the job's folder.
   files: z.record(z.string().regex(/^(job\.yaml|state\.yaml|drop\.(yaml|yml|json))$/), z.string()),

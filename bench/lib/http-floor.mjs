@@ -10,20 +10,26 @@
 // job's folder (a staging folder with `job.yaml`, `state.yaml` and the request's bytes, renamed into
 // `queued/`, the daemon's own files of one job as templates), append one line per job to a journal
 // file and `fdatasync` it once per batch (one batch at a time, as the daemon's group commit), then
-// answer 201. Prints its port, serves until killed.
+// answer 201. `submit-deferred` is the other order a journal allows: append and `fdatasync` first,
+// answer, and only then make the folder, through Node's thread pool, off the main thread; to stay
+// sustainable it lets at most 64 folders lag behind their answers (further submissions wait).
+// Prints its port, serves until killed.
 //
 //   node bench/lib/http-floor.mjs node|hono
 //   node bench/lib/http-floor.mjs read|read-node TOKEN STATUS_FILE BODY_FILE
-//   node bench/lib/http-floor.mjs submit-node TOKEN JOB_DIR SPOOL_DIR
+//   node bench/lib/http-floor.mjs submit-node|submit-deferred TOKEN JOB_DIR SPOOL_DIR
 import { hash } from 'node:crypto';
 import {
   fdatasync,
+  mkdir,
   mkdirSync,
   openSync,
   readFileSync,
+  rename,
   renameSync,
   statSync,
   write,
+  writeFile,
   writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
@@ -83,19 +89,21 @@ if (kind === 'node') {
     });
     server.listen(0, '127.0.0.1');
   }
-} else if (kind === 'submit-node' && process.argv.length === 6) {
+} else if ((kind === 'submit-node' || kind === 'submit-deferred') && process.argv.length === 6) {
   const [token, jobDir, spool] = process.argv.slice(3);
-  server = submitFloor(token, jobDir, spool);
+  server = submitFloor(token, jobDir, spool, kind === 'submit-deferred');
 } else {
   process.stderr.write(
-    'usage: http-floor.mjs node|hono | read|read-node TOKEN STATUS_FILE BODY_FILE | submit-node TOKEN JOB_DIR SPOOL_DIR\n',
+    'usage: http-floor.mjs node|hono | read|read-node TOKEN STATUS_FILE BODY_FILE | submit-node|submit-deferred TOKEN JOB_DIR SPOOL_DIR\n',
   );
   process.exit(2);
 }
 server.once('listening', () => process.stdout.write(`${server.address().port}\n`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 
-function submitFloor(token, jobDir, spool) {
+/** `deferred`: answer once the journal holds the job, and make its folder afterwards. */
+function submitFloor(token, jobDir, spool, deferred) {
+  const LAG = 64; // folders allowed to lag behind their answers (deferred)
   const tokens = new Map([[hash('sha256', token, 'hex'), { name: 'bench' }]]);
   const templateId = path.basename(jobDir);
   const templates = ['job.yaml', 'state.yaml'].map((f) => [f, readFileSync(path.join(jobDir, f), 'utf8')]);
@@ -104,6 +112,38 @@ function submitFloor(token, jobDir, spool) {
   let seq = 0;
   let waiting = [];
   let flushing = false;
+  let lagging = 0;
+  const held = [];
+  const answer = (b) => {
+    b.res.writeHead(201, { 'content-type': 'application/json' });
+    b.res.end(JSON.stringify({ jobs: [b.id] }));
+  };
+  const admit = (b) => {
+    waiting.push(b);
+    if (!flushing) {
+      flushing = true;
+      setImmediate(flush);
+    }
+  };
+  /** The folder through the thread pool: staging folder, its files at once, then the rename. */
+  const makeFolder = (b) => {
+    const staged = path.join(spool, 'staging', b.id);
+    mkdir(staged, (error) => {
+      if (error) throw error;
+      const entries = Object.entries(b.files);
+      let left = entries.length;
+      for (const [f, text] of entries)
+        writeFile(path.join(staged, f), text, (error2) => {
+          if (error2) throw error2;
+          if (--left > 0) return;
+          rename(staged, path.join(spool, 'queued', b.id), (error3) => {
+            if (error3) throw error3;
+            lagging--;
+            while (lagging < LAG && held.length > 0) admit(held.shift());
+          });
+        });
+    });
+  };
   const flush = () => {
     const batch = waiting;
     waiting = [];
@@ -112,14 +152,17 @@ function submitFloor(token, jobDir, spool) {
       return;
     }
     flushing = true;
-    const text = batch.map((b) => b.line).join('\n') + '\n';
+    const text = batch.map((b) => JSON.stringify({ id: b.id, files: b.files })).join('\n') + '\n';
     write(journal, text, (error) => {
       if (error) throw error;
       fdatasync(journal, (error2) => {
         if (error2) throw error2;
         for (const b of batch) {
-          b.res.writeHead(201, { 'content-type': 'application/json' });
-          b.res.end(JSON.stringify({ jobs: [b.id] }));
+          answer(b);
+          if (deferred) {
+            lagging++;
+            makeFolder(b);
+          }
         }
         flush();
       });
@@ -141,19 +184,21 @@ function submitFloor(token, jobDir, spool) {
         }
         const body = Buffer.concat(chunks).toString('utf8');
         const id = `${templateId}-${process.pid}-${seq++}`;
-        const staged = path.join(spool, 'staging', id);
-        mkdirSync(staged);
         const files = Object.fromEntries([
           ...templates.map(([f, text]) => [f, text.replaceAll(templateId, id)]),
           ['drop.json', body],
         ]);
+        const b = { id, res, files };
+        if (deferred) {
+          if (lagging + waiting.length >= LAG) held.push(b);
+          else admit(b);
+          return;
+        }
+        const staged = path.join(spool, 'staging', id);
+        mkdirSync(staged);
         for (const [f, text] of Object.entries(files)) writeFileSync(path.join(staged, f), text);
         renameSync(staged, path.join(spool, 'queued', id));
-        waiting.push({ id, res, line: JSON.stringify({ id, files }) });
-        if (!flushing) {
-          flushing = true;
-          setImmediate(flush);
-        }
+        admit(b);
       });
     })
     .listen(0, '127.0.0.1');

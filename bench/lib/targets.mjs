@@ -169,7 +169,18 @@ export function evaluateTargets(results) {
       .filter((f) => (f.kind === 'read' || f.kind === 'read-node') && f.non2xx === 0)
       .map((f) => f.perSecond),
   );
-  const submitFloor = (h?.floors ?? []).find((f) => f.kind === 'submit-node' && f.non2xx === 0);
+  // The same for submissions: the faster of the two orders (folder then answer, answer then
+  // folder), and the lower of their p99s.
+  const submitFloors = (h?.floors ?? []).filter(
+    (f) => (f.kind === 'submit-node' || f.kind === 'submit-deferred') && f.non2xx === 0,
+  );
+  const submitFloor =
+    submitFloors.length === 0
+      ? undefined
+      : {
+          perSecond: Math.max(...submitFloors.map((f) => f.perSecond)),
+          p99ms: Math.min(...submitFloors.map((f) => f.p99ms)),
+        };
   out.push(
     judge(
       'HTTP durable submissions/s (auth on)',
@@ -179,7 +190,7 @@ export function evaluateTargets(results) {
       rate(h?.submissions?.perSecond) +
         authNote +
         bound(
-          `the least a durable submission does, with no daemon (bare Node, the spool's folder and a journal), ${rate(submitFloor?.perSecond)}`,
+          `the least a durable submission does, with no daemon (bare Node, the spool's folder and a journal, the faster of folder-then-answer and answer-then-folder), ${rate(submitFloor?.perSecond)}`,
           submitFloor?.perSecond ?? Number.NaN,
           (v) => v >= 2000,
           'already under the target before any of batchd runs',
@@ -214,7 +225,7 @@ export function evaluateTargets(results) {
       ms(p99) +
         authNote +
         bound(
-          `the least a durable submission does, with no daemon, p99 ${ms(submitFloor?.p99ms)}`,
+          `the least a durable submission does, with no daemon, p99 ${ms(submitFloor?.p99ms)} (the lower of its two orders)`,
           submitFloor?.p99ms ?? Number.NaN,
           (v) => v <= 10,
           'already over the target before any of batchd runs',

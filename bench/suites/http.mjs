@@ -88,33 +88,47 @@ export async function http(ctx) {
     ];
     // The submission floor makes its job folders in a spool of its own, one per round.
     const jobDir = path.join(daemon.spool, 'default', 'queued', id);
-    const submitFloor = (round) => [
-      'submit-node',
+    const submitFloor = (kind, round) => [
+      kind,
       token,
       jobDir,
-      path.join(ctx.root, 'http', `floor-spool-${round}`),
+      path.join(ctx.root, 'http', `${kind}-spool-${round}`),
     ];
-    const submitLabel =
-      "floor: the least a durable submission does, on a bare Node `http` server: check the token, make the job's folder (staged, renamed into queued/), one journal append and fdatasync per batch";
+    const submitKinds = [
+      [
+        'submit-node',
+        "floor: the least a durable submission does, on a bare Node `http` server: check the token, make the job's folder (staged, renamed into queued/), one journal append and fdatasync per batch, answer",
+      ],
+      [
+        'submit-deferred',
+        "floor: the same work in the other order a journal allows: journal append and fdatasync, answer, then make the job's folder through the thread pool (at most 64 folders behind)",
+      ],
+    ];
     // Every measurement once per round, in turn, so that the daemon and its floors see the same
     // machine; the report takes each one's median.
-    const perRound = { submissions: [], status: [], submitFloor: [], floors: floorKinds.map(() => []) };
+    const perRound = {
+      submissions: [],
+      status: [],
+      submitFloors: submitKinds.map(() => []),
+      floors: floorKinds.map(() => []),
+    };
     const readArgs = ['-H', `Authorization: ${bearer}`];
     for (let round = 0; round < ctx.opts.rounds; round++) {
       perRound.submissions.push(await wrk(submitUrl, seconds, ['-s', postScript]));
-      perRound.submitFloor.push(
-        await floor(submitFloor(round), seconds, '/queue/default', ['-s', postScript]),
-      );
+      for (const [i, [kind]] of submitKinds.entries())
+        perRound.submitFloors[i].push(
+          await floor(submitFloor(kind, round), seconds, '/queue/default', ['-s', postScript]),
+        );
       perRound.status.push(await wrk(statusUrl, seconds, readArgs));
       for (const [i, [args]] of floorKinds.entries())
         perRound.floors[i].push(await floor(args, seconds, `/job/${id}`, readArgs));
     }
     const floors = [
       ...floorKinds.map(([args, label], i) => ({ kind: args[0], label, ...medianOf(perRound.floors[i]) })),
-      { kind: 'submit-node', label: submitLabel, ...medianOf(perRound.submitFloor) },
+      ...submitKinds.map(([kind, label], i) => ({ kind, label, ...medianOf(perRound.submitFloors[i]) })),
     ];
     return {
-      note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections. The first two floors answer GET with a fixed body, no authentication, no spool: what this machine allows before batchd does anything. The next two do only what no authenticated status read can skip, on Hono and without it; the last, only what no durable submission into this spool layout can skip.',
+      note: 'Durable acceptance (storage.fsync: true), authentication on (every request carries a bearer token), 2 wrk threads, 16 connections. The first two floors answer GET with a fixed body, no authentication, no spool: what this machine allows before batchd does anything. The next two do only what no authenticated status read can skip, on Hono and without it; the last two, only what no durable submission into this spool layout can skip, in the two orders a journal allows.',
       rounds: ctx.opts.rounds,
       submissions: { label: `POST ${submitPath} (a job as JSON)`, ...medianOf(perRound.submissions) },
       status: { label: `GET ${statusPath}`, ...medianOf(perRound.status) },

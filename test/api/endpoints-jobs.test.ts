@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -279,13 +279,28 @@ describe('job endpoints', () => {
   });
 
   it('GET /job/:id/log?follow=1 streams the log as it grows and ends with the job', async () => {
-    const [id] = await submit('default', { command: 'for i in 1 2 3; do echo line $i; sleep 0.3; done' });
+    // The job writes a line, then waits for a gate file that the test makes only once that line
+    // has come through the stream: a server that answered after the job ended would never get it.
+    const gate = path.join(t.env.root, 'follow-gate');
+    const [id] = await submit('default', {
+      command: `echo line 1; while [ ! -e ${gate} ]; do sleep 0.05; done; echo line 2`,
+    });
     const res = await t.request('GET', `/job/${id}/log?follow=1`);
     expect(res.status).toBe(200);
-    const started = Date.now();
-    const text = await res.text(); // resolves only when the stream ends
-    expect(text).toBe('line 1\nline 2\nline 3\n');
-    expect(Date.now() - started).toBeGreaterThan(300);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('\n')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    expect(text).toBe('line 1\n');
+    expect(jobInfoSchema.parse((await t.json('GET', `/job/${id}`)).body).status).toBe('running');
+    writeFileSync(gate, '');
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+      text += decoder.decode(chunk.value, { stream: true });
+    expect(text).toBe('line 1\nline 2\n'); // the stream ends with the job
     expect(jobInfoSchema.parse((await t.json('GET', `/job/${id}`)).body).status).toBe('done');
   });
 

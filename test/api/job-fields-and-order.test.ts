@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { queuedInOrder } from '../../daemon/dispatch/reorder.ts';
 import { LocalExecutor } from '../../daemon/executors/local.ts';
+import type { Executor } from '../../daemon/executors/types.ts';
 import { errorBodySchema, jobInfoSchema, submitResponseSchema } from '../../daemon/protocol/index.ts';
 import { ledger, record, waitForState, workDir } from '../helpers/dispatch.ts';
 import { jobDir, readState } from '../helpers/env.ts';
@@ -23,6 +24,7 @@ const ORDER_MANAGER: Auth = { basic: ['order-manager', PASSWORD] };
 
 describe('PUT /job/:id: start time, host and relative priority', () => {
   let t: InProcessApi;
+  const ranOnBox: string[] = []; // jobs the "box" host's executor was given
   beforeAll(async () => {
     t = await startApi({
       auth: { basic: true },
@@ -44,9 +46,18 @@ describe('PUT /job/:id: start time, host and relative priority', () => {
     );
     t.env.writeConfig('hosts/box.yaml', { host_name: '127.0.0.1', user_name: 'batch' });
     t.daemon.config.reloadFile(path.join(t.env.etc, 'hosts', 'box.yaml'));
-    // Jobs sent to "box" run on this machine, through a real executor: what matters is which host the dispatcher picked.
+    // Jobs sent to "box" run on this machine, through a real executor that notes each job it is
+    // given: what matters here is which host the dispatcher picked (SSH itself: test/ssh/).
     const local = new LocalExecutor(t.daemon.log);
-    t.daemon.setExecutorResolver((host) => (host === 'box' ? local : undefined));
+    const box: Executor = {
+      name: 'box',
+      run: (request, signal) => {
+        ranOnBox.push(request.jobId);
+        return local.run(request, signal);
+      },
+      close: () => local.close(),
+    };
+    t.daemon.setExecutorResolver((host) => (host === 'box' ? box : undefined));
   }, 60_000);
   afterAll(async () => t.close());
 
@@ -107,7 +118,7 @@ describe('PUT /job/:id: start time, host and relative priority', () => {
     }
   });
 
-  it('host_name moves a queued job to another host ("*" clears it); the dispatcher runs it there', async () => {
+  it('host_name moves a queued job to another host ("*" clears it); the dispatcher gives it to that host\'s executor', async () => {
     const id = await submit('hosted', { command: 'echo ran' });
     const onBox = await put(id, { host_name: 'box' });
     expect(onBox.status, JSON.stringify(onBox.body)).toBe(200);
@@ -136,6 +147,7 @@ describe('PUT /job/:id: start time, host and relative priority', () => {
     }
     const results = (await t.json<{ host: string }[]>('GET', `/job/${id}/results`, { auth: ROOT })).body;
     expect(results.map((r) => r.host)).toEqual(['box']);
+    expect(ranOnBox).toEqual([id]);
   });
 
   it('refuses an unknown host (422), a bad time (422), mixed changes (422), a finished job (409), an unknown job (404)', async () => {

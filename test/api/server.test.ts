@@ -13,7 +13,7 @@ import { Daemon } from '../../daemon/daemon.ts';
 import { BatchdError } from '../../daemon/errors.ts';
 import { EventBus } from '../../daemon/events.ts';
 import { makeDispatchEnv } from '../helpers/dispatch.ts';
-import { makeEnv, type TestEnv } from '../helpers/env.ts';
+import { findJob, makeEnv, type TestEnv } from '../helpers/env.ts';
 import { eventually, JOB_TYPES } from './api-helpers.ts';
 import { httpRequest } from './http-client.ts';
 
@@ -63,7 +63,8 @@ describe('serving the API', () => {
       expect(daemon.api).toBeUndefined();
       const [job] = daemon.submit('default', { data: { command: 'true' } });
       await eventually(() => daemon.locate(job?.spec.id ?? '')?.state === 'done', 10_000, 'job done');
-      expect(env.spool).toBeTruthy();
+      // The job ran and left its folder in the spool, as without an API.
+      expect(findJob(env.spool, job?.spec.id ?? '')).toEqual([{ queue: 'default', state: 'done' }]);
     } finally {
       blocker.close();
     }

@@ -16,7 +16,10 @@ export interface ApiDaemon {
   /** A HOME of its own for the CLI, so no real ~/.config/batchd is read. */
   home: string;
   /** Run `batch` against this daemon (BATCH_MANAGER_URL set; more env can be given). */
-  batch(args: string[], options?: { env?: Record<string, string>; input?: string }): Promise<CliResult>;
+  batch(
+    args: string[],
+    options?: { env?: Record<string, string>; input?: string; onStdout?: (stdout: string) => void },
+  ): Promise<CliResult>;
   stop(): Promise<void>;
 }
 
@@ -53,6 +56,7 @@ export async function startApiDaemon(
         home,
         env: { BATCH_MANAGER_URL: url, ...more.env },
         ...(more.input === undefined ? {} : { input: more.input }),
+        ...(more.onStdout === undefined ? {} : { onStdout: more.onStdout }),
       }),
     stop: async () => {
       await daemon.stop();

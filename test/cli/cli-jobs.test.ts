@@ -20,7 +20,11 @@ beforeAll(async () => {
     jobTypes: {
       echo: { template: "printf '%s\\n' $message", params: [{ name: 'message', type: 'String' }] },
       sleep: { template: 'sleep $seconds', params: [{ name: 'seconds', type: 'Integer' }] },
-      ticker: { template: ['for i in 1 2 3; do echo tick $i; sleep 0.3; done', 'echo err >&2'] },
+      // Writes one line, then waits for its gate file before the next: the test opens the gate.
+      ticker: {
+        template: ['echo tick 1', 'while [ ! -e $gate ]; do sleep 0.05; done', 'echo tick 2', 'echo err >&2'],
+        params: [{ name: 'gate', type: 'String' }],
+      },
       frame: {
         template: ['test $frame -ne 2 || exit 1', 'printf \'{"frame": %s}\\n\' $frame > "$BATCHD_RESULT"'],
         params: [{ name: 'frame', type: 'Integer' }],
@@ -91,9 +95,22 @@ describe('jobs', () => {
   });
 
   it('logs -f follows the output while the job writes it and returns when the job ends', async () => {
-    const id = await enqueue(['-t', 'ticker']);
-    const followed = await d.batch(['logs', '-f', id]);
-    expect(followed).toMatchObject({ code: 0, stdout: 'tick 1\ntick 2\ntick 3\n' });
+    const gate = path.join(d.env.root, 'ticker-gate');
+    const id = await enqueue(['-t', 'ticker', gate]);
+    // The first line must arrive while the job is still running, held at its gate: only then is
+    // the gate opened. A CLI that printed the log once the job ended would never open it.
+    let seenWhileRunning: Promise<string> | undefined;
+    const followed = await d.batch(['logs', '-f', id], {
+      onStdout: (stdout) => {
+        if (seenWhileRunning !== undefined || stdout !== 'tick 1\n') return;
+        seenWhileRunning = d.batch(['job', id, '--json']).then((job) => {
+          writeFileSync(gate, '');
+          return json<JobInfo>(job).status;
+        });
+      },
+    });
+    expect(await seenWhileRunning).toBe('running');
+    expect(followed).toMatchObject({ code: 0, stdout: 'tick 1\ntick 2\n' });
     expect(json<{ log: string }>(await d.batch(['logs', id, '--stderr', '--json'])).log).toBe('err\n');
   });
 

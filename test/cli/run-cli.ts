@@ -19,7 +19,14 @@ export interface CliResult {
  */
 export function runCli(
   args: string[],
-  options: { env?: Record<string, string>; home: string; input?: string; timeoutMs?: number },
+  options: {
+    env?: Record<string, string>;
+    home: string;
+    input?: string;
+    timeoutMs?: number;
+    /** Called with all of stdout so far, each time more arrives (to act while the CLI runs). */
+    onStdout?: (stdout: string) => void;
+  },
 ): Promise<CliResult> {
   if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} missing: run npm run build first`);
   const env: NodeJS.ProcessEnv = {
@@ -33,7 +40,10 @@ export function runCli(
     const child = spawn(process.execPath, [CLI_MAIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      options.onStdout?.(stdout);
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
     child.on('error', reject);

@@ -160,10 +160,15 @@ describe.each(['perl', 'node'] as const)('the %s launcher', (kind) => {
 
   it('runs many jobs at once and reports each exactly once', async () => {
     dir = mkdtempSync(path.join(tmpdir(), `batchd-launcher-${kind}-`));
+    const reports = Array.from({ length: 40 }, () => 0); // onExit calls per job
     const exits = await Promise.all(
       Array.from({ length: 40 }, (_, i) => {
         let done: (e: Exit) => void = () => undefined;
         const exit = new Promise<Exit>((resolve) => (done = resolve));
+        const report = (e: Exit): void => {
+          reports[i] = (reports[i] ?? 0) + 1;
+          done(e);
+        };
         launcher.spawn(
           {
             file: '/bin/sh',
@@ -173,11 +178,28 @@ describe.each(['perl', 'node'] as const)('the %s launcher', (kind) => {
             stdout: path.join(dir, `o${i}`),
             stderr: path.join(dir, `e${i}`),
           },
-          { onStarted: () => undefined, onExit: done },
+          { onStarted: () => undefined, onExit: report },
         );
         return exit;
       }),
     );
     expect(exits.map((e) => e.code)).toEqual(Array.from({ length: 40 }, (_, i) => i % 7));
+    // A duplicate report would come down the launcher's one channel before a later job's exit:
+    // one more job, awaited, lets any of them show.
+    const last = await new Promise<Exit>((resolve) =>
+      launcher.spawn(
+        {
+          file: '/bin/sh',
+          args: ['-c', 'exit 9'],
+          cwd: dir,
+          env: {},
+          stdout: `${dir}/o`,
+          stderr: `${dir}/e`,
+        },
+        { onStarted: () => undefined, onExit: resolve },
+      ),
+    );
+    expect(last.code).toBe(9);
+    expect(reports).toEqual(Array.from({ length: 40 }, () => 1));
   });
 });

@@ -149,7 +149,10 @@ describe('dependencies (`after:`)', () => {
     const a = await dropJob(env, 'default', { command: 'true' }, 'a');
     await waitForState(env, a, 'done');
     const b = await dropJob(env, 'other', { command: 'true', after: a }, 'b');
-    await waitForState(env, b, 'done');
+    await waitForState(env, b, 'done', 5000);
+    const bState = readState(env.spool, 'other', 'done', b);
+    expect(bState.history.map((h) => h.to)).toEqual(['queued', 'running', 'done']);
+    expect([bState.attempts, bState.last?.exit_code, bState.last?.error ?? null]).toEqual([1, 0, null]);
   });
 
   it('a job that depends on an unknown id is rejected, saying which', async () => {

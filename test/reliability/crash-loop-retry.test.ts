@@ -16,7 +16,6 @@ describe('kill -9 of the daemon at random moments (on_fail retry)', () => {
     expect(result.audit.stats.done).toBe(result.submissions.jobs);
     expect(result.submissions.jobs).toBeGreaterThanOrEqual(2000);
     // The kills must have hit every phase, or the loop proved nothing.
-    expect(result.tally.rounds).toBeGreaterThanOrEqual(100);
     expect(result.tally.duringRuns).toBeGreaterThanOrEqual(10);
     expect(result.tally.duringAcceptance).toBeGreaterThanOrEqual(5);
     expect(result.tally.duringBoot).toBeGreaterThanOrEqual(3);

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
 import { drop, jobsIn, makeEnv, readState, type TestEnv } from '../helpers/env.ts';
 import { finished, hostFile, log, waitForNoLeftovers, waitForNoProcess, waitForProcess } from './ssh-env.ts';
-import { type Sshd, sshdAvailable, startSshd } from './sshd.ts';
+import { type Sshd, startSshd } from './sshd.ts';
 
-describe.skipIf(!sshdAvailable())('the daemon going away during a remote job', () => {
+describe('the daemon going away during a remote job', () => {
   let sshd: Sshd;
   let env: TestEnv;
   let daemon: DaemonProcess | undefined;

@@ -9,9 +9,9 @@ import type { HostProvider } from '../../daemon/hosts/provider.ts';
 import { dropJob, makeDispatchEnv, startInProcess } from '../helpers/dispatch.ts';
 import { type TestEnv, waitFor } from '../helpers/env.ts';
 import { finished, hostFile, hostState, log } from './ssh-env.ts';
-import { type Sshd, sshdAvailable, startSshd } from './sshd.ts';
+import { type Sshd, startSshd } from './sshd.ts';
 
-describe.skipIf(!sshdAvailable())('host bring-up and idle stop through a provider', () => {
+describe('host bring-up and idle stop through a provider', () => {
   let sshd: Sshd;
   let plain: Sshd;
   let env: TestEnv;

@@ -7,7 +7,7 @@ import type { Daemon } from '../../daemon/daemon.ts';
 import { dropJob, makeDispatchEnv, startInProcess } from '../helpers/dispatch.ts';
 import { findJob, type TestEnv } from '../helpers/env.ts';
 import { finished, hostFile, log } from './ssh-env.ts';
-import { type Sshd, sshdAvailable, startSshd } from './sshd.ts';
+import { type Sshd, startSshd } from './sshd.ts';
 
 /** The most jobs that were inside their sleep at once, from `+ t` / `- t` lines. */
 function peak(file: string): { peak: number; starts: number } {
@@ -28,7 +28,7 @@ function peak(file: string): { peak: number; starts: number } {
   return { peak: most, starts: events.filter((e) => e.delta === 1).length };
 }
 
-describe.skipIf(!sshdAvailable())('two hosts (two sshd instances)', () => {
+describe('two hosts (two sshd instances)', () => {
   let one: Sshd;
   let three: Sshd;
   let env: TestEnv;

@@ -16,13 +16,13 @@ import {
   waitForNoProcess,
   waitForProcess,
 } from './ssh-env.ts';
-import { type Sshd, sshdAvailable, startSshd } from './sshd.ts';
+import { type Sshd, startSshd } from './sshd.ts';
 
 /**
  * Both ways a job runs on a host: through batchd's Perl launcher on the connection (the default),
  * and under the shell wrapper in a channel of its own (`perl: false`, or a host without perl).
  */
-describe.skipIf(!sshdAvailable()).each([{ perl: 'perl' as const }, { perl: false as const }])(
+describe.each([{ perl: 'perl' as const }, { perl: false as const }])(
   'jobs on a remote host over SSH (perl: $perl)',
   ({ perl }) => {
     let sshd: Sshd;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { pinnedPolicy } from '../../daemon/hosts/known-hosts.ts';
 import { SshPool } from '../../daemon/hosts/ssh-pool.ts';
-import { type Sshd, sshdAvailable, startSshd } from './sshd.ts';
+import { type Sshd, startSshd } from './sshd.ts';
 
 /** Keep the event loop busy in slices, as a loaded daemon is: replies pile up in the socket meanwhile. */
 function busyNeighbour(sliceMs: number): () => void {
@@ -20,7 +20,7 @@ function busyNeighbour(sliceMs: number): () => void {
   return () => (on = false);
 }
 
-describe.skipIf(!sshdAvailable())('short commands over a pooled SSH connection', () => {
+describe('short commands over a pooled SSH connection', () => {
   let sshd: Sshd;
   let pool: SshPool;
 

@@ -43,10 +43,6 @@ export interface SshdOptions {
   keysFrom?: Sshd;
 }
 
-export function sshdAvailable(): boolean {
-  return existsSync(SSHD);
-}
-
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -66,6 +62,9 @@ function keygen(file: string): void {
 }
 
 export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
+  // A missing sshd fails the SSH tests instead of skipping them: the test command installs it.
+  if (!existsSync(SSHD))
+    throw new Error(`${SSHD} is not installed: run scripts/test.sh, which installs openssh-server`);
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = mkdtempSync(path.join(tmpdir(), 'batchd-sshd-'));
   const hostKey = path.join(dir, 'host_ed25519');

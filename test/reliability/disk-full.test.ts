@@ -143,8 +143,8 @@ describe('a full spool file system', () => {
     const [id] = jobsIn(env.spool, 'default', 'done');
     const spec = parse(
       readFileSync(jobDir(env.spool, 'default', 'done', id as string) + '/job.yaml', 'utf8'),
-    );
-    expect((spec as { name?: string }).name).toBe(key);
+    ) as { name?: string };
+    expect(spec.name).toBe(key);
   });
 
   it('keeps drops that arrive while the disk is full intact in incoming/, refuses HTTP submissions with 507 DISK_FULL, writes no half job, and logs why', async () => {

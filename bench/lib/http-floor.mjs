@@ -114,6 +114,8 @@ function submitFloor(token, jobDir, spool, deferred) {
   let flushing = false;
   let lagging = 0;
   const held = [];
+  /** Deferred: whether one more job may go on without its folder (those journaling count too). */
+  const room = () => lagging + waiting.length < LAG;
   const answer = (b) => {
     b.res.writeHead(201, { 'content-type': 'application/json' });
     b.res.end(JSON.stringify({ jobs: [b.id] }));
@@ -139,7 +141,7 @@ function submitFloor(token, jobDir, spool, deferred) {
           rename(staged, path.join(spool, 'queued', b.id), (error3) => {
             if (error3) throw error3;
             lagging--;
-            while (lagging < LAG && held.length > 0) admit(held.shift());
+            while (room() && held.length > 0) admit(held.shift());
           });
         });
     });
@@ -190,8 +192,8 @@ function submitFloor(token, jobDir, spool, deferred) {
         ]);
         const b = { id, res, files };
         if (deferred) {
-          if (lagging + waiting.length >= LAG) held.push(b);
-          else admit(b);
+          if (room()) admit(b);
+          else held.push(b);
           return;
         }
         const staged = path.join(spool, 'staging', id);

@@ -28,6 +28,8 @@ export const ERROR_CODES = [
   'UNAUTHORIZED',
   'FORBIDDEN',
   'TOO_LARGE',
+  /** Too many failed logins: the context's `retryAfter` says in how many seconds to try again. */
+  'RATE_LIMITED',
   'INTERNAL',
   // The HTTP API's (daemon/api/errors.ts maps every code to a status).
   'BAD_JSON',
@@ -44,6 +46,10 @@ export const ERROR_CODES = [
   'HOST_LOST',
   'HOST_STARTUP_FAILED',
   'TRANSFER_FAILED',
+  // Host-provider and hook plugins (daemon/plugins/).
+  'PROVIDER_FAILED',
+  'PLUGIN_INVALID',
+  'HOOK_FAILED',
   // The client library's (daemon/client/): no answer from the daemon, or one it cannot read.
   'SERVER_UNREACHABLE',
   'PROTOCOL_MISMATCH',

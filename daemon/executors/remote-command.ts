@@ -37,6 +37,10 @@ export interface WrapperInput {
   jobDir: string;
   env: Record<string, string>;
   command: string;
+  /** Make the job's folder first (where nothing was copied into it), saving a command of its own. */
+  mkdir?: boolean;
+  /** Remove the job's folder at the end unless the job wrote a result to fetch (nothing else to fetch). */
+  removeAfter?: boolean;
 }
 
 export function newNonce(): string {
@@ -61,7 +65,10 @@ export function wrapperScript(input: WrapperInput): string {
   const n = shellQuote(input.nonce);
   const lines = [
     `d=${shellQuote(input.jobDir)}`,
+    ...(input.mkdir === true ? ['mkdir -p -- "$d" 2>/dev/null'] : []),
     `if ! cd -- "$d"; then printf '%s setup 1 0\\n' ${n} >&2; exit 125; fi`,
+    // The folder may have been given relative to where the command started.
+    'd=$PWD',
   ];
   for (const [name, value] of Object.entries(input.env)) {
     if (!isEnvName(name)) throw new Error(`"${name}" is not a valid environment variable name`);
@@ -79,6 +86,7 @@ export function wrapperScript(input: WrapperInput): string {
     'wait "$p"; s=$?',
     'kill -s KILL "$w" 2>/dev/null',
     'r=0; [ -s result.json ] && r=1',
+    ...(input.removeAfter === true ? ['[ "$r" = 0 ] && cd / && rm -rf -- "$d"'] : []),
     `printf '%s exit %s %s\\n' ${n} "$s" "$r" >&2`,
     'exit "$s"',
   );

@@ -28,6 +28,7 @@ import {
 } from './staging.ts';
 import type { LauncherEvent } from './launcher-protocol.ts';
 import { StopControl, type Stopping } from './stops.ts';
+import { attemptEnd, type End, finish } from './attempt-end.ts';
 import type { Executor, RunOutcome, RunRequest } from './types.ts';
 
 /** After the remote command exits, how long its channel may stay open (a leftover holding stdout). */
@@ -83,22 +84,7 @@ export class SshExecutor implements Executor {
   }
 
   async run(request: RunRequest, signal: AbortSignal): Promise<RunOutcome> {
-    const startedAt = new Date().toISOString();
-    const end = (
-      outcome: RunOutcome['outcome'],
-      error?: string,
-      extra: Partial<RunOutcome> = {},
-    ): RunOutcome => ({
-      outcome,
-      error,
-      startedAt,
-      endedAt: new Date().toISOString(),
-      ...extra,
-    });
-    const stopped = (): RunOutcome =>
-      signal.reason === 'shutdown'
-        ? end('interrupted', 'the daemon shut down')
-        : end('cancelled', 'cancelled');
+    const { end, stopped } = attemptEnd(signal);
     if (request.job === undefined)
       return end('error', 'internal: the run request carries no job type for a remote run');
     let session: HostSession;
@@ -128,7 +114,7 @@ export class SshExecutor implements Executor {
     session: HostSession,
     request: RunRequest,
     signal: AbortSignal,
-    end: (outcome: RunOutcome['outcome'], error?: string, extra?: Partial<RunOutcome>) => RunOutcome,
+    end: End,
     stopped: () => RunOutcome,
   ): Promise<RunOutcome> {
     const { host, lease, home } = session;
@@ -500,7 +486,3 @@ function holdUntilDrained(launcher: RemoteLauncher, stream: WriteStream): void {
   stream.on('close', release);
 }
 const HELD = new WeakSet<WriteStream>();
-
-function finish(stream: WriteStream): Promise<void> {
-  return new Promise((resolve) => stream.end(() => resolve()));
-}

@@ -3,8 +3,15 @@ import path, { posix } from 'node:path';
 
 import type { JobType } from '../config/schema.ts';
 import { BatchdError, coerceError } from '../errors.ts';
-import type { Sftp } from '../hosts/sftp.ts';
 import type { ParamValue } from '../jobs/spec.ts';
+
+/** The file calls staging needs on a host: SFTP's, or a provider shell's (shell-files.ts). */
+export interface RemoteFiles {
+  stat(remote: string): Promise<{ isFile(): boolean; isDirectory(): boolean } | undefined>;
+  mkdirp(remote: string): Promise<void>;
+  put(local: string, remote: string, mode: number): Promise<void>;
+  get(remote: string, local: string): Promise<void>;
+}
 
 /** A file parameter: where it is here, and where it is on the host. */
 export interface StagedFile {
@@ -81,7 +88,7 @@ export function checkInputs(inputs: readonly StagedFile[], host: string): void {
 
 /** Upload every input (checked first by `checkInputs`), keeping its permission bits. */
 export async function uploadInputs(
-  sftp: Sftp,
+  sftp: RemoteFiles,
   inputs: readonly StagedFile[],
   host: string,
   signal: AbortSignal,
@@ -107,7 +114,7 @@ export async function uploadInputs(
  * for. Returns what could not be fetched (the caller decides whether that fails the job).
  */
 export async function downloadOutputs(
-  sftp: Sftp,
+  sftp: RemoteFiles,
   outputs: readonly StagedFile[],
   jobDir: string,
   host: string,
@@ -153,7 +160,7 @@ export async function downloadOutputs(
 }
 
 /** Download to a temporary name and rename, so a half-fetched file never has the final name. */
-export async function fetchAtomic(sftp: Sftp, remote: string, local: string): Promise<void> {
+export async function fetchAtomic(sftp: RemoteFiles, remote: string, local: string): Promise<void> {
   const part = `${local}.batchd-part`;
   try {
     await sftp.get(remote, part);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import { durationMs } from '../config/duration.ts';
 import { identifier, name } from '../config/schema.ts';
+import { BUILTIN_PLUGINS } from '../plugins/builtin-drivers.ts';
 
 /** `SHA256:` and unpadded base64 of the key's SHA-256, as `ssh-keygen -l` prints it. */
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
@@ -18,10 +19,20 @@ const commandList = z.union([z.string(), z.array(z.string())]).transform((v) => 
 const hostShape = {
   name,
   title: z.string().optional(),
-  /** The SSH address (a provider may locate the host elsewhere at run time). */
-  host_name: z.string().regex(/^[^\s/]+$/, 'Expected a host name or address without spaces'),
+  /**
+   * The SSH address (a provider may locate the host elsewhere at run time). Not needed for a host
+   * a provider reaches by its own means (Docker exec) or locates itself.
+   */
+  host_name: z
+    .string()
+    .regex(/^[^\s/]+$/, 'Expected a host name or address without spaces')
+    .optional(),
   port: z.int().min(1).max(65535).default(22),
-  user_name: z.string().regex(/^[^\s@:]+$/, 'Expected a user name without spaces, "@" or ":"'),
+  /** The SSH login; default: the daemon's own user name. */
+  user_name: z
+    .string()
+    .regex(/^[^\s@:]+$/, 'Expected a user name without spaces, "@" or ":"')
+    .optional(),
   /** Paths are relative to the config folder; `~/` is the daemon user's home. */
   private_key: z.string().min(1).optional(),
   public_key: z.string().min(1).optional(),
@@ -72,9 +83,14 @@ const hostShape = {
   controller_id: z.string().min(1).optional(),
   /** After a provider started the host: wait this long before the first connection. */
   startup_time: durationMs.prefault(5),
+  /** After that, how long to keep trying to reach a provider-started host before it counts as failed. */
+  ready_timeout: durationMs.prefault(120),
   /** A provider-started host idle this long is stopped. */
   shutdown_timeout: durationMs.prefault(300),
 };
+
+/** Besides the controller's name, a host's provider block may be named after a built-in driver. */
+const DRIVER_BLOCKS = new Set(Object.keys(BUILTIN_PLUGINS));
 
 const KNOWN_FIELDS = new Set(Object.keys(hostShape));
 
@@ -85,7 +101,9 @@ const KNOWN_FIELDS = new Set(Object.keys(hostShape));
 export const hostSchema = z.looseObject(hostShape).superRefine((host, ctx) => {
   for (const [key, value] of Object.entries(host)) {
     if (KNOWN_FIELDS.has(key)) continue;
-    if (key !== host.controller)
+    // The controller's driver is only known once its file is read: a driver's name is taken as a block
+    // for any host that has a controller (Controllers.settings picks the right one).
+    if (key !== host.controller && (host.controller === 'local' || !DRIVER_BLOCKS.has(key)))
       ctx.addIssue({ code: 'custom', path: [key], message: `Unknown field "${key}"` });
     else if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       ctx.addIssue({

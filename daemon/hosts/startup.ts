@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { BatchdError } from '../errors.ts';
 import { shellQuote } from '../executors/remote-command.ts';
 import type { HostConfig } from './schema.ts';
-import type { Lease } from './ssh-pool.ts';
+
+/** Runs shell code on the host (over SSH, or through a provider's shell). */
+export type RunOnHost = (command: string) => Promise<{ code: number | null; stderr: string }>;
 
 const TAIL = 500;
 
@@ -16,7 +18,7 @@ const TAIL = 500;
 export async function runStartupCommands(
   name: string,
   host: HostConfig,
-  lease: Lease,
+  runOnHost: RunOnHost,
   variables: Record<string, string>,
   signal: AbortSignal,
 ): Promise<void> {
@@ -29,7 +31,7 @@ export async function runStartupCommands(
     .join('');
   for (const command of host.startup_commands_on_host) {
     signal.throwIfAborted();
-    const { code, stderr } = await lease.run(`exec /bin/sh -c ${shellQuote(exports + command)}`);
+    const { code, stderr } = await runOnHost(`exec /bin/sh -c ${shellQuote(exports + command)}`);
     if (code !== 0) throw failure(name, 'on the host', command, code, stderr);
   }
 }

@@ -1,7 +1,11 @@
 import type { EventBus } from '../events.ts';
 import type { Logger } from '../log.ts';
 
-export const HOST_STATES = ['unknown', 'starting', 'up', 'down', 'stopping', 'stopped'] as const;
+/**
+ * `unknown`: not contacted yet; `ready`: reachable, no job of this daemon on it; `busy`: running
+ * jobs; `failed`: unreachable or failed to start, backed off until `retryAt`.
+ */
+export const HOST_STATES = ['unknown', 'stopped', 'starting', 'ready', 'busy', 'stopping', 'failed'] as const;
 export type HostStateName = (typeof HOST_STATES)[number];
 
 export interface HostStatus {
@@ -48,16 +52,26 @@ export class HostStates {
   admits(host: string, running: number, maxJobs: number | null | undefined): boolean {
     if (maxJobs !== undefined && maxJobs !== null && running >= maxJobs) return false;
     const status = this.get(host);
-    if (status.state === 'up') return true;
+    if (status.state === 'ready' || status.state === 'busy') return true;
     if (status.state === 'stopping') return false;
-    if (status.state === 'down' && (status.retryAt ?? 0) > Date.now()) return false;
+    if (status.state === 'failed' && (status.retryAt ?? 0) > Date.now()) return false;
     return running === 0;
   }
 
-  up(host: string): void {
-    if (this.get(host).state === 'up') return;
-    this.#set(host, { state: 'up', failures: 0, since: Date.now() });
-    this.#onRetry();
+  /** The host answered: ready, or busy when this daemon runs jobs on it. */
+  ready(host: string, busy = false): void {
+    const current = this.get(host).state;
+    const next = busy ? 'busy' : 'ready';
+    if (current === next) return;
+    const wasUp = current === 'ready' || current === 'busy';
+    this.#set(host, { state: next, failures: 0, since: Date.now() });
+    if (!wasUp) this.#onRetry();
+  }
+
+  /** Between ready and busy as jobs start and end; other states are left alone. */
+  busy(host: string, busy: boolean): void {
+    const current = this.get(host).state;
+    if (current === 'ready' || current === 'busy') this.ready(host, busy);
   }
 
   transition(host: string, state: 'starting' | 'stopping' | 'stopped', reason?: string): void {
@@ -66,14 +80,14 @@ export class HostStates {
     if (state === 'stopped') this.#onRetry();
   }
 
-  down(host: string, reason: string, backoff: { initial: number; max: number }): void {
+  failed(host: string, reason: string, backoff: { initial: number; max: number }): void {
     const current = this.get(host);
     // Jobs that shared a dropped connection report one outage, not one each.
-    if (current.state === 'down' && (current.retryAt ?? 0) > Date.now()) return;
+    if (current.state === 'failed' && (current.retryAt ?? 0) > Date.now()) return;
     const failures = current.failures + 1;
     const delay = Math.min(backoff.initial * 2 ** Math.min(failures - 1, 30), backoff.max);
     const retryAt = Date.now() + delay;
-    this.#set(host, { state: 'down', reason, failures, retryAt, since: Date.now() });
+    this.#set(host, { state: 'failed', reason, failures, retryAt, since: Date.now() });
     clearTimeout(this.#timers.get(host));
     const timer = setTimeout(() => {
       this.#timers.delete(host);
@@ -99,7 +113,7 @@ export class HostStates {
     const from = this.get(host).state;
     this.#status.set(host, next);
     const retryIn = next.retryAt === undefined ? undefined : next.retryAt - Date.now();
-    const log = next.state === 'down' ? this.#log.warn.bind(this.#log) : this.#log.info.bind(this.#log);
+    const log = next.state === 'failed' ? this.#log.warn.bind(this.#log) : this.#log.info.bind(this.#log);
     log(
       { host, from, to: next.state, reason: next.reason, retryInMs: retryIn },
       `host ${host}: ${from} -> ${next.state}`,

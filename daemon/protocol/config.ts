@@ -62,7 +62,16 @@ export type JobTypeInfo = z.infer<typeof jobTypeInfoSchema>;
 /** A host; `state` is its last reported state (host:state events), null if none yet. */
 export const hostInfoSchema = z.object({
   name: z.string(),
+  /** stopped, starting, ready, busy, stopping or failed; null until this daemon has used the host. */
   state: z.string().nullable(),
+  /** Why it is in that state (a failure's message, "idle for 300 s"…). */
+  reason: z.string().optional(),
+  /** The controller (etc/controllers/) that starts and stops it; `local`: always on. */
+  controller: z.string().optional(),
+  /** Jobs this daemon runs on it now. */
+  jobs: z.number().int().optional(),
+  /** When it entered its state (ISO 8601). */
+  since: z.string().optional(),
 });
 export type HostInfo = z.infer<typeof hostInfoSchema>;
 

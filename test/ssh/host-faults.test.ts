@@ -139,15 +139,15 @@ describe('SSH faults are recorded on the job; the daemon and other hosts carry o
       expect(state, host).toBe('failed');
       expect(record.last?.outcome, host).toBe('error');
       expect(record.last?.error, host).toMatch(message);
-      expect(hostState(daemon, host), host).toBe('down');
+      expect(hostState(daemon, host), host).toBe('failed');
     }
     for (const id of fine) {
       const { state, dir } = await finished(env, id);
       expect(state).toBe('done');
       expect(log(dir, 'stdout.log')).toMatch(/^hello from (good|pinned|locked|here)\n$/);
     }
-    expect(hostState(daemon, 'good')).toBe('up');
-    expect(hostEvents.filter((e) => e.host === 'nowhere').map((e) => e.state)).toContain('down');
+    expect(hostState(daemon, 'good')).toBe('ready');
+    expect(hostEvents.filter((e) => e.host === 'nowhere').map((e) => e.state)).toContain('failed');
   });
 
   it('takes a corrected host file without a restart', async () => {
@@ -162,7 +162,7 @@ describe('SSH faults are recorded on the job; the daemon and other hosts carry o
     const { state, dir } = await finished(env, await hello('changed', 'after-fix'));
     expect(state).toBe('done');
     expect(log(dir, 'stdout.log')).toBe('hello from changed\n');
-    expect(hostState(daemon, 'changed')).toBe('up');
+    expect(hostState(daemon, 'changed')).toBe('ready');
   });
 
   it('starts nothing on a down host until its back-off ends, and other hosts keep working meanwhile', async () => {
@@ -198,7 +198,7 @@ describe('SSH faults are recorded on the job; the daemon and other hosts carry o
     expect(first.results[0]?.error).toMatch(
       /^host fragile: connection lost mid-job \(.+\); the host is marked down$/,
     );
-    expect(hostState(daemon, 'fragile')).toBe('down');
+    expect(hostState(daemon, 'fragile')).toBe('failed');
     // No end-of-file on the job's stdin any more: the wrapper killed the job.
     await waitForNoProcess('sleep 319', 5_000);
     expect((await finished(env, other)).state).toBe('done');
@@ -207,6 +207,6 @@ describe('SSH faults are recorded on the job; the daemon and other hosts carry o
     expect(state).toBe('done');
     expect(record.attempts).toBe(2);
     expect(log(dir, 'stdout.log')).toBe('second run\n');
-    expect(hostState(daemon, 'fragile')).toBe('up');
+    expect(hostState(daemon, 'fragile')).toBe('ready');
   });
 });

@@ -67,7 +67,11 @@ describe('host bring-up and idle stop through a provider', () => {
       hostFile(sshd, path.join(env.root, 'remote'), { controller: 'ghost' }),
     );
     daemon = await startInProcess(env);
-    daemon.hosts.setProviderResolver((controller) => (controller === 'testvm' ? provider : undefined));
+    daemon.hosts.setProviders({
+      provider: (controller) => (controller === 'testvm' ? provider : undefined),
+      settings: () => undefined,
+      tags: {},
+    });
     daemon.events.on('host:state', (e) => events.push(e));
   });
 
@@ -90,7 +94,7 @@ describe('host bring-up and idle stop through a provider', () => {
     expect(calls).toEqual(['start', 'stop']);
     expect(sshd.pid() === undefined || !isAlive(sshd.pid() ?? 0)).toBe(true);
     const vmStates = events.filter((e) => e.host === 'vm').map((e) => e.state);
-    expect(vmStates).toEqual(['starting', 'up', 'stopping', 'stopped']);
+    expect(vmStates).toEqual(['starting', 'busy', 'ready', 'stopping', 'stopped']);
 
     // The next job starts it again, startup commands included.
     const again = await dropJob(env, 'default', { type: 'hello', host: 'vm' }, 'second');
@@ -109,7 +113,7 @@ describe('host bring-up and idle stop through a provider', () => {
     expect(record.last?.error).toBe(
       'host broken: startup command on the host failed (exit code 7): echo cannot mount >&2; exit 7: cannot mount',
     );
-    expect(hostState(daemon, 'broken')).toBe('down');
+    expect(hostState(daemon, 'broken')).toBe('failed');
   });
 
   it('a host whose controller has no provider fails its jobs with that reason', async () => {

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { JobType } from '../../config/schema.ts';
 import { BatchdError } from '../../errors.ts';
 import { nameSchema } from '../../protocol/common.ts';
-import { hostInfoSchema, type JobTypeInfo, jobTypeInfoSchema } from '../../protocol/config.ts';
+import { type HostInfo, hostInfoSchema, type JobTypeInfo, jobTypeInfoSchema } from '../../protocol/config.ts';
+import type { ApiContext } from '../context.ts';
 import type { Router } from '../route.ts';
 
 /** A job type in batchd's JSON shape. */
@@ -87,7 +88,21 @@ export function registerConfigRoutes(router: Router): void {
           .list<{ name: string }>('hosts')
           .map((h) => h.name)
           .sort()
-          .map((name) => ({ name, state: ctx.hostStates.get(name) ?? null })),
+          .map((name) => hostInfo(ctx, name)),
       ),
   );
+}
+
+/** A host's state as this daemon knows it (no address, user or key). */
+function hostInfo(ctx: ApiContext, name: string): HostInfo {
+  const hosts = ctx.daemon.hosts;
+  const status = hosts.states.get(name);
+  return {
+    name,
+    state: status.state === 'unknown' ? null : status.state,
+    ...(status.reason === undefined ? {} : { reason: status.reason }),
+    controller: hosts.host(name)?.controller ?? 'local',
+    jobs: hosts.active(name),
+    ...(status.since === 0 ? {} : { since: new Date(status.since).toISOString() }),
+  };
 }

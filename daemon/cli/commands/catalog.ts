@@ -106,7 +106,7 @@ async function hosts(
   if (list.length === 0) return session.out.note("no hosts configured: jobs run on the daemon's machine");
   printTable(
     session.out,
-    ['host', 'state'],
-    list.map((h) => [h.name, h.state ?? '']),
+    ['host', 'state', 'jobs', 'controller', 'why'],
+    list.map((h) => [h.name, h.state ?? '', String(h.jobs ?? 0), h.controller ?? '', h.reason ?? '']),
   );
 }

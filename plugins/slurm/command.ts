@@ -1,0 +1,124 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+import { BatchdError } from '../../daemon/plugins/api.ts';
+import type { SlurmConfig } from './config.ts';
+
+export const SLURM_COMMANDS = ['sbatch', 'squeue', 'scancel', 'scontrol', 'sinfo'] as const;
+export type SlurmCommand = (typeof SLURM_COMMANDS)[number];
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one Slurm client command; `runner.calls` counts them (one squeue per poll is a promise). */
+export interface SlurmRunner {
+  run(
+    command: SlurmCommand,
+    args: readonly string[],
+    options: { signal: AbortSignal; input?: string },
+  ): Promise<CommandResult>;
+  readonly calls: Readonly<Record<SlurmCommand, number>>;
+}
+
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The argument vector that reaches Slurm: `[prefix…] env SLURM_CONF=… timeout -k 2 N sbatch …`,
+ * or the same after `ssh … --` with every argument quoted for the login node's shell (so the
+ * prefix runs on the login node). `timeout` runs where Slurm runs, because a controller that does
+ * not answer makes its clients hang there.
+ */
+export function commandLine(config: SlurmConfig, command: SlurmCommand, args: readonly string[]): string[] {
+  const binary = config.bin_dir === undefined ? command : path.posix.join(config.bin_dir, command);
+  const env = config.slurm_conf === undefined ? [] : ['env', `SLURM_CONF=${config.slurm_conf}`];
+  const slurm = [
+    ...config.command_prefix,
+    ...env,
+    'timeout',
+    '-k',
+    '2',
+    String(config.command_timeout),
+    binary,
+    ...args,
+  ];
+  if (config.ssh === undefined) return slurm;
+  const { host, user, port, identity_file: identity, options } = config.ssh;
+  return [
+    'ssh',
+    '-o',
+    'BatchMode=yes',
+    ...(port === undefined ? [] : ['-p', String(port)]),
+    ...(identity === undefined ? [] : ['-i', identity]),
+    ...options,
+    user === undefined ? host : `${user}@${host}`,
+    '--',
+    slurm.map(shellQuote).join(' '),
+  ];
+}
+
+export function slurmRunner(config: SlurmConfig, controller: string): SlurmRunner {
+  const calls = Object.fromEntries(SLURM_COMMANDS.map((c) => [c, 0])) as Record<SlurmCommand, number>;
+  return {
+    calls,
+    run(command, args, { signal, input }) {
+      calls[command] += 1;
+      const argv = commandLine(config, command, args);
+      // Our own limit covers what `timeout` cannot: an SSH connection or a prefix that hangs.
+      const limitMs = (config.command_timeout + 10) * 1000;
+      return spawnCollect(argv, input, AbortSignal.any([signal, AbortSignal.timeout(limitMs)])).catch(
+        (error: unknown) => {
+          throw new BatchdError(
+            'PROVIDER_FAILED',
+            `could not run ${command} (${argv[0] ?? ''}): ${(error as Error).message}`,
+            { controller, command },
+            { cause: error },
+          );
+        },
+      );
+    },
+  };
+}
+
+function spawnCollect(
+  argv: string[],
+  input: string | undefined,
+  signal: AbortSignal,
+): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const [file, ...args] = argv;
+    if (file === undefined) {
+      reject(new Error('empty command'));
+      return;
+    }
+    const child = spawn(file, args, {
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      signal,
+      killSignal: 'SIGKILL',
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => err.push(d));
+    child.once('error', reject);
+    child.once('close', (code, killed) => {
+      if (code === null) {
+        reject(new Error(signal.aborted ? 'aborted or timed out' : `killed by ${killed ?? '?'}`));
+        return;
+      }
+      resolve({
+        code,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8').trim(),
+      });
+    });
+    if (child.stdin !== null) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(input);
+    }
+  });
+}

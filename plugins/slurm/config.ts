@@ -1,0 +1,54 @@
+import { z } from '../../daemon/plugins/api.ts';
+
+/** A value that ends up in one argument or one line: a newline or NUL there is always a mistake. */
+const oneLine = z.string().regex(/^[^\n\r\0]*$/, 'Expected one line (no newline or NUL)');
+
+/** A host or user name `ssh` must not read as an option (`-oProxyCommand=…`). */
+const sshWord = oneLine.regex(/^[^-\s][^\s]*$/, 'Expected a name not starting with "-", without spaces');
+
+/** `etc/controllers/<name>.yaml` with `driver: slurm`: how batchd reaches a Slurm controller. */
+export const slurmConfig = z
+  .object({
+    /**
+     * Put before every Slurm command where it runs (here, or on the login node after SSH), e.g.
+     * `[nsenter, --net=/run/x]` or `[sudo, -u, batch]`. Empty: the commands run as they are.
+     */
+    command_prefix: z.array(oneLine.min(1)).default([]),
+    /**
+     * A login node reached with OpenSSH (`ssh -o BatchMode=yes`): the Slurm command is quoted
+     * argument by argument for the remote shell, so no value is ever read as shell code.
+     */
+    ssh: z
+      .object({
+        host: sshWord,
+        user: sshWord.optional(),
+        port: z.int().min(1).max(65535).optional(),
+        identity_file: oneLine.min(1).optional(),
+        /** More `ssh` options, e.g. `[-o, StrictHostKeyChecking=yes]`. */
+        options: z.array(oneLine).default([]),
+      })
+      .strict()
+      .optional(),
+    /** `SLURM_CONF` for the client commands; default: the one the commands find themselves. */
+    slurm_conf: oneLine.min(1).optional(),
+    /** Seconds one Slurm command may take (`timeout` on the far side, a kill on ours). */
+    command_timeout: z.int().min(1).max(600).default(30),
+    /** The folder Slurm's binaries are in, when they are not on the PATH. */
+    bin_dir: oneLine.min(1).optional(),
+    /** Interpreter line of the batch scripts batchd writes. */
+    shell: oneLine.startsWith('/', 'Expected an absolute path').default('/bin/bash'),
+    /** Defaults for every job through this controller (a job type, queue or job overrides them). */
+    defaults: z
+      .object({
+        partition: oneLine.min(1).optional(),
+        time_limit: z.int().min(1).optional(),
+        cpus: z.int().min(1).optional(),
+        memory_mb: z.int().min(1).optional(),
+        gpus: z.union([z.int().min(1), oneLine.min(1)]).optional(),
+        extra: z.array(oneLine.min(1)).default([]),
+      })
+      .strict()
+      .default({ extra: [] }),
+  })
+  .strict();
+export type SlurmConfig = z.output<typeof slurmConfig>;

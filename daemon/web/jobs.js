@@ -1,0 +1,257 @@
+/* global location */
+// Jobs: a filtered page of jobs, paged by the API's cursor (a page costs the same with 100 or
+// 100,000 jobs in a queue), sortable within the page, refreshed by live events.
+import { api } from './api.js';
+import { badge, debounce, h, replace, shortId, time } from './dom.js';
+
+const STATES = ['queued', 'running', 'done', 'failed', 'cancelled', 'all'];
+const FILTERS = ['queue', 'state', 'type', 'host', 'user', 'task', 'q'];
+const SIZES = [25, 50, 100, 200];
+const COLUMNS = [
+  ['id', 'Job'],
+  ['name', 'Name'],
+  ['status', 'State'],
+  ['queue', 'Queue'],
+  ['type', 'Type'],
+  ['user', 'Owner'],
+  ['host', 'Host'],
+  ['priority', 'Priority'],
+  ['submitted_at', 'Submitted'],
+  ['ended_at', 'Ended'],
+];
+/**
+ * Per filter, the cursor of the page before each page seen (the API pages forward only). Links
+ * stay plain links: a page's "Previous" is looked up, never popped, so fast clicks cannot skip.
+ */
+const previous = new Map();
+
+export async function jobsView(ctx) {
+  const p = ctx.params;
+  const filter = Object.fromEntries(FILTERS.map((f) => [f, p.get(f) ?? '']));
+  filter.state ||= 'queued';
+  const size = SIZES.includes(Number(p.get('limit'))) ? Number(p.get('limit')) : 50;
+  const cursor = p.get('cursor') ?? '';
+  const sort = p.get('sort') ?? '';
+  const dir = p.get('dir') === 'desc' ? 'desc' : 'asc';
+  const key = JSON.stringify([filter, size]);
+  const hash = (changes) => {
+    const next = new URLSearchParams();
+    for (const [k, v] of Object.entries({ ...filter, limit: String(size), cursor, sort, dir, ...changes }))
+      if (v !== '' && v !== undefined) next.set(k, v);
+    return `#/jobs?${next}`;
+  };
+
+  const listPath = () => {
+    const q = new URLSearchParams({ status: filter.state, limit: String(size) });
+    for (const f of ['type', 'host', 'user', 'task', 'q']) if (filter[f] !== '') q.set(f, filter[f]);
+    if (cursor !== '') q.set('cursor', cursor);
+    return filter.queue === '' ? `/jobs?${q}` : `/queue/${encodeURIComponent(filter.queue)}/jobs?${q}`;
+  };
+
+  // The page of jobs and the filters' choices are asked for at once: one round trip, not two.
+  const first = api.get(listPath(), ctx.signal);
+  first.catch(() => undefined); // awaited below; not an unhandled rejection if the others fail first
+  const [queues, types, hosts] = await Promise.all([
+    api.get('/queue', ctx.signal),
+    api.get('/type', ctx.signal),
+    api.get('/host', ctx.signal),
+  ]);
+  const form = filterForm(filter, size, queues, types, hosts, (values) => {
+    location.hash = hash({ ...values, cursor: '' });
+  });
+  const table = h('div', { class: 'table-wrap' });
+  const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
+  const status = h('p', { class: 'muted', role: 'status' });
+
+  const load = async (ready) => {
+    const page = await (ready ?? api.get(listPath(), ctx.signal));
+    const jobs = sorted(page.jobs, sort, dir);
+    replace(
+      table,
+      jobsTable(jobs, sort, dir, (column) =>
+        hash({ sort: column, dir: sort === column && dir === 'asc' ? 'desc' : 'asc' }),
+      ),
+    );
+    const before = previous.get(key) ?? new Map();
+    previous.set(key, before);
+    if (page.next_cursor !== null) before.set(page.next_cursor, cursor);
+    const back = before.get(cursor);
+    replace(
+      pager,
+      cursor === ''
+        ? null
+        : h(
+            'a',
+            { href: hash({ cursor: back ?? '' }), class: 'button' },
+            back === undefined ? '⇤ First page' : '← Previous',
+          ),
+      page.next_cursor === null
+        ? null
+        : h('a', { href: hash({ cursor: page.next_cursor }), class: 'button' }, 'Next →'),
+    );
+    replace(
+      status,
+      page.jobs.length === 0
+        ? page.next_cursor === null
+          ? 'No jobs match.'
+          : 'No match among the jobs looked at; try the next page.'
+        : `${page.jobs.length} job${page.jobs.length === 1 ? '' : 's'} on this page${page.next_cursor === null ? '' : ', more on the next'}.`,
+    );
+  };
+  await load(first);
+  const refresh = debounce(() => load().catch(() => undefined), 1500);
+  ctx.on((type, e) => {
+    if (type === 'host:state' || type === 'queue:changed') return;
+    if (
+      filter.queue === '' ||
+      e.queue === filter.queue ||
+      e.toQueue === filter.queue ||
+      type === 'reconnected'
+    )
+      refresh();
+  });
+  ctx.signal.addEventListener('abort', refresh.cancel);
+  return h('section', null, h('h1', null, 'Jobs'), form, status, table, pager);
+}
+
+function filterForm(filter, size, queues, types, hosts, apply) {
+  const field = (name, label, control) =>
+    h('div', { class: 'field' }, h('label', { for: `f-${name}` }, label), control);
+  const select = (name, options, value) =>
+    h(
+      'select',
+      { id: `f-${name}`, name, value },
+      options.map(([v, text]) => h('option', { value: v }, text)),
+    );
+  const input = (name, value, extra = {}) => h('input', { id: `f-${name}`, name, value, ...extra });
+  const form = h(
+    'form',
+    {
+      class: 'filters',
+      role: 'search',
+      'aria-label': 'Filter jobs',
+      onsubmit: (event) => {
+        event.preventDefault();
+        const data = new FormData(form);
+        apply({
+          ...Object.fromEntries(FILTERS.map((f) => [f, String(data.get(f) ?? '').trim()])),
+          limit: String(data.get('limit')),
+        });
+      },
+    },
+    field(
+      'queue',
+      'Queue',
+      select('queue', [['', 'All queues'], ...queues.map((q) => [q.name, q.title])], filter.queue),
+    ),
+    field(
+      'state',
+      'State',
+      select(
+        'state',
+        STATES.map((s) => [s, s]),
+        filter.state,
+      ),
+    ),
+    field(
+      'type',
+      'Type',
+      select('type', [['', 'Any type'], ...types.map((t) => [t.name, t.title])], filter.type),
+    ),
+    field(
+      'host',
+      'Host',
+      select('host', [['', 'Any host'], ...hosts.map((x) => [x.name, x.name])], filter.host),
+    ),
+    field('user', 'Owner', input('user', filter.user, { autocomplete: 'off' })),
+    field('task', 'Task', input('task', filter.task, { autocomplete: 'off' })),
+    field('q', 'Text', input('q', filter.q, { type: 'search', placeholder: 'id, name, notes, params…' })),
+    field(
+      'limit',
+      'Per page',
+      select(
+        'limit',
+        SIZES.map((n) => [String(n), String(n)]),
+        String(size),
+      ),
+    ),
+    h('div', { class: 'field actions' }, h('button', { type: 'submit', class: 'primary' }, 'Filter')),
+  );
+  return form;
+}
+
+function sorted(jobs, column, dir) {
+  if (column === '') return jobs;
+  const sign = dir === 'desc' ? -1 : 1;
+  return [...jobs].sort((a, b) => {
+    const x = a[column] ?? '';
+    const y = b[column] ?? '';
+    return (
+      (typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y))) * sign
+    );
+  });
+}
+
+function jobsTable(jobs, sort, dir, sortHash) {
+  return h(
+    'table',
+    { class: 'jobs' },
+    h('caption', { class: 'sr-only' }, 'Jobs; column headers sort this page'),
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        COLUMNS.map(([column, label]) =>
+          h(
+            'th',
+            {
+              scope: 'col',
+              'aria-sort': sort === column ? (dir === 'asc' ? 'ascending' : 'descending') : null,
+            },
+            h(
+              'a',
+              { href: sortHash(column), class: 'sort' },
+              label,
+              sort === column ? (dir === 'asc' ? ' ▲' : ' ▼') : '',
+            ),
+          ),
+        ),
+      ),
+    ),
+    h(
+      'tbody',
+      null,
+      jobs.map((j) =>
+        h(
+          'tr',
+          { 'data-id': j.id },
+          h(
+            'td',
+            { 'data-label': 'Job' },
+            h('a', { href: `#/job/${encodeURIComponent(j.id)}`, title: j.id, class: 'mono' }, shortId(j.id)),
+          ),
+          h('td', { 'data-label': 'Name', class: 'name' }, label(j)),
+          h('td', { 'data-label': 'State' }, badge(j.status)),
+          h('td', { 'data-label': 'Queue' }, j.queue),
+          h('td', { 'data-label': 'Type' }, j.type),
+          h('td', { 'data-label': 'Owner' }, j.user ?? ''),
+          h('td', { 'data-label': 'Host' }, j.host ?? ''),
+          h('td', { 'data-label': 'Priority', class: 'num' }, String(j.priority)),
+          h('td', { 'data-label': 'Submitted' }, time(j.submitted_at)),
+          h('td', { 'data-label': 'Ended' }, time(j.ended_at)),
+        ),
+      ),
+    ),
+  );
+}
+
+/** A job's name, else what tells it apart: its place in its task, or its first parameter. */
+function label(job) {
+  if (job.name !== null) return job.name;
+  const first = Object.entries(job.params)[0];
+  const param = first === undefined ? '' : `${first[0]}=${String(first[1])}`;
+  if (job.task !== null) return h('span', { class: 'muted' }, `${job.task} #${job.task_index} `, param);
+  return h('span', { class: 'muted' }, param);
+}

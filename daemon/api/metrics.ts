@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+import { can, type Principal } from '../auth/permissions.ts';
 import type { Daemon } from '../daemon.ts';
 import { JOB_STATES } from '../jobs/status.ts';
 import type { JobCounts } from '../views/counts.ts';
@@ -116,6 +117,25 @@ export class ApiMetrics {
     };
   }
 
+  /**
+   * The metrics as `principal` may see them: a series of a queue only with ViewQueues on it, and
+   * series summed over every queue (the dispatcher's counts) only with ViewQueues on all queues;
+   * the daemon's own (HTTP, memory) for any user.
+   */
+  async textFor(principal: Principal): Promise<string> {
+    const text = await this.registry.metrics();
+    if (can(principal, 'ViewQueues')) return text;
+    return text
+      .split('\n')
+      .filter((line) => {
+        if (line.startsWith('#') || line === '') return true;
+        const queue = QUEUE_LABEL.exec(line)?.[1];
+        if (queue !== undefined) return can(principal, 'ViewQueues', { queue });
+        return DAEMON_OWN.test(line);
+      })
+      .join('\n');
+  }
+
   /** A request no route took (it has no time worth measuring: nothing ran). */
   unmatched(method: string, status: number): void {
     this.#http.inc({ method, route: 'unmatched', status: String(status) });
@@ -125,3 +145,7 @@ export class ApiMetrics {
     for (const off of this.#unsubscribe.splice(0)) off();
   }
 }
+
+const QUEUE_LABEL = /[{,]queue="([^"]*)"/;
+/** Series about the daemon itself, not about any queue's jobs. */
+const DAEMON_OWN = /^batchd_(http_|process_)/;

@@ -7,6 +7,7 @@ import type { AuthMethod } from '../protocol/common.ts';
 import { verifyPassword } from './password.ts';
 import { ANONYMOUS, type Principal, principalFor } from './permissions.ts';
 import type { UserStore } from './store.ts';
+import { LoginThrottle } from './throttle.ts';
 
 /** What authentication needs to know about a request (kept apart from Hono so it is easy to test). */
 export interface Credentials {
@@ -33,12 +34,14 @@ export class Authenticator {
   /** Verifications in progress: a burst of requests with new credentials costs one scrypt, not one each. */
   readonly #verifying = new Map<string, Promise<boolean>>();
   readonly #cacheSalt = randomBytes(16);
+  readonly #throttle: LoginThrottle | undefined;
 
   constructor(settings: AuthSettings, store: UserStore) {
     this.#settings = settings;
     this.#store = store;
     this.#trusted =
       settings !== 'disable' && settings.proxy !== undefined ? trustList(settings.proxy.trusted) : undefined;
+    this.#throttle = settings === 'disable' ? undefined : new LoginThrottle(settings.failed_logins);
   }
 
   get disabled(): boolean {
@@ -82,7 +85,7 @@ export class Authenticator {
     const scheme = (space < 0 ? authorization : authorization.slice(0, space)).toLowerCase();
     const value = space < 0 ? '' : authorization.slice(space + 1).trim();
     if (scheme === 'bearer' && s.token) return this.#bearer(value);
-    if (scheme === 'basic' && s.basic) return this.#basic(value);
+    if (scheme === 'basic' && s.basic) return this.#basic(value, request.remoteAddress);
     throw unauthorized(
       `This server does not accept ${scheme === '' ? 'that' : scheme} authentication; it accepts ${this.methods().join(', ')}`,
       'scheme',
@@ -108,7 +111,7 @@ export class Authenticator {
     return principalFor(token.user_name, this.#store.grantsOf(token.user_name), 'token', token.id);
   }
 
-  async #basic(value: string): Promise<Principal> {
+  async #basic(value: string, address: string | undefined): Promise<Principal> {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon < 1) throw unauthorized('Malformed Basic credentials', 'malformed');
@@ -120,14 +123,20 @@ export class Authenticator {
     if (cached !== undefined && cached.name === name && cached.hash === stored && cached.until > Date.now()) {
       return principalFor(name, this.#store.grantsOf(name), 'basic');
     }
+    // Before any scrypt: a guesser past the limit costs nothing more.
+    this.#throttle?.check(name, address);
     let verifying = this.#verifying.get(key);
     if (verifying === undefined) {
-      // An unknown user costs the same scrypt as a wrong password.
       verifying = verifyPassword(password, stored).finally(() => this.#verifying.delete(key));
       this.#verifying.set(key, verifying);
     }
-    if (stored === undefined || !(await verifying))
+    // Awaited whether or not the user exists: an unknown user costs the same scrypt as a wrong password.
+    const matches = await verifying;
+    if (stored === undefined || !matches) {
+      this.#throttle?.failed(name, address);
       throw unauthorized('Wrong user name or password', 'password');
+    }
+    this.#throttle?.succeeded(name);
     if (this.#basicCache.size >= BASIC_CACHE_MAX) this.#basicCache.clear();
     this.#basicCache.set(key, { name, hash: stored, until: Date.now() + BASIC_CACHE_MS });
     return principalFor(name, this.#store.grantsOf(name), 'basic');

@@ -1,13 +1,4 @@
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 import lockfile from 'proper-lockfile';
@@ -25,6 +16,7 @@ import {
   type TokenInfo,
   type UserInfo,
 } from '../protocol/auth.ts';
+import { readConfigText } from '../spool/safe-read.ts';
 import { hashPassword } from './password.ts';
 import { hashToken, newToken } from './tokens.ts';
 
@@ -273,7 +265,7 @@ export class UserStore {
       return;
     }
     try {
-      this.#set(parseText(readFileSync(file, 'utf8'), usersFileSchema, file), stamp);
+      this.#set(parseText(readConfigText(file), usersFileSchema, file), stamp);
     } catch (error) {
       if (strict) throw error;
       this.#log?.error(

@@ -24,8 +24,11 @@ import type { SparePool } from './spares.ts';
 export function writeFileAtomic(file: string, data: string, durable: boolean): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    if (durable) writeFileFsynced(tmp, data);
-    else writeFileSync(tmp, data);
+    // Created afresh (O_EXCL): in a folder others can write (rejected/, requests/) a link planted
+    // under the temp name must not make the daemon write through it.
+    removeStale(tmp);
+    if (durable) writeFileFsynced(tmp, data, 'wx');
+    else writeFileSync(tmp, data, { flag: 'wx' });
     renameSync(tmp, file);
   } catch (error) {
     throw diskError(error, file);
@@ -177,4 +180,13 @@ export function diskError(error: unknown, file: string): unknown {
     );
   }
   return error;
+}
+
+/** Remove what a crashed write (or someone else) left under a temp name; nothing there is fine. */
+function removeStale(tmp: string): void {
+  try {
+    unlinkSync(tmp);
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error;
+  }
 }

@@ -1,18 +1,6 @@
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readSync,
-  renameSync,
-  type Stats,
-  unlinkSync,
-} from 'node:fs';
+import { lstatSync, renameSync, type Stats, unlinkSync } from 'node:fs';
 import path from 'node:path';
-
-import { stringify } from 'yaml';
 
 import { BatchdError, coerceError, errnoCode, type Problem } from '../errors.ts';
 import type { JobSpec } from '../jobs/spec.ts';
@@ -22,6 +10,7 @@ import { type AcceptedJob, acceptWhenReady, type Origin, STAGE_CHUNK } from './a
 import { writeFileAtomic } from './atomic.ts';
 import type { DurableAcceptor } from './durable-accept.ts';
 import type { SpoolLayout } from './layout.ts';
+import { decodeText, excerpt, readBounded, stringifyReport } from './safe-read.ts';
 
 export interface IntakeDeps {
   layout: SpoolLayout;
@@ -132,36 +121,25 @@ export class Intake {
 
   #take(queue: string, name: string, file: string, seen: DropSeen): void {
     const { maxBytes, stableMs, durable } = this.#deps.limits();
-    let st: Stats;
-    try {
-      st = lstatSync(file);
-    } catch {
+    const read = readBounded(file, maxBytes);
+    if (read.status === 'gone') {
       this.#written.delete(file);
-      return; // gone: taken by another dispatcher, or renamed away
+      return; // taken by another dispatcher, or renamed away
     }
-    const kind = st.isSymbolicLink()
-      ? 'a symbolic link (its target is not read)'
-      : st.isFIFO()
-        ? 'a named pipe'
-        : st.isDirectory()
-          ? 'a folder'
-          : st.isSocket()
-            ? 'a socket'
-            : !st.isFile()
-              ? 'a device'
-              : undefined;
-    if (kind !== undefined) {
+    if (read.status === 'refused' && read.code === 'not_regular') {
       return this.#reject(
         queue,
         name,
         file,
-        new BatchdError('DROP_NOT_REGULAR', `${name}: is ${kind}; only regular job files are accepted`, {
+        new BatchdError('DROP_NOT_REGULAR', `${name}: ${read.reason}; only regular job files are accepted`, {
           file: name,
         }),
       );
     }
+    const stats = read.stats;
+    if (stats === undefined) return;
     if (!JOB_FILE_EXT.test(name)) {
-      if (this.#waitIfFresh(queue, name, file, st, stableMs)) return;
+      if (this.#waitIfFresh(queue, name, file, stats, stableMs)) return;
       return this.#reject(
         queue,
         name,
@@ -171,49 +149,55 @@ export class Intake {
         }),
       );
     }
-    if (st.size > maxBytes) {
-      if (this.#waitIfFresh(queue, name, file, st, stableMs)) return;
+    if (read.status === 'refused') {
+      if (this.#waitIfFresh(queue, name, file, stats, stableMs)) return;
+      return this.#reject(
+        queue,
+        name,
+        file,
+        new BatchdError('DROP_TOO_LARGE', `${name}: ${read.reason} (storage.max_job_file_size)`, {
+          file: name,
+        }),
+      );
+    }
+    const decoded = decodeText(read.bytes);
+    if ('binary' in decoded) {
+      if (this.#waitIfFresh(queue, name, file, stats, stableMs)) return;
       return this.#reject(
         queue,
         name,
         file,
         new BatchdError(
-          'DROP_TOO_LARGE',
-          `${name}: ${st.size} bytes is over the limit of ${maxBytes} bytes (storage.max_job_file_size)`,
-          { file: name },
+          'DROP_BINARY',
+          `${name}: binary content (${decoded.binary}); job files are UTF-8 text`,
+          {
+            file: name,
+          },
         ),
-      );
-    }
-    const read = readDrop(file, maxBytes);
-    if (read === undefined) return;
-    if (read.binary) {
-      if (this.#waitIfFresh(queue, name, file, read.stats, stableMs)) return;
-      return this.#reject(
-        queue,
-        name,
-        file,
-        new BatchdError('DROP_BINARY', `${name}: binary content (${read.binary}); job files are UTF-8 text`, {
-          file: name,
-        }),
       );
     }
     let specs: JobSpec[];
     try {
-      specs = this.#deps.validate(queue, read.text, name, slugify(name));
+      specs = this.#deps.validate(queue, decoded.text, name, slugify(name));
     } catch (error) {
-      if (this.#waitIfFresh(queue, name, file, read.stats, stableMs)) return;
+      if (this.#waitIfFresh(queue, name, file, stats, stableMs)) return;
       const problem =
         error instanceof BatchdError
           ? error
           : new BatchdError('JOB_INVALID', `${name}: ${coerceError(error).message}`, { file: name });
-      return this.#reject(queue, name, file, problem);
+      return this.#reject(
+        queue,
+        name,
+        file,
+        stats.nlink > 1 ? unquoted(name, problem, stats.nlink) : problem,
+      );
     }
     // Valid, but it may be a prefix of what a writer is still writing in place. A file larger than
     // one page may also be mid-write whose event has not been queued yet.
-    const inPlace = seen === 'scan' || this.#written.has(file) || read.stats.size > 4096;
-    if (inPlace && this.#waitIfFresh(queue, name, file, read.stats, stableMs)) return;
-    if (!inPlace && Date.now() - read.stats.mtimeMs < stableMs)
-      return this.#confirm(queue, name, file, read.stats, specs);
+    const inPlace = seen === 'scan' || this.#written.has(file) || stats.size > 4096;
+    if (inPlace && this.#waitIfFresh(queue, name, file, stats, stableMs)) return;
+    if (!inPlace && Date.now() - stats.mtimeMs < stableMs)
+      return this.#confirm(queue, name, file, stats, specs);
     this.#accept(queue, file, specs, durable);
   }
 
@@ -301,18 +285,22 @@ export class Intake {
   #reject(queue: string, name: string, file: string | Buffer, error: BatchdError): void {
     const rejectedDir = this.#deps.layout.folder(queue, 'rejected');
     const target = freeName(rejectedDir, keptName(name));
-    const problems: Problem[] = error.problems.length > 0 ? error.problems : [{ message: error.message }];
+    // Messages quote the drop's values: each is cut to a short excerpt with control characters escaped.
+    const problems: Problem[] = (error.problems.length > 0 ? error.problems : [{ message: error.message }])
+      .slice(0, MAX_PROBLEMS)
+      .map((p) => ({ ...p, message: excerpt(p.message, MAX_MESSAGE) }));
+    const message = excerpt(error.message, MAX_MESSAGE);
     const report = {
       file: `${queue}/incoming/${name}`,
       kept_as: `${queue}/rejected/${path.basename(target)}`,
       rejected_at: new Date().toISOString(),
       code: error.code,
-      message: error.message,
+      message,
       problems,
     };
     const errorFile = `${target}.error.yaml`;
     try {
-      writeFileAtomic(errorFile, stringify(report), this.#deps.limits().durable);
+      writeFileAtomic(errorFile, stringifyReport(report), this.#deps.limits().durable);
       renameSync(file, target);
       if (typeof file === 'string') this.#written.delete(file);
     } catch (moveError) {
@@ -324,9 +312,27 @@ export class Intake {
       if (errnoCode(moveError) === 'ENOENT') return; // another dispatcher took it
       throw moveError;
     }
-    this.#deps.log.warn({ queue, file: name, code: error.code }, `drop rejected: ${error.message}`);
+    this.#deps.log.warn({ queue, file: name, code: error.code }, `drop rejected: ${message}`);
     this.#deps.onRejected(queue, target, error);
   }
+}
+
+/** How much of a rejected drop's problems its error file and log line quote. */
+const MAX_MESSAGE = 400;
+const MAX_PROBLEMS = 20;
+
+/**
+ * A drop with more than one hard link may be another name of a file the user cannot read (the
+ * daemon can): its problems are counted and placed, never quoted.
+ */
+function unquoted(name: string, error: BatchdError, links: number): BatchdError {
+  const problems = error.problems.length > 0 ? error.problems : [{ message: error.message }];
+  const lines = [...new Set(problems.flatMap((p) => (p.line === undefined ? [] : [p.line])))];
+  const where = lines.length > 0 ? ` (at line ${lines.slice(0, 10).join(', ')})` : '';
+  const message =
+    `${name}: not a valid job file: ${problems.length} problem(s)${where}; the file has ${links} ` +
+    `hard links, so its content is not quoted here (copy it, or write it under a new name, to see them)`;
+  return new BatchdError(error.code, message, { file: name });
 }
 
 /**
@@ -355,43 +361,5 @@ function exists(p: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** Decodes whole buffers only (never a stream), so one instance serves every drop. */
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Read a drop without following links or blocking on a pipe swapped in after the check. */
-function readDrop(
-  file: string,
-  maxBytes: number,
-): { text: string; binary?: string; stats: Stats } | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile()) return undefined;
-    const buffer = Buffer.allocUnsafe(Math.min(stats.size, maxBytes) + 1);
-    let length = 0;
-    for (;;) {
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
-      length += n;
-      // A short read of a regular file is its end: all that fstat said it holds was read (a
-      // writer still at it is caught by the stability rules, not by one more read).
-      if (n === 0 || length >= buffer.length || length === stats.size) break;
-    }
-    const bytes = buffer.subarray(0, length);
-    if (bytes.includes(0)) return { text: '', binary: 'NUL bytes', stats };
-    try {
-      return { text: UTF8.decode(bytes), stats };
-    } catch {
-      return { text: '', binary: 'not valid UTF-8', stats };
-    }
-  } finally {
-    closeSync(fd);
   }
 }

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 
 import type { ConfigStore } from '../config/store.ts';
-import { nextStep } from '../dispatch/outcome.ts';
+import { countInterruption, nextStep } from '../dispatch/outcome.ts';
 import { coerceError } from '../errors.ts';
 import { isJobId } from '../jobs/id.ts';
 import { isFinished } from '../jobs/status.ts';
@@ -25,7 +25,8 @@ export interface RecoveryDeps {
 
 /**
  * Jobs in `running/` whose claim went stale were interrupted: their dispatcher died. Each goes back
- * to `queued/` with the attempt counted, or to `failed/`, as its type's on_fail says; a job whose
+ * to `queued/` with the interruption counted apart from its retries (on_fail is about the job's own
+ * failures), or to `failed/` past dispatcher.max_interruptions (outcome.ts); a job whose
  * end was written but not yet moved is moved; leftover processes of the job are killed first.
  */
 export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise<number> {
@@ -72,10 +73,14 @@ export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise
         continue;
       }
       const onFail = deps.config.jobType(state.type)?.on_fail ?? 'continue';
-      const error = 'interrupted: the dispatcher running it stopped';
+      const error = 'the dispatcher running it stopped';
+      const interruptions = (state.interruptions ?? 0) + 1;
       const step = state.cancel_requested
         ? { to: 'cancelled' as const, toBack: false, reason: 'cancelled (its dispatcher had stopped)' }
-        : nextStep('interrupted', error, onFail, state.retries, false);
+        : nextStep('interrupted', error, onFail, state.retries, {
+            count: interruptions,
+            max: deps.config.daemon.dispatcher.max_interruptions,
+          });
       const now = new Date().toISOString();
       const next = deps.transitions.move(job, 'running', step.to, {
         known: state,
@@ -92,10 +97,11 @@ export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise
           s.running = undefined;
           s.last = result;
           s.results.push(result);
+          if (!state.cancel_requested) countInterruption(s, interruptions);
         },
       });
       deps.log.warn(
-        { jobId: id, queue, to: step.to, attempts: next.attempts },
+        { jobId: id, queue, to: step.to, attempts: next.attempts, interruptions: next.interruptions },
         'recovered an interrupted job',
       );
       if (next.state === 'queued') deps.requeued(next);

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 
 import { BatchdError, coerceError } from '../errors.ts';
@@ -6,6 +6,7 @@ import { isJobId } from '../jobs/id.ts';
 import type { Logger } from '../log.ts';
 import { writeFileAtomic } from './atomic.ts';
 import type { SpoolLayout } from './layout.ts';
+import { decodeText, excerpt, readBounded } from './safe-read.ts';
 
 /**
  * Plain-file control of jobs: a file `<queue>/requests/<job-id>.<verb>` asks for a change.
@@ -16,7 +17,8 @@ import type { SpoolLayout } from './layout.ts';
  *   not_before (content: a time, or empty)     start a queued job no earlier than then (empty: clear)
  *   host      (content: a host name, or empty or *)   run a queued job there (empty/*: clear)
  * The API writes nothing else: it calls the same handlers. A request that cannot be carried out
- * is renamed to `<file>.rejected` beside an `.error` file saying why.
+ * is renamed to `<file>.rejected` beside an `.error` file saying why. A request file is read only
+ * if it is a small regular file with one link (safe-read.ts): anything else is set aside unread.
  */
 export const REQUEST_VERBS = ['cancel', 'retry', 'priority', 'move', 'not_before', 'host'] as const;
 export type RequestVerb = (typeof REQUEST_VERBS)[number];
@@ -30,6 +32,9 @@ export interface ControlHandlers {
   setNotBefore(id: string, at: string | null): Promise<void>;
   setHost(id: string, host: string | null): Promise<void>;
 }
+
+/** A request's argument is a word, a time or a reason: more than this is not a request. */
+export const REQUEST_MAX_BYTES = 4096;
 
 const PRIORITY_WORDS = new Set(['first', 'more', 'less', 'last']);
 
@@ -104,6 +109,8 @@ export class RequestFolder {
   readonly #busy = new Set<string>();
   readonly #settleMs: () => number;
   readonly #waiting = new Set<string>();
+  /** Refused requests that could not be renamed away, by the stamp they had then. */
+  readonly #stuck = new Map<string, string | undefined>();
 
   /** `settleMs`: how long a file written in place must stay unchanged before it is refused. */
   constructor(
@@ -134,13 +141,10 @@ export class RequestFolder {
     if (this.#busy.has(file)) return;
     this.#busy.add(file);
     try {
+      if (this.#stuck.get(file) === stampOf(file)) return; // set aside before, but it could not be moved
+      this.#stuck.delete(file);
+      // The name first: a file that is no request is set aside without being opened.
       const request = parseRequestName(name);
-      let argument: string;
-      try {
-        argument = readFileSync(file, 'utf8').trim();
-      } catch {
-        return; // handled by someone else already
-      }
       if (request === undefined) {
         this.#reject(
           file,
@@ -148,6 +152,8 @@ export class RequestFolder {
         );
         return;
       }
+      const argument = this.#readArgument(name, file);
+      if (argument === undefined) return;
       try {
         const result = await applyRequest(this.#handlers, request.id, request.verb, argument);
         if (result === 'done') unlinkSync(file);
@@ -164,6 +170,30 @@ export class RequestFolder {
     } finally {
       this.#busy.delete(file);
     }
+  }
+
+  /** The request's argument, or undefined when the file is gone or was set aside unread. */
+  #readArgument(name: string, file: string): string | undefined {
+    const read = readBounded(file, REQUEST_MAX_BYTES);
+    if (read.status === 'gone') return undefined; // handled by someone else already
+    if (read.status === 'refused') {
+      this.#reject(file, `${name}: ${read.reason}; a request is a small text file (it was not read)`);
+      return undefined;
+    }
+    if (read.stats.nlink > 1) {
+      // Another name of a file the writer may not be allowed to read: never quoted back.
+      this.#reject(
+        file,
+        `${name}: has ${read.stats.nlink} hard links; write a request as a file of its own (it was not read)`,
+      );
+      return undefined;
+    }
+    const decoded = decodeText(read.bytes);
+    if ('binary' in decoded) {
+      this.#reject(file, `${name}: binary content (${decoded.binary}); a request is UTF-8 text`);
+      return undefined;
+    }
+    return decoded.text.trim();
   }
 
   #lookAgainIfFresh(queue: string, name: string, file: string): boolean {
@@ -188,13 +218,28 @@ export class RequestFolder {
     return true;
   }
 
+  /** Set a request aside; its content is quoted at most as a short escaped excerpt. */
   #reject(file: string, message: string): void {
+    const shown = excerpt(message, 400);
     try {
-      writeFileAtomic(`${file}.error`, message + '\n', false);
+      writeFileAtomic(`${file}.error`, shown + '\n', false);
       renameSync(file, `${file}.rejected`);
-    } catch {
-      writeFileSync(`${file}.error`, message + '\n');
+    } catch (error) {
+      // Not moved: remember it as it is, so a rescan does not read and refuse it again and again.
+      this.#stuck.set(file, stampOf(file));
+      this.#log.error({ file, err: coerceError(error) }, `could not set aside a refused request: ${shown}`);
+      return;
     }
-    this.#log.warn({ file }, `request rejected: ${message}`);
+    this.#log.warn({ file }, `request rejected: ${shown}`);
+  }
+}
+
+/** A file's identity and last change, without following a link. */
+function stampOf(file: string): string | undefined {
+  try {
+    const st = lstatSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return undefined;
   }
 }

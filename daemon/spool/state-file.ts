@@ -72,6 +72,8 @@ export interface JobState {
   attempts: number;
   /** Attempts made since the last manual retry: what on_fail's count limits. */
   retries: number;
+  /** Attempts interrupted by the daemon, the machine or a host (not the job's failures). */
+  interruptions?: number | undefined;
   running?: Attempt | undefined;
   last?: AttemptResult | undefined;
   results: AttemptResult[];

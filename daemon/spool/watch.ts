@@ -42,6 +42,8 @@ export class SpoolWatcher {
     this.#tree = watch(root, {
       ignoreInitial: true,
       depth: 1,
+      // A symlinked queue folder is refused (queues.ts): nothing beyond it is watched.
+      followSymlinks: false,
       awaitWriteFinish: SETTLED_WRITES,
       ignored: (p: string) => {
         const rel = path.relative(root, p);

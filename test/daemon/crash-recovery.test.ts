@@ -4,7 +4,16 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
-import { drop, jobDir, jobsIn, makeEnv, readState, type TestEnv, waitFor } from '../helpers/env.ts';
+import {
+  drop,
+  jobDir,
+  jobsIn,
+  makeEnv,
+  readState,
+  TEST_DEFAULTS,
+  type TestEnv,
+  waitFor,
+} from '../helpers/env.ts';
 import {
   entriesOf,
   isAlive,
@@ -149,8 +158,9 @@ describe('kill -9 of the daemon in the middle of a run', () => {
         record.history.some((h) => h.reason.startsWith('recovered')),
         id,
       ).toBe(true);
-      if (type === 'retried') {
-        // Re-run after the crash: the second attempt is visible.
+      {
+        // Re-run after the crash whatever on_fail says (an interruption is not the job's failure):
+        // the second attempt is visible, the interruption counted apart from the retries.
         expect(state, id).toBe('done');
         expect(record.attempts, id).toBe(2);
         expect(
@@ -161,11 +171,8 @@ describe('kill -9 of the daemon in the middle of a run', () => {
           readLedger(ledger).filter((l) => l === `${id} 2 end`),
           id,
         ).toHaveLength(1);
-      } else {
-        // on_fail: continue: a crash found later is a failure, never silently dropped.
-        expect(state, id).toBe('failed');
-        expect(record.attempts, id).toBe(1);
-        expect(record.last?.outcome, id).toBe('interrupted');
+        expect(record.interruptions, id).toBe(1);
+        expect(type === 'retried' || type === 'once', id).toBe(true);
       }
       // Its first attempt may have ended just before the kill, unrecorded; it never ran on after it.
       expect(
@@ -175,8 +182,8 @@ describe('kill -9 of the daemon in the middle of a run', () => {
         id,
       ).toEqual([]);
     }
-    expect(interrupted.some((id) => jobsIn(env.spool, 'default', 'done').includes(id))).toBe(true);
-    expect(interrupted.some((id) => jobsIn(env.spool, 'default', 'failed').includes(id))).toBe(true);
+    expect(interrupted.every((id) => jobsIn(env.spool, 'default', 'done').includes(id))).toBe(true);
+    expect(jobsIn(env.spool, 'default', 'failed')).toEqual([]);
     // Every claim lock was released or broken. What is left is the running daemon's pool of spare
     // lock files; the killed daemon's pool was removed as the new one started.
     const left = readdirSync(path.join(env.spool, '.locks'));
@@ -185,6 +192,11 @@ describe('kill -9 of the daemon in the middle of a run', () => {
   });
 
   it('kills, on restart, a job process that escaped the launcher (found by BATCHD_JOB_ID)', async () => {
+    // No interruption allowed: the recovered job fails instead of running (and escaping) again.
+    env.writeConfig('batchd.yaml', {
+      ...TEST_DEFAULTS,
+      dispatcher: { ...TEST_DEFAULTS.dispatcher, workers: 4, max_interruptions: 0 },
+    });
     daemon = await startDaemon(env.etc, env.spool);
     drop(env.spool, 'default', { type: 'escaper' }, 'escaper.yaml');
     const [id] = await waitFor(() => {
@@ -224,6 +236,7 @@ describe('kill -9 of the daemon in the middle of a run', () => {
     await waitFor(() => escaped.every((pid) => !isAlive(pid)), 5000, 'the escaped process to be killed');
     const record = readState(env.spool, 'default', 'failed', id ?? '');
     expect(record.last?.outcome).toBe('interrupted');
+    expect(record.history.at(-1)?.reason).toMatch(/interrupted 1 times, more than max_interruptions \(0\)/);
     expect(jobProcessesOf(env.spool)).toEqual([]);
   });
 });

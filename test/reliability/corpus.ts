@@ -539,6 +539,26 @@ export function handWritten(): DropCase[] {
       make: (t, s) => void linkSync(write(path.join(s, 'linked.yaml'), VALID), t),
       expect: 'accepted',
     },
+    {
+      // Another name of a file the dropper may not read: refused without quoting a byte of it.
+      name: 'special-hardlink-invalid.yaml',
+      make: (t, s) =>
+        void linkSync(write(path.join(s, 'linked-secret.yaml'), `${VALID}secret_field: hunter2\n`), t),
+      expect: { code: INVALID, mentions: [/hard links/, /^(?![\s\S]*hunter2)/] },
+    },
+    // Control characters in what the error quotes: escaped, so the error file stays valid YAML.
+    text(
+      'ctl-chars-key.json',
+      JSON.stringify({ type: 'typed', params: { s: 'a' }, ['k\x7f\x9b\x1bz']: 1 }),
+      INVALID,
+      'k\\x7f\\x9b\\x1bz',
+    ),
+    text(
+      'ctl-long-key.json',
+      JSON.stringify({ type: 'typed', params: { s: 'a' }, ['x'.repeat(5000)]: 1 }),
+      INVALID,
+      /…/,
+    ),
 
     // ---- names ----
     text('no-extension', VALID, 'DROP_BAD_NAME', /\*\.yaml/),

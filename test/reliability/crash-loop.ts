@@ -54,7 +54,11 @@ const QUEUES = ['default', 'bulk'];
 export function crashLoopEnv(onFail: OnFailMode): TestEnv {
   const env = makeEnv({
     queues: { default: null, bulk: null },
-    config: { dispatcher: { workers: 4, poll_timeout: 0.5, lock_stale: 2, grace_time: 2 } },
+    // The loop kills far more often than any machine fails: a job may be hit many times. The
+    // bound on interruptions has its own test (test/daemon/interruptions.test.ts).
+    config: {
+      dispatcher: { workers: 4, poll_timeout: 0.5, lock_stale: 2, grace_time: 2, max_interruptions: 1000 },
+    },
   });
   env.writeConfig('jobtypes/ledger.yaml', ledgerJobType(path.join(env.root, 'ledger'), onFail));
   return env;

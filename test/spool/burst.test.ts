@@ -22,7 +22,8 @@ describe('a burst of 20,000 drops', () => {
   beforeAll(async () => {
     env = makeEnv({
       queues: { burst: { enabled: false } },
-      config: { dispatcher: { workers: 8, poll_timeout: 2 } },
+      // Two log lines per job for 20,000 jobs would be most of what the daemon writes: warnings only.
+      config: { dispatcher: { workers: 8, poll_timeout: 2 }, logging: { level: 'warn' } },
       // This shared machine's disk is often saturated by other suites' fsyncs. What this test proves
       // (nothing lost, nothing doubled, also when inotify's queue of 16,384 events overflows, as
       // four events per drop make likely) does not depend on the disk; a tmpfs keeps the time sane.
@@ -40,7 +41,8 @@ describe('a burst of 20,000 drops', () => {
     env.cleanup();
   });
 
-  it('accepts every drop once, then runs every job exactly once', { timeout: 420_000 }, async () => {
+  // What it proves is "none lost, none twice", not speed: the limits are generous for a loaded machine.
+  it('accepts every drop once, then runs every job exactly once', { timeout: 1_200_000 }, async () => {
     const incoming = path.join(env.spool, 'burst', 'incoming');
     const names: string[] = [];
     const started = Date.now();
@@ -60,7 +62,7 @@ describe('a burst of 20,000 drops', () => {
         const ids = readdirSync(path.join(env.spool, 'burst', 'queued'));
         return ids.length >= DROPS ? ids : undefined;
       },
-      90_000,
+      240_000,
       'all drops to be accepted',
       1000,
     ).catch((error: unknown) => {
@@ -79,7 +81,7 @@ describe('a burst of 20,000 drops', () => {
     writeFileSync(path.join(env.spool, 'burst', 'queue.yaml'), 'enabled: true\n');
     await waitFor(
       () => count('queued') === 0 && count('running') === 0,
-      300_000,
+      900_000,
       'the queue to drain',
       1000,
     ).catch((error: unknown) => {

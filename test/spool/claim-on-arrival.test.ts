@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import {
-  existsSync,
   type FSWatcher,
   mkdirSync,
   readdirSync,
+  readFileSync,
   renameSync,
   watch,
   writeFileSync,
@@ -73,7 +73,7 @@ describe('a job that can start as it arrives', () => {
     }
   });
 
-  it('left uncommitted by a crash, is recovered as an interrupted run, never lost and never run twice', async () => {
+  it('left uncommitted by a crash, is recovered as an interrupted run and runs again once, never lost', async () => {
     env = makeEnv({ queues: { default: null } });
     const layout = new SpoolLayout(env.spool);
     for (const folder of ['incoming', 'staging'] as const)
@@ -110,16 +110,15 @@ describe('a job that can start as it arrives', () => {
     renameSync(staged.dir, path.join(path.dirname(staged.dir), `${HOST_TAG}-${dead}-${spec.id}`));
 
     daemon = await startDaemon(env.etc, env.spool);
-    await waitFor(() => jobsIn(env?.spool ?? '', 'default', 'failed').length === 1 || undefined);
+    await waitFor(() => jobsIn(env?.spool ?? '', 'default', 'done').length === 1 || undefined);
 
-    // The built-in type's on_fail is `continue`: an interrupted run fails, with the reason kept.
-    const state = readState(env.spool, 'default', 'failed', spec.id);
-    expect(state.attempts).toBe(1);
-    expect(state.last).toMatchObject({ outcome: 'interrupted' });
-    expect(state.history.map((h) => h.to)).toEqual(['queued', 'running', 'failed']);
+    // An interruption is not the job's own failure: it runs again, once, and says why.
+    const state = readState(env.spool, 'default', 'done', spec.id);
+    expect(state.interruptions).toBe(1);
+    expect(state.history.map((h) => h.to)).toEqual(['queued', 'running', 'queued', 'running', 'done']);
     expect(readdirSync(layout.folder('default', 'staging'))).toEqual([]);
-    for (const folder of ['incoming', 'queued', 'running', 'done'])
+    for (const folder of ['incoming', 'queued', 'running', 'failed'])
       expect(jobsIn(env.spool, 'default', folder)).toEqual([]);
-    expect(existsSync(ledger)).toBe(false);
+    expect(readFileSync(ledger, 'utf8')).toBe('ran\n');
   });
 });

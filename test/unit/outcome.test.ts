@@ -74,16 +74,19 @@ describe('nextStep (where a job goes after an attempt)', () => {
     });
   });
 
-  it('an orderly shutdown requeues without using a retry; a crash found later counts as a failure', () => {
+  it('an interruption requeues whatever on_fail says, until there were more than max_interruptions', () => {
     expect(nextStep('interrupted', 'the daemon shut down', onFail('continue'), 9)).toMatchObject({
       to: 'queued',
       toBack: false,
+      reason: 'interrupted (1 of at most 3): the daemon shut down',
     });
-    expect(nextStep('interrupted', 'gone', onFail('continue'), 1, false)).toMatchObject({
+    expect(nextStep('interrupted', 'gone', onFail('continue'), 1, { count: 3, max: 3 })).toMatchObject({
+      to: 'queued',
+    });
+    expect(nextStep('interrupted', 'gone', onFail('retry'), 1, { count: 4, max: 3 })).toMatchObject({
       to: 'failed',
-      reason: 'gone',
+      reason: 'interrupted 4 times, more than max_interruptions (3): gone',
     });
-    expect(nextStep('interrupted', 'gone', onFail('retry'), 1, false)).toMatchObject({ to: 'queued' });
   });
 
   it('on_fail files are checked', () => {

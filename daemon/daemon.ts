@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 import type { ApiServer } from './api/serve.ts';
@@ -9,13 +9,20 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import { BatchdError, coerceError } from './errors.ts';
 import { EventBus } from './events.ts';
 import { LocalExecutor } from './executors/local.ts';
+import { ShellExecutor } from './executors/shell.ts';
 import { SshExecutor } from './executors/ssh.ts';
 import type { Executor } from './executors/types.ts';
+import { HostClaims, spoolId } from './hosts/claims.ts';
 import { HostLayer } from './hosts/layer.ts';
+import { Reaper } from './hosts/reaper.ts';
 import { isJobId } from './jobs/id.ts';
 import type { JobSpec } from './jobs/spec.ts';
 import { validateJobData, validateJobText } from './jobs/validate.ts';
 import { createLogger, type Logger } from './log.ts';
+import { TAG } from './plugins/api.ts';
+import { Controllers } from './plugins/controllers.ts';
+import { HookRunner } from './plugins/hooks.ts';
+import { PluginRegistry } from './plugins/registry.ts';
 import {
   type AcceptedJob,
   acceptJobs,
@@ -31,9 +38,11 @@ import { replayJournal } from './spool/journal-replay.ts';
 import { Intake } from './spool/intake.ts';
 import { assertQueueName, SpoolLayout } from './spool/layout.ts';
 import { JobLocks } from './spool/lock.ts';
+import { applyStorageMode } from './spool/modes.ts';
 import { QueueRegistry } from './spool/queues.ts';
 import { recoverRunning } from './spool/recover.ts';
 import { RequestFolder } from './spool/requests.ts';
+import { readConfigText } from './spool/safe-read.ts';
 import { sweepFinished } from './spool/retention.ts';
 import { readJobState } from './spool/state-file.ts';
 import { Transitions } from './spool/transition.ts';
@@ -64,6 +73,15 @@ export class Daemon {
   readonly dispatcher: Dispatcher;
   /** Remote hosts (etc/hosts/): SSH connections, limits, back-off. */
   readonly hosts: HostLayer;
+  /** Host-provider plugins by controller (etc/controllers/). */
+  readonly controllers: Controllers;
+  readonly plugins: PluginRegistry;
+  /** Lifecycle hooks (`hooks:` in batchd.yaml and queue.yaml) on the event stream. */
+  readonly hooks: HookRunner;
+  readonly reaper: Reaper;
+  readonly #claims: HostClaims;
+  readonly #reaping = new AbortController();
+  #reapTimer: NodeJS.Timeout | undefined;
   readonly transitions: Transitions;
   /** Claim locks, shared by the dispatcher, recovery and the API. */
   readonly locks: JobLocks;
@@ -95,8 +113,15 @@ export class Daemon {
         ? undefined
         : this.config.resolve(this.config.daemon.spool_seed));
     if (!existsSync(spool) && seed !== undefined) {
-      cpSync(seed, spool, { recursive: true });
-      this.log.info({ spool, seed }, 'created the spool from its seed');
+      if (existsSync(seed)) {
+        cpSync(seed, spool, { recursive: true });
+        this.log.info({ spool, seed }, 'created the spool from its seed');
+      } else {
+        this.log.warn(
+          { spool, seed },
+          `spool_seed ${seed} does not exist: starting with an empty spool at ${spool}`,
+        );
+      }
     }
     mkdirSync(spool, { recursive: true });
     this.layout = new SpoolLayout(spool);
@@ -107,12 +132,38 @@ export class Daemon {
     this.transitions = new Transitions(this.layout, this.events, this.log, durable, this.locks.spares);
     this.queues = new QueueRegistry(this.layout, this.events, this.log);
     this.#local = new LocalExecutor(this.log);
+    this.plugins = new PluginRegistry(options.configDir);
+    this.hooks = new HookRunner({
+      config: this.config,
+      queues: this.queues,
+      layout: this.layout,
+      events: this.events,
+      log: this.log,
+      registry: this.plugins,
+    });
+    this.controllers = new Controllers(this.config, this.plugins, this.events, this.log, {
+      [TAG.spool]: spoolId(spool),
+    });
+    this.#claims = new HostClaims(spool, this.config.daemon.dispatcher.lock_stale, this.log);
     this.hosts = new HostLayer({
       config: this.config,
       events: this.events,
       log: this.log,
+      claims: this.#claims,
       pump: () => this.dispatcher.pump(),
-      executor: (layer, host) => new SshExecutor(layer, host, this.log),
+      executor: (layer, host, kind) =>
+        kind === 'shell' ? new ShellExecutor(layer, host, this.log) : new SshExecutor(layer, host, this.log),
+    });
+    this.hosts.setProviders(this.controllers);
+    this.reaper = new Reaper({
+      hosts: this.hosts,
+      claims: this.#claims,
+      // Only controllers some host uses: an example file left in etc/ calls no cloud.
+      providers: () => {
+        const used = new Set(this.config.list<{ controller: string }>('hosts').map((h) => h.controller));
+        return this.controllers.providers().filter((p) => used.has(p.controller));
+      },
+      log: this.log,
     });
     this.dispatcher = new Dispatcher({
       config: this.config,
@@ -208,8 +259,14 @@ export class Daemon {
    * their fsyncs (group commit) and it resolves once the jobs are on disk; a large task is staged in
    * turns of the event loop, so the daemon keeps serving meanwhile.
    */
-  async submitAsync(queue: string, input: SubmitInput, user?: string): Promise<AcceptedJob[]> {
-    const { specs, origin } = this.#submission(queue, input, user);
+  async submitAsync(
+    queue: string,
+    input: SubmitInput,
+    user?: string,
+    /** The queues the submitter may view: `after:` naming a job elsewhere reads as unknown. */
+    sees?: (queue: string) => boolean,
+  ): Promise<AcceptedJob[]> {
+    const { specs, origin } = this.#submission(queue, input, user, sees);
     const durable = this.config.daemon.storage.fsync ? this.#acceptor : undefined;
     if (durable === undefined && specs.length <= STAGE_CHUNK) return this.#acceptNow(queue, specs, origin);
     const accepted = await acceptWhenReady(this.layout, queue, specs, origin, durable);
@@ -221,11 +278,12 @@ export class Daemon {
     queue: string,
     input: SubmitInput,
     user: string | undefined,
+    sees?: (queue: string) => boolean,
   ): { specs: JobSpec[]; origin: Origin } {
     assertQueueName(queue);
     if (!this.queues.has(queue))
       throw new BatchdError('UNKNOWN_QUEUE', `Unknown queue "${queue}"`, { queue });
-    const ctx = this.#validateContext(queue, 'request', 'api', undefined, user);
+    const ctx = this.#validateContext(queue, 'request', 'api', undefined, user, sees);
     let specs: JobSpec[];
     let text: string;
     let ext: string;
@@ -266,20 +324,28 @@ export class Daemon {
     await this.config.close();
     await this.dispatcher.shutdown(this.config.daemon.dispatcher.grace_time);
     await this.#local.close();
+    clearTimeout(this.#reapTimer);
+    this.#reaping.abort('shutdown');
     await this.hosts.close();
+    await this.hooks.stop(); // last: the final moves and host changes are delivered too
+    await this.#claims.close();
+    await this.controllers.close();
     for (const executor of this.#executors.values()) await executor.close();
     this.locks.close();
     this.log.info('batchd stopped');
   }
 
   async #boot(): Promise<void> {
+    applyStorageMode(this.config.daemon.storage.mode);
     // The API's modules are much of the start-up time (a restart after a crash included): only load them to serve.
     const serve = this.config.daemon.manager.enabled ? await import('./api/serve.ts') : undefined;
     // Refuses a forbidden listen address (or unusable TLS files) before anything starts.
     const listen = serve?.planListen(this.config);
+    await this.controllers.start();
     this.queues.scan();
     if (!this.queues.has(this.config.daemon.default_queue))
       this.queues.ensure(this.config.daemon.default_queue);
+    await this.hooks.start(); // before recovery: its moves are events too
     // First: the journal may write again jobs whose folders a power loss took.
     const replayed = replayJournal(this.layout, this.queues.names(), this.log);
     if (replayed.segments > 0) this.log.info(replayed, 'acceptance journal replayed');
@@ -300,6 +366,7 @@ export class Daemon {
       await this.#requests.scan(queue);
     }
     this.#scheduleRescan();
+    this.#scheduleReap(0);
     this.log.info(
       {
         spool: this.layout.root,
@@ -358,7 +425,7 @@ export class Daemon {
 
   #addQueue(queue: string): void {
     if (this.queues.has(queue)) return;
-    this.queues.ensure(queue);
+    if (!this.queues.ensure(queue)) return; // not a real folder in the spool: refused, with a warning
     this.#watcher.watchQueue(queue);
     this.#scanIncoming(queue);
     this.log.info({ queue }, 'new queue');
@@ -407,6 +474,7 @@ export class Daemon {
     via: 'drop' | 'api',
     slug?: string,
     user?: string,
+    sees?: (queue: string) => boolean,
   ): Parameters<typeof validateJobText>[1] {
     return {
       queue,
@@ -417,8 +485,12 @@ export class Daemon {
       slugSource: slug === '' ? undefined : slug,
       user,
       hostExists: (name) => this.config.get('hosts', name) !== undefined,
-      jobExists: (id) =>
-        this.dispatcher.knows(id) || locateJob(this.layout, this.queues.names(), id) !== undefined,
+      jobExists: (id) => {
+        if (sees === undefined)
+          return this.dispatcher.knows(id) || locateJob(this.layout, this.queues.names(), id) !== undefined;
+        const where = locateJob(this.layout, this.queues.names(), id);
+        return where !== undefined && sees(where.queue);
+      },
       maxTaskJobs: this.config.daemon.storage.max_task_jobs,
     };
   }
@@ -505,6 +577,20 @@ export class Daemon {
     this.#rescanTimer.unref();
   }
 
+  /** Hosts started by batchd that nobody needs any more: looked for at start, then every reap_interval. */
+  #scheduleReap(delay: number): void {
+    this.#reapTimer = setTimeout(() => {
+      this.reaper.reap(this.#reaping.signal).then(
+        () => this.#scheduleReap(this.config.daemon.dispatcher.reap_interval),
+        (error: unknown) => {
+          this.log.error({ err: coerceError(error) }, 'reaping failed');
+          this.#scheduleReap(this.config.daemon.dispatcher.reap_interval);
+        },
+      );
+    }, delay);
+    this.#reapTimer.unref();
+  }
+
   /** The backstop for everything the watchers missed. */
   async #rescan(): Promise<void> {
     if (this.#rescanning || this.#stopping !== undefined) return;
@@ -536,5 +622,5 @@ function readDaemonConfig(dir: string | undefined): DaemonConfig {
   if (dir === undefined) return daemonConfigSchema.parse({});
   const file = path.join(dir, 'batchd.yaml');
   if (!existsSync(file)) return daemonConfigSchema.parse({});
-  return parseText(readFileSync(file, 'utf8'), daemonConfigSchema, file);
+  return parseText(readConfigText(file), daemonConfigSchema, file);
 }

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 
 import { adminCommand, readPasswordFrom } from './auth/admin.ts';
 import { locateConfigDir } from './config/locate.ts';
+import { packageVersion } from './cli/version.ts';
 import { Daemon } from './daemon.ts';
 import { coerceError } from './errors.ts';
 import { writeFileAtomic } from './spool/atomic.ts';
@@ -10,6 +11,7 @@ import { writeFileAtomic } from './spool/atomic.ts';
 const program = new Command()
   .name('batchd')
   .description('The batchd daemon: runs the jobs dropped into a spool folder.')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .option('-c, --config <dir>', 'configuration folder (else $BATCHD_CONFIG, ~/.config/batchd, /etc/batchd)')
   .option('-s, --spool <dir>', "spool folder (overrides batchd.yaml's spool)")
   .option('--spool-from <dir>', 'create a missing spool as a copy of this folder')
@@ -20,6 +22,15 @@ const program = new Command()
       spool: options.spool,
       spoolFrom: options.spoolFrom,
     });
+    const manager = daemon.config.daemon.manager;
+    if (manager.enabled && daemon.api === undefined) {
+      // Said on stderr as well as in the log: in JSON logs a person starting a second daemon misses it.
+      process.stderr.write(
+        `batchd: the HTTP API could not listen on ${manager.host}:${manager.port} (another batchd, or another program, holds it).\n` +
+          `  This daemon dispatches the spool's jobs, but \`batch\` and the web page reach only the other one.\n` +
+          `  To run one daemon, stop this one (Ctrl-C); to serve this one's API too, give it another manager.port in batchd.yaml.\n`,
+      );
+    }
     if (options.apiUrlFile !== undefined && daemon.api !== undefined) {
       // Atomically: a reader polling for the file must never see half a URL.
       writeFileAtomic(options.apiUrlFile, `${daemon.api.url}\n`, false);

@@ -137,7 +137,8 @@ export class BatchdDaemon {
     }
     if (typeof entry.msg === 'string' && entry.msg.startsWith('batchd ready')) {
       this.readyEntry = entry;
-      ready(entry.time);
+      // The daemon logs ISO 8601 times; older builds logged epoch milliseconds.
+      ready(typeof entry.time === 'string' ? Date.parse(entry.time) : entry.time);
     }
     // Info lines are few (start, tasks accepted, stop): kept for `logged`.
     if (entry.level >= 30 && this.logLines.length < 1000) this.logLines.push(entry);

@@ -8,6 +8,7 @@ import type { ManagerSettings } from '../config/manager.ts';
 import type { Daemon } from '../daemon.ts';
 import { BatchdError } from '../errors.ts';
 import { JobCounts } from '../views/counts.ts';
+import { BATCHD_BASE, createBatchdFace } from './batchd/index.ts';
 import type { ApiContext, ApiEnv } from './context.ts';
 import { errorResponse, failureResponse } from './errors.ts';
 import { ApiMetrics } from './metrics.ts';
@@ -22,6 +23,7 @@ import { registerScheduleRoutes } from './routes/schedules.ts';
 import { registerTaskRoutes } from './routes/tasks.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerUserRoutes } from './routes/users.ts';
+import { registerWebRoutes } from './routes/web.ts';
 
 export interface ApiOptions {
   /** Defaults to `<config>/users.yaml`. */
@@ -90,7 +92,11 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
     app.use('*', unlessAuthMethods);
   }
   app.onError((thrown, c) => failureResponse(c, thrown, daemon.log, c.req.routePath, ctx.auth.challenge()));
+  // batchd's clients, with BATCHD_BASE as their manager URL: every request becomes a native call.
+  const batchd = createBatchdFace(ctx, (request, env) => app.fetch(request, env));
   app.notFound((c) => {
+    // batchd's web client calls the root with URLs no native route has (batchd/web-client.ts).
+    if (batchd.takesAtRoot(c.req.path)) return batchd.fetch(c.req.raw, c.env);
     ctx.metrics.unmatched(c.req.method, 404);
     return errorResponse(
       c,
@@ -109,6 +115,9 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
   registerUserRoutes(router);
   registerTokenRoutes(router);
   registerEventRoutes(router);
+  registerWebRoutes(app);
+  app.all(BATCHD_BASE, (c) => batchd.fetch(c.req.raw, c.env));
+  app.all(`${BATCHD_BASE}/*`, (c) => batchd.fetch(c.req.raw, c.env));
 
   return {
     app,
@@ -116,6 +125,7 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
     routes: router.routes,
     close: () => {
       for (const off of unsubscribe) off();
+      batchd.close();
       ctx.metrics.close();
     },
   };

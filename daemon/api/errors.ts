@@ -33,6 +33,7 @@ export const STATUS_OF: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   JOB_LOCKED: 409,
   TOO_LARGE: 413,
   DROP_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
   JOB_INVALID: 422,
   ENTITY_INVALID: 422,
   PARAM_INVALID: 422,
@@ -50,6 +51,9 @@ export const STATUS_OF: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   HOST_AUTH_FAILED: 502,
   HOST_STARTUP_FAILED: 502,
   TRANSFER_FAILED: 502,
+  PROVIDER_FAILED: 502,
+  PLUGIN_INVALID: 500,
+  HOOK_FAILED: 502,
   // Client-side codes (daemon/client/): the daemon never answers with them.
   SERVER_UNREACHABLE: 502,
   PROTOCOL_MISMATCH: 500,
@@ -91,6 +95,8 @@ export function toBatchdError(thrown: unknown): BatchdError {
 export function errorResponse(c: Context, error: BatchdError, challenge?: string): Response {
   const status = statusOf(error);
   if (status === 401 && challenge !== undefined) c.header('WWW-Authenticate', challenge);
+  const retryAfter = error.context.retryAfter;
+  if (status === 429 && typeof retryAfter === 'number') c.header('Retry-After', String(retryAfter));
   return c.json(errorBody(error), status);
 }
 

@@ -1,13 +1,15 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 import { isMap, parseDocument } from 'yaml';
 
 import { queueSettingsSchema } from '../config/schema.ts';
+import { isOpen, nextOpening } from '../dispatch/schedule.ts';
 import { BatchdError, errnoCode } from '../errors.ts';
 import type { QueueCreate, QueueInfo, QueueSettingsInput } from '../protocol/queues.ts';
 import { writeFileAtomic } from '../spool/atomic.ts';
 import { QUEUE_FILE } from '../spool/layout.ts';
+import { readConfigText } from '../spool/safe-read.ts';
 import type { ApiContext } from './context.ts';
 
 /**
@@ -16,6 +18,9 @@ import type { ApiContext } from './context.ts';
  */
 export function queueInfo(ctx: ApiContext, name: string): QueueInfo {
   const s = ctx.daemon.queues.settings(name);
+  const schedule = ctx.daemon.config.schedule(s.schedule_name);
+  const now = new Date();
+  const open = schedule !== undefined && isOpen(schedule, now);
   return {
     name,
     title: s.title ?? name,
@@ -27,6 +32,8 @@ export function queueInfo(ctx: ApiContext, name: string): QueueInfo {
     parallel: s.parallel ?? null,
     autostart_job_count: s.autostart_job_count ?? null,
     counts: ctx.counts.of(name),
+    schedule_open: open,
+    opens_at: open || schedule === undefined ? null : (nextOpening(schedule, now)?.toISOString() ?? null),
   };
 }
 
@@ -50,7 +57,7 @@ export function updateQueue(ctx: ApiContext, name: string, change: QueueSettings
   const file = path.join(ctx.daemon.layout.queueDir(name), QUEUE_FILE);
   let current: string | undefined;
   try {
-    current = readFileSync(file, 'utf8');
+    current = readConfigText(file);
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') throw error;
   }

@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 
 import { UsageError } from './exit-codes.ts';
-import { type GlobalFlags, Session } from './session.ts';
+import type { GlobalFlags, Session } from './session.ts';
 
 /** The global options, also accepted after the verb (`batch ls --json`); hidden from each verb's help. */
 export function addGlobalOptions(cmd: Command, hidden: boolean): Command {
@@ -18,6 +18,10 @@ export function addGlobalOptions(cmd: Command, hidden: boolean): Command {
       'client.yaml to read (default ~/.config/batchd/client.yaml, then /etc/batchd/client.yaml)',
     ),
     new Option('--json', 'print JSON instead of text'),
+    new Option(
+      '--wide',
+      "tables: show every cell whole (else cut with … to fit the terminal's width or $COLUMNS)",
+    ),
     new Option(hidden ? '--quiet' : '-q, --quiet', 'print only what scripts need (ids), no notes'),
     new Option(
       hidden ? '--verbose' : '-v, --verbose',
@@ -25,7 +29,9 @@ export function addGlobalOptions(cmd: Command, hidden: boolean): Command {
     ),
   ];
   for (const option of options)
-    cmd.addOption(hidden && option.long !== '--json' ? option.hideHelp() : option);
+    cmd.addOption(
+      hidden && option.long !== '--json' && option.long !== '--wide' ? option.hideHelp() : option,
+    );
   return cmd;
 }
 
@@ -65,6 +71,9 @@ function flattenArg(arg: unknown): string[] {
 export let currentSession: Session | undefined;
 
 async function openSession(cmd: Command): Promise<Session> {
+  // Loaded here, not at the top: the client and its schemas are most of what `batch` loads, and
+  // `batch --help` or a usage error needs none of it.
+  const { Session } = await import('./session.ts');
   currentSession = await Session.open(globalFlags(cmd));
   return currentSession;
 }

@@ -33,6 +33,16 @@ export function describeError(error: unknown, config: ResolvedConfig | undefined
   return String(error);
 }
 
+/** Where to look up the names there are, by what was not found. */
+const NOT_FOUND_HINTS: Record<string, string> = {
+  UNKNOWN_QUEUE: ' — `batch ls` lists the queues',
+  UNKNOWN_JOB: ' — `batch ls QUEUE -a` lists the jobs of a queue',
+  UNKNOWN_TYPE: ' — `batch type` lists the job types',
+  UNKNOWN_SCHEDULE: ' — `batch schedule` lists the schedules',
+  UNKNOWN_TASK: ' — `batch task ls QUEUE` lists the tasks of a queue',
+  UNKNOWN_USER: ' — `batch user` lists the users',
+};
+
 function hintFor(error: ApiError, config: ResolvedConfig | undefined): string {
   if (error.status === 401) {
     if (config?.sources.token === 'login')
@@ -43,6 +53,7 @@ function hintFor(error: ApiError, config: ResolvedConfig | undefined): string {
   }
   if (error.status === 403)
     return ' — ask an administrator to grant the permission (`batch grant USER -a -p PERMISSION [-q QUEUE]`)';
+  if (error.status === 404) return NOT_FOUND_HINTS[error.serverCode] ?? '';
   return '';
 }
 

@@ -12,9 +12,17 @@ function commanderExit(error: CommanderError): number {
   return EXIT.usage;
 }
 
+/**
+ * `-h` means `--host` after most verbs (batchd's flag), so it cannot be the help option everywhere;
+ * alone, before any verb, it can only mean help.
+ */
+function helpForBareH(argv: string[]): string[] {
+  return argv[2] === '-h' ? [...argv.slice(0, 2), '--help', ...argv.slice(3)] : argv;
+}
+
 async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    await buildProgram().parseAsync(helpForBareH(argv));
     return EXIT.ok;
   } catch (error) {
     // commander has already printed its own message.

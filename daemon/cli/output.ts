@@ -13,18 +13,28 @@ export interface Output {
   /** stdout is a terminal. */
   tty: boolean;
   color: boolean;
+  /** The columns a table may take (the terminal's, or $COLUMNS); undefined: no limit (a pipe, --wide). */
+  width: number | undefined;
   write(text: string): void;
   /** Messages for people (progress, hints): stderr, so stdout stays parseable. */
   note(text: string): void;
 }
 
-export function makeOutput(options: { json: boolean; quiet: boolean; verbose: boolean }): Output {
+export function makeOutput(options: {
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  wide?: boolean;
+}): Output {
   const tty = process.stdout.isTTY;
   const color = tty && process.env.NO_COLOR === undefined && process.env.TERM !== 'dumb';
   return {
-    ...options,
+    json: options.json,
+    quiet: options.quiet,
+    verbose: options.verbose,
     tty,
     color,
+    width: options.wide === true ? undefined : tableWidth(tty),
     write: (text) => void process.stdout.write(text.endsWith('\n') ? text : text + '\n'),
     note: (text) => {
       if (!options.quiet) process.stderr.write(text.endsWith('\n') ? text : text + '\n');
@@ -38,8 +48,20 @@ export function printJson(out: Output, value: unknown): void {
 
 export type Cell = string | number | boolean | null | undefined;
 
-export function printTable(out: Output, head: string[], rows: Cell[][]): void {
-  const text = rows.map((row) => row.map(cellText));
+/** $COLUMNS wins (set by the user, or exported by the shell); else a terminal's own width. */
+function tableWidth(tty: boolean): number | undefined {
+  const columns = Number(process.env.COLUMNS);
+  if (Number.isInteger(columns) && columns > 0) return columns;
+  return tty ? process.stdout.columns : undefined;
+}
+
+export function printTable(out: Output, fullHead: string[], rows: Cell[][]): void {
+  const [head = fullHead, ...text] = fitToWidth(
+    [fullHead, ...rows.map((row) => row.map(cellText))],
+    out.width,
+    // A boxed cell takes its text, a space on each side and a border; a plain one two spaces.
+    out.tty ? { perColumn: 3, fixed: 1 } : { perColumn: 2, fixed: -2 },
+  );
   if (out.tty) {
     const Table = loadTable();
     const table = new Table({
@@ -52,6 +74,57 @@ export function printTable(out: Output, head: string[], rows: Cell[][]): void {
     return;
   }
   out.write(alignColumns([head.map((h) => h.toUpperCase()), ...text]));
+}
+
+/**
+ * Columns of free text, which may be cut to fit the terminal. Ids, names, states and numbers are
+ * never cut: a cut id could not be given back to another command.
+ */
+const FREE_TEXT = new Set([
+  'title',
+  'name / notes',
+  'notes',
+  'params',
+  'reason',
+  'error',
+  'result',
+  'allowed',
+  'default',
+]);
+
+/**
+ * Shorten the widest free-text columns (cells cut with `…`) until the table fits `width`; a column
+ * keeps at least 6 characters, and a table too wide without its free text is left as it is.
+ */
+export function fitToWidth(
+  rows: string[][],
+  width: number | undefined,
+  border: { perColumn: number; fixed: number },
+): string[][] {
+  if (width === undefined || rows.length === 0) return rows;
+  const widths: number[] = [];
+  for (const row of rows)
+    row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell))));
+  const total = (): number =>
+    widths.reduce((sum, w) => sum + w, 0) + widths.length * border.perColumn + border.fixed;
+  const MIN = 6;
+  const cuttable = (rows[0] ?? []).map((header) => FREE_TEXT.has(header.toLowerCase()));
+  while (total() > width) {
+    const candidates = widths.map((w, i) => (cuttable[i] === true ? w : 0));
+    const widest = candidates.indexOf(Math.max(...candidates));
+    const current = candidates[widest] ?? 0;
+    if (current <= MIN) break;
+    // Down to the next widest at most, so the cut is shared among the wide columns.
+    const next = Math.max(0, ...candidates.filter((_, i) => i !== widest));
+    const target = Math.max(MIN, next, current - (total() - width));
+    widths[widest] = target < current ? target : current - 1;
+  }
+  return rows.map((row) => row.map((cell, i) => truncate(cell, widths[i] ?? cell.length)));
+}
+
+function truncate(cell: string, width: number): string {
+  if (visibleLength(cell) <= width) return cell;
+  return `${cell.replace(ANSI, '').slice(0, width - 1)}…`;
 }
 
 /** `docker ps`-style plain text: columns padded to their widest cell, two spaces apart. */
@@ -111,4 +184,26 @@ export function formatParams(params: Record<string, unknown> | undefined): strin
   return Object.entries(params)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
+}
+
+/** A one-line counter on stderr, redrawn in place; only on a terminal (never into a pipe or a log). */
+export interface Progress {
+  show(text: string): void;
+  /** Clear the line before the final output. */
+  end(): void;
+}
+
+export function makeProgress(out: Output, stream: NodeJS.WriteStream = process.stderr): Progress {
+  if (out.quiet || stream.isTTY !== true) return { show: () => undefined, end: () => undefined };
+  let shown = false;
+  return {
+    show: (text) => {
+      stream.write(`\r\u001b[K${text}`);
+      shown = true;
+    },
+    end: () => {
+      if (shown) stream.write('\r\u001b[K');
+      shown = false;
+    },
+  };
 }

@@ -16,6 +16,7 @@ import { registerTask } from './commands/task.ts';
 import { registerUser } from './commands/user.ts';
 import { registerWait } from './commands/wait.ts';
 import { EXIT_CODES_HELP } from './exit-codes.ts';
+import { packageVersion } from './version.ts';
 
 const ENVIRONMENT_HELP = `Settings: a flag wins over the environment (BATCH_MANAGER_URL, BATCH_QUEUE, BATCH_TYPE,
 BATCH_HOST, BATCH_USERNAME, BATCH_PASSWORD, BATCH_TOKEN), which wins over client.yaml
@@ -27,7 +28,8 @@ export function buildProgram(): Command {
   const program = new Command('batch')
     .description("batchd's command-line client: submit jobs, watch them, manage queues, schedules and users.")
     .enablePositionalOptions()
-    .helpOption('--help', 'show help (also `batch help VERB`)')
+    .helpOption('--help', 'show help (also `batch -h`, `batch help VERB`)')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`batch: ${text.replace(/^error: /, '')}`) })
     .showHelpAfterError('(see `batch --help`, or `batch VERB --help`)')

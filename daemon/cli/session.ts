@@ -15,6 +15,7 @@ export interface GlobalFlags {
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
+  wide?: boolean;
 }
 
 const RANK: Record<Source, number> = { flag: 4, env: 3, file: 2, login: 1, default: 0 };
@@ -38,6 +39,7 @@ export class Session {
       json: flags.json === true,
       quiet: flags.quiet === true,
       verbose: flags.verbose === true,
+      wide: flags.wide === true,
     });
     const config = await resolveConfig({
       flags: {

@@ -49,6 +49,8 @@ export interface JobListQuery {
   status?: string;
   limit?: number;
   cursor?: string;
+  /** Free text the server matches in ids, names, notes… (a server without it lists every job). */
+  q?: string;
 }
 
 /**
@@ -292,10 +294,13 @@ export class BatchClient {
   async collectTask(
     queue: string,
     name: string,
-    options: { signal?: AbortSignal; maxPollMs?: number } = {},
+    options: { signal?: AbortSignal; maxPollMs?: number; onPoll?: (status: TaskStatus) => void } = {},
   ): Promise<TaskResult[]> {
     let delay = 100;
-    while (!(await this.task(queue, name)).resolved) {
+    for (;;) {
+      const status = await this.task(queue, name);
+      options.onPoll?.(status);
+      if (status.resolved) break;
       await sleep(delay, undefined, options.signal === undefined ? {} : { signal: options.signal });
       delay = Math.min(options.maxPollMs ?? 2000, Math.round(delay * 1.5));
     }

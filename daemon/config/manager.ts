@@ -23,8 +23,26 @@ export const authSchema = z
         basic: z.boolean().default(true),
         token: z.boolean().default(true),
         proxy: proxyAuthSchema.optional(),
+        /** Failed password logins allowed per user name and per client address within `window`; then 429. */
+        failed_logins: z
+          .object({
+            per_user: z.int().min(1).default(10),
+            per_address: z.int().min(1).default(50),
+            window: durationMs.prefault(60),
+          })
+          .strict()
+          .prefault({}),
+        /** batchd's X-Auth-User mode: taken as a proxy header trusted from loopback (the API's batchd face logs a note). */
+        header: z.boolean().optional(),
+        /** batchd's salt of its SHA3 password hashes: ignored (passwords here are scrypt hashes with their own salts). */
+        static_salt: z.string().optional(),
       })
-      .strict(),
+      .strict()
+      .transform(({ header, ...auth }) =>
+        header === true && auth.proxy === undefined
+          ? { ...auth, header, proxy: { header: 'X-Auth-User', trusted: ['127.0.0.1', '::1'] } }
+          : { ...auth, header },
+      ),
   ])
   .default('disable');
 export type AuthSettings = z.output<typeof authSchema>;
@@ -51,11 +69,22 @@ export const managerSchema = z
       })
       .strict()
       .optional(),
+    /** batchd's web client folder, served at /batch.html; `allowed_origin` becomes the CORS origin (docs/batchd-compat.md). */
+    web_client: z
+      .object({ path: z.string().optional(), allowed_origin: z.string().optional() })
+      .strict()
+      .optional(),
     /** Largest request body accepted. */
     max_body_bytes: z.int().min(1024).max(1_073_741_824).default(1_048_576),
     /** Lifetime of a token when its creator names none, and the longest allowed. */
     token_ttl: durationMs.prefault(3600),
     max_token_ttl: durationMs.prefault(30 * 86_400),
   })
-  .strict();
+  .strict()
+  .transform((m) => {
+    const origin = m.web_client?.allowed_origin?.replace(/\/+$/, '');
+    return m.cors === undefined && origin !== undefined && origin !== ''
+      ? { ...m, cors: { origins: [origin], credentials: m.auth !== 'disable' } }
+      : m;
+  });
 export type ManagerSettings = z.output<typeof managerSchema>;

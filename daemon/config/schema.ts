@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { HOOK_EVENTS } from '../plugins/hook-events.ts';
 import { durationMs } from './duration.ts';
 import { managerSchema } from './manager.ts';
 
@@ -161,6 +162,22 @@ export const scheduleSchema = z
   .strict();
 export type Schedule = z.infer<typeof scheduleSchema>;
 
+/**
+ * A lifecycle hook (`hooks:` in batchd.yaml and queue.yaml). These fields are batchd's; the others
+ * belong to the driver's plugin, which validates them once loaded (daemon/plugins/hook-config.ts).
+ */
+export const hookSchema = z.looseObject({
+  driver: z.string().min(1, 'Expected a hook plugin: command, webhook, a path or a package name'),
+  name: name.optional(),
+  /** Default: every event. */
+  events: z.array(z.enum(HOOK_EVENTS)).min(1).optional(),
+  /** batchd.yaml only: job and task events of these queues (host events are not filtered). */
+  queues: z.array(name).min(1).optional(),
+  /** The most one delivery may take, retries included; then it is abandoned. */
+  timeout: durationMs.prefault(600),
+});
+export type HookConfig = z.infer<typeof hookSchema>;
+
 export const queueSettingsSchema = z
   .object({
     title: z.string().optional(),
@@ -174,6 +191,8 @@ export const queueSettingsSchema = z
     parallel: z.int().min(1).optional(),
     /** A disabled queue enables itself once it holds this many queued jobs. */
     autostart_job_count: z.int().min(1).nullable().optional(),
+    /** Hooks told of this queue's job and task events. */
+    hooks: z.array(hookSchema).optional(),
   })
   .strict();
 export type QueueSettings = z.infer<typeof queueSettingsSchema>;
@@ -204,6 +223,10 @@ export const daemonConfigSchema = z
         kill_grace: durationMs.prefault(5),
         /** Claim locks count as stale (their owner dead) after this long without a refresh. */
         lock_stale: durationMs.prefault(20),
+        /** How often hosts that batchd started and nobody needs any more are looked for and stopped. */
+        reap_interval: durationMs.prefault(60),
+        /** Interruptions (crash, stop past grace_time, host lost) a job may have before it fails. */
+        max_interruptions: z.int().min(0).default(3),
       })
       .strict()
       .prefault({}),
@@ -212,6 +235,8 @@ export const daemonConfigSchema = z
         target: z.string().default('stderr'),
         level: logLevel.default('info'),
         format: z.enum(['auto', 'pretty', 'json']).default('auto'),
+        /** batchd's per-module levels: accepted and ignored (a note is logged). */
+        filter: z.record(z.string(), z.string()).optional(),
       })
       .strict()
       .prefault({}),
@@ -232,12 +257,26 @@ export const daemonConfigSchema = z
         journal_checkpoint: durationMs.prefault(1),
         /** The most jobs one task file may expand into. */
         max_task_jobs: z.int().min(1).default(100_000),
+        /** batchd's retention of its metric records: accepted and ignored (a note is logged). */
+        metric_records: z.number().min(0).optional(),
+        /**
+         * Mode of the folders the daemon and its jobs create (job folders, outputs), octal: files
+         * get it without the execute bits (0750 → 0640). Applied as the process umask at start.
+         */
+        mode: z
+          .union([z.int(), z.string()])
+          .transform(String)
+          .pipe(z.string().regex(/^0?[0-7]{3}$/, 'Expected an octal mode such as 0750 or 0770'))
+          .transform((text) => parseInt(text, 8))
+          .default(0o750),
       })
       .strict()
       .prefault({}),
     variables: z
       .record(identifier, z.union([z.string(), z.number(), z.boolean()]).transform(String))
       .default({}),
+    /** Lifecycle hooks (daemon/plugins/hooks.ts). */
+    hooks: z.array(hookSchema).optional(),
   })
   .loose();
 export type DaemonConfig = z.infer<typeof daemonConfigSchema>;

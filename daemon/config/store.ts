@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { type FSWatcher, watch } from 'chokidar';
@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { BatchdError, coerceError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Logger } from '../log.ts';
+import { readConfigText } from '../spool/safe-read.ts';
 import { ANYTIME_SCHEDULE, COMMAND_TYPE } from './builtins.ts';
 import { changedAndSettled, fileStamp } from './file-stamp.ts';
 import { parseText } from './parse.ts';
@@ -164,8 +165,14 @@ export class ConfigStore {
     this.#read.set(file, fileStamp(file)?.key);
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
-    } catch {
+      text = readConfigText(file);
+    } catch (error) {
+      if (error instanceof BatchdError) {
+        // Not a regular text file (a FIFO, a symlink, huge): refused unread, like an invalid edit.
+        this.#log.error({ file }, `invalid configuration: ${error.message}`);
+        this.#events.emit('config:invalid', { file, message: error.message });
+        return;
+      }
       this.#read.delete(file);
       // Deleted: the built-in of that name comes back, otherwise the item is gone.
       const builtin = collection.builtins.find((b) => b.name === stem);
@@ -203,8 +210,16 @@ export class ConfigStore {
     this.#read.set(file, fileStamp(file)?.key);
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
-    } catch {
+      text = readConfigText(file);
+    } catch (error) {
+      if (error instanceof BatchdError && initial) throw error;
+      if (error instanceof BatchdError) {
+        this.#log.error(
+          { file },
+          `invalid configuration (the last good version stays in force): ${error.message}`,
+        );
+        this.#events.emit('config:invalid', { file, message: error.message });
+      }
       return undefined;
     }
     try {

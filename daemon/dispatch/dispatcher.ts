@@ -10,7 +10,7 @@ import { nextOrder } from '../jobs/id.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import { type JobStateName } from '../jobs/status.ts';
 import { planCommand } from '../jobs/template.ts';
-import type { Logger } from '../log.ts';
+import { describeAttemptEnd, formatDuration, type Logger } from '../log.ts';
 import { locateJob } from '../spool/find.ts';
 import type { SpoolLayout } from '../spool/layout.ts';
 import type { JobLocks, Release } from '../spool/lock.ts';
@@ -24,7 +24,7 @@ import {
   RESULT_FILE,
 } from '../spool/state-file.ts';
 import { recordMove, type Transitions } from '../spool/transition.ts';
-import { nextStep } from './outcome.ts';
+import { countInterruption, nextStep } from './outcome.ts';
 import { type Entry, ReadyList } from './ready-list.ts';
 import { planReorder, type PriorityMove, queuedInOrder } from './reorder.ts';
 import { isOpen, msUntilOpen } from './schedule.ts';
@@ -675,6 +675,18 @@ export class Dispatcher {
     const job = { id: run.entry.id, queue: run.entry.queue };
     try {
       const type = this.#d.config.jobType(run.entry.type);
+      this.#d.log.info(
+        {
+          job: {
+            id: job.id,
+            queue: job.queue,
+            type: run.entry.type,
+            host: run.host ?? 'localhost',
+            attempt: state.attempts,
+          },
+        },
+        `job ${job.id} started (${run.entry.type} in ${job.queue} on ${run.host ?? 'localhost'}, attempt ${state.attempts})`,
+      );
       const outcome = await this.#attempt(run, state, type, run.host);
       if (run.lost) return undefined;
       return await this.#recordWhenPossible(run, job, state, outcome, type, run.host);
@@ -790,7 +802,12 @@ export class Dispatcher {
     host: string | undefined,
     known: JobState | undefined,
   ): JobState | undefined {
-    const step = nextStep(outcome.outcome, outcome.error, type?.on_fail ?? 'continue', state.retries);
+    const interrupted = outcome.outcome === 'interrupted';
+    const interruptions = (state.interruptions ?? 0) + (interrupted ? 1 : 0);
+    const step = nextStep(outcome.outcome, outcome.error, type?.on_fail ?? 'continue', state.retries, {
+      count: interruptions,
+      max: this.#d.config.daemon.dispatcher.max_interruptions,
+    });
     const result: AttemptResult = {
       attempt: state.attempts,
       outcome: outcome.outcome,
@@ -810,8 +827,25 @@ export class Dispatcher {
         s.last = result;
         s.results.push(result);
         if (step.toBack) s.order = nextOrder();
+        if (interrupted) countInterruption(s, interruptions);
       },
     });
+    this.#d.log.info(
+      {
+        job: {
+          id: job.id,
+          queue: job.queue,
+          type: state.type,
+          host: result.host,
+          outcome: result.outcome,
+          exitCode: result.exit_code,
+          signal: result.signal,
+          durationMs: result.duration_ms,
+          to: step.to,
+        },
+      },
+      `job ${job.id} ended: ${describeAttemptEnd(result)} after ${formatDuration(result.duration_ms ?? 0)} on ${result.host ?? 'localhost'} → ${step.to}${step.to === 'queued' ? ` (${step.reason})` : ''}`,
+    );
     if (step.to === 'queued') return next;
     this.#dependencyEnded(job.id, step.to);
     return undefined;
@@ -926,7 +960,7 @@ export class Dispatcher {
       [...this.#waiting.values()].filter((e) => e.queue === queue).length;
     if (count < threshold) return false;
     this.#d.log.info({ queue, count }, 'queue enabled by autostart_job_count');
-    this.#d.queues.override(queue, { enabled: true });
+    this.#d.queues.autostarted(queue);
     return true;
   }
 

@@ -1,6 +1,7 @@
 import type { OnFail } from '../config/schema.ts';
 import type { RunOutcome } from '../executors/types.ts';
 import type { JobStateName } from '../jobs/status.ts';
+import type { JobState } from '../spool/state-file.ts';
 
 export interface NextStep {
   to: Extract<JobStateName, 'done' | 'failed' | 'cancelled' | 'queued'>;
@@ -9,22 +10,37 @@ export interface NextStep {
   reason: string;
 }
 
+/** How often a job may be interrupted (daemon crash, stop past the grace time, host lost) before it fails. */
+export const DEFAULT_MAX_INTERRUPTIONS = 3;
+
 /**
  * Where a job goes after an attempt, by its outcome and the job type's on_fail. `retries` counts
  * the attempts made since the job was last queued by hand.
+ *
+ * An interruption (the daemon crashed or stopped past its grace time, the host was lost) is not
+ * the job's own failure: on_fail does not apply, the job runs again. `interruptions.count` (this
+ * one included) is kept apart from the retries, and past `interruptions.max` the job fails, so a
+ * job that crashes the daemon cannot loop for ever.
  */
 export function nextStep(
   outcome: RunOutcome['outcome'],
   error: string | undefined,
   onFail: OnFail,
   retries: number,
-  /** An orderly shutdown requeues what it stopped; a crash found later is a failure for on_fail. */
-  requeueInterrupted = true,
+  interruptions: { count: number; max: number } = { count: 1, max: DEFAULT_MAX_INTERRUPTIONS },
 ): NextStep {
   if (outcome === 'success') return { to: 'done', toBack: false, reason: 'finished' };
   if (outcome === 'cancelled') return { to: 'cancelled', toBack: false, reason: 'cancelled while running' };
-  if (outcome === 'interrupted' && requeueInterrupted) {
-    return { to: 'queued', toBack: false, reason: `interrupted: ${error ?? 'daemon stopped'}` };
+  if (outcome === 'interrupted') {
+    const { count, max } = interruptions;
+    const why = error ?? 'daemon stopped';
+    return count <= max
+      ? { to: 'queued', toBack: false, reason: `interrupted (${count} of at most ${max}): ${why}` }
+      : {
+          to: 'failed',
+          toBack: false,
+          reason: `interrupted ${count} times, more than max_interruptions (${max}): ${why}`,
+        };
   }
   const why = error ?? outcome;
   if (onFail !== 'continue' && retries <= onFail.retry.count) {
@@ -35,4 +51,10 @@ export function nextStep(
     };
   }
   return { to: 'failed', toBack: false, reason: why };
+}
+
+/** Record an interruption: counted apart, and the retry its claim counted given back. */
+export function countInterruption(state: JobState, count: number): void {
+  state.interruptions = count;
+  state.retries = Math.max(0, state.retries - 1);
 }

@@ -90,3 +90,21 @@ export function msUntilOpen(schedule: Schedule, now: Date): number {
   }
   return Math.max(best, 50);
 }
+
+/**
+ * When the schedule next opens after `now` (undefined if open now, or if it never opens within a
+ * week). For people (the web page's "opens 22:00"); the dispatcher uses msUntilOpen.
+ */
+export function nextOpening(schedule: Schedule, now: Date): Date | undefined {
+  if (isOpen(schedule, now)) return undefined;
+  const nowMs = now.getTime();
+  const midnight = nowMs - (nowMs % 1000) - localTime(now, schedule.timezone).second * 1000;
+  const starts = [...new Set([0, ...(schedule.time ?? []).map((w) => w.begin)])].sort((a, b) => a - b);
+  for (let d = 0; d <= 7; d++) {
+    for (const start of starts) {
+      const at = midnight + (d * 86_400 + start) * 1000;
+      if (at > nowMs && isOpen(schedule, new Date(at))) return new Date(at);
+    }
+  }
+  return undefined;
+}

@@ -38,6 +38,14 @@ export const jobListQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
   /** The last id of the previous page. */
   cursor: jobIdSchema.optional(),
+  type: nameSchema.optional(),
+  host: z.string().max(64).optional(),
+  user: z.string().max(256).optional(),
+  task: nameSchema.optional(),
+  q: z.string().max(200).optional().meta({
+    description:
+      'Free text, matched (case-insensitively) in id, name, notes, type, user, host, task and params',
+  }),
 });
 export type JobListQuery = z.input<typeof jobListQuerySchema>;
 

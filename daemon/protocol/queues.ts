@@ -13,6 +13,10 @@ export const queueInfoSchema = z.object({
   parallel: z.int().nullable(),
   autostart_job_count: z.int().nullable(),
   counts: countsSchema,
+  /** Whether the queue's schedule lets it start jobs now (enabled or not). */
+  schedule_open: z.boolean(),
+  /** When a closed schedule next opens (ISO 8601), null if open or not within a week. */
+  opens_at: z.string().nullable(),
 });
 export type QueueInfo = z.infer<typeof queueInfoSchema>;
 

@@ -85,112 +85,62 @@ describe('bench targets', () => {
   const verdictOf = (results: Record<string, unknown>, prefix: string): Verdict | undefined =>
     targets.evaluateTargets(results).find((t) => t.measure.includes(prefix));
 
-  it('judges the 1,000-job run against 0.7 × task-spooler from the same run', () => {
+  it("judges 1,000 drops against 1.25 × the same run's drop loop into an unwatched folder", () => {
     const run = (batchdMs: number): Record<string, unknown> => ({
       throughput: {
         n: 1000,
         rounds: 1,
-        rows: [throughputRow('batchd', batchdMs), throughputRow('tsp', 1500)],
-      },
-    });
-    expect(verdictOf(run(1000), 'one drop per job')?.met).toBe(true);
-    expect(verdictOf(run(1100), 'one drop per job')?.met).toBe(false);
-    expect(verdictOf(run(1100), 'one drop per job')?.figure).toContain('0.73 ×');
-  });
-
-  it("says what a daemon that cost nothing would reach, from the same run's floors", () => {
-    const run = (dropLoopMs: number): Record<string, unknown> => ({
-      throughput: {
-        n: 1000,
-        rounds: 1,
         rows: [
-          throughputRow('floor-drop', dropLoopMs),
-          throughputRow('batchd', 3000),
+          throughputRow('floor-drop', 1000),
+          throughputRow('batchd', batchdMs),
           throughputRow('tsp', 1500),
         ],
       },
     });
-    const reachable = verdictOf(run(900), 'one drop per job')?.figure;
-    expect(reachable).toContain('the drop loop alone (printf + `mv`, no daemon) 0.90 s = 0.60 ×');
-    expect(reachable).not.toContain('already past the target');
-    expect(verdictOf(run(1200), 'one drop per job')?.figure).toContain(
-      '0.80 ×, already past the target with no daemon at all',
+    expect(verdictOf(run(1200), 'file drops')?.met).toBe(true);
+    expect(verdictOf(run(1300), 'file drops')?.met).toBe(false);
+    expect(verdictOf(run(1300), 'file drops')?.figure).toBe(
+      "1.30 s vs the drop loop alone 1.00 s = 1.30 ×; tsp's loop 1.50 s",
     );
+  });
 
-    const latency = (mvP50: number): Record<string, unknown> => ({
-      latency: {
+  it('judges acceptance and HTTP as ratios to floors measured in the same run', () => {
+    const acceptance = (perSecond: number): Record<string, unknown> => ({
+      acceptance: {
+        n: 10000,
         rows: [
-          { name: 'floor', total: { p50: 2 } },
-          { name: 'batchd', total: { p50: 6 }, submit: { p50: mvP50 }, own: { p50: 3 } },
-          { name: 'tsp', total: { p50: 4 } },
+          { name: 'batchd', perSecond: { median: perSecond } },
+          { name: 'floor-spool', perSecond: { median: 2000 } },
         ],
       },
     });
-    expect(verdictOf(latency(1.5), 'submit → start p50')?.figure).toBe(
-      "6.00 ms vs tsp 4.00 ms; the `mv` alone 1.50 ms + the stamp's own cost 2.00 ms = 3.50 ms",
-    );
-    expect(verdictOf(latency(2.5), 'submit → start p50')?.figure).toContain(
-      '= 4.50 ms, already past the target with no daemon at all',
-    );
-    // No floor row, no bound: the figure alone.
-    expect(verdictOf(run(Number.NaN), 'one drop per job')?.figure).toBe('3.00 s vs tsp 1.50 s = 2.00 ×');
+    expect(verdictOf(acceptance(1900), 'drops accepted')?.met).toBe(true);
+    expect(verdictOf(acceptance(1700), 'drops accepted')?.figure).toBe('1,700/s vs 2,000/s = 0.85 ×');
 
-    const reads = (floorPerSecond: number, non2xx = 0): Record<string, unknown> => ({
-      http: {
-        submissions: { perSecond: 900, p99ms: 40, non2xx: 0 },
-        status: { perSecond: 5000, p99ms: 8, non2xx: 0 },
-        floors: [
-          { kind: 'hono', perSecond: 14_000, non2xx: 0 },
-          { kind: 'read', perSecond: floorPerSecond - 500, non2xx },
-          { kind: 'read-node', perSecond: floorPerSecond, non2xx },
-        ],
-      },
-    });
-    const under = verdictOf(reads(8500), 'status reads/s');
-    expect(under?.figure).toContain(
-      'the least an authenticated read does, with no daemon (the faster of Hono and bare Node), 8,500/s',
-    );
-    expect(under?.figure).toContain('already under the target before any of batchd runs');
-    expect(under?.met).toBe(false);
-    expect(verdictOf(reads(12_000), 'status reads/s')?.figure).not.toContain('already under');
-    // A floor that failed requests (its stat or token check) would flatter the bound: left out.
-    expect(verdictOf(reads(20_000, 5), 'status reads/s')?.figure).toBe('5,000/s');
-
-    const submissions = (
-      perSecond: number,
-      p99ms: number,
-      non2xx = 0,
-      deferred?: { perSecond: number; p99ms: number; non2xx: number },
-    ): Record<string, unknown> => ({
+    const http = (non2xx: number): Record<string, unknown> => ({
       http: {
         submissions: { perSecond: 1200, p99ms: 40, non2xx: 0 },
         status: { perSecond: 5000, p99ms: 8, non2xx: 0 },
         floors: [
-          { kind: 'submit-node', perSecond, p99ms, non2xx },
-          ...(deferred === undefined ? [] : [{ kind: 'submit-deferred', ...deferred }]),
+          { kind: 'read', perSecond: 6000, non2xx },
+          { kind: 'read-node', perSecond: 9000, non2xx: 0 },
+          { kind: 'submit-node', perSecond: 1400, p99ms: 20, non2xx: 0 },
+          { kind: 'submit-deferred', perSecond: 1600, p99ms: 25, non2xx },
         ],
       },
     });
-    const slow = submissions(1800, 14);
-    expect(verdictOf(slow, 'durable submissions/s')?.figure).toBe(
-      "1,200/s; the least a durable submission does, with no daemon (bare Node, the spool's folder and a journal, the faster of folder-then-answer and answer-then-folder), 1,800/s, already under the target before any of batchd runs",
-    );
-    expect(verdictOf(slow, 'HTTP p99')?.figure).toBe(
-      '40.0 ms; the least a durable submission does, with no daemon, p99 14.0 ms (the lower of its two orders), already over the target before any of batchd runs',
-    );
-    const fast = submissions(4000, 6);
-    expect(verdictOf(fast, 'durable submissions/s')?.figure).not.toContain('already under');
-    expect(verdictOf(fast, 'HTTP p99')?.figure).toContain('p99 6.00 ms');
-    expect(verdictOf(fast, 'HTTP p99')?.figure).not.toContain('already over');
-    expect(verdictOf(submissions(1000, 14, 3), 'durable submissions/s')?.figure).toBe('1,200/s');
-    // Two orders: the kinder bound of each, so a slow order cannot make the target look out of reach.
-    const both = submissions(1800, 30, 0, { perSecond: 2600, p99ms: 12, non2xx: 0 });
-    expect(verdictOf(both, 'durable submissions/s')?.figure).toContain('2,600/s');
-    expect(verdictOf(both, 'durable submissions/s')?.figure).not.toContain('already under');
-    expect(verdictOf(both, 'HTTP p99')?.figure).toContain('p99 12.0 ms (the lower of its two orders)');
-    const failing = submissions(1800, 30, 0, { perSecond: 9000, p99ms: 2, non2xx: 7 });
-    expect(verdictOf(failing, 'durable submissions/s')?.figure).toContain('1,800/s, already under');
-    expect(verdictOf(failing, 'HTTP p99')?.figure).toContain('p99 30.0 ms');
+    // Reads against the Hono floor; submissions against the faster of the two orders.
+    expect(verdictOf(http(0), 'status reads')).toMatchObject({
+      met: true,
+      figure: '5,000/s vs 6,000/s = 0.83 ×',
+    });
+    expect(verdictOf(http(0), 'durable submissions')).toMatchObject({
+      met: false,
+      figure: '1,200/s vs 1,600/s = 0.75 ×',
+    });
+    // A floor that failed requests would flatter the ratio: left out.
+    expect(verdictOf(http(3), 'durable submissions')?.figure).toBe('1,200/s vs 1,400/s = 0.86 ×');
+    expect(verdictOf(http(3), 'status reads')).toMatchObject({ met: null });
   });
 
   it('says why a target was not measured instead of leaving it out', () => {
@@ -198,15 +148,12 @@ describe('bench targets', () => {
       throughput: {
         n: 1000,
         rounds: 1,
-        rows: [
-          throughputRow('batchd', 1000),
-          { name: 'tsp', label: 'tsp', unavailable: 'tsp is not installed' },
-        ],
+        rows: [throughputRow('batchd', 1000), { name: 'floor-drop', label: 'floor', error: 'no tmp space' }],
       },
       http: { unavailable: 'the HTTP API is not built yet' },
     };
     const all = targets.evaluateTargets(results);
-    expect(verdictOf(results, 'one drop per job')).toMatchObject({ met: null, why: 'tsp is not installed' });
+    expect(verdictOf(results, 'file drops')).toMatchObject({ met: null, why: 'no tmp space' });
     expect(
       all
         .filter((t) => t.measure.startsWith('HTTP'))

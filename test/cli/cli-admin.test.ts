@@ -38,7 +38,9 @@ describe('reads', () => {
     const text = await d.batch(['ls']);
     expect(text.code).toBe(0);
     const lines = text.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ON\s+QUEUE\s+TITLE\s+SCHEDULE\s+HOST\s+AUTOSTART\s+QUEUED/);
+    expect(lines[0]).toMatch(
+      /^ON\s+QUEUE\s+TITLE\s+SCHEDULE\s+HOST\s+AUTO\s+QUEUED\s+RUN\s+DONE\s+FAILED\s+CANCEL$/,
+    );
     expect(lines).toContainEqual(
       expect.stringMatching(/^\[\*\]\s+default\s+default\s+anytime\s+\*\s+no\s+\d/),
     );

@@ -132,6 +132,8 @@ export interface StateFile {
   state: string;
   attempts: number;
   retries: number;
+  /** Attempts interrupted by the daemon, the machine or a host. */
+  interruptions?: number;
   priority: number;
   task?: string;
   last?: {

@@ -9,6 +9,7 @@ import { jobIdSchema } from '../../protocol/common.ts';
 import {
   attemptResultSchema,
   controlResponseSchema,
+  type JobInfo,
   type JobListQuery,
   jobInfoSchema,
   jobListQuerySchema,
@@ -217,17 +218,61 @@ export function jobPage(
 ): JobPage {
   const status = (query.status ?? 'queued') as JobStateName | 'all';
   const states = status === 'all' ? JOB_STATES : [status];
-  const listing = listJobs(
-    ctx.daemon.layout,
-    queues,
-    states,
-    Number(query.limit ?? DEFAULT_LIMIT),
-    query.cursor,
-  );
-  return {
-    jobs: readListing(ctx.daemon.layout, ctx.daemon.queues.names(), listing),
-    next_cursor: listing.nextCursor,
-  };
+  const limit = Number(query.limit ?? DEFAULT_LIMIT);
+  const { layout } = ctx.daemon;
+  const matches = jobFilter(query);
+  if (matches === undefined) {
+    const listing = listJobs(layout, queues, states, limit, query.cursor);
+    return { jobs: readListing(layout, ctx.daemon.queues.names(), listing), next_cursor: listing.nextCursor };
+  }
+  // A filter reads jobs until the page is full or SCAN_BUDGET jobs were read: a page may then hold
+  // fewer than `limit` jobs, and its cursor says where the next look starts.
+  const jobs: JobInfo[] = [];
+  let cursor = query.cursor;
+  for (let scanned = 0; scanned < SCAN_BUDGET;) {
+    const listing = listJobs(layout, queues, states, Math.min(SCAN_CHUNK, SCAN_BUDGET - scanned), cursor);
+    scanned += listing.jobs.length;
+    for (const info of readListing(layout, ctx.daemon.queues.names(), listing)) {
+      if (!matches(info)) continue;
+      jobs.push(info);
+      if (jobs.length === limit) return { jobs, next_cursor: info.id };
+    }
+    if (listing.nextCursor === null) return { jobs, next_cursor: null };
+    cursor = listing.nextCursor;
+  }
+  return { jobs, next_cursor: cursor ?? null };
+}
+
+const SCAN_CHUNK = 500;
+const SCAN_BUDGET = 5_000;
+
+/** The filter of a list query's type/host/user/task/q fields; undefined when there is none. */
+function jobFilter(query: {
+  type?: string | undefined;
+  host?: string | undefined;
+  user?: string | undefined;
+  task?: string | undefined;
+  q?: string | undefined;
+}): ((job: JobInfo) => boolean) | undefined {
+  const { type, host, user, task } = query;
+  const text = query.q?.trim().toLowerCase() || undefined;
+  if ([type, host, user, task, text].every((v) => v === undefined || v === '')) return undefined;
+  return (job) =>
+    (!type || job.type === type) &&
+    (!host || job.host === host) &&
+    (!user || job.user === user) &&
+    (!task || job.task === task) &&
+    (text === undefined ||
+      [
+        job.id,
+        job.name,
+        job.notes,
+        job.type,
+        job.user,
+        job.host,
+        job.task,
+        ...Object.values(job.params),
+      ].some((v) => v !== null && String(v).toLowerCase().includes(text)));
 }
 
 async function updateJob(

@@ -71,10 +71,10 @@ export function registerMetaRoutes(router: Router): void {
       path: '/metrics',
       summary: 'Prometheus metrics',
       tag: 'meta',
-      access: { kind: 'user', note: 'counts of every queue' },
+      access: { kind: 'user', note: 'series of the queues the caller may view' },
       responses: { 200: { description: 'Prometheus text format', schema: z.string(), mime: 'text/plain' } },
     },
-    async ({ c }) =>
-      c.body(await ctx.metrics.registry.metrics(), 200, { 'Content-Type': ctx.metrics.registry.contentType }),
+    async ({ c, principal }) =>
+      c.body(await ctx.metrics.textFor(principal), 200, { 'Content-Type': ctx.metrics.registry.contentType }),
   );
 }

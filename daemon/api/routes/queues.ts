@@ -255,6 +255,7 @@ export function registerQueueRoutes(router: Router): void {
         params.q,
         raw.format === 'yaml' ? { text: raw.text, ext: 'yaml' } : { data: raw.data },
         principal.name,
+        (queue) => can(principal, 'ViewJobs', { queue }),
       );
       const task = accepted[0]?.spec.task?.name;
       return c.json({ jobs: accepted.map((j) => j.spec.id), ...(task === undefined ? {} : { task }) }, 201);

@@ -5,6 +5,7 @@ import type { ControlResponse } from '../../protocol/index.ts';
 import { act } from '../command.ts';
 import { describeError } from '../describe-error.ts';
 import { exitCodeFor, OperationFailed } from '../exit-codes.ts';
+import { resolveJobIds } from '../ids.ts';
 import { printJson } from '../output.ts';
 import type { Session } from '../session.ts';
 
@@ -36,10 +37,11 @@ export function registerControl(program: Command): void {
 
 async function control(
   session: Session,
-  ids: string[],
+  given: string[],
   call: (client: BatchClient, id: string) => Promise<ControlResponse>,
 ): Promise<void> {
   const client = await session.client();
+  const ids = await resolveJobIds(session, given);
   const done: ControlResponse[] = [];
   let firstError: unknown;
   for (const id of ids) {

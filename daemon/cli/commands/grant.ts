@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import { type GrantCreate, type Permission, PERMISSIONS } from '../../protocol/index.ts';
+import type { GrantCreate, Permission } from '../../protocol/index.ts';
 import { act, parseInteger, pickMode } from '../command.ts';
 import { UsageError } from '../exit-codes.ts';
 import { printJson, printTable } from '../output.ts';
@@ -27,7 +27,11 @@ export function registerGrant(program: Command): void {
     .option('-a, --add', 'grant a permission')
     .option('-d, --delete', 'revoke the permission with --id')
     .option('-i, --id <id>', 'the permission to revoke (see the list)', parseInteger('--id'))
-    .option('-p, --permission <permission>', PERMISSIONS.join(', '))
+    // Written out rather than taken from protocol/: loading it for the help text would load every schema.
+    .option(
+      '-p, --permission <permission>',
+      'SuperUser, CreateJobs, ViewJobs, ManageJobs, ViewQueues, ManageQueues, ViewSchedules or ManageSchedules',
+    )
     .option('-q, --queue <queue>', 'only in this queue (default: every queue)')
     .option('-t, --type <type>', 'CreateJobs only: only jobs of this type')
     .option('-h, --host <host>', 'CreateJobs only: only on this host; __default__ = jobs that name no host')
@@ -49,10 +53,11 @@ async function grant(session: Session, [user = '']: string[], options: GrantOpti
     throw new UsageError('grant: --permission, --queue, --type and --host go with --add');
   if (mode !== 'delete' && options.id !== undefined) throw new UsageError('grant --id goes with --delete');
   const client = await session.client();
+  const { PERMISSIONS } = await import('../../protocol/index.ts');
   if (mode === 'add') {
     if (options.permission === undefined)
       throw new UsageError(`grant -a: give -p PERMISSION (${PERMISSIONS.join(', ')})`);
-    const request: GrantCreate = { permission: parsePermission(options.permission) };
+    const request: GrantCreate = { permission: parsePermission(options.permission, PERMISSIONS) };
     if (options.queue !== undefined) request.queue_name = options.queue;
     if (options.type !== undefined) request.type_name = options.type;
     if (options.host !== undefined) request.host_name = options.host;
@@ -77,7 +82,7 @@ async function grant(session: Session, [user = '']: string[], options: GrantOpti
   );
 }
 
-function parsePermission(text: string): Permission {
+function parsePermission(text: string, PERMISSIONS: readonly Permission[]): Permission {
   const found = PERMISSIONS.find((p) => p.toLowerCase() === text.toLowerCase());
   if (found === undefined)
     throw new UsageError(`grant -p: expected one of ${PERMISSIONS.join(', ')}, got ${JSON.stringify(text)}`);

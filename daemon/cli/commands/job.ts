@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { AttemptResult, JobInfo, JobUpdate } from '../../protocol/index.ts';
 import { act, pickMode } from '../command.ts';
 import { UsageError } from '../exit-codes.ts';
-import { parseAt } from '../time.ts';
+import { resolveJobIds } from '../ids.ts';
 import {
   formatParams,
   type Output,
@@ -88,7 +88,7 @@ Examples:
     .action(act(job));
 }
 
-async function job(session: Session, [id = '']: string[], options: JobOptions): Promise<void> {
+async function job(session: Session, [given = '']: string[], options: JobOptions): Promise<void> {
   const changes = (['move', 'priority', 'notes', 'status', 'at', 'host'] as const).filter(
     (k) => options[k] !== undefined,
   );
@@ -101,6 +101,7 @@ async function job(session: Session, [id = '']: string[], options: JobOptions): 
   if (mode !== 'update' && changes.length > 0)
     throw new UsageError(`job: --${changes[0]} changes the job; it cannot go with --${mode}`);
   const client = await session.client();
+  const [id = given] = await resolveJobIds(session, [given]);
   if (mode === 'delete') {
     const result = await client.deleteJob(id);
     if (session.out.json) return printJson(session.out, result);
@@ -123,7 +124,7 @@ async function job(session: Session, [id = '']: string[], options: JobOptions): 
         ? { move: options.move }
         : options.priority !== undefined
           ? { priority: parsePriority(options.priority) }
-          : fieldChange(options);
+          : await fieldChange(options);
     const after = await client.updateJob(id, change);
     if (session.out.json) return printJson(session.out, after);
     return session.out.write(`${id} ${describeChange(change, after)}`);
@@ -144,6 +145,10 @@ async function job(session: Session, [id = '']: string[], options: JobOptions): 
     });
   }
   showJob(session.out, info);
+  if (info.status === 'queued') {
+    const { waitReason } = await import('../wait-reason.ts');
+    printFields(session.out, [['waiting for', await waitReason(client, info)]]);
+  }
   if (type !== undefined) {
     session.out.write('');
     printFields(session.out, [
@@ -196,7 +201,8 @@ function parsePriority(text: string): NonNullable<JobUpdate['priority']> {
 const FIELD_OPTIONS = new Set<string>(['notes', 'at', 'host']);
 
 /** batchd's `--at TIME|any|now|anytime` and `-h HOST` (`*`: none). */
-function fieldChange(options: JobOptions): JobUpdate {
+async function fieldChange(options: JobOptions): Promise<JobUpdate> {
+  const { parseAt } = await import('../time.ts');
   const change: JobUpdate = {};
   if (options.notes !== undefined) change.notes = options.notes;
   if (options.at !== undefined)

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 
 import { act } from '../command.ts';
+import { resolveJobIds } from '../ids.ts';
 import { printJson } from '../output.ts';
 import type { Session } from '../session.ts';
 
@@ -27,9 +28,10 @@ export function registerLogs(program: Command): void {
     .action(act(logs));
 }
 
-async function logs(session: Session, [id = '']: string[], options: LogsOptions): Promise<void> {
+async function logs(session: Session, [given = '']: string[], options: LogsOptions): Promise<void> {
   const stream = options.stderr === true ? 'stderr' : 'stdout';
   const client = await session.client();
+  const [id = given] = await resolveJobIds(session, [given]);
   if (options.follow !== true) {
     const text = await client.log(id, stream);
     if (session.out.json) return printJson(session.out, { id, stream, log: text });

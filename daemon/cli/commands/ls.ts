@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 
 import type { JobInfo, QueueInfo } from '../../protocol/index.ts';
-import { statusFilterSchema } from '../../protocol/index.ts';
 import { act, parseInteger } from '../command.ts';
 import { UsageError } from '../exit-codes.ts';
 import { type Output, paintStatus, printJson, printTable, shortTime } from '../output.ts';
@@ -46,7 +45,7 @@ async function ls(session: Session, queues: string[], options: LsOptions): Promi
     options.all === true
       ? ['all']
       : options.status !== undefined
-        ? [checkStatus(options.status)]
+        ? [await checkStatus(options.status)]
         : ['running', 'queued'];
   const jobs: JobInfo[] = [];
   for (const queue of queues.length === 0 ? [undefined] : queues) {
@@ -55,7 +54,7 @@ async function ls(session: Session, queues: string[], options: LsOptions): Promi
       jobs.push(...page.jobs);
       if (page.more)
         session.out.note(
-          `batch: more ${status} jobs in ${queue ?? 'the queues'} than --limit ${options.limit}; showing the first ${options.limit}`,
+          `batch: more ${status === 'all' ? '' : `${status} `}jobs in ${queue ?? 'the queues'} than --limit ${options.limit}; showing the first ${options.limit} (raise --limit to see more)`,
         );
     }
   }
@@ -63,7 +62,8 @@ async function ls(session: Session, queues: string[], options: LsOptions): Promi
   showJobs(session.out, jobs, queues.length !== 1);
 }
 
-function checkStatus(status: string): string {
+async function checkStatus(status: string): Promise<string> {
+  const { statusFilterSchema } = await import('../../protocol/index.ts');
   const parsed = statusFilterSchema.safeParse(status);
   if (!parsed.success)
     throw new UsageError(`ls --status: ${parsed.error.issues[0]?.message ?? 'unknown status'}`);
@@ -75,19 +75,7 @@ function showQueues(out: Output, queues: QueueInfo[]): void {
   if (queues.length === 0) return out.note('no queues you may see (batch queue NAME -a creates one)');
   printTable(
     out,
-    [
-      'on',
-      'queue',
-      'title',
-      'schedule',
-      'host',
-      'autostart',
-      'queued',
-      'running',
-      'done',
-      'failed',
-      'cancelled',
-    ],
+    ['on', 'queue', 'title', 'schedule', 'host', 'auto', 'queued', 'run', 'done', 'failed', 'cancel'],
     queues.map((q) => [
       q.enabled ? '[*]' : '[ ]',
       q.name,

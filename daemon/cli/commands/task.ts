@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 
-import { parseDuration } from '../../config/duration.ts';
 import { act } from '../command.ts';
 import { EXIT, OperationFailed, UsageError } from '../exit-codes.ts';
-import { paintStatus, printFields, printJson, printTable, shortTime } from '../output.ts';
+import { makeProgress, paintStatus, printFields, printJson, printTable, shortTime } from '../output.ts';
 import type { Session } from '../session.ts';
 
 interface CollectOptions {
@@ -93,15 +92,25 @@ async function collect(session: Session, args: string[], options: CollectOptions
   const client = await session.client();
   let results;
   if (options.wait) {
+    const { parseDuration } = await import('../../config/duration.ts');
     const ms = options.timeout === undefined ? undefined : parseDuration(options.timeout);
     if (options.timeout !== undefined && ms === undefined)
       throw new UsageError(
         `task collect --timeout: expected a duration such as 90s or 15m, got ${JSON.stringify(options.timeout)}`,
       );
     const signal = ms === undefined ? undefined : AbortSignal.timeout(ms);
+    const progress = makeProgress(session.out);
     try {
-      results = await client.collectTask(queue, name, signal === undefined ? {} : { signal });
+      results = await client.collectTask(queue, name, {
+        ...(signal === undefined ? {} : { signal }),
+        onPoll: (s) =>
+          progress.show(
+            `task ${name}: ${s.done + s.failed + s.cancelled} of ${s.total} finished (${s.done} done, ${s.failed} failed, ${s.cancelled} cancelled), ${s.running} running, ${s.queued} queued`,
+          ),
+      });
+      progress.end();
     } catch (error) {
+      progress.end();
       if (signal?.aborted === true) {
         const info = await client.task(queue, name);
         throw new OperationFailed(

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 
-import { parseDuration } from '../../config/duration.ts';
 import type { JobInfo } from '../../protocol/index.ts';
 import { act } from '../command.ts';
 import { EXIT, OperationFailed, UsageError } from '../exit-codes.ts';
-import { paintStatus, printJson } from '../output.ts';
+import { resolveJobIds } from '../ids.ts';
+import { makeProgress, paintStatus, printJson } from '../output.ts';
 import type { Session } from '../session.ts';
 
 interface WaitOptions {
@@ -27,9 +27,10 @@ export function registerWait(program: Command): void {
     .action(act(wait));
 }
 
-async function wait(session: Session, ids: string[], options: WaitOptions): Promise<void> {
+async function wait(session: Session, given: string[], options: WaitOptions): Promise<void> {
   let signal: AbortSignal | undefined;
   if (options.timeout !== undefined) {
+    const { parseDuration } = await import('../../config/duration.ts');
     const ms = parseDuration(options.timeout);
     if (ms === undefined)
       throw new UsageError(
@@ -38,19 +39,33 @@ async function wait(session: Session, ids: string[], options: WaitOptions): Prom
     signal = AbortSignal.timeout(ms);
   }
   const client = await session.client();
+  const ids = await resolveJobIds(session, given);
   const finished = new Map<string, JobInfo>();
   const last = new Map<string, JobInfo>();
+  const progress = makeProgress(session.out);
+  const showProgress = (): void => {
+    const running = [...last.values()].filter((j) => j.status === 'running').length;
+    progress.show(
+      `waiting: ${finished.size} of ${ids.length} finished, ${running} running, ${ids.length - finished.size - running} queued`,
+    );
+  };
   const results = await Promise.allSettled(
     ids.map(async (id) => {
       const job = await client.waitFor(id, {
         ...(signal === undefined ? {} : { signal }),
-        onPoll: (j) => last.set(id, j),
+        onPoll: (j) => {
+          last.set(id, j);
+          showProgress();
+        },
       });
       finished.set(id, job);
+      progress.end();
       if (!session.out.json)
         session.out.write(`${id}  ${paintStatus(session.out, job.status)}${outcome(job)}`);
+      if (finished.size < ids.length) showProgress();
     }),
   );
+  progress.end();
   // Once the timeout fires, the pending polls reject with AbortErrors: those are the timeout, not failures.
   const failure = results.find(
     (r): r is PromiseRejectedResult => r.status === 'rejected' && signal?.aborted !== true,

@@ -22,8 +22,7 @@ describe('a burst of 20,000 drops', () => {
   beforeAll(async () => {
     env = makeEnv({
       queues: { burst: { enabled: false } },
-      // Two log lines per job for 20,000 jobs would be most of what the daemon writes: warnings only.
-      config: { dispatcher: { workers: 8, poll_timeout: 2 }, logging: { level: 'warn' } },
+      config: { dispatcher: { workers: 8, poll_timeout: 2 } },
       // This shared machine's disk is often saturated by other suites' fsyncs. What this test proves
       // (nothing lost, nothing doubled, also when inotify's queue of 16,384 events overflows, as
       // four events per drop make likely) does not depend on the disk; a tmpfs keeps the time sane.

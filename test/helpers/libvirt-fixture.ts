@@ -5,8 +5,6 @@ import path from 'node:path';
 
 import { Hypervisor } from '@unraid/libvirt';
 
-import type { PluginLogger, ProviderContext, ProviderHost } from '../../daemon/plugins/api.ts';
-
 /** libvirt's state numbers (`virDomainState`), as the test driver's `<test:runstate>` takes them. */
 const RUNSTATE = { running: 1, paused: 3, shutoff: 5, crashed: 6 } as const;
 const METADATA_NS = 'urn:batchd:libvirt:1';
@@ -71,46 +69,6 @@ function domainXml(d: FixtureDomain): string {
     ${nic}
     <test:runstate>${RUNSTATE[d.state]}</test:runstate>
   </domain>`;
-}
-
-export interface LoggedRecord {
-  level: string;
-  msg: string;
-  [key: string]: unknown;
-}
-
-/** A provider context whose log keeps its records, resolving paths against `dir`. */
-export function providerContext(
-  dir: string,
-  spool: string,
-  name = 'vm',
-): ProviderContext & { records: LoggedRecord[] } {
-  const records: LoggedRecord[] = [];
-  const at =
-    (level: string) =>
-    (obj: object, msg: string): void => {
-      records.push({ ...obj, level, msg });
-    };
-  const log: PluginLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  return { name, log, resolve: (p) => path.resolve(dir, p), tags: { 'batchd.spool': spool }, records };
-}
-
-export function providerHost(
-  ctx: ProviderContext,
-  name: string,
-  extra: Partial<Omit<ProviderHost, 'name' | 'tags'>> = {},
-): ProviderHost {
-  return {
-    name,
-    id: extra.controllerId ?? name,
-    controllerId: undefined,
-    publicKey: undefined,
-    hostName: undefined,
-    port: 22,
-    settings: undefined,
-    ...extra,
-    tags: { ...ctx.tags, 'batchd.host': name },
-  };
 }
 
 /**

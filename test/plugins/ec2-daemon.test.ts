@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import {
@@ -14,6 +14,7 @@ import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
 import { dropJob, makeDispatchEnv, startInProcess } from '../helpers/dispatch.ts';
 import { makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
 import { MOTO_CREDENTIALS, type Moto, startMoto } from '../helpers/moto.ts';
+import { GATED, gatedJobRuns, spoolId } from '../helpers/providers.ts';
 import { finished, hostFile, hostState, log } from '../ssh/ssh-env.ts';
 import { type Sshd, startSshd } from '../ssh/sshd.ts';
 
@@ -76,23 +77,6 @@ function controller(): Record<string, unknown> {
   };
 }
 
-const GATED = {
-  template: 'echo waiting; while [ ! -e "$gate" ]; do sleep 0.05; done; echo through',
-  params: [{ name: 'gate', type: 'String' }],
-};
-
-async function runs(env: TestEnv, id: string): Promise<void> {
-  const out = path.join(env.spool, 'default', 'running', id, 'stdout.log');
-  await waitFor(
-    () => existsSync(out) && readFileSync(out, 'utf8').includes('waiting'),
-    20_000,
-    `job ${id} runs`,
-  );
-}
-
-const spoolId = (env: TestEnv): string =>
-  readFileSync(path.join(env.spool, '.hosts', 'spool-id'), 'utf8').trim();
-
 describe('jobs on EC2 hosts through the daemon', () => {
   let env: TestEnv;
   let daemon: Daemon;
@@ -127,7 +111,7 @@ describe('jobs on EC2 hosts through the daemon', () => {
     expect(await stateOf(renderId)).toBe('stopped');
     const gate = path.join(env.root, 'gate-render');
     const id = await dropJob(env, 'default', { type: 'gated', host: 'render', params: { gate } }, 'render');
-    await runs(env, id);
+    await gatedJobRuns(env, id);
     expect(await stateOf(renderId)).toBe('running');
     expect(await tagsOf(renderId)).toMatchObject({ 'batchd.spool': spoolId(env), 'batchd.host': 'render' });
     writeFileSync(gate, '');
@@ -219,7 +203,7 @@ describe('when the daemon is killed while a job runs on an EC2 host', () => {
       { type: 'gated', host: 'render', params: { gate } },
       'interrupted',
     );
-    await runs(env, id);
+    await gatedJobRuns(env, id);
     daemon.kill('SIGKILL');
     await daemon.exited;
     const [made] = await taggedHost('made');

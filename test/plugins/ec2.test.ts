@@ -16,7 +16,7 @@ import { parse } from 'yaml';
 import { BatchdError, type HostProvider, type ProviderHost } from '../../daemon/plugins/api.ts';
 import plugin from '../../plugins/ec2/index.ts';
 import { regionCode } from '../../plugins/ec2/regions.ts';
-import { providerContext, providerHost, type LoggedRecord } from '../helpers/libvirt-fixture.ts';
+import { providerContext, providerHost, type LoggedRecord } from '../helpers/providers.ts';
 import { MOTO_CREDENTIALS, startMoto, type Moto } from '../helpers/moto.ts';
 
 const SPOOL = 'spool-ec2-test';

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,13 +9,8 @@ import type { LibvirtProvider } from '../../plugins/libvirt/provider.ts';
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
 import { dropJob, makeDispatchEnv, startInProcess } from '../helpers/dispatch.ts';
 import { makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
-import {
-  definableDomain,
-  domainTemplate,
-  Libvirtd,
-  providerContext,
-  writeNodeXml,
-} from '../helpers/libvirt-fixture.ts';
+import { definableDomain, domainTemplate, Libvirtd, writeNodeXml } from '../helpers/libvirt-fixture.ts';
+import { GATED, gatedJobRuns, providerContext, spoolId } from '../helpers/providers.ts';
 import { finished, hostFile, hostState, log } from '../ssh/ssh-env.ts';
 import { type Sshd, startSshd } from '../ssh/sshd.ts';
 
@@ -29,25 +24,6 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 }
 
 const signal = new AbortController().signal;
-
-/** Wait until a gated job has started on its host. */
-async function runs(env: TestEnv, id: string): Promise<void> {
-  const out = path.join(env.spool, 'default', 'running', id, 'stdout.log');
-  await waitFor(
-    () => existsSync(out) && readFileSync(out, 'utf8').includes('waiting'),
-    20_000,
-    `job ${id} runs`,
-  );
-}
-
-function spoolId(env: TestEnv): string {
-  return readFileSync(path.join(env.spool, '.hosts', 'spool-id'), 'utf8').trim();
-}
-
-const GATED = {
-  template: 'echo waiting; while [ ! -e "$gate" ]; do sleep 0.05; done; echo through',
-  params: [{ name: 'gate', type: 'String' }],
-};
 
 /**
  * The domains are libvirt's test driver's (a node XML fixture per daemon); the SSH endpoint the
@@ -105,7 +81,7 @@ describe('jobs on libvirt hosts through the daemon', () => {
       { type: 'gated', host: 'render', params: { gate: gate('render') } },
       'render',
     );
-    await runs(env, id);
+    await gatedJobRuns(env, id);
     const spool = spoolId(env);
     expect(await domain('render-vm')).toEqual({
       state: 'running',
@@ -136,7 +112,7 @@ describe('jobs on libvirt hosts through the daemon', () => {
       { type: 'gated', host: 'made', params: { gate: gate('made') } },
       'made',
     );
-    await runs(env, id);
+    await gatedJobRuns(env, id);
     const spool = spoolId(env);
     const tags = { 'batchd.spool': spool, 'batchd.host': 'made', 'batchd.created': 'true' };
     expect(await domain('made')).toEqual({ state: 'running', tags });
@@ -234,7 +210,7 @@ describe('when the daemon is killed while a job runs on a libvirt host', () => {
       { type: 'gated', host: 'render', params: { gate } },
       'interrupted',
     );
-    await runs(env, id);
+    await gatedJobRuns(env, id);
     const spool = spoolId(env);
     daemon.kill('SIGKILL');
     await daemon.exited;

@@ -15,14 +15,8 @@ import { PluginRegistry } from '../../daemon/plugins/registry.ts';
 import libvirt from '../../plugins/libvirt/index.ts';
 import { readTags, withoutTags, withTags } from '../../plugins/libvirt/metadata.ts';
 import type { LibvirtProvider } from '../../plugins/libvirt/provider.ts';
-import {
-  domainTemplate,
-  type FixtureDomain,
-  Libvirtd,
-  providerContext,
-  providerHost,
-  writeNodeXml,
-} from '../helpers/libvirt-fixture.ts';
+import { domainTemplate, type FixtureDomain, Libvirtd, writeNodeXml } from '../helpers/libvirt-fixture.ts';
+import { providerContext, providerHost } from '../helpers/providers.ts';
 import { original } from '../compat/original.ts';
 
 const SPOOL = 'spool-under-test';

@@ -3,7 +3,7 @@
  * Linode's API v4 documentation (test/helpers/linode-standin.ts); the SSH endpoint of every
  * host is a real sshd on loopback, reached through the controller's `use_host_name`.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
 import { dropJob, makeDispatchEnv, startInProcess } from '../helpers/dispatch.ts';
 import { makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
 import { type LinodeStandin, startLinodeStandin } from '../helpers/linode-standin.ts';
+import { GATED, gatedJobRuns, spoolId } from '../helpers/providers.ts';
 import { finished, hostFile, hostState, log } from '../ssh/ssh-env.ts';
 import { type Sshd, startSshd } from '../ssh/sshd.ts';
 
@@ -27,23 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([sshd?.stop(), standin?.stop()]);
 });
-
-const GATED = {
-  template: 'echo waiting; while [ ! -e "$gate" ]; do sleep 0.05; done; echo through',
-  params: [{ name: 'gate', type: 'String' }],
-};
-
-async function runs(env: TestEnv, id: string): Promise<void> {
-  const out = path.join(env.spool, 'default', 'running', id, 'stdout.log');
-  await waitFor(
-    () => existsSync(out) && readFileSync(out, 'utf8').includes('waiting'),
-    20_000,
-    `job ${id} runs`,
-  );
-}
-
-const spoolId = (env: TestEnv): string =>
-  readFileSync(path.join(env.spool, '.hosts', 'spool-id'), 'utf8').trim();
 
 /** Two controllers on the stand-in (batchd's two actions), their token in a file of the config. */
 function controllers(env: TestEnv): void {
@@ -102,7 +86,7 @@ describe('jobs on Linode hosts through the daemon (contract test)', () => {
   it('boots an offline Linode for a job, runs the job over SSH, and shuts it down after shutdown_timeout', async () => {
     const gate = path.join(env.root, 'gate-render');
     const id = await dropJob(env, 'default', { type: 'gated', host: 'render', params: { gate } }, 'render');
-    await runs(env, id);
+    await gatedJobRuns(env, id);
     expect(standin.byLabel('render-box')?.status).toBe('running');
     expect(standin.byLabel('render-box')?.tags).toContain(`batchd.spool=${spoolId(env)}`);
     writeFileSync(gate, '');
@@ -189,7 +173,7 @@ describe('when the daemon is killed while a job runs on a Linode host (contract 
       { type: 'gated', host: 'render', params: { gate } },
       'interrupted',
     );
-    await runs(env, id);
+    await gatedJobRuns(env, id);
     daemon.kill('SIGKILL');
     await daemon.exited;
     const spool = `batchd.spool=${spoolId(env)}`;

@@ -11,7 +11,7 @@ import { parse } from 'yaml';
 
 import { BatchdError, type HostProvider, type ProviderHost } from '../../daemon/plugins/api.ts';
 import plugin from '../../plugins/linode/index.ts';
-import { providerContext, providerHost, type LoggedRecord } from '../helpers/libvirt-fixture.ts';
+import { providerContext, providerHost, type LoggedRecord } from '../helpers/providers.ts';
 import { startLinodeStandin, type LinodeStandin } from '../helpers/linode-standin.ts';
 
 const TOKEN = 'linode-token-0123456789abcdef';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { HOOK_EVENTS } from '../plugins/hook-events.ts';
+import { HOOK_EVENTS } from './hook-events.ts';
 import { durationMs } from './duration.ts';
 import { managerSchema } from './manager.ts';
 

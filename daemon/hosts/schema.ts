@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import { durationMs } from '../config/duration.ts';
 import { identifier, name } from '../config/schema.ts';
-import { BUILTIN_PLUGINS } from '../plugins/builtin-drivers.ts';
+import { BUILTIN_PLUGINS } from '../config/builtin-drivers.ts';
 
 /** `SHA256:` and unpadded base64 of the key's SHA-256, as `ssh-keygen -l` prints it. */
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;

@@ -20,8 +20,8 @@ export type {
   ShellChannel,
   ShellExit,
 } from '../hosts/provider.ts';
-export type { HookEvent, HookEventName } from './hook-events.ts';
-import type { HookEvent } from './hook-events.ts';
+export type { HookEvent, HookEventName } from '../config/hook-events.ts';
+import type { HookEvent } from '../config/hook-events.ts';
 
 /** The tag (label) names every provider puts on what it creates or starts. */
 export const TAG = {

@@ -4,7 +4,7 @@ import { formatProblems, loadText, locateIssues } from '../config/parse.ts';
 import type { HookConfig } from '../config/schema.ts';
 import { BatchdError, coerceError } from '../errors.ts';
 import type { HookPlugin } from './api.ts';
-import { HOOK_EVENTS, type HookEventName } from './hook-events.ts';
+import { HOOK_EVENTS, type HookEventName } from '../config/hook-events.ts';
 import type { PluginRegistry } from './registry.ts';
 
 /** A hook entry once its plugin has validated its own fields. */

@@ -1,7 +1,7 @@
 import { coerceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Hook } from './api.ts';
-import type { HookEvent } from './hook-events.ts';
+import type { HookEvent } from '../config/hook-events.ts';
 import type { HookSpec } from './hook-config.ts';
 
 /** A backlog this long is worth a warning: the hook is much slower than the daemon's events. */

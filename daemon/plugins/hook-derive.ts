@@ -1,5 +1,5 @@
 import type { JobStateName } from '../jobs/status.ts';
-import type { HookEventName } from './hook-events.ts';
+import type { HookEventName } from '../config/hook-events.ts';
 
 /**
  * Which hook event a job's move is: one per move, none for a move between queues (queued ->

@@ -16,7 +16,7 @@ import { locateTaskJobs, readManifest } from '../tasks/tasks.ts';
 import { type HookSource, type HookSpec, loadHookDrivers, resolveHooks } from './hook-config.ts';
 import { HookDelivery } from './hook-delivery.ts';
 import { hostEventOf, JOB_END_EVENTS, jobEventOf } from './hook-derive.ts';
-import type { HookEvent, HookEventName } from './hook-events.ts';
+import type { HookEvent, HookEventName } from '../config/hook-events.ts';
 import { TaskTracker } from './hook-tasks.ts';
 import type { PluginRegistry } from './registry.ts';
 

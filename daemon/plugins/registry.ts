@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { BatchdError, coerceError } from '../errors.ts';
 import type { HookPlugin, Plugin, ProviderPlugin } from './api.ts';
-import { BUILTIN_PLUGINS } from './builtin-drivers.ts';
+import { BUILTIN_PLUGINS } from '../config/builtin-drivers.ts';
 
 /** `<repo>/plugins`: two levels up from this module, in the source tree and in dist/ alike. */
 const PLUGINS_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'plugins');

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Daemon } from '../../daemon/daemon.ts';
 import { HostStates } from '../../daemon/hosts/states.ts';
 import { createLogger } from '../../daemon/log.ts';
-import type { HookEvent } from '../../daemon/plugins/hook-events.ts';
+import type { HookEvent } from '../../daemon/config/hook-events.ts';
 import { verifySignature } from '../../plugins/hook-webhook/signature.ts';
 import {
   blockUntil,

@@ -13,6 +13,7 @@ import { ShellExecutor } from './executors/shell.ts';
 import { SshExecutor } from './executors/ssh.ts';
 import type { Executor } from './executors/types.ts';
 import { HostClaims, spoolId } from './hosts/claims.ts';
+import { BatchSystemHosts } from './hosts/batch-system-hosts.ts';
 import { HostLayer } from './hosts/layer.ts';
 import { Reaper } from './hosts/reaper.ts';
 import { isJobId } from './jobs/id.ts';
@@ -36,6 +37,7 @@ import { DurableAcceptor } from './spool/durable-accept.ts';
 import { AcceptJournal } from './spool/journal.ts';
 import { replayJournal } from './spool/journal-replay.ts';
 import { Intake } from './spool/intake.ts';
+import { DispatcherRoll } from './spool/dispatchers.ts';
 import { assertQueueName, SpoolLayout } from './spool/layout.ts';
 import { JobLocks } from './spool/lock.ts';
 import { applyStorageMode } from './spool/modes.ts';
@@ -85,11 +87,15 @@ export class Daemon {
   readonly transitions: Transitions;
   /** Claim locks, shared by the dispatcher, recovery and the API. */
   readonly locks: JobLocks;
+  /** The dispatchers sharing this spool (a head count for people). */
+  readonly dispatchers: DispatcherRoll;
   readonly #intake: Intake;
   readonly #acceptor: DurableAcceptor;
   readonly #requests: RequestFolder;
   readonly #watcher: SpoolWatcher;
   readonly #local: LocalExecutor;
+  /** Hosts whose controller is a batch system (Slurm): their executors and pollers. */
+  readonly #batchHosts: BatchSystemHosts;
   readonly #executors = new Map<string, Executor>();
   #rescanTimer: NodeJS.Timeout | undefined;
   #lastRetention = 0;
@@ -131,7 +137,10 @@ export class Daemon {
     );
     this.transitions = new Transitions(this.layout, this.events, this.log, durable, this.locks.spares);
     this.queues = new QueueRegistry(this.layout, this.events, this.log);
-    this.#local = new LocalExecutor(this.log);
+    this.#local = new LocalExecutor(this.log, {
+      containment: this.config.daemon.dispatcher.containment,
+      tag: spoolId(spool),
+    });
     this.plugins = new PluginRegistry(options.configDir);
     this.hooks = new HookRunner({
       config: this.config,
@@ -145,6 +154,7 @@ export class Daemon {
       [TAG.spool]: spoolId(spool),
     });
     this.#claims = new HostClaims(spool, this.config.daemon.dispatcher.lock_stale, this.log);
+    this.dispatchers = new DispatcherRoll(spool, this.config.daemon.dispatcher.lock_stale, this.log);
     this.hosts = new HostLayer({
       config: this.config,
       events: this.events,
@@ -155,6 +165,12 @@ export class Daemon {
         kind === 'shell' ? new ShellExecutor(layer, host, this.log) : new SshExecutor(layer, host, this.log),
     });
     this.hosts.setProviders(this.controllers);
+    this.#batchHosts = new BatchSystemHosts(
+      this.controllers,
+      this.hosts,
+      (queue) => this.queues.settings(queue).parallel,
+      this.log,
+    );
     this.reaper = new Reaper({
       hosts: this.hosts,
       claims: this.#claims,
@@ -304,6 +320,16 @@ export class Daemon {
     return isJobId(id) ? locateJob(this.layout, this.queues.names(), id) : undefined;
   }
 
+  /** How local jobs are contained: their own cgroups (v1 or v2), or only their process group. */
+  get containment(): { kind: LocalExecutor['containmentKind']; description: string } {
+    return { kind: this.#local.containmentKind, description: this.#local.containment };
+  }
+
+  /** A stop has begun: the API answers reads but refuses writes (STOPPING) until it closes. */
+  get stopping(): boolean {
+    return this.#stopping !== undefined;
+  }
+
   /** First call: orderly (running jobs get the grace time); a second call stops them at once. */
   async stop(): Promise<void> {
     if (this.#stopping !== undefined) {
@@ -316,16 +342,20 @@ export class Daemon {
   }
 
   async #shutdown(): Promise<void> {
-    await this.#api?.close(); // first: no new requests while the rest stops
+    // The API stays up while running jobs finish: it answers reads (and says it is stopping), and
+    // refuses writes from now on (route.ts), so `batch ls` still works during the grace time.
     clearTimeout(this.#rescanTimer);
     this.#intake.close();
     await this.#watcher.close();
     await this.#acceptor.close(); // acceptances under way finish: their drops or callers are answered
     await this.config.close();
     await this.dispatcher.shutdown(this.config.daemon.dispatcher.grace_time);
+    await this.#api?.close(); // after the dispatcher: its last moves were readable to the end
+    this.dispatchers.close();
     await this.#local.close();
     clearTimeout(this.#reapTimer);
     this.#reaping.abort('shutdown');
+    await this.#batchHosts.close();
     await this.hosts.close();
     await this.hooks.stop(); // last: the final moves and host changes are delivered too
     await this.#claims.close();
@@ -367,6 +397,7 @@ export class Daemon {
     }
     this.#scheduleRescan();
     this.#scheduleReap(0);
+    this.dispatchers.start();
     this.log.info(
       {
         spool: this.layout.root,
@@ -497,7 +528,8 @@ export class Daemon {
 
   #executorFor(host: string | undefined): Executor {
     if (host === undefined || host === 'localhost') return this.#local;
-    const executor = this.#resolver?.(host) ?? this.hosts.executorFor(host);
+    const executor =
+      this.#batchHosts.executorFor(host) ?? this.#resolver?.(host) ?? this.hosts.executorFor(host);
     if (executor === undefined) throw new BatchdError('UNKNOWN_HOST', `Unknown host "${host}"`, { host });
     return executor;
   }
@@ -558,6 +590,13 @@ export class Daemon {
         config: this.config,
         log: this.log,
         isRunningHere: (id) => this.dispatcher.isRunningHere(id),
+        adopt: (dir, state, release) => {
+          if (!this.#batchHosts.adoptable(dir, state)) return false;
+          this.dispatcher.adopt(state, release);
+          if (state.cancel_requested !== undefined)
+            void this.dispatcher.cancel(state.id).catch(() => undefined);
+          return true;
+        },
         requeued: (state) => this.dispatcher.add(state),
       },
       queue,

@@ -30,6 +30,8 @@ export const ERROR_CODES = [
   'TOO_LARGE',
   /** Too many failed logins: the context's `retryAfter` says in how many seconds to try again. */
   'RATE_LIMITED',
+  /** The daemon is stopping: it answers reads, not writes; the context's `retryAfter` is in seconds. */
+  'STOPPING',
   'INTERNAL',
   // The HTTP API's (daemon/api/errors.ts maps every code to a status).
   'BAD_JSON',

@@ -16,6 +16,9 @@ export interface BatchdEvents {
     toQueue?: string | undefined;
     reason: string;
   };
+  /** A running job was frozen or thawed (dispatch/pause.ts); it stays in running/. */
+  'job:paused': { jobId: string; queue: string; reason: string };
+  'job:resumed': { jobId: string; queue: string; reason: string };
   'job:rejected': { queue: string; file: string; message: string };
   'queue:changed': { queue: string };
   'config:reloaded': { file: string };

@@ -7,24 +7,46 @@
  *   3. a warm `npm start` to "ready" against `node dist/daemon/batchd.cjs` to "ready" (goal ≤ 1.5×).
  * The runs alternate within each round, and the report gives medians: the machine is shared and noisy.
  *
- *   npm run build && node scripts/bench-first-hour.mjs [--rounds 5] [--jobs 1000]
+ *   npm run build && node scripts/bench-first-hour.mjs [--rounds 5] [--jobs 1000] [--only startup,bulk,start]
+ *
+ * Everything runs from a copy of the sources and the build, taken once at the start: in a tree being
+ * edited, a source newer than the build would make `npm start` cold (it rebuilds), and a `tsc` run
+ * leaves `batch`'s one-file build older than the modules (it then loads the modules). `batch` is the
+ * package's `bin` entry (or --cli FILE, relative to the project), beside the modules' main.js.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const root = join(import.meta.dirname, '..');
-const CLI = join(root, 'dist/daemon/cli/main.js');
-const DAEMON = join(root, 'dist/daemon/batchd.cjs');
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '5' }, jobs: { type: 'string', default: '1000' } },
+  options: {
+    rounds: { type: 'string', default: '5' },
+    jobs: { type: 'string', default: '1000' },
+    only: { type: 'string', default: 'startup,bulk,start' },
+    cli: { type: 'string' },
+  },
 });
+const parts = new Set(values.only.split(','));
+const work = mkdtempSync(join(tmpdir(), 'batchd-first-hour-'));
+const tree = frozenTree();
+const binEntry = values.cli ?? JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).bin.batch;
+const CLI = join(tree, binEntry);
+const MODULES = join(tree, 'dist/daemon/cli/main.js');
+const DAEMON = join(tree, 'dist/daemon/batchd.cjs');
 const rounds = Number(values.rounds);
 const jobs = Number(values.jobs);
-const work = mkdtempSync(join(tmpdir(), 'batchd-first-hour-'));
-
 const median = (xs) => {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -78,22 +100,53 @@ async function stopDaemon(daemon) {
   await exited;
 }
 
-async function startupRatios(url) {
+/** Medians of `node -e 0`, and of `--help` and `enqueue -- true` by each of the `clis` given. */
+async function startupRatios(url, clis) {
   const env = { ...process.env, BATCH_MANAGER_URL: url };
   const node = [];
-  const help = [];
-  const enqueue = [];
+  const zod = [];
+  const runs = clis.map(() => ({ help: [], enqueue: [] }));
+  const loadZod = `require(require.resolve('zod', { paths: [${JSON.stringify(tree)}] }))`;
   for (let i = 0; i < rounds * 4; i++) {
     node.push(timed(process.execPath, ['-e', '0']));
-    help.push(timed(process.execPath, [CLI, '--help']));
-    enqueue.push(timed(process.execPath, [CLI, 'enqueue', '--', 'true'], env));
+    zod.push(timed(process.execPath, ['-e', loadZod]));
+    clis.forEach((cli, c) => {
+      runs[c].help.push(timed(process.execPath, [cli, '--help']));
+      runs[c].enqueue.push(timed(process.execPath, [cli, 'enqueue', '--', 'true'], env));
+    });
   }
-  return { node: median(node), help: median(help), enqueue: median(enqueue) };
+  return {
+    node: median(node),
+    zod: median(zod),
+    clis: runs.map((r) => ({ help: median(r.help), enqueue: median(r.enqueue) })),
+  };
 }
 
-async function waitUntilDone(url, queue, task) {
+/**
+ * Wait as \`tsp -w\` does, for the last job, then until the task is resolved: one job's state is a
+ * few \`stat\`s, while a task's status lists every state folder and reads its manifest, work that
+ * polling it every 20 ms through a whole run would add to the daemon's (tsp is not polled meanwhile).
+ */
+/** A GET's JSON, tried again when the connection fails (a kept-alive socket the server closed). */
+async function getJson(url) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(url)).json();
+    } catch (error) {
+      if (attempt === 5) throw error;
+      await sleep(50);
+    }
+  }
+}
+
+async function waitUntilDone(url, queue, task, lastJob) {
   for (;;) {
-    const status = await (await fetch(`${url}/queue/${queue}/task/${task}`)).json();
+    const job = await getJson(`${url}/job/${lastJob}`);
+    if (job.status !== 'queued' && job.status !== 'running') break;
+    await sleep(20);
+  }
+  for (;;) {
+    const status = await getJson(`${url}/queue/${queue}/task/${task}`);
     if (status.resolved === true) return status;
     await sleep(20);
   }
@@ -103,12 +156,16 @@ async function bulkRound(url, round) {
   const list = join(work, `lines-${round}.txt`);
   writeFileSync(list, 'true\n'.repeat(jobs));
   const start = now();
-  execFileSync(process.execPath, [CLI, 'enqueue', '--each', list, '--task', `bulk${round}`], {
+  const ids = execFileSync(process.execPath, [CLI, 'enqueue', '--each', list, '--task', `bulk${round}`], {
     env: { ...process.env, BATCH_MANAGER_URL: url },
-    stdio: 'ignore',
-  });
-  await waitUntilDone(url, 'default', `bulk${round}`);
-  return now() - start;
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
+    .toString()
+    .trim()
+    .split('\n');
+  const accepted = now() - start;
+  await waitUntilDone(url, 'default', `bulk${round}`, ids[ids.length - 1]);
+  return { ms: now() - start, accepted };
 }
 
 function tspRound(round) {
@@ -131,51 +188,101 @@ function tspRound(round) {
   return ms;
 }
 
-async function main() {
-  const dir = makeConfig('daemon');
-  const daemon = await startDaemon(process.execPath, [DAEMON, '--config', join(dir, 'etc')], root);
-  const report = [];
-  try {
-    const startup = await startupRatios(daemon.url);
-    report.push(['`batch --help`', startup.help, '`node -e 0`', startup.node, 1.3]);
-    report.push(['`batch enqueue -- true`', startup.enqueue, '`node -e 0`', startup.node, 1.3]);
-    const bulk = [];
-    const tsp = [];
-    for (let round = 0; round < rounds; round++) {
-      bulk.push(await bulkRound(daemon.url, round));
-      tsp.push(tspRound(round));
-    }
-    report.push([
-      `${jobs} × true, one \`batch enqueue --each\`, until all done`,
-      median(bulk),
-      `a \`tsp\` loop of the same, 2 slots`,
-      median(tsp),
-      1.0,
-    ]);
-  } finally {
-    await stopDaemon(daemon);
-  }
-  // A warm start: the build is current before the first timed `npm start`.
-  execFileSync(process.execPath, [join(root, 'scripts/build-if-stale.mjs')], { stdio: 'inherit' });
+/**
+ * A copy of what `npm start` reads (sources, build, scripts, package.json), its build marked current,
+ * with the project's node_modules linked in.
+ */
+function frozenTree() {
+  const tree = join(work, 'tree');
+  for (const entry of ['daemon', 'plugins', 'dist', 'scripts', 'package.json', 'tsconfig.json', 'etc'])
+    cpSync(join(root, entry), join(tree, entry), { recursive: true });
+  symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'));
+  // The build's last step, again: the copy's main.js may be newer than its bundle (see above).
+  execFileSync(process.execPath, [join(tree, 'scripts/bundle-cli.mjs')], { stdio: 'inherit' });
+  const built = new Date(Date.now() + 1000);
+  utimesSync(join(tree, 'dist/daemon/executors/launcher.pl'), built, built);
+  return tree;
+}
+
+async function npmStartRatio() {
   const npmStart = [];
   const bare = [];
   for (let round = 0; round < rounds; round++) {
     const a = makeConfig(`npm-${round}`);
-    const viaNpm = await startDaemon('npm', ['start', '--silent', '--', '--config', join(a, 'etc')], root);
+    const viaNpm = await startDaemon('npm', ['start', '--silent', '--', '--config', join(a, 'etc')], tree);
     npmStart.push(viaNpm.readyMs);
     await stopDaemon(viaNpm);
     const b = makeConfig(`bare-${round}`);
-    const direct = await startDaemon(process.execPath, [DAEMON, '--config', join(b, 'etc')], root);
+    const direct = await startDaemon(
+      process.execPath,
+      [join(tree, 'dist/daemon/batchd.cjs'), '--config', join(b, 'etc')],
+      tree,
+    );
     bare.push(direct.readyMs);
     await stopDaemon(direct);
   }
-  report.push([
-    'warm `npm start` to "batchd ready"',
-    median(npmStart),
-    '`node dist/daemon/batchd.cjs` to ready',
-    median(bare),
-    1.5,
-  ]);
+  return { npmStart: median(npmStart), bare: median(bare) };
+}
+
+async function main() {
+  const report = [];
+  const notes = [];
+  if (parts.has('startup') || parts.has('bulk')) {
+    const dir = makeConfig('daemon');
+    const daemon = await startDaemon(process.execPath, [DAEMON, '--config', join(dir, 'etc')], tree);
+    try {
+      if (parts.has('startup')) {
+        const clis = CLI === MODULES ? [CLI] : [CLI, MODULES];
+        const startup = await startupRatios(daemon.url, clis);
+        report.push([
+          'floor: `node` loading zod (the schema library the client checks answers with), nothing else',
+          startup.zod,
+          '`node -e 0`',
+          startup.node,
+          1.3,
+        ]);
+        clis.forEach((cli, c) => {
+          const how = `\`node ${relative(tree, cli)}\``;
+          const { help, enqueue } = startup.clis[c];
+          report.push([`\`batch --help\` (${how})`, help, '`node -e 0`', startup.node, 1.3]);
+          report.push([`\`batch enqueue -- true\` (${how})`, enqueue, '`node -e 0`', startup.node, 1.3]);
+        });
+      }
+      if (parts.has('bulk')) {
+        const bulk = [];
+        const bulkAccepted = [];
+        const tsp = [];
+        for (let round = 0; round < rounds; round++) {
+          const { ms, accepted } = await bulkRound(daemon.url, round);
+          bulk.push(ms);
+          bulkAccepted.push(accepted);
+          tsp.push(tspRound(round));
+        }
+        report.push([
+          `${jobs} × true, one \`batch enqueue --each\`, until all done`,
+          median(bulk),
+          `a \`tsp\` loop of the same, 2 slots`,
+          median(tsp),
+          1.0,
+        ]);
+        notes.push(
+          `bulk: \`batch enqueue --each\` itself (start, one request, the task accepted) took ${median(bulkAccepted).toFixed(0)} ms of it (median); rounds ${bulk.map((ms) => ms.toFixed(0)).join(', ')} ms against tsp ${tsp.map((ms) => ms.toFixed(0)).join(', ')} ms`,
+        );
+      }
+    } finally {
+      await stopDaemon(daemon);
+    }
+  }
+  if (parts.has('start')) {
+    const { npmStart, bare } = await npmStartRatio();
+    report.push([
+      'warm `npm start` to "batchd ready"',
+      npmStart,
+      '`node dist/daemon/batchd.cjs` to ready',
+      bare,
+      1.5,
+    ]);
+  }
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   process.stdout.write(`${new Date().toISOString()}, ${rounds} rounds, load ${load}\n\n`);
   process.stdout.write(
@@ -187,11 +294,15 @@ async function main() {
       `| ${what} | ${value.toFixed(0)} ms | ${peer} | ${peerValue.toFixed(0)} ms | ${ratio.toFixed(2)} × | ≤ ${goal} × ${ratio <= goal ? '(met)' : '(not met)'} |\n`,
     );
   }
+  if (notes.length > 0) process.stdout.write(`\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
 }
 
 main()
   .catch((error) => {
-    process.stderr.write(`bench-first-hour: ${error instanceof Error ? error.message : String(error)}\n`);
+    const cause = error instanceof Error && error.cause !== undefined ? ` (${String(error.cause)})` : '';
+    process.stderr.write(
+      `bench-first-hour: ${error instanceof Error ? error.message : String(error)}${cause}\n`,
+    );
     process.exitCode = 1;
   })
   .finally(() => rmSync(work, { recursive: true, force: true }));

@@ -15,9 +15,11 @@ import { ApiMetrics } from './metrics.ts';
 import { type RouteDef, Router } from './route.ts';
 import { registerConfigRoutes } from './routes/config.ts';
 import { registerEventRoutes } from './routes/events.ts';
+import { registerHealthRoutes } from './routes/health.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
 import { registerLogRoutes } from './routes/log.ts';
 import { registerMetaRoutes } from './routes/meta.ts';
+import { registerOutputRoutes } from './routes/outputs.ts';
 import { registerQueueRoutes } from './routes/queues.ts';
 import { registerScheduleRoutes } from './routes/schedules.ts';
 import { registerTaskRoutes } from './routes/tasks.ts';
@@ -52,7 +54,6 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
     auth: new Authenticator(settings.auth, users),
     counts,
     metrics: new ApiMetrics(daemon, counts),
-    locks: daemon.locks,
     hostStates: new Map(),
   };
   const unsubscribe = [
@@ -106,10 +107,12 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
 
   const router = new Router(app, ctx);
   registerMetaRoutes(router);
+  registerHealthRoutes(router);
   registerQueueRoutes(router);
   registerTaskRoutes(router);
   registerJobRoutes(router);
   registerLogRoutes(router);
+  registerOutputRoutes(router);
   registerScheduleRoutes(router);
   registerConfigRoutes(router);
   registerUserRoutes(router);

@@ -6,7 +6,6 @@ import type { Principal } from '../auth/permissions.ts';
 import type { UserStore } from '../auth/store.ts';
 import type { ManagerSettings } from '../config/manager.ts';
 import type { Daemon } from '../daemon.ts';
-import type { JobLocks } from '../spool/lock.ts';
 import type { JobCounts } from '../views/counts.ts';
 import type { ApiMetrics } from './metrics.ts';
 
@@ -26,8 +25,6 @@ export interface ApiContext {
   auth: Authenticator;
   counts: JobCounts;
   metrics: ApiMetrics;
-  /** Job locks for changes the dispatcher has no handler for (notes). */
-  locks: JobLocks;
   /** Last reported state per host (host:state events). */
   hostStates: Map<string, string>;
 }

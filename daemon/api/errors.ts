@@ -34,6 +34,7 @@ export const STATUS_OF: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   TOO_LARGE: 413,
   DROP_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  STOPPING: 503,
   JOB_INVALID: 422,
   ENTITY_INVALID: 422,
   PARAM_INVALID: 422,
@@ -96,7 +97,8 @@ export function errorResponse(c: Context, error: BatchdError, challenge?: string
   const status = statusOf(error);
   if (status === 401 && challenge !== undefined) c.header('WWW-Authenticate', challenge);
   const retryAfter = error.context.retryAfter;
-  if (status === 429 && typeof retryAfter === 'number') c.header('Retry-After', String(retryAfter));
+  if ((status === 429 || status === 503) && typeof retryAfter === 'number')
+    c.header('Retry-After', String(retryAfter));
   return c.json(errorBody(error), status);
 }
 

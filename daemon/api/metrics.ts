@@ -55,6 +55,16 @@ export class ApiMetrics {
         this.set(process.memoryUsage.rss());
       },
     });
+    new Gauge({
+      name: 'batchd_job_containment',
+      help: 'How local jobs are contained: 1 for the kind in use (cgroup-v2, cgroup-v1 or group)',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        this.reset();
+        this.set({ kind: daemon.containment.kind }, 1);
+      },
+    });
     const transitions = new Counter({
       name: 'batchd_job_transitions_total',
       help: 'Job state changes',

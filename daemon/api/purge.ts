@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 import { BatchdError, coerceError, errnoCode } from '../errors.ts';
@@ -39,6 +39,39 @@ export async function purgeQueue(ctx: ApiContext, queue: string, status: JobStat
   return result;
 }
 
+/**
+ * batchd's `DELETE /job/:id` of a finished job: its folder (spec, state, logs) is removed, as
+ * batchd removed the row. Queued and running jobs are refused: cancel them first (DELETE /job/:id).
+ */
+export async function deleteFinishedJob(ctx: ApiContext, id: string): Promise<void> {
+  const where = ctx.daemon.locate(id);
+  if (where === undefined) throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
+  if (!isFinished(where.state))
+    throw new BatchdError(
+      'CONFLICT',
+      `Job ${id} is ${where.state}; only finished jobs are deleted (cancel it first: DELETE /job/:id)`,
+      { jobId: id },
+    );
+  const result: QueuePurge = {
+    queue: where.queue,
+    status: where.state,
+    deleted: 0,
+    cancelled: 0,
+    skipped: [],
+  };
+  try {
+    await ctx.daemon.settleAcceptances(); // recovery must not write a deleted job again
+    deleteFinished(ctx, where.queue, where.state, [id], result);
+  } finally {
+    ctx.counts.invalidate(where.queue);
+  }
+  if (result.deleted === 0)
+    throw new BatchdError('JOB_GONE', `Job ${id} changed state while it was deleted; try again`, {
+      jobId: id,
+    });
+  ctx.daemon.log.info({ jobId: id, queue: where.queue, status: where.state }, 'finished job deleted');
+}
+
 async function cancelQueued(
   ctx: ApiContext,
   queue: string,
@@ -72,8 +105,8 @@ function deleteFinished(
   result: QueuePurge,
 ): void {
   const { layout } = ctx.daemon;
-  const trash = path.join(layout.root, `.deleted-${queue}-${status}-${Date.now()}`);
-  mkdirSync(trash);
+  // A fresh name each time: two deletions in the same millisecond must not share one.
+  const trash = mkdtempSync(path.join(layout.root, `.deleted-${queue}-${status}-`));
   try {
     for (const id of ids) {
       try {

@@ -57,7 +57,7 @@ export function updateQueue(ctx: ApiContext, name: string, change: QueueSettings
   const file = path.join(ctx.daemon.layout.queueDir(name), QUEUE_FILE);
   let current: string | undefined;
   try {
-    current = readConfigText(file);
+    current = readConfigText(file, undefined, true);
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') throw error;
   }

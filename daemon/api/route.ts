@@ -8,6 +8,8 @@ import type { Permission } from '../protocol/auth.ts';
 import { errorBodySchema } from '../protocol/common.ts';
 import type { JobLocation } from '../spool/find.ts';
 import { isJobId } from '../jobs/id.ts';
+import { parseTaskRef } from '../jobs/task-ref.ts';
+import { resolveTaskRef } from '../tasks/job-ref.ts';
 import { readBody, type RequestBody } from './body.ts';
 import { type ApiContext, type ApiCtx, type ApiEnv, remoteAddress } from './context.ts';
 import { failureResponse } from './errors.ts';
@@ -126,6 +128,7 @@ export class Router {
     handler: RouteHandler<P, Q, B>,
     c: ApiCtx,
   ): Response | Promise<Response> {
+    if (def.method !== 'get' && def.method !== 'options' && this.ctx.daemon.stopping) throw stoppingError();
     const principal =
       def.access.kind === 'public'
         ? PUBLIC
@@ -146,12 +149,22 @@ export class Router {
   ): Response | Promise<Response> {
     const ctx = this.ctx;
     c.set('principal', principal);
-    const params = parseParams(def.params, c.req.param());
+    const access = def.access;
+    const path =
+      access.kind === 'job' ? this.#withJobId(c.req.param(), principal, access.permission) : c.req.param();
+    const params = parseParams(def.params, path);
     let job: JobLocation | undefined;
     if (def.access.kind === 'job') {
-      const id = c.req.param('id') ?? '';
+      const id = path.id ?? '';
       job = isJobId(id) ? ctx.daemon.locate(id) : undefined;
-      if (job === undefined) throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
+      // A 403 would tell a caller who may not even see the queue that the id exists: such a
+      // caller is answered exactly as for a job that does not exist.
+      const hidden =
+        job !== undefined &&
+        !can(principal, 'ViewJobs', { queue: job.queue }) &&
+        !can(principal, def.access.permission, { queue: job.queue });
+      if (job === undefined || hidden)
+        throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
       demand(principal, def.access.permission, { queue: job.queue });
     }
     const query = parseQuery(def.query, c.req.query());
@@ -171,6 +184,21 @@ export class Router {
     };
     if (def.body === undefined) return run(undefined);
     return readBody(c, ctx.settings.max_body_bytes, def.yaml === true).then(run);
+  }
+
+  /** A task-relative name (`render#3`, jobs/task-ref.ts) stands for its job's id wherever an id goes. */
+  #withJobId(
+    params: Record<string, string>,
+    principal: Principal,
+    permission: Permission,
+  ): Record<string, string> {
+    const given = params.id ?? '';
+    const ref = isJobId(given) ? undefined : parseTaskRef(given);
+    if (ref === undefined) return params;
+    const queues = this.ctx.daemon.queues
+      .names()
+      .filter((queue) => can(principal, 'ViewJobs', { queue }) || can(principal, permission, { queue }));
+    return { ...params, id: resolveTaskRef(this.ctx.daemon.layout, queues, ref) };
   }
 
   #document(def: RouteDef<z.ZodType, z.ZodType, z.ZodType>): void {
@@ -248,6 +276,19 @@ export function describeAccess(access: Access): string {
     case 'job':
       return `Needs ${access.permission} for the job's queue.`;
   }
+}
+
+/** Seconds a client is told to wait before it tries a write again, during a graceful stop. */
+const STOPPING_RETRY_AFTER = 10;
+
+/** The answer to a write during a graceful stop: reads still work, this one may after a restart. */
+function stoppingError(): BatchdError {
+  return new BatchdError(
+    'STOPPING',
+    'batchd is stopping (it waits for running jobs to finish) and takes no submissions or changes now; ' +
+      'try again once it has been restarted',
+    { retryAfter: STOPPING_RETRY_AFTER },
+  );
 }
 
 /** A placeholder principal for public routes (they never look at it). */

@@ -1,5 +1,6 @@
 import { BatchdError } from '../errors.ts';
 import { isJobId } from '../jobs/id.ts';
+import { parseTaskRef } from '../jobs/task-ref.ts';
 import { UsageError } from './exit-codes.ts';
 import type { Session } from './session.ts';
 
@@ -7,13 +8,19 @@ import type { Session } from './session.ts';
 const SHOWN = 5;
 
 /**
- * Full job ids for what the user typed. A full id is taken as it is; anything else names the one job
- * whose id starts with it (`20261206T2202`) or holds it after a dash (the random part `5rte15`, or
- * `5rte15-render`), as git takes a short commit hash.
+ * Full job ids for what the user typed. A full id is taken as it is; a task-relative name
+ * (`render#3`, `render/3`, `renders/render/3`: the task's job #3, jobs/task-ref.ts) is looked up by
+ * the daemon; anything else names the one job whose id starts with it (`20261206T2202`) or holds it
+ * after a dash (the random part `5rte15`, or `5rte15-render`), as git takes a short commit hash.
  */
 export async function resolveJobIds(session: Session, given: string[]): Promise<string[]> {
   const resolved: string[] = [];
-  for (const text of given) resolved.push(isJobId(text) ? text : await resolveOne(session, text));
+  for (const text of given) {
+    if (isJobId(text)) resolved.push(text);
+    else if (parseTaskRef(text) !== undefined)
+      resolved.push((await (await session.client()).job(text.trim())).id);
+    else resolved.push(await resolveOne(session, text));
+  }
   return resolved;
 }
 

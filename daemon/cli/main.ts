@@ -22,7 +22,8 @@ function helpForBareH(argv: string[]): string[] {
 
 async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(helpForBareH(argv));
+    const args = helpForBareH(argv);
+    await (await buildProgram(args)).parseAsync(args);
     return EXIT.ok;
   } catch (error) {
     // commander has already printed its own message.

@@ -163,7 +163,18 @@ function visibleLength(text: string): number {
   return text.replace(ANSI, '').length;
 }
 
-const STATUS_COLORS: Record<string, string> = { done: '32', failed: '31', cancelled: '33', running: '36' };
+const STATUS_COLORS: Record<string, string> = {
+  done: '32',
+  failed: '31',
+  cancelled: '33',
+  running: '36',
+  paused: '35',
+};
+
+/** A job's status as people read it: a running job that is paused shows as paused. */
+export function jobStatus(job: { status: string; paused_at?: string | undefined }): string {
+  return job.status === 'running' && job.paused_at !== undefined ? 'paused' : job.status;
+}
 
 export function paintStatus(out: Output, status: string): string {
   const code = STATUS_COLORS[status];

@@ -13,6 +13,7 @@ import {
   type GrantCreate,
   grantCreatedSchema,
   grantSchema,
+  healthSchema,
   hostInfoSchema,
   type JobInfo,
   jobInfoSchema,
@@ -23,6 +24,7 @@ import {
   type JobUpdate,
   type QueueCreate,
   queueInfoSchema,
+  queuePauseSchema,
   queuePurgeSchema,
   type QueueUpdate,
   type ScheduleCreate,
@@ -103,6 +105,11 @@ export class BatchClient {
     return this.#call(whoamiSchema, 'GET', apiPaths.whoami());
   }
 
+  /** `GET /health`: running or stopping, and how many dispatchers share the spool. */
+  health() {
+    return this.#call(healthSchema, 'GET', apiPaths.health());
+  }
+
   createToken(request: TokenCreate = {}) {
     return this.#call(tokenCreatedSchema, 'POST', apiPaths.tokens(), { body: request });
   }
@@ -154,6 +161,18 @@ export class BatchClient {
   /** The hosts the caller may submit jobs of `type` to in `queue`. */
   queueTypeHosts(queue: string, type: string) {
     return this.#call(z.array(z.string()), 'GET', apiPaths.queueTypeHosts(queue, type));
+  }
+
+  /** Disable a queue; with `freeze`, pause its running jobs too. */
+  pauseQueue(name: string, freeze: boolean) {
+    return this.#call(queuePauseSchema, 'POST', apiPaths.queuePause(name), {
+      query: { running: freeze ? 'freeze' : undefined },
+    });
+  }
+
+  /** Enable a queue and thaw the running jobs its pause froze. */
+  resumeQueue(name: string) {
+    return this.#call(queuePauseSchema, 'POST', apiPaths.queueResume(name));
   }
 
   /** batchd's `DELETE /queue/:q?status=S`: delete finished jobs, or cancel queued ones. */
@@ -239,6 +258,15 @@ export class BatchClient {
 
   retry(id: string) {
     return this.#call(controlResponseSchema, 'POST', apiPaths.jobRetry(id));
+  }
+
+  /** Freeze a running job (it stays running; its timeout is held). */
+  pause(id: string) {
+    return this.#call(controlResponseSchema, 'POST', apiPaths.jobPause(id));
+  }
+
+  resume(id: string) {
+    return this.#call(controlResponseSchema, 'POST', apiPaths.jobResume(id));
   }
 
   /** The whole log as it is now. */

@@ -1,20 +1,13 @@
 import { z } from 'zod';
 
+import { clusterSchema } from '../hosts/batch-system.ts';
 import { HOOK_EVENTS } from './hook-events.ts';
 import { durationMs } from './duration.ts';
+import { limitsSchema } from './limits.ts';
 import { managerSchema } from './manager.ts';
+import { identifier, name, NAME_PATTERN, WEEKDAYS, type Weekday } from './names.ts';
 
-/** Names that become folder or file names: no dots first, no slashes, nothing that escapes. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-export const name = z
-  .string()
-  .regex(NAME_PATTERN, 'Expected a name of letters, digits, "_", "." or "-" (max 64)');
-export const identifier = z
-  .string()
-  .regex(
-    /^[A-Za-z_][A-Za-z0-9_]{0,63}$/,
-    'Expected an identifier (letters, digits, "_"; not starting with a digit)',
-  );
+export { identifier, name, NAME_PATTERN, WEEKDAYS, type Weekday };
 
 export const PARAM_TYPES = [
   'String',
@@ -82,10 +75,14 @@ export const jobTypeSchema = z
     host_name: name.optional(),
     max_jobs: z.int().min(1).optional(),
     timeout: durationMs.optional(),
+    /** Resource limits of its jobs (a queue's and a job's own win). */
+    limits: limitsSchema.optional(),
     environment: z
       .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
       .default({}),
     workdir: z.string().optional(),
+    /** What a job of this type asks of a cluster scheduler (a host whose controller is Slurm). */
+    cluster: clusterSchema.optional(),
   })
   .strict()
   .superRefine((type, ctx) => {
@@ -102,17 +99,6 @@ export const jobTypeSchema = z
     });
   });
 export type JobType = z.infer<typeof jobTypeSchema>;
-
-export const WEEKDAYS = [
-  'Monday',
-  'Tuesday',
-  'Wednesday',
-  'Thursday',
-  'Friday',
-  'Saturday',
-  'Sunday',
-] as const;
-export type Weekday = (typeof WEEKDAYS)[number];
 
 const weekday = z.string().transform((value, ctx) => {
   const found = WEEKDAYS.find((d) => d.toLowerCase().startsWith(value.toLowerCase()) && value.length >= 2);
@@ -191,8 +177,12 @@ export const queueSettingsSchema = z
     parallel: z.int().min(1).optional(),
     /** A disabled queue enables itself once it holds this many queued jobs. */
     autostart_job_count: z.int().min(1).nullable().optional(),
+    /** Resource limits of the queue's jobs: over their type's, under a job's own. */
+    limits: limitsSchema.optional(),
     /** Hooks told of this queue's job and task events. */
     hooks: z.array(hookSchema).optional(),
+    /** What the queue's jobs ask of a cluster scheduler; over the job type's. */
+    cluster: clusterSchema.optional(),
   })
   .strict();
 export type QueueSettings = z.infer<typeof queueSettingsSchema>;
@@ -227,6 +217,11 @@ export const daemonConfigSchema = z
         reap_interval: durationMs.prefault(60),
         /** Interruptions (crash, stop past grace_time, host lost) a job may have before it fails. */
         max_interruptions: z.int().min(0).default(3),
+        /**
+         * How local jobs are contained: `auto` a cgroup per job where the machine allows it, else
+         * the process group; `cgroup` insists (the daemon does not start without); `group` never.
+         */
+        containment: z.enum(['auto', 'cgroup', 'group']).default('auto'),
       })
       .strict()
       .prefault({}),
@@ -257,7 +252,7 @@ export const daemonConfigSchema = z
         journal_checkpoint: durationMs.prefault(1),
         /** The most jobs one task file may expand into. */
         max_task_jobs: z.int().min(1).default(100_000),
-        /** batchd's retention of its metric records: accepted and ignored (a note is logged). */
+        /** batchd's retention of its metric records, in days: /batchd/monitor keeps its samples in the spool that long. */
         metric_records: z.number().min(0).optional(),
         /**
          * Mode of the folders the daemon and its jobs create (job folders, outputs), octal: files

@@ -9,6 +9,7 @@ import type { EventBus } from '../events.ts';
 import type { Logger } from '../log.ts';
 import { readConfigText } from '../spool/safe-read.ts';
 import { ANYTIME_SCHEDULE, COMMAND_TYPE } from './builtins.ts';
+import { adaptCommandType } from './command-type.ts';
 import { changedAndSettled, fileStamp } from './file-stamp.ts';
 import { parseText } from './parse.ts';
 import {
@@ -32,6 +33,7 @@ interface Collection<T> {
   schema: z.ZodType<T>;
   items: Map<string, T>;
   builtins: readonly T[];
+  adapt: CollectionSpec<T>['adapt'];
 }
 
 /** Plugins (hosts, controllers) register more folders of `etc/` the same way. */
@@ -39,6 +41,8 @@ export interface CollectionSpec<T> {
   folder: string;
   schema: z.ZodType<T>;
   builtins?: readonly T[];
+  /** Turns a valid item into the one in force; `note` is logged as a warning (command-type.ts). */
+  adapt?: (item: T) => { item: T; note?: string };
 }
 
 /**
@@ -60,7 +64,12 @@ export class ConfigStore {
     this.#events = events;
     this.#log = log;
     this.daemon = this.#readDaemonConfig(true) ?? daemonConfigSchema.parse({});
-    this.register({ folder: 'jobtypes', schema: jobTypeSchema, builtins: [COMMAND_TYPE] });
+    this.register({
+      folder: 'jobtypes',
+      schema: jobTypeSchema,
+      builtins: [COMMAND_TYPE],
+      adapt: adaptCommandType,
+    });
     this.register({ folder: 'schedules', schema: scheduleSchema, builtins: [ANYTIME_SCHEDULE] });
   }
 
@@ -70,9 +79,11 @@ export class ConfigStore {
       schema: spec.schema,
       items: new Map(),
       builtins: spec.builtins ?? [],
+      adapt: spec.adapt,
     };
     for (const item of collection.builtins) collection.items.set(item.name, item);
-    this.#collections.set(spec.folder, collection);
+    // Stored by folder with their item type erased; `adapt` only ever sees items of its own collection.
+    this.#collections.set(spec.folder, collection as unknown as Collection<{ name: string }>);
     if (this.dir === undefined) return;
     for (const file of listConfigFiles(path.join(this.dir, spec.folder))) {
       this.#reloadItem(spec.folder, path.join(this.dir, spec.folder, file));
@@ -193,7 +204,9 @@ export class ConfigStore {
           },
         );
       }
-      collection.items.set(stem, item);
+      const adapted = collection.adapt?.(item) ?? { item };
+      if (adapted.note !== undefined) this.#log.warn({ file }, `${folder}/${stem}: ${adapted.note}`);
+      collection.items.set(stem, adapted.item);
       this.#log.info({ file }, `${folder}/${stem} loaded`);
       this.#events.emit('config:reloaded', { file });
     } catch (error) {

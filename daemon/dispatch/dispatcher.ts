@@ -1,12 +1,15 @@
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
+import { mergeLimits } from '../config/limits.ts';
 import type { JobType } from '../config/schema.ts';
 import type { ConfigStore } from '../config/store.ts';
-import { BatchdError, coerceError } from '../errors.ts';
+import { BatchdError, coerceError, errnoCode } from '../errors.ts';
+import { mergeCluster } from '../hosts/batch-system.ts';
 import type { EventBus } from '../events.ts';
 import type { Executor, RunOutcome } from '../executors/types.ts';
 import { nextOrder } from '../jobs/id.ts';
+import { assertInputFiles, runsHere } from '../jobs/input-files.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import { type JobStateName } from '../jobs/status.ts';
 import { planCommand } from '../jobs/template.ts';
@@ -24,10 +27,13 @@ import {
   RESULT_FILE,
 } from '../spool/state-file.ts';
 import { recordMove, type Transitions } from '../spool/transition.ts';
+import { describeWait, type WaitReason } from '../jobs/wait.ts';
 import { countInterruption, nextStep } from './outcome.ts';
+import { notRunningHere, outcomeOf, type PauseOfQueue, Pauses, settlePause } from './pause.ts';
 import { type Entry, ReadyList } from './ready-list.ts';
 import { planReorder, type PriorityMove, queuedInOrder } from './reorder.ts';
 import { isOpen, msUntilOpen } from './schedule.ts';
+import { explainWait, type WaitFacts } from './wait-reason.ts';
 
 export interface DispatcherDeps {
   config: ConfigStore;
@@ -56,7 +62,7 @@ const STARTED = 'started';
 function claimRecord(host: string | undefined): (state: JobState) => void {
   return (s) => {
     s.attempts += 1;
-    s.retries += 1;
+    s.paused_at = undefined; // left by a crash during a pause: a pause ends with its attempt
     s.running = {
       attempt: s.attempts,
       started_at: new Date().toISOString(),
@@ -90,6 +96,8 @@ interface Running {
   host: string | undefined;
   controller: AbortController;
   lost: boolean;
+  /** The job's record from the start of its attempt on (pause.ts writes into it). */
+  state?: JobState | undefined;
 }
 
 /**
@@ -118,9 +126,18 @@ export class Dispatcher {
   #timerAt = Infinity;
   #accepting = true;
   readonly #idleWaiters: (() => void)[] = [];
+  /** The wait reason last logged per queued job: a line is logged only when it changes. */
+  readonly #said = new WeakMap<Entry, string>();
+  readonly #pauses: Pauses;
 
   constructor(deps: DispatcherDeps) {
     this.#d = deps;
+    this.#pauses = new Pauses(deps);
+    // Jobs frozen by a pause of their queue stay frozen while it is disabled, however it is enabled again.
+    deps.events.on('queue:changed', ({ queue }) => {
+      if (deps.queues.has(queue) && deps.queues.settings(queue).enabled)
+        void this.resumeQueue(queue, `the enabling of queue ${queue}`);
+    });
   }
 
   get runningCount(): number {
@@ -156,7 +173,7 @@ export class Dispatcher {
         const why =
           where === undefined ? `dependency ${dep} no longer exists` : `dependency ${dep} ${where.state}`;
         entry.pending.add(dep); // keeps it out of the ready list while it is failed
-        this.#place(entry);
+        this.#place(entry, true);
         void this.#failQueued(entry, why);
         return;
       }
@@ -166,9 +183,66 @@ export class Dispatcher {
         this.#addDependent(dep, entry.id);
       }
     }
-    this.#place(entry);
+    // Indexed (start-up, rescans): its wait was logged when it was accepted.
+    this.#place(entry, spec === undefined);
     this.#autostart(entry.queue);
     this.pump();
+  }
+
+  /** Why a queued job this dispatcher knows has not started (undefined: not queued here). */
+  waitReason(id: string, now = new Date()): WaitReason | undefined {
+    const entry = this.#known.get(id);
+    return entry === undefined ? undefined : explainWait(this.#waitFacts(entry, now));
+  }
+
+  #waitFacts(entry: Entry, now: Date): WaitFacts {
+    const settings = this.#d.queues.settings(entry.queue);
+    const host = this.#hostOf(entry);
+    const type = this.#d.config.jobType(entry.type);
+    return {
+      queue: entry.queue,
+      type: entry.type,
+      host,
+      now,
+      queueEnabled: settings.enabled,
+      notBefore: entry.notBefore,
+      pending: [...entry.pending],
+      scheduleName: settings.schedule_name,
+      schedule: this.#d.config.schedule(settings.schedule_name),
+      workers: { busy: this.#running.size, max: this.#d.config.daemon.dispatcher.workers },
+      queueLimit: { running: this.#perQueue.get(entry.queue) ?? 0, max: settings.parallel ?? undefined },
+      typeLimit: { running: this.#perType.get(entry.type) ?? 0, max: type?.max_jobs },
+      hostTakes:
+        this.#d.hostAvailable?.(host, host === undefined ? 0 : (this.#perHost.get(host) ?? 0)) ?? true,
+    };
+  }
+
+  /**
+   * Log a queued job's wait reason once, when it changes (not on every pass). Ordinary waiting
+   * (busy workers, jobs ahead) and a task's jobs are logged at debug; `quiet` only records it.
+   */
+  #sayWait(entry: Entry, wait: WaitReason, quiet = false): void {
+    const key = `${wait.reason}\n${wait.until ?? ''}\n${wait.job ?? ''}`;
+    if (this.#said.get(entry) === key) return;
+    this.#said.set(entry, key);
+    if (quiet) return;
+    const ordinary = wait.reason === 'workers' || wait.reason === 'turn' || entry.task !== undefined;
+    const level = ordinary ? 'debug' : 'info';
+    if (!this.#d.log.isLevelEnabled(level)) return;
+    this.#d.log[level](
+      { job: { id: entry.id, queue: entry.queue }, waiting: wait },
+      `job ${entry.id} waits: ${describeWait(wait)}`,
+    );
+  }
+
+  /** After a pass: the first job of each queue that did not start says why (once per reason). */
+  #sayHeadWaits(now: Date): void {
+    for (const list of this.#ready.values()) {
+      for (const head of list) {
+        this.#sayWait(head, explainWait(this.#waitFacts(head, now)));
+        break;
+      }
+    }
   }
 
   /** Forget a queued job that left `queued/` by another way (claimed elsewhere, moved by hand). */
@@ -213,6 +287,9 @@ export class Dispatcher {
   async shutdown(graceMs: number): Promise<void> {
     this.#accepting = false;
     clearTimeout(this.#timer);
+    // A paused job would hold the stop for the whole grace time: it is stopped (and queued again) now.
+    for (const run of this.#running.values())
+      if (this.#pauses.isPaused(run.entry.id)) run.controller.abort('shutdown');
     if (this.#running.size > 0) {
       this.#d.log.info({ running: this.#running.size, graceMs }, 'waiting for running jobs');
       const idle = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
@@ -275,6 +352,36 @@ export class Dispatcher {
     if (entry !== undefined) this.forget(id);
     this.#dependencyEnded(id, 'cancelled');
     return 'cancelled';
+  }
+
+  /** Freeze a running job (pause.ts); 'elsewhere' if another dispatcher runs it. */
+  async pause(id: string, by: string): Promise<'paused' | 'elsewhere'> {
+    const run = this.#running.get(id);
+    if (run === undefined) return notRunningHere(id, this.#locate(id).state, 'pause');
+    if (!this.#accepting)
+      throw new BatchdError('CONFLICT', `The daemon is stopping; job ${id} is not paused`, { jobId: id });
+    return this.#pauses.pause(run, by);
+  }
+
+  /** Thaw a paused job; 'elsewhere' if another dispatcher runs it. */
+  async resume(id: string, by: string): Promise<'resumed' | 'elsewhere'> {
+    const run = this.#running.get(id);
+    if (run === undefined) return notRunningHere(id, this.#locate(id).state, 'resume');
+    return this.#pauses.resume(run, by);
+  }
+
+  /** Freeze the jobs of a queue that run here (with its pause); what became of each. */
+  pauseQueue(queue: string, by: string): Promise<PauseOfQueue[]> {
+    const runs = [...this.#running.values()].filter((r) => r.entry.queue === queue);
+    return Promise.all(runs.map((run) => outcomeOf(run.entry.id, this.#pauses.pause(run, by, true))));
+  }
+
+  /** Thaw the jobs that a pause of their queue froze here (those paused one by one stay paused). */
+  resumeQueue(queue: string, by: string): Promise<PauseOfQueue[]> {
+    const runs = [...this.#running.values()].filter(
+      (r) => r.entry.queue === queue && this.#pauses.pausedByQueue(r.entry.id),
+    );
+    return Promise.all(runs.map((run) => outcomeOf(run.entry.id, this.#pauses.resume(run, by))));
   }
 
   /** Queue a failed or cancelled job again; on_fail's count starts over. */
@@ -343,6 +450,28 @@ export class Dispatcher {
 
   setHost(id: string, host: string | null): Promise<void> {
     return this.changeQueued(id, { host });
+  }
+
+  /** Notes live in state.yaml (job.yaml is written once): changed under the job's lock, never while it runs. */
+  async setNotes(id: string, notes: string | null): Promise<void> {
+    try {
+      await this.#underLock(id, () => {
+        const where = this.#locate(id);
+        if (where.state === 'running' || this.#running.has(id))
+          throw new BatchdError('CONFLICT', `Job ${id} is running; change its notes when it has ended`, {
+            jobId: id,
+          });
+        this.#d.transitions.update({ id, queue: where.queue }, where.state, 'notes changed', (s) => {
+          (s as { notes?: string | null }).notes = notes;
+        });
+      });
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT')
+        throw new BatchdError('JOB_GONE', `Job ${id} moved while its notes were changed; try again`, {
+          jobId: id,
+        });
+      throw error;
+    }
   }
 
   /** Change a queued job's not_before and/or host (null clears; undefined leaves it) in one write. */
@@ -513,6 +642,7 @@ export class Dispatcher {
       if (best === undefined) break;
       this.#start(best);
     }
+    this.#sayHeadWaits(now);
     this.#armTimer(wakeIn);
   }
 
@@ -600,6 +730,15 @@ export class Dispatcher {
     this.#track(run, this.#executeClaimed(run, state, release));
   }
 
+  /**
+   * Follow a running job a stopped dispatcher left whose work goes on elsewhere (a cluster job):
+   * recovery took it over under its lock, which is released once its end is recorded.
+   */
+  adopt(state: JobState, release: Release): void {
+    const run = this.#occupy(entryOf(state), undefined, state.running?.host);
+    this.#track(run, this.#executeClaimed(run, state, release));
+  }
+
   /** A job takes a worker: it counts against its limits until it is finished. */
   #occupy(entry: Entry, spec: JobSpec | undefined, host: string | undefined): Running {
     const run: Running = { entry, spec, host, controller: new AbortController(), lost: false };
@@ -623,6 +762,7 @@ export class Dispatcher {
   /** After the attempt and its lock are done with; a job queued again is indexed only now. */
   #finished(run: Running, requeued?: JobState): void {
     this.#running.delete(run.entry.id);
+    this.#pauses.ended(run.entry.id);
     bump(this.#perQueue, run.entry.queue, -1);
     bump(this.#perType, run.entry.type, -1);
     if (run.host !== undefined) bump(this.#perHost, run.host, -1);
@@ -673,6 +813,7 @@ export class Dispatcher {
   /** The attempt of a claimed job and its record; then its lock is released. */
   async #executeClaimed(run: Running, state: JobState, release: Release): Promise<JobState | undefined> {
     const job = { id: run.entry.id, queue: run.entry.queue };
+    run.state = state;
     try {
       const type = this.#d.config.jobType(run.entry.type);
       this.#d.log.info(
@@ -688,7 +829,7 @@ export class Dispatcher {
         `job ${job.id} started (${run.entry.type} in ${job.queue} on ${run.host ?? 'localhost'}, attempt ${state.attempts})`,
       );
       const outcome = await this.#attempt(run, state, type, run.host);
-      if (run.lost) return undefined;
+      if (run.lost || outcome.detached === true) return undefined;
       return await this.#recordWhenPossible(run, job, state, outcome, type, run.host);
     } finally {
       await release().catch(() => undefined);
@@ -729,6 +870,9 @@ export class Dispatcher {
         BATCHD_JOB_DIR: dir,
         BATCHD_RESULT: path.join(dir, RESULT_FILE),
       };
+      const cwd = type.workdir === undefined ? dir : this.#d.config.resolve(type.workdir);
+      // A job that waited (for jobs or a time) was accepted before its input had to exist.
+      if (runsHere(host)) assertInputFiles(type, spec.params, cwd);
       const executor = this.#d.executorFor(host);
       return await executor.run(
         {
@@ -738,9 +882,11 @@ export class Dispatcher {
           dir,
           plan,
           env,
-          cwd: type.workdir === undefined ? dir : this.#d.config.resolve(type.workdir),
+          cwd,
           timeoutMs: state.timeout_ms ?? type.timeout,
           killGraceMs: daemon.dispatcher.kill_grace,
+          limits: mergeLimits(type.limits, this.#d.queues.settings(state.queue).limits, spec.limits),
+          cluster: mergeCluster(type.cluster, this.#d.queues.settings(state.queue).cluster, spec.cluster),
           job: { type, params: spec.params, variables: daemon.variables },
         },
         run.controller.signal,
@@ -818,15 +964,18 @@ export class Dispatcher {
       started_at: outcome.startedAt,
       ended_at: outcome.endedAt,
       duration_ms: Date.parse(outcome.endedAt) - Date.parse(outcome.startedAt),
+      batch: outcome.batch,
     };
     const next = this.#d.transitions.move(job, 'running', step.to, {
       reason: step.reason,
       known,
       update: (s) => {
         s.running = undefined;
+        settlePause(s);
         s.last = result;
         s.results.push(result);
         if (step.toBack) s.order = nextOrder();
+        if (step.retry === true) s.retries += 1;
         if (interrupted) countInterruption(s, interruptions);
       },
     });
@@ -906,9 +1055,10 @@ export class Dispatcher {
     this.#dependencyEnded(entry.id, 'failed');
   }
 
-  #place(entry: Entry): void {
+  #place(entry: Entry, quiet = false): void {
     if (entry.pending.size > 0 || (entry.notBefore !== undefined && entry.notBefore > Date.now())) {
       this.#waiting.set(entry.id, entry);
+      this.#sayWait(entry, explainWait(this.#waitFacts(entry, new Date())), quiet);
       if (entry.pending.size === 0 && entry.notBefore !== undefined)
         this.#armTimer(entry.notBefore - Date.now());
       return;

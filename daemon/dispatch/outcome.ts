@@ -8,6 +8,8 @@ export interface NextStep {
   /** A retry `later` goes to the back of its queue. */
   toBack: boolean;
   reason: string;
+  /** A re-run after the job's own failure (on_fail): it counts in the job's `retries`. */
+  retry?: true;
 }
 
 /** How often a job may be interrupted (daemon crash, stop past the grace time, host lost) before it fails. */
@@ -15,7 +17,7 @@ export const DEFAULT_MAX_INTERRUPTIONS = 3;
 
 /**
  * Where a job goes after an attempt, by its outcome and the job type's on_fail. `retries` counts
- * the attempts made since the job was last queued by hand.
+ * the re-runs after a failure made since the job was last queued by hand (0 for a first attempt).
  *
  * An interruption (the daemon crashed or stopped past its grace time, the host was lost) is not
  * the job's own failure: on_fail does not apply, the job runs again. `interruptions.count` (this
@@ -43,18 +45,18 @@ export function nextStep(
         };
   }
   const why = error ?? outcome;
-  if (onFail !== 'continue' && retries <= onFail.retry.count) {
+  if (onFail !== 'continue' && retries < onFail.retry.count) {
     return {
       to: 'queued',
       toBack: onFail.retry.when === 'later',
-      reason: `${why}; retry ${retries} of ${onFail.retry.count} (${onFail.retry.when})`,
+      reason: `${why}; retry ${retries + 1} of ${onFail.retry.count} (${onFail.retry.when})`,
+      retry: true,
     };
   }
   return { to: 'failed', toBack: false, reason: why };
 }
 
-/** Record an interruption: counted apart, and the retry its claim counted given back. */
+/** Record an interruption: counted apart from the retries (it is not the job's failure). */
 export function countInterruption(state: JobState, count: number): void {
   state.interruptions = count;
-  state.retries = Math.max(0, state.retries - 1);
 }

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 
 import type { LauncherEvent, LauncherRequest } from './launcher-protocol.ts';
+import { shellQuote } from './remote-command.ts';
 
 const groups = new Map<number, number>();
 
@@ -37,7 +38,8 @@ function launch(req: Extract<LauncherRequest, { op: 'spawn' }>): void {
   try {
     out = openSync(req.stdout, 'a');
     err = openSync(req.stderr, 'a');
-    const child = spawn(req.file, req.args, {
+    const { file, args } = contained(req);
+    const child = spawn(file, args, {
       cwd: req.cwd,
       env: { ...process.env, ...req.env },
       stdio: ['ignore', out, err],
@@ -81,6 +83,30 @@ function launch(req: Extract<LauncherRequest, { op: 'spawn' }>): void {
     if (out !== undefined) closeSync(out);
     if (err !== undefined) closeSync(err);
   }
+}
+
+/** ulimit's flags (dash and bash alike) for the rlimit options; `as` is in KiB there. */
+const ULIMIT_FLAGS: Record<string, string> = { cpu: '-t', nofile: '-n', nproc: '-u', as: '-v' };
+
+/**
+ * The job's command, entering its cgroups and setting its rlimits first when it has any: Node's
+ * spawn runs nothing between fork and exec, so a shell does it (the Perl launcher needs none).
+ */
+function contained(req: Extract<LauncherRequest, { op: 'spawn' }>): { file: string; args: string[] } {
+  const steps: string[] = [];
+  for (const procs of req.join ?? []) steps.push(`echo 0 > ${shellQuote(procs)} || exit 126`);
+  for (const option of req.options ?? []) {
+    const [name = '', text = ''] = option.split('=');
+    const flag = ULIMIT_FLAGS[name];
+    if (flag === undefined) continue;
+    const value = name === 'as' ? Math.floor(Number(text) / 1024) : Number(text);
+    // The hard CPU limit a second later: SIGXCPU first, so the job may say why it stops.
+    const hard = name === 'cpu' ? value + 1 : value;
+    // Both limits at once (a hard one below the soft one is refused), then the soft one.
+    steps.push(`ulimit ${flag} ${hard} && ulimit -S ${flag} ${value} || exit 126`);
+  }
+  if (steps.length === 0) return { file: req.file, args: req.args };
+  return { file: '/bin/sh', args: ['-c', `${steps.join('\n')}\nexec "$@"`, 'sh', req.file, ...req.args] };
 }
 
 function isFolder(dir: string): boolean {

@@ -11,14 +11,18 @@ export type LauncherRequest =
       stderr: string;
       /** The Perl launcher's options (launcher.pl); the Node launcher has none of them. */
       options?: LaunchOption[] | undefined;
+      /** cgroup.procs files the job's process enters before its exec (cgroup.ts). */
+      join?: string[] | undefined;
     }
   | { op: 'kill'; key: number; signal: NodeJS.Signals };
 
 /**
  * `mkdir`: make the working folder first; `result`: report on the job's BATCHD_RESULT file;
- * `lazy`: create the log files only when the job first writes to them.
+ * `lazy`: create the log files only when the job first writes to them; `cpu=`, `nofile=`,
+ * `nproc=`, `as=`: the job's rlimits (seconds, count, count, bytes).
  */
-export type LaunchOption = 'mkdir' | 'result' | 'lazy';
+export type LaunchOption = 'mkdir' | 'result' | 'lazy' | `${RlimitName}=${number}`;
+export type RlimitName = 'cpu' | 'nofile' | 'nproc' | 'as';
 
 export type LauncherEvent =
   | { op: 'started'; key: number; pid: number }

@@ -26,7 +26,10 @@ export function encodeRequest(
             ...request.args,
             String(Object.keys(request.env).length),
             ...Object.entries(request.env).map(([name, value]) => `${name}=${value}`),
-            ...(request.options === undefined ? [] : [request.options.join(',')]),
+            ...(request.options === undefined && request.join === undefined
+              ? []
+              : [(request.options ?? []).join(',')]),
+            ...(request.join === undefined ? [] : [String(request.join.length), ...request.join]),
           ];
   const payload = Buffer.from(fields.join('\0'));
   return Buffer.concat([Buffer.from(`${payload.length}\n`), payload]);

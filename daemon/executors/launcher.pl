@@ -10,7 +10,7 @@
 #
 # Protocol (launcher-wire.ts is the other end). Requests on stdin, one frame each:
 #   "<length>\n" then <length> bytes of NUL-separated fields:
-#     spawn KEY FILE CWD STDOUT STDERR NARGS ARG... NENV NAME=VALUE... [OPTIONS]
+#     spawn KEY FILE CWD STDOUT STDERR NARGS ARG... NENV NAME=VALUE... [OPTIONS [NJOIN JOIN...]]
 #     kill KEY SIGNAL          (SIGNAL without "SIG", e.g. TERM)
 #     recycle KEY PATH...      finished jobs' folders: an empty one is kept aside (renamed) for a
 #                              later "mkdir" in the same parent, the rest go by one `rm -rf`, run
@@ -19,7 +19,10 @@
 #   OPTIONS, comma-separated: "mkdir" makes CWD (and its parents) first; "result" adds a field
 #   to the exit event, 1 if the file named by the job's BATCHD_RESULT is there and not empty;
 #   "lazy" passes the output through a pipe and creates STDOUT or STDERR only when the job first
-#   writes to it (creating a file is the dearest call a trivial job makes).
+#   writes to it (creating a file is the dearest call a trivial job makes); "cpu=SECONDS",
+#   "nofile=N", "nproc=N", "as=BYTES" set the job's rlimits (RLIMIT_CPU, _NOFILE, _NPROC, _AS).
+#   JOIN: cgroup.procs files the job's process enters before exec (its cgroups, made by the
+#   daemon); whatever is left in the first one is killed when the job's first process exits.
 # Events on stdout, one tab-separated line each:
 #     ready PID                (once, at start)
 #     started KEY PID
@@ -50,6 +53,7 @@ my %pipe_of;     # fileno => [key, fd, handle, file, file handle]: output pipes 
 my %pipes_left;  # key => how many of its output pipes are open
 my %ending;      # key => [deadline, exit event fields]: exited, output still draining
 my %result_of;   # key => the result file to look for when it exits
+my %cgroup_of;   # pid => the cgroup.procs file of its job's (first) cgroup
 my $reap = 0;
 my $busy = 0;    # time of the last spawn or exit
 $SIG{CHLD} = sub { $reap = 1 };
@@ -159,6 +163,47 @@ sub errno_name {
 
 sub kill_all {
     kill '-KILL', $_ for keys %group_of;
+    kill_cgroup($_) for values %cgroup_of;
+}
+
+# Everything a job left in its cgroup, whatever session it moved to (the daemon then makes sure
+# with the freezer; this pass closes its output pipes at once).
+sub kill_cgroup {
+    my $procs = shift;
+    my ($dir) = $procs =~ m{^(.*)/[^/]+$};
+    for (1 .. 3) {
+        open(my $fh, '<', $procs) or return;
+        my @pids = grep { /^\d+$/ } map { chomp; $_ } <$fh>;
+        close $fh;
+        return unless @pids;
+        kill 'KILL', @pids;
+        # A paused (frozen) job dies only once thawed: v1's freezer, or v2's cgroup.freeze.
+        for my $thaw (['freezer.state', 'THAWED'], ['cgroup.freeze', '0']) {
+            open(my $fh, '>', "$dir/$thaw->[0]") or next;
+            print $fh $thaw->[1];
+            close $fh;
+        }
+    }
+}
+
+# prlimit64(2) by number, as Perl has no setrlimit of its own (no module to load, no process of
+# its own per job); `prlimit` from util-linux runs before the job on other machines.
+my %PRLIMIT64 = (x86_64 => 302, aarch64 => 261, riscv64 => 261, i686 => 340, i386 => 340,
+                 armv7l => 369, ppc64le => 325, s390x => 334);
+my $PRLIMIT = $PRLIMIT64{(POSIX::uname())[4]};
+my %RLIMIT = (cpu => 0, nproc => 6, nofile => 7, as => 9);
+
+# [resource, packed soft and hard limit, name]: made before the fork. A CPU limit's hard one is a
+# second later, so the job gets SIGXCPU (and may say why) before SIGKILL.
+sub rlimits_of {
+    my $option = shift;
+    my @limits;
+    for my $name (sort keys %RLIMIT) {
+        my $value = $option->{$name} // next;
+        my $hard = $name eq 'cpu' ? $value + 1 : $value;
+        push @limits, [$RLIMIT{$name}, pack('QQ', $value, $hard), $name];
+    }
+    return @limits;
 }
 
 sub close_pipe {
@@ -200,7 +245,15 @@ sub launch {
     my @args  = splice(@rest, 0, $nargs);
     my $nenv  = shift @rest;
     my @env   = splice(@rest, 0, $nenv);
-    my %option = map { $_ => 1 } split /,/, (shift(@rest) // '');
+    my %option = map { /^([^=]+)=(.*)$/ ? ($1 => $2) : ($_ => 1) } split /,/, (shift(@rest) // '');
+    my @join = splice(@rest, 0, shift(@rest) // 0);
+    my @rlimits = rlimits_of(\%option);
+    if (@rlimits && !defined $PRLIMIT) {
+        my %flag = (cpu => 'cpu', nproc => 'nproc', nofile => 'nofile', as => 'as');
+        @args = ((map { "--$flag{$_->[2]}=" . join(':', unpack('QQ', $_->[1])) } @rlimits), '--', $file, @args);
+        $file = 'prlimit';
+        @rlimits = ();
+    }
     my (%read_end, %write_end, $r, $w, $out_fh, $err_fh);
     my $give_up = sub {
         my ($code, $message) = @_;
@@ -240,6 +293,16 @@ sub launch {
             # The child: a failure before exec is reported through the pipe (Perl's handles above
             # fd 2 are closed on exec, so are all the launcher's own).
             setsid();
+            for my $procs (@join) {
+                my $fd = POSIX::open($procs, POSIX::O_WRONLY());
+                defined $fd && POSIX::write($fd, "0\n", 2)
+                  or child_failed($w, 126, "cannot enter the job's cgroup $procs: $!");
+                POSIX::close($fd);
+            }
+            for my $limit (@rlimits) {
+                syscall($PRLIMIT, 0, $limit->[0], $limit->[1], 0) == 0
+                  or child_failed($w, 126, "cannot set the job's $limit->[2] limit: $!");
+            }
             for my $fd (0, 1, 2) {
                 dup2($fds[$fd], $fd) // child_failed($w, 126, "cannot redirect fd $fd: $!");
             }
@@ -278,6 +341,7 @@ sub launch {
         $result_of{$key} = defined $pair ? substr($pair, length 'BATCHD_RESULT=') : '';
     }
     $group_of{$pid} = $key;
+    $cgroup_of{$pid} = $join[0] if @join;
     $busy = time();
     emit('started', $key, $pid);
 }
@@ -308,8 +372,10 @@ sub reap {
         next unless defined $key;
         my $status = $?;
         $busy = time();
-        # Whatever the job left behind in its group goes with it.
+        # Whatever the job left behind in its group (and cgroup) goes with it.
         kill '-KILL', $pid;
+        my $cgroup = delete $cgroup_of{$pid};
+        kill_cgroup($cgroup) if defined $cgroup;
         my @fields = WIFSIGNALED($status) ? ('', WTERMSIG($status)) : (WEXITSTATUS($status), 0);
         my $result = delete $result_of{$key};
         push @fields, ($result ne '' && -s $result ? 1 : 0) if defined $result;

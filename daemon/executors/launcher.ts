@@ -134,6 +134,8 @@ export class Launcher {
       child.once('exit', () => resolve());
       channel.end();
     });
+    // It killed the jobs it still had: their runs end too, rather than wait for ever.
+    this.#jobs.endAll('the job launcher was closed');
   }
 
   #ensure(): Channel {

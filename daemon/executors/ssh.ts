@@ -29,6 +29,7 @@ import {
 import type { LauncherEvent } from './launcher-protocol.ts';
 import { StopControl, type Stopping } from './stops.ts';
 import { attemptEnd, type End, finish } from './attempt-end.ts';
+import { limitOutcome, rlimitOptions } from './limit-outcome.ts';
 import type { Executor, RunOutcome, RunRequest } from './types.ts';
 
 /** After the remote command exits, how long its channel may stay open (a leftover holding stdout). */
@@ -75,6 +76,8 @@ export class SshExecutor implements Executor {
   readonly #host: string;
   readonly #hosts: HostLayer;
   readonly #log: Logger;
+  /** Jobs running through the host's launcher: pause and resume reach them by their key. */
+  readonly #launched = new Map<string, { launcher: RemoteLauncher; key: number; control: StopControl }>();
 
   constructor(hosts: HostLayer, host: string, log: Logger) {
     this.name = `ssh:${host}`;
@@ -100,10 +103,32 @@ export class SshExecutor implements Executor {
       const lost = session.lease.lost;
       if (lost === undefined) return end('error', coerceError(error).message);
       this.#hosts.lost(this.#host, `connection lost mid-job: ${lost}`);
-      return end('error', this.#lost(lost));
+      // Not the job's failure: it runs again (as an interruption, up to max_interruptions).
+      return end('interrupted', this.#lost(lost));
     } finally {
       session.release();
     }
+  }
+
+  /**
+   * SIGSTOP to the job's process group through the host's launcher (its timeout stops meanwhile).
+   * A host without perl runs jobs under a shell wrapper, which has no way to do it: false.
+   */
+  pause(jobId: string): Promise<boolean> {
+    const run = this.#launched.get(jobId);
+    if (run === undefined || run.control.paused || run.control.stopping !== undefined)
+      return Promise.resolve(false);
+    run.launcher.kill(run.key, 'SIGSTOP');
+    run.control.pause(() => run.launcher.kill(run.key, 'SIGCONT'));
+    return Promise.resolve(true);
+  }
+
+  resume(jobId: string): Promise<boolean> {
+    const run = this.#launched.get(jobId);
+    if (run === undefined || !run.control.paused) return Promise.resolve(false);
+    run.launcher.kill(run.key, 'SIGCONT');
+    run.control.resume();
+    return Promise.resolve(true);
   }
 
   async close(): Promise<void> {
@@ -208,7 +233,7 @@ export class SshExecutor implements Executor {
     else if (result.lost !== undefined) {
       // Its folder stays until a later attempt on the host sweeps it.
       this.#hosts.lost(this.#host, `connection lost mid-job: ${result.lost}`);
-      return end('error', this.#lost(result.lost), base);
+      return end('interrupted', this.#lost(result.lost), base);
     } else if (!result.ended) {
       const error = result.gone ?? `host ${this.#host}: the job's channel closed without an exit status`;
       outcome = end('error', error, base);
@@ -244,7 +269,7 @@ export class SshExecutor implements Executor {
       }
     }
     session.sweep(leftovers);
-    return outcome;
+    return limitOutcome(request.limits, undefined, outcome);
   }
 
   #transfer(what: string, error: unknown): BatchdError {
@@ -414,7 +439,12 @@ export class SshExecutor implements Executor {
           env,
           stdout: null,
           stderr: null,
-          options: spec.made ? ['result'] : ['mkdir', 'result'],
+          // The job's rlimits (no cgroup on a host: its memory limit is one of address space).
+          options: [
+            ...(spec.made ? [] : ['mkdir' as const]),
+            'result',
+            ...rlimitOptions(request.limits, undefined),
+          ],
         },
         {
           onStarted: (started) => {
@@ -427,10 +457,12 @@ export class SshExecutor implements Executor {
           },
           onExit: (event) => {
             control.ended();
+            this.#launched.delete(request.jobId);
             resolve(event);
           },
         },
       );
+      this.#launched.set(request.jobId, { launcher, key, control });
       control.watch(signal);
     });
     await Promise.all(Object.values(logs).map(finish));

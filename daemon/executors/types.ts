@@ -1,4 +1,6 @@
+import type { ResourceLimits } from '../config/limits.ts';
 import type { JobType } from '../config/schema.ts';
+import type { BatchRecord, ClusterSettings } from '../hosts/batch-system.ts';
 import type { ParamValue } from '../jobs/spec.ts';
 import type { CommandPlan } from '../jobs/template.ts';
 import type { Outcome } from '../jobs/status.ts';
@@ -16,6 +18,10 @@ export interface RunRequest {
   cwd: string;
   timeoutMs?: number | undefined;
   killGraceMs: number;
+  /** Memory, CPU time, open files, processes: the job's, its queue's and its type's, merged. */
+  limits?: ResourceLimits | undefined;
+  /** What the job asks of a cluster scheduler: the job's, its queue's and its type's, merged. */
+  cluster?: ClusterSettings | undefined;
   /**
    * What `plan` was made from: an executor that runs elsewhere (SSH) rewrites file parameters to
    * the host's paths and plans again with the host's variables.
@@ -29,6 +35,13 @@ export interface RunOutcome {
   exitCode?: number | null | undefined;
   signal?: string | null | undefined;
   error?: string | undefined;
+  /** A job run by a batch system (Slurm): its id and how the batch system saw its end. */
+  batch?: BatchRecord | undefined;
+  /**
+   * The job goes on without this daemon (a cluster job at a shutdown): nothing is recorded, the
+   * job stays in `running/`, and the next dispatcher to recover it adopts it.
+   */
+  detached?: boolean | undefined;
   startedAt: string;
   endedAt: string;
 }
@@ -43,5 +56,11 @@ export type StopReason = 'cancel' | 'shutdown';
 export interface Executor {
   readonly name: string;
   run(request: RunRequest, signal: AbortSignal): Promise<RunOutcome>;
+  /**
+   * Freeze a running attempt of `jobId` (every process it started) and thaw it again; its timeout
+   * does not run while it is frozen. False when this executor does not run that job now.
+   */
+  pause?(jobId: string): Promise<boolean>;
+  resume?(jobId: string): Promise<boolean>;
   close(): Promise<void>;
 }

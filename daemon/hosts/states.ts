@@ -18,6 +18,8 @@ export interface HostStatus {
   since: number;
 }
 
+const ERRORS_KEPT = 5;
+
 /**
  * What this daemon believes about each host, in memory. Every change goes through `#set`, which
  * logs it as `from -> to` and emits `host:state`; nothing else writes a status.
@@ -29,6 +31,8 @@ export class HostStates {
   /** Called when a host may take more jobs (up, stopped, back-off over): the dispatcher looks again. */
   readonly #onRetry: () => void;
   readonly #timers = new Map<string, NodeJS.Timeout>();
+  /** The last few failures of each host, newest last (the web page's "last error"). */
+  readonly #errors = new Map<string, { at: string; reason: string }[]>();
 
   constructor(events: EventBus, log: Logger, onRetry: () => void) {
     this.#events = events;
@@ -42,6 +46,11 @@ export class HostStates {
 
   all(): Map<string, HostStatus> {
     return new Map(this.#status);
+  }
+
+  /** The host's last failures (at most ERRORS_KEPT), oldest first. */
+  errors(host: string): readonly { at: string; reason: string }[] {
+    return this.#errors.get(host) ?? [];
   }
 
   /**
@@ -87,6 +96,8 @@ export class HostStates {
     const failures = current.failures + 1;
     const delay = Math.min(backoff.initial * 2 ** Math.min(failures - 1, 30), backoff.max);
     const retryAt = Date.now() + delay;
+    const errors = [...this.errors(host), { at: new Date().toISOString(), reason }];
+    this.#errors.set(host, errors.slice(-ERRORS_KEPT));
     this.#set(host, { state: 'failed', reason, failures, retryAt, since: Date.now() });
     clearTimeout(this.#timers.get(host));
     const timer = setTimeout(() => {
@@ -102,6 +113,7 @@ export class HostStates {
     clearTimeout(this.#timers.get(host));
     this.#timers.delete(host);
     this.#status.delete(host);
+    this.#errors.delete(host);
   }
 
   close(): void {

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 
 import { durationMs } from '../config/duration.ts';
-import { identifier, name } from '../config/schema.ts';
+import { limitsSchema, type ResourceLimits } from '../config/limits.ts';
+import { identifier, name } from '../config/names.ts';
+import { clusterSchema, type ClusterSettings } from '../hosts/batch-system.ts';
 import { isJobId } from './id.ts';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
@@ -61,6 +63,9 @@ export const jobFileSchema = z
     name: z.string().max(200).optional(),
     task: name.optional(),
     timeout: durationMs.optional(),
+    limits: limitsSchema.optional(),
+    /** What this job asks of a cluster scheduler; over its queue's and type's. */
+    cluster: clusterSchema.optional(),
   })
   .strict()
   .superRefine((job, ctx) => {
@@ -97,6 +102,8 @@ export interface JobSpec {
   name?: string | undefined;
   task?: { name: string; index: number; count: number } | undefined;
   timeout_ms?: number | undefined;
+  limits?: ResourceLimits | undefined;
+  cluster?: ClusterSettings | undefined;
   submitted_at: string;
   submitted_by?: string | undefined;
   source: { via: 'drop' | 'api'; file?: string | undefined };

@@ -3,6 +3,7 @@ import { loadText, locateIssues, formatProblems } from '../config/parse.ts';
 import type { QueueSettings } from '../config/schema.ts';
 import { BatchdError, type Problem } from '../errors.ts';
 import { newJobId } from './id.ts';
+import { inputFileProblem, runsHere } from './input-files.ts';
 import { coerceParam, expandInput, expansionSize, isExpanding } from './params.ts';
 import { type JobFile, jobFileSchema, type JobSpec, type ParamValue } from './spec.ts';
 
@@ -114,6 +115,22 @@ export function validateJobData(data: unknown, text: string, ctx: ValidateContex
     if (!ctx.jobExists(dep))
       problems.push({ path: ['after', i], message: `Unknown job "${dep}" (no queue holds it)` });
   });
+  // A job that waits (for other jobs, or a start time) may use a file made meanwhile: it is checked when it starts.
+  const waits =
+    (job.after ?? []).length > 0 || Date.parse(job.not_before ?? job.start_time ?? '') > Date.now();
+  if (!waits && runsHere(host ?? type.host_name ?? ctx.queueSettings.host_name ?? undefined)) {
+    const cwd = type.workdir === undefined ? undefined : ctx.config.resolve(type.workdir);
+    for (const spec of type.params) {
+      if (spec.type !== 'InputFile') continue;
+      const input = inputs[spec.name];
+      const listed = input !== undefined && Array.isArray(input);
+      (columns.find(([name]) => name === spec.name)?.[1] ?? []).forEach((value, i) => {
+        const message = inputFileProblem(String(value), cwd);
+        if (message !== undefined)
+          problems.push({ path: listed ? ['params', spec.name, i] : ['params', spec.name], message });
+      });
+    }
+  }
   if (problems.length > 0) {
     fail(
       ctx.file,
@@ -142,6 +159,8 @@ export function validateJobData(data: unknown, text: string, ctx: ValidateContex
     name: job.name,
     task: isTask ? { name: taskName ?? 'task', index, count: combos.length } : undefined,
     timeout_ms: job.timeout,
+    limits: job.limits,
+    cluster: job.cluster,
     submitted_at: submittedAt,
     submitted_by: ctx.user,
     source: { via: ctx.via, file: ctx.via === 'drop' ? ctx.file : undefined },

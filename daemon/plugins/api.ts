@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 
+import type { BatchSystem } from '../hosts/batch-system.ts';
 import type { HostProvider } from '../hosts/provider.ts';
 
 export { z } from 'zod';
@@ -20,6 +21,15 @@ export type {
   ShellChannel,
   ShellExit,
 } from '../hosts/provider.ts';
+export type {
+  BatchArray,
+  BatchJob,
+  BatchResources,
+  BatchScript,
+  BatchStatus,
+  BatchSystem,
+  OwnedBatchJob,
+} from '../hosts/batch-system.ts';
 export type { HookEvent, HookEventName } from '../config/hook-events.ts';
 import type { HookEvent } from '../config/hook-events.ts';
 
@@ -81,10 +91,30 @@ export interface HookPlugin<C = unknown> {
   create(config: C, context: PluginContext): Hook;
 }
 
-export type Plugin = ProviderPlugin<never> | HookPlugin<never>;
+export interface BatchSystemContext extends PluginContext {
+  /** The spool's id (`TAG.spool`'s value): carried by every submitted job, so recovery adopts only ours. */
+  spool: string;
+}
+
+/**
+ * A batch-system plugin (`plugins/slurm`): a host whose controller it serves hands its jobs to the
+ * cluster's scheduler; nothing is started, stopped or reached over SSH.
+ */
+export interface BatchSystemPlugin<C = unknown> {
+  readonly kind: 'batch-system';
+  readonly drivers: readonly string[];
+  readonly config: z.ZodType<C>;
+  create(config: C, context: BatchSystemContext): BatchSystem;
+}
+
+export type Plugin = ProviderPlugin<never> | HookPlugin<never> | BatchSystemPlugin<never>;
 
 /** Helps a plugin file keep its types: `export default defineProvider({...})`. */
 export function defineProvider<C>(plugin: ProviderPlugin<C>): ProviderPlugin<C> {
+  return plugin;
+}
+
+export function defineBatchSystem<C>(plugin: BatchSystemPlugin<C>): BatchSystemPlugin<C> {
   return plugin;
 }
 

@@ -8,11 +8,12 @@ import { name } from '../config/schema.ts';
 import type { ConfigStore } from '../config/store.ts';
 import { BatchdError, coerceError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
+import type { BatchSystem } from '../hosts/batch-system.ts';
 import type { ProviderSource } from '../hosts/layer.ts';
 import type { HostProvider } from '../hosts/provider.ts';
 import type { HostConfig } from '../hosts/schema.ts';
 import type { Logger } from '../log.ts';
-import type { ProviderPlugin } from './api.ts';
+import { type ProviderPlugin, TAG } from './api.ts';
 import type { PluginRegistry } from './registry.ts';
 
 export const CONTROLLERS_FOLDER = 'controllers';
@@ -44,6 +45,7 @@ export class Controllers implements ProviderSource {
   readonly #log: Logger;
   readonly tags: Readonly<Record<string, string>>;
   readonly #instances = new Map<string, Instance>();
+  readonly #batchSystems = new Map<string, { config: ControllerConfig; system: BatchSystem }>();
 
   constructor(
     config: ConfigStore,
@@ -110,6 +112,33 @@ export class Controllers implements ProviderSource {
   }
 
   /**
+   * The batch system (Slurm) of a controller whose plugin is one, as its file says now; undefined
+   * for a provider's controller, a missing file or plugin. Made once per version of the file.
+   */
+  batchSystem(controller: string): BatchSystem | undefined {
+    const config = this.get(controller);
+    const existing = this.#batchSystems.get(controller);
+    if (existing !== undefined && existing.config === config) return existing.system;
+    if (existing !== undefined) {
+      this.#batchSystems.delete(controller);
+      existing.system.close?.().catch((error: unknown) => {
+        this.#log.warn({ controller, err: coerceError(error) }, 'closing a batch system failed');
+      });
+    }
+    if (config === undefined) return undefined;
+    const plugin = this.#registry.batchSystem(config.driver);
+    if (plugin === undefined) return undefined;
+    const system = plugin.create(config.settings, {
+      name: controller,
+      log: this.#log.child({ controller, driver: config.driver }),
+      resolve: (p) => this.#config.resolve(p),
+      spool: this.tags[TAG.spool] ?? '',
+    });
+    this.#batchSystems.set(controller, { config, system });
+    return system;
+  }
+
+  /**
    * The host file's block for its controller (named after the controller, else its driver),
    * validated by the plugin's `host` schema; a bad block fails the host's jobs with file and field.
    */
@@ -144,6 +173,9 @@ export class Controllers implements ProviderSource {
     const instances = [...this.#instances.entries()];
     this.#instances.clear();
     await Promise.allSettled(instances.map(([, i]) => i.provider.close?.() ?? Promise.resolve()));
+    const systems = [...this.#batchSystems.values()];
+    this.#batchSystems.clear();
+    await Promise.allSettled(systems.map((b) => b.system.close?.() ?? Promise.resolve()));
   }
 
   #close(controller: string, provider: HostProvider): void {
@@ -158,11 +190,11 @@ export class Controllers implements ProviderSource {
         name,
         driver: z
           .string()
-          .min(1, 'Expected the name of a provider plugin, e.g. docker, libvirt, awsec2, linode'),
+          .min(1, 'Expected the name of a provider plugin, e.g. docker, libvirt, awsec2, linode, slurm'),
         enable_start_stop: z.boolean().default(true),
       })
       .transform((raw, ctx) => {
-        const plugin = this.#registry.provider(raw.driver);
+        const plugin = this.#registry.provider(raw.driver) ?? this.#registry.batchSystem(raw.driver);
         if (plugin === undefined) {
           const hook = this.#registry.hook(raw.driver) !== undefined;
           ctx.addIssue({

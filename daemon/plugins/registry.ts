@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { BatchdError, coerceError } from '../errors.ts';
-import type { HookPlugin, Plugin, ProviderPlugin } from './api.ts';
+import type { BatchSystemPlugin, HookPlugin, Plugin, ProviderPlugin } from './api.ts';
 import { BUILTIN_PLUGINS } from '../config/builtin-drivers.ts';
 
 /** `<repo>/plugins`: two levels up from this module, in the source tree and in dist/ alike. */
@@ -39,6 +39,11 @@ export class PluginRegistry {
     return plugin?.kind === 'hook' ? plugin : undefined;
   }
 
+  batchSystem(driver: string): BatchSystemPlugin<unknown> | undefined {
+    const plugin = this.get(driver);
+    return plugin?.kind === 'batch-system' ? plugin : undefined;
+  }
+
   load(driver: string): Promise<Plugin> {
     let loading = this.#loaded.get(driver);
     if (loading === undefined) {
@@ -70,7 +75,7 @@ export class PluginRegistry {
     if (!isPlugin(plugin)) {
       throw new BatchdError(
         'PLUGIN_INVALID',
-        `plugin "${driver}" (${file}): its default export is not a batchd plugin (expected {kind: "provider" | "hook", drivers, config, create})`,
+        `plugin "${driver}" (${file}): its default export is not a batchd plugin (expected {kind: "provider" | "hook" | "batch-system", drivers, config, create})`,
         { driver, file },
       );
     }
@@ -110,7 +115,7 @@ function isPlugin(value: unknown): value is Plugin {
   const p = value as Record<string, unknown>;
   const config = p.config as { safeParse?: unknown } | undefined;
   return (
-    (p.kind === 'provider' || p.kind === 'hook') &&
+    (p.kind === 'provider' || p.kind === 'hook' || p.kind === 'batch-system') &&
     Array.isArray(p.drivers) &&
     typeof config?.safeParse === 'function' &&
     typeof p.create === 'function'

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { NAME_PATTERN } from '../config/schema.ts';
+import { NAME_PATTERN } from '../config/names.ts';
 import { JOB_STATES } from '../jobs/status.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { WEEKDAYS } from '../config/schema.ts';
+import { WEEKDAYS } from '../config/names.ts';
 import { nameSchema } from './common.ts';
 
 const timeOfDay = z
@@ -72,6 +72,8 @@ export const hostInfoSchema = z.object({
   jobs: z.number().int().optional(),
   /** When it entered its state (ISO 8601). */
   since: z.string().optional(),
+  /** Its last failures seen by this daemon (at most 5), oldest first; controllers' and providers' too. */
+  errors: z.array(z.object({ at: z.string(), reason: z.string() })).optional(),
 });
 export type HostInfo = z.infer<typeof hostInfoSchema>;
 

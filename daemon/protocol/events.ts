@@ -9,6 +9,8 @@ import { jobStatusSchema } from './common.ts';
 export const EVENT_TYPES = [
   'job:accepted',
   'job:transition',
+  'job:paused',
+  'job:resumed',
   'job:rejected',
   'queue:changed',
   'host:state',
@@ -28,6 +30,8 @@ export const jobTransitionEventSchema = z.object({
   toQueue: z.string().optional(),
   reason: z.string(),
 });
+/** A running job frozen or thawed: it stays running, its process makes no progress while paused. */
+export const jobPauseEventSchema = z.object({ jobId: z.string(), queue: z.string(), reason: z.string() });
 export const jobRejectedEventSchema = z.object({ queue: z.string(), file: z.string(), message: z.string() });
 export const queueChangedEventSchema = z.object({ queue: z.string() });
 export const hostStateEventSchema = z.object({
@@ -39,6 +43,8 @@ export const hostStateEventSchema = z.object({
 export const eventPayloadSchemas = {
   'job:accepted': jobAcceptedEventSchema,
   'job:transition': jobTransitionEventSchema,
+  'job:paused': jobPauseEventSchema,
+  'job:resumed': jobPauseEventSchema,
   'job:rejected': jobRejectedEventSchema,
   'queue:changed': queueChangedEventSchema,
   'host:state': hostStateEventSchema,

@@ -3,6 +3,7 @@ export * from './auth.ts';
 export * from './common.ts';
 export * from './config.ts';
 export * from './events.ts';
+export * from './health.ts';
 export * from './jobs.ts';
 export * from './queues.ts';
 export * from './tasks.ts';

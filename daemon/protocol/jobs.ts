@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { OUTCOMES } from '../jobs/status.ts';
+import { WAIT_REASONS } from '../jobs/wait.ts';
 import { jobIdSchema, jobStatusSchema, nameSchema } from './common.ts';
 
 export { jobFileSchema as jobSubmitSchema, type JobFile as JobSubmit } from '../jobs/spec.ts';
@@ -46,6 +47,10 @@ export const jobListQuerySchema = z.object({
     description:
       'Free text, matched (case-insensitively) in id, name, notes, type, user, host, task and params',
   }),
+  sort: z.enum(['submitted', '-submitted']).optional().meta({
+    description:
+      'Order of the pages: submitted (oldest first, the default) or -submitted (newest first); the cursor pages either way',
+  }),
 });
 export type JobListQuery = z.input<typeof jobListQuerySchema>;
 
@@ -73,6 +78,15 @@ export type HistoryEntry = z.infer<typeof historyEntrySchema>;
 
 const paramValue = z.union([z.string(), z.number(), z.boolean()]);
 
+/** Why a queued job has not started (jobs/wait.ts), with `until` for a reason that ends at a time. */
+export const waitingSchema = z.object({
+  reason: z.enum(WAIT_REASONS),
+  message: z.string(),
+  until: z.string().optional(),
+  job: z.string().optional(),
+});
+export type Waiting = z.infer<typeof waitingSchema>;
+
 /** One job as the API shows it: its spec (job.yaml) merged with its runtime record (state.yaml). */
 export const jobInfoSchema = z.object({
   id: jobIdSchema,
@@ -96,7 +110,13 @@ export const jobInfoSchema = z.object({
   user: z.string().nullable(),
   after: z.array(z.string()),
   not_before: z.string().nullable(),
+  /** Only while a running job is paused: since when. */
+  paused_at: z.string().optional(),
+  /** Only once the job has been paused: the seconds it spent paused, over all its attempts. */
+  paused_seconds: z.number().optional(),
   history: z.array(historyEntrySchema).optional(),
+  /** GET /job/:id of a queued job: why it has not started (null: not known to this dispatcher yet). */
+  waiting: waitingSchema.nullable().optional(),
 });
 export type JobInfo = z.infer<typeof jobInfoSchema>;
 
@@ -156,10 +176,10 @@ export const jobUpdateSchema = z
   });
 export type JobUpdate = z.infer<typeof jobUpdateSchema>;
 
-/** What a cancel or retry did. `requested`: another dispatcher runs the job; a request file was left for it. */
+/** What a cancel, retry, pause or resume did. `requested`: another dispatcher runs the job; a request file was left for it. */
 export const controlResponseSchema = z.object({
   id: jobIdSchema,
-  result: z.enum(['cancelled', 'stopping', 'requested', 'queued']),
+  result: z.enum(['cancelled', 'stopping', 'requested', 'queued', 'paused', 'resumed']),
 });
 export type ControlResponse = z.infer<typeof controlResponseSchema>;
 

@@ -60,3 +60,27 @@ export const queuePurgeSchema = z.object({
   skipped: z.array(z.object({ id: z.string(), reason: z.string() })),
 });
 export type QueuePurge = z.infer<typeof queuePurgeSchema>;
+
+/** `?running=` of `POST /queue/:q/pause`: keep its running jobs running (default), or freeze them. */
+export const queuePauseQuerySchema = z
+  .object({
+    running: z.enum(['keep', 'freeze']).optional().meta({
+      description:
+        'keep (default): running jobs go on; freeze: pause them too (they are thawed when the queue is enabled again)',
+    }),
+  })
+  .strict();
+
+/** `POST /queue/:q/pause` and `/resume`: the queue's new state and what became of its running jobs. */
+export const queuePauseSchema = z.object({
+  queue: z.string(),
+  enabled: z.boolean(),
+  jobs: z.array(
+    z.object({
+      id: z.string(),
+      result: z.enum(['paused', 'resumed', 'refused']),
+      error: z.string().optional(),
+    }),
+  ),
+});
+export type QueuePause = z.infer<typeof queuePauseSchema>;

@@ -119,7 +119,7 @@ export class QueueRegistry {
     this.#read.set(name, fileStamp(file)?.key);
     let text: string;
     try {
-      text = readConfigText(file, QUEUE_FILE_MAX_BYTES);
+      text = readConfigText(file, QUEUE_FILE_MAX_BYTES, true);
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') {
         this.#queues.set(name, this.#withAutostart(name, DEFAULTS));

@@ -21,6 +21,11 @@ export interface RecoveryDeps {
   log: Logger;
   isRunningHere: (id: string) => boolean;
   requeued: (state: JobState) => void;
+  /**
+   * A running job whose work goes on without its dispatcher (a cluster job): true when this
+   * dispatcher took it over, its lock handed on with it. Called under the lock, before any kill.
+   */
+  adopt?: (dir: string, state: JobState, release: () => Promise<void>) => boolean;
 }
 
 /**
@@ -54,11 +59,17 @@ export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise
     }
     const release = await deps.locks.acquire(id);
     if (release === undefined) continue; // a live dispatcher runs it
+    let adopted = false;
     try {
       if (deps.isRunningHere(id)) continue;
       // Under the lock, the record is the truth; a claim other than the one judged dead is left alone.
       const state = tryReadState(dir);
       if (state === undefined || !sameClaim(state, seen)) continue;
+      if (deps.adopt?.(dir, state, release) === true) {
+        adopted = true;
+        recovered += 1;
+        continue;
+      }
       processes ??= findJobProcesses(new Set(ids));
       killAll(processes.get(id) ?? []);
       const job = { id, queue };
@@ -109,7 +120,7 @@ export async function recoverRunning(deps: RecoveryDeps, queue: string): Promise
     } catch (error) {
       deps.log.error({ jobId: id, err: coerceError(error) }, 'could not recover job');
     } finally {
-      await release().catch(() => undefined);
+      if (!adopted) await release().catch(() => undefined);
     }
   }
   return recovered;

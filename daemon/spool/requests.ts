@@ -16,11 +16,24 @@ import { decodeText, excerpt, readBounded } from './safe-read.ts';
  *   move      (content: a queue name)          move a queued job to another queue
  *   not_before (content: a time, or empty)     start a queued job no earlier than then (empty: clear)
  *   host      (content: a host name, or empty or *)   run a queued job there (empty/*: clear)
+ *   notes     (content: the text, or empty to clear)  a job's notes (a running job's once it ended)
+ *   pause     (content: an optional reason)   freeze a running job (dispatch/pause.ts)
+ *   resume    (content: an optional reason)   thaw a paused job
  * The API writes nothing else: it calls the same handlers. A request that cannot be carried out
  * is renamed to `<file>.rejected` beside an `.error` file saying why. A request file is read only
  * if it is a small regular file with one link (safe-read.ts): anything else is set aside unread.
  */
-export const REQUEST_VERBS = ['cancel', 'retry', 'priority', 'move', 'not_before', 'host'] as const;
+export const REQUEST_VERBS = [
+  'cancel',
+  'retry',
+  'priority',
+  'move',
+  'not_before',
+  'host',
+  'notes',
+  'pause',
+  'resume',
+] as const;
 export type RequestVerb = (typeof REQUEST_VERBS)[number];
 
 export interface ControlHandlers {
@@ -31,10 +44,15 @@ export interface ControlHandlers {
   move(id: string, queue: string): Promise<void>;
   setNotBefore(id: string, at: string | null): Promise<void>;
   setHost(id: string, host: string | null): Promise<void>;
+  setNotes(id: string, notes: string | null): Promise<void>;
+  pause(id: string, by: string): Promise<'paused' | 'elsewhere'>;
+  resume(id: string, by: string): Promise<'resumed' | 'elsewhere'>;
 }
 
 /** A request's argument is a word, a time or a reason: more than this is not a request. */
 export const REQUEST_MAX_BYTES = 4096;
+/** Notes are free text: as long as the API takes them (PUT /job/:id). */
+export const NOTES_MAX_BYTES = 65_536;
 
 const PRIORITY_WORDS = new Set(['first', 'more', 'less', 'last']);
 
@@ -99,6 +117,15 @@ export async function applyRequest(
     case 'host':
       await handlers.setHost(id, argument === '' || argument === '*' ? null : argument);
       return 'done';
+    case 'notes':
+      await handlers.setNotes(id, argument === '' ? null : argument);
+      return 'done';
+    case 'pause':
+    case 'resume': {
+      const by = argument === '' ? 'request' : `request: ${argument}`;
+      const result = verb === 'pause' ? await handlers.pause(id, by) : await handlers.resume(id, by);
+      return result === 'elsewhere' ? 'pending' : 'done';
+    }
   }
 }
 
@@ -148,11 +175,11 @@ export class RequestFolder {
       if (request === undefined) {
         this.#reject(
           file,
-          `Request files are named <job-id>.<verb>, with a verb of cancel, retry, priority or move; not_before or host for a queued job's start time or host`,
+          `Request files are named <job-id>.<verb>, with a verb of cancel, retry, priority or move; not_before or host for a queued job's start time or host, notes for its notes, pause or resume for a running job`,
         );
         return;
       }
-      const argument = this.#readArgument(name, file);
+      const argument = this.#readArgument(name, file, request.verb);
       if (argument === undefined) return;
       try {
         const result = await applyRequest(this.#handlers, request.id, request.verb, argument);
@@ -173,8 +200,8 @@ export class RequestFolder {
   }
 
   /** The request's argument, or undefined when the file is gone or was set aside unread. */
-  #readArgument(name: string, file: string): string | undefined {
-    const read = readBounded(file, REQUEST_MAX_BYTES);
+  #readArgument(name: string, file: string, verb: RequestVerb): string | undefined {
+    const read = readBounded(file, verb === 'notes' ? NOTES_MAX_BYTES : REQUEST_MAX_BYTES);
     if (read.status === 'gone') return undefined; // handled by someone else already
     if (read.status === 'refused') {
       this.#reject(file, `${name}: ${read.reason}; a request is a small text file (it was not read)`);

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 
-import { stringify } from 'yaml';
+import { Document, visit } from 'yaml';
 
 import { BatchdError, errnoCode } from '../errors.ts';
 
@@ -95,13 +95,24 @@ export function decodeText(bytes: Buffer): { text: string } | { binary: string }
  * the ENOENT error a plain read would (callers treat it as "not there"); anything that is not a
  * regular text file of at most `maxBytes` throws CONFIG_INVALID without its content.
  */
-export function readConfigText(file: string, maxBytes = CONFIG_MAX_BYTES): string {
+export function readConfigText(
+  file: string,
+  maxBytes = CONFIG_MAX_BYTES,
+  /** A file in the spool: one with another name may be a file its writer cannot read (users.yaml). */
+  ownLinkOnly = false,
+): string {
   const read = readBounded(file, maxBytes);
   if (read.status === 'gone') {
     throw Object.assign(new Error(`${file}: not found`), { code: 'ENOENT' });
   }
   if (read.status === 'refused')
     throw new BatchdError('CONFIG_INVALID', `${file}: ${read.reason}; it was not read`, { file });
+  if (ownLinkOnly && read.stats.nlink > 1)
+    throw new BatchdError(
+      'CONFIG_INVALID',
+      `${file}: has ${read.stats.nlink} hard links; write it as a file of its own (its content was not used)`,
+      { file },
+    );
   const decoded = decodeText(read.bytes);
   if ('binary' in decoded)
     throw new BatchdError('CONFIG_INVALID', `${file}: binary content (${decoded.binary}); it was not read`, {
@@ -137,13 +148,27 @@ const UNPRINTABLE =
   /[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /**
- * YAML for a file users read (an error report): the yaml library double-quotes a string holding
- * DEL or a C1 control character but writes the character raw, which YAML 1.2 does not allow and
- * other readers (PyYAML) refuse; inside double quotes `\xNN` is the same character, escaped.
+ * YAML for a file users read (an error report, which quotes names and keys from a drop as they
+ * are): the yaml library writes DEL, C1 control characters and the non-characters U+FFFE/U+FFFF
+ * raw, which YAML 1.2 does not allow and other readers (PyYAML) refuse. Every string holding one
+ * is double-quoted, and inside double quotes `\xNN` / `\uNNNN` is the same character, escaped.
  */
 export function stringifyReport(data: unknown): string {
-  return stringify(data).replace(/[\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`);
+  const doc = new Document(data);
+  visit(doc, {
+    Scalar(_, node) {
+      if (typeof node.value === 'string' && NOT_RAW_IN_YAML.test(node.value)) node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  return doc.toString().replace(NOT_RAW_IN_YAML_ALL, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16)}` : `\\u${code.toString(16)}`;
+  });
 }
+
+/** What the yaml library would write raw but YAML 1.2 does not allow raw (C0 controls it escapes). */
+const NOT_RAW_IN_YAML = /[\x7f-\x9f\ufffe\uffff]/;
+const NOT_RAW_IN_YAML_ALL = new RegExp(NOT_RAW_IN_YAML.source, 'g');
 
 function refused(code: 'not_regular' | 'too_large', reason: string, stats: Stats | undefined): SafeRead {
   return { status: 'refused', code, reason, stats };

@@ -3,6 +3,7 @@ import path from 'node:path';
 
 import { loadText } from '../config/parse.ts';
 import { BatchdError } from '../errors.ts';
+import type { BatchRecord } from '../hosts/batch-system.ts';
 import { isJobId } from '../jobs/id.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import type { JobStateName, Outcome } from '../jobs/status.ts';
@@ -28,6 +29,8 @@ export interface Attempt {
   owner: Owner;
   /** Process group of the job (local jobs). */
   pid?: number | undefined;
+  /** A job handed to a batch system (Slurm): its id there, written as soon as it was submitted. */
+  batch?: BatchRecord | undefined;
 }
 
 export interface AttemptResult {
@@ -40,6 +43,7 @@ export interface AttemptResult {
   started_at?: string | undefined;
   ended_at: string;
   duration_ms?: number | undefined;
+  batch?: BatchRecord | undefined;
 }
 
 export interface HistoryEntry {
@@ -70,7 +74,7 @@ export interface JobState {
   timeout_ms?: number | undefined;
   submitted_at: string;
   attempts: number;
-  /** Attempts made since the last manual retry: what on_fail's count limits. */
+  /** Re-runs after a failure (on_fail) since the last manual retry: what on_fail's count limits. */
   retries: number;
   /** Attempts interrupted by the daemon, the machine or a host (not the job's failures). */
   interruptions?: number | undefined;
@@ -78,6 +82,10 @@ export interface JobState {
   last?: AttemptResult | undefined;
   results: AttemptResult[];
   cancel_requested?: string | undefined;
+  /** While the running attempt is paused (dispatch/pause.ts): since when. A pause ends with its attempt. */
+  paused_at?: string | undefined;
+  /** Seconds the job spent paused, over all its attempts. */
+  paused_seconds?: number | undefined;
   history: HistoryEntry[];
 }
 

@@ -1,10 +1,11 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { errnoCode } from '../errors.ts';
 import { isFinished, JOB_STATES } from '../jobs/status.ts';
 import type { Counts } from '../protocol/common.ts';
 import type { SpoolLayout } from '../spool/layout.ts';
+import { QUIET_NS } from './file-cache.ts';
 
 /** Counting finished jobs reads every daily shard: a count is reused for this long. */
 const FRESH_MS = 1000;
@@ -42,9 +43,33 @@ export class JobCounts {
   }
 }
 
+/**
+ * A folder's count, kept while its mtime stays the same: counting a queue of 100,000 jobs then
+ * costs a `stat` per folder, not a readdir of 100,000 names (the web page asks on every visit).
+ * The racy-git rule of views/jobs.ts applies: a count is kept only if the folder had been quiet
+ * for QUIET_NS before it was read.
+ */
+const counted = new Map<string, { mtimeNs: bigint; n: number }>();
+const COUNTED_FOLDERS = 10_000;
+
 function countJobs(dir: string): number {
+  let mtimeNs: bigint;
+  try {
+    mtimeNs = statSync(dir, { bigint: true }).mtimeNs;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return 0;
+    throw error;
+  }
+  const cached = counted.get(dir);
+  if (cached?.mtimeNs === mtimeNs) return cached.n;
+  const readAt = BigInt(Date.now()) * 1_000_000n;
   let n = 0;
   for (const name of names(dir)) if (!name.startsWith('.')) n += 1;
+  counted.delete(dir);
+  if (readAt - mtimeNs > QUIET_NS) {
+    if (counted.size >= COUNTED_FOLDERS) counted.delete(counted.keys().next().value as string);
+    counted.set(dir, { mtimeNs, n });
+  }
   return n;
 }
 

@@ -73,6 +73,8 @@ export function toJobInfo(
     user: spec.submitted_by ?? null,
     after: spec.after,
     not_before: state.not_before ?? null,
+    ...(status === 'running' && state.paused_at !== undefined ? { paused_at: state.paused_at } : {}),
+    ...(state.paused_seconds === undefined ? {} : { paused_seconds: state.paused_seconds }),
     ...(withHistory ? { history: state.history } : {}),
   };
 }
@@ -113,22 +115,31 @@ export function readJobStateAt(
   throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
 }
 
-/** Job ids in one state folder of a queue, sorted (ids sort by submission time), after `cursor`, at most `limit`. */
+/**
+ * Job ids in one state folder of a queue, sorted (ids sort by submission time), after `cursor`, at
+ * most `limit`; with `desc`, newest first and before `cursor`.
+ */
 export function idsIn(
   layout: SpoolLayout,
   queue: string,
   state: JobStateName,
   limit: number,
   cursor?: string,
+  desc = false,
 ): string[] {
   const base = layout.stateDir(queue, state);
-  if (!isFinished(state)) return firstAfter(listIds(base), limit, cursor);
+  const page = desc ? lastBefore : firstAfter;
+  if (!isFinished(state)) return page(listIds(base), limit, cursor);
   const out: string[] = [];
   const shards = listNames(base)
-    .filter((s) => /^\d{8}$/.test(s) && (cursor === undefined || s >= shardOf(cursor)))
+    .filter(
+      (s) =>
+        /^\d{8}$/.test(s) && (cursor === undefined || (desc ? s <= shardOf(cursor) : s >= shardOf(cursor))),
+    )
     .sort();
+  if (desc) shards.reverse();
   for (const shard of shards) {
-    out.push(...firstAfter(listIds(`${base}/${shard}`), limit - out.length, cursor));
+    out.push(...page(listIds(`${base}/${shard}`), limit - out.length, cursor));
     if (out.length >= limit) break;
   }
   return out;
@@ -139,21 +150,23 @@ export interface JobListing {
   nextCursor: string | null;
 }
 
-/** One page of jobs over some queues and states, in submission order. */
+/** One page of jobs over some queues and states, in submission order (`desc`: newest first). */
 export function listJobs(
   layout: SpoolLayout,
   queues: readonly string[],
   states: readonly JobStateName[],
   limit: number,
   cursor?: string,
+  desc = false,
 ): JobListing {
   const found: { id: string; queue: string; state: JobStateName }[] = [];
   for (const queue of queues) {
     for (const state of states) {
-      for (const id of idsIn(layout, queue, state, limit + 1, cursor)) found.push({ id, queue, state });
+      for (const id of idsIn(layout, queue, state, limit + 1, cursor, desc)) found.push({ id, queue, state });
     }
   }
-  found.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const sign = desc ? -1 : 1;
+  found.sort((a, b) => (a.id < b.id ? -sign : a.id > b.id ? sign : 0));
   const page = found.slice(0, limit);
   return { jobs: page, nextCursor: found.length > limit ? (page.at(-1)?.id ?? null) : null };
 }
@@ -197,6 +210,23 @@ function firstAfter(ids: readonly string[], limit: number, cursor: string | unde
     start = lo;
   }
   return ids.slice(start, start + limit);
+}
+
+/** `ids` sorted; the last `limit` before `cursor` (all when there is none), newest first. */
+function lastBefore(ids: readonly string[], limit: number, cursor: string | undefined): string[] {
+  if (limit <= 0) return [];
+  let end = ids.length;
+  if (cursor !== undefined) {
+    let lo = 0;
+    let hi = ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((ids[mid] as string) < cursor) lo = mid + 1;
+      else hi = mid;
+    }
+    end = lo;
+  }
+  return ids.slice(Math.max(0, end - limit), end).reverse();
 }
 
 /**

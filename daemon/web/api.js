@@ -82,6 +82,21 @@ export const api = {
   options: (path, signal) => request('OPTIONS', path, undefined, signal),
 };
 
+/** GET a file (an output, an archive) as a Blob, with the Authorization header a plain link cannot send. */
+export async function getBlob(path, signal) {
+  const res = await fetch(path, { headers: headers({}), credentials: 'omit', signal });
+  if (!res.ok) {
+    let body;
+    try {
+      body = JSON.parse(await res.text());
+    } catch {
+      body = undefined;
+    }
+    throw new ApiError(res.status, body);
+  }
+  return res.blob();
+}
+
 /** GET a text body and hand it over chunk by chunk as it arrives (a followed log). */
 export async function streamText(path, onText, signal) {
   const res = await fetch(path, { headers: headers({}), credentials: 'omit', signal });

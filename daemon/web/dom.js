@@ -80,9 +80,9 @@ export function badge(state) {
   return h('span', { class: `badge s-${state}` }, state);
 }
 
-/** Save text as a file (a blob URL: the API needs an Authorization header a plain link cannot send). */
-export function download(name, text, type = 'text/plain') {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+/** Save text or a Blob as a file (a blob URL: the API needs an Authorization header a plain link cannot send). */
+export function download(name, data, type = 'text/plain') {
+  const url = URL.createObjectURL(data instanceof Blob ? data : new Blob([data], { type }));
   const a = h('a', { href: url, download: name, hidden: true });
   document.body.append(a);
   a.click();

@@ -1,9 +1,8 @@
-// Hosts: last reported state, the jobs running there, the last problem reported (host:state events
-// since the page opened carry a reason).
+// Hosts: each one's state and since when (with the reason the daemon gives), the jobs running
+// there, and its last errors (the daemon keeps a few per host, controllers' and providers' too).
 import { api } from './api.js';
 import { debounce, h, replace, shortId, time } from './dom.js';
 
-const reasons = new Map();
 const enc = encodeURIComponent;
 
 export async function hostsView(ctx) {
@@ -19,6 +18,7 @@ export async function hostsView(ctx) {
       byHost.set(key, [...(byHost.get(key) ?? []), job]);
     }
     const names = [...new Set([...hosts.map((x) => x.name), ...byHost.keys()])];
+    const info = new Map(hosts.map((x) => [x.name, x]));
     const states = new Map(hosts.map((x) => [x.name, x.state]));
     replace(
       body,
@@ -26,7 +26,8 @@ export async function hostsView(ctx) {
         ? h('p', { class: 'muted' }, 'No hosts configured; jobs run on this machine.')
         : names.map((name) => {
             const jobs = byHost.get(name) ?? [];
-            const reason = reasons.get(name);
+            const host = info.get(name);
+            const errors = host?.errors ?? [];
             return h(
               'article',
               { class: 'card', 'data-host': name },
@@ -40,8 +41,32 @@ export async function hostsView(ctx) {
                   states.get(name) ?? (name === 'local' ? 'this machine' : 'no report yet'),
                 ),
               ),
-              reason ? h('p', { class: 'warn' }, 'Last report: ', reason.text, ' ', time(reason.at)) : null,
-              h('p', null, `${jobs.length} running job${jobs.length === 1 ? '' : 's'}`),
+              host?.since || host?.reason
+                ? h(
+                    'p',
+                    { class: host.state === 'failed' ? 'warn state' : 'muted state' },
+                    host.reason ?? '',
+                    host.since ? [host.reason ? ' · since ' : 'Since ', time(host.since)] : '',
+                  )
+                : null,
+              h(
+                'p',
+                null,
+                `${jobs.length} running job${jobs.length === 1 ? '' : 's'}`,
+                host?.controller && host.controller !== 'local' ? ` · started by ${host.controller}` : '',
+              ),
+              errors.length === 0
+                ? null
+                : h(
+                    'details',
+                    { class: 'errors', open: host.state === 'failed' },
+                    h('summary', null, 'Last error: ', time(errors.at(-1).at)),
+                    h(
+                      'ul',
+                      null,
+                      [...errors].reverse().map((e) => h('li', null, time(e.at), ' ', e.reason)),
+                    ),
+                  ),
               jobs.length === 0
                 ? null
                 : h(
@@ -68,8 +93,6 @@ export async function hostsView(ctx) {
   await load();
   const refresh = debounce(() => load().catch(() => undefined), 1500);
   ctx.on((type, e) => {
-    if (type === 'host:state' && e.reason)
-      reasons.set(e.host, { text: `${e.state}: ${e.reason}`, at: new Date().toISOString() });
     if (
       type === 'host:state' ||
       type === 'reconnected' ||

@@ -1,6 +1,6 @@
 // One job: parameters, notes, why it waits, history, attempts, its logs followed live, and the
 // actions the user may take on it.
-import { api, streamText } from './api.js';
+import { api, getBlob, streamText } from './api.js';
 import { failed } from './app.js';
 import { absTime, badge, debounce, download, duration, h, replace, shortId, time } from './dom.js';
 import { can } from './perm.js';
@@ -29,10 +29,16 @@ export async function jobView(ctx) {
     }
   };
   const show = async () => {
-    const results = job.attempts > 0 ? await api.get(`/job/${enc(id)}/results`, ctx.signal) : [];
+    const [results, outputs] =
+      job.attempts > 0
+        ? await Promise.all([
+            api.get(`/job/${enc(id)}/results`, ctx.signal),
+            api.get(`/job/${enc(id)}/outputs`, ctx.signal),
+          ])
+        : [[], undefined];
     replace(head, header(job, act));
     replace(info, details(job, act), await waitPanel(job, ctx.signal), historyPanel(job));
-    replace(attempts, attemptsPanel(results));
+    replace(attempts, attemptsPanel(results), outputsPanel(id, outputs));
     follow();
   };
 
@@ -331,6 +337,55 @@ function attemptsPanel(results) {
       ),
     ),
   );
+}
+
+/** The job's output files, each downloaded through the API (the Authorization header goes along). */
+function outputsPanel(id, outputs) {
+  if (outputs === undefined || (outputs.files.length === 0 && outputs.elsewhere.length === 0)) return null;
+  const save = (file) => async () => {
+    try {
+      const blob = await getBlob(`/job/${enc(id)}/outputs/${enc(file.name)}`);
+      download(file.name.split('/').pop(), blob);
+    } catch (e) {
+      failed(e);
+    }
+  };
+  return h(
+    'div',
+    { class: 'panel outputs' },
+    h('h2', null, 'Output files'),
+    h(
+      'ul',
+      { class: 'files' },
+      outputs.files.map((file) =>
+        h(
+          'li',
+          null,
+          h(
+            'button',
+            { type: 'button', class: 'link', 'data-file': file.name, onclick: save(file) },
+            `Download ${file.name}`,
+          ),
+          h(
+            'span',
+            { class: 'muted' },
+            ` ${size(file.size)}`,
+            file.param ? ` · parameter ${file.param}` : '',
+          ),
+        ),
+      ),
+      outputs.elsewhere.map((o) =>
+        h('li', { class: 'muted' }, `${o.param}: ${o.path} (outside the job's folder; not served)`),
+      ),
+    ),
+    outputs.truncated ? h('p', { class: 'muted' }, 'Only the first 1,000 files are listed.') : null,
+  );
+}
+
+function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function logPane(stream, id) {

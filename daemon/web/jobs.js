@@ -1,23 +1,25 @@
 /* global location */
 // Jobs: a filtered page of jobs, paged by the API's cursor (a page costs the same with 100 or
-// 100,000 jobs in a queue), sortable within the page, refreshed by live events.
+// 100,000 jobs in a queue), sorted by the API (oldest or newest first), refreshed by live events.
+// The first page is shown as soon as it arrives: the filters' choices fill in when theirs do.
 import { api } from './api.js';
 import { badge, debounce, h, replace, shortId, time } from './dom.js';
 
 const STATES = ['queued', 'running', 'done', 'failed', 'cancelled', 'all'];
 const FILTERS = ['queue', 'state', 'type', 'host', 'user', 'task', 'q'];
 const SIZES = [25, 50, 100, 200];
+/** Columns; `sorts`: the API's sort key (only what it can order over every job, not one page). */
 const COLUMNS = [
-  ['id', 'Job'],
-  ['name', 'Name'],
-  ['status', 'State'],
-  ['queue', 'Queue'],
-  ['type', 'Type'],
-  ['user', 'Owner'],
-  ['host', 'Host'],
-  ['priority', 'Priority'],
-  ['submitted_at', 'Submitted'],
-  ['ended_at', 'Ended'],
+  { label: 'Job' },
+  { label: 'Name' },
+  { label: 'State' },
+  { label: 'Queue' },
+  { label: 'Type' },
+  { label: 'Owner' },
+  { label: 'Host' },
+  { label: 'Priority' },
+  { label: 'Submitted', sorts: 'submitted' },
+  { label: 'Ended' },
 ];
 /**
  * Per filter, the cursor of the page before each page seen (the API pages forward only). Links
@@ -31,12 +33,11 @@ export async function jobsView(ctx) {
   filter.state ||= 'queued';
   const size = SIZES.includes(Number(p.get('limit'))) ? Number(p.get('limit')) : 50;
   const cursor = p.get('cursor') ?? '';
-  const sort = p.get('sort') ?? '';
-  const dir = p.get('dir') === 'desc' ? 'desc' : 'asc';
-  const key = JSON.stringify([filter, size]);
+  const sort = p.get('sort') === '-submitted' ? '-submitted' : '';
+  const key = JSON.stringify([filter, size, sort]);
   const hash = (changes) => {
     const next = new URLSearchParams();
-    for (const [k, v] of Object.entries({ ...filter, limit: String(size), cursor, sort, dir, ...changes }))
+    for (const [k, v] of Object.entries({ ...filter, limit: String(size), cursor, sort, ...changes }))
       if (v !== '' && v !== undefined) next.set(k, v);
     return `#/jobs?${next}`;
   };
@@ -45,32 +46,31 @@ export async function jobsView(ctx) {
     const q = new URLSearchParams({ status: filter.state, limit: String(size) });
     for (const f of ['type', 'host', 'user', 'task', 'q']) if (filter[f] !== '') q.set(f, filter[f]);
     if (cursor !== '') q.set('cursor', cursor);
+    if (sort !== '') q.set('sort', sort);
     return filter.queue === '' ? `/jobs?${q}` : `/queue/${encodeURIComponent(filter.queue)}/jobs?${q}`;
   };
 
-  // The page of jobs and the filters' choices are asked for at once: one round trip, not two.
+  // The page of jobs and the filters' choices are asked for at once; the page does not wait for them.
   const first = api.get(listPath(), ctx.signal);
-  first.catch(() => undefined); // awaited below; not an unhandled rejection if the others fail first
-  const [queues, types, hosts] = await Promise.all([
+  const choices = Promise.all([
     api.get('/queue', ctx.signal),
     api.get('/type', ctx.signal),
     api.get('/host', ctx.signal),
   ]);
-  const form = filterForm(filter, size, queues, types, hosts, (values) => {
+  choices.catch(() => undefined); // a failure leaves the current values as the only choices
+  const { form, fill } = filterForm(filter, size, (values) => {
     location.hash = hash({ ...values, cursor: '' });
   });
+  void choices.then(([queues, types, hosts]) => fill(queues, types, hosts)).catch(() => undefined);
   const table = h('div', { class: 'table-wrap' });
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
   const status = h('p', { class: 'muted', role: 'status' });
 
   const load = async (ready) => {
     const page = await (ready ?? api.get(listPath(), ctx.signal));
-    const jobs = sorted(page.jobs, sort, dir);
     replace(
       table,
-      jobsTable(jobs, sort, dir, (column) =>
-        hash({ sort: column, dir: sort === column && dir === 'asc' ? 'desc' : 'asc' }),
-      ),
+      jobsTable(page.jobs, sort, (by) => hash({ sort: sort === `-${by}` ? '' : `-${by}`, cursor: '' })),
     );
     const before = previous.get(key) ?? new Map();
     previous.set(key, before);
@@ -114,7 +114,8 @@ export async function jobsView(ctx) {
   return h('section', null, h('h1', null, 'Jobs'), form, status, table, pager);
 }
 
-function filterForm(filter, size, queues, types, hosts, apply) {
+/** The filter form; `fill` puts in the queues, types and hosts to choose from once they are known. */
+function filterForm(filter, size, apply) {
   const field = (name, label, control) =>
     h('div', { class: 'field' }, h('label', { for: `f-${name}` }, label), control);
   const select = (name, options, value) =>
@@ -123,6 +124,26 @@ function filterForm(filter, size, queues, types, hosts, apply) {
       { id: `f-${name}`, name, value },
       options.map(([v, text]) => h('option', { value: v }, text)),
     );
+  // Until the choices arrive, a select offers its current value only.
+  const current = (value, any) => [['', any], ...(value === '' ? [] : [[value, value]])];
+  const pickers = {
+    queue: select('queue', current(filter.queue, 'All queues'), filter.queue),
+    type: select('type', current(filter.type, 'Any type'), filter.type),
+    host: select('host', current(filter.host, 'Any host'), filter.host),
+  };
+  const fill = (queues, types, hosts) => {
+    const lists = {
+      queue: [['', 'All queues'], ...queues.map((q) => [q.name, q.title])],
+      type: [['', 'Any type'], ...types.map((t) => [t.name, t.title])],
+      host: [['', 'Any host'], ...hosts.map((x) => [x.name, x.name])],
+    };
+    for (const [name, options] of Object.entries(lists)) {
+      const el = pickers[name];
+      const value = el.value;
+      replace(el, ...options.map(([v, text]) => h('option', { value: v }, text)));
+      el.value = value;
+    }
+  };
   const input = (name, value, extra = {}) => h('input', { id: `f-${name}`, name, value, ...extra });
   const form = h(
     'form',
@@ -139,11 +160,7 @@ function filterForm(filter, size, queues, types, hosts, apply) {
         });
       },
     },
-    field(
-      'queue',
-      'Queue',
-      select('queue', [['', 'All queues'], ...queues.map((q) => [q.name, q.title])], filter.queue),
-    ),
+    field('queue', 'Queue', pickers.queue),
     field(
       'state',
       'State',
@@ -153,16 +170,8 @@ function filterForm(filter, size, queues, types, hosts, apply) {
         filter.state,
       ),
     ),
-    field(
-      'type',
-      'Type',
-      select('type', [['', 'Any type'], ...types.map((t) => [t.name, t.title])], filter.type),
-    ),
-    field(
-      'host',
-      'Host',
-      select('host', [['', 'Any host'], ...hosts.map((x) => [x.name, x.name])], filter.host),
-    ),
+    field('type', 'Type', pickers.type),
+    field('host', 'Host', pickers.host),
     field('user', 'Owner', input('user', filter.user, { autocomplete: 'off' })),
     field('task', 'Task', input('task', filter.task, { autocomplete: 'off' })),
     field('q', 'Text', input('q', filter.q, { type: 'search', placeholder: 'id, name, notes, params…' })),
@@ -177,46 +186,30 @@ function filterForm(filter, size, queues, types, hosts, apply) {
     ),
     h('div', { class: 'field actions' }, h('button', { type: 'submit', class: 'primary' }, 'Filter')),
   );
-  return form;
+  return { form, fill };
 }
 
-function sorted(jobs, column, dir) {
-  if (column === '') return jobs;
-  const sign = dir === 'desc' ? -1 : 1;
-  return [...jobs].sort((a, b) => {
-    const x = a[column] ?? '';
-    const y = b[column] ?? '';
-    return (
-      (typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y))) * sign
-    );
-  });
-}
-
-function jobsTable(jobs, sort, dir, sortHash) {
+/** `sort`: '' (oldest first) or '-submitted'; `sortHash(key)`: the link that sorts by `key` the other way. */
+function jobsTable(jobs, sort, sortHash) {
+  const desc = sort.startsWith('-');
   return h(
     'table',
     { class: 'jobs' },
-    h('caption', { class: 'sr-only' }, 'Jobs; column headers sort this page'),
+    h('caption', { class: 'sr-only' }, 'Jobs; the Submitted header sorts every page'),
     h(
       'thead',
       null,
       h(
         'tr',
         null,
-        COLUMNS.map(([column, label]) =>
-          h(
-            'th',
-            {
-              scope: 'col',
-              'aria-sort': sort === column ? (dir === 'asc' ? 'ascending' : 'descending') : null,
-            },
-            h(
-              'a',
-              { href: sortHash(column), class: 'sort' },
-              label,
-              sort === column ? (dir === 'asc' ? ' ▲' : ' ▼') : '',
-            ),
-          ),
+        COLUMNS.map(({ label, sorts }) =>
+          sorts === undefined
+            ? h('th', { scope: 'col' }, label)
+            : h(
+                'th',
+                { scope: 'col', 'aria-sort': desc ? 'descending' : 'ascending' },
+                h('a', { href: sortHash(sorts), class: 'sort' }, label, desc ? ' ▼' : ' ▲'),
+              ),
         ),
       ),
     ),

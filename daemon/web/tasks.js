@@ -1,6 +1,7 @@
 /* global location */
-// Tasks: progress by state, collect (every job's result in the task's order) and resume.
-import { api } from './api.js';
+// Tasks: progress by state, collect (every job's result, or every output file as one tar, in the
+// task's order) and resume.
+import { api, getBlob } from './api.js';
 import { failed } from './app.js';
 import { debounce, download, h, replace, time } from './dom.js';
 import { can } from './perm.js';
@@ -102,6 +103,21 @@ export async function tasksView(ctx) {
             },
           },
           'Collect results',
+        ),
+        h(
+          'button',
+          {
+            type: 'button',
+            onclick: async () => {
+              try {
+                const tar = await getBlob(`/queue/${enc(queue)}/task/${enc(t.name)}/outputs`);
+                download(`${t.name}-outputs.tar`, tar);
+              } catch (e) {
+                failed(e);
+              }
+            },
+          },
+          'Collect output files',
         ),
         can('ManageJobs', { queue }) && s.failed + s.cancelled > 0
           ? h(

@@ -1,4 +1,4 @@
-import { BatchdError } from '../../daemon/plugins/api.ts';
+import { BatchdError, type BatchSystem } from '../../daemon/plugins/api.ts';
 import type { CommandResult, SlurmCommand, SlurmRunner } from './command.ts';
 import type { SlurmConfig } from './config.ts';
 import { batchScript, sbatchOptions, type SlurmResources, type SlurmScript } from './script.ts';
@@ -27,7 +27,7 @@ export interface SubmitArray {
 /** A Slurm job carrying this spool's comment, found without knowing its id. */
 export interface OwnedSlurmJob {
   /** `12`, or `5_3` for an array element. */
-  slurmId: string;
+  id: string;
   name: string;
   /** The batchd job (or task, for an array) it runs. */
   jobId?: string;
@@ -39,7 +39,7 @@ export interface OwnedSlurmJob {
  * The client side of one Slurm controller: every call one Slurm command, argument arrays only.
  * `spool` goes into each job's comment, so `owned()` never reports another spool's jobs.
  */
-export class SlurmClient {
+export class SlurmClient implements BatchSystem {
   readonly #runner: SlurmRunner;
   readonly #config: SlurmConfig;
   readonly #controller: string;
@@ -50,6 +50,11 @@ export class SlurmClient {
     this.#config = config;
     this.#controller = controller;
     this.#spool = spool;
+  }
+
+  /** The controller file's `poll_interval`: how often the daemon asks for its jobs' states. */
+  get pollIntervalMs(): number {
+    return this.#config.poll_interval;
   }
 
   get runner(): SlurmRunner {
@@ -133,9 +138,9 @@ export class SlurmClient {
     for (const row of parseSqueue(out.stdout)) {
       const tag = parseComment(row.comment);
       if (tag?.spool !== this.#spool || !row.name.startsWith('batchd-')) continue;
-      for (const slurmId of expandArrayId(row.id))
+      for (const id of expandArrayId(row.id))
         jobs.push({
-          slurmId,
+          id,
           name: row.name,
           ...(tag.kind === 'job' ? { jobId: tag.id } : { taskId: tag.id }),
           status: statusOf(row),

@@ -1,4 +1,4 @@
-import { z } from '../../daemon/plugins/api.ts';
+import { durationMs, z } from '../../daemon/plugins/api.ts';
 
 /** A value that ends up in one argument or one line: a newline or NUL there is always a mistake. */
 const oneLine = z.string().regex(/^[^\n\r\0]*$/, 'Expected one line (no newline or NUL)');
@@ -33,6 +33,11 @@ export const slurmConfig = z
     slurm_conf: oneLine.min(1).optional(),
     /** Seconds one Slurm command may take (`timeout` on the far side, a kill on ours). */
     command_timeout: z.int().min(1).max(600).default(30),
+    /**
+     * How often the daemon asks for the state of its Slurm jobs (one `squeue` for all of them).
+     * Slurm forgets a finished job `MinJobAge` after its end (default 300 s): keep this well below.
+     */
+    poll_interval: durationMs.prefault(2),
     /** The folder Slurm's binaries are in, when they are not on the PATH. */
     bin_dir: oneLine.min(1).optional(),
     /** Interpreter line of the batch scripts batchd writes. */

@@ -1,4 +1,4 @@
-import { BatchdError } from '../../daemon/plugins/api.ts';
+import { BatchdError, type BatchSystemContext, type BatchSystemPlugin } from '../../daemon/plugins/api.ts';
 import { SlurmClient } from './client.ts';
 import { slurmRunner } from './command.ts';
 import { slurmConfig, type SlurmConfig } from './config.ts';
@@ -10,27 +10,23 @@ export type { SlurmStatus } from './status.ts';
 export { slurmConfig, type SlurmConfig } from './config.ts';
 
 /**
- * Slurm as a batch system: batchd hands jobs to `sbatch` and follows them with `squeue`. The core
- * has no seam for batch systems yet (docs/slurm.md says what it needs), so this is a plain object
- * of the shape a `BatchSystemPlugin` would have; nothing in daemon/ loads it so far.
+ * Slurm as a batch system: batchd hands jobs to `sbatch` and follows them with one `squeue` for
+ * all of them. A host whose controller file says `driver: slurm` runs its jobs this way.
  */
 const slurmPlugin = {
   kind: 'batch-system',
   drivers: ['slurm'],
   config: slurmConfig,
   /** `name`: the controller's; `spool`: this spool's id, carried in every job's comment. */
-  create(config: SlurmConfig, context: { name: string; spool: string }): SlurmClient {
+  create(config: SlurmConfig, context: Pick<BatchSystemContext, 'name' | 'spool'>): SlurmClient {
     if (!/^\S+$/.test(context.spool))
       throw new BatchdError(
         'PLUGIN_INVALID',
         `a spool id without spaces is needed, got ${JSON.stringify(context.spool)}`,
-        {
-          controller: context.name,
-        },
+        { controller: context.name },
       );
     return new SlurmClient(slurmRunner(config, context.name), config, context.name, context.spool);
   },
-} as const;
+} as const satisfies BatchSystemPlugin<SlurmConfig>;
 
-export type SlurmPlugin = typeof slurmPlugin;
 export default slurmPlugin;

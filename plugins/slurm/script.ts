@@ -23,6 +23,8 @@ export interface SlurmScript {
   stderr: string;
   /** Written with the exit status when the script ends: Slurm forgets finished jobs. */
   exitFile?: string;
+  /** The folder this job runs in, when an array's elements each have their own. */
+  workdir?: string;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -90,7 +92,9 @@ function element(shell: string, script: SlurmScript, redirect: boolean): string[
     lines.push(`export ${name}=${shellQuote(value)}`);
   }
   const body = Buffer.from(script.body, 'utf8').toString('base64');
-  if (redirect) lines.push(`exec >${shellQuote(script.stdout)} 2>${shellQuote(script.stderr)}`);
+  // Appended to, as sbatch's --open-mode=append does for a single job: a retry keeps earlier output.
+  if (redirect) lines.push(`exec >>${shellQuote(script.stdout)} 2>>${shellQuote(script.stderr)}`);
+  if (script.workdir !== undefined) lines.push(`cd ${shellQuote(script.workdir)} || exit 71`);
   lines.push(
     'batchd_file=$(mktemp) || exit 71',
     `printf '%s' '${body}' | base64 -d >"$batchd_file" || exit 71`,

@@ -171,14 +171,15 @@ describe('PUT /job/:id: start time, host and relative priority', () => {
     expect((await put('20200101T000000.000Z-aaaaaa', { host: 'box' })).status).toBe(404);
   });
 
-  it("needs ManageJobs for the job's queue: 401 without credentials, 403 for ViewJobs or another queue", async () => {
+  it("needs ManageJobs for the job's queue: 401 without credentials, 403 for ViewJobs, 404 for another queue", async () => {
     const inHold = await submit('hold', { command: 'true' });
     const inOrder = await submit('order', { command: 'true' });
     expect((await t.json('PUT', `/job/${inHold}`, { body: { host: 'box' } })).status).toBe(401);
     const viewer = await put(inHold, { host: 'box' }, VIEWER);
     expect([viewer.status, code(viewer.body)]).toEqual([403, 'FORBIDDEN']);
-    expect((await put(inHold, { not_before: inHour() }, ORDER_MANAGER)).status).toBe(403);
-    expect((await put(inHold, { priority: 'more' }, ORDER_MANAGER)).status).toBe(403);
+    // Who may not even view the job's queue is not told that the job exists.
+    expect((await put(inHold, { not_before: inHour() }, ORDER_MANAGER)).status).toBe(404);
+    expect((await put(inHold, { priority: 'more' }, ORDER_MANAGER)).status).toBe(404);
     expect(readState(t.env.spool, 'hold', 'queued', inHold).history).toHaveLength(1);
     const allowed = await put(inOrder, { host: 'box' }, ORDER_MANAGER);
     expect(allowed.status, JSON.stringify(allowed.body)).toBe(200);

@@ -1,9 +1,9 @@
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createQueue } from '../../daemon/api/queue-admin.ts';
+import { createQueue, updateQueue } from '../../daemon/api/queue-admin.ts';
 import { type GrantCreate, type Permission, PERMISSIONS } from '../../daemon/protocol/auth.ts';
 import { waitForState } from '../helpers/dispatch.ts';
 import { type Auth, type InProcessApi, startApi, writeUsersFile } from './api-helpers.ts';
@@ -64,6 +64,20 @@ const mayCreate = (c: Caller, type: string | undefined, host: string | undefined
     (type === undefined || inScope(c.grant.type_name, type)) &&
     (host === undefined || inScope(c.grant.host_name, host)));
 
+/**
+ * A per-job route answers a caller who may neither view nor act on the job's queue as for a job
+ * that does not exist (404): a 403 would tell that the id exists. Others are refused with a 403.
+ */
+function deniedStatus(endpoint: Endpoint, c: Caller): number {
+  const { rule } = endpoint;
+  const hidden =
+    endpoint.route.startsWith('/job/:id') &&
+    rule.kind === 'queue' &&
+    !holds(c, 'ViewJobs', Q) &&
+    !holds(c, rule.permission, Q);
+  return hidden ? 404 : 403;
+}
+
 function allowed(rule: Rule, c: Caller): boolean {
   switch (rule.kind) {
     case 'public':
@@ -120,6 +134,13 @@ const ENDPOINTS: Endpoint[] = [
     rule: { kind: 'public' },
     ok: 200,
     request: () => ({ path: '/openapi.json' }),
+  },
+  {
+    method: 'GET',
+    route: '/health',
+    rule: { kind: 'public' },
+    ok: 200,
+    request: () => ({ path: '/health' }),
   },
   { method: 'GET', route: '/whoami', rule: { kind: 'any' }, ok: 200, request: () => ({ path: '/whoami' }) },
   { method: 'GET', route: '/metrics', rule: { kind: 'any' }, ok: 200, request: () => ({ path: '/metrics' }) },
@@ -182,6 +203,21 @@ const ENDPOINTS: Endpoint[] = [
     rule: { kind: 'queue', permission: 'ManageQueues' },
     ok: 200,
     request: () => ({ path: `/queue/${Q}`, body: { title: `t${++seq}` } }),
+  },
+  {
+    method: 'POST',
+    route: '/queue/:q/pause',
+    rule: { kind: 'queue', permission: 'ManageQueues', queues: [OTHER] },
+    ok: 200,
+    request: () => ({ path: `/queue/${OTHER}/pause` }),
+  },
+  {
+    method: 'POST',
+    route: '/queue/:q/resume',
+    rule: { kind: 'queue', permission: 'ManageQueues', queues: [OTHER] },
+    ok: 200,
+    request: () => ({ path: `/queue/${OTHER}/resume` }),
+    after: (k) => updateQueue(k.t.api.ctx, OTHER, { enabled: false }),
   },
   {
     method: 'DELETE',
@@ -284,6 +320,13 @@ const ENDPOINTS: Endpoint[] = [
     request: (k) => ({ path: `/queue/${Q}/task/${task(k)}/results` }),
   },
   {
+    method: 'GET',
+    route: '/queue/:q/task/:name/outputs',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 200,
+    request: (k) => ({ path: `/queue/${Q}/task/${task(k)}/outputs` }),
+  },
+  {
     method: 'POST',
     route: '/queue/:q/task/:name/resume',
     rule: { kind: 'queue', permission: 'ManageJobs' },
@@ -328,6 +371,27 @@ const ENDPOINTS: Endpoint[] = [
     rule: { kind: 'queue', permission: 'ViewJobs' },
     ok: 200,
     request: async (k) => ({ path: `/job/${await k.ranJob()}/log` }),
+  },
+  {
+    method: 'GET',
+    route: '/job/:id/outputs',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 200,
+    request: async (k) => ({ path: `/job/${await k.ranJob()}/outputs` }),
+  },
+  {
+    method: 'GET',
+    route: '/job/:id/outputs/:name',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 200,
+    request: async (k) => {
+      // The ran job publishes one file, as a job writing to outputs/ in its folder would.
+      const id = await k.ranJob();
+      const dir = k.t.daemon.locate(id)?.dir ?? '';
+      mkdirSync(path.join(dir, 'outputs'), { recursive: true });
+      writeFileSync(path.join(dir, 'outputs', 'frame.txt'), 'frame\n');
+      return { path: `/job/${id}/outputs/${encodeURIComponent('outputs/frame.txt')}` };
+    },
   },
   {
     method: 'PUT',
@@ -381,10 +445,33 @@ const ENDPOINTS: Endpoint[] = [
   },
   {
     method: 'POST',
+    route: '/job/:id/pause',
+    rule: { kind: 'queue', permission: 'ManageJobs' },
+    ok: 409,
+    note: '(a queued job: refused after the check)',
+    request: (k) => ({ path: `/job/${k.queuedJob()}/pause` }),
+  },
+  {
+    method: 'POST',
+    route: '/job/:id/resume',
+    rule: { kind: 'queue', permission: 'ManageJobs' },
+    ok: 409,
+    note: '(a queued job: refused after the check)',
+    request: (k) => ({ path: `/job/${k.queuedJob()}/resume` }),
+  },
+  {
+    method: 'POST',
     route: '/job/:id/retry',
     rule: { kind: 'queue', permission: 'ManageJobs' },
     ok: 200,
     request: async (k) => ({ path: `/job/${await k.cancelledJob()}/retry` }),
+  },
+  {
+    method: 'POST',
+    route: '/job/:id/delete',
+    rule: { kind: 'queue', permission: 'ManageJobs' },
+    ok: 200,
+    request: async (k) => ({ path: `/job/${await k.cancelledJob()}/delete` }),
   },
   {
     method: 'GET',
@@ -573,7 +660,8 @@ describe('permission matrix', () => {
       });
       for (const caller of CALLERS) {
         const expected = allowed(endpoint.rule, caller);
-        it(`${caller.name}: ${expected ? 'allowed' : 'denied (403)'}`, async () => {
+        const denied = deniedStatus(endpoint, caller);
+        it(`${caller.name}: ${expected ? 'allowed' : `denied (${denied})`}`, async () => {
           try {
             const auth: Auth = { basic: [caller.name, PASSWORD] };
             const request = await endpoint.request(kit, caller);
@@ -582,7 +670,7 @@ describe('permission matrix', () => {
               res.headers.get('content-type')?.includes('json') === true
                 ? await res.json()
                 : await res.body?.cancel();
-            expect(res.status, JSON.stringify(body)).toBe(expected ? endpoint.ok : 403);
+            expect(res.status, JSON.stringify(body)).toBe(expected ? endpoint.ok : denied);
             if (endpoint.rule.kind === 'filtered')
               expect(endpoint.rule.shows(body), JSON.stringify(body)).toBe(endpoint.rule.sees(caller));
           } finally {

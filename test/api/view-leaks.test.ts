@@ -9,7 +9,8 @@ const JOB = { type: 'echo', params: { message: 'hello' } };
 
 /**
  * What one user may not view must not show through another door: the metrics' per-queue counts,
- * or a dependency (`after:`) naming a job of that queue (accepted if it exists, refused if not).
+ * a dependency (`after:`) naming a job of that queue (accepted if it exists, refused if not), or a
+ * per-job route (403 if it exists, 404 if not).
  */
 describe('the caller’s view in metrics and dependencies', () => {
   let api: InProcessApi;
@@ -77,5 +78,47 @@ describe('the caller’s view in metrics and dependencies', () => {
     expect(
       (await api.json('POST', '/queue/alices', { auth: ROOT, body: { ...JOB, after: [bobsJob] } })).status,
     ).toBe(201);
+  });
+
+  it('answers every per-job route for a job of a queue the user cannot view as for a job that does not exist', async () => {
+    const missing = bobsJob.replace(/.{6}$/, 'zzzzzz');
+    // Every route of the API about one job, as it documents itself: a new one is checked too.
+    const spec = await api.json<{ paths: Record<string, Record<string, unknown>> }>('GET', '/openapi.json');
+    const routes = Object.entries(spec.body.paths)
+      .filter(([p]) => p.includes('/job/{id}'))
+      .flatMap(([p, methods]) => Object.keys(methods).map((m) => ({ method: m.toUpperCase(), path: p })));
+    expect(routes.map((r) => `${r.method} ${r.path}`)).toEqual(
+      expect.arrayContaining([
+        'GET /job/{id}',
+        'GET /job/{id}/log',
+        'DELETE /job/{id}',
+        'POST /job/{id}/retry',
+      ]),
+    );
+    const differences: string[] = [];
+    for (const route of routes) {
+      const ask = async (id: string): Promise<{ status: number; body: string }> => {
+        const res = await api.request(route.method, route.path.replace('{id}', id), {
+          auth: ALICE,
+          body: route.method === 'PUT' ? { notes: 'x' } : undefined,
+        });
+        return { status: res.status, body: (await res.text()).replaceAll(id, 'ID') };
+      };
+      const hidden = await ask(bobsJob);
+      const absent = await ask(missing);
+      if (hidden.status !== 404 || absent.status !== 404 || hidden.body !== absent.body)
+        differences.push(
+          `${route.method} ${route.path}: ${hidden.status} ${hidden.body} / ${absent.status} ${absent.body}`,
+        );
+    }
+    expect(differences).toEqual([]);
+    // Who may view the queue still learns that the job exists (and is refused what it may not do).
+    expect((await api.request('GET', `/job/${bobsJob}`, { auth: ROOT })).status).toBe(200);
+    const alicesJob = (
+      await api.json<{ jobs: { id: string }[] }>('GET', '/queue/alices/jobs', { auth: ALICE })
+    ).body.jobs[0]?.id;
+    expect(alicesJob).toBeDefined();
+    expect((await api.request('GET', `/job/${alicesJob}`, { auth: ALICE })).status).toBe(200);
+    expect((await api.request('DELETE', `/job/${alicesJob}`, { auth: ALICE })).status).toBe(403);
   });
 });

@@ -84,6 +84,11 @@ describe('permissions', () => {
   it('job -u --at/-h/-p and queue -d --status exit 4 without ManageJobs / ManageQueues, changing nothing', async () => {
     const enqueued = await d.batch(['enqueue', '-t', 'echo', 'later', '--at', '+1h'], { env: ROOT });
     const id = enqueued.stdout.trim();
+    // Without any permission on the queue, the job is not even there for bob (no existence leak).
+    expect((await d.batch(['job', id, '--at', 'any'], { env: BOB })).code).toBe(3);
+    expect(
+      (await d.batch(['grant', 'bob', '-a', '-p', 'viewjobs', '-q', 'default'], { env: ROOT })).code,
+    ).toBe(0);
     for (const args of [
       ['job', id, '--at', 'any'],
       ['job', id, '-h', '*'],

@@ -103,9 +103,12 @@ describe("the Haskell CLI's calls", () => {
   beforeAll(async () => {
     d = await startApiDaemon({
       manager: { auth: { basic: true, token: true } },
+      // batchd's retention of monitor samples, in days (its sample batchd.yaml sets it).
+      config: { storage: { metric_records: 1 } },
       jobTypes: {
         echo: { template: "printf '%s\\n' $message", params: [{ name: 'message', type: 'String' }] },
         fail: { template: 'exit 3', params: [] },
+        sleep: { template: 'sleep 30', params: [] },
       },
       beforeStart: async (env) => {
         await new UserStore(path.join(env.etc, 'users.yaml')).addUser('root', 'rootpassword', {
@@ -213,7 +216,62 @@ describe("the Haskell CLI's calls", () => {
     expect(await ok('GET', `${base}/jobs?status=all`)).toHaveLength(1);
   });
 
-  it('reorders, moves, updates, re-queues and deletes jobs with PUT and DELETE /job/:id', async () => {
+  /** The queue's New jobs as the CLI's `batch ls` prints them: `#id: [seq]`, in the order listed. */
+  const listed = async (queue: string): Promise<[number, number][]> =>
+    (await ok<Json[]>('GET', `${base}/queue/${queue}/jobs`)).map((j) => [j.id as number, j.seq as number]);
+  const waitStatus = async (id: number, status: string): Promise<Json> => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const job = await ok<Json>('GET', `${base}/job/${id}`);
+      if (job.status === status) return job;
+      if (Date.now() > deadline) throw new Error(`job ${id} is ${String(job.status)}, not ${status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  it('renumbers seq on priority first/more/less/last as batchd did, New jobs listed in start order', async () => {
+    await ok('POST', `${base}/queue`, {
+      name: 'order',
+      title: 'order',
+      enabled: false,
+      schedule_name: 'anytime',
+    });
+    const enqueue = (message: string): Promise<number> =>
+      ok<number>('POST', `${base}/queue/order`, { type: 'echo', params: { message } });
+    const a = await enqueue('a');
+    const b = await enqueue('b');
+    const c = await enqueue('c');
+    expect(await listed('order')).toEqual([
+      [a, a],
+      [b, b],
+      [c, c],
+    ]);
+    // first: c starts first and takes the lowest seq; the others keep their order behind it.
+    await ok('PUT', `${base}/job/${c}`, { priority: 'first' });
+    expect(await listed('order')).toEqual([
+      [c, a],
+      [a, b],
+      [b, c],
+    ]);
+    expect(await ok<Json>('GET', `${base}/job/${c}`)).toMatchObject({ seq: a });
+    // more: b trades places and seqs with the job ahead of it (batchd swapped the two seqs).
+    await ok('PUT', `${base}/job/${b}`, { priority: 'more' });
+    expect(await listed('order')).toEqual([
+      [c, a],
+      [b, b],
+      [a, c],
+    ]);
+    await ok('PUT', `${base}/job/${c}`, { priority: 'last' });
+    await ok('PUT', `${base}/job/${a}`, { priority: 'less' });
+    expect((await listed('order')).map(([id]) => id)).toEqual([b, c, a]);
+    // batchd's DELETE /queue/:q/:seq takes the seq the list shows: the front job here.
+    const front = (await listed('order'))[0] as [number, number];
+    await ok('DELETE', `${base}/queue/order/${front[1]}`);
+    expect((await listed('order')).map(([id]) => id)).toEqual([c, a]);
+    expect((await call('GET', `${base}/job/${b}`)).status).toBe(404);
+  });
+
+  it("changes a job's notes, host, start time, queue and status as `batch job ID` sends them", async () => {
     await ok('POST', `${base}/queue`, {
       name: 'hold',
       title: 'hold',
@@ -221,22 +279,62 @@ describe("the Haskell CLI's calls", () => {
       schedule_name: 'anytime',
     });
     const a = await ok<number>('POST', `${base}/queue/hold`, { type: 'echo', params: { message: 'a' } });
-    const b = await ok<number>('POST', `${base}/queue/hold`, { type: 'echo', params: { message: 'b' } });
-    await ok('PUT', `${base}/job/${b}`, { priority: 'first' });
-    await ok('PUT', `${base}/job/${a}`, { notes: 'changed', host_name: '*', start_time: null });
-    expect(await ok<Json>('GET', `${base}/job/${a}`)).toMatchObject({ notes: 'changed', host_name: null });
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    await ok('PUT', `${base}/job/${a}`, { notes: 'changed', host_name: '*', start_time: at });
+    expect(await ok<Json>('GET', `${base}/job/${a}`)).toMatchObject({
+      notes: 'changed',
+      host_name: null,
+      start_time: at,
+    });
+    await ok('PUT', `${base}/job/${a}`, { start_time: null });
+    expect(await ok<Json>('GET', `${base}/job/${a}`)).toMatchObject({ start_time: null, notes: 'changed' });
+    // `-s Failed -n TEXT`: the notes are set, then the job is cancelled (it shows as Failed).
+    await ok('PUT', `${base}/job/${a}`, { status: 'Failed', notes: 'not tonight' });
+    expect(await ok<Json>('GET', `${base}/job/${a}`)).toMatchObject({
+      status: 'Failed',
+      notes: 'cancelled; not tonight',
+    });
+    await ok('PUT', `${base}/job/${a}`, { status: 'New' });
+    expect(await ok<Json>('GET', `${base}/job/${a}`)).toMatchObject({ status: 'New' });
+    await ok('PUT', `${base}/job/${a}`, { status: 'New' }); // already New: no change, as in batchd
+    for (const status of ['Done', 'Processing', 'Postponed', 'Waiting', 'new']) {
+      const refused = await call('PUT', `${base}/job/${a}`, { status });
+      expect(refused.status, status).toBe(400);
+      expect(refused.type).toMatch(/^text\/plain/);
+    }
+    // UpdateList's queue_name, and `-m QUEUE` ({move}): the job runs in the queue it was moved to.
+    await ok('PUT', `${base}/job/${a}`, { queue_name: 'order' });
+    expect(await ok<Json>('GET', `${base}/job/${a}`)).toMatchObject({ queue: 'order', status: 'New' });
     await ok('PUT', `${base}/job/${a}`, { move: 'default' });
-    expect(await ok<Json>('GET', `${base}/job/${a}`)).toMatchObject({ queue: 'default' });
-    await ok('DELETE', `${base}/job/${b}`);
-    expect(await ok<Json>('GET', `${base}/job/${b}`)).toMatchObject({ status: 'Failed', notes: 'cancelled' });
-    await ok('PUT', `${base}/job/${b}`, { status: 'New' });
-    expect(await ok<Json>('GET', `${base}/job/${b}`)).toMatchObject({ status: 'New' });
-    const refused = await call('PUT', `${base}/job/${b}`, { status: 'Postponed' });
-    expect(refused.status).toBe(400);
-    expect(refused.type).toMatch(/^text\/plain/);
+    const done = await waitStatus(a, 'Done');
+    expect(done).toMatchObject({ queue: 'default', stdout: 'a\n' });
+    const again = await call('PUT', `${base}/job/${a}`, { status: 'New' });
+    expect(again.status).toBe(409);
     const missing = await call('GET', `${base}/job/987654`);
     expect(missing.status).toBe(404);
     expect(missing.text).toBe('Job not found: 987654');
+  });
+
+  it('deletes a Done, Failed or New job with DELETE /job/:id as batchd did; a running one is stopped', async () => {
+    const done = await ok<number>('POST', `${base}/queue/default`, {
+      type: 'echo',
+      params: { message: 'x' },
+    });
+    const failed = await ok<number>('POST', `${base}/queue/default`, { type: 'fail', params: {} });
+    await waitStatus(done, 'Done');
+    await waitStatus(failed, 'Failed');
+    const queued = await ok<number>('POST', `${base}/queue/hold`, { type: 'echo', params: { message: 'q' } });
+    for (const id of [done, failed, queued]) {
+      expect(await ok('DELETE', `${base}/job/${id}`)).toBe('done');
+      expect((await call('GET', `${base}/job/${id}`)).status).toBe(404);
+    }
+    const all = await ok<Json[]>('GET', `${base}/jobs?status=all`);
+    expect(all.map((j) => j.id)).not.toEqual(expect.arrayContaining([done]));
+    expect(all.map((j) => j.id)).not.toEqual(expect.arrayContaining([failed]));
+    const running = await ok<number>('POST', `${base}/queue/default`, { type: 'sleep', params: {} });
+    await waitStatus(running, 'Processing');
+    expect(await ok('DELETE', `${base}/job/${running}`)).toBe('done');
+    expect(await waitStatus(running, 'Failed')).toMatchObject({ notes: 'cancelled' });
   });
 
   it('lists, adds and deletes schedules as ScheduleInfo', async () => {
@@ -317,9 +415,14 @@ describe("the Haskell CLI's calls", () => {
     });
   });
 
-  it('keeps job numbers across a restart of the daemon', async () => {
+  it('keeps job numbers and monitor samples across a restart of the daemon', async () => {
     const before = await ok<Json[]>('GET', `${base}/jobs?status=all`);
     expect(before.length).toBeGreaterThan(0);
+    const sampled = await ok<Json[]>('GET', `${base}/monitor/batchd.queue.default/query?last=3600`);
+    const time = String(sampled.at(-1)?.time);
+    const window = `from=${new Date(Date.parse(time) - 1).toISOString()}&to=${new Date(Date.parse(time) + 1).toISOString()}`;
+    const kept = sampled.filter((r) => r.time === time);
+    expect(kept.map((r) => r.name)).toContain('batchd.queue.default.jobs.Done');
     await d.daemon.stop();
     restarted = await startDaemon(d.env.etc, d.env.spool);
     const daemon = restarted;
@@ -335,5 +438,7 @@ describe("the Haskell CLI's calls", () => {
     base = `${url}/batchd`;
     const after = await ok<Json[]>('GET', `${base}/jobs?status=all`);
     expect(after.map((j) => [j.id, j.params])).toEqual(before.map((j) => [j.id, j.params]));
+    // batchd kept its samples in its database (storage.metric_records days); so does the spool.
+    expect(await ok<Json[]>('GET', `${base}/monitor/batchd.queue.default/query?${window}`)).toEqual(kept);
   });
 });

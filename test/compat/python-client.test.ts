@@ -141,14 +141,12 @@ print(json.dumps(out))
     ]);
   });
 
-  it('deletes a waiting job: it is cancelled, and lists as Failed with a note (batchd has no Cancelled)', () => {
+  it('deletes a waiting job as batchd did: it is gone from the queue and its counts', () => {
     const waiting = out.waiting as Record<string, unknown>[];
     expect(waiting).toHaveLength(1);
     expect(waiting[0]).toMatchObject({ status: 'New', queue: 'render' });
-    expect(out.after_delete).toEqual([
-      expect.objectContaining({ id: waiting[0]?.id, status: 'Failed', notes: 'cancelled', exit_code: null }),
-    ]);
-    expect(out.render_stats).toEqual({ failed: 1 });
+    expect(out.after_delete).toEqual([]);
+    expect(out.render_stats).toEqual({});
   });
 });
 

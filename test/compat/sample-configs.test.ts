@@ -1,7 +1,8 @@
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../daemon/api/app.ts';
 import { readClientFile } from '../../daemon/client/config.ts';
 import { Daemon } from '../../daemon/daemon.ts';
+import { drop, jobDir, jobsIn, readLog, waitFor } from '../helpers/env.ts';
 import { original } from './original.ts';
+
+const EXAMPLE_SPOOL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'spool-example');
 
 /**
  * batchd's sample-configs/, unchanged (copied as they are into a throw-away config folder), loaded
@@ -26,6 +30,8 @@ describe("batchd's sample configs", () => {
     const etc = path.join(root, 'etc');
     cpSync(original('sample-configs'), etc, { recursive: true });
     mkdirSync(path.join(root, 'spool'));
+    // The project's example spool: its `command:` jobs must run with batchd's sample command type in force.
+    cpSync(EXAMPLE_SPOOL, path.join(root, 'spool'), { recursive: true });
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
         for (const line of chunk.toString().split('\n'))
@@ -83,11 +89,34 @@ describe("batchd's sample configs", () => {
         'manager.auth.static_salt',
         'manager.web_client.path',
         'manager.web_client.allowed_origin',
-        'storage.metric_records',
       ]),
     );
+    // It means what it meant in batchd: how long /batchd/monitor keeps its samples.
+    expect(notes).not.toContain('storage.metric_records');
+    expect(daemon.config.daemon.storage.metric_records).toBe(2);
     const salt = lines.find((l) => l.field === 'manager.auth.static_salt');
     expect(String(salt?.msg)).toContain('scrypt');
+  });
+
+  it("keeps the example spool's `command:` jobs running with batchd's sample command type in force", async () => {
+    const type = daemon.config.jobType('command');
+    expect(type?.template).toBe('$command $args'); // the sample's, not the built-in
+    const warning = lines.find((l) => l.level === 40 && String(l.msg).startsWith('jobtypes/command:'));
+    expect(String(warning?.msg)).toContain('inserted as shell code');
+    const spool = path.join(root, 'spool');
+    const hello = await waitFor(() => jobsIn(spool, 'default', 'done')[0], 30_000, 'hello.yaml to run');
+    expect(readLog(jobDir(spool, 'default', 'done', hello), 'stdout.log')).toBe(
+      `hello from batchd on ${hostname()}\n`,
+    );
+    // batchd's own way to submit to its sample type: both parameters, inserted as written.
+    drop(spool, 'default', { type: 'command', params: { command: 'printf', args: "'%s-' a 'b c'" } });
+    const done = await waitFor(
+      () => (jobsIn(spool, 'default', 'done').length === 2 ? jobsIn(spool, 'default', 'done') : undefined),
+      30_000,
+      'the batchd-style job to run',
+    );
+    const outputs = done.map((id) => readLog(jobDir(spool, 'default', 'done', id), 'stdout.log'));
+    expect(outputs).toContain('a-b c-');
   });
 
   it("reads client.yaml with the client's loader", async () => {

@@ -67,7 +67,7 @@ describe('interrupted runs', () => {
     for (const id of interrupted) {
       const record = readState(env.spool, 'default', 'done', id);
       expect(record.interruptions, id).toBe(1);
-      expect(record.retries, id).toBe(1); // the interrupted attempt used no retry
+      expect(record.retries, id).toBe(0); // the interrupted attempt used no retry
       expect(
         record.results.map((r) => r.outcome),
         id,

@@ -68,6 +68,7 @@ describe('retries (on_fail)', () => {
       'failed',
     ]);
     expect(state.history[2]?.reason).toBe('exit code 3; retry 1 of 2 (now)');
+    expect(state.retries).toBe(2);
     const dir = path.join(env.spool, 'default', 'failed', id.slice(0, 8), id);
     expect(readFileSync(path.join(dir, 'stdout.log'), 'utf8')).toBe('attempt 1\nattempt 2\nattempt 3\n');
   });
@@ -89,6 +90,16 @@ describe('retries (on_fail)', () => {
     const state = readState(env.spool, 'default', 'done', id);
     expect(state.results.map((r) => r.outcome)).toEqual(['exit-code', 'success']);
     expect(state.last).toMatchObject({ attempt: 2, outcome: 'success', exit_code: 0 });
+    expect(state.retries).toBe(1);
+  });
+
+  it('a job that succeeds at its first attempt records no retry in state.yaml', async () => {
+    env = makeDispatchEnv({ jobTypes: { flaky: shellType('retry') }, queues: { default: null } });
+    daemon = await startInProcess(env);
+    const id = await dropJob(env, 'default', { type: 'flaky', params: { code: 'true' } }, 'first-time');
+    await waitForState(env, id, 'done', 10_000);
+    const state = readState(env.spool, 'default', 'done', id);
+    expect({ attempts: state.attempts, retries: state.retries }).toEqual({ attempts: 1, retries: 0 });
   });
 
   it('retry now keeps the job’s place; retry later sends it to the back of the queue', async () => {

@@ -72,7 +72,7 @@ const markdownFiles = [
 // `batch` and `batchd` as `npm link` would put them on the PATH, pointing at this tree's build.
 const bin = mkdtempSync(path.join(tmpdir(), 'batchd-docs-bin-'));
 for (const [name, main] of [
-  ['batch', 'dist/daemon/cli/main.js'],
+  ['batch', 'dist/daemon/cli/batch.cjs'],
   ['batchd', 'dist/daemon/batchd.cjs'],
 ]) {
   writeFileSync(

@@ -126,6 +126,13 @@ export function jobDir(spool: string, queue: string, state: string, id: string):
     : path.join(spool, queue, state, id.slice(0, 8), id);
 }
 
+export interface BatchRecord {
+  controller: string;
+  id?: string;
+  state?: string;
+  reason?: string;
+}
+
 export interface StateFile {
   id: string;
   queue: string;
@@ -143,8 +150,16 @@ export interface StateFile {
     error?: string;
     started_at?: string;
     ended_at?: string;
+    /** A job run by a batch system (Slurm): its id there and how it saw the end. */
+    batch?: BatchRecord;
   };
-  results: { attempt: number; outcome: string; exit_code?: number | null; error?: string }[];
+  results: {
+    attempt: number;
+    outcome: string;
+    exit_code?: number | null;
+    error?: string;
+    batch?: BatchRecord;
+  }[];
   history: { from: string | null; to: string; queue?: string; reason: string }[];
 }
 

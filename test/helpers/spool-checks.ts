@@ -1,5 +1,7 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+
+import { parseDocument } from 'yaml';
 
 import { jobsIn } from './env.ts';
 
@@ -70,4 +72,43 @@ export function isAlive(pid: number): boolean {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Every file under `dir` (links not followed) whose bytes contain `needle`, but for hard links of
+ * `original` itself (a hard-linked drop or request is kept as it came): where a secret the daemon
+ * was not meant to read would show if it had been copied.
+ */
+export function copiesOf(dir: string, needle: string, original: string): string[] {
+  const found: string[] = [];
+  const { ino } = lstatSync(original);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...copiesOf(p, needle, original));
+    else if (entry.isFile()) {
+      const st = lstatSync(p);
+      if (st.ino !== ino && st.size < 1_000_000 && readFileSync(p).includes(needle)) found.push(p);
+    }
+  }
+  return found;
+}
+
+/** Characters YAML 1.2 does not allow raw in a file (and PyYAML refuses). */
+// eslint-disable-next-line no-control-regex
+export const NOT_YAML_PRINTABLE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]/;
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Why a file's bytes are not a valid YAML 1.2 document (UTF-8, printable, parsed without error). */
+export function yamlProblem(bytes: Buffer): string | undefined {
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    return 'not valid UTF-8';
+  }
+  const raw = NOT_YAML_PRINTABLE.exec(text);
+  if (raw !== null) return `a raw U+${raw[0].charCodeAt(0).toString(16).padStart(4, '0')} at ${raw.index}`;
+  const errors = parseDocument(text).errors;
+  return errors.length > 0 ? errors.map((e) => e.message).join('; ') : undefined;
 }

@@ -167,13 +167,13 @@ describe('Slurm client against a real single-node Slurm', () => {
 
     const found = await client.owned(signal);
     const live = found.filter((j) => j.status.phase === 'pending' || j.status.phase === 'running');
-    expect(live.map((j) => [j.jobId, j.slurmId]).sort()).toEqual(
+    expect(live.map((j) => [j.jobId, j.id]).sort()).toEqual(
       [
         ['job-r1', submitted[0]],
         ['job-r2', submitted[1]],
       ].sort(),
     );
-    expect(found.map((j) => j.slurmId)).not.toContain(foreign);
+    expect(found.map((j) => j.id)).not.toContain(foreign);
     await client.cancel([...submitted, foreign], signal);
   });
 

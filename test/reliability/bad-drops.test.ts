@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../daemon/errors.ts';
 import type { DaemonProcess } from '../helpers/daemon-process.ts';
 import { drop, jobsIn, makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
+import { yamlProblem } from '../helpers/spool-checks.ts';
 import { queuesOf } from './audit.ts';
 import { CORPUS_TYPES, type DropCase, handWritten, MAX_FILE, MAX_TASK, mutations } from './corpus.ts';
 import { killMarked, listAll, SEED, startMarked } from './harness.ts';
@@ -148,7 +149,12 @@ describe('a corpus of bad drops against a live daemon', () => {
       const name = shown(c);
       const f = found.get(name);
       const where = f === undefined ? describeLeft(incoming, name) : '';
-      if (c.expect === 'accepted' || c.expect === 'either') {
+      if (c.expect === 'either') {
+        if (f === undefined || (f.rejected === undefined && f.accepted.length === 0))
+          problems.push(`${JSON.stringify(name)}: neither refused nor accepted (${where})`);
+        continue;
+      }
+      if (c.expect === 'accepted') {
         if (f === undefined || f.accepted.length === 0)
           problems.push(`${JSON.stringify(name)}: not accepted (${f?.rejected?.report?.message ?? where})`);
         continue;
@@ -218,6 +224,17 @@ describe('a corpus of bad drops against a live daemon', () => {
     console.log(`mutations: ${refused} refused, ${mutated.length - refused} accepted (seed ${SEED})`);
     expect(problems).toEqual([]);
     expect(refused).toBeGreaterThan(mutated.length / 2);
+  });
+
+  it('writes every error file as valid YAML, whatever bytes the drops and their names hold', () => {
+    const rejected = path.join(env.spool, 'default', 'rejected');
+    const reports = listAll(rejected).filter((e) => e.endsWith('.error.yaml'));
+    expect(reports.length).toBeGreaterThan(hand.length / 2);
+    const invalid = reports.flatMap((e) => {
+      const problem = yamlProblem(readFileSync(path.join(rejected, e)));
+      return problem === undefined ? [] : [`${JSON.stringify(e)}: ${problem}`];
+    });
+    expect(invalid).toEqual([]);
   });
 
   it('leaves nothing behind in incoming/, stays alive, and still runs a valid job', async () => {

@@ -5,7 +5,15 @@ import type { DaemonProcess } from '../helpers/daemon-process.ts';
 import { findJob, makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
 import { CORPUS_TYPES } from './corpus.ts';
 import { killMarked, SEED, startMarked } from './harness.ts';
-import { fuzzedRequests, type HttpAnswer, type HttpCase, handWrittenRequests, send } from './http-corpus.ts';
+import { writeUsersFile } from '../api/api-helpers.ts';
+import {
+  fuzzedRequests,
+  type HttpAnswer,
+  type HttpCase,
+  handWrittenRequests,
+  perJobRequests,
+  send,
+} from './http-corpus.ts';
 
 /**
  * Bad HTTP requests against a live daemon (its API on a free loopback port, authentication off):
@@ -109,6 +117,100 @@ describe('a corpus of bad HTTP requests against a live daemon', () => {
         .records()
         .filter((r) => typeof r.level === 'number' && r.level >= 50 && r.msg === 'request failed'),
     ).toEqual([]);
+  });
+});
+
+/**
+ * With authentication on, a job of a queue the caller may not view must not show through any
+ * per-job request: each is answered exactly as for an id that no queue holds.
+ */
+describe('per-job requests about a job the caller may not view, against a live daemon', () => {
+  let env: TestEnv;
+  let daemon: DaemonProcess;
+  let base: string;
+  const password = 'corpus-password';
+  const basic = (user: string): Record<string, string> => ({
+    authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+  });
+
+  beforeAll(async () => {
+    env = makeEnv({
+      queues: { default: null, hidden: { enabled: false }, mine: { enabled: false } },
+      config: {
+        manager: { enabled: true, port: 0, host: '127.0.0.1', auth: { basic: true, token: false } },
+      },
+    });
+    await writeUsersFile(
+      env.etc,
+      [
+        { name: 'root', grants: [{ permission: 'SuperUser' }] },
+        {
+          name: 'alice',
+          grants: ['CreateJobs', 'ViewJobs', 'ManageJobs'].map((permission) => ({
+            permission: permission as 'CreateJobs',
+            queue_name: 'mine',
+          })),
+        },
+      ],
+      password,
+    );
+    daemon = await startMarked(env);
+    base = await waitFor(
+      () =>
+        daemon
+          .records()
+          .find((r) => typeof r.url === 'string' && String(r.msg).includes('HTTP API listening'))?.url as
+          string | undefined,
+      20_000,
+      'the API to listen',
+    );
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    if (env !== undefined) killMarked(env.root);
+    env?.cleanup();
+  });
+
+  it('answers each per-job request about a hidden job as about one that does not exist', async () => {
+    const submit = async (queue: string, user: string): Promise<string> => {
+      const answer = await send(base, {
+        method: 'POST',
+        path: `/queue/${queue}`,
+        headers: { 'content-type': 'application/json', ...basic(user) },
+        body: JSON.stringify({ type: 'command', command: 'true' }),
+      });
+      expect(answer.status, answer.text).toBe(201);
+      return answer.json?.jobs?.[0] ?? '';
+    };
+    const hidden = await submit('hidden', 'root');
+    const own = await submit('mine', 'alice');
+    const missing = hidden.replace(/.{6}$/, 'zzzzzz');
+    const ask = async (c: HttpCase, id: string): Promise<HttpAnswer> => {
+      const answer = await send(base, { ...c, headers: { ...c.headers, ...basic('alice') } });
+      return { ...answer, text: answer.text.replaceAll(id, 'ID') };
+    };
+    const problems: string[] = [];
+    const hiddenCases = perJobRequests(hidden);
+    const missingCases = perJobRequests(missing);
+    for (const [i, c] of hiddenCases.entries()) {
+      const other = missingCases[i] as HttpCase;
+      const [a, b] = [await ask(c, hidden), await ask(other, missing)];
+      problems.push(...judge(c, a), ...judge(other, b));
+      if (a.status !== b.status || a.text !== b.text)
+        problems.push(`${c.label}: hidden ${a.status} ${a.text} / missing ${b.status} ${b.text}`);
+    }
+    expect(problems).toEqual([]);
+    expect(hiddenCases.length).toBeGreaterThanOrEqual(20);
+    // Her own job she sees; root sees the hidden one; the hidden job is untouched.
+    expect((await send(base, { method: 'GET', path: `/job/${own}`, headers: basic('alice') })).status).toBe(
+      200,
+    );
+    const seen = await send(base, { method: 'GET', path: `/job/${hidden}`, headers: basic('root') });
+    expect(seen.status).toBe(200);
+    expect(JSON.parse(seen.text)).toMatchObject({ status: 'queued', priority: 0, notes: null });
+    expect(findJob(env.spool, hidden)).toEqual([{ queue: 'hidden', state: 'queued' }]);
+    expect(daemon.child.exitCode).toBeNull();
   });
 });
 

@@ -143,6 +143,8 @@ export function handWritten(): DropCase[] {
     text('top-number.yaml', '42\n', INVALID, /Expected object/, '42'),
     text('top-bool.yaml', 'true\n', INVALID, /Expected object/),
     text('top-list.yaml', '- type: typed\n- type: typed\n', INVALID, /Expected object/, 'array'),
+    // A job of the queue's type, `command`, without its command (the corpus's own `command` type
+    // prints its parameter, so config/command-type.ts leaves it a required String).
     text('top-empty-map.yaml', '{}\n', INVALID, 'command', /Missing parameter "command"/),
     text('top-empty-list.json', '[]\n', INVALID, /Expected object/),
     text('top-json-list.json', '[{"type": "typed", "params": {"s": "a"}}]\n', INVALID, /Expected object/),
@@ -323,6 +325,17 @@ export function handWritten(): DropCase[] {
     param('input-empty', 'in', '""', /file path/),
     param('input-bool', 'in', 'true', /file path/),
     param('input-long', 'in', `/${'p'.repeat(5000)}`, /4096/),
+    // Jobs here run on this machine: an InputFile must be a regular file when the job is accepted.
+    param(
+      'input-missing',
+      'in',
+      '/nonexistent/batchd-corpus-input',
+      '"/nonexistent/batchd-corpus-input" does not exist',
+    ),
+    param('input-folder', 'in', '/etc', /is a folder/),
+    param('input-device', 'in', '/dev/zero', /is a device/),
+    param('input-relative', 'in', 'relative.txt', /relative path/),
+    param('input-list-one-missing', 'in', '[/etc/hostname, /nonexistent/b]', 'params.in.1'),
     param('output-empty', 'out', '""', /file path/),
     param('output-bool', 'out', 'false', /file path/),
     param('string-map', 's', '{nested: map}', 'params.s'),
@@ -546,6 +559,12 @@ export function handWritten(): DropCase[] {
         void linkSync(write(path.join(s, 'linked-secret.yaml'), `${VALID}secret_field: hunter2\n`), t),
       expect: { code: INVALID, mentions: [/hard links/, /^(?![\s\S]*hunter2)/] },
     },
+    {
+      // A syntax error quotes the line it is on: a hard-linked drop's is never quoted.
+      name: 'special-hardlink-syntax.yaml',
+      make: (t, s) => void linkSync(write(path.join(s, 'linked-syntax.yaml'), 'type: [hunter2\n'), t),
+      expect: { code: SYNTAX, mentions: [/hard links/, /^(?![\s\S]*hunter2)/] },
+    },
     // Control characters in what the error quotes: escaped, so the error file stays valid YAML.
     text(
       'ctl-chars-key.json',
@@ -558,6 +577,35 @@ export function handWritten(): DropCase[] {
       JSON.stringify({ type: 'typed', params: { s: 'a' }, ['x'.repeat(5000)]: 1 }),
       INVALID,
       /…/,
+    ),
+    // Names and keys an error file quotes as they are: raw C0/C1 controls, DEL, non-characters,
+    // a lone surrogate, NUL and invalid UTF-8 (each error file is parsed back by the test).
+    text('ctl-name-\x01\x1b[31m.yaml', 'type: [\n', SYNTAX, 'YAML syntax'),
+    text('ctl-name-\x7f\x85\x9b.yaml', 'type: [\n', SYNTAX, 'YAML syntax'),
+    text('ctl-name-\ufffe\uffff.yaml', 'type: nosuch\n', 'UNKNOWN_TYPE', 'nosuch'),
+    text(
+      'ctl-raw-controls.yaml',
+      'type: typed\nparams:\n  s: a\x01\x02\x1b[2J\x7f\x85b\n  "bo\x01gus\x7f\ufffe": 1\n',
+      INVALID,
+      'params.bo',
+    ),
+    text('ctl-nonchar-type.yaml', 'type: ty\ufffeped\n', INVALID, 'type'),
+    text(
+      'ctl-surrogate-key.json',
+      '{"type": "typed", "params": {"s": "a", "k\\ud800": 1}}',
+      INVALID,
+      'params.k',
+    ),
+    bytes('ctl-nul-value.yaml', Buffer.from('type: typed\nparams:\n  s: a\0b\n'), 'DROP_BINARY', /NUL/),
+    bytes(
+      'ctl-invalid-utf8-key.yaml',
+      Buffer.concat([
+        Buffer.from('type: typed\nparams:\n  s: a\n  k'),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from(': 1\n'),
+      ]),
+      'DROP_BINARY',
+      /UTF-8/,
     ),
 
     // ---- names ----

@@ -189,6 +189,25 @@ export function handWrittenRequests(job: string): HttpCase[] {
     post('bool-maybe', typed({ b: 'maybe' }), 422, 'JOB_INVALID', 'params.b', /true or false/),
     post('choice-blue', typed({ c: 'blue' }), 422, 'JOB_INVALID', 'params.c', 'blue'),
     post('input-empty', typed({ in: '' }), 422, 'JOB_INVALID', 'params.in', /file path/),
+    // An InputFile of a job that runs here must be a regular file now (only its metadata is looked at).
+    post(
+      'input-missing',
+      typed({ in: '/nonexistent/batchd-input' }),
+      422,
+      'JOB_INVALID',
+      'params.in',
+      '"/nonexistent/batchd-input" does not exist',
+    ),
+    post('input-folder', typed({ in: '/etc' }), 422, 'JOB_INVALID', 'params.in', /is a folder/),
+    post('input-device', typed({ in: '/dev/zero' }), 422, 'JOB_INVALID', 'params.in', /is a device/),
+    post('input-relative', typed({ in: 'relative.txt' }), 422, 'JOB_INVALID', 'params.in', /relative path/),
+    post(
+      'input-task-one-missing',
+      typed({ in: ['/etc/hostname', '/nonexistent/b'] }),
+      422,
+      'JOB_INVALID',
+      'params.in.1',
+    ),
     post('string-nul', typed({ s: 'a\u0000b' }), 422, 'JOB_INVALID', 'params.s', /NUL/),
     post('task-too-many', typed({ i: { range: '1..1000' } }), 422, 'JOB_INVALID', '1000 jobs'),
     post('range-step-zero', typed({ i: { range: '3..3..0' } }), 422, 'JOB_INVALID', 'params.i', /step/),
@@ -428,6 +447,46 @@ export function handWrittenRequests(job: string): HttpCase[] {
     call('jobs-bad-limit', 'GET', '/queue/default/jobs?limit=-1', undefined, [400, 422], undefined, 'limit'),
     call('jobs-word-limit', 'GET', '/jobs?limit=abc', undefined, [400, 422], undefined, 'limit'),
     call('log-bad-stream', 'GET', `${J}/log?stream=stdin`, undefined, [400, 422], undefined, 'stream'),
+  ];
+}
+
+/**
+ * Every per-job request, with and without a body, about `id`: for a job of a queue the caller may
+ * not view, each must be answered exactly as for an id no queue holds (404, the same body).
+ */
+export function perJobRequests(id: string): HttpCase[] {
+  const J = `/job/${id}`;
+  const unknown: HttpCase['expect'] = { status: 404, code: 'UNKNOWN_JOB', mentions: ['No job'] };
+  const make = (label: string, method: string, path: string, body?: object | string): HttpCase => ({
+    label,
+    method,
+    path,
+    headers: body === undefined ? {} : JSON_TYPE,
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    expect: unknown,
+  });
+  return [
+    make('get', 'GET', J),
+    make('results', 'GET', `${J}/results`),
+    make('results-last', 'GET', `${J}/results/last`),
+    make('log', 'GET', `${J}/log`),
+    make('log-stderr', 'GET', `${J}/log?stream=stderr`),
+    make('log-follow', 'GET', `${J}/log?follow=1`),
+    make('log-bad-stream', 'GET', `${J}/log?stream=nosuch`),
+    make('outputs', 'GET', `${J}/outputs`),
+    make('output-file', 'GET', `${J}/outputs/result.txt`),
+    make('put-priority', 'PUT', J, { priority: 5 }),
+    make('put-first', 'PUT', J, { priority: 'first' }),
+    make('put-move', 'PUT', J, { move: 'default' }),
+    make('put-notes', 'PUT', J, { notes: 'x' }),
+    make('put-host', 'PUT', J, { host: '*' }),
+    make('put-empty', 'PUT', J, {}),
+    make('put-bad-json', 'PUT', J, '{'),
+    make('delete', 'DELETE', J),
+    make('cancel', 'POST', `${J}/cancel`),
+    make('retry', 'POST', `${J}/retry`),
+    make('pause', 'POST', `${J}/pause`),
+    make('resume', 'POST', `${J}/resume`),
   ];
 }
 

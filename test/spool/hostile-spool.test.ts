@@ -18,29 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
 import { drop, jobsIn, makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
-import { sleep } from '../helpers/spool-checks.ts';
-
-/**
- * Every file under `dir` (links not followed) whose bytes contain `needle`, but for hard links of
- * `original` itself (a hard-linked drop or request is kept as it came).
- */
-function copiesOf(dir: string, needle: string, original: string): string[] {
-  const found: string[] = [];
-  const { ino } = lstatSync(original);
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...copiesOf(p, needle, original));
-    else if (entry.isFile()) {
-      const st = lstatSync(p);
-      if (st.ino !== ino && st.size < 1_000_000 && readFileSync(p).includes(needle)) found.push(p);
-    }
-  }
-  return found;
-}
-
-/** Characters YAML 1.2 does not allow raw in a file (and PyYAML refuses). */
-// eslint-disable-next-line no-control-regex
-const NOT_YAML_PRINTABLE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]/;
+import { copiesOf, NOT_YAML_PRINTABLE, sleep } from '../helpers/spool-checks.ts';
 
 /**
  * One daemon (a separate process: a blocked read would hang the test runner too) in a spool where

@@ -6,6 +6,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -168,6 +169,10 @@ describe('acceptance journal', () => {
       const lines = readFileSync(segment, 'utf8').split('\n');
       writeFileSync(segment, [JSON.stringify(header), ...lines.slice(1)].join('\n'));
       expect(replayJournal(layout, [Q], silent).segments).toBe(0);
+      // A second old: a file's mtime has sub-millisecond precision and Date.now() does not, so a
+      // segment written this instant can look a fraction of a millisecond younger than "now".
+      const past = new Date(Date.now() - 1000);
+      utimesSync(segment, past, past);
       expect(replayJournal(layout, [Q], silent, 0)).toMatchObject({ segments: 1, recreated: 1 });
       expect(queuedIds()).toEqual([id]);
     } finally {

@@ -26,10 +26,10 @@ describe('SSH faults are recorded on the job; the daemon and other hosts carry o
       jobTypes: {
         hello: { template: 'echo hello from $where', params: [{ name: 'where', type: 'String' }] },
         once: {
-          // Sleeps on its first run only: the retry after the host comes back finishes at once.
+          // Sleeps on its first run only: the run after the host comes back finishes at once. No
+          // on_fail: a lost host is an interruption, not the job's failure, so it runs again anyway.
           template: ['if [ ! -e "$flag" ]; then touch "$flag"; sleep 319; fi', 'echo second run'],
           params: [{ name: 'flag', type: 'String' }],
-          on_fail: { retry: { when: 'now', count: 1 } },
           host_name: 'fragile',
         },
       },
@@ -181,23 +181,25 @@ describe('SSH faults are recorded on the job; the daemon and other hosts carry o
     expect(daemon.hosts.states.get('later').failures).toBe(2);
   });
 
-  it('a host whose sshd dies mid-job: the job records the lost connection and follows on_fail, the remote process is stopped, the host comes back after its back-off', async () => {
+  it('a host whose sshd dies mid-job: the attempt ends interrupted with the lost connection, the job is queued again (an interruption, not a retry), the remote process is stopped, the host comes back after its back-off', async () => {
     const flag = path.join(env.root, 'once-flag');
     const id = await dropJob(env, 'default', { type: 'once', params: { flag } }, 'dies-mid-job');
     await waitForProcess('sleep 319');
     fragile.kill();
     const other = await hello('good', 'while-fragile-is-down');
-    // on_fail retry: the attempt is recorded with its reason and the job goes back to queued/.
+    // Interrupted: the attempt is recorded with its reason and the job goes back to queued/.
     const first = await waitFor(() => {
       const where = findJob(env.spool, id)[0];
       if (where?.state !== 'queued') return undefined;
       const record = readState(env.spool, 'default', 'queued', id);
       return record.results.length === 1 ? record : undefined;
     });
-    expect(first.results[0]?.outcome).toBe('error');
+    expect(first.results[0]?.outcome).toBe('interrupted');
     expect(first.results[0]?.error).toMatch(
       /^host fragile: connection lost mid-job \(.+\); the host is marked down$/,
     );
+    expect(first.interruptions).toBe(1);
+    expect(first.retries).toBe(0);
     expect(hostState(daemon, 'fragile')).toBe('failed');
     // No end-of-file on the job's stdin any more: the wrapper killed the job.
     await waitForNoProcess('sleep 319', 5_000);
@@ -206,6 +208,7 @@ describe('SSH faults are recorded on the job; the daemon and other hosts carry o
     const { state, record, dir } = await finished(env, id, 20_000);
     expect(state).toBe('done');
     expect(record.attempts).toBe(2);
+    expect(record.interruptions).toBe(1);
     expect(log(dir, 'stdout.log')).toBe('second run\n');
     expect(hostState(daemon, 'fragile')).toBe('ready');
   });

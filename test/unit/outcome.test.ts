@@ -7,7 +7,7 @@ const onFail = (value: unknown): ReturnType<typeof onFailSchema.parse> => onFail
 
 describe('nextStep (where a job goes after an attempt)', () => {
   it('a success is done, whatever on_fail says', () => {
-    expect(nextStep('success', undefined, onFail({ retry: { count: 3 } }), 1)).toEqual({
+    expect(nextStep('success', undefined, onFail({ retry: { count: 3 } }), 0)).toEqual({
       to: 'done',
       toBack: false,
       reason: 'finished',
@@ -16,23 +16,24 @@ describe('nextStep (where a job goes after an attempt)', () => {
 
   it('on_fail continue: a failure is final', () => {
     for (const outcome of ['exit-code', 'signal', 'timeout', 'spawn-failed', 'error'] as const) {
-      expect(nextStep(outcome, 'why', onFail('continue'), 1)).toEqual({
+      expect(nextStep(outcome, 'why', onFail('continue'), 0)).toEqual({
         to: 'failed',
         toBack: false,
         reason: 'why',
       });
     }
-    expect(nextStep('exit-code', undefined, onFail(undefined), 1).reason).toBe('exit-code');
+    expect(nextStep('exit-code', undefined, onFail(undefined), 0).reason).toBe('exit-code');
   });
 
   it('on_fail retry (the short form): once, now', () => {
     expect(onFail('retry')).toEqual({ retry: { when: 'now', count: 1 } });
-    expect(nextStep('exit-code', 'exit code 1', onFail('retry'), 1)).toEqual({
+    expect(nextStep('exit-code', 'exit code 1', onFail('retry'), 0)).toEqual({
       to: 'queued',
       toBack: false,
       reason: 'exit code 1; retry 1 of 1 (now)',
+      retry: true,
     });
-    expect(nextStep('exit-code', 'exit code 1', onFail('retry'), 2)).toEqual({
+    expect(nextStep('exit-code', 'exit code 1', onFail('retry'), 1)).toEqual({
       to: 'failed',
       toBack: false,
       reason: 'exit code 1',
@@ -41,27 +42,29 @@ describe('nextStep (where a job goes after an attempt)', () => {
 
   it('retry now with a count: requeued in place until the count is used up', () => {
     const policy = onFail({ retry: { when: 'now', count: 3 } });
-    expect([1, 2, 3, 4].map((retries) => nextStep('timeout', 'timed out', policy, retries).to)).toEqual([
+    expect([0, 1, 2, 3].map((retries) => nextStep('timeout', 'timed out', policy, retries).to)).toEqual([
       'queued',
       'queued',
       'queued',
       'failed',
     ]);
-    expect(nextStep('timeout', 'timed out', policy, 3)).toEqual({
+    expect(nextStep('timeout', 'timed out', policy, 2)).toEqual({
       to: 'queued',
       toBack: false,
       reason: 'timed out; retry 3 of 3 (now)',
+      retry: true,
     });
   });
 
   it('retry later: requeued at the back of the queue', () => {
     const policy = onFail({ retry: { when: 'later', count: 2 } });
-    expect(nextStep('signal', 'killed by SIGKILL', policy, 2)).toEqual({
+    expect(nextStep('signal', 'killed by SIGKILL', policy, 1)).toEqual({
       to: 'queued',
       toBack: true,
       reason: 'killed by SIGKILL; retry 2 of 2 (later)',
+      retry: true,
     });
-    expect(nextStep('signal', 'killed by SIGKILL', policy, 3)).toEqual({
+    expect(nextStep('signal', 'killed by SIGKILL', policy, 2)).toEqual({
       to: 'failed',
       toBack: false,
       reason: 'killed by SIGKILL',

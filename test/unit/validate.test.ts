@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -18,8 +19,13 @@ afterAll(() => rmSync(etc, { recursive: true, force: true }));
 mkdirSync(path.join(etc, 'jobtypes'));
 const jobType = (name: string, body: unknown): void =>
   writeFileSync(path.join(etc, 'jobtypes', `${name}.yaml`), stringify(body));
+// The render type's input files, in its workdir (InputFile parameters of local jobs must exist).
+const inputs = path.join(etc, 'inputs');
+mkdirSync(inputs);
+for (const name of ['a', 'a.blend', 'b.blend']) writeFileSync(path.join(inputs, name), 'blend\n');
 jobType('render', {
   template: 'render $input $frame $quality',
+  workdir: inputs,
   params: [
     { name: 'input', type: 'InputFile' },
     { name: 'frame', type: 'Integer', min: 1 },
@@ -27,6 +33,8 @@ jobType('render', {
   ],
 });
 jobType('bare', { template: 'true' });
+// No workdir: its jobs run in a new folder of their own.
+jobType('count', { template: 'wc -l $file', params: [{ name: 'file', type: 'InputFile' }] });
 
 const log = pino({ level: 'silent' });
 const config = new ConfigStore(etc, new EventBus(() => undefined), log);
@@ -128,7 +136,7 @@ describe('validateJobText: problems name the file, the line and the field', () =
     const error = rejection('notes: hi\ntype: blender\n');
     expect(error.code).toBe('UNKNOWN_TYPE');
     expect(error.message).toBe(
-      'job.yaml, line 2, field type: Unknown job type "blender"; known types: bare, command, render',
+      'job.yaml, line 2, field type: Unknown job type "blender"; known types: bare, command, count, render',
     );
     expect(error.context).toMatchObject({ file: 'job.yaml', line: 2, field: 'type' });
   });
@@ -248,5 +256,62 @@ describe('validateJobText: tasks', () => {
   it('refuses a range with a step of 0, saying why', () => {
     const error = rejection('type: render\nparams:\n  input: a\n  frame: {range: "1..10..0"}\n');
     expect(error.problems[0]).toMatchObject({ line: 4, message: 'Expected a range step of at least 1' });
+  });
+});
+
+describe('validateJobText: InputFile parameters of jobs that run on this machine', () => {
+  const count = (file: string, extra = ''): string => `type: count\nparams:\n  file: ${file}\n${extra}`;
+
+  it('refuses a file that does not exist, naming the parameter, its line and the path', () => {
+    const missing = path.join(inputs, 'no-such.blend');
+    const error = rejection(count(missing));
+    expect(error.message).toBe(
+      `job.yaml, line 3, field params.file: Input file ${JSON.stringify(missing)} does not exist`,
+    );
+    expect(rejection(`type: render\nparams:\n  input: gone.blend\n  frame: 1\n`).problems[0]).toMatchObject({
+      field: 'params.input',
+      message: `Input file ${JSON.stringify(path.join(inputs, 'gone.blend'))} does not exist`,
+    });
+  });
+
+  it('refuses a FIFO, a folder or a device without opening it', () => {
+    const fifo = path.join(inputs, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    // Opening the FIFO would block this test forever: only its metadata may be looked at.
+    expect(rejection(count(fifo)).problems[0]?.message).toMatch(/is a named pipe; expected a regular file/);
+    expect(rejection(count(inputs)).problems[0]?.message).toMatch(/is a folder; expected a regular file/);
+    expect(rejection(count('/dev/null')).problems[0]?.message).toMatch(/is a device/);
+  });
+
+  it('refuses a relative path when the job runs in its own new folder', () => {
+    expect(rejection(count('a.blend')).problems[0]?.message).toMatch(/is a relative path.*absolute path/);
+  });
+
+  it('names each missing file of a task list at its element', () => {
+    const error = rejection('type: render\nparams:\n  input: [a.blend, gone.blend]\n  frame: 1\n');
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatchObject({ field: 'params.input.1', line: 3 });
+  });
+
+  it('accepts an existing regular file (through a symlink too)', () => {
+    const link = path.join(inputs, 'link.blend');
+    symlinkSync(path.join(inputs, 'a.blend'), link);
+    expect(validateJobText(count(path.join(inputs, 'a.blend')), ctx())[0]?.params.file).toBe(
+      path.join(inputs, 'a.blend'),
+    );
+    expect(validateJobText(count(link), ctx())).toHaveLength(1);
+  });
+
+  it('leaves to later the file of a job for another host, or one that waits for jobs or a time', () => {
+    const missing = path.join(inputs, 'made-later.blend');
+    expect(validateJobText(count(missing, 'host: render-box\n'), ctx())).toHaveLength(1);
+    const viaQueue = ctx({ queueSettings: queueSettingsSchema.parse({ host_name: 'render-box' }) });
+    expect(validateJobText(count(missing), viaQueue)).toHaveLength(1);
+    expect(validateJobText(count(missing, `after: [${EXISTING}]\n`), ctx())).toHaveLength(1);
+    expect(validateJobText(count(missing, 'not_before: 2999-01-01T00:00:00Z\n'), ctx())).toHaveLength(1);
+    // A start time already past does not wait: the file is checked now.
+    expect(rejection(count(missing, 'not_before: 2000-01-01T00:00:00Z\n')).problems[0]?.field).toBe(
+      'params.file',
+    );
   });
 });

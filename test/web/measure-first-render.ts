@@ -6,6 +6,11 @@
  *   npx tsx test/web/measure-first-render.ts [jobs=100000] [folder to keep the spool in]
  *
  * The spool is kept in the folder given (made once: accepting 100,000 jobs takes minutes).
+ *
+ * The floor, in the same run: the least any page can do to show those 50 jobs. A blank document of
+ * the daemon's origin whose one inline script fetches the same list and writes 50 table rows, served
+ * by the browser's own request interception (no daemon file, no module, no stylesheet). What the
+ * page costs beyond it is the page's own; what the floor costs beyond the API call is Chromium's.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +26,25 @@ const N = Number(process.argv[2] ?? 100_000);
 const ROOT = process.argv[3] ?? path.join(tmpdir(), `batchd-web-measure-${N}`);
 const QUEUE = 'deep';
 const ROUNDS = 5;
+const SETTLE_MS = 1000;
+
+const FLOOR_PAGE = (
+  list: string,
+): string => `<!doctype html><title>floor</title><table class="jobs"><tbody></tbody></table>
+<script>
+fetch(${JSON.stringify(list)}).then((r) => r.json()).then((d) => {
+  const body = document.querySelector('tbody');
+  for (const j of d.jobs) {
+    const tr = document.createElement('tr');
+    for (const v of [j.id, j.status, j.type, j.submitted_at]) {
+      const td = document.createElement('td');
+      td.textContent = String(v);
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+});
+</script>`;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
@@ -83,12 +107,18 @@ async function measure(): Promise<void> {
     const pageRequests: number[] = [];
     const repeat: number[] = [];
     const repeatBytes: number[] = [];
+    const floor: number[] = [];
+    // Each timed call starts after a pause: Chromium closing the last round's context takes the
+    // loaded machine's CPU for a while, which would otherwise be charged to whatever runs next.
+    const settle = (): Promise<void> => new Promise((r) => setTimeout(r, SETTLE_MS));
     for (let round = 0; round < ROUNDS + 1; round++) {
+      await settle();
       const t0 = performance.now();
       const body = await (await fetch(`${url}${list}`)).arrayBuffer();
       const ms = performance.now() - t0;
       apiBytes = body.byteLength;
       const watched = await browser.page();
+      await settle();
       const t1 = performance.now();
       await watched.page.goto(`${url}/#/jobs?queue=${QUEUE}`);
       await watched.page.locator('table.jobs tbody tr').nth(49).waitFor({ timeout: 120_000 });
@@ -107,13 +137,39 @@ async function measure(): Promise<void> {
            .reduce((sum, e) => sum + e.transferSize, 0)`,
       );
       await watched.context.close();
+      const bare = await browser.page();
+      await bare.page.route(`${url}/__floor.html`, (r) =>
+        r.fulfill({ status: 200, contentType: 'text/html', body: FLOOR_PAGE(list) }),
+      );
+      await settle();
+      const t3 = performance.now();
+      await bare.page.goto(`${url}/__floor.html`);
+      await bare.page.locator('table.jobs tbody tr').nth(49).waitFor({ timeout: 120_000 });
+      const fms = performance.now() - t3;
+      await bare.context.close();
       if (round === 0) continue;
+      floor.push(fms);
       repeat.push(rms);
       repeatBytes.push(rbytes); // warm-up: the daemon's caches and Chromium's first start
       api.push(ms);
       page.push(pms);
       pageBytes.push(bytes);
       pageRequests.push(watched.requests.length);
+    }
+    // Server-side sort: newest first, and a page from the middle by cursor: each should cost one page.
+    const timed = async (route: string): Promise<number> => {
+      const t0 = performance.now();
+      await (await fetch(`${url}${route}`)).arrayBuffer();
+      return performance.now() - t0;
+    };
+    // A cursor half-way through the queue, from the folder itself.
+    const ids = readdirSync(path.join(ROOT, 'spool', QUEUE, 'queued')).sort();
+    const cursor = ids[Math.floor(ids.length / 2)] ?? '';
+    const sorted = { newest: [] as number[], deepAsc: [] as number[], deepDesc: [] as number[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      sorted.newest.push(await timed(`${list}&sort=-submitted`));
+      sorted.deepAsc.push(await timed(`${list}&cursor=${cursor}`));
+      sorted.deepDesc.push(await timed(`${list}&cursor=${cursor}&sort=-submitted`));
     }
     const result = {
       queued: queuedCount(),
@@ -123,11 +179,22 @@ async function measure(): Promise<void> {
       pageBytes: median(pageBytes),
       pageRequests: median(pageRequests),
       ratioTime: Math.round((median(page) / median(api)) * 10) / 10,
+      floorFirstRenderMs: Math.round(median(floor)),
+      ratioFloorToApi: Math.round((median(floor) / median(api)) * 10) / 10,
+      ratioPageToFloor: Math.round((median(page) / median(floor)) * 100) / 100,
       ratioBytes: Math.round((median(pageBytes) / apiBytes) * 10) / 10,
       repeatVisitMs: Math.round(median(repeat)),
       repeatVisitTransferBytes: median(repeatBytes),
       ratioRepeatTime: Math.round((median(repeat) / median(api)) * 10) / 10,
-      rounds: { api: api.map(Math.round), page: page.map(Math.round), repeat: repeat.map(Math.round) },
+      apiNewestFirstMs: Math.round(median(sorted.newest) * 10) / 10,
+      apiPageAtHalfMs: Math.round(median(sorted.deepAsc) * 10) / 10,
+      apiNewestFirstAtHalfMs: Math.round(median(sorted.deepDesc) * 10) / 10,
+      rounds: {
+        api: api.map(Math.round),
+        page: page.map(Math.round),
+        floor: floor.map(Math.round),
+        repeat: repeat.map(Math.round),
+      },
     };
     console.log(JSON.stringify(result, null, 2));
   } finally {

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type { Page } from 'playwright-core';
@@ -8,11 +9,12 @@ import { writeUsersFile } from '../api/api-helpers.ts';
 import { basic, httpRequest } from '../api/http-client.ts';
 import type { DaemonProcess } from '../helpers/daemon-process.ts';
 import { makeEnv } from '../helpers/env.ts';
+import { freePort } from '../ssh/sshd.ts';
 import { bootDaemon, launch, type TestBrowser, type WatchedPage } from './browser.ts';
 
 const PASSWORD = 'web-page-test-password';
 const ROOT = basic('root', PASSWORD);
-/** Screenshots for a person to look at (never committed): set BATCHD_SCREENSHOTS=folder. */
+/** Screenshots for a person to look at, and for docs/web.md (docs/images): set BATCHD_SCREENSHOTS=folder. */
 const SHOTS = process.env.BATCHD_SCREENSHOTS;
 /** The page reacts within a second; a loaded 2-core machine (scrypt, a busy dispatcher) may take longer. */
 /** Evaluate an expression in the page (a string: the tests are type-checked without the DOM library). */
@@ -48,6 +50,13 @@ describe('the web page (Chromium against a real daemon)', () => {
         params: [{ name: 'n', type: 'Integer', min: 0, max: 100_000 }],
       },
       sleeper: { template: 'echo sleeping; sleep 60', params: [] },
+      render: {
+        template: 'mkdir -p outputs && echo "frame $n" > outputs/frame-$n.txt && echo "$n" > "$out"',
+        params: [
+          { name: 'n', type: 'Integer' },
+          { name: 'out', type: 'OutputFile', default: 'number.txt' },
+        ],
+      },
     },
   });
   let daemon: DaemonProcess | undefined;
@@ -89,6 +98,19 @@ describe('the web page (Chromium against a real daemon)', () => {
       ],
       PASSWORD,
     );
+    // A host nobody answers on: its connection failures are what the Hosts view shows.
+    const key = path.join(env.root, 'dead_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    writeFileSync(path.join(env.root, 'known_hosts'), '# none\n');
+    env.writeConfig('hosts/dead.yaml', {
+      host_name: '127.0.0.1',
+      port: await freePort(),
+      user_name: 'root',
+      private_key: key,
+      known_hosts: path.join(env.root, 'known_hosts'),
+      work_directory: path.join(env.root, 'remote'),
+      connect_timeout: 2,
+    });
     ({ proc: daemon, url } = await bootDaemon(env));
     browser = await launch();
     root = await browser.page();
@@ -233,16 +255,91 @@ describe('the web page (Chromium against a real daemon)', () => {
     await page.getByLabel('Text', { exact: true }).fill('needle');
     await page.getByRole('button', { name: 'Filter' }).click();
     await poll(() => rows.count()).toBe(3);
-    await page.getByRole('link', { name: /^Name/ }).click();
-    await poll(() => page.locator('th[aria-sort]').getAttribute('aria-sort')).toBe('ascending');
-    await page.getByRole('link', { name: /^Name/ }).click();
+    expect(await page.locator('th[aria-sort]').getAttribute('aria-sort')).toBe('ascending');
+    expect(await rows.locator('td.name').allTextContents()).toEqual(['needle 1', 'needle 2', 'needle 3']);
+    await page.getByRole('link', { name: /^Submitted/ }).click();
     await poll(() => page.locator('th[aria-sort]').getAttribute('aria-sort')).toBe('descending');
-    expect(await rows.locator('td.name').allTextContents()).toEqual(['needle 3', 'needle 2', 'needle 1']);
+    await poll(() => rows.locator('td.name').allTextContents()).toEqual(['needle 3', 'needle 2', 'needle 1']);
+    await page.getByRole('link', { name: /^Submitted/ }).click();
+    await poll(() => page.locator('th[aria-sort]').getAttribute('aria-sort')).toBe('ascending');
+    await poll(() => rows.locator('td.name').allTextContents()).toEqual(['needle 1', 'needle 2', 'needle 3']);
+
+    // Newest first is the server's order over every job, not this page's: its pages go back in time.
+    await page.goto(`${url}/#/jobs?queue=bulk&state=queued&sort=-submitted`);
+    await poll(() => rows.count()).toBe(50);
+    const newest = await rowIds(page);
+    expect(newest).toEqual([...newest].sort().reverse());
+    expect(newest.filter((id) => firstIds.includes(id))).toEqual([]);
+    expect(newest[0]).toBe(
+      ((await api('GET', '/queue/bulk/jobs?sort=-submitted&limit=1')) as { jobs: { id: string }[] }).jobs[0]
+        ?.id,
+    );
+    await page.getByRole('link', { name: 'Next →' }).click();
+    await poll(() => rows.first().getAttribute('data-id')).not.toBe(newest[0]);
+    const older = await rowIds(page);
+    expect(older.every((id) => id < (newest.at(-1) as string))).toBe(true);
 
     await page.goto(`${url}/#/jobs?queue=bulk&state=queued&type=square&limit=25`);
     await poll(() => rows.count()).toBe(25);
     expect(await rows.locator('td[data-label="Type"]').allTextContents()).toEqual(Array(25).fill('square'));
     await shot(page, 'jobs');
+  });
+
+  it("downloads a job's output file from its page, and a task's output files as one archive", async () => {
+    const { page } = root;
+    await api('POST', '/queue/default', {
+      type: 'render',
+      task: 'renders',
+      params: { n: { range: '1..3' } },
+    });
+    await poll(
+      async () => ((await api('GET', '/queue/default/task/renders')) as { resolved: boolean }).resolved,
+    ).toBe(true);
+    // Jobs made in the same millisecond sort by their random part: pick the task's first by its index.
+    const done = (await api('GET', '/queue/default/jobs?status=done&task=renders')) as {
+      jobs: { id: string; task_index: number }[];
+    };
+    const first = done.jobs.find((j) => j.task_index === 0);
+    await page.goto(`${url}/#/job/${first?.id}`);
+    const button = page.getByRole('button', { name: 'Download outputs/frame-1.txt' });
+    await button.waitFor();
+    expect(await page.locator('.panel.outputs li').allTextContents()).toEqual([
+      'Download outputs/frame-1.txt 8 B',
+      'Download number.txt 2 B · parameter out',
+    ]);
+    const [one] = await Promise.all([page.waitForEvent('download'), button.click()]);
+    expect(one.suggestedFilename()).toBe('frame-1.txt');
+    expect(readFileSync(await one.path(), 'utf8')).toBe('frame 1\n');
+    await shot(page, 'job-outputs');
+
+    await page.goto(`${url}/#/tasks?queue=default&task=renders`);
+    const collect = page
+      .locator('[data-task="renders"]')
+      .getByRole('button', { name: 'Collect output files' });
+    const [archive] = await Promise.all([page.waitForEvent('download'), collect.click()]);
+    expect(archive.suggestedFilename()).toBe('renders-outputs.tar');
+    const listed = execFileSync('tar', ['-tf', await archive.path()], { encoding: 'utf8' });
+    expect(listed.trim().split('\n')).toEqual([
+      '0/outputs/frame-1.txt',
+      '0/number.txt',
+      '1/outputs/frame-2.txt',
+      '1/number.txt',
+      '2/outputs/frame-3.txt',
+      '2/number.txt',
+    ]);
+  });
+
+  it("shows a host's state, its running jobs and its last error", async () => {
+    const { page } = root;
+    await submit('default', { type: 'echo', host: 'dead', params: { message: 'nowhere' } });
+    await page.goto(`${url}/#/hosts`);
+    const card = page.locator('article.card[data-host="dead"]');
+    await poll(() => card.locator('.badge').textContent()).toBe('failed');
+    await poll(() => card.locator('details.errors summary').textContent()).toContain('Last error');
+    expect(await card.locator('details.errors li').first().textContent()).toMatch(/ECONNREFUSED/);
+    expect(await card.locator('p.state').textContent()).toMatch(/ECONNREFUSED.* · since /);
+    expect(await card.textContent()).toContain('0 running jobs');
+    await shot(page, 'hosts');
   });
 
   it('a user without ManageJobs sees no job actions, and the API refuses a forged cancel', async () => {

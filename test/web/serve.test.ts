@@ -1,12 +1,16 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { HostInfo } from '../../daemon/protocol/config.ts';
 import type { JobPage } from '../../daemon/protocol/jobs.ts';
 import type { QueueInfo } from '../../daemon/protocol/queues.ts';
-import { type InProcessApi, startApi } from '../api/api-helpers.ts';
+import { freePort } from '../ssh/sshd.ts';
+import { eventually, type InProcessApi, startApi } from '../api/api-helpers.ts';
 
 /** A window that opens two hours from now (UTC), so the queue on it is closed now. */
 const opensHour = (new Date().getUTCHours() + 2) % 24;
@@ -46,6 +50,36 @@ describe('the daemon serves the web page', () => {
     const again = await t.request('GET', '/', { headers: { 'if-none-match': etag ?? '' } });
     expect(again.status).toBe(304);
     expect(await again.text()).toBe('');
+  });
+
+  it('serves each file gzipped to a client that takes gzip, with its own ETag, and as it is otherwise', async () => {
+    const onDisk = readFileSync(path.join(WEB, 'jobs.js'));
+    const zipped = await t.request('GET', '/ui/jobs.js', {
+      headers: { 'accept-encoding': 'gzip, deflate, br' },
+    });
+    expect(zipped.status).toBe(200);
+    expect(zipped.headers.get('content-encoding')).toBe('gzip');
+    expect(zipped.headers.get('vary')).toBe('Accept-Encoding');
+    const body = Buffer.from(await zipped.arrayBuffer());
+    expect(body.length).toBeLessThan(onDisk.length / 2);
+    expect(gunzipSync(body).equals(onDisk)).toBe(true);
+    const zippedTag = zipped.headers.get('etag') ?? '';
+
+    const plain = await t.request('GET', '/ui/jobs.js', {
+      headers: { 'accept-encoding': 'gzip;q=0, identity' },
+    });
+    expect(plain.headers.get('content-encoding')).toBeNull();
+    expect(Buffer.from(await plain.arrayBuffer()).equals(onDisk)).toBe(true);
+    const plainTag = plain.headers.get('etag') ?? '';
+    expect(plainTag).not.toBe(zippedTag);
+
+    // A revalidation answers 304 for the encoding asked for, and sends the file for the other.
+    const again = { 'accept-encoding': 'gzip', 'if-none-match': zippedTag };
+    expect((await t.request('GET', '/ui/jobs.js', { headers: again })).status).toBe(304);
+    const other = { 'if-none-match': zippedTag };
+    expect((await t.request('GET', '/ui/jobs.js', { headers: other })).status).toBe(200);
+    const list = { 'accept-encoding': 'gzip', 'if-none-match': `"stale", ${zippedTag}` };
+    expect((await t.request('GET', '/ui/jobs.js', { headers: list })).status).toBe(304);
   });
 
   it('serves the assets under /ui/ with their content types, and nothing else', async () => {
@@ -106,5 +140,85 @@ describe('the daemon serves the web page', () => {
     // Messages are matched as text too.
     expect((await list('q=4')).jobs.map((j) => j.params.message)).toContain('4');
     expect((await t.json('GET', '/queue/held/jobs?type=no%20such')).status).toBe(400);
+  });
+
+  it('sorts the job list newest first on the server, and the cursor pages through all of it either way', async () => {
+    const queue = 'held';
+    for (let i = 0; i < 3; i++)
+      expect(
+        (
+          await t.request('POST', `/queue/${queue}`, {
+            body: { type: 'echo', task: `sorted${i}`, params: { message: { range: '1..4' } } },
+          })
+        ).status,
+      ).toBe(201);
+    const all = async (query: string, limit: number): Promise<string[]> => {
+      const ids: string[] = [];
+      let cursor = '';
+      for (let pages = 0; pages < 100; pages++) {
+        const page = (
+          await t.json<JobPage>(
+            'GET',
+            `/queue/${queue}/jobs?${query}&limit=${limit}${cursor && `&cursor=${cursor}`}`,
+          )
+        ).body;
+        ids.push(...page.jobs.map((j) => j.id));
+        if (page.next_cursor === null) return ids;
+        cursor = page.next_cursor;
+      }
+      throw new Error('more than 100 pages');
+    };
+    const oldestFirst = await all('sort=submitted', 1000);
+    expect(oldestFirst.length).toBeGreaterThanOrEqual(12);
+    expect(oldestFirst).toEqual([...oldestFirst].sort());
+    expect(await all('', 5)).toEqual(oldestFirst);
+    expect(await all('sort=-submitted', 5)).toEqual([...oldestFirst].reverse());
+    expect(await all('sort=-submitted', 1)).toEqual([...oldestFirst].reverse());
+    // With a filter, and over every queue.
+    const task1 = (await all('task=sorted1', 100)).reverse();
+    expect(await all('task=sorted1&sort=-submitted', 3)).toEqual(task1);
+    const everywhere = (await t.json<JobPage>('GET', '/jobs?sort=-submitted&limit=3')).body.jobs;
+    expect(everywhere.map((j) => j.id)).toEqual(oldestFirst.slice(-3).reverse());
+    expect((await t.json('GET', `/queue/${queue}/jobs?sort=name`)).status).toBe(400);
+  });
+
+  it("reports a failing host's state, since when, and its last errors", async () => {
+    const port = await freePort(); // nothing listens there: every connection is refused
+    const key = path.join(t.env.root, 'dead_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    writeFileSync(path.join(t.env.root, 'known_hosts'), '# none\n');
+    t.env.writeConfig('hosts/dead.yaml', {
+      host_name: '127.0.0.1',
+      port,
+      user_name: 'root',
+      private_key: key,
+      known_hosts: path.join(t.env.root, 'known_hosts'),
+      work_directory: path.join(t.env.root, 'remote'),
+      connect_timeout: 2,
+      backoff: { initial: 0.2, max: 0.4 },
+    });
+    await eventually(async () =>
+      (await t.json<HostInfo[]>('GET', '/host')).body.some((h) => h.name === 'dead'),
+    );
+    // Two jobs, one after the other's failure: two connection failures, one error each.
+    const errorsOf = async (n: number) =>
+      eventually(async () => {
+        const host = (await t.json<HostInfo[]>('GET', '/host')).body.find((h) => h.name === 'dead');
+        return (host?.errors?.length ?? 0) >= n && host;
+      }, 30_000);
+    for (const n of [1, 2]) {
+      const job = { type: 'echo', host: 'dead', params: { message: `never ${n}` } };
+      expect((await t.request('POST', '/queue/default', { body: job })).status).toBe(201);
+      await errorsOf(n);
+      await new Promise((r) => setTimeout(r, 500)); // the host's back-off (0.2 s) is over
+    }
+    const dead = await errorsOf(2);
+    expect(dead.state).toBe('failed');
+    expect(dead.reason).toMatch(/ECONNREFUSED|refused/i);
+    expect(Date.parse(dead.since ?? '')).toBeGreaterThan(Date.now() - 60_000);
+    expect(dead.errors?.[0]?.reason).toMatch(/ECONNREFUSED|refused/i);
+    expect(dead.errors?.length).toBeLessThanOrEqual(5);
+    const times = (dead.errors ?? []).map((e) => Date.parse(e.at));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 });

@@ -48,11 +48,6 @@ const NOTES: { field: string; present: (c: DaemonConfig) => boolean; note: strin
     present: (c) => c.logging.filter !== undefined,
     note: "batchd's per-module log levels; ignored: logging.level applies to every module",
   },
-  {
-    field: 'storage.metric_records',
-    present: (c) => c.storage.metric_records !== undefined,
-    note: "batchd's retention of stored metrics; ignored: /batchd/monitor keeps the last hour in memory",
-  },
 ];
 
 function top(config: DaemonConfig, key: string): boolean {

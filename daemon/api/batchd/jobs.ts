@@ -1,15 +1,15 @@
 import type { Hono } from 'hono';
 
 import { BatchdError } from '../../errors.ts';
-import type { AttemptResult, JobInfo } from '../../protocol/jobs.ts';
+import { isFinished, type JobStateName } from '../../jobs/status.ts';
+import type { AttemptResult, ControlResponse, JobInfo } from '../../protocol/jobs.ts';
 import type { ApiEnv } from '../context.ts';
-import { batchdBody, done, type Face, type FaceCtx, jobIdOf } from './face.ts';
-import { type BatchdResult, toBatchdJob, toResults } from './wire.ts';
+import { batchdBody, done, type Face, type FaceCtx, jobIdOf, pick } from './face.ts';
+import { QueueSeqs } from './seq.ts';
+import { BATCHD_STATUSES, type BatchdResult, STATUS_OF_STATE, toBatchdJob, toResults } from './wire.ts';
 
 /** `/job/:id` (id = the job's number): batchd's JobInfo merged with the last result, results, changes, delete. */
 export function registerBatchdJobs(app: Hono<ApiEnv>, face: Face): void {
-  const { native } = face;
-
   app.get('/job/:id', async (c) => {
     const { job, results } = await jobWithResults(face, c, jobIdOf(face, c.req.param('id')));
     const last = results.at(-1);
@@ -38,47 +38,103 @@ export function registerBatchdJobs(app: Hono<ApiEnv>, face: Face): void {
   });
 
   app.put('/job/:id', async (c) => {
-    const id = jobIdOf(face, c.req.param('id'));
-    const body = await batchdBody(face, c);
-    for (const change of toNativeChanges(body)) {
-      if (change.kind === 'retry') await native.call(c, 'POST', `/job/${id}/retry`);
-      else await native.call(c, 'PUT', `/job/${id}`, change.body);
-    }
+    await changeJob(face, c, jobIdOf(face, c.req.param('id')), await batchdBody(face, c));
     return done(c);
   });
 
   app.delete('/job/:id', async (c) => {
-    await native.call(c, 'DELETE', `/job/${jobIdOf(face, c.req.param('id'))}`);
+    await deleteJob(face, c, jobIdOf(face, c.req.param('id')));
     return done(c);
   });
 }
 
-type NativeChange = { kind: 'update'; body: Record<string, unknown> } | { kind: 'retry' };
+/**
+ * batchd deleted a job's row whatever its status. A finished job's folder is deleted (the native
+ * `POST /job/:id/delete`); a queued one is cancelled and then deleted, so it is gone as in batchd;
+ * a running one is cancelled (stopped) and stays, as a cancelled job, since its process is still
+ * being stopped (batchd let it run on with no row).
+ */
+export async function deleteJob(face: Face, c: FaceCtx, id: string): Promise<void> {
+  const { native } = face;
+  const job = await native.call<JobInfo>(c, 'GET', `/job/${id}`);
+  if (!isFinished(job.status)) {
+    const cancel = await native.call<ControlResponse>(c, 'DELETE', `/job/${id}`);
+    if (cancel.result !== 'cancelled') return;
+  }
+  await native.call(c, 'POST', `/job/${id}/delete`);
+}
 
 /**
- * batchd's `PUT /job/:id`: `{priority}`, `{move}`, or a partial update of queue_name, status,
- * host_name, notes and start_time. Status "New" queues a failed or cancelled job again (the native
- * retry); batchd's Postponed and Waiting have no counterpart and are refused.
+ * batchd's `PUT /job/:id` (Data.hs JobUpdate): `{priority}`, `{move}`, or a partial update of
+ * queue_name, status, host_name, notes and start_time, as the CLI's `batch job ID -s/-h/-n/--at/-m/-p`
+ * sends them. Each part goes to the native route that does it, with the caller's permissions.
  */
-function toNativeChanges(body: Record<string, unknown>): NativeChange[] {
-  if (body.priority !== undefined) return [{ kind: 'update', body: { priority: body.priority } }];
-  if (body.move !== undefined) return [{ kind: 'update', body: { move: body.move } }];
-  const changes: NativeChange[] = [];
-  if (body.status !== undefined) {
-    if (body.status !== 'New')
+async function changeJob(face: Face, c: FaceCtx, id: string, body: Record<string, unknown>): Promise<void> {
+  const { native } = face;
+  const update = (change: Record<string, unknown>): Promise<unknown> =>
+    native.call(c, 'PUT', `/job/${id}`, change);
+  if (body.priority !== undefined) {
+    await update({ priority: body.priority });
+    return;
+  }
+  if (body.move !== undefined) {
+    await update({ move: body.move });
+    return;
+  }
+  // A field given as null clears it (batchd's parseUpdateMaybe / parseUpdateStar).
+  const fields = pick(body, ['host_name', 'notes', 'start_time']);
+  const hasFields = Object.keys(fields).length > 0;
+  if (body.status === undefined && !hasFields && body.queue_name === undefined)
+    throw new BatchdError('REQUEST_INVALID', 'Nothing to change in the request body');
+  const step =
+    body.status === undefined
+      ? 'none'
+      : statusStep(id, body.status, (await native.call<JobInfo>(c, 'GET', `/job/${id}`)).status);
+  // A job queued again takes the other changes as a queued job; one to be cancelled takes them first.
+  if (step === 'retry') await native.call(c, 'POST', `/job/${id}/retry`);
+  if (hasFields) await update(fields);
+  if (body.queue_name !== undefined) await update({ move: body.queue_name });
+  if (step === 'cancel') await native.call(c, 'DELETE', `/job/${id}`);
+}
+
+/**
+ * What setting batchd's status means here. New queues a failed (or cancelled) job again; Failed
+ * cancels a queued or running one (it then shows as Failed); a status the job has already is no
+ * change. Done and Processing come only from running the job, and Waiting and Postponed do not
+ * occur here, so those are refused with what to do instead.
+ */
+function statusStep(id: string, wanted: unknown, state: JobStateName): 'none' | 'retry' | 'cancel' {
+  if (typeof wanted !== 'string' || !(BATCHD_STATUSES as readonly string[]).includes(wanted))
+    throw new BatchdError(
+      'REQUEST_INVALID',
+      `Invalid status ${JSON.stringify(wanted)}: expected one of ${BATCHD_STATUSES.join(', ')}`,
+    );
+  const current = STATUS_OF_STATE[state];
+  if (wanted === current) return 'none';
+  switch (wanted) {
+    case 'New':
+      if (state === 'failed' || state === 'cancelled') return 'retry';
+      throw new BatchdError(
+        'CONFLICT',
+        `Job is ${current}: only a Failed job can be set to New here (a Done job is not run again; submit it anew)`,
+        { jobId: id },
+      );
+    case 'Failed':
+      if (state === 'queued' || state === 'running') return 'cancel';
+      throw new BatchdError(
+        'CONFLICT',
+        `Job is ${current}: only a New or Processing job can be set to Failed`,
+        {
+          jobId: id,
+        },
+      );
+    default:
       throw new BatchdError(
         'REQUEST_INVALID',
-        `Status ${JSON.stringify(body.status)} cannot be set here; only "New" (queue a failed job again)`,
+        `Status ${wanted} cannot be set here: Done and Processing come from running the job, Waiting and Postponed do not occur; set New (run a Failed job again) or Failed (cancel it)`,
+        { jobId: id },
       );
-    changes.push({ kind: 'retry' });
   }
-  const fields: Record<string, unknown> = {};
-  for (const f of ['host_name', 'notes', 'start_time'] as const)
-    if (body[f] !== undefined) fields[f] = body[f];
-  if (Object.keys(fields).length > 0) changes.push({ kind: 'update', body: fields });
-  if (body.queue_name !== undefined) changes.push({ kind: 'update', body: { move: body.queue_name } });
-  if (changes.length === 0) throw new BatchdError('REQUEST_INVALID', 'Nothing to change in the request body');
-  return changes;
 }
 
 /** A job in batchd's shape with its result rows (attempts, with the logs on the newest). */
@@ -96,7 +152,7 @@ async function jobWithResults(
   ]);
   const number = face.numbers.numberOf(id);
   return {
-    job: toBatchdJob(info, number),
+    job: toBatchdJob(info, number, new QueueSeqs(face).seqOf(info, number)),
     results: toResults(number, attempts, { stdout, stderr }, info.status === 'running'),
   };
 }

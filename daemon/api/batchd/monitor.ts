@@ -1,9 +1,12 @@
 import type { Hono } from 'hono';
 
+import { can, type Principal } from '../../auth/permissions.ts';
 import { BatchdError } from '../../errors.ts';
 import { JOB_STATES } from '../../jobs/status.ts';
+import type { Whoami } from '../../protocol/auth.ts';
 import type { ApiContext, ApiEnv } from '../context.ts';
 import type { Face, FaceCtx } from './face.ts';
+import { MetricHistory, metricRecord } from './monitor-history.ts';
 import { STATUS_OF_STATE } from './wire.ts';
 
 /** batchd's MetricRecord (its EKG samples as stored in its database). */
@@ -24,7 +27,7 @@ export interface MetricRecord {
 
 /** batchd's default dump_timeout. */
 const SAMPLE_EVERY_MS = 10_000;
-/** Samples kept in memory for `/monitor/.../query` (an hour; batchd kept them in its database). */
+/** Samples kept in memory for `/monitor/.../query` (an hour); older ones are read from the history files. */
 const KEPT_SAMPLES = 360;
 
 /**
@@ -36,10 +39,18 @@ const KEPT_SAMPLES = 360;
 export class MetricSampler {
   readonly #ctx: ApiContext;
   readonly #samples: MetricRecord[][] = [];
+  readonly #history: MetricHistory;
   readonly #timer: NodeJS.Timeout;
+  #day = '';
 
   constructor(ctx: ApiContext) {
     this.#ctx = ctx;
+    const { daemon } = ctx;
+    this.#history = new MetricHistory(
+      daemon.layout.root,
+      daemon.config.daemon.storage.metric_records,
+      daemon.log,
+    );
     this.#timer = setInterval(() => {
       this.refresh().catch((error: unknown) => ctx.daemon.log.warn({ err: error }, 'metric sample failed'));
     }, SAMPLE_EVERY_MS);
@@ -55,7 +66,7 @@ export class MetricSampler {
     const time = new Date().toISOString();
     const out: MetricRecord[] = [];
     const gauge = (name: string, value: number): void => {
-      out.push(record(name, time, 'g', value, null));
+      out.push(metricRecord(name, time, 'g', value, null));
     };
     const { daemon, counts, hostStates } = this.#ctx;
     const total = new Map<string, number>();
@@ -74,7 +85,7 @@ export class MetricSampler {
     for (const [status, n] of total) gauge(`batchd.jobs.${status}`, n);
     let active = 0;
     for (const [host, state] of [...hostStates].sort()) {
-      out.push(record(`batchd.host.${host}.status`, time, 'l', null, state));
+      out.push(metricRecord(`batchd.host.${host}.status`, time, 'l', null, state));
       if (state === 'ready' || state === 'busy') active++;
     }
     gauge('batchd.hosts.active', active);
@@ -97,14 +108,17 @@ export class MetricSampler {
       const key = `${status.slice(0, 1)}xx`;
       byClass.set(key, (byClass.get(key) ?? 0) + v.value);
     }
-    out.push(record('batchd.wai.request_count', time, 'c', all, null));
+    out.push(metricRecord('batchd.wai.request_count', time, 'c', all, null));
     for (const [cls, n] of [...byClass].sort())
-      out.push(record(`batchd.wai.response_status_${cls}`, time, 'c', n, null));
+      out.push(metricRecord(`batchd.wai.response_status_${cls}`, time, 'c', n, null));
     return out;
   }
 
-  /** Kept samples, oldest first, between two times. */
+  /** Kept samples, oldest first, between two times: from memory when it reaches back far enough. */
   between(from: number, to: number): MetricRecord[] {
+    const oldest = this.#samples[0]?.[0]?.time;
+    if (this.#history.keeps && (oldest === undefined || Date.parse(oldest) > from))
+      return this.#history.between(from, to);
     return this.#samples.flat().filter((r) => {
       const t = Date.parse(r.time);
       return t >= from && t <= to;
@@ -114,6 +128,12 @@ export class MetricSampler {
   #keep(records: MetricRecord[]): void {
     this.#samples.push(records);
     if (this.#samples.length > KEPT_SAMPLES) this.#samples.shift();
+    const day = records[0]?.time.slice(0, 10) ?? '';
+    if (day !== this.#day) {
+      this.#day = day;
+      this.#history.prune();
+    }
+    this.#history.append(records);
   }
 
   /** Take a sample now and keep it. */
@@ -126,29 +146,6 @@ export class MetricSampler {
     const newest = this.#samples.at(-1)?.[0]?.time;
     if (newest === undefined || Date.now() - Date.parse(newest) > SAMPLE_EVERY_MS / 2) await this.refresh();
   }
-}
-
-function record(
-  name: string,
-  time: string,
-  kind: 'c' | 'g' | 'l',
-  value: number | null,
-  text: string | null,
-): MetricRecord {
-  return {
-    name,
-    time,
-    daemon: 'Both',
-    kind,
-    value,
-    text,
-    mean: null,
-    variance: null,
-    count: null,
-    sum: null,
-    min: null,
-    max: null,
-  };
 }
 
 /** EKG's JSON tree: names split on dots, leaves `{type, val}`. */
@@ -196,12 +193,33 @@ function period(c: FaceCtx): { from: number; to: number } {
   return { from, to: parse('to', now) };
 }
 
-/** `/monitor/*`: any authenticated user (the native `/whoami` authenticates the caller). */
+/**
+ * Which metrics a caller sees, by the rule of the native `/metrics`: a queue's series with
+ * ViewQueues on that queue; sums over every queue and host states with ViewQueues on all queues;
+ * the daemon's own (heap, HTTP answers) for any user.
+ */
+export function visibleTo(principal: Principal): (name: string) => boolean {
+  if (can(principal, 'ViewQueues')) return () => true;
+  return (name) => {
+    const queue = QUEUE_METRIC.exec(name)?.[1];
+    if (queue !== undefined) return can(principal, 'ViewQueues', { queue });
+    return DAEMON_OWN.test(name);
+  };
+}
+
+/** `batchd.queue.<q>.jobs.<Status>`: the queue and the status. */
+const QUEUE_METRIC = /^batchd\.queue\.(.+)\.jobs\.([A-Za-z]+)$/;
+const DAEMON_OWN = /^(rts\.|batchd\.wai\.)/;
+
+/** `/monitor/*`: any authenticated user (the native `/whoami` authenticates the caller), each seeing what they may view. */
 export function registerBatchdMonitor(app: Hono<ApiEnv>, face: Face, sampler: MetricSampler): void {
-  const authenticated = (c: FaceCtx): Promise<unknown> => face.native.call(c, 'GET', '/whoami');
+  const viewer = async (c: FaceCtx): Promise<(name: string) => boolean> => {
+    const me = await face.native.call<Whoami>(c, 'GET', '/whoami');
+    return visibleTo({ name: me.name, superuser: me.superuser, grants: me.grants, via: me.via });
+  };
   const current = async (c: FaceCtx, prefix: string, view: string): Promise<Response> => {
-    await authenticated(c);
-    const records = (await sampler.sample()).filter((r) => r.name.startsWith(prefix));
+    const sees = await viewer(c);
+    const records = (await sampler.sample()).filter((r) => r.name.startsWith(prefix) && sees(r.name));
     if (view === 'plain') return c.json(records, 200);
     if (view === 'tree') return c.json(toTree(records), 200);
     throw new BatchdError('NOT_FOUND', `Not found: /monitor/.../current/${view}`);
@@ -211,31 +229,31 @@ export function registerBatchdMonitor(app: Hono<ApiEnv>, face: Face, sampler: Me
   app.get('/monitor/:prefix/current/:view', (c) => current(c, c.req.param('prefix'), c.req.param('view')));
 
   app.get('/monitor/jobs', async (c) => {
-    await authenticated(c);
+    const sees = await viewer(c);
     await sampler.fresh();
     const { from, to } = period(c);
     const rows = sampler.between(from, to).flatMap((r) => {
-      const m = /^batchd\.queue\.(.+)\.jobs\.([A-Za-z]+)$/.exec(r.name);
-      return m === null ? [] : [{ time: r.time, queue: m[1], status: m[2], jobs: r.value }];
+      const m = QUEUE_METRIC.exec(r.name);
+      return m === null || !sees(r.name) ? [] : [{ time: r.time, queue: m[1], status: m[2], jobs: r.value }];
     });
     return c.json(rows, 200);
   });
 
   app.get('/monitor/:name/last', async (c) => {
-    await authenticated(c);
+    const sees = await viewer(c);
     const name = c.req.param('name');
-    const found = (await sampler.sample()).filter((r) => r.name === name);
+    const found = (await sampler.sample()).filter((r) => r.name === name && sees(r.name));
     if (found.length === 0) throw new BatchdError('NOT_FOUND', `Metric not found: ${name}`);
     return c.json(toTree(found), 200);
   });
 
   app.get('/monitor/:prefix/query', async (c) => {
-    await authenticated(c);
+    const sees = await viewer(c);
     await sampler.fresh();
     const { from, to } = period(c);
     const prefix = c.req.param('prefix');
     return c.json(
-      sampler.between(from, to).filter((r) => r.name.startsWith(prefix)),
+      sampler.between(from, to).filter((r) => r.name.startsWith(prefix) && sees(r.name)),
       200,
     );
   });

@@ -5,8 +5,11 @@ import type { JobTypeInfo } from '../../protocol/config.ts';
 import type { JobPage, SubmitResponse } from '../../protocol/jobs.ts';
 import type { QueueInfo } from '../../protocol/queues.ts';
 import type { ApiEnv } from '../context.ts';
-import { batchdBody, done, type Face, type FaceCtx, jobIdOf, pick, seg } from './face.ts';
-import { statesOf, toBatchdJob, toBatchdType } from './wire.ts';
+import { batchdBody, done, type Face, type FaceCtx, pick, seg } from './face.ts';
+import { NativeRefusal } from './forward.ts';
+import { deleteJob } from './jobs.ts';
+import { QueueSeqs } from './seq.ts';
+import { type BatchdJob, statesOf, toBatchdJob, toBatchdType } from './wire.ts';
 
 /** batchd's Queue document. */
 const QUEUE_FIELDS = ['title', 'enabled', 'schedule_name', 'host_name', 'autostart_job_count'] as const;
@@ -64,28 +67,33 @@ export function registerBatchdQueues(app: Hono<ApiEnv>, face: Face): void {
   });
 
   app.get('/queue/:q/jobs', async (c) =>
-    c.json(await listJobs(face, c, `/queue/${seg(c.req.param('q'))}/jobs`, c.req.query('status')), 200),
+    c.json(
+      await listJobs(face, c, `/queue/${seg(c.req.param('q'))}/jobs`, c.req.query('status'), 'seq'),
+      200,
+    ),
   );
 
   app.post('/queue/:q', async (c) => {
-    const accepted = await native.call<SubmitResponse>(
-      c,
-      'POST',
-      `/queue/${seg(c.req.param('q'))}`,
-      toJobFile(await batchdBody(face, c)),
-    );
+    const body = await batchdBody(face, c);
+    const accepted = await native.call<SubmitResponse>(c, 'POST', `/queue/${seg(c.req.param('q'))}`, {
+      ...toJobFile(body),
+      params: await declaredParams(face, c, body.type, body.params),
+    });
     const first = accepted.jobs[0];
     if (first === undefined) throw new BatchdError('INTERNAL', 'The submission was accepted without a job');
     return c.json(face.numbers.numberOf(first), 200);
   });
 
-  // batchd deletes a job by its seq in the queue; seq is the job's number here.
+  // batchd deletes a job by its seq in the queue (seq.ts).
   app.delete('/queue/:q/:seq', async (c) => {
-    const id = jobIdOf(face, c.req.param('seq'));
+    const q = c.req.param('q');
+    const id = new QueueSeqs(face).jobOf(q, c.req.param('seq'));
     const job = await native.call<{ queue: string }>(c, 'GET', `/job/${id}`);
-    if (job.queue !== c.req.param('q'))
-      throw new BatchdError('UNKNOWN_JOB', `Job not found: ${c.req.param('seq')}`, { jobId: id });
-    await native.call(c, 'DELETE', `/job/${id}`);
+    if (job.queue !== q)
+      throw new BatchdError('UNKNOWN_JOB', `Job not found: ${c.req.param('seq')} in queue ${q}`, {
+        jobId: id,
+      });
+    await deleteJob(face, c, id);
     return done(c);
   });
 
@@ -109,7 +117,7 @@ export function registerBatchdQueues(app: Hono<ApiEnv>, face: Face): void {
     ),
   );
 
-  app.get('/jobs', async (c) => c.json(await listJobs(face, c, '/jobs', c.req.query('status')), 200));
+  app.get('/jobs', async (c) => c.json(await listJobs(face, c, '/jobs', c.req.query('status'), 'id'), 200));
 }
 
 /**
@@ -120,20 +128,43 @@ function toJobFile(body: Record<string, unknown>): Record<string, unknown> {
   const host = body.host_name;
   return {
     ...(body.type === undefined || body.type === null ? {} : { type: body.type }),
-    params: body.params ?? {},
     ...(typeof host === 'string' && host !== '*' && host !== '__default__' ? { host } : {}),
     ...(typeof body.notes === 'string' ? { notes: body.notes } : {}),
     ...(typeof body.start_time === 'string' ? { not_before: body.start_time } : {}),
   };
 }
 
-/** Every job of a listing (batchd has no pages), oldest first, in batchd's shape. */
+/**
+ * The parameters the job type declares. batchd stored any parameter a client sent and its template
+ * used those it named; the Blender add-on sends a `frame` that batchd's sample blender type does not
+ * declare. The native check refuses unknown parameters, so the ones the type does not declare are
+ * left out here, as batchd's template left them out. An unknown type is left to the native check.
+ */
+async function declaredParams(face: Face, c: FaceCtx, type: unknown, params: unknown): Promise<unknown> {
+  if (typeof type !== 'string' || params === null || typeof params !== 'object' || Array.isArray(params))
+    return params ?? {};
+  let info: JobTypeInfo;
+  try {
+    info = await face.native.call<JobTypeInfo>(c, 'GET', `/type/${seg(type)}`);
+  } catch (error) {
+    if (error instanceof NativeRefusal && error.status === 404) return params;
+    throw error;
+  }
+  const declared = new Set(info.params.map((p) => p.name));
+  return Object.fromEntries(Object.entries(params).filter(([name]) => declared.has(name)));
+}
+
+/**
+ * Every job of a listing (batchd has no pages) in batchd's shape and order: a queue's by seq, all
+ * queues' (`/jobs`) by id.
+ */
 async function listJobs(
   face: Face,
   c: FaceCtx,
   path: string,
   status: string | undefined,
-): Promise<unknown[]> {
+  order: 'seq' | 'id',
+): Promise<BatchdJob[]> {
   const states = statesOf(status);
   const jobs: JobPage['jobs'] = [];
   for (const state of states === 'all' ? ['all'] : states) {
@@ -150,5 +181,10 @@ async function listJobs(
   }
   jobs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const numbers = face.numbers.numbersOf(jobs.map((j) => j.id));
-  return jobs.map((j) => toBatchdJob(j, numbers.get(j.id) as number));
+  const seqs = new QueueSeqs(face);
+  const out = jobs.map((j) => {
+    const number = numbers.get(j.id) as number;
+    return toBatchdJob(j, number, seqs.seqOf(j, number));
+  });
+  return order === 'seq' ? out.sort((a, b) => a.seq - b.seq) : out;
 }

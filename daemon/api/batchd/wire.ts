@@ -64,13 +64,13 @@ export interface BatchdJob {
   params: Record<string, string>;
 }
 
-/** `seq` is the job's number: unique in its queue and growing with submission, as batchd's seq is until reordered. */
-export function toBatchdJob(job: JobInfo, number: number): BatchdJob {
+/** `seq` is the job's place in its queue (seq.ts). */
+export function toBatchdJob(job: JobInfo, number: number, seq: number): BatchdJob {
   return {
     id: number,
     queue: job.queue,
     type: job.type,
-    seq: number,
+    seq,
     user_name: job.user ?? 'anonymous',
     create_time: utc(job.submitted_at) as string,
     start_time: utc(job.not_before),

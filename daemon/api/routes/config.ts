@@ -104,5 +104,6 @@ function hostInfo(ctx: ApiContext, name: string): HostInfo {
     controller: hosts.host(name)?.controller ?? 'local',
     jobs: hosts.active(name),
     ...(status.since === 0 ? {} : { since: new Date(status.since).toISOString() }),
+    ...(hosts.states.errors(name).length === 0 ? {} : { errors: [...hosts.states.errors(name)] }),
   };
 }

@@ -28,7 +28,8 @@ export function registerEventRoutes(router: Router): void {
     {
       method: 'get',
       path: '/events',
-      summary: 'Server-Sent Events: job:accepted, job:transition, job:rejected, queue:changed, host:state',
+      summary:
+        'Server-Sent Events: job:accepted, job:transition, job:paused, job:resumed, job:rejected, queue:changed, host:state',
       tag: 'events',
       access: { kind: 'user', note: 'sees the events of the queues it may view' },
       responses: { 200: { description: 'An event stream', mime: 'text/event-stream' } },

@@ -20,8 +20,10 @@ import {
 } from '../../protocol/jobs.ts';
 import { writeFileAtomic } from '../../spool/atomic.ts';
 import type { JobLocation } from '../../spool/find.ts';
+import type { RequestVerb } from '../../spool/requests.ts';
 import { jobInfo, listJobs, readJob, readJobStateAt, readListing } from '../../views/jobs.ts';
 import type { ApiContext } from '../context.ts';
+import { deleteFinishedJob } from '../purge.ts';
 import { assertQueue } from '../queue-admin.ts';
 import { demand, type RouteInput, type Router } from '../route.ts';
 
@@ -63,12 +65,15 @@ export function registerJobRoutes(router: Router): void {
     },
     (input) => {
       // The hot read: use the location the access check found; look again only if the job moved since.
+      let info: JobInfo;
       try {
-        return input.c.json(jobInfo(jobOf(input), true));
+        info = jobInfo(jobOf(input), true);
       } catch (error) {
         if (errnoCode(error) !== 'ENOENT') throw error;
-        return input.c.json(readJob(daemon.layout, daemon.queues.names(), input.params.id).info);
+        info = readJob(daemon.layout, daemon.queues.names(), input.params.id).info;
       }
+      if (info.status !== 'queued') return input.c.json(info);
+      return input.c.json({ ...info, waiting: daemon.dispatcher.waitReason(info.id) ?? null });
     },
   );
 
@@ -141,12 +146,7 @@ export function registerJobRoutes(router: Router): void {
       `cancelled by ${input.principal.name} (API)`,
     );
     if (result === 'elsewhere') {
-      // Another dispatcher runs it: leave it the same request file a user would (spool/requests.ts).
-      writeFileAtomic(
-        path.join(daemon.layout.folder(job.queue, 'requests'), `${input.params.id}.cancel`),
-        `by ${input.principal.name} (API)\n`,
-        false,
-      );
+      leaveRequest(input.ctx, job.queue, input.params.id, 'cancel', input.principal.name);
       return input.c.json({ id: input.params.id, result: 'requested' as const }, 202);
     }
     return input.c.json({ id: input.params.id, result }, result === 'stopping' ? 202 : 200);
@@ -188,6 +188,27 @@ export function registerJobRoutes(router: Router): void {
   router.add(
     {
       method: 'post',
+      path: '/job/:id/delete',
+      summary:
+        "Delete a finished job (done, failed or cancelled): its folder, logs and history go (batchd's delete)",
+      tag: 'jobs',
+      access: { kind: 'job', permission: 'ManageJobs' },
+      params: jobParams,
+      responses: {
+        200: { description: 'Deleted', schema: z.object({ id: jobIdSchema, result: z.literal('deleted') }) },
+        404: { description: 'Unknown job' },
+        409: { description: 'Queued or running: cancel it first' },
+      },
+    },
+    async ({ c, params }) => {
+      await deleteFinishedJob(ctx, params.id);
+      return c.json({ id: params.id, result: 'deleted' as const });
+    },
+  );
+
+  router.add(
+    {
+      method: 'post',
       path: '/job/:id/retry',
       summary: 'Queue a failed or cancelled job again',
       tag: 'jobs',
@@ -203,6 +224,50 @@ export function registerJobRoutes(router: Router): void {
       await daemon.dispatcher.retry(params.id);
       return c.json({ id: params.id, result: 'queued' as const });
     },
+  );
+
+  // Pause and resume of a running job (dispatch/pause.ts): ManageJobs, as cancel.
+  for (const verb of ['pause', 'resume'] as const) {
+    router.add(
+      {
+        method: 'post',
+        path: `/job/:id/${verb}`,
+        summary:
+          verb === 'pause'
+            ? 'Pause a running job: every process it started is frozen, its timeout held; it stays running (a queued job is refused)'
+            : 'Resume a paused job; the time it was paused is added to its paused_seconds',
+        tag: 'jobs',
+        access: { kind: 'job', permission: 'ManageJobs' },
+        params: jobParams,
+        responses: {
+          200: { description: verb === 'pause' ? 'Paused' : 'Resumed', schema: controlResponseSchema },
+          202: {
+            description: 'Requested (running under another dispatcher)',
+            schema: controlResponseSchema,
+          },
+          404: { description: 'Unknown job' },
+          409: { description: "Not running, or its host's executor cannot pause jobs" },
+        },
+      },
+      async (input) => {
+        const { id } = input.params;
+        const by = `${input.principal.name} (API)`;
+        const result =
+          verb === 'pause' ? await daemon.dispatcher.pause(id, by) : await daemon.dispatcher.resume(id, by);
+        if (result !== 'elsewhere') return input.c.json({ id, result });
+        leaveRequest(input.ctx, jobOf(input).queue, id, verb, input.principal.name);
+        return input.c.json({ id, result: 'requested' as const }, 202);
+      },
+    );
+  }
+}
+
+/** Another dispatcher runs the job: leave it the same request file a user would (spool/requests.ts). */
+function leaveRequest(ctx: ApiContext, queue: string, id: string, verb: RequestVerb, by: string): void {
+  writeFileAtomic(
+    path.join(ctx.daemon.layout.folder(queue, 'requests'), `${id}.${verb}`),
+    `by ${by} (API)\n`,
+    false,
   );
 }
 
@@ -221,8 +286,9 @@ export function jobPage(
   const limit = Number(query.limit ?? DEFAULT_LIMIT);
   const { layout } = ctx.daemon;
   const matches = jobFilter(query);
+  const desc = query.sort === '-submitted';
   if (matches === undefined) {
-    const listing = listJobs(layout, queues, states, limit, query.cursor);
+    const listing = listJobs(layout, queues, states, limit, query.cursor, desc);
     return { jobs: readListing(layout, ctx.daemon.queues.names(), listing), next_cursor: listing.nextCursor };
   }
   // A filter reads jobs until the page is full or SCAN_BUDGET jobs were read: a page may then hold
@@ -230,7 +296,8 @@ export function jobPage(
   const jobs: JobInfo[] = [];
   let cursor = query.cursor;
   for (let scanned = 0; scanned < SCAN_BUDGET;) {
-    const listing = listJobs(layout, queues, states, Math.min(SCAN_CHUNK, SCAN_BUDGET - scanned), cursor);
+    const chunk = Math.min(SCAN_CHUNK, SCAN_BUDGET - scanned);
+    const listing = listJobs(layout, queues, states, chunk, cursor, desc);
     scanned += listing.jobs.length;
     for (const info of readListing(layout, ctx.daemon.queues.names(), listing)) {
       if (!matches(info)) continue;
@@ -304,34 +371,5 @@ async function updateJob(
       host: host === '*' ? null : host,
     });
   }
-  if (update.notes !== undefined) await setNotes(ctx, job, update.notes);
-}
-
-/** Notes live in state.yaml (job.yaml is written once); changed under the job's lock, never while it runs. */
-async function setNotes(ctx: ApiContext, job: JobLocation, notes: string | null): Promise<void> {
-  const id = path.basename(job.dir);
-  const release = await ctx.locks.acquire(id);
-  if (release === undefined)
-    throw new BatchdError('JOB_LOCKED', `Job ${id} is held by a dispatcher (running?); try again`, {
-      jobId: id,
-    });
-  try {
-    const where = ctx.daemon.locate(id);
-    if (where === undefined) throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
-    if (where.state === 'running')
-      throw new BatchdError('CONFLICT', `Job ${id} is running; change its notes when it has ended`, {
-        jobId: id,
-      });
-    ctx.daemon.transitions.update({ id, queue: where.queue }, where.state, 'notes changed', (s) => {
-      (s as { notes?: string | null }).notes = notes;
-    });
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT')
-      throw new BatchdError('JOB_GONE', `Job ${id} moved while its notes were changed; try again`, {
-        jobId: id,
-      });
-    throw error;
-  } finally {
-    await release().catch(() => undefined);
-  }
+  if (update.notes !== undefined) await dispatcher.setNotes(id, update.notes);
 }

@@ -14,6 +14,8 @@ import {
 import {
   queueCreateSchema,
   queueInfoSchema,
+  queuePauseQuerySchema,
+  queuePauseSchema,
   queuePurgeSchema,
   queueUpdateSchema,
   statsSchema,
@@ -21,7 +23,7 @@ import {
 import type { ApiContext } from '../context.ts';
 import { assertQueue, createQueue, deleteQueue, queueInfo, updateQueue } from '../queue-admin.ts';
 import { purgeQueue } from '../purge.ts';
-import type { Router } from '../route.ts';
+import { demand, type Router } from '../route.ts';
 import { jobPage } from './jobs.ts';
 import { typeInfo } from './config.ts';
 
@@ -203,6 +205,60 @@ export function registerQueueRoutes(router: Router): void {
       }
       await deleteQueue(ctx, params.q, query.forced === true);
       return c.json({ ok: true as const });
+    },
+  );
+
+  // A queue's pause: disabled (no job starts), with ?running=freeze its running jobs paused too.
+  const queueManager = {
+    kind: 'permission',
+    permission: 'ManageQueues',
+    scope: ({ params }: { params: { q?: string } }) => ({ queue: params.q }),
+  } as const;
+  router.add(
+    {
+      method: 'post',
+      path: '/queue/:q/pause',
+      summary:
+        'Pause a queue: no job of it starts (enabled: false); with ?running=freeze its running jobs are paused too (that also needs ManageJobs)',
+      tag: 'queues',
+      access: queueManager,
+      params: queueParams,
+      query: queuePauseQuerySchema,
+      responses: {
+        200: { description: 'Paused; what became of its running jobs', schema: queuePauseSchema },
+        404: { description: 'Unknown queue' },
+      },
+    },
+    async ({ c, params, query, principal }) => {
+      assertQueue(ctx, params.q);
+      const freeze = query.running === 'freeze';
+      if (freeze) demand(principal, 'ManageJobs', { queue: params.q });
+      updateQueue(ctx, params.q, { enabled: false });
+      const by = `${principal.name} (API, queue ${params.q} paused)`;
+      const jobs = freeze ? await daemon.dispatcher.pauseQueue(params.q, by) : [];
+      return c.json({ queue: params.q, enabled: false, jobs });
+    },
+  );
+  router.add(
+    {
+      method: 'post',
+      path: '/queue/:q/resume',
+      summary:
+        'Resume a queue: its jobs start again (enabled: true), and the running jobs its pause froze are resumed (jobs paused one by one stay paused)',
+      tag: 'queues',
+      access: queueManager,
+      params: queueParams,
+      responses: {
+        200: { description: 'Resumed; the jobs thawed', schema: queuePauseSchema },
+        404: { description: 'Unknown queue' },
+      },
+    },
+    async ({ c, params, principal }) => {
+      assertQueue(ctx, params.q);
+      // Before the queue is enabled, which would thaw them too (dispatcher.ts), in the caller's name.
+      const jobs = await daemon.dispatcher.resumeQueue(params.q, `${principal.name} (API)`);
+      updateQueue(ctx, params.q, { enabled: true });
+      return c.json({ queue: params.q, enabled: true, jobs });
     },
   );
 

@@ -23,8 +23,20 @@ const VERBS = {
   },
 } as const;
 
+/** A verb that does one thing to each of the jobs it is given, e.g. `batch cancel <ids...>`. */
+export interface JobVerb {
+  summary: string;
+  description: string;
+  call: (client: BatchClient, id: string) => Promise<ControlResponse>;
+}
+
 export function registerControl(program: Command): void {
-  for (const [verb, { summary, description, call }] of Object.entries(VERBS)) {
+  registerJobVerbs(program, VERBS);
+}
+
+/** Register verbs that take job ids (prefixes accepted) and report each job's result. */
+export function registerJobVerbs(program: Command, verbs: Record<string, JobVerb>): void {
+  for (const [verb, { summary, description, call }] of Object.entries(verbs)) {
     program
       .command(verb)
       .summary(summary)

@@ -7,6 +7,7 @@ import { resolveJobIds } from '../ids.ts';
 import {
   formatParams,
   type Output,
+  jobStatus,
   paintStatus,
   printFields,
   printJson,
@@ -146,8 +147,8 @@ async function job(session: Session, [given = '']: string[], options: JobOptions
   }
   showJob(session.out, info);
   if (info.status === 'queued') {
-    const { waitReason } = await import('../wait-reason.ts');
-    printFields(session.out, [['waiting for', await waitReason(client, info)]]);
+    const { describeWaiting } = await import('../wait-reason.ts');
+    printFields(session.out, [['waiting for', describeWaiting(info)]]);
   }
   if (type !== undefined) {
     session.out.write('');
@@ -227,7 +228,7 @@ export function showJob(out: Output, j: JobInfo): void {
     ['id', j.id],
     ['queue', j.queue],
     ['type', j.type],
-    ['status', paintStatus(out, j.status)],
+    ['status', paintStatus(out, jobStatus(j))],
     ['priority', j.priority],
     ['name', j.name],
     ['notes', j.notes],
@@ -239,6 +240,8 @@ export function showJob(out: Output, j: JobInfo): void {
     ['not before', shortTime(j.not_before)],
     ['after', j.after.join(', ')],
     ['started', shortTime(j.started_at)],
+    ['paused since', shortTime(j.paused_at)],
+    ['paused (s)', j.paused_seconds],
     ['ended', shortTime(j.ended_at)],
     ['attempts', j.attempts],
     ['exit code', j.exit_code],

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 
-import type { JobInfo, QueueInfo } from '../../protocol/index.ts';
+import type { Health, JobInfo, QueueInfo } from '../../protocol/index.ts';
 import { act, parseInteger } from '../command.ts';
 import { UsageError } from '../exit-codes.ts';
-import { type Output, paintStatus, printJson, printTable, shortTime } from '../output.ts';
+import { jobStatus, type Output, paintStatus, printJson, printTable, shortTime } from '../output.ts';
 import type { Session } from '../session.ts';
 
 interface LsOptions {
@@ -39,8 +39,12 @@ async function ls(session: Session, queues: string[], options: LsOptions): Promi
     throw new UsageError('ls: give --status or --all, not both');
   if (options.limit < 1) throw new UsageError('ls --limit: expected at least 1');
   const client = await session.client();
-  if (queues.length === 0 && options.status === undefined && options.all !== true)
-    return showQueues(session.out, await client.queues());
+  // Asked alongside the listing; a daemon without GET /health (an older one) just says nothing.
+  const health = client.health().catch(() => undefined);
+  if (queues.length === 0 && options.status === undefined && options.all !== true) {
+    showQueues(session.out, await client.queues());
+    return noteHealth(session.out, await health);
+  }
   const statuses =
     options.all === true
       ? ['all']
@@ -58,8 +62,19 @@ async function ls(session: Session, queues: string[], options: LsOptions): Promi
         );
     }
   }
-  if (session.out.json) return printJson(session.out, jobs);
-  showJobs(session.out, jobs, queues.length !== 1);
+  if (session.out.json) printJson(session.out, jobs);
+  else showJobs(session.out, jobs, queues.length !== 1);
+  noteHealth(session.out, await health);
+}
+
+/** The last lines: a graceful stop under way, and other dispatchers on the same spool. */
+function noteHealth(out: Output, health: Health | undefined): void {
+  if (health === undefined) return;
+  if (health.stopping)
+    out.note(
+      `daemon stopping: it waits for ${health.running} running job(s) to finish and starts no others; submissions and changes are refused until it is restarted`,
+    );
+  if (health.dispatchers > 1) out.note(`${health.dispatchers} dispatchers share this spool`);
 }
 
 async function checkStatus(status: string): Promise<string> {
@@ -111,7 +126,7 @@ export function showJobs(out: Output, jobs: JobInfo[], withQueue: boolean): void
       j.id,
       ...(withQueue ? [j.queue] : []),
       j.type,
-      paintStatus(out, j.status),
+      paintStatus(out, jobStatus(j)),
       j.priority,
       shortTime(j.submitted_at),
       j.exit_code ?? j.signal ?? '',

@@ -16,6 +16,7 @@ interface QueueOptions {
   title?: string;
   enable?: boolean;
   disable?: boolean;
+  freeze?: boolean;
   autostart?: string;
   force?: boolean;
   status?: string;
@@ -40,6 +41,7 @@ export function registerQueue(program: Command): void {
     .option('-n, --title <title>', 'a title for people')
     .option('-e, --enable', 'jobs start')
     .option('-D, --disable', 'jobs wait (they can still be added)')
+    .option('--freeze', 'with -D: pause its running jobs too (-e resumes them)')
     .option('--autostart <n>', 'enable the queue by itself once it holds N queued jobs; "no" turns this off')
     .option('-t, --type <type>', 'default job type of its jobs ("none" clears it)')
     .option('--priority <n>', 'between queues with work, higher first', parseInteger('--priority'))
@@ -51,7 +53,7 @@ export function registerQueue(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  batch queue renders -a -s night -n "Render farm"\n  batch queue renders -D\n  batch queue renders --parallel 2 --json\n  batch queue renders -d -f\n  batch queue renders -d --status done\n',
+      '\nExamples:\n  batch queue renders -a -s night -n "Render farm"\n  batch queue renders -D\n  batch queue renders -D --freeze\n  batch queue renders --parallel 2 --json\n  batch queue renders -d -f\n  batch queue renders -d --status done\n',
     )
     .action(act(queue));
 }
@@ -59,6 +61,8 @@ export function registerQueue(program: Command): void {
 async function queue(session: Session, [name = '']: string[], options: QueueOptions): Promise<void> {
   if (options.enable === true && options.disable === true)
     throw new UsageError('queue: give --enable or --disable, not both');
+  if (options.freeze === true && options.disable !== true)
+    throw new UsageError('queue --freeze goes with --disable (-D)');
   if (options.force === true && options.delete !== true)
     throw new UsageError('queue --force goes with --delete');
   if (options.status !== undefined && (options.delete !== true || options.force === true))
@@ -90,6 +94,7 @@ async function queue(session: Session, [name = '']: string[], options: QueueOpti
       'queue -u: nothing to change (give -s, -h, -n, -e, -D, --autostart, -t, --priority or --parallel)',
     );
   }
+  if (options.freeze === true && mode === 'update') return freezeQueue(session, name, settings);
   const info =
     mode === 'add'
       ? await client.createQueue({ name, title: name, ...settings })
@@ -98,6 +103,18 @@ async function queue(session: Session, [name = '']: string[], options: QueueOpti
         : await client.queue(name);
   if (session.out.json) return printJson(session.out, info);
   showQueue(session, info);
+}
+
+/** Disable a queue and pause its running jobs (they are resumed when it is enabled again). */
+async function freezeQueue(session: Session, name: string, settings: QueueUpdate): Promise<void> {
+  const client = await session.client();
+  const { enabled: _disabled, ...others } = settings;
+  if (Object.keys(others).length > 0) await client.updateQueue(name, others);
+  const result = await client.pauseQueue(name, true);
+  if (session.out.json) return printJson(session.out, result);
+  session.out.write(`queue ${name} disabled; ${result.jobs.length} running job(s)`);
+  for (const job of result.jobs)
+    session.out.write(`  ${job.id} ${job.result}${job.error === undefined ? '' : `: ${job.error}`}`);
 }
 
 /** batchd's bulk delete by status: finished jobs are deleted, queued ones cancelled. */

@@ -17,10 +17,14 @@ export function registerStats(program: Command): void {
 
 async function stats(session: Session, queues: string[]): Promise<void> {
   const client = await session.client();
+  // Asked alongside the counts; a daemon without it (an older one) just says nothing.
+  const health = client.health().catch(() => undefined);
   const all: Stats = {};
   if (queues.length === 0) Object.assign(all, await client.stats());
   for (const queue of queues) Object.assign(all, await client.stats(queue));
   if (session.out.json) return printJson(session.out, all);
+  const containment = (await health)?.containment;
+  if (containment !== undefined) session.out.note(`local jobs contained by ${containment.description}`);
   const rows = Object.entries(all);
   if (rows.length === 0) return session.out.note('no queues');
   printTable(

@@ -4,7 +4,7 @@ import type { JobInfo } from '../../protocol/index.ts';
 import { act } from '../command.ts';
 import { EXIT, OperationFailed, UsageError } from '../exit-codes.ts';
 import { resolveJobIds } from '../ids.ts';
-import { makeProgress, paintStatus, printJson } from '../output.ts';
+import { jobStatus, makeProgress, paintStatus, printJson } from '../output.ts';
 import type { Session } from '../session.ts';
 
 interface WaitOptions {
@@ -45,8 +45,9 @@ async function wait(session: Session, given: string[], options: WaitOptions): Pr
   const progress = makeProgress(session.out);
   const showProgress = (): void => {
     const running = [...last.values()].filter((j) => j.status === 'running').length;
+    const paused = [...last.values()].filter((j) => jobStatus(j) === 'paused').length;
     progress.show(
-      `waiting: ${finished.size} of ${ids.length} finished, ${running} running, ${ids.length - finished.size - running} queued`,
+      `waiting: ${finished.size} of ${ids.length} finished, ${running} running${paused > 0 ? ` (${paused} paused)` : ''}, ${ids.length - finished.size - running} queued`,
     );
   };
   const results = await Promise.allSettled(

@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// batchd → Slurm against Slurm alone: N trivial jobs (`true`) through a daemon whose host is a
+// Slurm controller, beside the same N submitted with `sbatch` directly (one call per job) and as
+// one array, on the same single-node Slurm (bench/peers/slurm.mjs: HTC-tuned, 32 slots), in one
+// run, taking turns each round. batchd runs them twice: as N job files (one sbatch per job) and
+// as one task of N (arrays of the jobs started together). Needs root and dist/ (npm run build).
+//
+//   node bench/slurm-daemon.mjs [--jobs 1000] [--rounds 1] [--max-jobs 64]
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { BatchdDaemon } from './lib/batchd.mjs';
+import { runOk, waitFor } from './lib/proc.mjs';
+import { median } from './lib/stats.mjs';
+import { slurm } from './peers/slurm.mjs';
+
+function option(name, fallback) {
+  const at = process.argv.indexOf(`--${name}`);
+  return at < 0 ? fallback : Number(process.argv[at + 1]);
+}
+const JOBS = option('jobs', 1000);
+const ROUNDS = option('rounds', 1);
+const MAX_JOBS = option('max-jobs', 64);
+const log = (line) => process.stderr.write(`${line}\n`);
+
+const root = mkdtempSync('/tmp/batchd-bench-slurm-');
+const session = await slurm.start({ root, tag: 'bench-slurm-daemon' });
+const jobsDir = path.join(root, 'slurm', 'jobs');
+const sbatch = (args) =>
+  runOk(session.prefix[0], [...session.prefix.slice(1), 'sbatch', ...args], {
+    env: session.env,
+    cwd: jobsDir,
+  });
+
+/** One sbatch per job, one after the other, then until Slurm ran them all. */
+async function direct() {
+  const started = Date.now();
+  for (let i = 0; i < JOBS; i++) await sbatch(['-Q', '-o', '/dev/null', '--wrap=true']);
+  await session.waitAllDone(JOBS, JOBS * 1000);
+  return Date.now() - started;
+}
+
+async function array() {
+  const started = Date.now();
+  await sbatch(['-Q', '-o', '/dev/null', `--array=0-${JOBS - 1}`, '--wrap=true']);
+  await session.waitAllDone(JOBS, JOBS * 1000);
+  return Date.now() - started;
+}
+
+/** A daemon with a Slurm host; `asTask`: one job file naming N jobs, else N job files. */
+async function throughBatchd(round, asTask) {
+  const dir = path.join(root, `batchd-${round}-${asTask ? 'task' : 'jobs'}`);
+  mkdirSync(dir);
+  const daemon = new BatchdDaemon({
+    dir,
+    tag: 'bench-slurm-daemon-batchd',
+    config: { dispatcher: { workers: MAX_JOBS * 2 }, logging: { level: 'info' } },
+    jobTypes: {
+      nop: 'template: "true"\nhost_name: cluster\nparams: [{ name: n, type: Integer, default: 0 }]\n',
+    },
+    queues: { default: 'enabled: true\n' },
+  });
+  mkdirSync(path.join(daemon.etc, 'controllers'));
+  mkdirSync(path.join(daemon.etc, 'hosts'));
+  writeFileSync(
+    path.join(daemon.etc, 'controllers', 'slurm.yaml'),
+    JSON.stringify({
+      driver: 'slurm',
+      command_prefix: session.prefix,
+      slurm_conf: session.env.SLURM_CONF,
+      poll_interval: 0.5,
+    }),
+  );
+  writeFileSync(
+    path.join(daemon.etc, 'hosts', 'cluster.yaml'),
+    JSON.stringify({ controller: 'slurm', max_jobs: MAX_JOBS }),
+  );
+  await daemon.start();
+  try {
+    const started = Date.now();
+    if (asTask)
+      daemon.drop('all.yaml', JSON.stringify({ type: 'nop', params: { n: { range: `1..${JOBS}` } } }));
+    else for (let i = 0; i < JOBS; i++) daemon.drop(`j${i}.yaml`, '{type: nop}\n');
+    await waitFor(() => daemon.finished() >= JOBS, {
+      everyMs: 50,
+      timeoutMs: JOBS * 1000,
+      what: 'batchd jobs',
+    });
+    const elapsed = Date.now() - started;
+    const failed = daemon.count('failed') + daemon.count('cancelled');
+    if (failed > 0) throw new Error(`${failed} jobs did not succeed: ${daemon.lastProblem()}`);
+    return elapsed;
+  } finally {
+    await daemon.stop();
+  }
+}
+
+const results = { direct: [], array: [], batchdJobs: [], batchdTask: [] };
+try {
+  for (let round = 1; round <= ROUNDS; round++) {
+    results.direct.push(await direct());
+    log(`round ${round}: direct sbatch ${results.direct.at(-1)} ms`);
+    results.batchdJobs.push(await throughBatchd(round, false));
+    log(`round ${round}: batchd, ${JOBS} job files ${results.batchdJobs.at(-1)} ms`);
+    results.array.push(await array());
+    log(`round ${round}: one array ${results.array.at(-1)} ms`);
+    results.batchdTask.push(await throughBatchd(round, true));
+    log(`round ${round}: batchd, one task ${results.batchdTask.at(-1)} ms`);
+  }
+} finally {
+  await session.stop();
+  rmSync(root, { recursive: true, force: true });
+}
+const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
+const rate = (ms) => `${((JOBS * 1000) / ms).toFixed(1)} jobs/s`;
+console.log(`${JOBS} trivial jobs, Slurm 1 node 32 slots, batchd max_jobs ${MAX_JOBS}, median of ${ROUNDS}:`);
+console.log(`  sbatch per job        ${m.direct} ms (${rate(m.direct)})`);
+console.log(
+  `  batchd, job files     ${m.batchdJobs} ms (${rate(m.batchdJobs)})  ${(m.batchdJobs / m.direct).toFixed(2)} × direct`,
+);
+console.log(`  sbatch --array        ${m.array} ms (${rate(m.array)})`);
+console.log(
+  `  batchd, one task      ${m.batchdTask} ms (${rate(m.batchdTask)})  ${(m.batchdTask / m.array).toFixed(2)} × the array, ${(m.batchdTask / m.direct).toFixed(2)} × direct`,
+);

@@ -1,0 +1,342 @@
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+import { coerceError } from '../errors.ts';
+import type { BatchPoller } from '../hosts/batch-system-poller.ts';
+import type { BatchRecord, BatchStatus, BatchSystem, OwnedBatchJob } from '../hosts/batch-system.ts';
+import type { Logger } from '../log.ts';
+import { attemptEnd, type End } from './attempt-end.ts';
+import {
+  BATCH_EXIT_FILE,
+  readBatchRecord,
+  resourcesOf,
+  scriptOf,
+  writeBatchRecord,
+} from './batch-system-script.ts';
+import { StopControl } from './stops.ts';
+import type { Executor, RunOutcome, RunRequest } from './types.ts';
+
+/** After a cancel, how long to wait for the batch system to confirm the end before giving up. */
+const CANCEL_CONFIRM_MS = 30_000;
+/** Jobs of one task started within this long of each other are submitted as one array. */
+const ARRAY_WINDOW_MS = 25;
+/**
+ * Elements of one array at most: each element's shell parses the whole script (every job's body),
+ * so an array of 1,000 cost more than 1,000 jobs (measured: 4.5 × the same array of `true`s).
+ */
+const MAX_ARRAY_JOBS = 100;
+/** A submission that failed because the controller is out of reach, not because of the job. */
+const UNREACHABLE = /timed out|could not run|unable to contact|connection refused|socket timed out/i;
+/** Slurm states that mean the machine failed the job, not the job itself: an interruption. */
+const INTERRUPTED = new Set(['NODE_FAIL', 'BOOT_FAIL', 'PREEMPTED']);
+
+/** What a host whose controller is a batch system needs from the daemon. */
+export interface BatchHostDeps {
+  host: string;
+  controller: string;
+  system: () => BatchSystem | undefined;
+  poller: () => BatchPoller | undefined;
+  /** The batch system took a job: the host is up (the dispatcher admits up to max_jobs). */
+  ready: () => void;
+  /** Submitting failed: the host backs off like an unreachable one. */
+  failed: (reason: string) => void;
+  /** One `owned` call shared by the adoptions of a few seconds (recovery after a crash). */
+  owned: (signal: AbortSignal) => Promise<OwnedBatchJob[]>;
+  /** Runs a submission when one of the controller's few submission slots is free. */
+  submitting: <T>(submit: () => Promise<T>) => Promise<T>;
+  /** The queue's `parallel`: an array's `%` limit. */
+  parallel: (queue: string) => number | undefined;
+  log: Logger;
+}
+
+/**
+ * Runs a host's jobs through a cluster scheduler (Slurm): the job type's template, planned as for
+ * a local job, becomes the batch script; its id goes into `state.yaml` at once; the controller's
+ * poller follows it with one status call for all jobs; cancel and timeout are the scheduler's
+ * cancel. A job `running.batch` already names (recovery adopted it) is followed, not submitted.
+ */
+export class BatchSystemExecutor implements Executor {
+  readonly name: string;
+  readonly #d: BatchHostDeps;
+  /** Ends the waits of running jobs when the daemon stops (their batch jobs were cancelled). */
+  readonly #closing = new AbortController();
+  /** Task jobs waiting (ARRAY_WINDOW_MS) to go out together, by task, queue, folder and resources. */
+  readonly #arrays = new Map<string, ArrayMember[]>();
+
+  constructor(deps: BatchHostDeps) {
+    this.name = `batch:${deps.host}`;
+    this.#d = deps;
+  }
+
+  async run(request: RunRequest, signal: AbortSignal): Promise<RunOutcome> {
+    const { end, stopped } = attemptEnd(signal);
+    const system = this.#d.system();
+    const poller = this.#d.poller();
+    if (system === undefined || poller === undefined)
+      return end(
+        'error',
+        `host ${this.#d.host}: controller "${this.#d.controller}" has no batch-system plugin loaded`,
+      );
+    let record: BatchRecord;
+    try {
+      const found = await this.#adopted(request, signal);
+      if (found === 'collect') return this.#fromExitFile(request, end, { controller: this.#d.controller });
+      record = found ?? (await this.#submitFresh(system, request));
+    } catch (error) {
+      if (signal.aborted) return stopped();
+      const message = `host ${this.#d.host}: ${coerceError(error).message}`;
+      // The controller out of reach holds every job back; a job Slurm refuses fails alone.
+      if (UNREACHABLE.test(message)) this.#d.failed(message);
+      return end('spawn-failed', message);
+    }
+    this.#d.ready();
+    return this.#follow(poller, record, request, signal, end, stopped);
+  }
+
+  close(): Promise<void> {
+    this.#closing.abort('shutdown');
+    return Promise.resolve();
+  }
+
+  /**
+   * A task's jobs started together go out as one array (`--array=0-N%parallel`): one sbatch for
+   * all of them. A job alone, or outside a task, goes as a job of its own.
+   */
+  #submitFresh(system: BatchSystem, request: RunRequest): Promise<BatchRecord> {
+    const task = request.env.BATCHD_TASK;
+    if (system.submitArray === undefined || task === undefined || task === '')
+      return this.#submit(system, request);
+    // Jobs that run in their own folders (the default) still fit one array: each element enters its own.
+    const cwd = request.cwd === request.dir ? '' : request.cwd;
+    const key = JSON.stringify([task, request.queue, cwd, resourcesOf(request)]);
+    return new Promise((resolve, reject) => {
+      let members = this.#arrays.get(key);
+      if (members === undefined) {
+        const group: ArrayMember[] = [];
+        this.#arrays.set(key, (members = group));
+        setTimeout(() => {
+          if (this.#arrays.get(key) === group) this.#arrays.delete(key);
+          void this.#submitArray(system, group);
+        }, ARRAY_WINDOW_MS);
+      }
+      members.push({ request, resolve, reject });
+      // Full: the next job of the task starts another array.
+      if (members.length >= MAX_ARRAY_JOBS) this.#arrays.delete(key);
+    });
+  }
+
+  async #submitArray(system: BatchSystem, members: ArrayMember[]): Promise<void> {
+    const first = members[0];
+    if (first === undefined) return;
+    try {
+      if (members.length === 1 || system.submitArray === undefined) {
+        first.resolve(await this.#submit(system, first.request));
+        return;
+      }
+      // Recorded before sbatch: after a crash in between, recovery finds each element by the
+      // array's key (in its comment) and the job's index.
+      const key = first.request.jobId;
+      members.forEach(({ request }, index) => {
+        rmSync(path.join(request.dir, BATCH_EXIT_FILE), { force: true });
+        writeBatchRecord(request.dir, { controller: this.#d.controller, array: { key, index } });
+      });
+      const parallel = this.#d.parallel(first.request.queue);
+      const arrayId = await this.#d.submitting(() =>
+        (system.submitArray as NonNullable<BatchSystem['submitArray']>)(
+          {
+            taskId: key,
+            jobs: members.map(({ request }) => ({ ...scriptOf(request), workdir: request.cwd })),
+            ...(parallel === undefined ? {} : { parallel }),
+            resources: resourcesOf(first.request),
+          },
+          this.#closing.signal,
+        ),
+      );
+      const submittedAt = new Date().toISOString();
+      members.forEach(({ request, resolve }, index) => {
+        const record: BatchRecord = {
+          controller: this.#d.controller,
+          id: `${arrayId}_${index}`,
+          array: { key, index },
+          submitted_at: submittedAt,
+        };
+        writeBatchRecord(request.dir, record);
+        resolve(record);
+      });
+      this.#d.log.debug(
+        { host: this.#d.host, batchId: arrayId, jobs: members.length },
+        'task jobs submitted as one array',
+      );
+    } catch (error) {
+      for (const member of members) member.reject(error);
+    }
+  }
+
+  /** Submit a fresh attempt and record its id before anything else happens. */
+  async #submit(system: BatchSystem, request: RunRequest): Promise<BatchRecord> {
+    // An exit file of an earlier attempt would read as this one's end after a crash.
+    rmSync(path.join(request.dir, BATCH_EXIT_FILE), { force: true });
+    // Not the run's signal: once sbatch took the job, its id must be known to cancel it.
+    const id = await this.#d.submitting(() =>
+      system.submit(
+        {
+          ...scriptOf(request),
+          jobId: request.jobId,
+          workdir: request.cwd,
+          resources: resourcesOf(request),
+        },
+        this.#closing.signal,
+      ),
+    );
+    const record: BatchRecord = {
+      controller: this.#d.controller,
+      id,
+      submitted_at: new Date().toISOString(),
+    };
+    writeBatchRecord(request.dir, record);
+    this.#d.log.debug({ jobId: request.jobId, host: this.#d.host, batchId: id }, 'job submitted');
+    return record;
+  }
+
+  /**
+   * A job recovery adopted: its record's id, else the job the batch system holds under its name
+   * (submitted just before a crash, unrecorded), else its exit file (it ended and was forgotten
+   * meanwhile: `collect`). Undefined: a fresh attempt, or one that never reached the batch system.
+   */
+  async #adopted(request: RunRequest, signal: AbortSignal): Promise<BatchRecord | 'collect' | undefined> {
+    const record = readBatchRecord(request.dir);
+    if (record === undefined) return undefined;
+    if (record.id !== undefined) return record;
+    const owned = await this.#d.owned(signal);
+    const mine = owned.find((o) =>
+      record.array === undefined
+        ? o.jobId === request.jobId
+        : o.taskId === record.array.key && o.id.split('_')[1] === String(record.array.index),
+    );
+    if (mine !== undefined) {
+      const found = { ...record, id: mine.id };
+      writeBatchRecord(request.dir, found);
+      return found;
+    }
+    if (exitCodeIn(request.dir) !== undefined) return 'collect';
+    return undefined;
+  }
+
+  async #follow(
+    poller: BatchPoller,
+    record: BatchRecord,
+    request: RunRequest,
+    signal: AbortSignal,
+    end: End,
+    stopped: () => RunOutcome,
+  ): Promise<RunOutcome> {
+    const id = record.id as string;
+    // A shutdown leaves the job running in the cluster: the next start adopts it.
+    const control = new StopControl(request, (sig) => {
+      if (sig === 'SIGTERM' && control.stopping !== 'shutdown') poller.cancel(id);
+    });
+    let started = false;
+    const followed = poller.follow(id, (status) => {
+      // The timeout runs from the job's start in the cluster, not from its wait in the queue.
+      if (status.phase === 'pending' || started) return;
+      started = true;
+      control.started();
+    });
+    control.watch(signal);
+    let status: BatchStatus | undefined;
+    const confirm = this.#confirmWait(signal);
+    try {
+      status = await Promise.race([followed.end, confirm.wait]);
+    } finally {
+      confirm.done();
+      control.ended();
+      followed.stop();
+    }
+    const batch = (s: BatchStatus | undefined): BatchRecord =>
+      s !== undefined && 'state' in s ? { ...record, state: s.state, reason: s.reason } : record;
+    const stopping = control.stopping;
+    if (status === undefined && control.stopping === 'shutdown')
+      return { ...stopped(), batch: batch(followed.last()), detached: true };
+    if (status === undefined) return { ...stopped(), batch: batch(followed.last()) };
+    if (stopping === 'timeout')
+      return end('timeout', `timed out after ${Math.round((request.timeoutMs ?? 0) / 1000)} s`, {
+        batch: batch(status),
+      });
+    if (status.phase === 'ended' && status.state === 'TIMEOUT')
+      return end('timeout', "timed out: the cluster's time limit ended it", { batch: batch(status) });
+    if (stopping !== undefined) return { ...stopped(), batch: batch(status) };
+    if (status.phase !== 'ended') return this.#fromExitFile(request, end, record, followed.last());
+    const extra = {
+      exitCode: status.exitCode,
+      signal: status.signal === null ? null : String(status.signal),
+    };
+    const why = `Slurm: ${status.state}${status.reason === '' || status.reason === 'None' ? '' : `, ${status.reason}`}`;
+    if (status.state === 'COMPLETED' && status.exitCode === 0)
+      return end('success', undefined, { ...extra, batch: batch(status) });
+    if (INTERRUPTED.has(status.state))
+      return end('interrupted', `the cluster lost the job (${why})`, { ...extra, batch: batch(status) });
+    if (status.state === 'CANCELLED')
+      return end('error', `cancelled in the cluster, not by batchd (${why})`, {
+        ...extra,
+        batch: batch(status),
+      });
+    const code = status.exitCode ?? exitCodeIn(request.dir);
+    if (status.signal !== null && status.signal !== 0)
+      return end('signal', `killed by signal ${status.signal} (${why})`, { ...extra, batch: batch(status) });
+    return end('exit-code', `exit code ${code ?? '?'} (${why})`, {
+      ...extra,
+      exitCode: code,
+      batch: batch(status),
+    });
+  }
+
+  /**
+   * Resolves undefined at a shutdown, once a cancelled job's end was not confirmed in time, or
+   * when the daemon stops;
+   * `done` removes its listeners when the end came first.
+   */
+  #confirmWait(signal: AbortSignal): { wait: Promise<undefined>; done: () => void } {
+    let timer: NodeJS.Timeout | undefined;
+    let give: () => void = () => undefined;
+    const wait = new Promise<undefined>((resolve) => (give = () => resolve(undefined)));
+    const stop = (): void => {
+      // A shutdown waits for nothing: the job goes on in the cluster, and the next start adopts it.
+      if (signal.reason === 'shutdown') return give();
+      timer = setTimeout(give, CANCEL_CONFIRM_MS);
+      timer.unref();
+    };
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+    this.#closing.signal.addEventListener('abort', give, { once: true });
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
+      this.#closing.signal.removeEventListener('abort', give);
+    };
+    return { wait, done };
+  }
+
+  /** The batch system forgot the job: its exit file says how it ended, if it ended. */
+  #fromExitFile(request: RunRequest, end: End, record: BatchRecord, last?: BatchStatus): RunOutcome {
+    const code = exitCodeIn(request.dir);
+    if (code === 0) return end('success', undefined, { exitCode: 0, batch: record });
+    if (code !== undefined) return end('exit-code', `exit code ${code}`, { exitCode: code, batch: record });
+    const seen = last !== undefined && 'state' in last ? ` (last seen ${last.state})` : '';
+    return end('error', `the cluster forgot the job before its end was seen${seen}`, { batch: record });
+  }
+}
+
+interface ArrayMember {
+  request: RunRequest;
+  resolve: (record: BatchRecord) => void;
+  reject: (error: unknown) => void;
+}
+
+function exitCodeIn(dir: string): number | undefined {
+  try {
+    const code = Number.parseInt(readFileSync(path.join(dir, BATCH_EXIT_FILE), 'utf8').trim(), 10);
+    return Number.isNaN(code) ? undefined : code;
+  } catch {
+    return undefined;
+  }
+}

@@ -48,10 +48,11 @@ export function newNonce(): string {
 }
 
 /**
- * The remote side of a job, as one exec. The command runs in the background with stdin closed;
- * the wrapper keeps the channel's stdin as a control line: `TERM` or `KILL` signals the job's
- * whole process group (sshd made the wrapper a session leader, so the group is the wrapper's: it
- * ignores TERM itself to report the end), and end-of-file — the daemon or the connection went
+ * The remote side of a job, as one exec. The command runs in the background with stdin closed,
+ * in a session of its own (setsid, where the host has it); the wrapper keeps the channel's stdin
+ * as a control line: `TERM` or `KILL` signals the job's whole process group and the wrapper's
+ * (it ignores TERM itself to report the end), `STOP` and `CONT` the job's group only (pause and
+ * resume; without setsid they do nothing), and end-of-file — the daemon or the connection went
  * away — kills the group, so no job outlives its connection to run twice after recovery.
  * The last line on stderr is `<nonce> exit <status> <result?>` (or `<nonce> setup …` if the job
  * folder is not there); the daemon strips it from the log. Every process the wrapper starts costs
@@ -77,13 +78,18 @@ export function wrapperScript(input: WrapperInput): string {
   lines.push(
     'export BATCHD_JOB_DIR="$PWD" BATCHD_RESULT="$PWD/result.json"',
     'exec 3<&0',
-    `${input.command} </dev/null 3<&- &`,
+    // The job in a process group of its own where setsid is there, so that STOP and CONT reach
+    // the job and all it started but not this wrapper and its control reader.
+    'g=; command -v setsid >/dev/null 2>&1 && g=setsid',
+    `$g ${input.command} </dev/null 3<&- &`,
     'p=$!',
     "trap '' TERM",
-    '( while IFS= read -r o <&3; do case $o in TERM|KILL) kill -s "$o" 0;; esac; done; kill -s KILL 0 ) </dev/null >/dev/null 2>&1 &',
+    '( while IFS= read -r o <&3; do case $o in TERM|KILL) [ -n "$g" ] && kill -s "$o" -- -"$p" 2>/dev/null; kill -s "$o" 0;; STOP|CONT) [ -n "$g" ] && kill -s "$o" -- -"$p";; esac; done; [ -n "$g" ] && kill -s KILL -- -"$p" 2>/dev/null; kill -s KILL 0 ) </dev/null >/dev/null 2>&1 &',
     'w=$!',
     'exec 3<&-',
+    // A shell that returns from wait when the job is stopped (bash does) waits again.
     'wait "$p"; s=$?',
+    'while kill -0 "$p" 2>/dev/null; do sleep 1; wait "$p"; s=$?; done',
     'kill -s KILL "$w" 2>/dev/null',
     'r=0; [ -s result.json ] && r=1',
     ...(input.removeAfter === true ? ['[ "$r" = 0 ] && cd / && rm -rf -- "$d"'] : []),

@@ -11,6 +11,7 @@ import { SCRIPT_FILE } from './local.ts';
 import { commandFor, newNonce, REPORT_HOLDBACK, takeReport, wrapperScript } from './remote-command.ts';
 import { ShellFiles } from './shell-files.ts';
 import { checkInputs, downloadOutputs, fetchAtomic, planStaging, uploadInputs } from './staging.ts';
+import { PausableRuns } from './pausable.ts';
 import { StopControl } from './stops.ts';
 import { attemptEnd, type End, finish } from './attempt-end.ts';
 import type { Executor, RunOutcome, RunRequest } from './types.ts';
@@ -30,6 +31,8 @@ export class ShellExecutor implements Executor {
   readonly #host: string;
   readonly #hosts: HostLayer;
   readonly #log: Logger;
+  /** Running jobs, for pause and resume: STOP and CONT on the wrapper's control line. */
+  readonly #running = new PausableRuns();
 
   constructor(hosts: HostLayer, host: string, log: Logger) {
     this.name = `shell:${host}`;
@@ -55,6 +58,14 @@ export class ShellExecutor implements Executor {
     } finally {
       session.release();
     }
+  }
+
+  pause(jobId: string): Promise<boolean> {
+    return this.#running.pause(jobId);
+  }
+
+  resume(jobId: string): Promise<boolean> {
+    return this.#running.resume(jobId);
   }
 
   async close(): Promise<void> {
@@ -192,12 +203,15 @@ export class ShellExecutor implements Executor {
       out,
       log,
     };
-    const control = new StopControl(request, (sig) => {
+    const send = (op: 'TERM' | 'KILL' | 'STOP' | 'CONT'): void => {
       try {
-        channel.write(sig === 'SIGTERM' ? 'TERM\n' : 'KILL\n');
+        channel.write(`${op}\n`);
       } catch {
         // the command is gone already
       }
+    };
+    const control = new StopControl(request, (sig) => {
+      send(sig === 'SIGTERM' ? 'TERM' : 'KILL');
       if (sig === 'SIGKILL') control.later(END_AFTER_KILL_MS, () => channel.end());
     });
     channel.stdout.on('data', (chunk: Buffer) => {
@@ -218,11 +232,13 @@ export class ShellExecutor implements Executor {
       }
     });
     control.started();
+    this.#running.add(request.jobId, control, send);
     control.watch(signal);
     try {
       await channel.exit;
     } finally {
       control.ended();
+      this.#running.delete(request.jobId);
       // The command ended: closing its stdin lets the wrapper's watcher go.
       channel.end();
     }

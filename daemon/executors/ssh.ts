@@ -27,6 +27,7 @@ import {
   uploadInputs,
 } from './staging.ts';
 import type { LauncherEvent } from './launcher-protocol.ts';
+import { PausableRuns } from './pausable.ts';
 import { StopControl, type Stopping } from './stops.ts';
 import { attemptEnd, type End, finish } from './attempt-end.ts';
 import { limitOutcome, rlimitOptions } from './limit-outcome.ts';
@@ -76,8 +77,8 @@ export class SshExecutor implements Executor {
   readonly #host: string;
   readonly #hosts: HostLayer;
   readonly #log: Logger;
-  /** Jobs running through the host's launcher: pause and resume reach them by their key. */
-  readonly #launched = new Map<string, { launcher: RemoteLauncher; key: number; control: StopControl }>();
+  /** Running jobs, for pause and resume: through the host's launcher, or the wrapper's control line. */
+  readonly #running = new PausableRuns();
 
   constructor(hosts: HostLayer, host: string, log: Logger) {
     this.name = `ssh:${host}`;
@@ -110,25 +111,13 @@ export class SshExecutor implements Executor {
     }
   }
 
-  /**
-   * SIGSTOP to the job's process group through the host's launcher (its timeout stops meanwhile).
-   * A host without perl runs jobs under a shell wrapper, which has no way to do it: false.
-   */
+  /** SIGSTOP to the job's process group, through the launcher or the wrapper (its timeout stops meanwhile). */
   pause(jobId: string): Promise<boolean> {
-    const run = this.#launched.get(jobId);
-    if (run === undefined || run.control.paused || run.control.stopping !== undefined)
-      return Promise.resolve(false);
-    run.launcher.kill(run.key, 'SIGSTOP');
-    run.control.pause(() => run.launcher.kill(run.key, 'SIGCONT'));
-    return Promise.resolve(true);
+    return this.#running.pause(jobId);
   }
 
   resume(jobId: string): Promise<boolean> {
-    const run = this.#launched.get(jobId);
-    if (run === undefined || !run.control.paused) return Promise.resolve(false);
-    run.launcher.kill(run.key, 'SIGCONT');
-    run.control.resume();
-    return Promise.resolve(true);
+    return this.#running.resume(jobId);
   }
 
   async close(): Promise<void> {
@@ -337,7 +326,7 @@ export class SshExecutor implements Executor {
     let held: Buffer = Buffer.alloc(0);
     let exit: { code: number | null; signal: string | null } | undefined;
     let closeTimer: NodeJS.Timeout | undefined;
-    const send = (op: 'TERM' | 'KILL'): void => {
+    const send = (op: 'TERM' | 'KILL' | 'STOP' | 'CONT'): void => {
       try {
         channel.write(`${op}\n`);
       } catch {
@@ -373,6 +362,7 @@ export class SshExecutor implements Executor {
       onChannelExit(channel, (status) => {
         exit = status;
         control.ended();
+        this.#running.delete(request.jobId);
         closeTimer = setTimeout(() => channel.close(), CLOSE_AFTER_EXIT_MS);
       });
       // stdout's end closes the channel; stderr ends on its own (later, if it was paused).
@@ -384,9 +374,11 @@ export class SshExecutor implements Executor {
       channel.once('close', closed);
       channel.stderr.once('close', closed);
       control.started();
+      this.#running.add(request.jobId, control, send);
       control.watch(signal);
     });
     control.ended();
+    this.#running.delete(request.jobId);
     clearTimeout(closeTimer);
 
     const { report, rest } = takeReport(held, nonce);
@@ -457,12 +449,14 @@ export class SshExecutor implements Executor {
           },
           onExit: (event) => {
             control.ended();
-            this.#launched.delete(request.jobId);
+            this.#running.delete(request.jobId);
             resolve(event);
           },
         },
       );
-      this.#launched.set(request.jobId, { launcher, key, control });
+      this.#running.add(request.jobId, control, (op) =>
+        launcher.kill(key, op === 'STOP' ? 'SIGSTOP' : 'SIGCONT'),
+      );
       control.watch(signal);
     });
     await Promise.all(Object.values(logs).map(finish));

@@ -82,8 +82,8 @@ export const api = {
   options: (path, signal) => request('OPTIONS', path, undefined, signal),
 };
 
-/** GET a file (an output, an archive) as a Blob, with the Authorization header a plain link cannot send. */
-export async function getBlob(path, signal) {
+/** GET `path` with the session's credentials; an answer that is not 2xx becomes an ApiError. */
+async function getOk(path, signal) {
   const res = await fetch(path, { headers: headers({}), credentials: 'omit', signal });
   if (!res.ok) {
     let body;
@@ -94,21 +94,17 @@ export async function getBlob(path, signal) {
     }
     throw new ApiError(res.status, body);
   }
-  return res.blob();
+  return res;
+}
+
+/** GET a file (an output, an archive) as a Blob, with the Authorization header a plain link cannot send. */
+export async function getBlob(path, signal) {
+  return (await getOk(path, signal)).blob();
 }
 
 /** GET a text body and hand it over chunk by chunk as it arrives (a followed log). */
 export async function streamText(path, onText, signal) {
-  const res = await fetch(path, { headers: headers({}), credentials: 'omit', signal });
-  if (!res.ok) {
-    let body;
-    try {
-      body = JSON.parse(await res.text());
-    } catch {
-      body = undefined;
-    }
-    throw new ApiError(res.status, body);
-  }
+  const res = await getOk(path, signal);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   for (;;) {
     const { value, done } = await reader.read();

@@ -60,7 +60,9 @@ export async function jobView(ctx) {
   await show();
   const refresh = debounce(() => load().catch(() => undefined), 300);
   ctx.on((type, e) => {
-    if ((type === 'job:transition' && e.jobId === id) || type === 'reconnected') refresh();
+    const mine =
+      (type === 'job:transition' || type === 'job:paused' || type === 'job:resumed') && e.jobId === id;
+    if (mine || type === 'reconnected') refresh();
   });
   ctx.signal.addEventListener('abort', refresh.cancel);
   return h('section', null, head, info, attempts, logs);
@@ -78,6 +80,16 @@ function header(job, act) {
         'Cancel job',
       ),
     );
+  if (manage && job.status === 'running') {
+    const verb = job.paused_at === undefined ? 'pause' : 'resume';
+    actions.append(
+      h(
+        'button',
+        { type: 'button', onclick: act(() => api.post(`/job/${enc(job.id)}/${verb}`)) },
+        verb === 'pause' ? 'Pause job' : 'Resume job',
+      ),
+    );
+  }
   if (manage && (job.status === 'failed' || job.status === 'cancelled'))
     actions.append(
       h('button', { type: 'button', onclick: act(() => api.post(`/job/${enc(job.id)}/retry`)) }, 'Retry job'),
@@ -87,7 +99,14 @@ function header(job, act) {
     'header',
     { class: 'job-head' },
     h('p', null, h('a', { href: `#/jobs?queue=${enc(job.queue)}&state=${job.status}` }, `← ${job.queue}`)),
-    h('h1', null, job.name ?? `Job ${shortId(job.id)}`, ' ', badge(job.status)),
+    h(
+      'h1',
+      null,
+      job.name ?? `Job ${shortId(job.id)}`,
+      ' ',
+      badge(job.status),
+      ...(job.paused_at === undefined ? [] : [' ', badge('paused')]),
+    ),
     h('p', { class: 'mono muted' }, job.id),
     actions,
   );

@@ -1,31 +1,9 @@
-import { BatchdError } from '../../daemon/plugins/api.ts';
+import { type BatchResources, type BatchScript, BatchdError } from '../../daemon/plugins/api.ts';
 import { shellQuote } from './command.ts';
 
-/** What a job asks of Slurm (from the job type, the queue or the job; the controller's defaults). */
-export interface SlurmResources {
-  partition?: string;
-  /** Seconds; Slurm counts in minutes and rounds up. */
-  time_limit?: number;
-  cpus?: number;
-  memory_mb?: number;
-  /** A count, or Slurm's `type:count`. */
-  gpus?: number | string;
-  /** More sbatch options, one argument each (`--qos=high`, `--constraint=avx2`). */
-  extra?: readonly string[];
-}
-
-/** One batchd job's script, already substituted, with where its output goes on the cluster. */
-export interface SlurmScript {
-  /** The job template after parameter substitution: run by `shell` as a file, never pasted. */
-  body: string;
-  env?: Readonly<Record<string, string>>;
-  stdout: string;
-  stderr: string;
-  /** Written with the exit status when the script ends: Slurm forgets finished jobs. */
-  exitFile?: string;
-  /** The folder this job runs in, when an array's elements each have their own. */
-  workdir?: string;
-}
+/** What a job asks of Slurm, and one job's script: the core's batch-system shapes. */
+export type SlurmResources = BatchResources;
+export type SlurmScript = BatchScript;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LINE = /^[^\n\r\0]*$/;

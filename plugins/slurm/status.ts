@@ -1,19 +1,10 @@
+import type { BatchStatus } from '../../daemon/plugins/api.ts';
+
 /**
  * What `squeue` says about a job, as batchd needs it. A job Slurm has forgotten (finished longer
  * than its `MinJobAge` ago; without slurmdbd there is no `sacct`) is `gone`: its exit file tells.
  */
-export type SlurmStatus =
-  | { phase: 'pending'; state: string; reason: string }
-  | { phase: 'running'; state: string; reason: string }
-  | {
-      phase: 'ended';
-      state: string;
-      reason: string;
-      /** The script's exit code; null when a signal ended it. */
-      exitCode: number | null;
-      signal: number | null;
-    }
-  | { phase: 'gone' };
+export type SlurmStatus = BatchStatus;
 
 /** One row of the status query (`-O` fields, in this order). */
 export const SQUEUE_FIELDS = ['JobArrayID', 'JobID', 'State', 'Reason', 'exit_code', 'Name', 'Comment'];

@@ -14,9 +14,10 @@ function size(file: string): number {
 }
 
 /**
- * Pause and resume of a job on a host, through the launcher there (SIGSTOP and SIGCONT to the
- * job's process group); its timeout stops while it is paused. Under the shell wrapper (no perl on
- * the host) there is no way to pause it, and the executor says so. The launcher sets rlimits too.
+ * Pause and resume of a job on a host (SIGSTOP and SIGCONT to the job's process group): through
+ * the launcher there, or, on a host without perl, through the shell wrapper's control line (the
+ * wrapper starts the job under setsid, so the stop reaches the job and not the wrapper). Its
+ * timeout stops while it is paused. The launcher sets rlimits too.
  */
 describe('pause and resume of a job on an SSH host', () => {
   let sshd: Sshd;
@@ -47,34 +48,32 @@ describe('pause and resume of a job on an SSH host', () => {
     env?.cleanup();
   });
 
-  it('a paused job prints nothing, outlives its timeout while paused, and finishes after resume', async () => {
-    const id = await dropJob(env, 'default', { type: 'counter', host: 'remote' }, 'remote-counter');
-    const out = path.join(jobDir(env.spool, 'default', 'running', id), 'stdout.log');
-    await waitFor(() => size(out) >= 4 || undefined, 15_000, 'the job to print');
-    const executor = daemon.hosts.executorFor('remote');
-    expect(await executor?.pause?.(id)).toBe(true);
-    await new Promise((r) => setTimeout(r, 500));
-    const atPause = size(out);
-    await new Promise((r) => setTimeout(r, 5_500));
-    expect(size(out), 'output while paused').toBe(atPause);
-    expect(await executor?.resume?.(id)).toBe(true);
-    const { state, dir } = await finished(env, id);
-    expect(state).toBe('done');
-    expect(log(dir, 'stdout.log').trim().split('\n').at(-1)).toBe('12');
-  });
+  it.each([
+    ['the launcher', 'remote'],
+    ['the shell wrapper (perl: false)', 'plain'],
+  ])(
+    'through %s: a paused job prints nothing, outlives its timeout while paused, and finishes after resume',
+    async (_, host) => {
+      const id = await dropJob(env, 'default', { type: 'counter', host }, `${host}-counter`);
+      const out = path.join(jobDir(env.spool, 'default', 'running', id), 'stdout.log');
+      await waitFor(() => size(out) >= 4 || undefined, 15_000, 'the job to print');
+      const executor = daemon.hosts.executorFor(host);
+      expect(await executor?.pause?.(id)).toBe(true);
+      await new Promise((r) => setTimeout(r, 500));
+      const atPause = size(out);
+      await new Promise((r) => setTimeout(r, 5_500));
+      expect(size(out), 'output while paused').toBe(atPause);
+      expect(await executor?.resume?.(id)).toBe(true);
+      const { state, dir } = await finished(env, id);
+      expect(state).toBe('done');
+      expect(log(dir, 'stdout.log').trim().split('\n').at(-1)).toBe('12');
+    },
+  );
 
   it('a job type’s open-files limit applies on the host (set by its launcher)', async () => {
     const id = await dropJob(env, 'default', { type: 'files', host: 'remote' }, 'remote-files');
     const { state, dir } = await finished(env, id);
     expect(state).toBe('done');
     expect(log(dir, 'stdout.log')).toBe('23\n');
-  });
-
-  it('a host without the launcher cannot pause a job: false, and the job runs on', async () => {
-    const id = await dropJob(env, 'default', { type: 'counter', host: 'plain' }, 'plain-counter');
-    const out = path.join(jobDir(env.spool, 'default', 'running', id), 'stdout.log');
-    await waitFor(() => size(out) > 0 || undefined, 15_000, 'the job to print');
-    expect(await daemon.hosts.executorFor('plain')?.pause?.(id)).toBe(false);
-    expect((await finished(env, id)).state).toBe('done');
   });
 });

@@ -134,7 +134,9 @@ describe.each([
     },
   );
 
-  it.runIf(available && mode === 'cgroup')(
+  // Only a cgroup can reach processes that left the job's group (the fallback is the case above).
+  const withCgroup = mode === 'cgroup' ? it.runIf(available) : undefined;
+  withCgroup?.(
     'a timeout kills a setsid child and a double-forked one, and so does the end of the job',
     async () => {
       const timed = job(ESCAPES, { timeoutMs: 1_500 });

@@ -1,10 +1,13 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Daemon } from '../../daemon/daemon.ts';
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
 import { dropJob, makeDispatchEnv, request, startInProcess, waitForState } from '../helpers/dispatch.ts';
 import { type Dockerd, startDockerd } from '../helpers/dockerd.ts';
-import { type TestEnv, waitFor } from '../helpers/env.ts';
+import { jobDir, type TestEnv, waitFor } from '../helpers/env.ts';
 import { finished, log } from '../ssh/ssh-env.ts';
 
 /** waitFor for a check that asks the engine. */
@@ -49,6 +52,11 @@ describe('jobs on Docker hosts through the daemon', () => {
         name: { template: 'hostname' },
         nap: { template: 'sleep $seconds', params: [{ name: 'seconds', type: 'Integer' }] },
         short: { template: 'sleep $seconds', params: [{ name: 'seconds', type: 'Integer' }], timeout: 1 },
+        // 12 lines, one every 0.2 s; its timeout is shorter than the pause below.
+        counter: {
+          template: 'i=0; while [ $i -lt 12 ]; do i=$((i+1)); echo $i; sleep 0.2; done',
+          timeout: 6,
+        },
         // First run: marks the container and sleeps; a run after recovery says so and ends.
         once: {
           template: 'if [ ! -e /tmp/ran-once ]; then touch /tmp/ran-once; sleep 335; fi; echo second run',
@@ -135,6 +143,28 @@ describe('jobs on Docker hosts through the daemon', () => {
       const job = await finished(env, timedOut, 30_000);
       expect(job.record.last?.outcome).toBe('timeout');
       expect(processes('box-container')).toMatch(/sleep inf(?![\s\S]*sleep 378)/);
+    });
+
+    it('pauses a job in the container (its output stops, its timeout waits) and resumes it', async () => {
+      const id = await dropJob(env, 'default', { type: 'counter', host: 'box' }, 'paused');
+      const dir = jobDir(env.spool, 'default', 'running', id);
+      const size = (): number =>
+        existsSync(path.join(dir, 'stdout.log')) ? statSync(path.join(dir, 'stdout.log')).size : 0;
+      await waitFor(() => size() >= 4 || undefined, 30_000, 'the job to print');
+      request(env, 'default', id, 'pause');
+      await waitFor(
+        () => readFileSync(path.join(dir, 'state.yaml'), 'utf8').includes('paused_at') || undefined,
+        15_000,
+        'the job paused',
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      const atPause = size();
+      await new Promise((r) => setTimeout(r, 6_000));
+      expect(size(), 'output while paused').toBe(atPause);
+      request(env, 'default', id, 'resume');
+      const job = await finished(env, id, 30_000);
+      expect(job.state).toBe('done');
+      expect(log(job.dir, 'stdout.log').trim().split('\n').at(-1)).toBe('12');
     });
 
     it('removes a container it created from an image once the host is idle', async () => {

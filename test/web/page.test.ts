@@ -187,6 +187,24 @@ describe('the web page (Chromium against a real daemon)', () => {
     expect(await page.getByRole('button', { name: 'Retry job' }).count()).toBe(1);
   });
 
+  it('pauses and resumes a running job from its page', async () => {
+    const { page } = root;
+    const id = await submit('default', { type: 'sleeper' });
+    const pausedAt = async (): Promise<string | undefined> =>
+      ((await api('GET', `/job/${id}`)) as { paused_at?: string }).paused_at;
+    await page.goto(`${url}/#/job/${id}`);
+    await poll(() => badge(page).first().textContent()).toBe('running');
+    await page.getByRole('button', { name: 'Pause job' }).click();
+    await page.getByRole('button', { name: 'Resume job' }).waitFor();
+    expect(await badge(page).allTextContents()).toEqual(['running', 'paused']);
+    expect(await pausedAt()).toMatch(/^\d{4}-/);
+    await page.getByRole('button', { name: 'Resume job' }).click();
+    await page.getByRole('button', { name: 'Pause job' }).waitFor();
+    expect(await pausedAt()).toBeUndefined();
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await poll(() => badge(page).first().textContent()).toBe('cancelled');
+  });
+
   it('a task submitted over a range shows its progress bar moving to done', async () => {
     const { page } = root;
     await page.goto(`${url}/#/submit?queue=default&type=square`);

@@ -11,10 +11,10 @@ import { SCRIPT_FILE } from './local.ts';
 import { commandFor, newNonce, REPORT_HOLDBACK, takeReport, wrapperScript } from './remote-command.ts';
 import { ShellFiles } from './shell-files.ts';
 import { checkInputs, downloadOutputs, fetchAtomic, planStaging, uploadInputs } from './staging.ts';
-import { PausableRuns } from './pausable.ts';
 import { StopControl } from './stops.ts';
-import { attemptEnd, type End, finish } from './attempt-end.ts';
-import type { Executor, RunOutcome, RunRequest } from './types.ts';
+import { type End, finish } from './attempt-end.ts';
+import { HostExecutor } from './host-executor.ts';
+import type { RunOutcome, RunRequest } from './types.ts';
 
 /** After KILL, how long the command may take to end before its stdin is closed (which kills all). */
 const END_AFTER_KILL_MS = 5_000;
@@ -26,53 +26,20 @@ const LOCAL_ONLY_ENV = new Set(['BATCHD_JOB_DIR', 'BATCHD_RESULT']);
  * wrapper as over SSH (remote-command.ts) with its control line on stdin, stdout and stderr
  * streamed into the job folder, file parameters and result.json copied by the provider.
  */
-export class ShellExecutor implements Executor {
-  readonly name: string;
-  readonly #host: string;
-  readonly #hosts: HostLayer;
-  readonly #log: Logger;
-  /** Running jobs, for pause and resume: STOP and CONT on the wrapper's control line. */
-  readonly #running = new PausableRuns();
-
+export class ShellExecutor extends HostExecutor<ShellSession> {
   constructor(hosts: HostLayer, host: string, log: Logger) {
-    this.name = `shell:${host}`;
-    this.#host = host;
-    this.#hosts = hosts;
-    this.#log = log;
+    super('shell', hosts, host, log);
   }
 
-  async run(request: RunRequest, signal: AbortSignal): Promise<RunOutcome> {
-    const { end, stopped } = attemptEnd(signal);
-    if (request.job === undefined)
-      return end('error', 'internal: the run request carries no job type for a remote run');
-    let session: ShellSession;
-    try {
-      session = await this.#hosts.shellSession(this.#host, signal);
-    } catch (error) {
-      return signal.aborted ? stopped() : end('error', coerceError(error).message);
-    }
-    try {
-      return await this.#runOn(session, request, signal, end, stopped);
-    } catch (error) {
-      return signal.aborted ? stopped() : end('error', `host ${this.#host}: ${coerceError(error).message}`);
-    } finally {
-      session.release();
-    }
+  protected openSession(signal: AbortSignal): Promise<ShellSession> {
+    return this.hosts.shellSession(this.host, signal);
   }
 
-  pause(jobId: string): Promise<boolean> {
-    return this.#running.pause(jobId);
+  protected failed(_session: ShellSession, error: unknown, end: End): RunOutcome {
+    return end('error', `host ${this.host}: ${coerceError(error).message}`);
   }
 
-  resume(jobId: string): Promise<boolean> {
-    return this.#running.resume(jobId);
-  }
-
-  async close(): Promise<void> {
-    // The host layer owns the hosts.
-  }
-
-  async #runOn(
+  protected async runOn(
     session: ShellSession,
     request: RunRequest,
     signal: AbortSignal,
@@ -105,9 +72,9 @@ export class ShellExecutor implements Executor {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(request.env))
       if (!k.startsWith(PARAM_ENV_PREFIX) && !LOCAL_ONLY_ENV.has(k)) env[k] = v;
-    Object.assign(env, plan.env, { BATCHD_HOST: this.#host });
+    Object.assign(env, plan.env, { BATCHD_HOST: this.host });
 
-    checkInputs(staging.inputs, this.#host);
+    checkInputs(staging.inputs, this.host);
     // Only this run's signal: a cancel stops the copies too.
     const files = new ShellFiles(shell, target, signal);
     const leftovers = [jobDir];
@@ -117,7 +84,7 @@ export class ShellExecutor implements Executor {
     const removeAfter = staging.outputs.length === 0;
     try {
       if (copiesIn) await files.mkdirp(jobDir);
-      await uploadInputs(files, staging.inputs, this.#host, signal);
+      await uploadInputs(files, staging.inputs, this.host, signal);
       if (plan.kind === 'script' && scriptPath !== undefined) {
         const local = path.join(request.dir, SCRIPT_FILE);
         writeFileSync(local, plan.script);
@@ -126,7 +93,7 @@ export class ShellExecutor implements Executor {
     } catch (error) {
       await files.remove(leftovers);
       if (signal.aborted) return stopped();
-      return end('spawn-failed', `host ${this.#host}: ${coerceError(error).message}`);
+      return end('spawn-failed', `host ${this.host}: ${coerceError(error).message}`);
     }
     if (signal.aborted) {
       await files.remove(leftovers);
@@ -155,12 +122,12 @@ export class ShellExecutor implements Executor {
       outcome = end('timeout', `timed out after ${Math.round((request.timeoutMs ?? 0) / 1000)} s`, base);
     else if (stopping !== undefined) outcome = stopped();
     else if (report?.kind === 'setup')
-      outcome = end('spawn-failed', `host ${this.#host}: cannot enter the job's folder ${jobDir}`, base);
+      outcome = end('spawn-failed', `host ${this.host}: cannot enter the job's folder ${jobDir}`, base);
     else if (report === undefined)
-      outcome = end('error', `host ${this.#host}: the job's command ended without reporting its exit`, base);
+      outcome = end('error', `host ${this.host}: the job's command ended without reporting its exit`, base);
     else if (report.status === 0) outcome = end('success', undefined, { ...base, exitCode: 0 });
     else if (report.status === 127)
-      outcome = end('exit-code', `exit code 127 (command not found on host ${this.#host})`, base);
+      outcome = end('exit-code', `exit code 127 (command not found on host ${this.host})`, base);
     else outcome = end('exit-code', `exit code ${report.status}`, base);
 
     const problems: string[] = [];
@@ -168,17 +135,17 @@ export class ShellExecutor implements Executor {
       try {
         await fetchAtomic(files, posix.join(jobDir, RESULT_FILE), path.join(request.dir, RESULT_FILE));
       } catch (error) {
-        problems.push(`download of ${RESULT_FILE} from ${this.#host} failed: ${coerceError(error).message}`);
+        problems.push(`download of ${RESULT_FILE} from ${this.host} failed: ${coerceError(error).message}`);
       }
     }
     if (staging.outputs.length > 0)
-      problems.push(...(await downloadOutputs(files, staging.outputs, request.dir, this.#host)));
+      problems.push(...(await downloadOutputs(files, staging.outputs, request.dir, this.host)));
     if (problems.length > 0) {
       if (outcome.outcome === 'success')
         outcome = end('error', problems.join('; '), { ...base, exitCode: 0 });
       else
-        this.#log.warn(
-          { jobId: request.jobId, host: this.#host, problems },
+        this.log.warn(
+          { jobId: request.jobId, host: this.host, problems },
           'outputs of a failed job were not all fetched',
         );
     }
@@ -232,13 +199,13 @@ export class ShellExecutor implements Executor {
       }
     });
     control.started();
-    this.#running.add(request.jobId, control, send);
+    this.running.add(request.jobId, control, send);
     control.watch(signal);
     try {
       await channel.exit;
     } finally {
       control.ended();
-      this.#running.delete(request.jobId);
+      this.running.delete(request.jobId);
       // The command ended: closing its stdin lets the wrapper's watcher go.
       channel.end();
     }

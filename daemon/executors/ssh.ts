@@ -27,11 +27,11 @@ import {
   uploadInputs,
 } from './staging.ts';
 import type { LauncherEvent } from './launcher-protocol.ts';
-import { PausableRuns } from './pausable.ts';
 import { StopControl, type Stopping } from './stops.ts';
-import { attemptEnd, type End, finish } from './attempt-end.ts';
+import { type End, finish } from './attempt-end.ts';
+import { HostExecutor } from './host-executor.ts';
 import { limitOutcome, rlimitOptions } from './limit-outcome.ts';
-import type { Executor, RunOutcome, RunRequest } from './types.ts';
+import type { RunOutcome, RunRequest } from './types.ts';
 
 /** After the remote command exits, how long its channel may stay open (a leftover holding stdout). */
 const CLOSE_AFTER_EXIT_MS = 2_000;
@@ -72,59 +72,24 @@ interface LaunchSpec {
  * command under a small wrapper (remote-command.ts) with stdout and stderr streamed into the job
  * folder, outputs and result.json back by SFTP, the job's folder on the host removed.
  */
-export class SshExecutor implements Executor {
-  readonly name: string;
-  readonly #host: string;
-  readonly #hosts: HostLayer;
-  readonly #log: Logger;
-  /** Running jobs, for pause and resume: through the host's launcher, or the wrapper's control line. */
-  readonly #running = new PausableRuns();
-
+export class SshExecutor extends HostExecutor<HostSession> {
   constructor(hosts: HostLayer, host: string, log: Logger) {
-    this.name = `ssh:${host}`;
-    this.#host = host;
-    this.#hosts = hosts;
-    this.#log = log;
+    super('ssh', hosts, host, log);
   }
 
-  async run(request: RunRequest, signal: AbortSignal): Promise<RunOutcome> {
-    const { end, stopped } = attemptEnd(signal);
-    if (request.job === undefined)
-      return end('error', 'internal: the run request carries no job type for a remote run');
-    let session: HostSession;
-    try {
-      session = await this.#hosts.session(this.#host, signal);
-    } catch (error) {
-      return signal.aborted ? stopped() : end('error', coerceError(error).message);
-    }
-    try {
-      return await this.#runOn(session, request, signal, end, stopped);
-    } catch (error) {
-      if (signal.aborted) return stopped();
-      const lost = session.lease.lost;
-      if (lost === undefined) return end('error', coerceError(error).message);
-      this.#hosts.lost(this.#host, `connection lost mid-job: ${lost}`);
-      // Not the job's failure: it runs again (as an interruption, up to max_interruptions).
-      return end('interrupted', this.#lost(lost));
-    } finally {
-      session.release();
-    }
+  protected openSession(signal: AbortSignal): Promise<HostSession> {
+    return this.hosts.session(this.host, signal);
   }
 
-  /** SIGSTOP to the job's process group, through the launcher or the wrapper (its timeout stops meanwhile). */
-  pause(jobId: string): Promise<boolean> {
-    return this.#running.pause(jobId);
+  protected failed(session: HostSession, error: unknown, end: End): RunOutcome {
+    const lost = session.lease.lost;
+    if (lost === undefined) return end('error', coerceError(error).message);
+    this.hosts.lost(this.host, `connection lost mid-job: ${lost}`);
+    // Not the job's failure: it runs again (as an interruption, up to max_interruptions).
+    return end('interrupted', this.#lost(lost));
   }
 
-  resume(jobId: string): Promise<boolean> {
-    return this.#running.resume(jobId);
-  }
-
-  async close(): Promise<void> {
-    // The host layer owns the connections.
-  }
-
-  async #runOn(
+  protected async runOn(
     session: HostSession,
     request: RunRequest,
     signal: AbortSignal,
@@ -158,7 +123,7 @@ export class SshExecutor implements Executor {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(request.env))
       if (!k.startsWith(PARAM_ENV_PREFIX) && !LOCAL_ONLY_ENV.has(k)) env[k] = v;
-    Object.assign(env, plan.env, { BATCHD_HOST: this.#host });
+    Object.assign(env, plan.env, { BATCHD_HOST: this.host });
 
     // What to remove on the host afterwards: this attempt's folder, a script kept elsewhere, and
     // the folders of earlier attempts (left behind if the daemon died during them).
@@ -171,7 +136,7 @@ export class SshExecutor implements Executor {
       }
     }
 
-    checkInputs(staging.inputs, this.#host);
+    checkInputs(staging.inputs, this.host);
     const launcher = host.perl === false ? undefined : await lease.launcher(host.perl, host.connect_timeout);
     // The job's folder is made over SFTP when files go into it first, or by the launcher as it
     // starts the job; never by a command of its own (a `mkdir` process per job costs the host as
@@ -183,7 +148,7 @@ export class SshExecutor implements Executor {
           await sftp.mkdir(jobDir).catch((error: unknown) => {
             throw this.#transfer(`cannot create the job's folder ${jobDir}`, error);
           });
-          await uploadInputs(sftp, staging.inputs, this.#host, signal);
+          await uploadInputs(sftp, staging.inputs, this.host, signal);
           if (plan.kind === 'script' && scriptPath !== undefined) {
             const mode = plan.interpreter === undefined ? 0o644 : 0o755;
             await sftp
@@ -221,21 +186,21 @@ export class SshExecutor implements Executor {
     } else if (result.stopping !== undefined) outcome = stopped();
     else if (result.lost !== undefined) {
       // Its folder stays until a later attempt on the host sweeps it.
-      this.#hosts.lost(this.#host, `connection lost mid-job: ${result.lost}`);
+      this.hosts.lost(this.host, `connection lost mid-job: ${result.lost}`);
       return end('interrupted', this.#lost(result.lost), base);
     } else if (!result.ended) {
-      const error = result.gone ?? `host ${this.#host}: the job's channel closed without an exit status`;
+      const error = result.gone ?? `host ${this.host}: the job's channel closed without an exit status`;
       outcome = end('error', error, base);
     } else if (result.failure !== undefined) {
       const { code, error, errno } = result.failure;
-      const message = `host ${this.#host}: ${error}`;
+      const message = `host ${this.host}: ${error}`;
       // As on this machine: a command that is not there is its exit code 127, the rest cannot start.
       outcome =
         code === 127 && errno === 'ENOENT'
           ? end('exit-code', message, { ...base, exitCode: 127 })
           : end('spawn-failed', message, base);
     } else if (result.report?.kind === 'setup') {
-      outcome = end('spawn-failed', `host ${this.#host}: cannot create the job's folder ${jobDir}`, base);
+      outcome = end('spawn-failed', `host ${this.host}: cannot create the job's folder ${jobDir}`, base);
     } else {
       const code = result.report?.status ?? result.exitCode;
       if (code === 0) outcome = end('success', undefined, { ...base, exitCode: 0 });
@@ -251,8 +216,8 @@ export class SshExecutor implements Executor {
         if (outcome.outcome === 'success')
           outcome = end('error', problems.join('; '), { ...base, exitCode: 0 });
         else
-          this.#log.warn(
-            { jobId: request.jobId, host: this.#host, problems },
+          this.log.warn(
+            { jobId: request.jobId, host: this.host, problems },
             'outputs of a failed remote job were not all fetched',
           );
       }
@@ -262,13 +227,13 @@ export class SshExecutor implements Executor {
   }
 
   #transfer(what: string, error: unknown): BatchdError {
-    return new BatchdError('TRANSFER_FAILED', `host ${this.#host}: ${what}: ${coerceError(error).message}`, {
-      host: this.#host,
+    return new BatchdError('TRANSFER_FAILED', `host ${this.host}: ${what}: ${coerceError(error).message}`, {
+      host: this.host,
     });
   }
 
   #lost(reason: string): string {
-    return `host ${this.#host}: connection lost mid-job (${reason}); the host is marked down`;
+    return `host ${this.host}: connection lost mid-job (${reason}); the host is marked down`;
   }
 
   async #withSftp(lease: Lease, signal: AbortSignal, work: (sftp: Sftp) => Promise<void>): Promise<void> {
@@ -280,7 +245,7 @@ export class SshExecutor implements Executor {
     } catch (error) {
       const lost = lease.lost;
       if (lost !== undefined)
-        throw new BatchdError('HOST_LOST', this.#lost(lost), { host: this.#host }, { cause: error });
+        throw new BatchdError('HOST_LOST', this.#lost(lost), { host: this.host }, { cause: error });
       throw error;
     }
   }
@@ -300,14 +265,14 @@ export class SshExecutor implements Executor {
             await fetchAtomic(sftp, posix.join(jobDir, RESULT_FILE), path.join(localDir, RESULT_FILE));
           } catch (error) {
             problems.push(
-              `download of ${RESULT_FILE} from ${this.#host} failed: ${coerceError(error).message}`,
+              `download of ${RESULT_FILE} from ${this.host} failed: ${coerceError(error).message}`,
             );
           }
         }
-        problems.push(...(await downloadOutputs(sftp, staging.outputs, localDir, this.#host)));
+        problems.push(...(await downloadOutputs(sftp, staging.outputs, localDir, this.host)));
       });
     } catch (error) {
-      problems.push(`fetching outputs from ${this.#host} failed: ${coerceError(error).message}`);
+      problems.push(`fetching outputs from ${this.host} failed: ${coerceError(error).message}`);
     }
     return problems;
   }
@@ -357,12 +322,12 @@ export class SshExecutor implements Executor {
         }
       });
       channel.on('error', (error: Error) =>
-        this.#log.debug({ jobId: request.jobId, err: error }, 'ssh channel error'),
+        this.log.debug({ jobId: request.jobId, err: error }, 'ssh channel error'),
       );
       onChannelExit(channel, (status) => {
         exit = status;
         control.ended();
-        this.#running.delete(request.jobId);
+        this.running.delete(request.jobId);
         closeTimer = setTimeout(() => channel.close(), CLOSE_AFTER_EXIT_MS);
       });
       // stdout's end closes the channel; stderr ends on its own (later, if it was paused).
@@ -374,11 +339,11 @@ export class SshExecutor implements Executor {
       channel.once('close', closed);
       channel.stderr.once('close', closed);
       control.started();
-      this.#running.add(request.jobId, control, send);
+      this.running.add(request.jobId, control, send);
       control.watch(signal);
     });
     control.ended();
-    this.#running.delete(request.jobId);
+    this.running.delete(request.jobId);
     clearTimeout(closeTimer);
 
     const { report, rest } = takeReport(held, nonce);
@@ -449,12 +414,12 @@ export class SshExecutor implements Executor {
           },
           onExit: (event) => {
             control.ended();
-            this.#running.delete(request.jobId);
+            this.running.delete(request.jobId);
             resolve(event);
           },
         },
       );
-      this.#running.add(request.jobId, control, (op) =>
+      this.running.add(request.jobId, control, (op) =>
         launcher.kill(key, op === 'STOP' ? 'SIGSTOP' : 'SIGCONT'),
       );
       control.watch(signal);
@@ -473,7 +438,7 @@ export class SshExecutor implements Executor {
       const lost = lease.lost;
       if (lost !== undefined) return { ...base, lost, ended: false, result: false };
       if (pid !== undefined) await killOrphanedGroup(lease, pid);
-      const gone = `host ${this.#host}: batchd's job launcher on the host stopped mid-job; the job's processes were killed`;
+      const gone = `host ${this.host}: batchd's job launcher on the host stopped mid-job; the job's processes were killed`;
       return { ...base, lost: undefined, ended: false, result: false, gone };
     }
     return { ...base, lost: undefined, ended: true, result: exit.result === true };

@@ -456,7 +456,8 @@ export class Daemon {
 
   #addQueue(queue: string): void {
     if (this.queues.has(queue)) return;
-    if (!this.queues.ensure(queue)) return; // not a real folder in the spool: refused, with a warning
+    // Not a real folder in the spool (refused, with a warning), or deleted since it was seen.
+    if (!this.queues.ensure(queue, false)) return;
     this.#watcher.watchQueue(queue);
     this.#scanIncoming(queue);
     this.log.info({ queue }, 'new queue');

@@ -78,7 +78,7 @@ export class QueueRegistry {
       } catch {
         continue;
       }
-      if (this.ensure(name)) found.push(name);
+      if (this.ensure(name, false)) found.push(name);
     }
     // A refused name that went is warned about again if it comes back.
     const present = new Set(entries);
@@ -89,13 +89,18 @@ export class QueueRegistry {
   /**
    * Create a queue's folders (idempotent) and load its settings. False, with a warning, when the
    * queue or one of its folders is not a real folder (a symlink, a file): the queue is not taken.
+   *
+   * `create` false is for a queue folder that was seen (a scan, a watcher event): it is never made
+   * again, so a late event for a queue deleted since does not bring it back; false, silently, when
+   * it is gone.
    */
-  ensure(name: string): boolean {
+  ensure(name: string, create = true): boolean {
     const dir = this.#layout.queueDir(name);
     const folders = [dir, ...[...Object.values(QUEUE_FOLDERS), ...JOB_STATES].map((f) => path.join(dir, f))];
     for (const folder of folders) {
-      const problem = realFolder(folder);
+      const problem = realFolder(folder, create || folder !== dir);
       if (problem === undefined) continue;
+      if (problem === GONE) return false;
       if (!this.#refused.has(name)) {
         this.#refused.add(name);
         this.#log.warn(
@@ -216,19 +221,29 @@ const AUTOSTART_MARK = '.autostarted';
 /** queue.yaml holds a few settings: far less than this. */
 const QUEUE_FILE_MAX_BYTES = 256 * 1024;
 
-/** Make a folder that is missing; undefined when `folder` is (now) a real folder, else what it is. */
-function realFolder(folder: string): string | undefined {
-  try {
-    // Recursive only so an existing folder is no error; the parent was checked just before.
-    mkdirSync(folder, { recursive: true });
-  } catch (error) {
-    return `not creatable (${errnoCode(error) ?? 'error'})`;
+/** What realFolder answers when the folder (or its parent) went away: the queue was deleted. */
+const GONE = 'gone';
+
+/**
+ * Make a folder that is missing (if `create`); undefined when `folder` is (now) a real folder, else
+ * what it is. Never recursive: a queue folder renamed away meanwhile is not made again by a child.
+ */
+function realFolder(folder: string, create: boolean): string | undefined {
+  if (create) {
+    try {
+      mkdirSync(folder);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === 'ENOENT') return GONE;
+      if (code !== 'EEXIST') return `not creatable (${code ?? 'error'})`;
+    }
   }
   try {
     const st = lstatSync(folder);
     if (st.isDirectory()) return undefined;
     return st.isSymbolicLink() ? 'a symbolic link' : 'not a folder';
   } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return GONE;
     return `not readable (${errnoCode(error) ?? 'error'})`;
   }
 }

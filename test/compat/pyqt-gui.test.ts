@@ -55,6 +55,8 @@ for _ in range(300):
         break
     app.processEvents()
     time.sleep(0.1)
+# The GUI reads the queue's counts before its jobs: once more, so the counts are from after the job ended.
+gui._refresh_queue()
 model = gui.qtable.model
 out['header'] = [model.headerData(c, QtCore.Qt.Horizontal, QtCore.Qt.DisplayRole) for c in range(model.columnCount(None))]
 out['row'] = [model.data(model.index(0, c), QtCore.Qt.DisplayRole) for c in range(model.columnCount(None))]

@@ -2,6 +2,8 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+import { boundaryConfigs } from './eslint.boundaries.js';
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'var/', 'coverage/', 'plugins/**/*.py'] },
   js.configs.recommended,
@@ -26,4 +28,6 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { ...globals.node } },
   },
+  // Which part of daemon/ may import which (eslint.boundaries.js).
+  ...boundaryConfigs(),
 );

@@ -2,8 +2,9 @@
 // batchd → Slurm against Slurm alone: N trivial jobs (`true`) through a daemon whose host is a
 // Slurm controller, beside the same N submitted with `sbatch` directly (one call per job) and as
 // one array, on the same single-node Slurm (bench/peers/slurm.mjs: HTC-tuned, 32 slots), in one
-// run, taking turns each round. batchd runs them twice: as N job files (one sbatch per job) and
-// as one task of N (arrays of the jobs started together). Needs root and dist/ (npm run build).
+// run, taking turns each round; and a floor: batchd's own script per job, sbatch'd directly.
+// batchd runs them twice: as N job files (one sbatch per job) and as one task of N (arrays of the
+// jobs started together). Needs root and dist/ (npm run build).
 //
 //   node bench/slurm-daemon.mjs [--jobs 1000] [--rounds 1] [--max-jobs 64]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import path from 'node:path';
 import { BatchdDaemon } from './lib/batchd.mjs';
 import { runOk, waitFor } from './lib/proc.mjs';
 import { median } from './lib/stats.mjs';
+import { batchScript, sbatchOptions } from '../dist/plugins/slurm/script.js';
 import { slurm } from './peers/slurm.mjs';
 
 function option(name, fallback) {
@@ -36,6 +38,52 @@ const sbatch = (args) =>
 async function direct() {
   const started = Date.now();
   for (let i = 0; i < JOBS; i++) await sbatch(['-Q', '-o', '/dev/null', '--wrap=true']);
+  await session.waitAllDone(JOBS, JOBS * 1000);
+  return Date.now() - started;
+}
+
+/**
+ * The floor for job files: each job's batch script and sbatch options exactly as batchd builds
+ * them (the wrapper that writes the exit file, runs the body from a file, appends to the job's
+ * logs), submitted with one `sbatch` per job directly, without a daemon. What batchd costs on top
+ * of this is the daemon's; what this costs over `--wrap=true` is the script's work in Slurm.
+ */
+async function batchdScriptsDirect() {
+  const dir = path.join(root, 'floor');
+  mkdirSync(dir);
+  const started = Date.now();
+  for (let i = 0; i < JOBS; i++) {
+    const job = path.join(dir, `j${i}`);
+    mkdirSync(job);
+    const env = {
+      BATCHD_JOB_ID: `j${i}`,
+      BATCHD_QUEUE: 'default',
+      BATCHD_TASK: '',
+      BATCHD_ATTEMPT: '1',
+      BATCHD_JOB_DIR: job,
+      BATCHD_RESULT: path.join(job, 'result.yaml'),
+      BATCHD_PARAM_n: '0',
+    };
+    const options = sbatchOptions(
+      { name: `batchd-j${i}`, comment: `batchd.spool=floor batchd.job=j${i}`, workdir: job },
+      { extra: ['--open-mode=append'] },
+    );
+    options.push(`--output=${path.join(job, 'stdout.log')}`, `--error=${path.join(job, 'stderr.log')}`);
+    const script = batchScript('/bin/bash', `batchd job j${i}`, [
+      {
+        body: "#!/bin/sh\nexec 'true'\n",
+        env,
+        stdout: path.join(job, 'stdout.log'),
+        stderr: path.join(job, 'stderr.log'),
+        exitFile: path.join(job, 'batch.exit'),
+      },
+    ]);
+    await runOk(session.prefix[0], [...session.prefix.slice(1), 'sbatch', ...options], {
+      env: session.env,
+      cwd: jobsDir,
+      input: script,
+    });
+  }
   await session.waitAllDone(JOBS, JOBS * 1000);
   return Date.now() - started;
 }
@@ -95,11 +143,13 @@ async function throughBatchd(round, asTask) {
   }
 }
 
-const results = { direct: [], array: [], batchdJobs: [], batchdTask: [] };
+const results = { direct: [], scripts: [], array: [], batchdJobs: [], batchdTask: [] };
 try {
   for (let round = 1; round <= ROUNDS; round++) {
     results.direct.push(await direct());
     log(`round ${round}: direct sbatch ${results.direct.at(-1)} ms`);
+    results.scripts.push(await batchdScriptsDirect());
+    log(`round ${round}: batchd's scripts, sbatch per job ${results.scripts.at(-1)} ms`);
     results.batchdJobs.push(await throughBatchd(round, false));
     log(`round ${round}: batchd, ${JOBS} job files ${results.batchdJobs.at(-1)} ms`);
     results.array.push(await array());
@@ -117,6 +167,9 @@ console.log(`${JOBS} trivial jobs, Slurm 1 node 32 slots, batchd max_jobs ${MAX_
 console.log(`  sbatch per job        ${m.direct} ms (${rate(m.direct)})`);
 console.log(
   `  batchd, job files     ${m.batchdJobs} ms (${rate(m.batchdJobs)})  ${(m.batchdJobs / m.direct).toFixed(2)} × direct`,
+);
+console.log(
+  `  batchd's scripts, sbatch per job (floor) ${m.scripts} ms (${rate(m.scripts)})  ${(m.scripts / m.direct).toFixed(2)} × direct; batchd ${(m.batchdJobs / m.scripts).toFixed(2)} × this`,
 );
 console.log(`  sbatch --array        ${m.array} ms (${rate(m.array)})`);
 console.log(

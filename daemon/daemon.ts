@@ -1,12 +1,12 @@
 import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
-import type { ApiServer } from './api/serve.ts';
+import { HOUSEKEEPING } from './config/defaults.ts';
 import { parseText } from './config/parse.ts';
 import { type DaemonConfig, daemonConfigSchema } from './config/schema.ts';
 import { ConfigStore } from './config/store.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
-import { BatchdError, coerceError } from './errors.ts';
+import { BatchdError, coerceError, errnoCode } from './errors.ts';
 import { EventBus } from './events.ts';
 import { LocalExecutor } from './executors/local.ts';
 import { ShellExecutor } from './executors/shell.ts';
@@ -14,6 +14,7 @@ import { SshExecutor } from './executors/ssh.ts';
 import type { Executor } from './executors/types.ts';
 import { HostClaims, spoolId } from './hosts/claims.ts';
 import { BatchSystemHosts } from './hosts/batch-system-hosts.ts';
+import { HOST_ERRORS_FILE } from './hosts/error-history.ts';
 import { HostLayer } from './hosts/layer.ts';
 import { Reaper } from './hosts/reaper.ts';
 import { isJobId } from './jobs/id.ts';
@@ -24,31 +25,36 @@ import { TAG } from './plugins/api.ts';
 import { Controllers } from './plugins/controllers.ts';
 import { HookRunner } from './plugins/hooks.ts';
 import { PluginRegistry } from './plugins/registry.ts';
-import {
-  type AcceptedJob,
-  acceptJobs,
-  acceptWhenReady,
-  type Origin,
-  recoverStaging,
-  STAGE_CHUNK,
-} from './spool/accept.ts';
+import { type AcceptedJob, acceptJobs, acceptWhenReady, type Origin } from './spool/accept.ts';
 import { locateJob } from './spool/find.ts';
 import { DurableAcceptor } from './spool/durable-accept.ts';
 import { AcceptJournal } from './spool/journal.ts';
-import { replayJournal } from './spool/journal-replay.ts';
 import { Intake } from './spool/intake.ts';
 import { DispatcherRoll } from './spool/dispatchers.ts';
 import { assertQueueName, SpoolLayout } from './spool/layout.ts';
 import { JobLocks } from './spool/lock.ts';
 import { applyStorageMode } from './spool/modes.ts';
 import { QueueRegistry } from './spool/queues.ts';
-import { recoverRunning } from './spool/recover.ts';
+import { type ClaimRecovery, recoverRunning, recoverSpool } from './spool/recovery.ts';
 import { RequestFolder } from './spool/requests.ts';
-import { readConfigText } from './spool/safe-read.ts';
+import { readConfigText } from './config/safe-read.ts';
 import { sweepFinished } from './spool/retention.ts';
-import { readJobState } from './spool/state-file.ts';
+import { readJobState, STATE_FILE } from './spool/state-file.ts';
 import { Transitions } from './spool/transition.ts';
+import { TaskMaterialiser } from './tasks/materialise.ts';
 import { SpoolWatcher } from './spool/watch.ts';
+import type {
+  DaemonPort,
+  FrontEnd,
+  FrontEndStarter,
+  JobControl,
+  QueueAdmin,
+  ScheduleFiles,
+  SubmitInput,
+} from './service/port.ts';
+import { SpoolQueueAdmin } from './service/queue-admin.ts';
+import { SpoolReads } from './service/reads.ts';
+import { ConfigScheduleFiles } from './service/schedule-files.ts';
 
 export interface DaemonOptions {
   /** The config folder (already located); undefined: embedded defaults. */
@@ -60,13 +66,14 @@ export interface DaemonOptions {
   logger?: Logger | undefined;
 }
 
-const RETENTION_EVERY_MS = 3_600_000;
+export type { SubmitInput } from './service/port.ts';
 
-/** A job file submitted by other means than a drop: its text, or its parsed content. */
-export type SubmitInput = { text: string; ext: 'yaml' | 'json' } | { data: unknown };
-
-/** The wiring: configuration, spool, intake, dispatcher and executors, and their timers. */
-export class Daemon {
+/**
+ * The wiring: configuration, spool, intake, dispatcher and executors, and their timers. It
+ * implements the port front ends use (service/port.ts) and knows no front end: start.ts starts
+ * the HTTP API beside it.
+ */
+export class Daemon implements DaemonPort {
   readonly config: ConfigStore;
   readonly events: EventBus;
   readonly log: Logger;
@@ -89,8 +96,16 @@ export class Daemon {
   readonly locks: JobLocks;
   /** The dispatchers sharing this spool (a head count for people). */
   readonly dispatchers: DispatcherRoll;
+  /** The read views of the spool (for front ends). */
+  readonly reads: SpoolReads;
+  /** Queue create, update, delete and purge (for front ends). */
+  readonly queueAdmin: QueueAdmin;
+  /** Schedules kept in the config folder (for front ends). */
+  readonly schedules: ScheduleFiles;
   readonly #intake: Intake;
   readonly #acceptor: DurableAcceptor;
+  /** Makes the job folders of committed tasks as the dispatcher needs them. */
+  readonly #tasks: TaskMaterialiser;
   readonly #requests: RequestFolder;
   readonly #watcher: SpoolWatcher;
   readonly #local: LocalExecutor;
@@ -99,6 +114,8 @@ export class Daemon {
   readonly #executors = new Map<string, Executor>();
   #rescanTimer: NodeJS.Timeout | undefined;
   #lastRetention = 0;
+  /** Queued jobs whose state.yaml did not read, with the error reported (#reportInvalid). */
+  readonly #invalid = new Map<string, string>();
   #rescanning = false;
   #stopping: Promise<void> | undefined;
 
@@ -161,6 +178,7 @@ export class Daemon {
       log: this.log,
       claims: this.#claims,
       pump: () => this.dispatcher.pump(),
+      errorsFile: path.join(this.layout.root, HOST_ERRORS_FILE),
       executor: (layer, host, kind) =>
         kind === 'shell' ? new ShellExecutor(layer, host, this.log) : new SshExecutor(layer, host, this.log),
     });
@@ -191,8 +209,32 @@ export class Daemon {
       log: this.log,
       executorFor: (host) => this.#executorFor(host),
       hostAvailable: (host, running) => this.hosts.admits(host, running),
+      makeJob: (id) => this.#tasks.makeNow(id),
+    });
+    this.schedules = new ConfigScheduleFiles(this.config);
+    this.reads = new SpoolReads(this.layout, this.queues, this.config, this.events);
+    this.queueAdmin = new SpoolQueueAdmin({
+      layout: this.layout,
+      queues: this.queues,
+      config: this.config,
+      transitions: this.transitions,
+      log: this.log,
+      counts: this.reads.counts,
+      locate: (id) => this.locate(id),
+      settleAcceptances: () => this.settleAcceptances(),
+      cancel: (id, reason) => this.dispatcher.cancel(id, reason),
+      added: (queue) => this.#addQueue(queue),
+      removed: (queue) => this.forgetQueue(queue),
     });
     this.#acceptor = new DurableAcceptor(this.layout);
+    this.#tasks = new TaskMaterialiser({
+      layout: this.layout,
+      events: this.events,
+      log: this.log,
+      durable,
+      holds: (id) => this.dispatcher.knows(id),
+      handOn: (jobs) => this.#handOn(jobs),
+    });
     this.#intake = new Intake({
       layout: this.layout,
       log: this.log,
@@ -227,9 +269,10 @@ export class Daemon {
     this.events.on('config:reloaded', () => this.dispatcher.pump());
   }
 
-  static async start(options: DaemonOptions): Promise<Daemon> {
+  /** `frontEnd`: what serves the daemon to clients once it is ready (start.ts: the HTTP API). */
+  static async start(options: DaemonOptions, frontEnd?: FrontEndStarter): Promise<Daemon> {
     const daemon = new Daemon(options);
-    await daemon.#boot();
+    await daemon.#boot(frontEnd);
     return daemon;
   }
 
@@ -240,11 +283,16 @@ export class Daemon {
 
   #resolver: ((host: string) => Executor | undefined) | undefined;
 
-  #api: ApiServer | undefined;
+  #api: FrontEnd | undefined;
 
-  /** The HTTP API, when it listens (manager.enabled and its port was free). */
-  get api(): ApiServer | undefined {
+  /** The HTTP API, when it listens (started by start.ts, manager.enabled and its port was free). */
+  get api(): FrontEnd | undefined {
     return this.#api;
+  }
+
+  /** The control verbs on jobs and queues (for front ends). */
+  get control(): JobControl {
+    return this.dispatcher;
   }
 
   /** Take a queue folder made by other means than mkdir in the spool (the API's POST /queue). */
@@ -254,6 +302,7 @@ export class Daemon {
 
   /** Forget a queue whose folder was removed (the API's DELETE /queue). */
   forgetQueue(queue: string): void {
+    this.#tasks.forgetQueue(queue);
     for (const id of this.dispatcher.knownIn(queue)) this.dispatcher.forget(id);
     this.queues.remove(queue);
   }
@@ -284,7 +333,7 @@ export class Daemon {
   ): Promise<AcceptedJob[]> {
     const { specs, origin } = this.#submission(queue, input, user, sees);
     const durable = this.config.daemon.storage.fsync ? this.#acceptor : undefined;
-    if (durable === undefined && specs.length <= STAGE_CHUNK) return this.#acceptNow(queue, specs, origin);
+    if (durable === undefined) return this.#acceptNow(queue, specs, origin);
     const accepted = await acceptWhenReady(this.layout, queue, specs, origin, durable);
     this.#accepted(queue, accepted);
     return accepted;
@@ -317,7 +366,11 @@ export class Daemon {
 
   /** Find a job's folder by id. */
   locate(id: string): ReturnType<typeof locateJob> {
-    return isJobId(id) ? locateJob(this.layout, this.queues.names(), id) : undefined;
+    if (!isJobId(id)) return undefined;
+    const where = locateJob(this.layout, this.queues.names(), id);
+    // A task's job whose folder is not made yet: made now (with those before it), then shown.
+    if (where !== undefined || !this.#tasks.makeNow(id)) return where;
+    return locateJob(this.layout, this.queues.names(), id);
   }
 
   /** How local jobs are contained: their own cgroups (v1 or v2), or only their process group. */
@@ -348,6 +401,7 @@ export class Daemon {
     this.#intake.close();
     await this.#watcher.close();
     await this.#acceptor.close(); // acceptances under way finish: their drops or callers are answered
+    this.#tasks.close(); // the rest of a task's folders are made by the next start
     await this.config.close();
     await this.dispatcher.shutdown(this.config.daemon.dispatcher.grace_time);
     await this.#api?.close(); // after the dispatcher: its last moves were readable to the end
@@ -365,27 +419,17 @@ export class Daemon {
     this.log.info('batchd stopped');
   }
 
-  async #boot(): Promise<void> {
+  async #boot(frontEnd: FrontEndStarter | undefined): Promise<void> {
     applyStorageMode(this.config.daemon.storage.mode);
-    // The API's modules are much of the start-up time (a restart after a crash included): only load them to serve.
-    const serve = this.config.daemon.manager.enabled ? await import('./api/serve.ts') : undefined;
-    // Refuses a forbidden listen address (or unusable TLS files) before anything starts.
-    const listen = serve?.planListen(this.config);
+    // May refuse (a forbidden listen address, unusable TLS files) before anything starts.
+    const serve = await frontEnd?.(this);
     await this.controllers.start();
     this.queues.scan();
     if (!this.queues.has(this.config.daemon.default_queue))
       this.queues.ensure(this.config.daemon.default_queue);
     await this.hooks.start(); // before recovery: its moves are events too
-    // First: the journal may write again jobs whose folders a power loss took.
-    const replayed = replayJournal(this.layout, this.queues.names(), this.log);
-    if (replayed.segments > 0) this.log.info(replayed, 'acceptance journal replayed');
-    await this.#openJournal();
-    for (const queue of this.queues.names()) {
-      const staged = recoverStaging(this.layout, queue);
-      if (staged.restored + staged.committed > 0)
-        this.log.warn({ queue, ...staged }, 'finished interrupted acceptances');
-    }
-    for (const queue of this.queues.names()) await this.#recover(queue);
+    await recoverSpool(this.#recovery(), this.queues.names()); // every repair of what a crash left
+    await this.#openJournal(); // after the replay of the segments of writers gone
     let indexed = 0;
     for (const queue of this.queues.names()) indexed += this.#indexQueued(queue);
     this.config.watch();
@@ -408,7 +452,7 @@ export class Daemon {
       `batchd ready; spool: ${this.layout.root}`,
     );
     this.dispatcher.pump();
-    if (serve !== undefined && listen !== undefined) this.#api = await serve.startApi(this, listen);
+    if (serve !== undefined) this.#api = await serve();
   }
 
   /** Chosen at start: with storage.fsync and storage.journal, and where `sync -f` works. */
@@ -484,20 +528,31 @@ export class Daemon {
       if (accepted.length > 0) this.#accepted(queue, accepted);
       return accepted;
     }
-    this.events.emit('job:accepted', { jobId: job.spec.id, queue });
+    this.transitions.accepted(queue, [job]); // with its move into running/
     this.log.debug({ queue, jobId: job.spec.id }, 'job accepted');
     this.dispatcher.startClaimed(job.state, job.spec, claim.release);
     return accepted;
   }
 
+  /**
+   * Every job is announced at its acceptance; a task's jobs are handed to the dispatcher as their
+   * folders are made (tasks/materialise.ts).
+   */
   #accepted(queue: string, jobs: AcceptedJob[]): void {
-    for (const job of jobs) {
+    for (const job of jobs)
       this.events.emit('job:accepted', { jobId: job.spec.id, queue, task: job.spec.task?.name });
-      this.dispatcher.add(job.state, job.spec);
+    const task = jobs[0]?.state.task;
+    if (task === undefined) {
+      this.#handOn(jobs);
+      this.log.debug({ queue, jobId: jobs[0]?.spec.id }, 'job accepted');
+      return;
     }
-    if (jobs.length > 1)
-      this.log.info({ queue, task: jobs[0]?.spec.task?.name, jobs: jobs.length }, 'task accepted');
-    else this.log.debug({ queue, jobId: jobs[0]?.spec.id }, 'job accepted');
+    this.log.info({ queue, task, jobs: jobs.length }, 'task accepted');
+    this.#tasks.start(queue, task, jobs);
+  }
+
+  #handOn(jobs: AcceptedJob[]): void {
+    for (const job of jobs) this.dispatcher.add(job.state, job.spec);
   }
 
   #validateContext(
@@ -518,9 +573,8 @@ export class Daemon {
       user,
       hostExists: (name) => this.config.get('hosts', name) !== undefined,
       jobExists: (id) => {
-        if (sees === undefined)
-          return this.dispatcher.knows(id) || locateJob(this.layout, this.queues.names(), id) !== undefined;
-        const where = locateJob(this.layout, this.queues.names(), id);
+        if (sees === undefined) return this.dispatcher.knows(id) || this.locate(id) !== undefined;
+        const where = this.locate(id);
         return where !== undefined && sees(where.queue);
       },
       maxTaskJobs: this.config.daemon.storage.max_task_jobs,
@@ -570,11 +624,9 @@ export class Daemon {
         state.queue = queue; // the folder is the truth
         this.dispatcher.add(state);
         added += 1;
+        this.#invalid.delete(id);
       } catch (error) {
-        this.log.warn(
-          { queue, jobId: id, err: coerceError(error) },
-          'unreadable state.yaml in queued/; job skipped',
-        );
+        this.#reportInvalid(queue, id, coerceError(error));
       }
     }
     // What this dispatcher indexed but is gone from queued/ was taken by another way.
@@ -582,26 +634,51 @@ export class Daemon {
     return added;
   }
 
-  async #recover(queue: string): Promise<void> {
-    await recoverRunning(
+  /**
+   * A queued job whose state.yaml does not read (spool/state-record.ts) stays in queued/ as it is,
+   * not run and not rewritten: nothing of it is lost, and once the file is put right the next
+   * rescan indexes it. Each problem is logged and emitted once, not at every rescan.
+   */
+  #reportInvalid(queue: string, id: string, error: Error): void {
+    // Gone between the listing and the read: claimed or moved, not broken.
+    if (errnoCode(error) === 'ENOENT' || this.#invalid.get(id) === error.message) return;
+    this.#invalid.set(id, error.message);
+    const file = `${this.layout.jobDir(queue, 'queued', id)}/${STATE_FILE}`;
+    this.log.error(
       {
-        layout: this.layout,
-        locks: this.locks,
-        transitions: this.transitions,
-        config: this.config,
-        log: this.log,
-        isRunningHere: (id) => this.dispatcher.isRunningHere(id),
-        adopt: (dir, state, release) => {
-          if (!this.#batchHosts.adoptable(dir, state)) return false;
-          this.dispatcher.adopt(state, release);
-          if (state.cancel_requested !== undefined)
-            void this.dispatcher.cancel(state.id).catch(() => undefined);
-          return true;
-        },
-        requeued: (state) => this.dispatcher.add(state),
+        queue,
+        jobId: id,
+        file,
+        field: error instanceof BatchdError ? error.problems[0]?.field : undefined,
+        err: error,
       },
-      queue,
+      'unreadable state.yaml in queued/; job not run until the file is fixed',
     );
+    this.events.emit('job:invalid', { jobId: id, queue, file, message: error.message });
+  }
+
+  async #recover(queue: string): Promise<void> {
+    await recoverRunning(this.#recovery(), queue);
+  }
+
+  /** What recovery (spool/recovery.ts) repairs with. */
+  #recovery(): ClaimRecovery {
+    return {
+      layout: this.layout,
+      locks: this.locks,
+      transitions: this.transitions,
+      config: this.config,
+      log: this.log,
+      isRunningHere: (id) => this.dispatcher.isRunningHere(id),
+      adoptable: (dir, state) => this.#batchHosts.adoptable(dir, state),
+      adopt: (state, release) => {
+        this.dispatcher.adopt(state, release);
+        if (state.cancel_requested !== undefined)
+          void this.dispatcher.cancel(state.id).catch(() => undefined);
+      },
+      requeued: (state) => this.dispatcher.add(state),
+      resumeTask: (queue, name) => this.#tasks.resume(queue, name),
+    };
   }
 
   #scheduleRescan(): void {
@@ -647,7 +724,7 @@ export class Daemon {
         await this.#recover(queue);
       }
       this.dispatcher.recheckDependencies();
-      if (Date.now() - this.#lastRetention > RETENTION_EVERY_MS) {
+      if (Date.now() - this.#lastRetention > HOUSEKEEPING.retentionEveryMs) {
         this.#lastRetention = Date.now();
         await this.#sweepFinished();
       }

@@ -19,6 +19,8 @@ export const ERROR_CODES = [
   'TRANSITION_ILLEGAL',
   'JOB_GONE',
   'JOB_LOCKED',
+  /** A running job whose host cannot freeze it (no setsid there, an executor without pause). */
+  'PAUSE_UNSUPPORTED',
   'NAME_INVALID',
   'REQUEST_INVALID',
   'SPAWN_FAILED',

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 
-import type { JobStateName } from './jobs/status.ts';
+import type { FinishedStateName, JobStateName } from './jobs/status.ts';
 
 /**
  * The one event stream. The API's live views, metrics and hook plugins subscribe to it; nothing
@@ -16,10 +16,16 @@ export interface BatchdEvents {
     toQueue?: string | undefined;
     reason: string;
   };
+  /** A job's record changed where it is (priority, notes, not_before, host): read-side indexes refresh it. */
+  'job:updated': { jobId: string; queue: string; state: JobStateName; reason: string };
+  /** A finished job's folder was deleted (DELETE /job/:id, DELETE /queue/:q?status=S). */
+  'job:purged': { jobId: string; queue: string; from: FinishedStateName; reason: string };
   /** A running job was frozen or thawed (dispatch/pause.ts); it stays in running/. */
   'job:paused': { jobId: string; queue: string; reason: string };
   'job:resumed': { jobId: string; queue: string; reason: string };
   'job:rejected': { queue: string; file: string; message: string };
+  /** A queued job's `state.yaml` does not read as a record (spool/state-record.ts): left where it is, not run. */
+  'job:invalid': { jobId: string; queue: string; file: string; message: string };
   'queue:changed': { queue: string };
   'config:reloaded': { file: string };
   'config:invalid': { file: string; message: string };

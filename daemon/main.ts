@@ -4,9 +4,9 @@ import { Command } from 'commander';
 import { adminCommand, readPasswordFrom } from './auth/admin.ts';
 import { locateConfigDir } from './config/locate.ts';
 import { packageVersion } from './cli/version.ts';
-import { Daemon } from './daemon.ts';
 import { coerceError } from './errors.ts';
 import { writeFileAtomic } from './spool/atomic.ts';
+import { startBatchd } from './start.ts';
 
 const program = new Command()
   .name('batchd')
@@ -17,7 +17,7 @@ const program = new Command()
   .option('--spool-from <dir>', 'create a missing spool as a copy of this folder')
   .option('--api-url-file <file>', "write the HTTP API's URL here once it listens (for port 0)")
   .action(async (options: { config?: string; spool?: string; spoolFrom?: string; apiUrlFile?: string }) => {
-    const daemon = await Daemon.start({
+    const daemon = await startBatchd({
       configDir: locateConfigDir(options.config),
       spool: options.spool,
       spoolFrom: options.spoolFrom,

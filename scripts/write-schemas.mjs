@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { jsonSchemas } = await import(path.join(root, 'dist/daemon/config/json-schemas.js'));
+const { jsonSchemas } = await import(path.join(root, 'dist/daemon/json-schemas.js'));
 const out = path.join(root, 'schemas');
 mkdirSync(out, { recursive: true });
 for (const [name, schema] of Object.entries(jsonSchemas())) {

@@ -185,9 +185,9 @@ function task(r) {
     'running the same `true`s directly. The daemon had run one job before (its job launcher is up).',
     '',
     table(
-      ['what', 'total (median)', 'spread', 'accepted after', '× xargs -P2'],
+      ['what', 'total (median)', 'spread', 'accepted after', 'first job started after', '× xargs -P2'],
       [
-        [r.floor.label, s(f), spread(r.floor.total, s), '', '1.00 ×'],
+        [r.floor.label, s(f), spread(r.floor.total, s), '', '', '1.00 ×'],
         [
           b.label,
           b.error !== undefined && !Number.isFinite(b.total.median)
@@ -195,10 +195,13 @@ function task(r) {
             : s(b.total.median),
           spread(b.total, s),
           s(b.accepted?.median),
+          s(b.firstStarted?.median),
           x(ratio(b.total.median, f)),
         ],
       ],
     ),
+    '',
+    `A ${(r.n * 10).toLocaleString('en')}-job task dropped into a disabled queue was accepted (its manifest committed) after ${s(b.bigAccepted?.median)}.`,
     ...failureNotes([b]),
   ];
 }

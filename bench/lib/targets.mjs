@@ -45,6 +45,17 @@ export function evaluateTargets(results) {
       tk?.batchd?.error,
     ),
   );
+  const big = tk?.batchd?.bigAccepted?.median;
+  out.push(
+    judge(
+      `a ${((tk?.n ?? 10000) * 10).toLocaleString('en')}-job task accepted`,
+      '≤ 1 s',
+      big === undefined ? undefined : big / 1000,
+      (v) => v <= 1,
+      `${s(big)} from the drop to its manifest committed`,
+      tk?.batchd?.error,
+    ),
+  );
   const bl = row(results.latency?.rows, 'batchd');
   out.push(
     judge(

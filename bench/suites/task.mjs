@@ -1,5 +1,6 @@
 // A 10,000-job task (one drop, `params: {n: {range: "1..10000"}}`, a job type whose template is
-// `true`) until all are done, against `xargs -P2` running the same 10,000 `true`s directly.
+// `true`) until all are done, against `xargs -P2` running the same 10,000 `true`s directly; when its
+// first job started; and how long a 100,000-job task takes to be accepted (into a disabled queue).
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
@@ -14,6 +15,8 @@ export async function task(ctx) {
   const floorMs = [];
   const totalMs = [];
   const acceptMs = [];
+  const firstMs = [];
+  const bigAcceptMs = [];
   const failures = [];
   let profile;
   for (let round = 1; round <= rounds; round++) {
@@ -41,10 +44,13 @@ export async function task(ctx) {
       const t0 = performance.now();
       daemon.drop('bench.yaml', `type: bench-true\nparams:\n  n: {range: "1..${n}"}\n`);
       let accepted;
+      let first;
       await waitFor(
         () => {
           if (accepted === undefined && daemon.logged(/^task accepted/) !== undefined)
             accepted = performance.now();
+          if (first === undefined && daemon.count('running') + daemon.count('done') > 1)
+            first = performance.now();
           return daemon.count('done') + daemon.count('failed') >= n + 1;
         },
         { everyMs: 20, timeoutMs: Math.max(120_000, n * 200), what: `${n} task jobs` },
@@ -54,9 +60,29 @@ export async function task(ctx) {
       if (failed > 0) throw new Error(`${failed} task jobs failed: ${daemon.lastProblem()}`);
       totalMs.push(ms);
       if (accepted !== undefined) acceptMs.push(accepted - t0);
+      if (first !== undefined) firstMs.push(first - t0);
       ctx.log(
-        `  batchd: ${(ms / 1000).toFixed(2)} s (accepted after ${((accepted - t0) / 1000).toFixed(2)} s)`,
+        `  batchd: ${(ms / 1000).toFixed(2)} s (accepted after ${((accepted - t0) / 1000).toFixed(2)} s, ` +
+          `first job started after ${((first - t0) / 1000).toFixed(3)} s)`,
       );
+      // A task ten times larger, into a disabled queue: its acceptance alone.
+      const big = n * 10;
+      daemon.setQueue('hold', 'enabled: false\n');
+      await waitFor(() => existsSync(daemon.incoming('hold')), {
+        everyMs: 20,
+        timeoutMs: 30_000,
+        what: 'queue hold',
+      });
+      const t1 = performance.now();
+      daemon.drop('big.yaml', `type: bench-true\nparams:\n  n: {range: "1..${big}"}\n`, 'hold');
+      // Committed: its manifest folder is renamed into tasks/.
+      await waitFor(() => existsSync(path.join(daemon.queueDir('hold'), 'tasks', 'big')), {
+        everyMs: 5,
+        timeoutMs: 120_000,
+        what: `the ${big}-job task accepted`,
+      });
+      bigAcceptMs.push(performance.now() - t1);
+      ctx.log(`  a ${big}-job task accepted after ${((performance.now() - t1) / 1000).toFixed(3)} s`);
     } catch (e) {
       failures.push(`round ${round}: ${e.message}`);
       ctx.log(`  batchd: failed: ${e.message}`);
@@ -79,6 +105,8 @@ export async function task(ctx) {
       total: summarize(totalMs),
       totalMs,
       accepted: summarize(acceptMs),
+      firstStarted: summarize(firstMs),
+      bigAccepted: summarize(bigAcceptMs),
       error: totalMs.length === 0 ? failures[0] : undefined,
       failures: failures.length > 0 ? failures : undefined,
     },

@@ -5,9 +5,8 @@ import { cors } from 'hono/cors';
 import { Authenticator } from '../auth/authenticate.ts';
 import { UserStore } from '../auth/store.ts';
 import type { ManagerSettings } from '../config/manager.ts';
-import type { Daemon } from '../daemon.ts';
+import type { DaemonPort } from '../service/port.ts';
 import { BatchdError } from '../errors.ts';
-import { JobCounts } from '../views/counts.ts';
 import { BATCHD_BASE, createBatchdFace } from './batchd/index.ts';
 import type { ApiContext, ApiEnv } from './context.ts';
 import { errorResponse, failureResponse } from './errors.ts';
@@ -42,11 +41,14 @@ export interface Api {
   close(): void;
 }
 
-/** Build the HTTP API of a daemon. It does not listen: serve.ts does, tests call `app.request()`. */
-export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
+/**
+ * Build the HTTP API of a daemon, seen through its port (service/port.ts). It does not listen:
+ * serve.ts does, tests call `app.request()`.
+ */
+export function createApi(daemon: DaemonPort, options: ApiOptions = {}): Api {
   const settings = options.settings ?? daemon.config.daemon.manager;
   const users = options.users ?? UserStore.forConfigDir(daemon.config.dir, daemon.log);
-  const counts = new JobCounts(daemon.layout);
+  const counts = daemon.reads.counts;
   const ctx: ApiContext = {
     daemon,
     settings,
@@ -57,11 +59,6 @@ export function createApi(daemon: Daemon, options: ApiOptions = {}): Api {
     hostStates: new Map(),
   };
   const unsubscribe = [
-    daemon.events.on('job:transition', (e) => {
-      counts.invalidate(e.queue);
-      if (e.toQueue !== undefined) counts.invalidate(e.toQueue);
-    }),
-    daemon.events.on('job:accepted', (e) => counts.invalidate(e.queue)),
     daemon.events.on('host:state', (e) => ctx.hostStates.set(e.host, e.state)),
     daemon.events.on('config:reloaded', ({ file }) => {
       if (options.settings !== undefined || !file.endsWith('batchd.yaml')) return;

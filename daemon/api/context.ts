@@ -5,8 +5,7 @@ import type { Authenticator } from '../auth/authenticate.ts';
 import type { Principal } from '../auth/permissions.ts';
 import type { UserStore } from '../auth/store.ts';
 import type { ManagerSettings } from '../config/manager.ts';
-import type { Daemon } from '../daemon.ts';
-import type { JobCounts } from '../views/counts.ts';
+import type { DaemonPort } from '../service/port.ts';
 import type { ApiMetrics } from './metrics.ts';
 
 /** Hono's environment for the API: node-server's bindings (absent under `app.request()`). */
@@ -19,11 +18,12 @@ export type ApiCtx = Context<ApiEnv>;
 
 /** What every route handler may use. */
 export interface ApiContext {
-  daemon: Daemon;
+  daemon: DaemonPort;
   settings: ManagerSettings;
   users: UserStore;
   auth: Authenticator;
-  counts: JobCounts;
+  /** Job counts per queue (the core's, kept current by its events). */
+  counts: DaemonPort['reads']['counts'];
   metrics: ApiMetrics;
   /** Last reported state per host (host:state events). */
   hostStates: Map<string, string>;

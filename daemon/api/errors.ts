@@ -31,6 +31,7 @@ export const STATUS_OF: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   TRANSITION_ILLEGAL: 409,
   JOB_GONE: 409,
   JOB_LOCKED: 409,
+  PAUSE_UNSUPPORTED: 409,
   TOO_LARGE: 413,
   DROP_TOO_LARGE: 413,
   RATE_LIMITED: 429,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { errnoCode } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { isFinished } from '../jobs/status.ts';
-import type { JobLocation } from '../spool/find.ts';
+import type { JobLocation } from '../service/port.ts';
 
 export interface FollowDeps {
   events: EventBus;

@@ -1,9 +1,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { can, type Principal } from '../auth/permissions.ts';
-import type { Daemon } from '../daemon.ts';
+import type { DaemonPort } from '../service/port.ts';
 import { JOB_STATES } from '../jobs/status.ts';
-import type { JobCounts } from '../views/counts.ts';
 
 /**
  * Prometheus metrics, one registry per daemon (several daemons may share a process in tests).
@@ -16,7 +15,7 @@ export class ApiMetrics {
   readonly streams: Gauge;
   readonly #unsubscribe: (() => void)[] = [];
 
-  constructor(daemon: Daemon, counts: JobCounts) {
+  constructor(daemon: DaemonPort, counts: DaemonPort['reads']['counts']) {
     const registers = [this.registry];
     new Gauge({
       name: 'batchd_jobs',
@@ -36,7 +35,7 @@ export class ApiMetrics {
       help: 'Jobs this daemon runs now',
       registers,
       collect() {
-        this.set(daemon.dispatcher.runningCount);
+        this.set(daemon.control.runningCount);
       },
     });
     new Gauge({
@@ -44,7 +43,7 @@ export class ApiMetrics {
       help: 'Queued jobs held in the dispatcher index',
       registers,
       collect() {
-        this.set(daemon.dispatcher.queuedCount);
+        this.set(daemon.control.queuedCount);
       },
     });
     new Gauge({

@@ -6,10 +6,9 @@ import { locateIssues } from '../config/parse.ts';
 import { BatchdError } from '../errors.ts';
 import type { Permission } from '../protocol/auth.ts';
 import { errorBodySchema } from '../protocol/common.ts';
-import type { JobLocation } from '../spool/find.ts';
 import { isJobId } from '../jobs/id.ts';
 import { parseTaskRef } from '../jobs/task-ref.ts';
-import { resolveTaskRef } from '../tasks/job-ref.ts';
+import type { JobLocation } from '../service/port.ts';
 import { readBody, type RequestBody } from './body.ts';
 import { type ApiContext, type ApiCtx, type ApiEnv, remoteAddress } from './context.ts';
 import { failureResponse } from './errors.ts';
@@ -198,7 +197,7 @@ export class Router {
     const queues = this.ctx.daemon.queues
       .names()
       .filter((queue) => can(principal, 'ViewJobs', { queue }) || can(principal, permission, { queue }));
-    return { ...params, id: resolveTaskRef(this.ctx.daemon.layout, queues, ref) };
+    return { ...params, id: this.ctx.daemon.reads.taskJobId(queues, ref) };
   }
 
   #document(def: RouteDef<z.ZodType, z.ZodType, z.ZodType>): void {

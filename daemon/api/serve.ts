@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createAdaptorServer } from '@hono/node-server';
 
 import type { ConfigStore } from '../config/store.ts';
-import type { Daemon } from '../daemon.ts';
+import type { DaemonPort } from '../service/port.ts';
 import { BatchdError, coerceError, errnoCode } from '../errors.ts';
 import { type Api, createApi } from './app.ts';
 
@@ -76,7 +76,7 @@ export function isLoopback(host: string): boolean {
  * Serve the API. A port already in use is logged and the daemon runs on without the API: several
  * dispatchers may share one spool, and only one of them can have the port.
  */
-export async function startApi(daemon: Daemon, plan: ListenPlan): Promise<ApiServer | undefined> {
+export async function startApi(daemon: DaemonPort, plan: ListenPlan): Promise<ApiServer | undefined> {
   const api = createApi(daemon);
   const server = createAdaptorServer({
     fetch: api.app.fetch,

@@ -16,7 +16,7 @@ import {
   type TokenInfo,
   type UserInfo,
 } from '../protocol/auth.ts';
-import { readConfigText } from '../spool/safe-read.ts';
+import { readConfigText } from '../config/safe-read.ts';
 import { hashPassword } from './password.ts';
 import { hashToken, newToken } from './tokens.ts';
 

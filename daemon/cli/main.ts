@@ -6,9 +6,13 @@ import { describeError } from './describe-error.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { buildProgram } from './program.ts';
 
-/** Help and version are successes; every other commander complaint is a usage error. */
+/**
+ * Help and version are successes (`batch help` as `batch --help`); every other commander complaint,
+ * and help shown because no verb was given, is a usage error.
+ */
 function commanderExit(error: CommanderError): number {
   if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.ok;
+  if (error.code === 'commander.help' && error.exitCode === 0) return EXIT.ok;
   return EXIT.usage;
 }
 

@@ -1,8 +1,13 @@
+import { isatty } from 'node:tty';
+
 import { EXIT, OperationFailed } from './exit-codes.ts';
 
-/** Whether a person can be asked: both ends are terminals. */
+/**
+ * Whether a person can be asked: both ends are terminals. Asked of the descriptors: reading
+ * `process.stdin` would open a stream on it, work every verb without a password would pay for.
+ */
 export function canPrompt(): boolean {
-  return process.stdin.isTTY && process.stderr.isTTY;
+  return isatty(0) && isatty(2);
 }
 
 /** Read a secret from the terminal without echoing it. The prompt goes to stderr. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { DEFAULTS } from './defaults.ts';
 import { durationMs } from './duration.ts';
 
 /** A proxy that authenticates users itself and passes the name in a header (e.g. X-Auth-User). */
@@ -8,7 +9,7 @@ export const proxyAuthSchema = z
     header: z
       .string()
       .regex(/^[A-Za-z0-9-]{1,64}$/, 'Expected an HTTP header name such as X-Auth-User')
-      .default('X-Auth-User'),
+      .default(DEFAULTS.auth.proxy_header),
     /** Addresses of the proxies the header is taken from; from anyone else it is refused. */
     trusted: z.array(z.string().min(1)).min(1, 'List the proxy addresses the header is trusted from'),
   })
@@ -20,15 +21,15 @@ export const authSchema = z
     z.union([z.literal('disable'), z.literal(false)]).transform(() => 'disable' as const),
     z
       .object({
-        basic: z.boolean().default(true),
-        token: z.boolean().default(true),
+        basic: z.boolean().default(DEFAULTS.auth.basic),
+        token: z.boolean().default(DEFAULTS.auth.token),
         proxy: proxyAuthSchema.optional(),
         /** Failed password logins allowed per user name and per client address within `window`; then 429. */
         failed_logins: z
           .object({
-            per_user: z.int().min(1).default(10),
-            per_address: z.int().min(1).default(50),
-            window: durationMs.prefault(60),
+            per_user: z.int().min(1).default(DEFAULTS.auth.failed_logins.per_user),
+            per_address: z.int().min(1).default(DEFAULTS.auth.failed_logins.per_address),
+            window: durationMs.prefault(DEFAULTS.auth.failed_logins.window),
           })
           .strict()
           .prefault({}),
@@ -44,19 +45,19 @@ export const authSchema = z
           : { ...auth, header },
       ),
   ])
-  .default('disable');
+  .default(DEFAULTS.manager.auth);
 export type AuthSettings = z.output<typeof authSchema>;
 
 /** The HTTP API (batchd's "manager"). */
 export const managerSchema = z
   .object({
-    enabled: z.boolean().default(true),
-    host: z.string().min(1).default('127.0.0.1'),
+    enabled: z.boolean().default(DEFAULTS.manager.enabled),
+    host: z.string().min(1).default(DEFAULTS.manager.host),
     /** 0 takes a free port; the bound port is logged. */
-    port: z.int().min(0).max(65535).default(9681),
+    port: z.int().min(0).max(65535).default(DEFAULTS.manager.port),
     auth: authSchema,
     /** With auth disabled the API only listens on loopback, unless this says it is meant. */
-    allow_unauthenticated_remote: z.boolean().default(false),
+    allow_unauthenticated_remote: z.boolean().default(DEFAULTS.manager.allow_unauthenticated_remote),
     /** PEM files (relative to the config folder): serve HTTPS. */
     tls: z
       .object({ cert: z.string().min(1), key: z.string().min(1) })
@@ -65,7 +66,7 @@ export const managerSchema = z
     cors: z
       .object({
         origins: z.array(z.string().min(1)).min(1),
-        credentials: z.boolean().default(false),
+        credentials: z.boolean().default(DEFAULTS.manager.cors_credentials),
       })
       .strict()
       .optional(),
@@ -75,10 +76,10 @@ export const managerSchema = z
       .strict()
       .optional(),
     /** Largest request body accepted. */
-    max_body_bytes: z.int().min(1024).max(1_073_741_824).default(1_048_576),
+    max_body_bytes: z.int().min(1024).max(1_073_741_824).default(DEFAULTS.manager.max_body_bytes),
     /** Lifetime of a token when its creator names none, and the longest allowed. */
-    token_ttl: durationMs.prefault(3600),
-    max_token_ttl: durationMs.prefault(30 * 86_400),
+    token_ttl: durationMs.prefault(DEFAULTS.manager.token_ttl),
+    max_token_ttl: durationMs.prefault(DEFAULTS.manager.max_token_ttl),
   })
   .strict()
   .transform((m) => {

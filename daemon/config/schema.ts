@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
-import { clusterSchema } from '../hosts/batch-system.ts';
+import { clusterSchema } from './cluster.ts';
+import { DEFAULTS } from './defaults.ts';
 import { HOOK_EVENTS } from './hook-events.ts';
 import { durationMs } from './duration.ts';
 import { limitsSchema } from './limits.ts';
@@ -27,7 +28,7 @@ const scalar = z.union([z.string(), z.number(), z.boolean()]);
 export const paramSpecSchema = z
   .object({
     name: identifier,
-    type: z.enum(PARAM_TYPES).default('String'),
+    type: z.enum(PARAM_TYPES).default(DEFAULTS.jobType.param_type),
     title: z.string().optional(),
     default: scalar.optional(),
     choices: z.array(scalar.transform(String)).min(1).optional(),
@@ -54,14 +55,14 @@ export const onFailSchema = z
       .object({
         retry: z
           .object({
-            when: z.enum(['now', 'later']).default('now'),
-            count: z.int().min(1).max(1000).default(1),
+            when: z.enum(['now', 'later']).default(DEFAULTS.jobType.retry.when),
+            count: z.int().min(1).max(1000).default(DEFAULTS.jobType.retry.count),
           })
           .strict(),
       })
       .strict(),
   ])
-  .default('continue');
+  .default(DEFAULTS.jobType.on_fail);
 export type OnFail = z.infer<typeof onFailSchema>;
 
 export const jobTypeSchema = z
@@ -69,7 +70,7 @@ export const jobTypeSchema = z
     name,
     title: z.string().optional(),
     template: z.union([z.string().min(1), z.array(z.string()).min(1)]),
-    syntax: z.literal('Shell').default('Shell'),
+    syntax: z.literal('Shell').default(DEFAULTS.jobType.syntax),
     params: z.array(paramSpecSchema).default([]),
     on_fail: onFailSchema,
     host_name: name.optional(),
@@ -160,19 +161,19 @@ export const hookSchema = z.looseObject({
   /** batchd.yaml only: job and task events of these queues (host events are not filtered). */
   queues: z.array(name).min(1).optional(),
   /** The most one delivery may take, retries included; then it is abandoned. */
-  timeout: durationMs.prefault(600),
+  timeout: durationMs.prefault(DEFAULTS.hook.timeout),
 });
 export type HookConfig = z.infer<typeof hookSchema>;
 
 export const queueSettingsSchema = z
   .object({
     title: z.string().optional(),
-    enabled: z.boolean().default(true),
-    schedule_name: name.default('anytime'),
+    enabled: z.boolean().default(DEFAULTS.queue.enabled),
+    schedule_name: name.default(DEFAULTS.queue.schedule_name),
     host_name: name.nullable().optional(),
     type: name.optional(),
     /** Ordering between queues when both have work: higher first. */
-    priority: z.int().default(0),
+    priority: z.int().default(DEFAULTS.queue.priority),
     /** At most this many of the queue's jobs run at once. */
     parallel: z.int().min(1).optional(),
     /** A disabled queue enables itself once it holds this many queued jobs. */
@@ -192,44 +193,44 @@ export const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fata
 export const daemonConfigSchema = z
   .object({
     /** Where the spool is; relative paths are relative to the config folder. */
-    spool: z.string().default('spool'),
+    spool: z.string().default(DEFAULTS.daemon.spool),
     /** When the spool does not exist yet, it is created as a copy of this folder. */
     spool_seed: z.string().optional(),
-    default_queue: name.default('default'),
+    default_queue: name.default(DEFAULTS.daemon.default_queue),
     manager: managerSchema.prefault({}),
     dispatcher: z
       .object({
         /** Jobs run at once by this daemon, over all queues. */
-        workers: z.int().min(1).max(10_000).default(2),
+        workers: z.int().min(1).max(10_000).default(DEFAULTS.dispatcher.workers),
         /** How often the spool is rescanned for anything the watcher missed. */
         // prefault, not default: zod 4 returns a default as the output (ms) without the transform,
         // so `.default(5)` meant 5 ms (a rescan every 5 ms); prefault parses 5 as 5 seconds.
-        poll_timeout: durationMs.prefault(5),
+        poll_timeout: durationMs.prefault(DEFAULTS.dispatcher.poll_timeout),
         /** An in-place write is taken once unchanged for this long. */
-        stable_time: durationMs.prefault(0.5),
+        stable_time: durationMs.prefault(DEFAULTS.dispatcher.stable_time),
         /** First signal: how long running jobs may finish before they are stopped and requeued. */
-        grace_time: durationMs.prefault(60),
+        grace_time: durationMs.prefault(DEFAULTS.dispatcher.grace_time),
         /** Between SIGTERM and SIGKILL when a job is cancelled or times out. */
-        kill_grace: durationMs.prefault(5),
+        kill_grace: durationMs.prefault(DEFAULTS.dispatcher.kill_grace),
         /** Claim locks count as stale (their owner dead) after this long without a refresh. */
-        lock_stale: durationMs.prefault(20),
+        lock_stale: durationMs.prefault(DEFAULTS.dispatcher.lock_stale),
         /** How often hosts that batchd started and nobody needs any more are looked for and stopped. */
-        reap_interval: durationMs.prefault(60),
+        reap_interval: durationMs.prefault(DEFAULTS.dispatcher.reap_interval),
         /** Interruptions (crash, stop past grace_time, host lost) a job may have before it fails. */
-        max_interruptions: z.int().min(0).default(3),
+        max_interruptions: z.int().min(0).default(DEFAULTS.dispatcher.max_interruptions),
         /**
          * How local jobs are contained: `auto` a cgroup per job where the machine allows it, else
          * the process group; `cgroup` insists (the daemon does not start without); `group` never.
          */
-        containment: z.enum(['auto', 'cgroup', 'group']).default('auto'),
+        containment: z.enum(['auto', 'cgroup', 'group']).default(DEFAULTS.dispatcher.containment),
       })
       .strict()
       .prefault({}),
     logging: z
       .object({
-        target: z.string().default('stderr'),
-        level: logLevel.default('info'),
-        format: z.enum(['auto', 'pretty', 'json']).default('auto'),
+        target: z.string().default(DEFAULTS.logging.target),
+        level: logLevel.default(DEFAULTS.logging.level),
+        format: z.enum(['auto', 'pretty', 'json']).default(DEFAULTS.logging.format),
         /** batchd's per-module levels: accepted and ignored (a note is logged). */
         filter: z.record(z.string(), z.string()).optional(),
       })
@@ -238,20 +239,20 @@ export const daemonConfigSchema = z
     storage: z
       .object({
         /** Finished jobs older than this many days are deleted; 0 keeps them for ever. */
-        done_jobs: z.number().min(0).default(30),
+        done_jobs: z.number().min(0).default(DEFAULTS.storage.done_jobs),
         /** Largest job file accepted from a drop, in bytes. */
-        max_job_file_size: z.int().min(64).default(1_048_576),
+        max_job_file_size: z.int().min(64).default(DEFAULTS.storage.max_job_file_size),
         /** fsync job files and folders on acceptance and transitions (survives power loss). */
-        fsync: z.boolean().default(false),
+        fsync: z.boolean().default(DEFAULTS.storage.fsync),
         /**
          * With fsync: API submissions are acknowledged once in the acceptance journal, and their
          * folders put on disk together at its checkpoints (read at start; spool/journal.ts).
          */
-        journal: z.boolean().default(true),
+        journal: z.boolean().default(DEFAULTS.storage.journal),
         /** How long journaled acceptances wait for the next checkpoint, at most. */
-        journal_checkpoint: durationMs.prefault(1),
+        journal_checkpoint: durationMs.prefault(DEFAULTS.storage.journal_checkpoint),
         /** The most jobs one task file may expand into. */
-        max_task_jobs: z.int().min(1).default(100_000),
+        max_task_jobs: z.int().min(1).default(DEFAULTS.storage.max_task_jobs),
         /** batchd's retention of its metric records, in days: /batchd/monitor keeps its samples in the spool that long. */
         metric_records: z.number().min(0).optional(),
         /**
@@ -263,7 +264,7 @@ export const daemonConfigSchema = z
           .transform(String)
           .pipe(z.string().regex(/^0?[0-7]{3}$/, 'Expected an octal mode such as 0750 or 0770'))
           .transform((text) => parseInt(text, 8))
-          .default(0o750),
+          .default(DEFAULTS.storage.mode),
       })
       .strict()
       .prefault({}),

@@ -5,9 +5,8 @@ import { type FSWatcher, watch } from 'chokidar';
 import type { z } from 'zod';
 
 import { BatchdError, coerceError } from '../errors.ts';
-import type { EventBus } from '../events.ts';
 import type { Logger } from '../log.ts';
-import { readConfigText } from '../spool/safe-read.ts';
+import { readConfigText } from './safe-read.ts';
 import { ANYTIME_SCHEDULE, COMMAND_TYPE } from './builtins.ts';
 import { adaptCommandType } from './command-type.ts';
 import { changedAndSettled, fileStamp } from './file-stamp.ts';
@@ -46,6 +45,15 @@ export interface CollectionSpec<T> {
 }
 
 /**
+ * Where the store announces reloads and refused files (the daemon's EventBus). Declared here, not
+ * imported from events.ts: configuration sits below the event bus in the layering.
+ */
+export interface ConfigEvents {
+  emit(name: 'config:reloaded', payload: { file: string }): void;
+  emit(name: 'config:invalid', payload: { file: string; message: string }): void;
+}
+
+/**
  * Holds the configuration in force. Each file is validated on its own; an invalid edit is
  * reported with file, line and field, and the last good version of that file stays in force.
  */
@@ -53,13 +61,13 @@ export class ConfigStore {
   readonly dir: string | undefined;
   daemon: DaemonConfig;
   readonly #collections = new Map<string, Collection<{ name: string }>>();
-  readonly #events: EventBus;
+  readonly #events: ConfigEvents;
   readonly #log: Logger;
   #watcher: FSWatcher | undefined;
   /** How each file looked (its stats) when it was last read; a file not there then maps to undefined. */
   readonly #read = new Map<string, string | undefined>();
 
-  constructor(dir: string | undefined, events: EventBus, log: Logger) {
+  constructor(dir: string | undefined, events: ConfigEvents, log: Logger) {
     this.dir = dir;
     this.#events = events;
     this.#log = log;

@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../config/defaults.ts';
 import type { OnFail } from '../config/schema.ts';
 import type { RunOutcome } from '../executors/types.ts';
 import type { JobStateName } from '../jobs/status.ts';
@@ -11,9 +12,6 @@ export interface NextStep {
   /** A re-run after the job's own failure (on_fail): it counts in the job's `retries`. */
   retry?: true;
 }
-
-/** How often a job may be interrupted (daemon crash, stop past the grace time, host lost) before it fails. */
-export const DEFAULT_MAX_INTERRUPTIONS = 3;
 
 /**
  * Where a job goes after an attempt, by its outcome and the job type's on_fail. `retries` counts
@@ -29,7 +27,7 @@ export function nextStep(
   error: string | undefined,
   onFail: OnFail,
   retries: number,
-  interruptions: { count: number; max: number } = { count: 1, max: DEFAULT_MAX_INTERRUPTIONS },
+  interruptions: { count: number; max: number } = { count: 1, max: DEFAULTS.dispatcher.max_interruptions },
 ): NextStep {
   if (outcome === 'success') return { to: 'done', toBack: false, reason: 'finished' };
   if (outcome === 'cancelled') return { to: 'cancelled', toBack: false, reason: 'cancelled while running' };

@@ -135,7 +135,7 @@ export class Pauses {
     const executor = this.#d.executorFor(run.host);
     if (!canFreeze(executor))
       throw new BatchdError(
-        'CONFLICT',
+        'PAUSE_UNSUPPORTED',
         `Job ${id} runs on ${run.host ?? 'localhost'}, whose ${executor.name} executor cannot pause jobs`,
         { jobId: id, host: run.host },
       );
@@ -204,7 +204,8 @@ export function notRunningHere(id: string, state: JobStateName, verb: 'pause' | 
 /** What a pause or resume of a queue did to one of its jobs. */
 export interface PauseOfQueue {
   id: string;
-  result: 'paused' | 'resumed' | 'refused';
+  /** requested: another dispatcher runs it; a `<id>.freeze` request was left for it. */
+  result: 'paused' | 'resumed' | 'refused' | 'requested';
   error?: string | undefined;
 }
 

@@ -13,6 +13,7 @@ import {
   scriptOf,
   writeBatchRecord,
 } from './batch-system-script.ts';
+import { readJobState } from '../spool/state-file.ts';
 import { StopControl } from './stops.ts';
 import type { Executor, RunOutcome, RunRequest } from './types.ts';
 
@@ -25,6 +26,9 @@ const ARRAY_WINDOW_MS = 25;
  * so an array of 1,000 cost more than 1,000 jobs (measured: 4.5 × the same array of `true`s).
  */
 const MAX_ARRAY_JOBS = 100;
+/** After a submission without an answer, how often to ask whether it arrived, and how far apart. */
+const OWNED_CHECKS = 3;
+const OWNED_CHECK_PAUSE_MS = 1_000;
 /** A submission that failed because the controller is out of reach, not because of the job. */
 const UNREACHABLE = /timed out|could not run|unable to contact|connection refused|socket timed out/i;
 /** Slurm states that mean the machine failed the job, not the job itself: an interruption. */
@@ -141,17 +145,28 @@ export class BatchSystemExecutor implements Executor {
         writeBatchRecord(request.dir, { controller: this.#d.controller, array: { key, index } });
       });
       const parallel = this.#d.parallel(first.request.queue);
-      const arrayId = await this.#d.submitting(() =>
-        (system.submitArray as NonNullable<BatchSystem['submitArray']>)(
-          {
-            taskId: key,
-            jobs: members.map(({ request }) => ({ ...scriptOf(request), workdir: request.cwd })),
-            ...(parallel === undefined ? {} : { parallel }),
-            resources: resourcesOf(first.request),
-          },
-          this.#closing.signal,
-        ),
-      );
+      const arrayId = await this.#d
+        .submitting(() =>
+          (system.submitArray as NonNullable<BatchSystem['submitArray']>)(
+            {
+              taskId: key,
+              jobs: members.map(({ request }) => ({ ...scriptOf(request), workdir: request.cwd })),
+              ...(parallel === undefined ? {} : { parallel }),
+              resources: resourcesOf(first.request),
+            },
+            this.#closing.signal,
+          ),
+        )
+        .catch(async (error: unknown) => {
+          const found = await this.#submittedAnyway(
+            system,
+            error,
+            first.request.dir,
+            (o) => o.taskId === key,
+          );
+          if (found === undefined) throw error;
+          return found.split('_')[0] ?? found;
+        });
       const submittedAt = new Date().toISOString();
       members.forEach(({ request, resolve }, index) => {
         const record: BatchRecord = {
@@ -177,17 +192,28 @@ export class BatchSystemExecutor implements Executor {
     // An exit file of an earlier attempt would read as this one's end after a crash.
     rmSync(path.join(request.dir, BATCH_EXIT_FILE), { force: true });
     // Not the run's signal: once sbatch took the job, its id must be known to cancel it.
-    const id = await this.#d.submitting(() =>
-      system.submit(
-        {
-          ...scriptOf(request),
-          jobId: request.jobId,
-          workdir: request.cwd,
-          resources: resourcesOf(request),
-        },
-        this.#closing.signal,
-      ),
-    );
+    const id = await this.#d
+      .submitting(() =>
+        system.submit(
+          {
+            ...scriptOf(request),
+            jobId: request.jobId,
+            workdir: request.cwd,
+            resources: resourcesOf(request),
+          },
+          this.#closing.signal,
+        ),
+      )
+      .catch(async (error: unknown) => {
+        const found = await this.#submittedAnyway(
+          system,
+          error,
+          request.dir,
+          (o) => o.jobId === request.jobId,
+        );
+        if (found === undefined) throw error;
+        return found;
+      });
     const record: BatchRecord = {
       controller: this.#d.controller,
       id,
@@ -196,6 +222,37 @@ export class BatchSystemExecutor implements Executor {
     writeBatchRecord(request.dir, record);
     this.#d.log.debug({ jobId: request.jobId, host: this.#d.host, batchId: id }, 'job submitted');
     return record;
+  }
+
+  /**
+   * A submission that got no answer (sbatch timed out, the login node's connection broke) may
+   * have reached the batch system all the same: the id of a job carrying this submission's tag
+   * that no earlier attempt of the job recorded, else undefined (it did not, or nobody could tell:
+   * the attempt fails as before). Submitting again instead would run the job twice.
+   */
+  async #submittedAnyway(
+    system: BatchSystem,
+    error: unknown,
+    dir: string,
+    tagged: (job: OwnedBatchJob) => boolean,
+  ): Promise<string | undefined> {
+    if (!UNREACHABLE.test(coerceError(error).message)) return undefined;
+    const earlier = new Set(readJobState(dir, { locked: true }).results.map((r) => r.batch?.id));
+    for (let attempt = 1; attempt <= OWNED_CHECKS; attempt++) {
+      try {
+        const found = (await system.owned(this.#closing.signal)).find((o) => tagged(o) && !earlier.has(o.id));
+        if (found !== undefined)
+          this.#d.log.warn(
+            { host: this.#d.host, batchId: found.id, err: coerceError(error) },
+            'a submission that got no answer had reached the batch system: following it, not submitting again',
+          );
+        return found?.id;
+      } catch {
+        if (this.#closing.signal.aborted || attempt === OWNED_CHECKS) return undefined;
+        await new Promise((resolve) => setTimeout(resolve, OWNED_CHECK_PAUSE_MS));
+      }
+    }
+    return undefined;
   }
 
   /**

@@ -89,11 +89,19 @@ function tryWrite(file: string, text: string): boolean {
 }
 
 /**
- * cgroup v2 with what a job needs delegated to this daemon: `cgroup.kill` and `cgroup.freeze` (in
- * every non-root group of a 5.14+ kernel) and the memory controller for `memory.max`.
+ * cgroup v2 with what a job needs: `cgroup.kill` and `cgroup.freeze` (core files of every non-root
+ * group of a 5.14+ kernel) and, where `needMemory`, the memory controller for `memory.max`. `point`
+ * picks one cgroup2 mount (tests mount a private one); else the first one is taken.
  */
-function detectV2(all: Mount[], own: Map<string, string>, name: string): CgroupLayout | undefined {
-  const mount = all.find((m) => m.type === 'cgroup2');
+function detectV2(
+  all: Mount[],
+  own: Map<string, string>,
+  name: string,
+  options: { point?: string | undefined; needMemory: boolean },
+): CgroupLayout | undefined {
+  const mount = all.find(
+    (m) => m.type === 'cgroup2' && (options.point === undefined || m.point === options.point),
+  );
   const group = own.get('');
   if (mount === undefined || group === undefined) return undefined;
   const ownDir = folderOf(mount, group);
@@ -111,10 +119,11 @@ function detectV2(all: Mount[], own: Map<string, string>, name: string): CgroupL
   if (!enabled().includes('memory')) tryWrite(path.join(ownDir, 'cgroup.subtree_control'), '+memory +pids');
   const controllers = enabled().filter((c): c is 'memory' | 'pids' => c === 'memory' || c === 'pids');
   const usable =
-    controllers.includes('memory') &&
+    (controllers.includes('memory') || !options.needMemory) &&
     existsSync(path.join(parent, 'cgroup.kill')) &&
     existsSync(path.join(parent, 'cgroup.freeze')) &&
-    tryWrite(path.join(parent, 'cgroup.subtree_control'), controllers.map((c) => `+${c}`).join(' '));
+    (controllers.length === 0 ||
+      tryWrite(path.join(parent, 'cgroup.subtree_control'), controllers.map((c) => `+${c}`).join(' ')));
   if (usable) return { kind: 'cgroup-v2', parent, controllers };
   try {
     rmdirSync(parent);
@@ -145,14 +154,32 @@ function detectV1(all: Mount[], own: Map<string, string>, name: string): CgroupL
   return undefined;
 }
 
-/** Which cgroup hierarchy this daemon can put its jobs in, if any (`tag` names the spool). */
-export function detectCgroups(tag: string): CgroupLayout | undefined {
+export interface DetectOptions {
+  /**
+   * Use the cgroup2 mount at this point and nothing else (tests: a private cgroup2 mount on a
+   * machine whose controllers are bound to v1).
+   */
+  v2Mount?: string | undefined;
+}
+
+/**
+ * Which cgroup hierarchy this daemon can put its jobs in, if any (`tag` names the spool): v2 with
+ * the memory controller, else v1 with the freezer, else v2 without controllers (kill and freeze
+ * still hold every process of a job; memory and processes are then limited by setrlimit).
+ */
+export function detectCgroups(tag: string, options: DetectOptions = {}): CgroupLayout | undefined {
   if (process.platform !== 'linux') return undefined;
   const name = `batchd-${tag.replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`;
   try {
     const all = mounts();
     const own = ownGroups();
-    return detectV2(all, own, name) ?? detectV1(all, own, name);
+    if (options.v2Mount !== undefined)
+      return detectV2(all, own, name, { point: options.v2Mount, needMemory: false });
+    return (
+      detectV2(all, own, name, { needMemory: true }) ??
+      detectV1(all, own, name) ??
+      detectV2(all, own, name, { needMemory: false })
+    );
   } catch {
     return undefined;
   }

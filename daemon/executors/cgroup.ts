@@ -5,10 +5,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { formatSize, type ResourceLimits } from '../config/limits.ts';
 import { BatchdError, coerceError } from '../errors.ts';
 import { type CgroupLayout, PARENT_PATTERN } from './cgroup-detect.ts';
+import type { LimitHit } from './limit-outcome.ts';
 
 /** How long killing a group's processes and removing the group may take before giving up. */
 const KILL_WAIT_MS = 5_000;
 const POLL_MS = 10;
+/** v1: how far memory plus swap may go past the memory limit (see create). */
+const MEMSW_MARGIN = 1024 * 1024;
 
 /** One job's groups: a folder per hierarchy (v2: one), the first of which holds the freezer. */
 export interface JobCgroup {
@@ -40,7 +43,7 @@ export class JobCgroups {
   describe(): string {
     const layout = this.#layout;
     return layout.kind === 'cgroup-v2'
-      ? `cgroup v2 (kill, freeze, ${layout.controllers.join(', ')})`
+      ? `cgroup v2 (${['kill', 'freeze', ...layout.controllers].join(', ')})`
       : `cgroup v1 (${Object.keys(layout.parents).join(', ')})`;
   }
 
@@ -68,7 +71,7 @@ export class JobCgroups {
     try {
       if (layout.kind === 'cgroup-v2') {
         const dir = make(layout.parent);
-        if (limits?.memory !== undefined) {
+        if (limits?.memory !== undefined && layout.controllers.includes('memory')) {
           writeFileSync(path.join(dir, 'memory.max'), String(limits.memory));
           // Not swapped out instead: the limit is on what the job uses.
           tryWrite(path.join(dir, 'memory.swap.max'), '0');
@@ -83,7 +86,10 @@ export class JobCgroups {
         if (memory !== undefined && limits?.memory !== undefined) {
           const dir = make(memory);
           writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(limits.memory));
-          tryWrite(path.join(dir, 'memory.memsw.limit_in_bytes'), String(limits.memory));
+          // Memory and swap together, a little above the memory limit: the kernel charges this
+          // counter first and counts `memory.failcnt` only when the memory counter is the one
+          // that refuses, which is how a job that stayed within its limit by reclaim is seen.
+          tryWrite(path.join(dir, 'memory.memsw.limit_in_bytes'), String(limits.memory + MEMSW_MARGIN));
         }
       }
     } catch (error) {
@@ -135,25 +141,42 @@ export class JobCgroups {
     }
   }
 
-  /** The limit the job ran into, worded for its record; undefined if none was hit. */
-  limitHit(group: JobCgroup): string | undefined {
+  /**
+   * The limits the job ran into, from its groups' counters (read before they are removed): a memory
+   * limit reached (the kernel reclaimed, or its OOM killer killed), a fork refused at the processes
+   * limit. A job that exits 0 may have hit one too.
+   */
+  limitsHit(group: JobCgroup): LimitHit[] {
     const limits = group.limits;
-    if (limits === undefined) return undefined;
+    if (limits === undefined) return [];
+    const hits: LimitHit[] = [];
     const v2 = this.#layout.kind === 'cgroup-v2';
     const dirOf = (controller: string): string | undefined =>
       v2 ? group.dirs[0] : group.dirs.find((dir) => dir.includes(`/${controller}/`));
     const memory = dirOf('memory');
-    if (limits.memory !== undefined && memory !== undefined) {
+    if (limits.memory !== undefined && memory !== undefined && this.enforces('memory')) {
       const events = readKeyed(path.join(memory, v2 ? 'memory.events' : 'memory.oom_control'));
+      const reached = v2 ? (events.get('max') ?? 0) : readCount(path.join(memory, 'memory.failcnt'));
+      const size = formatSize(limits.memory);
       if ((events.get('oom_kill') ?? 0) > 0)
-        return `memory limit ${formatSize(limits.memory)} exceeded (killed by the kernel's OOM killer)`;
+        hits.push({
+          limit: 'memory',
+          fatal: true,
+          text: `memory limit ${size} exceeded (killed by the kernel's OOM killer)`,
+        });
+      else if (reached > 0)
+        hits.push({ limit: 'memory', fatal: false, text: `memory limit ${size} reached (memory reclaimed)` });
     }
     const pids = dirOf('pids');
-    if (limits.processes !== undefined && pids !== undefined) {
+    if (limits.processes !== undefined && pids !== undefined && this.enforces('processes')) {
       if ((readKeyed(path.join(pids, 'pids.events')).get('max') ?? 0) > 0)
-        return `processes limit ${limits.processes} reached (a fork failed)`;
+        hits.push({
+          limit: 'processes',
+          fatal: false,
+          text: `processes limit ${limits.processes} reached (a fork failed)`,
+        });
     }
-    return undefined;
+    return hits;
   }
 
   /** Kill whatever is left of the job and remove its groups. */
@@ -240,6 +263,14 @@ function readKeyed(file: string): Map<string, number> {
     // not there on this kernel
   }
   return values;
+}
+
+function readCount(file: string): number {
+  try {
+    return Number(readFileSync(file, 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
 }
 
 function killPid(pid: number, signal: NodeJS.Signals): void {

@@ -5,6 +5,10 @@ import { attemptEnd, type End } from './attempt-end.ts';
 import { PausableRuns } from './pausable.ts';
 import type { Executor, RunOutcome, RunRequest } from './types.ts';
 
+/** Why the shell wrapper cannot freeze a job apart from itself, for the refusal of a pause. */
+const NO_SETSID =
+  'has no setsid command, so the job cannot be stopped apart from the shell that watches it (install setsid, from util-linux or busybox, or perl for the launcher)';
+
 /**
  * What the executors of one remote host share (SSH, a provider's shell): a session of the host
  * layer for each attempt, released at its end, the same wording for an attempt that never got a
@@ -16,13 +20,28 @@ export abstract class HostExecutor<Session extends { release(): void }> implemen
   protected readonly hosts: HostLayer;
   protected readonly log: Logger;
   /** Running jobs, for pause and resume (how each is signalled is the subclass's). */
-  protected readonly running = new PausableRuns();
+  protected readonly running: PausableRuns;
+  /** The host's wrapper said it has no setsid: logged once. */
+  #toldUnpausable = false;
 
   constructor(kind: string, hosts: HostLayer, host: string, log: Logger) {
     this.name = `${kind}:${host}`;
     this.host = host;
     this.hosts = hosts;
     this.log = log;
+    this.running = new PausableRuns(host);
+  }
+
+  /** The shell wrapper's first line: whether STOP and CONT reach the job (setsid is there). */
+  protected wrapperStarted(jobId: string, pausable: boolean): void {
+    if (pausable) {
+      this.running.able(jobId);
+      return;
+    }
+    this.running.unable(jobId, NO_SETSID);
+    if (this.#toldUnpausable) return;
+    this.#toldUnpausable = true;
+    this.log.warn({ host: this.host }, `host ${this.host} ${NO_SETSID}: its jobs cannot be paused`);
   }
 
   async run(request: RunRequest, signal: AbortSignal): Promise<RunOutcome> {

@@ -25,21 +25,38 @@ export function rlimitOptions(
   return options;
 }
 
+/** A limit an attempt ran into; `fatal` if it ended the job (the kernel killed it for it). */
+export interface LimitHit {
+  limit: keyof ResourceLimits;
+  fatal: boolean;
+  /** For the attempt's error: `memory limit 64M exceeded (…)`. */
+  text: string;
+}
+
 /**
- * A failed attempt that ran into one of its limits says so first: `memory limit 64M exceeded
- * (…): killed by SIGKILL`. `cgroupHit` is what the job's cgroup counted (cgroup.ts).
+ * The attempt with the limits it ran into: every one is listed in `limitHit` whatever the outcome
+ * (a job that exits 0 may have been refused a fork, or had its memory reclaimed at the limit), and
+ * a failed attempt's error starts with the one that ended it: `memory limit 64M exceeded (…):
+ * killed by SIGKILL`. `cgroupHits` are what the job's cgroup counted (cgroup.ts); CPU time shows
+ * as SIGXCPU. Open files and setrlimit's address space leave no trace outside the job.
  */
 export function limitOutcome(
   limits: ResourceLimits | undefined,
-  cgroupHit: string | undefined,
+  cgroupHits: readonly LimitHit[],
   outcome: RunOutcome,
 ): RunOutcome {
-  if (limits === undefined || (outcome.outcome !== 'signal' && outcome.outcome !== 'exit-code'))
-    return outcome;
-  const cpu =
-    limits.cpu_time !== undefined && (outcome.signal === 'SIGXCPU' || outcome.exitCode === SIGXCPU_EXIT)
-      ? `CPU time limit ${Math.max(1, Math.ceil(limits.cpu_time / 1000))} s exceeded`
-      : undefined;
-  const hit = cgroupHit ?? cpu;
-  return hit === undefined ? outcome : { ...outcome, error: `${hit}: ${outcome.error ?? outcome.outcome}` };
+  if (limits === undefined) return outcome;
+  const hits = [...cgroupHits];
+  if (limits.cpu_time !== undefined && (outcome.signal === 'SIGXCPU' || outcome.exitCode === SIGXCPU_EXIT))
+    hits.unshift({
+      limit: 'cpu_time',
+      fatal: true,
+      text: `CPU time limit ${Math.max(1, Math.ceil(limits.cpu_time / 1000))} s exceeded`,
+    });
+  // The one that ended the job, if one did, is named in its error.
+  const first = hits.find((h) => h.fatal) ?? hits[0];
+  if (first === undefined) return outcome;
+  const limitHit = [...new Set(hits.map((h) => h.limit))];
+  if (outcome.outcome !== 'signal' && outcome.outcome !== 'exit-code') return { ...outcome, limitHit };
+  return { ...outcome, limitHit, error: `${first.text}: ${outcome.error ?? outcome.outcome}` };
 }

@@ -21,6 +21,8 @@ export interface LocalOptions {
   containment: ContainmentMode;
   /** Names this daemon's cgroups (the spool's id). */
   tag: string;
+  /** Tests: contain jobs in the cgroup2 mount at this point (cgroup-detect.ts). */
+  cgroupV2Mount?: string | undefined;
 }
 
 /** A job running here: what pause, resume and a stop need to reach all of it. */
@@ -49,11 +51,14 @@ export class LocalExecutor implements Executor {
   constructor(log: Logger, options: LocalOptions = { containment: 'group', tag: 'local' }) {
     this.#launcher = new Launcher(log);
     this.#log = log;
-    const layout = options.containment === 'group' ? undefined : detectCgroups(options.tag);
+    const layout =
+      options.containment === 'group'
+        ? undefined
+        : detectCgroups(options.tag, { v2Mount: options.cgroupV2Mount });
     if (layout === undefined && options.containment === 'cgroup')
       throw new BatchdError(
         'CONFIG_INVALID',
-        'dispatcher.containment is "cgroup" but no writable cgroup hierarchy is here (v2 with cgroup.kill and memory delegated, or v1 with the freezer); set it to "auto" or "group"',
+        'dispatcher.containment is "cgroup" but no writable cgroup hierarchy is here (v2 with cgroup.kill and cgroup.freeze, or v1 with the freezer); set it to "auto" or "group"',
         { field: 'dispatcher.containment' },
       );
     this.#cgroups = layout === undefined ? undefined : new JobCgroups(layout);
@@ -95,10 +100,10 @@ export class LocalExecutor implements Executor {
       const { file, args } = commandLine(request);
       group = cgroups?.create(`job-${request.jobId}-${request.attempt}`, limits);
       const { event, stopping } = await this.#launch(request, signal, { file, args, group, limits });
-      const hit = group === undefined ? undefined : cgroups?.limitHit(group);
+      const hits = group === undefined ? [] : (cgroups?.limitsHit(group) ?? []);
       const endedAt = new Date().toISOString();
       const base = { exitCode: event.code, signal: event.signal, startedAt, endedAt };
-      return limitOutcome(limits, hit, outcomeOf(request, event, stopping, base));
+      return limitOutcome(limits, hits, outcomeOf(request, event, stopping, base));
     } catch (error) {
       const endedAt = new Date().toISOString();
       return { outcome: 'spawn-failed', error: coerceError(error).message, startedAt, endedAt };

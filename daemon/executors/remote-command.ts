@@ -52,7 +52,8 @@ export function newNonce(): string {
  * in a session of its own (setsid, where the host has it); the wrapper keeps the channel's stdin
  * as a control line: `TERM` or `KILL` signals the job's whole process group and the wrapper's
  * (it ignores TERM itself to report the end), `STOP` and `CONT` the job's group only (pause and
- * resume; without setsid they do nothing), and end-of-file — the daemon or the connection went
+ * resume; without setsid they cannot, and the first line on stderr, `<nonce> start setsid|none`,
+ * tells the daemon so before the job starts), and end-of-file — the daemon or the connection went
  * away — kills the group, so no job outlives its connection to run twice after recovery.
  * The last line on stderr is `<nonce> exit <status> <result?>` (or `<nonce> setup …` if the job
  * folder is not there); the daemon strips it from the log. Every process the wrapper starts costs
@@ -81,6 +82,8 @@ export function wrapperScript(input: WrapperInput): string {
     // The job in a process group of its own where setsid is there, so that STOP and CONT reach
     // the job and all it started but not this wrapper and its control reader.
     'g=; command -v setsid >/dev/null 2>&1 && g=setsid',
+    // The first line on stderr: whether STOP and CONT can reach the job (the daemon refuses a pause otherwise).
+    `printf '%s start %s\\n' ${n} "\${g:-none}" >&2`,
     `$g ${input.command} </dev/null 3<&- &`,
     'p=$!',
     "trap '' TERM",
@@ -125,3 +128,55 @@ export function takeReport(tail: Buffer, nonce: string): { report: WrapperReport
 
 /** Bytes held back from the end of stderr until the channel closes: enough for the report. */
 export const REPORT_HOLDBACK = 64;
+/** The start line is at most this long: more without a newline is not the wrapper's. */
+const START_LINE_MAX = 80;
+
+/**
+ * The wrapper's stderr as it arrives: the start line (whether the job can be paused) cut off its
+ * head and passed to `onStart`, the report held back at its end; the job's own stderr between is
+ * what `push` and `end` return, to write to the job's log.
+ */
+export class WrapperStderr {
+  readonly #nonce: string;
+  readonly #onStart: (pausable: boolean) => void;
+  /** Until the start line is read (undefined after). */
+  #head: Buffer | undefined = Buffer.alloc(0);
+  #held: Buffer = Buffer.alloc(0);
+
+  constructor(nonce: string, onStart: (pausable: boolean) => void) {
+    this.#nonce = nonce;
+    this.#onStart = onStart;
+  }
+
+  /** A chunk of stderr in; what of the job's stderr can be written now out. */
+  push(chunk: Buffer): Buffer {
+    if (this.#head !== undefined) {
+      const head = Buffer.concat([this.#head, chunk]);
+      const eol = head.indexOf(0x0a);
+      if (eol < 0 && head.length < START_LINE_MAX) {
+        this.#head = head;
+        return Buffer.alloc(0);
+      }
+      this.#head = undefined;
+      const match = eol < 0 ? null : /^ start (setsid|none)$/.exec(this.#lineAfterNonce(head, eol));
+      if (match !== null) this.#onStart(match[1] === 'setsid');
+      chunk = match === null ? head : head.subarray(eol + 1);
+    }
+    this.#held = this.#held.length === 0 ? chunk : Buffer.concat([this.#held, chunk]);
+    if (this.#held.length <= REPORT_HOLDBACK) return Buffer.alloc(0);
+    const out = this.#held.subarray(0, this.#held.length - REPORT_HOLDBACK);
+    this.#held = this.#held.subarray(this.#held.length - REPORT_HOLDBACK);
+    return out;
+  }
+
+  /** The channel closed: the wrapper's report, and the rest of the job's stderr. */
+  end(): { report: WrapperReport | undefined; rest: Buffer } {
+    const tail = this.#head === undefined ? this.#held : Buffer.concat([this.#head, this.#held]);
+    return takeReport(tail, this.#nonce);
+  }
+
+  #lineAfterNonce(head: Buffer, eol: number): string {
+    const line = head.subarray(0, eol).toString('latin1');
+    return line.startsWith(this.#nonce) ? line.slice(this.#nonce.length) : '';
+  }
+}

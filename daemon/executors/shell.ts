@@ -8,7 +8,7 @@ import { PARAM_ENV_PREFIX, planCommand } from '../jobs/template.ts';
 import type { Logger } from '../log.ts';
 import { RESULT_FILE, STDERR_FILE, STDOUT_FILE } from '../spool/state-file.ts';
 import { SCRIPT_FILE } from './local.ts';
-import { commandFor, newNonce, REPORT_HOLDBACK, takeReport, wrapperScript } from './remote-command.ts';
+import { commandFor, newNonce, WrapperStderr, wrapperScript } from './remote-command.ts';
 import { ShellFiles } from './shell-files.ts';
 import { checkInputs, downloadOutputs, fetchAtomic, planStaging, uploadInputs } from './staging.ts';
 import { StopControl } from './stops.ts';
@@ -110,9 +110,9 @@ export class ShellExecutor extends HostExecutor<ShellSession> {
       removeAfter,
     });
     const channel = await shell.exec(target, script, signal);
-    const { held, stopping } = await this.#follow(channel, request, signal);
+    const { held, stopping } = await this.#follow(channel, nonce, request, signal);
     const exit = await channel.exit;
-    const { report, rest } = takeReport(held.buffer, nonce);
+    const { report, rest } = held.stderr.end();
     held.log.write(rest);
     await Promise.all([finish(held.out), finish(held.log)]);
 
@@ -157,19 +157,17 @@ export class ShellExecutor extends HostExecutor<ShellSession> {
   /** Stream the command's output into the job folder until it ends; TERM/KILL on stop or timeout. */
   async #follow(
     channel: ShellChannel,
+    nonce: string,
     request: RunRequest,
     signal: AbortSignal,
   ): Promise<{
-    held: { buffer: Buffer; out: WriteStream; log: WriteStream };
+    held: { stderr: WrapperStderr; out: WriteStream; log: WriteStream };
     stopping: StopControl['stopping'];
   }> {
     const out = createWriteStream(path.join(request.dir, STDOUT_FILE), { flags: 'a' });
     const log = createWriteStream(path.join(request.dir, STDERR_FILE), { flags: 'a' });
-    const held: { buffer: Buffer; out: WriteStream; log: WriteStream } = {
-      buffer: Buffer.alloc(0),
-      out,
-      log,
-    };
+    const stderr = new WrapperStderr(nonce, (pausable) => this.wrapperStarted(request.jobId, pausable));
+    const held = { stderr, out, log };
     const send = (op: 'TERM' | 'KILL' | 'STOP' | 'CONT'): void => {
       try {
         channel.write(`${op}\n`);
@@ -187,19 +185,16 @@ export class ShellExecutor extends HostExecutor<ShellSession> {
         out.once('drain', () => channel.stdout.resume());
       }
     });
-    // The wrapper's report is the last line on stderr: hold back its length until the end.
+    // The wrapper's start line heads stderr, its report ends it: the job's own goes to the log.
     channel.stderr.on('data', (chunk: Buffer) => {
-      held.buffer = held.buffer.length === 0 ? chunk : Buffer.concat([held.buffer, chunk]);
-      if (held.buffer.length <= REPORT_HOLDBACK) return;
-      const ok = log.write(held.buffer.subarray(0, held.buffer.length - REPORT_HOLDBACK));
-      held.buffer = held.buffer.subarray(held.buffer.length - REPORT_HOLDBACK);
-      if (!ok) {
+      const text = stderr.push(chunk);
+      if (text.length > 0 && !log.write(text)) {
         channel.stderr.pause();
         log.once('drain', () => channel.stderr.resume());
       }
     });
     control.started();
-    this.running.add(request.jobId, control, send);
+    this.running.add(request.jobId, control, send, false);
     control.watch(signal);
     try {
       await channel.exit;

@@ -10,14 +10,7 @@ import { abortable, type Lease } from '../hosts/ssh-pool.ts';
 import { PARAM_ENV_PREFIX, planCommand, programOf } from '../jobs/template.ts';
 import type { Logger } from '../log.ts';
 import { RESULT_FILE, STDERR_FILE, STDOUT_FILE } from '../spool/state-file.ts';
-import {
-  commandFor,
-  newNonce,
-  REPORT_HOLDBACK,
-  remoteCommand,
-  takeReport,
-  type WrapperReport,
-} from './remote-command.ts';
+import { commandFor, newNonce, remoteCommand, type WrapperReport, WrapperStderr } from './remote-command.ts';
 import {
   checkInputs,
   downloadOutputs,
@@ -223,7 +216,7 @@ export class SshExecutor extends HostExecutor<HostSession> {
       }
     }
     session.sweep(leftovers);
-    return limitOutcome(request.limits, undefined, outcome);
+    return limitOutcome(request.limits, [], outcome);
   }
 
   #transfer(what: string, error: unknown): BatchdError {
@@ -288,7 +281,7 @@ export class SshExecutor extends HostExecutor<HostSession> {
     const channel = await lease.exec(command);
     const stdout = createWriteStream(path.join(request.dir, STDOUT_FILE), { flags: 'a' });
     const stderr = createWriteStream(path.join(request.dir, STDERR_FILE), { flags: 'a' });
-    let held: Buffer = Buffer.alloc(0);
+    const held = new WrapperStderr(nonce, (pausable) => this.wrapperStarted(request.jobId, pausable));
     let exit: { code: number | null; signal: string | null } | undefined;
     let closeTimer: NodeJS.Timeout | undefined;
     const send = (op: 'TERM' | 'KILL' | 'STOP' | 'CONT'): void => {
@@ -312,11 +305,8 @@ export class SshExecutor extends HostExecutor<HostSession> {
         }
       });
       channel.stderr.on('data', (chunk: Buffer) => {
-        held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
-        if (held.length <= REPORT_HOLDBACK) return;
-        const ok = stderr.write(held.subarray(0, held.length - REPORT_HOLDBACK));
-        held = held.subarray(held.length - REPORT_HOLDBACK);
-        if (!ok) {
+        const text = held.push(chunk);
+        if (text.length > 0 && !stderr.write(text)) {
           channel.stderr.pause();
           stderr.once('drain', () => channel.stderr.resume());
         }
@@ -339,14 +329,14 @@ export class SshExecutor extends HostExecutor<HostSession> {
       channel.once('close', closed);
       channel.stderr.once('close', closed);
       control.started();
-      this.running.add(request.jobId, control, send);
+      this.running.add(request.jobId, control, send, false);
       control.watch(signal);
     });
     control.ended();
     this.running.delete(request.jobId);
     clearTimeout(closeTimer);
 
-    const { report, rest } = takeReport(held, nonce);
+    const { report, rest } = held.end();
     stderr.write(rest);
     await Promise.all([finish(stdout), finish(stderr)]);
     // A channel that closed without an exit status: the connection went (it is marked closed

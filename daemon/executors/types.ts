@@ -35,6 +35,8 @@ export interface RunOutcome {
   exitCode?: number | null | undefined;
   signal?: string | null | undefined;
   error?: string | undefined;
+  /** The resource limits the attempt ran into (limit-outcome.ts), whatever its outcome. */
+  limitHit?: (keyof ResourceLimits)[] | undefined;
   /** A job run by a batch system (Slurm): its id and how the batch system saw its end. */
   batch?: BatchRecord | undefined;
   /**

@@ -140,7 +140,13 @@ export class BatchSystemHosts {
     if (system === undefined) return undefined;
     const existing = this.#controllers.get(controller);
     if (existing?.system === system) return existing;
-    if (existing !== undefined) void existing.poller.close();
+    if (existing !== undefined) {
+      // The file changed while jobs run: their waits are on this poller, so it stays.
+      existing.system = system;
+      existing.owned = undefined;
+      existing.poller.use(system);
+      return existing;
+    }
     const state: ControllerState = {
       system,
       poller: new BatchPoller(system, controller, this.#log),

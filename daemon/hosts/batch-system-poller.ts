@@ -23,7 +23,7 @@ interface Waiter {
  * cancels asked for in the same turn of the event loop.
  */
 export class BatchPoller {
-  readonly #system: BatchSystem;
+  #system: BatchSystem;
   readonly #controller: string;
   readonly #log: Logger;
   readonly #waiters = new Map<string, Waiter>();
@@ -41,6 +41,14 @@ export class BatchPoller {
 
   /** Polls of the batch system made so far (one per interval while jobs are followed). */
   polls = 0;
+
+  /**
+   * The controller's file changed: later polls and cancels go to the batch system it describes
+   * now. The jobs followed stay followed (their runs wait on this poller, not on the file).
+   */
+  use(system: BatchSystem): void {
+    this.#system = system;
+  }
 
   /** `onStatus` hears every state seen, the end included. */
   follow(id: string, onStatus: (status: BatchStatus) => void = () => undefined): Followed {

@@ -46,6 +46,8 @@ export interface HostLayerDeps {
   pump: () => void;
   /** Builds the executor that runs jobs on a host through this layer (SSH, or a provider's shell). */
   executor: (layer: HostLayer, host: string, kind: 'ssh' | 'shell') => Executor;
+  /** The file that keeps the hosts' last errors across restarts (hosts/error-history.ts). */
+  errorsFile?: string;
 }
 
 /** A leased channel on a host that is up, with what a job needs to know about the host. */
@@ -104,7 +106,7 @@ export class HostLayer {
 
   constructor(deps: HostLayerDeps) {
     this.#d = deps;
-    this.states = new HostStates(deps.events, deps.log, deps.pump);
+    this.states = new HostStates(deps.events, deps.log, deps.pump, deps.errorsFile);
     deps.config.register({ folder: HOSTS_FOLDER, schema: hostSchema });
     deps.events.on('config:reloaded', ({ file }) => this.#configChanged(file));
   }

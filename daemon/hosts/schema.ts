@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { DEFAULTS } from '../config/defaults.ts';
 import { durationMs } from '../config/duration.ts';
 import { identifier, name } from '../config/schema.ts';
 import { BUILTIN_PLUGINS } from '../config/builtin-drivers.ts';
@@ -27,7 +28,7 @@ const hostShape = {
     .string()
     .regex(/^[^\s/]+$/, 'Expected a host name or address without spaces')
     .optional(),
-  port: z.int().min(1).max(65535).default(22),
+  port: z.int().min(1).max(65535).default(DEFAULTS.host.port),
   /** The SSH login; default: the daemon's own user name. */
   user_name: z
     .string()
@@ -36,7 +37,7 @@ const hostShape = {
   /** Paths are relative to the config folder; `~/` is the daemon user's home. */
   private_key: z.string().min(1).optional(),
   public_key: z.string().min(1).optional(),
-  passphrase: z.string().default(''),
+  passphrase: z.string().default(DEFAULTS.host.passphrase),
   /** Host-key verification: a known_hosts file (default ~/.ssh/known_hosts) or pinned fingerprints. */
   known_hosts: z.string().min(1).optional(),
   host_key_fingerprint: z
@@ -46,26 +47,29 @@ const hostShape = {
   /** Jobs run on this host at once by this daemon; unset: no limit of its own. */
   max_jobs: z.int().min(1).nullable().optional(),
   /** Channels per connection, one of them SFTP's: at most the server's MaxSessions (OpenSSH: 10). */
-  sessions_per_connection: z.int().min(2).max(100).default(8),
-  max_connections: z.int().min(1).max(64).default(4),
+  sessions_per_connection: z.int().min(2).max(100).default(DEFAULTS.host.sessions_per_connection),
+  max_connections: z.int().min(1).max(64).default(DEFAULTS.host.max_connections),
   /**
    * The Perl that runs batchd's job launcher on the host (one per connection, every job a request
    * on its channel); `false`: each job runs under a shell wrapper in a channel of its own. A host
    * where it cannot start falls back to the wrapper by itself.
    */
-  perl: z.union([z.string().min(1), z.literal(false)]).default('perl'),
-  connect_timeout: durationMs.prefault(10),
+  perl: z.union([z.string().min(1), z.literal(false)]).default(DEFAULTS.host.perl),
+  connect_timeout: durationMs.prefault(DEFAULTS.host.connect_timeout),
   /** SSH keepalive interval; a connection that misses three is dropped. 0 turns it off. */
-  keepalive: durationMs.prefault(10),
+  keepalive: durationMs.prefault(DEFAULTS.host.keepalive),
   /** An unused connection is closed after this long. */
-  idle_timeout: durationMs.prefault(60),
+  idle_timeout: durationMs.prefault(DEFAULTS.host.idle_timeout),
   /** A host that cannot be reached is left alone this long, doubling per failure up to `max`. */
   backoff: z
-    .object({ initial: durationMs.prefault(5), max: durationMs.prefault(300) })
+    .object({
+      initial: durationMs.prefault(DEFAULTS.host.backoff.initial),
+      max: durationMs.prefault(DEFAULTS.host.backoff.max),
+    })
     .strict()
     .prefault({}),
   /** Each attempt runs in `<work_directory>/<job id>.<attempt>/` on the host, removed afterwards. */
-  work_directory: z.string().min(1).default('.batchd'),
+  work_directory: z.string().min(1).default(DEFAULTS.host.work_directory),
   /** Where InputFile parameters are uploaded; default: the job's folder on the host. */
   input_directory: z.string().min(1).optional(),
   /** Where OutputFile parameters point on the host; default: the job's folder on the host. */
@@ -79,14 +83,14 @@ const hostShape = {
     .record(identifier, z.union([z.string(), z.number(), z.boolean()]).transform(String))
     .default({}),
   /** A controllers/<name>.yaml (a provider plugin) that starts and stops the host; `local`: always on. */
-  controller: name.default('local'),
+  controller: name.default(DEFAULTS.host.controller),
   controller_id: z.string().min(1).optional(),
   /** After a provider started the host: wait this long before the first connection. */
-  startup_time: durationMs.prefault(5),
+  startup_time: durationMs.prefault(DEFAULTS.host.startup_time),
   /** After that, how long to keep trying to reach a provider-started host before it counts as failed. */
-  ready_timeout: durationMs.prefault(120),
+  ready_timeout: durationMs.prefault(DEFAULTS.host.ready_timeout),
   /** A provider-started host idle this long is stopped. */
-  shutdown_timeout: durationMs.prefault(300),
+  shutdown_timeout: durationMs.prefault(DEFAULTS.host.shutdown_timeout),
 };
 
 /** Besides the controller's name, a host's provider block may be named after a built-in driver. */

@@ -1,5 +1,6 @@
 import type { EventBus } from '../events.ts';
 import type { Logger } from '../log.ts';
+import { type HostError, HostErrorHistory } from './error-history.ts';
 
 /**
  * `unknown`: not contacted yet; `ready`: reachable, no job of this daemon on it; `busy`: running
@@ -32,12 +33,18 @@ export class HostStates {
   readonly #onRetry: () => void;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   /** The last few failures of each host, newest last (the web page's "last error"). */
-  readonly #errors = new Map<string, { at: string; reason: string }[]>();
+  readonly #errors = new Map<string, HostError[]>();
+  /** Where they are kept across restarts (`errorsFile`), if anywhere. */
+  readonly #history: HostErrorHistory | undefined;
 
-  constructor(events: EventBus, log: Logger, onRetry: () => void) {
+  constructor(events: EventBus, log: Logger, onRetry: () => void, errorsFile?: string) {
     this.#events = events;
     this.#log = log;
     this.#onRetry = onRetry;
+    if (errorsFile !== undefined) {
+      this.#history = new HostErrorHistory(errorsFile, ERRORS_KEPT, log);
+      for (const [host, errors] of this.#history.load()) this.#errors.set(host, errors);
+    }
   }
 
   get(host: string): HostStatus {
@@ -98,6 +105,7 @@ export class HostStates {
     const retryAt = Date.now() + delay;
     const errors = [...this.errors(host), { at: new Date().toISOString(), reason }];
     this.#errors.set(host, errors.slice(-ERRORS_KEPT));
+    this.#history?.save(new Map([[host, errors.slice(-ERRORS_KEPT)]]));
     this.#set(host, { state: 'failed', reason, failures, retryAt, since: Date.now() });
     clearTimeout(this.#timers.get(host));
     const timer = setTimeout(() => {
@@ -113,7 +121,7 @@ export class HostStates {
     clearTimeout(this.#timers.get(host));
     this.#timers.delete(host);
     this.#status.delete(host);
-    this.#errors.delete(host);
+    if (this.#errors.delete(host)) this.#history?.save(new Map(), [host]);
   }
 
   close(): void {

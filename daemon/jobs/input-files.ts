@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import type { JobType } from '../config/schema.ts';
 import { BatchdError, errnoCode } from '../errors.ts';
-import { kindOf } from '../spool/safe-read.ts';
+import { kindOf } from '../config/safe-read.ts';
 import type { ParamValue } from './spec.ts';
 
 /**

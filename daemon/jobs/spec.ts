@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { durationMs } from '../config/duration.ts';
 import { limitsSchema, type ResourceLimits } from '../config/limits.ts';
 import { identifier, name } from '../config/names.ts';
-import { clusterSchema, type ClusterSettings } from '../hosts/batch-system.ts';
+import { clusterSchema, type ClusterSettings } from '../config/cluster.ts';
 import { isJobId } from './id.ts';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);

@@ -1,6 +1,7 @@
 /**
- * The job state table. A job's state is the folder it is in; this table lists the only moves the
- * transition module (spool/transition.ts) will make.
+ * The job state table. A job's state is the folder it is in; this table lists the only moves
+ * between states the transition module (spool/transition.ts) will make (FOLDER_MOVES below adds
+ * the way in and the way out).
  */
 export const JOB_STATES = ['queued', 'running', 'done', 'failed', 'cancelled'] as const;
 export type JobStateName = (typeof JOB_STATES)[number];
@@ -20,6 +21,30 @@ export const TRANSITIONS = {
 
 export function isLegalTransition(from: JobStateName, to: JobStateName): boolean {
   return (TRANSITIONS[from] as readonly JobStateName[]).includes(to);
+}
+
+/**
+ * A job folder outside the five states: `staging` while it is being accepted (not visible yet), or
+ * `trash` while it is being deleted (gone from its queue).
+ */
+export type JobPlace = JobStateName | 'staging' | 'trash';
+
+/**
+ * Every rename of a job folder, spool/transition.ts's table: the state table, plus the commit of an
+ * acceptance (staging -> queued, or running for a job claimed at its acceptance) and the deletion of
+ * a finished job (-> trash). A move not listed here is refused and nothing moves.
+ */
+export const FOLDER_MOVES = {
+  staging: ['queued', 'running'],
+  ...TRANSITIONS,
+  done: ['trash'],
+  failed: [...TRANSITIONS.failed, 'trash'],
+  cancelled: [...TRANSITIONS.cancelled, 'trash'],
+  trash: [],
+} as const satisfies Record<JobPlace, readonly JobPlace[]>;
+
+export function isLegalMove(from: JobPlace, to: JobPlace): boolean {
+  return (FOLDER_MOVES[from] as readonly JobPlace[]).includes(to);
 }
 
 export function isFinished(state: JobStateName): state is FinishedStateName {

@@ -3,6 +3,7 @@ import path from 'node:path';
 
 import { z } from 'zod';
 
+import { DEFAULTS } from '../config/defaults.ts';
 import { loadText } from '../config/parse.ts';
 import { name } from '../config/schema.ts';
 import type { ConfigStore } from '../config/store.ts';
@@ -191,7 +192,7 @@ export class Controllers implements ProviderSource {
         driver: z
           .string()
           .min(1, 'Expected the name of a provider plugin, e.g. docker, libvirt, awsec2, linode, slurm'),
-        enable_start_stop: z.boolean().default(true),
+        enable_start_stop: z.boolean().default(DEFAULTS.controller.enable_start_stop),
       })
       .transform((raw, ctx) => {
         const plugin = this.#registry.provider(raw.driver) ?? this.#registry.batchSystem(raw.driver);

@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import { locateJob } from '../spool/find.ts';
 import { QUEUE_FILE, type SpoolLayout } from '../spool/layout.ts';
 import type { QueueRegistry } from '../spool/queues.ts';
-import { readConfigText } from '../spool/safe-read.ts';
+import { readConfigText } from '../config/safe-read.ts';
 import { type JobState, readJobState } from '../spool/state-file.ts';
 import { locateTaskJobs, readManifest } from '../tasks/tasks.ts';
 import { type HookSource, type HookSpec, loadHookDrivers, resolveHooks } from './hook-config.ts';

@@ -12,6 +12,7 @@ export const EVENT_TYPES = [
   'job:paused',
   'job:resumed',
   'job:rejected',
+  'job:purged',
   'queue:changed',
   'host:state',
 ] as const;
@@ -33,6 +34,13 @@ export const jobTransitionEventSchema = z.object({
 /** A running job frozen or thawed: it stays running, its process makes no progress while paused. */
 export const jobPauseEventSchema = z.object({ jobId: z.string(), queue: z.string(), reason: z.string() });
 export const jobRejectedEventSchema = z.object({ queue: z.string(), file: z.string(), message: z.string() });
+/** A finished job deleted (a purge, or DELETE /job/:id): its folder is gone. */
+export const jobPurgedEventSchema = z.object({
+  jobId: z.string(),
+  queue: z.string(),
+  from: jobStatusSchema,
+  reason: z.string(),
+});
 export const queueChangedEventSchema = z.object({ queue: z.string() });
 export const hostStateEventSchema = z.object({
   host: z.string(),
@@ -46,6 +54,7 @@ export const eventPayloadSchemas = {
   'job:paused': jobPauseEventSchema,
   'job:resumed': jobPauseEventSchema,
   'job:rejected': jobRejectedEventSchema,
+  'job:purged': jobPurgedEventSchema,
   'queue:changed': queueChangedEventSchema,
   'host:state': hostStateEventSchema,
 } as const satisfies Record<EventType, z.ZodType>;

@@ -34,11 +34,25 @@ export const statusFilterSchema = z
   });
 export type StatusFilter = z.output<typeof statusFilterSchema>;
 
+/** What a job list can be sorted by, over every job of the list (views/job-sort.ts). */
+export const JOB_SORT_KEYS = [
+  'submitted',
+  'state',
+  'queue',
+  'type',
+  'user',
+  'priority',
+  'started',
+  'ended',
+] as const;
+export type JobSortKey = (typeof JOB_SORT_KEYS)[number];
+export type JobSort = JobSortKey | `-${JobSortKey}`;
+
 export const jobListQuerySchema = z.object({
   status: statusFilterSchema.optional(),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
-  /** The last id of the previous page. */
-  cursor: jobIdSchema.optional(),
+  /** The previous page's `next_cursor`: its last job's id, or (other sorts) its sort value and id. */
+  cursor: z.string().min(1).max(1000).optional(),
   type: nameSchema.optional(),
   host: z.string().max(64).optional(),
   user: z.string().max(256).optional(),
@@ -47,10 +61,13 @@ export const jobListQuerySchema = z.object({
     description:
       'Free text, matched (case-insensitively) in id, name, notes, type, user, host, task and params',
   }),
-  sort: z.enum(['submitted', '-submitted']).optional().meta({
-    description:
-      'Order of the pages: submitted (oldest first, the default) or -submitted (newest first); the cursor pages either way',
-  }),
+  sort: z
+    .enum([...JOB_SORT_KEYS, ...JOB_SORT_KEYS.map((k) => `-${k}` as const)])
+    .optional()
+    .meta({
+      description:
+        'Order of the pages: submitted (oldest first, the default), state, queue, type, user, priority, started or ended; a leading - reverses it (-submitted: newest first). Jobs without the value (not started, not ended) come last either way; the cursor pages in any order',
+    }),
 });
 export type JobListQuery = z.input<typeof jobListQuerySchema>;
 
@@ -64,6 +81,8 @@ export const attemptResultSchema = z.object({
   started_at: z.string().optional(),
   ended_at: z.string(),
   duration_ms: z.number().optional(),
+  /** The resource limits the attempt ran into (memory, processes, cpu_time), even if it exited 0. */
+  limit_hit: z.array(z.string()).optional(),
 });
 export type AttemptResult = z.infer<typeof attemptResultSchema>;
 
@@ -107,6 +126,8 @@ export const jobInfoSchema = z.object({
   exit_code: z.int().nullable(),
   signal: z.string().nullable(),
   error: z.string().nullable(),
+  /** Only when the last attempt ran into resource limits: which (memory, processes, cpu_time). */
+  limit_hit: z.array(z.string()).optional(),
   user: z.string().nullable(),
   after: z.array(z.string()),
   not_before: z.string().nullable(),

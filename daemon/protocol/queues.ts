@@ -78,7 +78,8 @@ export const queuePauseSchema = z.object({
   jobs: z.array(
     z.object({
       id: z.string(),
-      result: z.enum(['paused', 'resumed', 'refused']),
+      /** requested: another dispatcher on the spool runs it; a `<id>.freeze` request was left for it. */
+      result: z.enum(['paused', 'resumed', 'refused', 'requested']),
       error: z.string().optional(),
     }),
   ),

@@ -1,21 +1,22 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { setImmediate } from 'node:timers/promises';
 
 import { errnoCode } from '../errors.ts';
 import { nextOrder } from '../jobs/id.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import { diskError, fsyncDir } from './atomic.ts';
 import type { SpoolLayout } from './layout.ts';
-import { HOST_TAG, pidAlive } from './owner.ts';
+import { HOST_TAG } from './owner.ts';
+import { moveJobFolder } from './transition.ts';
 import {
-  JOB_FILE,
-  type JobState,
-  readJobState,
-  serializeSpec,
-  serializeState,
-  STATE_FILE,
-} from './state-file.ts';
+  MADE_FILE,
+  serializeMade,
+  serializeTaskJobs,
+  SPECS_FILE,
+  TASK_FILE,
+  taskListing,
+} from './task-manifest.ts';
+import { JOB_FILE, type JobState, serializeSpec, serializeState, STATE_FILE } from './state-file.ts';
 
 export interface AcceptedJob {
   spec: JobSpec;
@@ -24,8 +25,6 @@ export interface AcceptedJob {
 
 /** Where the job file came from: a drop to take out of `incoming/`, or bytes to keep (API). */
 export type Origin = { kind: 'drop'; file: string } | { kind: 'bytes'; text: string; ext: string };
-
-const TASK_FILE = 'task.yaml';
 
 /** An acceptance built in `.staging/`, not committed yet: none of it is visible. */
 export interface Staged {
@@ -120,41 +119,13 @@ export function stageJobs(
 ): Staged | undefined {
   const staged = beginStage(layout, queue, specs, origin, claim);
   if (staged === undefined || staged.taskName === undefined) return staged;
-  const steps = stageTask(staged, origin);
-  while (steps.next().done !== true);
+  try {
+    stageTask(staged, origin);
+  } catch (error) {
+    abandonStaged(staged, origin);
+    throw diskError(error, staged.dir);
+  }
   return staged;
-}
-
-/** Jobs of a large task staged in one turn of the event loop by stageJobsInTurns. */
-export const STAGE_CHUNK = 200;
-
-/**
- * stageJobs for a large task, STAGE_CHUNK jobs per turn of the event loop: a 100,000-job task costs
- * 300,000 created files, minutes on a slow disk, and meanwhile the daemon keeps running other jobs
- * and answering the API. Staging is invisible until the commit, so what a crash leaves is the same.
- */
-export async function stageJobsInTurns(
-  layout: SpoolLayout,
-  queue: string,
-  specs: JobSpec[],
-  origin: Origin,
-): Promise<Staged | undefined> {
-  const staged = beginStage(layout, queue, specs, origin);
-  if (staged === undefined || staged.taskName === undefined) return staged;
-  const steps = stageTask(staged, origin);
-  while (steps.next().done !== true) await setImmediate();
-  return staged;
-}
-
-/** acceptJobs (not durable) with the staging done by stageJobsInTurns. */
-export async function acceptJobsInTurns(
-  layout: SpoolLayout,
-  queue: string,
-  specs: JobSpec[],
-  origin: Origin,
-): Promise<AcceptedJob[]> {
-  const staged = await stageJobsInTurns(layout, queue, specs, origin);
-  return staged === undefined ? [] : commitAndFinish(layout, staged, origin, false);
 }
 
 /** Something that accepts durably (DurableAcceptor's group commit). */
@@ -162,10 +133,7 @@ export interface DurableAcceptance {
   accept(queue: string, specs: JobSpec[], origin: Origin): Promise<AcceptedJob[]>;
 }
 
-/**
- * Acceptance for callers that can wait: through `durable` when acceptance is durable, a large task
- * staged in turns of the event loop, anything else at once.
- */
+/** Acceptance for callers that can wait: through `durable` when acceptance is durable, else at once. */
 export async function acceptWhenReady(
   layout: SpoolLayout,
   queue: string,
@@ -174,11 +142,10 @@ export async function acceptWhenReady(
   durable: DurableAcceptance | undefined,
 ): Promise<AcceptedJob[]> {
   if (durable !== undefined) return durable.accept(queue, specs, origin);
-  if (specs.length > STAGE_CHUNK) return acceptJobsInTurns(layout, queue, specs, origin);
   return acceptJobs(layout, queue, specs, origin, false);
 }
 
-/** The staging folder; a single job is written whole, a task's jobs by stageTaskJob. */
+/** The staging folder; a single job is written whole, a task's manifest by stageTask. */
 function beginStage(
   layout: SpoolLayout,
   queue: string,
@@ -227,49 +194,63 @@ function beginStage(
   }
 }
 
-function stageTaskJob(staged: Staged, job: AcceptedJob): void {
-  const taskName = staged.taskName as string;
-  if (job.spec.task !== undefined) job.spec.task.name = taskName;
-  job.state.task = taskName;
-  const jobDir = path.join(staged.dir, 'jobs', job.spec.id);
-  mkdirSync(jobDir);
-  writeJob(jobDir, job, staged.written);
-  staged.written.push(jobDir);
-}
-
 /**
- * A task's jobs, then its manifest, pausing after every STAGE_CHUNK jobs (the caller decides how
- * long). Throws with the staging folder removed.
+ * A task is staged as its manifest alone (spool/task-manifest.ts): every job's spec in one file, and
+ * no job folder. Its folders are made after the commit, in order, as the dispatcher needs them
+ * (makeTaskJobs), so a task of any size is committed in a few writes and starts at once.
  */
-function* stageTask(staged: Staged, origin: Origin): Generator<void, void, void> {
-  try {
-    for (const [i, job] of staged.jobs.entries()) {
-      stageTaskJob(staged, job);
-      if ((i + 1) % STAGE_CHUNK === 0) yield;
-    }
-    endStage(staged, origin);
-  } catch (error) {
-    abandonStaged(staged, origin);
-    throw diskError(error, staged.dir);
+function stageTask(staged: Staged, origin: Origin): void {
+  const taskName = staged.taskName as string;
+  for (const job of staged.jobs) {
+    if (job.spec.task !== undefined) job.spec.task.name = taskName;
+    job.state.task = taskName;
   }
-}
-
-/** A task's manifest (and an API submission's bytes), once all its jobs are staged. */
-function endStage(staged: Staged, origin: Origin): void {
   const manifest = path.join(staged.dir, 'task');
-  const first = staged.jobs[0] as AcceptedJob;
-  const listing = {
-    name: staged.taskName,
-    queue: staged.queue,
-    submitted_at: first.spec.submitted_at,
-    count: staged.jobs.length,
-    jobs: staged.jobs.map((j) => j.spec.id),
-  };
+  const listing = taskListing(taskName, staged.queue, staged.jobs);
+  writeTo(path.join(manifest, SPECS_FILE), serializeTaskJobs(staged.jobs), staged.written);
+  writeTo(path.join(manifest, MADE_FILE), serializeMade(0, staged.jobs.length), staged.written);
   writeTo(path.join(manifest, TASK_FILE), JSON.stringify(listing, null, 1) + '\n', staged.written);
   if (origin.kind === 'bytes')
     writeTo(path.join(manifest, `.drop.${origin.ext}`), origin.text, staged.written);
   // The staging folder outlives the commit (recovery finishes a committed task from it): its entry counts too.
   staged.written.push(manifest, path.join(staged.dir, 'jobs'), staged.dir, path.dirname(staged.dir));
+}
+
+/**
+ * Make the folders of jobs of a committed task in `queued/`, each written in `.staging/` and then
+ * renamed in (a crash between leaves a staging folder without a drop, which recovery removes).
+ * Durable: every file and folder is on disk before this returns.
+ */
+export function makeTaskJobs(
+  layout: SpoolLayout,
+  queue: string,
+  jobs: readonly AcceptedJob[],
+  durable: boolean,
+): void {
+  const staging = layout.folder(queue, 'staging');
+  const written: string[] = [];
+  const moves: [string, string, string][] = [];
+  for (const job of jobs) {
+    const dir = `${staging}/${HOST_TAG}-${process.pid}-${job.spec.id}`;
+    try {
+      mkdirSync(dir);
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST') throw diskError(error, dir);
+      rmSync(dir, { recursive: true, force: true }); // left by an attempt that failed half-way
+      mkdirSync(dir);
+    }
+    writeJob(dir, job, written);
+    written.push(dir);
+    moves.push([dir, layout.jobDir(queue, 'queued', job.spec.id), job.spec.id]);
+  }
+  try {
+    if (durable) for (const p of written) fsyncDir(p);
+    for (const [from, to, id] of moves) moveJobFolder({ id, queue }, 'staging', 'queued', from, to);
+    if (durable) fsyncDir(layout.stateDir(queue, 'queued'));
+  } catch (error) {
+    for (const [from] of moves) rmSync(from, { recursive: true, force: true });
+    throw diskError(error, staging);
+  }
 }
 
 /**
@@ -297,7 +278,7 @@ export function commitStaged(layout: SpoolLayout, staged: Staged, origin: Origin
   const first = staged.jobs[0] as AcceptedJob;
   if (staged.taskName === undefined) {
     const target = layout.jobDir(staged.queue, staged.into, first.spec.id);
-    renameSync(staged.dir, target);
+    moveJobFolder({ id: first.spec.id, queue: staged.queue }, 'staging', staged.into, staged.dir, target);
     staged.committed = true;
     changed.push(path.dirname(target), target);
     return changed;
@@ -341,19 +322,12 @@ function dropFolder(staged: Staged): string {
   return staged.taskName === undefined ? staged.dir : path.join(staged.dir, 'task');
 }
 
-function claimedAtAcceptance(dir: string): boolean {
-  try {
-    return readJobState(dir).state === 'running';
-  } catch {
-    return false;
-  }
-}
-
 function dropExt(file: string): string {
   return path.extname(file).slice(1) || 'yaml';
 }
 
-function initialState(spec: JobSpec): JobState {
+/** A job's record as its acceptance writes it. */
+export function initialState(spec: JobSpec): JobState {
   return {
     id: spec.id,
     queue: spec.queue,
@@ -386,10 +360,17 @@ function writeTo(file: string, text: string, written: string[]): void {
   written.push(file);
 }
 
-function finishTask(layout: SpoolLayout, queue: string, staging: string): void {
+/** A committed task's staged job folders go into `queued/`, and its staging folder is removed. */
+export function finishTask(layout: SpoolLayout, queue: string, staging: string): void {
   const jobsDir = path.join(staging, 'jobs');
   for (const id of readdirSync(jobsDir)) {
-    renameSync(path.join(jobsDir, id), layout.jobDir(queue, 'queued', id));
+    moveJobFolder(
+      { id, queue },
+      'staging',
+      'queued',
+      path.join(jobsDir, id),
+      layout.jobDir(queue, 'queued', id),
+    );
   }
   rmSync(staging, { recursive: true, force: true });
 }
@@ -404,57 +385,4 @@ function reserveTaskName(layout: SpoolLayout, queue: string, wanted: string): st
     name = `${wanted}-${n}`;
   reservedTaskDirs.add(layout.taskDir(queue, name));
   return name;
-}
-
-/**
- * Finish or undo acceptances that a dead process left in `.staging/`. Returns how many drops were
- * put back into `incoming/` and how many jobs were committed.
- */
-export function recoverStaging(
-  layout: SpoolLayout,
-  queue: string,
-  maxAgeForeignMs = 3_600_000,
-): { restored: number; committed: number } {
-  const root = layout.folder(queue, 'staging');
-  let restored = 0;
-  let committed = 0;
-  for (const entry of readdirSync(root)) {
-    const match = /^([0-9a-f]{8})-(\d+)-(.+)$/.exec(entry);
-    const dir = path.join(root, entry);
-    if (match === null) continue;
-    const [, tag, pid] = match;
-    const dead =
-      tag === HOST_TAG ? !pidAlive(Number(pid)) : Date.now() - statSync(dir).mtimeMs > maxAgeForeignMs;
-    if (!dead) continue;
-    const drop = readdirSync(dir).find((f) => f.startsWith('drop.'));
-    if (existsSync(path.join(dir, 'jobs'))) {
-      const manifest = path.join(dir, 'task');
-      if (existsSync(manifest)) {
-        // Not committed: the drop goes back to incoming/ (if it had been taken) and is read again.
-        const taskDrop = readdirSync(manifest).find((f) => f.startsWith('drop.'));
-        if (taskDrop !== undefined) {
-          renameSync(
-            path.join(manifest, taskDrop),
-            path.join(layout.folder(queue, 'incoming'), `recovered-${match[3]}${path.extname(taskDrop)}`),
-          );
-          restored += 1;
-        }
-        rmSync(dir, { recursive: true, force: true });
-      } else {
-        committed += readdirSync(path.join(dir, 'jobs')).length;
-        finishTask(layout, queue, dir);
-      }
-      continue;
-    }
-    if (drop !== undefined) {
-      // A single job whose drop was taken: its files are complete, so commit it. One claimed at its
-      // acceptance goes where a crash after its commit would have left it, and is recovered as such.
-      const id = match[3] ?? '';
-      renameSync(dir, layout.jobDir(queue, claimedAtAcceptance(dir) ? 'running' : 'queued', id));
-      committed += 1;
-    } else {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-  return { restored, committed };
 }

@@ -7,10 +7,8 @@ import {
   type DurableAcceptance,
   finishStaged,
   type Origin,
-  STAGE_CHUNK,
   type Staged,
   stageJobs,
-  stageJobsInTurns,
   takeOrigin,
 } from './accept.ts';
 import { diskError, fsyncAll } from './atomic.ts';
@@ -32,12 +30,12 @@ export interface DurableAcceptorOptions {
 
 /**
  * Durable acceptance (storage.fsync) with group commit. Each acceptance is staged at once, in the
- * caller's turn (a large task over several turns: stageJobsInTurns); then a batch of them is made
+ * caller's turn; then a batch of them is made
  * durable together. API submissions of single jobs, when the daemon has an acceptance journal, are
  * one journal append for the batch and then their commits (spool/journal.ts). Everything else goes
  * through acceptJobs' steps, with the fsyncs of each step issued concurrently for the whole batch:
  *   1. fsync every staged file and folder; 2. take each drop, commit each acceptance (renames);
- *   3. fsync the folders those renames changed; 4. tasks: move their jobs to queued/, fsync it.
+ *   3. fsync the folders those renames changed; 4. tasks: remove their staging folders.
  * A caller's promise resolves only after its batch's last step: then its job is on disk. A crash
  * at any point leaves what acceptJobs leaves: the drop in incoming/, or a committed acceptance.
  */
@@ -59,11 +57,8 @@ export class DurableAcceptor implements DurableAcceptance {
    */
   async accept(queue: string, specs: JobSpec[], origin: Origin): Promise<AcceptedJob[]> {
     if (this.#closed) throw new BatchdError('INTERNAL', 'The daemon is stopping: no more acceptances');
-    // Staged in the caller's turn; a large task over several turns, so the daemon keeps working.
-    const staged =
-      specs.length > STAGE_CHUNK
-        ? await stageJobsInTurns(this.#layout, queue, specs, origin)
-        : stageJobs(this.#layout, queue, specs, origin);
+    // Staged in the caller's turn: a task is its manifest alone, whatever its size.
+    const staged = stageJobs(this.#layout, queue, specs, origin);
     if (staged === undefined) return [];
     if (this.#closed) {
       abandonStaged(staged, origin);

@@ -6,11 +6,11 @@ import { BatchdError, coerceError, errnoCode, type Problem } from '../errors.ts'
 import type { JobSpec } from '../jobs/spec.ts';
 import { slugify } from '../jobs/id.ts';
 import type { Logger } from '../log.ts';
-import { type AcceptedJob, acceptWhenReady, type Origin, STAGE_CHUNK } from './accept.ts';
+import type { AcceptedJob, Origin } from './accept.ts';
 import { writeFileAtomic } from './atomic.ts';
 import type { DurableAcceptor } from './durable-accept.ts';
 import type { SpoolLayout } from './layout.ts';
-import { decodeText, excerpt, readBounded, stringifyReport } from './safe-read.ts';
+import { decodeText, excerpt, readBounded, stringifyReport } from '../config/safe-read.ts';
 
 export interface IntakeDeps {
   layout: SpoolLayout;
@@ -18,7 +18,7 @@ export interface IntakeDeps {
   /** Validate a job file's text for a queue (throws BatchdError with problems). */
   validate: (queue: string, text: string, file: string, slug: string) => JobSpec[];
   onAccepted: (queue: string, jobs: AcceptedJob[]) => void;
-  /** Accept at once (not durably, a single job or a small task) and hand the jobs on; throws if it cannot. */
+  /** Accept at once (not durably) and hand the jobs on; throws if it cannot. */
   acceptNow: (queue: string, specs: JobSpec[], origin: Origin) => void;
   onRejected: (queue: string, file: string, error: BatchdError) => void;
   limits: () => { maxBytes: number; stableMs: number; durable: boolean };
@@ -203,11 +203,10 @@ export class Intake {
 
   #accept(queue: string, file: string, specs: JobSpec[], durable: boolean): void {
     this.#written.delete(file);
-    if (!durable && specs.length <= STAGE_CHUNK)
-      return this.#deps.acceptNow(queue, specs, { kind: 'drop', file });
+    if (!durable) return this.#deps.acceptNow(queue, specs, { kind: 'drop', file });
     this.#committing.add(file);
-    const { layout, acceptor } = this.#deps;
-    acceptWhenReady(layout, queue, specs, { kind: 'drop', file }, durable ? acceptor : undefined)
+    this.#deps.acceptor
+      .accept(queue, specs, { kind: 'drop', file })
       .finally(() => this.#committing.delete(file))
       .then(
         (accepted) => {

@@ -1,16 +1,16 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { z } from 'zod';
 
-import type { Logger } from '../log.ts';
-import { fsyncDir, writeFileAtomic, writeFileFsynced } from './atomic.ts';
-import { locateJob } from './find.ts';
-import { type JournalRecord, segmentFiles } from './journal.ts';
+import { loadText } from '../config/parse.ts';
 import { isJobId } from '../jobs/id.ts';
+import { fsyncDir, writeFileAtomic, writeFileFsynced } from './atomic.ts';
+import { type JournalRecord, segmentFiles } from './journal.ts';
 import { isQueueName, type SpoolLayout } from './layout.ts';
 import { HOST_TAG, ownerMayBeAlive, SELF } from './owner.ts';
-import { readJobState, STATE_FILE } from './state-file.ts';
+import { STATE_FILE } from './state-file.ts';
+import { moveJobFolder } from './transition.ts';
 
 const ownerSchema = z.object({ hostname: z.string(), boot_id: z.string(), pid: z.number().int() });
 const headerSchema = z.object({ owner: ownerSchema });
@@ -24,37 +24,22 @@ const recordSchema = z.object({
 const withdrawalSchema = z.object({ queue: z.string(), id: z.string(), withdrawn: z.literal(true) });
 const lineSchema = z.union([withdrawalSchema, recordSchema]);
 
-export interface ReplayOutcome {
-  /** Segments read and dropped. */
-  segments: number;
-  /** Jobs written again whole: their folders had not reached the disk. */
-  recreated: number;
-  /** Files written again in folders that had. */
-  repaired: number;
-  /** Records of queues that no longer exist. */
-  skipped: number;
-}
-
 /**
- * At start, before staging is recovered and before anything reads a job: replay the journal
- * segments of writers that are gone (spool/journal.ts). Each record's job must be in its spool
- * whole, as the acceptance wrote it. A job found in any queue and state (it may have moved since)
- * gets back any file a power loss emptied or took: `job.yaml` and its drop are never rewritten
- * after acceptance, so they must match the record; `state.yaml` is rewritten as the job moves on,
- * so it is written again only if it cannot be read. A job found nowhere is written again where the acceptance committed it.
+ * The journal segments of writers that are gone (spool/journal.ts): `visit` sees each acknowledged
+ * record not withdrawn since, then the segment is dropped. Returns how many segments were read.
  * Records after the first line that does not parse were never acknowledged (each append is
- * acknowledged only after its `fdatasync`), so a segment is read up to there.
+ * acknowledged only after its `fdatasync`), so a segment is read up to there. What a record calls
+ * for is recovery's (spool/recovery.ts).
  *
  * `foreignAfterMs`: a segment from another machine is replayed once it is this old (we cannot
  * tell whether its writer is alive).
  */
-export function replayJournal(
+export function forEachJournaled(
   layout: SpoolLayout,
-  queues: readonly string[],
-  log: Logger,
-  foreignAfterMs = 3_600_000,
-): ReplayOutcome {
-  const outcome: ReplayOutcome = { segments: 0, recreated: 0, repaired: 0, skipped: 0 };
+  foreignAfterMs: number,
+  visit: (record: JournalRecord) => void,
+): number {
+  let segments = 0;
   const dir = layout.journalDir();
   for (const name of segmentFiles(dir)) {
     const file = path.join(dir, name);
@@ -82,40 +67,32 @@ export function replayJournal(
       if ('withdrawn' in parsed.data) withdrawn.add(parsed.data.id);
       else records.push(parsed.data);
     }
-    for (const record of records) {
-      if (!withdrawn.has(record.id)) replayRecord(layout, queues, record, outcome, log);
-    }
+    for (const record of records) if (!withdrawn.has(record.id)) visit(record);
     rmSync(file, { force: true });
-    outcome.segments += 1;
+    segments += 1;
   }
-  if (outcome.segments > 0) fsyncDir(dir);
-  return outcome;
+  if (segments > 0) fsyncDir(dir);
+  return segments;
 }
 
-function replayRecord(
-  layout: SpoolLayout,
-  queues: readonly string[],
-  record: JournalRecord,
-  outcome: ReplayOutcome,
-  log: Logger,
-): void {
+/** The files of a journaled job that a crash emptied or took: byte for byte, or its record unreadable. */
+export function lostFiles(dir: string, record: JournalRecord): string[] {
+  return Object.entries(record.files)
+    .filter(([name, text]) => !intact(dir, name, text))
+    .map(([name]) => name);
+}
+
+/** Write a file of a journaled job again, in its folder. */
+export function writeAgain(dir: string, name: string, record: JournalRecord): void {
+  writeFileAtomic(path.join(dir, name), record.files[name] ?? '', true);
+}
+
+/**
+ * Write a journaled job again whole, as its acceptance did: in `.staging/` (any half-made staging
+ * of it dropped first), then committed into the state it was accepted into.
+ */
+export function writeJobAgain(layout: SpoolLayout, record: JournalRecord): void {
   const { queue, id, into, files } = record;
-  if (!existsSync(layout.queueDir(queue))) {
-    outcome.skipped += 1;
-    log.warn({ queue, jobId: id }, 'journal: the queue of an accepted job is gone; not written again');
-    return;
-  }
-  const found = locateJob(layout, queues.includes(queue) ? queues : [...queues, queue], id);
-  if (found !== undefined) {
-    for (const [name, text] of Object.entries(files)) {
-      if (intact(found.dir, name, text)) continue;
-      writeFileAtomic(path.join(found.dir, name), text, true);
-      outcome.repaired += 1;
-      log.warn({ queue, jobId: id, file: name }, 'journal: wrote again a file a crash had lost');
-    }
-    return;
-  }
-  // Not committed, or committed and lost: drop any half-made staging of it and write it whole.
   const staging = layout.folder(queue, 'staging');
   mkdirSync(staging, { recursive: true });
   for (const entry of readdirSync(staging)) {
@@ -127,18 +104,23 @@ function replayRecord(
   fsyncDir(temp);
   const target = layout.jobDir(queue, into, id);
   mkdirSync(path.dirname(target), { recursive: true });
-  renameSync(temp, target);
+  moveJobFolder({ id, queue }, 'staging', into, temp, target);
   fsyncDir(path.dirname(target));
-  outcome.recreated += 1;
-  log.warn({ queue, jobId: id, state: into }, 'journal: wrote again an accepted job a crash had lost');
 }
 
-/** Whether a job's file survived: byte for byte for files never rewritten, readable for its record. */
+/**
+ * Whether a job's file survived: byte for byte for files never rewritten; for its record, data of
+ * this job (not torn). A record that reads but fails its schema is the job's later state, a
+ * corrupt one that reading it reports: writing the acceptance's record over it would move the job back.
+ */
 function intact(dir: string, name: string, text: string): boolean {
   try {
-    if (name !== STATE_FILE) return readFileSync(path.join(dir, name), 'utf8') === text;
-    readJobState(dir);
-    return true;
+    const file = path.join(dir, name);
+    if (name !== STATE_FILE) return readFileSync(file, 'utf8') === text;
+    const record = loadText(readFileSync(file, 'utf8'), file);
+    return (
+      typeof record === 'object' && record !== null && (record as { id?: unknown }).id === path.basename(dir)
+    );
   } catch {
     return false;
   }

@@ -10,7 +10,7 @@ import { JOB_STATES } from '../jobs/status.ts';
 import type { Logger } from '../log.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { isQueueName, QUEUE_FILE, QUEUE_FOLDERS, type SpoolLayout } from './layout.ts';
-import { readBounded, readConfigText } from './safe-read.ts';
+import { readBounded, readConfigText } from '../config/safe-read.ts';
 
 const DEFAULTS: QueueSettings = queueSettingsSchema.parse({});
 
@@ -20,7 +20,7 @@ const DEFAULTS: QueueSettings = queueSettingsSchema.parse({});
  *
  * A queue and each of its folders must be a real folder inside the spool: a symlink (to a folder
  * elsewhere) is refused with a warning, so the daemon never builds, takes drops from or moves jobs
- * into a tree outside the spool. `queue.yaml` is read as safe-read.ts reads configuration.
+ * into a tree outside the spool. `queue.yaml` is read as config/safe-read.ts reads configuration.
  */
 export class QueueRegistry {
   readonly #layout: SpoolLayout;

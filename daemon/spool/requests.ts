@@ -6,7 +6,7 @@ import { isJobId } from '../jobs/id.ts';
 import type { Logger } from '../log.ts';
 import { writeFileAtomic } from './atomic.ts';
 import type { SpoolLayout } from './layout.ts';
-import { decodeText, excerpt, readBounded } from './safe-read.ts';
+import { decodeText, excerpt, readBounded } from '../config/safe-read.ts';
 
 /**
  * Plain-file control of jobs: a file `<queue>/requests/<job-id>.<verb>` asks for a change.
@@ -19,9 +19,12 @@ import { decodeText, excerpt, readBounded } from './safe-read.ts';
  *   notes     (content: the text, or empty to clear)  a job's notes (a running job's once it ended)
  *   pause     (content: an optional reason)   freeze a running job (dispatch/pause.ts)
  *   resume    (content: an optional reason)   thaw a paused job
+ *   freeze    (content: who paused the queue)  a pause of the job's queue that froze its running jobs,
+ *             left by the dispatcher that received it for each job another dispatcher runs: a pause
+ *             that ends when the queue is enabled again
  * The API writes nothing else: it calls the same handlers. A request that cannot be carried out
  * is renamed to `<file>.rejected` beside an `.error` file saying why. A request file is read only
- * if it is a small regular file with one link (safe-read.ts): anything else is set aside unread.
+ * if it is a small regular file with one link (config/safe-read.ts): anything else is set aside unread.
  */
 export const REQUEST_VERBS = [
   'cancel',
@@ -33,6 +36,7 @@ export const REQUEST_VERBS = [
   'notes',
   'pause',
   'resume',
+  'freeze',
 ] as const;
 export type RequestVerb = (typeof REQUEST_VERBS)[number];
 
@@ -45,7 +49,8 @@ export interface ControlHandlers {
   setNotBefore(id: string, at: string | null): Promise<void>;
   setHost(id: string, host: string | null): Promise<void>;
   setNotes(id: string, notes: string | null): Promise<void>;
-  pause(id: string, by: string): Promise<'paused' | 'elsewhere'>;
+  /** `byQueue`: part of its queue's pause, thawed when the queue is enabled again. */
+  pause(id: string, by: string, byQueue?: boolean): Promise<'paused' | 'elsewhere'>;
   resume(id: string, by: string): Promise<'resumed' | 'elsewhere'>;
 }
 
@@ -121,9 +126,11 @@ export async function applyRequest(
       await handlers.setNotes(id, argument === '' ? null : argument);
       return 'done';
     case 'pause':
-    case 'resume': {
+    case 'resume':
+    case 'freeze': {
       const by = argument === '' ? 'request' : `request: ${argument}`;
-      const result = verb === 'pause' ? await handlers.pause(id, by) : await handlers.resume(id, by);
+      const result =
+        verb === 'resume' ? await handlers.resume(id, by) : await handlers.pause(id, by, verb === 'freeze');
       return result === 'elsewhere' ? 'pending' : 'done';
     }
   }
@@ -175,7 +182,7 @@ export class RequestFolder {
       if (request === undefined) {
         this.#reject(
           file,
-          `Request files are named <job-id>.<verb>, with a verb of cancel, retry, priority or move; not_before or host for a queued job's start time or host, notes for its notes, pause or resume for a running job`,
+          `Request files are named <job-id>.<verb>, with a verb of cancel, retry, priority or move; not_before or host for a queued job's start time or host, notes for its notes, pause, resume or freeze for a running job`,
         );
         return;
       }

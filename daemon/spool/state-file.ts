@@ -1,14 +1,15 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import path from 'node:path';
 
-import { loadText } from '../config/parse.ts';
+import { loadText, parseText } from '../config/parse.ts';
 import { BatchdError } from '../errors.ts';
-import type { BatchRecord } from '../hosts/batch-system.ts';
+import type { BatchRecord } from '../config/cluster.ts';
 import { isJobId } from '../jobs/id.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import type { JobStateName, Outcome } from '../jobs/status.ts';
 import { writeFileRecycled } from './atomic.ts';
 import type { SparePool } from './spares.ts';
+import { type JobRecord, jobRecordSchema } from './state-record.ts';
 
 export const JOB_FILE = 'job.yaml';
 export const STATE_FILE = 'state.yaml';
@@ -44,6 +45,8 @@ export interface AttemptResult {
   ended_at: string;
   duration_ms?: number | undefined;
   batch?: BatchRecord | undefined;
+  /** The resource limits the attempt ran into, whatever its outcome (executors/limit-outcome.ts). */
+  limit_hit?: string[] | undefined;
 }
 
 export interface HistoryEntry {
@@ -57,7 +60,9 @@ export interface HistoryEntry {
 /**
  * The runtime record of a job (`state.yaml`). It is written as JSON, which is valid YAML and a
  * hundred times faster to read back; hand edits in YAML are read too. Everything the dispatcher
- * needs to index a queued job is here, so start-up reads one file per job.
+ * needs to index a queued job is here, so start-up reads one file per job. This is the shape the
+ * daemon changes in place as a job moves; what is read from disk is checked first against
+ * `jobRecordSchema` (state-record.ts), whose `JobRecord` is the same record narrowed by state.
  */
 export interface JobState {
   id: string;
@@ -98,18 +103,26 @@ export interface StateReadOptions {
 }
 
 /**
- * A job's record. Without the job's lock a write may overlap the read: the inode being read can
+ * A job's record, checked against its schema (state-record.ts): a record that is not valid YAML,
+ * lacks a field its state needs, has one of the wrong type, names an unknown state or is larger
+ * than MAX_STATE_BYTES is a JOB_INVALID error whose message names the file, the field and the
+ * problem. Without the job's lock a write may overlap the read: the inode being read can
  * be overwritten in place as a later write's temp file (atomic.ts, writeFileRecycled), so such a
  * read is checked (`readWhole`); what still does not parse, or names another job, is read again.
  */
 export function readJobState(dir: string, options: StateReadOptions = {}): JobState {
+  return readJobRecord(dir, options);
+}
+
+/** The same record typed by its state, for readers that narrow on it (`r.state === 'done'`: `r.last`). */
+export function readJobRecord(dir: string, options: StateReadOptions = {}): JobRecord {
   const file = `${dir}/${STATE_FILE}`;
   const id = path.basename(dir);
-  const read = options.locked === true ? readSmallFile : readWhole;
+  const read = options.locked === true ? readStateFile : readWhole;
   let text = read(file);
   for (let again = 0; ; again++) {
     try {
-      const state = loadText(text, file) as JobState;
+      const state = parseText(text, jobRecordSchema, file, 'JOB_INVALID');
       if (state.id === id || !isJobId(id)) return state;
       throw new BatchdError('JOB_INVALID', `${file} is the record of job ${String(state.id)}, not ${id}`, {
         file,
@@ -140,7 +153,7 @@ function readWhole(file: string): string {
     const fd = openSync(file, 'r');
     try {
       const before = tries === 1 ? undefined : fstatSync(fd, { bigint: true });
-      const text = readOpen(fd);
+      const text = readOpen(fd, file, MAX_STATE_BYTES);
       const after = fstatSync(fd, { bigint: true });
       const whole =
         before === undefined
@@ -160,19 +173,39 @@ const smallReads = Buffer.allocUnsafe(64 * 1024);
  * A job file's text in three system calls (open, read, close) into a reused buffer: start-up reads
  * one state.yaml per queued job, 100,000 of them in a deep queue. A larger file is read whole.
  */
-function readSmallFile(file: string): string {
+function readSmallFile(file: string, limit = Infinity): string {
   const fd = openSync(file, 'r');
   try {
-    return readOpen(fd);
+    return readOpen(fd, file, limit);
   } finally {
     closeSync(fd);
   }
 }
 
+/**
+ * The most a job's record may hold. The daemon's own records stay far below it (a history entry
+ * per move); a larger `state.yaml` was written by something else and is refused unread.
+ */
+export const MAX_STATE_BYTES = 64 * 1024 * 1024;
+
+function readStateFile(file: string): string {
+  return readSmallFile(file, MAX_STATE_BYTES);
+}
+
 /** From the start of the open file (`readSync` at position 0 leaves the offset there). */
-function readOpen(fd: number): string {
+function readOpen(fd: number, file: string, limit: number): string {
   const n = readSync(fd, smallReads, 0, smallReads.length, 0);
-  return n < smallReads.length ? smallReads.toString('utf8', 0, n) : readFileSync(fd, 'utf8');
+  if (n < smallReads.length) return smallReads.toString('utf8', 0, n);
+  const size = fstatSync(fd).size;
+  if (size > limit)
+    throw new BatchdError(
+      'JOB_INVALID',
+      `${file}: ${size} bytes, more than a job's record may hold (${limit})`,
+      {
+        file,
+      },
+    );
+  return readFileSync(fd, 'utf8');
 }
 
 /** `spares`: the dispatcher's pool, where the first rewrite takes its temp file from (atomic.ts). */

@@ -11,13 +11,14 @@ import type { TaskResult, TaskStatus } from '../protocol/tasks.ts';
 import { locateJob } from '../spool/find.ts';
 import type { SpoolLayout } from '../spool/layout.ts';
 import { readJobState, RESULT_FILE } from '../spool/state-file.ts';
+import { readMade, TASK_FILE } from '../spool/task-manifest.ts';
 
 /**
  * restbatch's task workflow over the spool: a task is `<queue>/tasks/<name>/task.yaml`, which lists
- * its job ids in order (written by spool/accept.ts). Status counts, results in order, and resume
- * (queue again only what failed or was cancelled) are computed from the state folders.
+ * its job ids in order (spool/task-manifest.ts). Status counts, results in order, and resume
+ * (queue again only what failed or was cancelled) are computed from the state folders; a job whose
+ * folder is not made yet (past the task's `made.json` mark) is queued.
  */
-const TASK_FILE = 'task.yaml';
 
 const manifestSchema = z.object({
   name: z.string(),
@@ -54,26 +55,41 @@ export function readManifest(layout: SpoolLayout, queue: string, name: string): 
   return parsed.data;
 }
 
-/** Where each job of a task is: one listing per state folder, not one lookup per job. */
+/**
+ * Where each job of a task is: one listing per state folder, not one lookup per job. A job with
+ * no folder at or past the task's mark has not had its folder made yet: it is queued.
+ */
 export function locateTaskJobs(
   layout: SpoolLayout,
   queues: readonly string[],
   manifest: TaskManifest,
 ): TaskJob[] {
-  const where = new Map<string, JobStateName>();
-  const shards = new Set(manifest.jobs.map(shardOf));
-  for (const state of JOB_STATES) {
-    const dirs = isFinished(state)
-      ? [...shards].map((s) => path.join(layout.stateDir(manifest.queue, state), s))
-      : [layout.stateDir(manifest.queue, state)];
-    for (const dir of dirs) for (const id of namesIn(dir)) if (isJobId(id)) where.set(id, state);
-  }
+  // Read before the listings: a job made after it is then still found in its folder or counted queued.
+  const made = readMade(layout.taskDir(manifest.queue, manifest.name))?.made ?? manifest.jobs.length;
+  const where = statesInQueue(layout, manifest.queue, manifest.jobs);
   return manifest.jobs.map((id, index) => {
-    const state = where.get(id);
+    const state = where.get(id) ?? (index >= made ? 'queued' : undefined);
     if (state !== undefined) return { index, id, queue: manifest.queue, state };
     const moved = locateJob(layout, queues, id); // moved to another queue
     return { index, id, queue: moved?.queue, state: moved?.state };
   });
+}
+
+/** The state folder of each job of a queue (of the shards of `ids` for finished ones). */
+export function statesInQueue(
+  layout: SpoolLayout,
+  queue: string,
+  ids: readonly string[],
+): Map<string, JobStateName> {
+  const where = new Map<string, JobStateName>();
+  const shards = new Set(ids.map(shardOf));
+  for (const state of JOB_STATES) {
+    const dirs = isFinished(state)
+      ? [...shards].map((s) => path.join(layout.stateDir(queue, state), s))
+      : [layout.stateDir(queue, state)];
+    for (const dir of dirs) for (const id of namesIn(dir)) if (isJobId(id)) where.set(id, state);
+  }
+  return where;
 }
 
 export function taskStatus(manifest: TaskManifest, jobs: readonly TaskJob[]): TaskStatus {

@@ -5,6 +5,7 @@ import { errnoCode } from '../errors.ts';
 import { isFinished, JOB_STATES } from '../jobs/status.ts';
 import type { Counts } from '../protocol/common.ts';
 import type { SpoolLayout } from '../spool/layout.ts';
+import { unmadeJobs } from '../spool/task-manifest.ts';
 import { QUIET_NS } from './file-cache.ts';
 
 /** Counting finished jobs reads every daily shard: a count is reused for this long. */
@@ -26,7 +27,8 @@ export class JobCounts {
     for (const state of JOB_STATES) {
       const dir = this.#layout.stateDir(queue, state);
       if (!isFinished(state)) {
-        counts[state] = countJobs(dir);
+        // A task's jobs whose folders are not made yet are queued too (spool/task-manifest.ts).
+        counts[state] = countJobs(dir) + (state === 'queued' ? unmadeJobs(this.#layout, queue) : 0);
         continue;
       }
       for (const shard of names(dir))

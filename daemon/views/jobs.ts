@@ -70,6 +70,7 @@ export function toJobInfo(
     exit_code: last?.exit_code ?? null,
     signal: last?.signal ?? null,
     error: last?.error ?? null,
+    ...(last?.limit_hit === undefined ? {} : { limit_hit: last.limit_hit }),
     user: spec.submitted_by ?? null,
     after: spec.after,
     not_before: state.not_before ?? null,
@@ -238,7 +239,7 @@ function lastBefore(ids: readonly string[], limit: number, cursor: string | unde
 const sortedCache = new Map<string, { mtimeNs: bigint; ids: string[] }>();
 const CACHED_FOLDERS = 64;
 
-function listIds(dir: string): readonly string[] {
+export function listIds(dir: string): readonly string[] {
   let mtimeNs: bigint;
   try {
     mtimeNs = statSync(dir, { bigint: true }).mtimeNs;
@@ -258,7 +259,7 @@ function listIds(dir: string): readonly string[] {
   return ids;
 }
 
-function listNames(dir: string): string[] {
+export function listNames(dir: string): string[] {
   try {
     return readdirSync(dir);
   } catch (error) {

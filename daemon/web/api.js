@@ -1,3 +1,4 @@
+/* global document */
 // The page's only way to the daemon: its public HTTP API, same origin. Credentials travel in the
 // Authorization header only, never in a URL: a token is kept in sessionStorage (this tab, until it
 // closes), a password in memory (gone on reload). `credentials: 'omit'` keeps the browser from
@@ -97,9 +98,21 @@ async function getOk(path, signal) {
   return res;
 }
 
-/** GET a file (an output, an archive) as a Blob, with the Authorization header a plain link cannot send. */
-export async function getBlob(path, signal) {
-  return (await getOk(path, signal)).blob();
+/**
+ * Save a file (an output, an archive) to disk by plain navigation, so the browser streams it to
+ * disk however large it is. A link cannot carry the Authorization header, so the page first asks
+ * for a download ticket with it (`POST <path>/ticket`): a one-use, one-minute link to that one file
+ * for this user, which is not the token. `name`: the file name to suggest.
+ */
+export async function saveFile(path, name, signal) {
+  const { url } = await request('POST', `${path}/ticket`, undefined, signal);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
 }
 
 /** GET a text body and hand it over chunk by chunk as it arrives (a followed log). */

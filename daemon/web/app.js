@@ -63,6 +63,8 @@ export function flash(message, kind = 'error') {
 
 /** Show what the API said; a 401 means the session ended: sign in again. */
 export function failed(error) {
+  // A request cut short because the user went to another view is no failure to show.
+  if (error?.name === 'AbortError') return;
   if (error instanceof ApiError && error.status === 401 && methods.length > 0) {
     signOut();
     void start();

@@ -80,7 +80,7 @@ export function badge(state) {
   return h('span', { class: `badge s-${state}` }, state);
 }
 
-/** Save text or a Blob as a file (a blob URL: the API needs an Authorization header a plain link cannot send). */
+/** Save text the page already holds (a log it shows, collected results) as a file. */
 export function download(name, data, type = 'text/plain') {
   const url = URL.createObjectURL(data instanceof Blob ? data : new Blob([data], { type }));
   const a = h('a', { href: url, download: name, hidden: true });

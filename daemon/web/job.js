@@ -1,6 +1,6 @@
 // One job: parameters, notes, why it waits, history, attempts, its logs followed live, and the
 // actions the user may take on it.
-import { api, getBlob, streamText } from './api.js';
+import { api, saveFile, streamText } from './api.js';
 import { failed } from './app.js';
 import { absTime, badge, debounce, download, duration, h, replace, shortId, time } from './dom.js';
 import { can } from './perm.js';
@@ -358,13 +358,12 @@ function attemptsPanel(results) {
   );
 }
 
-/** The job's output files, each downloaded through the API (the Authorization header goes along). */
+/** The job's output files, each saved to disk through a download ticket (api.js saveFile). */
 function outputsPanel(id, outputs) {
   if (outputs === undefined || (outputs.files.length === 0 && outputs.elsewhere.length === 0)) return null;
   const save = (file) => async () => {
     try {
-      const blob = await getBlob(`/job/${enc(id)}/outputs/${enc(file.name)}`);
-      download(file.name.split('/').pop(), blob);
+      await saveFile(`/job/${enc(id)}/outputs/${enc(file.name)}`, file.name.split('/').pop());
     } catch (e) {
       failed(e);
     }

@@ -1,6 +1,7 @@
 /* global location */
 // Jobs: a filtered page of jobs, paged by the API's cursor (a page costs the same with 100 or
-// 100,000 jobs in a queue), sorted by the API (oldest or newest first), refreshed by live events.
+// 100,000 jobs in a queue), sorted by the API over every job (a column header sorts by it; again:
+// the other way), refreshed by live events.
 // The first page is shown as soon as it arrives: the filters' choices fill in when theirs do.
 import { api } from './api.js';
 import { badge, debounce, h, replace, shortId, time } from './dom.js';
@@ -8,19 +9,21 @@ import { badge, debounce, h, replace, shortId, time } from './dom.js';
 const STATES = ['queued', 'running', 'done', 'failed', 'cancelled', 'all'];
 const FILTERS = ['queue', 'state', 'type', 'host', 'user', 'task', 'q'];
 const SIZES = [25, 50, 100, 200];
-/** Columns; `sorts`: the API's sort key (only what it can order over every job, not one page). */
+/** Columns; `sorts`: the API's sort key (it orders every job of the list, not one page). */
 const COLUMNS = [
   { label: 'Job' },
   { label: 'Name' },
-  { label: 'State' },
-  { label: 'Queue' },
-  { label: 'Type' },
-  { label: 'Owner' },
+  { label: 'State', sorts: 'state' },
+  { label: 'Queue', sorts: 'queue' },
+  { label: 'Type', sorts: 'type' },
+  { label: 'Owner', sorts: 'user' },
   { label: 'Host' },
-  { label: 'Priority' },
+  { label: 'Priority', sorts: 'priority' },
   { label: 'Submitted', sorts: 'submitted' },
-  { label: 'Ended' },
+  { label: 'Started', sorts: 'started' },
+  { label: 'Ended', sorts: 'ended' },
 ];
+const SORTS = COLUMNS.flatMap((c) => (c.sorts === undefined ? [] : [c.sorts, `-${c.sorts}`]));
 /**
  * Per filter, the cursor of the page before each page seen (the API pages forward only). Links
  * stay plain links: a page's "Previous" is looked up, never popped, so fast clicks cannot skip.
@@ -33,7 +36,8 @@ export async function jobsView(ctx) {
   filter.state ||= 'queued';
   const size = SIZES.includes(Number(p.get('limit'))) ? Number(p.get('limit')) : 50;
   const cursor = p.get('cursor') ?? '';
-  const sort = p.get('sort') === '-submitted' ? '-submitted' : '';
+  // '' is the API's default order (submitted, oldest first).
+  const sort = SORTS.includes(p.get('sort')) && p.get('sort') !== 'submitted' ? p.get('sort') : '';
   const key = JSON.stringify([filter, size, sort]);
   const hash = (changes) => {
     const next = new URLSearchParams();
@@ -70,7 +74,10 @@ export async function jobsView(ctx) {
     const page = await (ready ?? api.get(listPath(), ctx.signal));
     replace(
       table,
-      jobsTable(page.jobs, sort, (by) => hash({ sort: sort === `-${by}` ? '' : `-${by}`, cursor: '' })),
+      jobsTable(page.jobs, sort || 'submitted', (by) => {
+        const next = (sort || 'submitted') === by ? `-${by}` : by;
+        return hash({ sort: next === 'submitted' ? '' : next, cursor: '' });
+      }),
     );
     const before = previous.get(key) ?? new Map();
     previous.set(key, before);
@@ -189,13 +196,17 @@ function filterForm(filter, size, apply) {
   return { form, fill };
 }
 
-/** `sort`: '' (oldest first) or '-submitted'; `sortHash(key)`: the link that sorts by `key` the other way. */
+/**
+ * `sort`: the API's order ('state', '-priority'…); `sortHash(key)`: the link that sorts by `key`
+ * (ascending, or the other way if it already sorts by it).
+ */
 function jobsTable(jobs, sort, sortHash) {
   const desc = sort.startsWith('-');
+  const active = desc ? sort.slice(1) : sort;
   return h(
     'table',
     { class: 'jobs' },
-    h('caption', { class: 'sr-only' }, 'Jobs; the Submitted header sorts every page'),
+    h('caption', { class: 'sr-only' }, 'Jobs; a column header with a link sorts every page by it'),
     h(
       'thead',
       null,
@@ -207,8 +218,20 @@ function jobsTable(jobs, sort, sortHash) {
             ? h('th', { scope: 'col' }, label)
             : h(
                 'th',
-                { scope: 'col', 'aria-sort': desc ? 'descending' : 'ascending' },
-                h('a', { href: sortHash(sorts), class: 'sort' }, label, desc ? ' ▼' : ' ▲'),
+                {
+                  scope: 'col',
+                  'aria-sort': sorts !== active ? 'none' : desc ? 'descending' : 'ascending',
+                },
+                h(
+                  'a',
+                  { href: sortHash(sorts), class: 'sort' },
+                  label,
+                  sorts !== active
+                    ? h('span', { class: 'sortable', 'aria-hidden': 'true' }, ' ↕')
+                    : desc
+                      ? ' ▼'
+                      : ' ▲',
+                ),
               ),
         ),
       ),
@@ -233,6 +256,7 @@ function jobsTable(jobs, sort, sortHash) {
           h('td', { 'data-label': 'Host' }, j.host ?? ''),
           h('td', { 'data-label': 'Priority', class: 'num' }, String(j.priority)),
           h('td', { 'data-label': 'Submitted' }, time(j.submitted_at)),
+          h('td', { 'data-label': 'Started' }, time(j.started_at)),
           h('td', { 'data-label': 'Ended' }, time(j.ended_at)),
         ),
       ),

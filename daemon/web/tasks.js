@@ -1,7 +1,7 @@
 /* global location */
 // Tasks: progress by state, collect (every job's result, or every output file as one tar, in the
 // task's order) and resume.
-import { api, getBlob } from './api.js';
+import { api, saveFile } from './api.js';
 import { failed } from './app.js';
 import { debounce, download, h, replace, time } from './dom.js';
 import { can } from './perm.js';
@@ -110,8 +110,7 @@ export async function tasksView(ctx) {
             type: 'button',
             onclick: async () => {
               try {
-                const tar = await getBlob(`/queue/${enc(queue)}/task/${enc(t.name)}/outputs`);
-                download(`${t.name}-outputs.tar`, tar);
+                await saveFile(`/queue/${enc(queue)}/task/${enc(t.name)}/outputs`, `${t.name}-outputs.tar`);
               } catch (e) {
                 failed(e);
               }

@@ -3,9 +3,10 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { Daemon } from '../../daemon/daemon.ts';
+import type { Daemon } from '../../daemon/daemon.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { errorBodySchema, submitResponseSchema, tokenCreatedSchema } from '../../daemon/protocol/index.ts';
+import { startBatchd } from '../../daemon/start.ts';
 import { makeDispatchEnv } from '../helpers/dispatch.ts';
 import type { TestEnv } from '../helpers/env.ts';
 import { JOB_TYPES, snapshotTree, writeUsersFile } from './api-helpers.ts';
@@ -66,7 +67,7 @@ describe('authentication attacks (real server on loopback)', () => {
       [{ user: 'alice', secret: EXPIRED, expiresAt: new Date(Date.now() - 1000) }],
     );
     logFile = path.join(env.root, 'daemon.log');
-    daemon = await Daemon.start({
+    daemon = await startBatchd({
       configDir: env.etc,
       spool: env.spool,
       logger: createLogger({ level: 'debug', format: 'json', target: logFile }),

@@ -63,8 +63,10 @@ describe('durable submissions over the API', () => {
     expect(task).toBe('fan');
     expect(jobs).toHaveLength(4);
     for (const id of jobs) expect(t.daemon.locate(id)?.state).toBe('queued');
+    // The manifest holds every job's spec; made.json is gone once all four folders are made.
     expect(readdirSync(path.join(t.env.spool, 'hold', 'tasks', 'fan')).sort()).toEqual([
       'drop.json',
+      'specs.jsonl',
       'task.yaml',
     ]);
   });

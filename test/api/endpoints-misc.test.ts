@@ -236,6 +236,10 @@ describe('task, schedule, type, host, meta and event endpoints', () => {
       expect(JSON.parse(accepted ?? '{}')).toMatchObject({ jobId: id, queue: 'default' });
       await t.json('PUT', '/queue/hold', { body: { title: 'changed' } });
       await readUntil('event: queue:changed');
+      expect((await t.json('POST', `/job/${id}/delete`)).status).toBe(200);
+      await readUntil('event: job:purged');
+      const purged = /event: job:purged\ndata: (.*)\nid: \d+/.exec(text)?.[1];
+      expect(JSON.parse(purged ?? '{}')).toMatchObject({ jobId: id, queue: 'default', from: 'done' });
       await reader.cancel();
       await eventually(
         async () => /^batchd_http_open_streams 0$/m.test(await (await t.request('GET', '/metrics')).text()),

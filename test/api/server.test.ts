@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { planListen } from '../../daemon/api/serve.ts';
 import { ConfigStore } from '../../daemon/config/store.ts';
-import { Daemon } from '../../daemon/daemon.ts';
+import type { Daemon } from '../../daemon/daemon.ts';
 import { BatchdError } from '../../daemon/errors.ts';
 import { EventBus } from '../../daemon/events.ts';
+import { startBatchd } from '../../daemon/start.ts';
 import { makeDispatchEnv } from '../helpers/dispatch.ts';
 import { findJob, makeEnv, type TestEnv } from '../helpers/env.ts';
 import { eventually, JOB_TYPES } from './api-helpers.ts';
@@ -27,7 +28,7 @@ async function start(manager: Record<string, unknown>): Promise<{ env: TestEnv; 
     config: { manager: { enabled: true, host: '127.0.0.1', port: 0, ...manager } },
   });
   envs.push(env);
-  const daemon = await Daemon.start({ configDir: env.etc, spool: env.spool, logger: silent });
+  const daemon = await startBatchd({ configDir: env.etc, spool: env.spool, logger: silent });
   daemons.push(daemon);
   return { env, daemon };
 }
@@ -49,7 +50,7 @@ describe('serving the API', () => {
   it('manager.enabled: false starts no server', async () => {
     const env = makeEnv();
     envs.push(env);
-    const daemon = await Daemon.start({ configDir: env.etc, spool: env.spool, logger: silent });
+    const daemon = await startBatchd({ configDir: env.etc, spool: env.spool, logger: silent });
     daemons.push(daemon);
     expect(daemon.api).toBeUndefined();
   });
@@ -103,7 +104,7 @@ describe('the listen guard', () => {
   it('refuses a non-loopback address with authentication disabled, before anything starts', async () => {
     const env = makeEnv({ config: { manager: { enabled: true, host: '0.0.0.0', port: 0 } } });
     envs.push(env);
-    const started = Daemon.start({ configDir: env.etc, spool: env.spool, logger: silent });
+    const started = startBatchd({ configDir: env.etc, spool: env.spool, logger: silent });
     await expect(started).rejects.toThrow(/authentication is disabled/);
     await expect(started).rejects.toBeInstanceOf(BatchdError);
     for (const host of ['0.0.0.0', '::', '192.0.2.10', 'example.org']) {
@@ -166,12 +167,12 @@ describe('TLS', () => {
       config: { manager: { enabled: true, port: 0, tls: { cert: 'missing.pem', key: 'missing-key.pem' } } },
     });
     envs.push(env);
-    await expect(Daemon.start({ configDir: env.etc, spool: env.spool, logger: silent })).rejects.toThrow(
+    await expect(startBatchd({ configDir: env.etc, spool: env.spool, logger: silent })).rejects.toThrow(
       /manager\.tls\.cert: cannot read .*missing\.pem/,
     );
     writeFileSync(path.join(env.etc, 'missing.pem'), cert);
     writeFileSync(path.join(env.etc, 'missing-key.pem'), 'not a key');
-    await expect(Daemon.start({ configDir: env.etc, spool: env.spool, logger: silent })).rejects.toThrow(
+    await expect(startBatchd({ configDir: env.etc, spool: env.spool, logger: silent })).rejects.toThrow(
       /manager\.tls: the certificate or key is not usable/,
     );
   });

@@ -90,18 +90,29 @@ describe('the batch command’s one-file build', () => {
   it('is built newer than main.js, with its code cache', () => {
     expect(statSync(bundle).mtimeMs).toBeGreaterThanOrEqual(statSync(CLI_MAIN).mtimeMs);
     expect(existsSync(path.join(path.dirname(CLI_MAIN), 'batch.bundle.cache'))).toBe(true);
+    // What `batch --help` and `--version` print, answered without loading the bundle.
+    expect(existsSync(path.join(path.dirname(CLI_MAIN), 'batch.replies.json'))).toBe(true);
   });
 
   it('answers as the modules do: version, help, a verb’s help, usage errors', () => {
     for (const args of [
+      [],
       ['--version'],
+      ['-V'],
       ['--help'],
+      ['-h'],
+      ['help'],
       ['help', 'task'],
       ['enqueue'],
       ['enqeue'],
       ['ls', '--nope'],
     ])
       expect(outcome(run(bin, args))).toEqual(outcome(run(CLI_MAIN, args)));
+  });
+
+  it('takes `batch help` as `batch --help`, and a bare `batch` as a usage error', () => {
+    expect(outcome(run(bin, ['help']))).toEqual(outcome(run(bin, ['--help'])));
+    expect(run(bin, []).status).toBe(2);
   });
 
   it('submits a job and waits for it against a real daemon', () => {

@@ -74,6 +74,27 @@ describe.runIf(CGROUP_V1)('resource limits of a job type, a queue and a job', ()
     expect((await ended(jobWins)).state).toBe('done');
   });
 
+  it('a job that hit its processes limit but exited 0 is done, and its attempt and view say which limit', async () => {
+    const id = await dropJob(
+      env,
+      'default',
+      {
+        command: "sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait' 2>/dev/null; exit 0",
+        limits: { processes: 4 },
+      },
+      'forks-refused',
+    );
+    expect((await ended(id)).state).toBe('done');
+    const last = readState(env.spool, 'default', 'done', id).last as { limit_hit?: string[]; error?: string };
+    expect(last.limit_hit).toEqual(['processes']);
+    expect(last.error).toBeUndefined();
+    expect(daemon.reads.job(id).info.limit_hit).toEqual(['processes']);
+    // A job within its limits is not marked.
+    const fine = await dropJob(env, 'default', { command: 'true', limits: { processes: 4 } }, 'within');
+    expect((await ended(fine)).state).toBe('done');
+    expect(daemon.reads.job(fine).info.limit_hit).toBeUndefined();
+  });
+
   it('refuses a job whose limits are not sizes or counts, saying what was expected', async () => {
     drop(env.spool, 'default', { type: 'hog', limits: { memory: 'lots' } }, 'bad-limit.yaml');
     const error = path.join(env.spool, 'default', 'rejected', 'bad-limit.yaml.error.yaml');

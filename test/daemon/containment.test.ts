@@ -7,7 +7,6 @@ import {
   mkdtempSync,
   readFileSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,12 +15,12 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { ResourceLimits } from '../../daemon/config/limits.ts';
 import type { ContainmentMode } from '../../daemon/executors/cgroup-detect.ts';
 import { LocalExecutor } from '../../daemon/executors/local.ts';
-import type { RunOutcome, RunRequest } from '../../daemon/executors/types.ts';
+import type { RunOutcome } from '../../daemon/executors/types.ts';
 import { pidAlive } from '../helpers/dispatch.ts';
 import { waitFor } from '../helpers/env.ts';
+import { ContainmentJobs, ESCAPES, ESCAPES_THEN_EXIT, pidsIn, size } from './containment-jobs.ts';
 
 /** This machine kind: cgroup v1 with a freezer root may write (docs TESTING.md). */
 const FREEZER = '/sys/fs/cgroup/freezer';
@@ -36,56 +35,12 @@ const CGROUP_V1 = (() => {
 
 const silent = pino({ level: 'silent' });
 let root: string;
-let seq = 0;
-
-/** A job running shell code in a folder of its own; `pids` are files the job writes pids into. */
-function job(
-  script: string,
-  extra: { timeoutMs?: number; limits?: ResourceLimits } = {},
-): { request: RunRequest; dir: string; file: (name: string) => string } {
-  const dir = path.join(root, `job-${++seq}`);
-  mkdirSync(dir);
-  const request: RunRequest = {
-    jobId: `20261207T000000.000Z-t${seq}`,
-    queue: 'default',
-    attempt: 1,
-    dir,
-    plan: { kind: 'shell', script, env: {} },
-    env: { DIR: dir },
-    cwd: dir,
-    killGraceMs: 1_000,
-    ...extra,
-  };
-  return { request, dir, file: (name) => path.join(dir, name) };
-}
-
-/** Pids the job wrote into `file`, one a line, once there are `count` of them. */
-function pidsIn(file: string, count: number): Promise<number[]> {
-  return waitFor(() => {
-    if (!existsSync(file)) return undefined;
-    const pids = readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
-    return pids.length >= count ? pids : undefined;
-  }, 15_000);
-}
-
-/**
- * Two ways out of a job's process group: `setsid` (a session of its own) and a double fork whose
- * grandchild starts a new session too (the classic daemon), each writing its pid down first; and
- * a child that stays in the group.
- */
-const ESCAPES = [
-  'setsid sh -c \'echo $$ >> "$DIR/escaped"; exec sleep 300\' &',
-  '( setsid sh -c \'echo $$ >> "$DIR/escaped"; exec sleep 301\' & ) &',
-  'sleep 302 & echo $! > "$DIR/stayed"',
-  'wait',
-].join('\n');
-
-function size(file: string): number {
-  return existsSync(file) ? statSync(file).size : 0;
-}
+let jobs: ContainmentJobs;
+const job: ContainmentJobs['job'] = (script, extra) => jobs.job(script, extra);
 
 beforeAll(() => {
   root = mkdtempSync(path.join(tmpdir(), 'batchd-containment-'));
+  jobs = new ContainmentJobs(root);
 });
 
 afterAll(() => {
@@ -147,12 +102,7 @@ describe.each([
       for (const pid of pids) expect(pidAlive(pid), `pid ${pid} after the timeout`).toBe(false);
 
       // A job that ends by itself (exit 0) leaves nothing behind either.
-      const ends = job(
-        ESCAPES.replace(
-          'wait',
-          'while [ "$(cat "$DIR/escaped" 2>/dev/null | wc -l)" -lt 2 ]; do sleep 0.05; done',
-        ),
-      );
+      const ends = job(ESCAPES_THEN_EXIT);
       expect((await executor.run(ends.request, new AbortController().signal)).outcome).toBe('success');
       const left = [...(await pidsIn(ends.file('escaped'), 2)), ...(await pidsIn(ends.file('stayed'), 1))];
       for (const pid of left) expect(pidAlive(pid), `pid ${pid} after the job's end`).toBe(false);
@@ -231,6 +181,7 @@ describe.runIf(CGROUP_V1)('resource limits in a job cgroup (v1)', () => {
     const outcome = await executor.run(request, new AbortController().signal);
     expect(outcome.outcome).not.toBe('success');
     expect(outcome.error).toMatch(/^memory limit 64M exceeded/);
+    expect(outcome.limitHit).toEqual(['memory']);
   });
 
   it('the same job without a limit allocates its 200M', async () => {
@@ -246,6 +197,35 @@ describe.runIf(CGROUP_V1)('resource limits in a job cgroup (v1)', () => {
     const outcome = await executor.run(request, new AbortController().signal);
     expect(outcome.outcome).toBe('exit-code');
     expect(outcome.error).toMatch(/^processes limit 4 reached/);
+    expect(outcome.limitHit).toEqual(['processes']);
+  });
+
+  it('a job that exits 0 after a fork was refused at its processes limit is marked as having hit it', async () => {
+    const { request } = job("sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait' 2>/dev/null; exit 0", {
+      limits: { processes: 4 },
+    });
+    const outcome = await executor.run(request, new AbortController().signal);
+    expect(outcome.outcome).toBe('success');
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.limitHit).toEqual(['processes']);
+  });
+
+  it('a job that exits 0 after its memory was reclaimed at the limit is marked as having hit it', async () => {
+    // 96M written through the page cache, which is charged to the job's 32M group: the kernel
+    // reclaims at the limit (memory.failcnt) instead of killing.
+    const { request } = job('dd if=/dev/zero of="$DIR/big" bs=1M count=96 2>/dev/null; rm "$DIR/big"', {
+      limits: { memory: 32 * 1024 * 1024 },
+    });
+    const outcome = await executor.run(request, new AbortController().signal);
+    expect(outcome.outcome).toBe('success');
+    expect(outcome.limitHit).toEqual(['memory']);
+    // Under its limit, the same job is not marked.
+    const roomy = job('dd if=/dev/zero of="$DIR/big" bs=1M count=8 2>/dev/null; rm "$DIR/big"', {
+      limits: { memory: 512 * 1024 * 1024, processes: 100 },
+    });
+    const free = await executor.run(roomy.request, new AbortController().signal);
+    expect(free.outcome).toBe('success');
+    expect(free.limitHit).toBeUndefined();
   });
 
   it('an open-files limit and a CPU-time limit apply to the job (setrlimit)', async () => {
@@ -256,6 +236,7 @@ describe.runIf(CGROUP_V1)('resource limits in a job cgroup (v1)', () => {
     const outcome = await executor.run(cpu.request, new AbortController().signal);
     expect(outcome.signal).toBe('SIGXCPU');
     expect(outcome.error).toBe('CPU time limit 1 s exceeded: killed by SIGXCPU');
+    expect(outcome.limitHit).toEqual(['cpu_time']);
   });
 });
 

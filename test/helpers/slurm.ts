@@ -48,7 +48,10 @@ export interface SlurmCluster {
  * held by a sleeping process), with everything under a temp folder, and waits until the node is
  * idle. The daemons listen on all interfaces: in the namespace those exist for nobody else.
  */
-export async function startSlurm(options: { cpus?: number } = {}): Promise<SlurmCluster> {
+export async function startSlurm(
+  /** `gpus`: the node declares that many GPUs (a count without devices, for `--gpus` requests). */
+  options: { cpus?: number; gpus?: number } = {},
+): Promise<SlurmCluster> {
   for (const bin of BINARIES)
     if (!existsSync(bin))
       throw new Error(`${bin} is not installed: apt-get install slurmctld slurmd slurm-client munge`);
@@ -83,7 +86,8 @@ export async function startSlurm(options: { cpus?: number } = {}): Promise<Slurm
     addVeth(netns);
     children.push(await startMunge(dir));
     for (const sub of ['state', 'spool', 'log']) mkdirSync(path.join(dir, sub));
-    writeFileSync(conf, slurmConf(dir, cluster.node, cluster.partition, options.cpus ?? 16));
+    writeFileSync(conf, slurmConf(dir, cluster.node, cluster.partition, options.cpus ?? 16, options.gpus));
+    if (options.gpus !== undefined) fakeGpus(dir, cluster.node, options.gpus);
     const env = { ...process.env, SLURM_CONF: conf };
     for (const argv of [
       ['slurmctld', '-i', '-D'],
@@ -102,7 +106,19 @@ export async function startSlurm(options: { cpus?: number } = {}): Promise<Slurm
   }
 }
 
-function slurmConf(dir: string, node: string, partition: string, cpus: number): string {
+/**
+ * GPUs for `--gpus` requests on a machine without any: slurmd counts a GPU per device file in
+ * gres.conf (beside slurm.conf), so each is a character device like /dev/null (nothing uses it).
+ */
+function fakeGpus(dir: string, node: string, count: number): void {
+  const devices = path.join(dir, 'gpus');
+  mkdirSync(devices);
+  for (let i = 0; i < count; i++) execFileSync('mknod', [path.join(devices, `gpu${i}`), 'c', '1', '3']);
+  const files = `${path.join(devices, 'gpu')}[0-${count - 1}]`;
+  writeFileSync(path.join(dir, 'gres.conf'), `NodeName=${node} Name=gpu File=${files}\n`);
+}
+
+function slurmConf(dir: string, node: string, partition: string, cpus: number, gpus?: number): string {
   const host = hostname().split('.')[0] ?? 'localhost';
   return [
     'ClusterName=batchd',
@@ -135,7 +151,8 @@ function slurmConf(dir: string, node: string, partition: string, cpus: number): 
     `SlurmdPidFile=${path.join(dir, 'slurmd.pid')}`,
     `SlurmctldLogFile=${path.join(dir, 'log', 'slurmctld.log')}`,
     `SlurmdLogFile=${path.join(dir, 'log', 'slurmd.log')}`,
-    `NodeName=${node} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${cpus * 256} State=UNKNOWN`,
+    ...(gpus === undefined ? [] : ['GresTypes=gpu']),
+    `NodeName=${node} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${cpus * 256}${gpus === undefined ? '' : ` Gres=gpu:${gpus}`} State=UNKNOWN`,
     `PartitionName=${partition} Nodes=${node} Default=YES MaxTime=INFINITE State=UP`,
     '',
   ].join('\n');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
-import { dropJob } from '../helpers/dispatch.ts';
+import { dropJob, request } from '../helpers/dispatch.ts';
 import { drop, type TestEnv, waitFor } from '../helpers/env.ts';
 import { type SlurmCluster, startSlurm } from '../helpers/slurm.ts';
 import { finished, log } from '../ssh/ssh-env.ts';
@@ -47,7 +47,7 @@ describe('a daemon killed with SIGKILL while its Slurm jobs run', () => {
   });
 
   it('finds its jobs again after a restart: none submitted twice, every result arrives', async () => {
-    daemon = await startDaemon(env.etc, env.spool);
+    daemon = await startDaemon(env.etc, env.spool, { readyTimeoutMs: 60_000 });
     // Two end while the daemon is down (and Slurm forgets them), four outlive the restart; the
     // tasks go to Slurm as arrays, the job alone as a job of its own.
     drop(env.spool, 'default', { type: 'nap', params: { seconds: 1, n: [1, 2] } }, 'quick.yaml');
@@ -83,7 +83,7 @@ describe('a daemon killed with SIGKILL while its Slurm jobs run', () => {
 
     // Slurm forgets the quick ones (MinJobAge=2) before the daemon is back.
     await new Promise((r) => setTimeout(r, 5_000));
-    daemon = await startDaemon(env.etc, env.spool);
+    daemon = await startDaemon(env.etc, env.spool, { readyTimeoutMs: 60_000 });
     const jobs = await Promise.all(ids.map((id) => finished(env, id, 60_000)));
     for (const job of jobs) {
       expect(job.state, JSON.stringify(job.record)).toBe('done');
@@ -99,17 +99,35 @@ describe('a daemon killed with SIGKILL while its Slurm jobs run', () => {
   });
 
   it('leaves its Slurm jobs running at an orderly stop and adopts them at the next start', async () => {
-    daemon = await startDaemon(env.etc, env.spool);
+    daemon = await startDaemon(env.etc, env.spool, { readyTimeoutMs: 60_000 });
     const id = await dropJob(env, 'default', { type: 'nap', params: { seconds: 6, n: 7 } }, 'graceful');
     await waitFor(() => recorded(env, id)?.id !== undefined, 30_000, 'the job submitted', 100);
     const before = submissions(cluster);
     await daemon.stop(); // SIGTERM: grace_time (0.3 s) passes, the job is not cancelled
     expect(recorded(env, id)?.id).toMatch(/^\d+$/);
-    daemon = await startDaemon(env.etc, env.spool);
+    daemon = await startDaemon(env.etc, env.spool, { readyTimeoutMs: 60_000 });
     const job = await finished(env, id, 60_000);
     expect(job.state).toBe('done');
     expect(job.record.results).toHaveLength(1);
     expect(log(job.dir, 'stdout.log')).toMatch(/^napping in \d+\nrested 7\n$/);
     expect(submissions(cluster)).toBe(before);
+  });
+
+  it('cancels with scancel, at the next start, a Slurm job whose cancel was asked while no daemon ran', async () => {
+    daemon = await startDaemon(env.etc, env.spool, { readyTimeoutMs: 60_000 });
+    const id = await dropJob(env, 'default', { type: 'nap', params: { seconds: 120, n: 8 } }, 'asked');
+    const batchId = await waitFor(() => recorded(env, id)?.id, 30_000, 'the job submitted', 100);
+    const running = path.join(env.spool, 'default', 'running', id);
+    await waitFor(() => log(running, 'stdout.log').includes('napping'), 30_000, 'the job runs', 100);
+    await daemon.stop(); // the job goes on in Slurm
+    request(env, 'default', id, 'cancel');
+    daemon = await startDaemon(env.etc, env.spool, { readyTimeoutMs: 60_000 });
+    const job = await finished(env, id, 60_000);
+    expect(job.state, JSON.stringify(job.record)).toBe('cancelled');
+    expect(job.record.last?.batch?.id).toBe(batchId);
+    expect(log(job.dir, 'stdout.log')).not.toContain('rested');
+    // Gone from Slurm (or seen cancelled), not left running for its two minutes.
+    const seen = await cluster.run('squeue', ['-h', '-t', 'all', '-j', batchId, '-o', '%T']);
+    expect(['', 'CANCELLED']).toContain(seen.stdout.trim());
   });
 });

@@ -4,9 +4,11 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import type { JobSpec } from '../../daemon/jobs/spec.ts';
-import { type Origin, recoverStaging, stageJobs, takeOrigin } from '../../daemon/spool/accept.ts';
+import { type Origin, stageJobs, takeOrigin } from '../../daemon/spool/accept.ts';
+import { recoverStaging } from '../../daemon/spool/recovery.ts';
 import { DurableAcceptor } from '../../daemon/spool/durable-accept.ts';
 import type { QUEUE_FOLDERS, SpoolLayout } from '../../daemon/spool/layout.ts';
+import { readTaskJobs } from '../../daemon/spool/task-manifest.ts';
 import { makeSpoolFixture, type SpoolFixture } from '../helpers/spool-fixture.ts';
 
 const Q = 'default';
@@ -104,7 +106,15 @@ describe('durable acceptance with group commit', () => {
     expect(readdirSync(folder('tasks')).sort()).toEqual(['render', 'render-2']);
     expect(jobsA?.map((j) => j.state.task)).toEqual(['render', 'render', 'render']);
     expect(jobsB?.map((j) => j.state.task)).toEqual(['render-2', 'render-2']);
-    expect(queued()).toHaveLength(5);
+    // Each task is committed as its manifest, every job's spec in it; its folders are made later
+    // (tasks/materialise.ts).
+    expect(readTaskJobs(layout.taskDir(Q, 'render')).map((l) => l.spec.id)).toEqual(
+      jobsA?.map((j) => j.spec.id),
+    );
+    expect(readTaskJobs(layout.taskDir(Q, 'render-2')).map((l) => l.spec.id)).toEqual(
+      jobsB?.map((j) => j.spec.id),
+    );
+    expect(queued()).toHaveLength(0);
     const manifest = (name: string): unknown =>
       JSON.parse(readFileSync(path.join(layout.taskDir(Q, name), 'task.yaml'), 'utf8'));
     expect(manifest('render-2')).toMatchObject({

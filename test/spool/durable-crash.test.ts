@@ -20,7 +20,7 @@ interface Whereabouts {
   inIncoming: number;
   /** Staging folders holding the drop: recovery commits (single job) or restores (task) them. */
   stagedWithDrop: number;
-  /** Job folders in queued/, and in committed tasks' staging folders (recovery moves those). */
+  /** Job folders in queued/, jobs of committed tasks not made yet, and in committed tasks' staging folders. */
   jobs: number;
 }
 
@@ -45,6 +45,16 @@ function survey(spool: string): Map<string, Whereabouts> {
     const dir = path.join(queue, 'queued', id);
     JSON.parse(readFileSync(path.join(dir, 'state.yaml'), 'utf8'));
     at(nameIn(path.join(dir, 'job.yaml'))).jobs += 1;
+  }
+  // A committed task holds its jobs in its manifest until their folders are made (docs/tasks.md).
+  const made = new Set(readdirSync(path.join(queue, 'queued')));
+  const tasksDir = path.join(queue, 'tasks');
+  for (const task of existsSync(tasksDir) ? readdirSync(tasksDir) : []) {
+    for (const line of readFileSync(path.join(tasksDir, task, 'specs.jsonl'), 'utf8').split('\n')) {
+      if (line === '') continue;
+      const { spec } = JSON.parse(line) as { spec: { id: string; name?: unknown } };
+      if (!made.has(spec.id)) at(spec.name).jobs += 1;
+    }
   }
   const stagingRoot = path.join(queue, '.staging');
   for (const entry of readdirSync(stagingRoot)) {

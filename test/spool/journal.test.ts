@@ -18,7 +18,7 @@ import { shardOf } from '../../daemon/jobs/id.ts';
 import type { JobSpec } from '../../daemon/jobs/spec.ts';
 import { DurableAcceptor } from '../../daemon/spool/durable-accept.ts';
 import { AcceptJournal, type JournalRecord, segmentFiles } from '../../daemon/spool/journal.ts';
-import { replayJournal } from '../../daemon/spool/journal-replay.ts';
+import { replayJournal } from '../../daemon/spool/recovery.ts';
 import type { SpoolLayout } from '../../daemon/spool/layout.ts';
 import { HOST_TAG, SELF } from '../../daemon/spool/owner.ts';
 import { makeSpoolFixture, type SpoolFixture } from '../helpers/spool-fixture.ts';

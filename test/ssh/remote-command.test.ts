@@ -5,7 +5,13 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { newNonce, shellQuote, takeReport, wrapperScript } from '../../daemon/executors/remote-command.ts';
+import {
+  newNonce,
+  shellQuote,
+  type WrapperReport,
+  wrapperScript,
+  WrapperStderr,
+} from '../../daemon/executors/remote-command.ts';
 import { waitFor } from '../helpers/env.ts';
 import { processesWith } from './sshd.ts';
 
@@ -49,6 +55,18 @@ function runWrapper(
   return { child, done };
 }
 
+/** The wrapper's stderr as the daemon reads it: its start line, its report, the job's stderr. */
+function readStderr(
+  err: string,
+  nonce: string,
+): { pausable: boolean | undefined; report: WrapperReport | undefined; rest: Buffer } {
+  let pausable: boolean | undefined;
+  const stderr = new WrapperStderr(nonce, (can) => (pausable = can));
+  const head = stderr.push(Buffer.from(err));
+  const { report, rest } = stderr.end();
+  return { pausable, report, rest: Buffer.concat([head, rest]) };
+}
+
 describe('the remote wrapper, run by a real /bin/sh', () => {
   let dir: string;
   beforeAll(() => {
@@ -79,7 +97,8 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     const { code, out, err } = await done;
     expect(code).toBe(3);
     expect(out).toBe(HOSTILE.map((v) => `<${v}>`).join('') + `\n${jobDir}\n`);
-    const { report, rest } = takeReport(Buffer.from(err), nonce);
+    const { pausable, report, rest } = readStderr(err, nonce);
+    expect(pausable).toBe(true);
     expect(report).toEqual({ kind: 'exit', status: 3, result: false });
     expect(rest.toString()).toBe('');
     expect(existsSync(path.join(dir, 'PWNED'))).toBe(false);
@@ -101,7 +120,7 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     );
     child.stdin.write('TERM\n');
     const { err } = await done;
-    expect(takeReport(Buffer.from(err), nonce).report).toEqual({ kind: 'exit', status: 143, result: false });
+    expect(readStderr(err, nonce).report).toEqual({ kind: 'exit', status: 143, result: false });
     await waitFor(
       () => processesWith('sleep 331').length === 0 && processesWith('sleep 332').length === 0,
       5000,
@@ -134,7 +153,7 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
       command: `/bin/sh -c 'echo "{}" > "$BATCHD_RESULT"; printf partial >&2'`,
     });
     const { err } = await runWrapper(script, dir).done;
-    const { report, rest } = takeReport(Buffer.from(err), nonce);
+    const { report, rest } = readStderr(err, nonce);
     expect(report).toEqual({ kind: 'exit', status: 0, result: true });
     expect(rest.toString()).toBe('partial');
     expect(existsSync(path.join(jobDir, 'result.json'))).toBe(true);
@@ -150,7 +169,7 @@ describe('the remote wrapper, run by a real /bin/sh', () => {
     });
     const { code, err } = await runWrapper(script, dir).done;
     expect(code).toBe(125);
-    expect(takeReport(Buffer.from(err), nonce).report).toMatchObject({ kind: 'setup' });
+    expect(readStderr(err, nonce).report).toMatchObject({ kind: 'setup' });
   });
 
   it('refuses an environment name that is not a plain identifier', () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { jsonSchemas } from '../../daemon/config/json-schemas.ts';
+import { jsonSchemas } from '../../daemon/json-schemas.ts';
 
 describe('published JSON Schemas', () => {
   it('match the zod schemas that validate the files (run `npm run schemas` after a schema change)', () => {

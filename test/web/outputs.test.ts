@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import type { JobInfo } from '../../daemon/protocol/jobs.ts';
 import { openOutput } from '../../daemon/views/outputs.ts';
@@ -209,5 +209,72 @@ describe("a job's output files", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('serves a file through a download ticket: once, within its minute, to its own user, without credentials', async () => {
+    const name = encodeURIComponent('outputs/frame-7.txt');
+    const ticket = async (route: string, auth: Auth = ALICE) => {
+      const res = await t.json<{ url: string; expires_at: string }>('POST', `${route}/ticket`, { auth });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      return res.body;
+    };
+    const one = await ticket(`/job/${jobId}/outputs/${name}`);
+    expect(one.url).toMatch(/^\/download\/[\w-]{43}$/);
+    const ttl = Date.parse(one.expires_at) - Date.now();
+    expect(ttl).toBeGreaterThan(30_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    // A plain GET with no Authorization header, as a browser's navigation.
+    const got = await t.request('GET', one.url);
+    expect(got.status).toBe(200);
+    expect(got.headers.get('content-disposition')).toContain('attachment; filename="frame-7.txt"');
+    expect(got.headers.get('content-security-policy')).toContain('sandbox');
+    expect(await got.text()).toBe('frame 7\n');
+    // Used: gone.
+    expect((await t.request('GET', one.url)).status).toBe(404);
+
+    // Presented by another user: refused, and spent.
+    const two = await ticket(`/job/${jobId}/outputs/${name}`);
+    const stolen = await t.json<{ error: { message: string } }>('GET', two.url, { auth: ROOT });
+    expect(stolen.status).toBe(404);
+    expect(stolen.body.error.message).not.toContain(two.url.slice('/download/'.length));
+    expect((await t.request('GET', two.url, { auth: ALICE })).status).toBe(404);
+
+    // Past its minute: refused.
+    const three = await ticket(`/job/${jobId}/outputs/${name}`);
+    const later = Date.now() + 61_000;
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(later);
+    try {
+      expect((await t.request('GET', three.url)).status).toBe(404);
+    } finally {
+      clock.mockRestore();
+    }
+
+    // No ticket without credentials, for a file that is not an output, or for a job the user may not view.
+    expect((await t.request('POST', `/job/${jobId}/outputs/${name}/ticket`)).status).toBe(401);
+    expect((await t.request('POST', `/job/${jobId}/outputs/job.yaml/ticket`, { auth: ALICE })).status).toBe(
+      404,
+    );
+    const [hidden = ''] = (
+      await t.json<{ jobs: JobInfo[] }>('GET', '/queue/secret/jobs?status=done', { auth: ROOT })
+    ).body.jobs.map((j) => j.id);
+    expect(hidden).not.toBe('');
+    const refused = await t.request(
+      'POST',
+      `/job/${hidden}/outputs/${encodeURIComponent('outputs/frame-2.txt')}/ticket`,
+      {
+        auth: ALICE,
+      },
+    );
+    expect(refused.status).toBe(404);
+
+    // A task's archive by ticket too; not for a queue the user may not view.
+    const tar = await ticket('/queue/default/task/frames/outputs');
+    const archive = await t.request('GET', tar.url);
+    expect(archive.status).toBe(200);
+    expect(archive.headers.get('content-type')).toBe('application/x-tar');
+    expect((await archive.arrayBuffer()).byteLength % 512).toBe(0);
+    expect(
+      (await t.request('POST', '/queue/secret/task/frames/outputs/ticket', { auth: ALICE })).status,
+    ).toBe(403);
   });
 });

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type { Page } from 'playwright-core';
@@ -21,6 +22,8 @@ const SHOTS = process.env.BATCHD_SCREENSHOTS;
 const inPage = <T = unknown>(page: Page, expression: string): Promise<T> => page.evaluate<T>(expression);
 const rowIds = (page: Page): Promise<string[]> =>
   inPage(page, "[...document.querySelectorAll('table.jobs tbody tr')].map((tr) => tr.dataset.id)");
+/** A 50 MB output: a browser must save it to disk, not hold it in the tab. */
+const BIG = 50 * 1024 * 1024;
 const poll = <T>(check: () => T | Promise<T>) => expect.poll(check, { timeout: 20_000, interval: 100 });
 
 /**
@@ -50,6 +53,7 @@ describe('the web page (Chromium against a real daemon)', () => {
         params: [{ name: 'n', type: 'Integer', min: 0, max: 100_000 }],
       },
       sleeper: { template: 'echo sleeping; sleep 60', params: [] },
+      big: { template: `mkdir -p outputs && yes batchd | head -c ${BIG} > outputs/big.bin`, params: [] },
       render: {
         template: 'mkdir -p outputs && echo "frame $n" > outputs/frame-$n.txt && echo "$n" > "$out"',
         params: [
@@ -247,6 +251,11 @@ describe('the web page (Chromium against a real daemon)', () => {
     for (const n of [1, 2, 3])
       await submit('bulk', { type: 'echo', name: `needle ${n}`, params: { message: 'x' } });
     await api('POST', '/queue/bulk', { type: 'square', task: 'many', params: { n: { range: '1..2000' } } });
+    // A task's jobs may still be arriving after the POST answers: page once they are all queued.
+    await poll(async () => {
+      const queues = (await api('GET', '/queue')) as { name: string; counts: { queued: number } }[];
+      return queues.find((q) => q.name === 'bulk')?.counts.queued;
+    }).toBe(2003);
     await page.goto(`${url}/#/jobs?queue=bulk&state=queued`);
     const rows = page.locator('table.jobs tbody tr');
     await poll(() => rows.count()).toBe(50);
@@ -273,13 +282,15 @@ describe('the web page (Chromium against a real daemon)', () => {
     await page.getByLabel('Text', { exact: true }).fill('needle');
     await page.getByRole('button', { name: 'Filter' }).click();
     await poll(() => rows.count()).toBe(3);
-    expect(await page.locator('th[aria-sort]').getAttribute('aria-sort')).toBe('ascending');
+    const submittedHeader = page.locator('th', { hasText: 'Submitted' });
+    expect(await submittedHeader.getAttribute('aria-sort')).toBe('ascending');
+    expect(await page.locator('th', { hasText: 'Priority' }).getAttribute('aria-sort')).toBe('none');
     expect(await rows.locator('td.name').allTextContents()).toEqual(['needle 1', 'needle 2', 'needle 3']);
     await page.getByRole('link', { name: /^Submitted/ }).click();
-    await poll(() => page.locator('th[aria-sort]').getAttribute('aria-sort')).toBe('descending');
+    await poll(() => submittedHeader.getAttribute('aria-sort')).toBe('descending');
     await poll(() => rows.locator('td.name').allTextContents()).toEqual(['needle 3', 'needle 2', 'needle 1']);
     await page.getByRole('link', { name: /^Submitted/ }).click();
-    await poll(() => page.locator('th[aria-sort]').getAttribute('aria-sort')).toBe('ascending');
+    await poll(() => submittedHeader.getAttribute('aria-sort')).toBe('ascending');
     await poll(() => rows.locator('td.name').allTextContents()).toEqual(['needle 1', 'needle 2', 'needle 3']);
 
     // Newest first is the server's order over every job, not this page's: its pages go back in time.
@@ -296,6 +307,45 @@ describe('the web page (Chromium against a real daemon)', () => {
     await poll(() => rows.first().getAttribute('data-id')).not.toBe(newest[0]);
     const older = await rowIds(page);
     expect(older.every((id) => id < (newest.at(-1) as string))).toBe(true);
+
+    // Any sortable column orders every page: Priority, then highest first; Next goes on in that order.
+    const needles = (await api('GET', '/queue/bulk/jobs?q=needle')) as { jobs: { id: string }[] };
+    const [n1, n2] = needles.jobs.map((j) => j.id);
+    await api('PUT', `/job/${n1}`, { priority: 5 });
+    await api('PUT', `/job/${n2}`, { priority: 9 });
+    await page.goto(`${url}/#/jobs?queue=bulk&state=queued&limit=25`);
+    await poll(() => rows.count()).toBe(25);
+    const priorityHeader = page.locator('th', { hasText: 'Priority' });
+    await page.getByRole('link', { name: /^Priority/ }).click();
+    await poll(() => priorityHeader.getAttribute('aria-sort')).toBe('ascending');
+    expect(await submittedHeader.getAttribute('aria-sort')).toBe('none');
+    await page.getByRole('link', { name: /^Priority/ }).click();
+    await poll(() => priorityHeader.getAttribute('aria-sort')).toBe('descending');
+    await poll(() => rowIds(page).then((ids) => ids.slice(0, 2))).toEqual([n2, n1]);
+    const apiPages: string[][] = [];
+    let cursor = '';
+    for (let i = 0; i < 3; i++) {
+      const q = `/queue/bulk/jobs?sort=-priority&limit=25${cursor && `&cursor=${encodeURIComponent(cursor)}`}`;
+      const page = (await api('GET', q)) as { jobs: { id: string }[]; next_cursor: string };
+      apiPages.push(page.jobs.map((j) => j.id));
+      cursor = page.next_cursor;
+    }
+    expect(await rowIds(page)).toEqual(apiPages[0]);
+    expect(await rows.locator('td[data-label="Priority"]').allTextContents()).toEqual([
+      '9',
+      '5',
+      ...Array<string>(23).fill('0'),
+    ]);
+    for (const expectedIds of apiPages.slice(1)) {
+      const before = await rows.first().getAttribute('data-id');
+      await page.getByRole('link', { name: 'Next →' }).click();
+      await poll(() => rows.first().getAttribute('data-id')).not.toBe(before);
+      expect(await rowIds(page)).toEqual(expectedIds);
+      expect(await priorityHeader.getAttribute('aria-sort')).toBe('descending');
+    }
+    // Equal priorities go by id, newest first in this direction, across the pages.
+    const rest = apiPages.flat().slice(2);
+    expect(rest).toEqual([...rest].sort().reverse());
 
     await page.goto(`${url}/#/jobs?queue=bulk&state=queued&type=square&limit=25`);
     await poll(() => rows.count()).toBe(25);
@@ -345,6 +395,29 @@ describe('the web page (Chromium against a real daemon)', () => {
       '2/outputs/frame-3.txt',
       '2/number.txt',
     ]);
+  });
+
+  it('saves a 50 MB output to disk through a one-use download ticket, with no token in the link', async () => {
+    const { page } = root;
+    const id = await submit('default', { type: 'big' });
+    await poll(async () => ((await api('GET', `/job/${id}`)) as { status: string }).status).toBe('done');
+    await page.goto(`${url}/#/job/${id}`);
+    const button = page.getByRole('button', { name: /^Download outputs\/big\.bin/ });
+    await button.waitFor();
+    const [saved] = await Promise.all([page.waitForEvent('download'), button.click()]);
+    expect(saved.suggestedFilename()).toBe('big.bin');
+    const link = new URL(saved.url());
+    expect(link.pathname).toMatch(/^\/download\/[\w-]{43}$/);
+    expect(link.search).toBe('');
+    const token = await inPage<string | null>(page, "sessionStorage.getItem('batchd.token')");
+    expect(token).not.toBeNull();
+    expect(saved.url()).not.toContain(token);
+    const onDisk = await saved.path();
+    expect(statSync(onDisk).size).toBe(BIG);
+    const expected = createHash('sha256').update(Buffer.alloc(BIG, 'batchd\n')).digest('hex');
+    expect(createHash('sha256').update(readFileSync(onDisk)).digest('hex')).toBe(expected);
+    // The link served once: it is spent.
+    expect((await httpRequest(url, link.pathname)).status).toBe(404);
   });
 
   it("shows a host's state, its running jobs and its last error", async () => {

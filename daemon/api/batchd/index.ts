@@ -36,7 +36,7 @@ export function createBatchdFace(ctx: ApiContext, native: NativeFetch): BatchdFa
   const face: Face = {
     ctx,
     native: new Native(native, proxy),
-    numbers: new JobNumbers(ctx.daemon.layout.root),
+    numbers: new JobNumbers(ctx.daemon.reads.root),
   };
   logBatchdConfigNotes(ctx.daemon.config.daemon, ctx.daemon.log);
   const app = new Hono<ApiEnv>({ getPath: batchdPath });

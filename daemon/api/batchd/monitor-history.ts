@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { errnoCode } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { readBounded } from '../../spool/safe-read.ts';
+import { readBounded } from '../../config/safe-read.ts';
 import type { MetricRecord } from './monitor.ts';
 
 /** In the spool root; dot names are never queues. */

@@ -47,7 +47,7 @@ export class MetricSampler {
     this.#ctx = ctx;
     const { daemon } = ctx;
     this.#history = new MetricHistory(
-      daemon.layout.root,
+      daemon.reads.root,
       daemon.config.daemon.storage.metric_records,
       daemon.log,
     );

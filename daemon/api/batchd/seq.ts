@@ -1,4 +1,3 @@
-import { queuedInOrder } from '../../dispatch/reorder.ts';
 import { BatchdError } from '../../errors.ts';
 import type { JobStateName } from '../../jobs/status.ts';
 import type { Face } from './face.ts';
@@ -44,9 +43,7 @@ export class QueueSeqs {
     if (known !== undefined) return known;
     const { daemon } = this.#face.ctx;
     // Only a queue's own folder is read (the name may come from a request path).
-    const order = daemon.queues.names().includes(queue)
-      ? queuedInOrder(daemon.layout, queue).map((p) => p.id)
-      : [];
+    const order = daemon.queues.names().includes(queue) ? daemon.reads.queuedInOrder(queue) : [];
     const numbers = this.#face.numbers.numbersOf(order);
     const sorted = order.map((id) => numbers.get(id) as number).sort((a, b) => a - b);
     const seqOf = new Map<string, number>();

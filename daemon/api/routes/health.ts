@@ -18,7 +18,7 @@ export function registerHealthRoutes(router: Router): void {
         status: daemon.stopping ? ('stopping' as const) : ('running' as const),
         stopping: daemon.stopping,
         dispatchers: daemon.dispatchers.count(),
-        running: daemon.dispatcher.runningCount,
+        running: daemon.control.runningCount,
         containment: daemon.containment,
       }),
   );

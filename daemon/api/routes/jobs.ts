@@ -18,12 +18,10 @@ import {
   jobUpdateSchema,
   type JobUpdate,
 } from '../../protocol/jobs.ts';
-import { writeFileAtomic } from '../../spool/atomic.ts';
-import type { JobLocation } from '../../spool/find.ts';
-import type { RequestVerb } from '../../spool/requests.ts';
-import { jobInfo, listJobs, readJob, readJobStateAt, readListing } from '../../views/jobs.ts';
+import type { JobLocation, RequestVerb } from '../../service/port.ts';
+import { watchJobChanges } from '../../views/job-sort.ts';
+import { jobInfo } from '../../views/jobs.ts';
 import type { ApiContext } from '../context.ts';
-import { deleteFinishedJob } from '../purge.ts';
 import { assertQueue } from '../queue-admin.ts';
 import { demand, type RouteInput, type Router } from '../route.ts';
 
@@ -70,10 +68,10 @@ export function registerJobRoutes(router: Router): void {
         info = jobInfo(jobOf(input), true);
       } catch (error) {
         if (errnoCode(error) !== 'ENOENT') throw error;
-        info = readJob(daemon.layout, daemon.queues.names(), input.params.id).info;
+        info = daemon.reads.job(input.params.id).info;
       }
       if (info.status !== 'queued') return input.c.json(info);
-      return input.c.json({ ...info, waiting: daemon.dispatcher.waitReason(info.id) ?? null });
+      return input.c.json({ ...info, waiting: daemon.control.waitReason(info.id) ?? null });
     },
   );
 
@@ -90,7 +88,7 @@ export function registerJobRoutes(router: Router): void {
         404: { description: 'Unknown job' },
       },
     },
-    ({ c, params }) => c.json(readJobStateAt(daemon.layout, daemon.queues.names(), params.id).state.results),
+    ({ c, params }) => c.json(daemon.reads.jobState(params.id).state.results),
   );
 
   router.add(
@@ -107,7 +105,7 @@ export function registerJobRoutes(router: Router): void {
       },
     },
     ({ c, params }) => {
-      const last = readJobStateAt(daemon.layout, daemon.queues.names(), params.id).state.results.at(-1);
+      const last = daemon.reads.jobState(params.id).state.results.at(-1);
       if (last === undefined)
         throw new BatchdError('NOT_FOUND', `Job ${params.id} has no finished attempt yet`, {
           jobId: params.id,
@@ -135,16 +133,13 @@ export function registerJobRoutes(router: Router): void {
     },
     async (input) => {
       await updateJob(input.ctx, input.principal, jobOf(input), input.body);
-      return input.c.json(readJob(daemon.layout, daemon.queues.names(), input.params.id).info);
+      return input.c.json(daemon.reads.job(input.params.id).info);
     },
   );
 
   const cancel = async (input: RouteInput<typeof jobParams, z.ZodType, z.ZodType>): Promise<Response> => {
     const job = jobOf(input);
-    const result = await daemon.dispatcher.cancel(
-      input.params.id,
-      `cancelled by ${input.principal.name} (API)`,
-    );
+    const result = await daemon.control.cancel(input.params.id, `cancelled by ${input.principal.name} (API)`);
     if (result === 'elsewhere') {
       leaveRequest(input.ctx, job.queue, input.params.id, 'cancel', input.principal.name);
       return input.c.json({ id: input.params.id, result: 'requested' as const }, 202);
@@ -201,7 +196,7 @@ export function registerJobRoutes(router: Router): void {
       },
     },
     async ({ c, params }) => {
-      await deleteFinishedJob(ctx, params.id);
+      await daemon.queueAdmin.deleteFinishedJob(params.id);
       return c.json({ id: params.id, result: 'deleted' as const });
     },
   );
@@ -221,7 +216,7 @@ export function registerJobRoutes(router: Router): void {
       },
     },
     async ({ c, params }) => {
-      await daemon.dispatcher.retry(params.id);
+      await daemon.control.retry(params.id);
       return c.json({ id: params.id, result: 'queued' as const });
     },
   );
@@ -253,7 +248,7 @@ export function registerJobRoutes(router: Router): void {
         const { id } = input.params;
         const by = `${input.principal.name} (API)`;
         const result =
-          verb === 'pause' ? await daemon.dispatcher.pause(id, by) : await daemon.dispatcher.resume(id, by);
+          verb === 'pause' ? await daemon.control.pause(id, by) : await daemon.control.resume(id, by);
         if (result !== 'elsewhere') return input.c.json({ id, result });
         leaveRequest(input.ctx, jobOf(input).queue, id, verb, input.principal.name);
         return input.c.json({ id, result: 'requested' as const }, 202);
@@ -264,11 +259,7 @@ export function registerJobRoutes(router: Router): void {
 
 /** Another dispatcher runs the job: leave it the same request file a user would (spool/requests.ts). */
 function leaveRequest(ctx: ApiContext, queue: string, id: string, verb: RequestVerb, by: string): void {
-  writeFileAtomic(
-    path.join(ctx.daemon.layout.folder(queue, 'requests'), `${id}.${verb}`),
-    `by ${by} (API)\n`,
-    false,
-  );
+  ctx.daemon.queueAdmin.leaveRequest(queue, id, verb, `by ${by} (API)\n`);
 }
 
 export function jobOf(input: { job: JobLocation | undefined }): JobLocation {
@@ -284,12 +275,13 @@ export function jobPage(
   const status = (query.status ?? 'queued') as JobStateName | 'all';
   const states = status === 'all' ? JOB_STATES : [status];
   const limit = Number(query.limit ?? DEFAULT_LIMIT);
-  const { layout } = ctx.daemon;
+  const { reads } = ctx.daemon;
   const matches = jobFilter(query);
-  const desc = query.sort === '-submitted';
+  const sort = query.sort ?? 'submitted';
+  watchJobChanges(ctx.daemon.events);
   if (matches === undefined) {
-    const listing = listJobs(layout, queues, states, limit, query.cursor, desc);
-    return { jobs: readListing(layout, ctx.daemon.queues.names(), listing), next_cursor: listing.nextCursor };
+    const listing = reads.list(queues, states, limit, query.cursor, sort);
+    return { jobs: reads.read(listing), next_cursor: listing.nextCursor };
   }
   // A filter reads jobs until the page is full or SCAN_BUDGET jobs were read: a page may then hold
   // fewer than `limit` jobs, and its cursor says where the next look starts.
@@ -297,12 +289,13 @@ export function jobPage(
   let cursor = query.cursor;
   for (let scanned = 0; scanned < SCAN_BUDGET;) {
     const chunk = Math.min(SCAN_CHUNK, SCAN_BUDGET - scanned);
-    const listing = listJobs(layout, queues, states, chunk, cursor, desc);
+    const listing = reads.list(queues, states, chunk, cursor, sort);
     scanned += listing.jobs.length;
-    for (const info of readListing(layout, ctx.daemon.queues.names(), listing)) {
+    const cursorOf = new Map(listing.jobs.map((j) => [j.id, j.cursor]));
+    for (const info of reads.read(listing)) {
       if (!matches(info)) continue;
       jobs.push(info);
-      if (jobs.length === limit) return { jobs, next_cursor: info.id };
+      if (jobs.length === limit) return { jobs, next_cursor: cursorOf.get(info.id) ?? null };
     }
     if (listing.nextCursor === null) return { jobs, next_cursor: null };
     cursor = listing.nextCursor;
@@ -348,7 +341,7 @@ async function updateJob(
   job: JobLocation,
   update: JobUpdate,
 ): Promise<void> {
-  const { dispatcher } = ctx.daemon;
+  const dispatcher = ctx.daemon.control;
   const id = path.basename(job.dir);
   if (update.move !== undefined) {
     assertQueue(ctx, update.move);

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { errnoCode } from '../../errors.ts';
 import { jobIdSchema } from '../../protocol/common.ts';
 import { logQuerySchema } from '../../protocol/jobs.ts';
-import { STDERR_FILE, STDOUT_FILE } from '../../spool/state-file.ts';
+import { STDERR_FILE, STDOUT_FILE } from '../../service/port.ts';
 import { followLog } from '../follow.ts';
 import type { Router } from '../route.ts';
 

@@ -22,7 +22,6 @@ import {
 } from '../../protocol/queues.ts';
 import type { ApiContext } from '../context.ts';
 import { assertQueue, createQueue, deleteQueue, queueInfo, updateQueue } from '../queue-admin.ts';
-import { purgeQueue } from '../purge.ts';
 import { demand, type Router } from '../route.ts';
 import { jobPage } from './jobs.ts';
 import { typeInfo } from './config.ts';
@@ -201,7 +200,7 @@ export function registerQueueRoutes(router: Router): void {
             'REQUEST_INVALID',
             'Give one status: queued, done, failed or cancelled (not all)',
           );
-        return c.json(await purgeQueue(ctx, params.q, query.status));
+        return c.json(await daemon.queueAdmin.purge(params.q, query.status));
       }
       await deleteQueue(ctx, params.q, query.forced === true);
       return c.json({ ok: true as const });
@@ -235,7 +234,7 @@ export function registerQueueRoutes(router: Router): void {
       if (freeze) demand(principal, 'ManageJobs', { queue: params.q });
       updateQueue(ctx, params.q, { enabled: false });
       const by = `${principal.name} (API, queue ${params.q} paused)`;
-      const jobs = freeze ? await daemon.dispatcher.pauseQueue(params.q, by) : [];
+      const jobs = freeze ? await daemon.control.pauseQueue(params.q, by) : [];
       return c.json({ queue: params.q, enabled: false, jobs });
     },
   );
@@ -256,7 +255,7 @@ export function registerQueueRoutes(router: Router): void {
     async ({ c, params, principal }) => {
       assertQueue(ctx, params.q);
       // Before the queue is enabled, which would thaw them too (dispatcher.ts), in the caller's name.
-      const jobs = await daemon.dispatcher.resumeQueue(params.q, `${principal.name} (API)`);
+      const jobs = await daemon.control.resumeQueue(params.q, `${principal.name} (API)`);
       updateQueue(ctx, params.q, { enabled: true });
       return c.json({ queue: params.q, enabled: true, jobs });
     },

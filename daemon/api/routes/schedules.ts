@@ -1,14 +1,9 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import path from 'node:path';
-
-import { stringify } from 'yaml';
 import { z } from 'zod';
 
 import { type Schedule, scheduleSchema } from '../../config/schema.ts';
 import { BatchdError } from '../../errors.ts';
 import { flagSchema, nameSchema, okSchema } from '../../protocol/common.ts';
 import { scheduleCreateSchema, type ScheduleInfo, scheduleInfoSchema } from '../../protocol/config.ts';
-import { writeFileAtomic } from '../../spool/atomic.ts';
 import type { ApiContext } from '../context.ts';
 import type { Router } from '../route.ts';
 
@@ -73,7 +68,7 @@ export function registerScheduleRoutes(router: Router): void {
       },
     },
     ({ c, body }) => {
-      const folder = configFolder(ctx);
+      ctx.daemon.schedules.writable();
       if (config.schedule(body.name) !== undefined)
         throw new BatchdError('ALREADY_EXISTS', `Schedule "${body.name}" already exists`, {
           schedule: body.name,
@@ -91,14 +86,7 @@ export function registerScheduleRoutes(router: Router): void {
           { problems },
         );
       }
-      mkdirSync(folder, { recursive: true });
-      const file = path.join(folder, `${body.name}.yaml`);
-      writeFileAtomic(
-        file,
-        `# Created through the API.\n${stringify(body)}`,
-        ctx.daemon.config.daemon.storage.fsync,
-      );
-      config.reloadFile(file);
+      ctx.daemon.schedules.create(body);
       return c.json(scheduleInfo(ctx, find(body.name)), 201);
     },
   );
@@ -121,11 +109,8 @@ export function registerScheduleRoutes(router: Router): void {
     },
     ({ c, params, query }) => {
       find(params.name);
-      const folder = configFolder(ctx);
-      const file = ['yaml', 'yml', 'json']
-        .map((ext) => path.join(folder, `${params.name}.${ext}`))
-        .find((f) => existsSync(f));
-      if (file === undefined)
+      ctx.daemon.schedules.writable();
+      if (ctx.daemon.schedules.fileOf(params.name) === undefined)
         throw new BatchdError('CONFLICT', `Schedule "${params.name}" is built in; it cannot be deleted`, {
           schedule: params.name,
         });
@@ -139,28 +124,14 @@ export function registerScheduleRoutes(router: Router): void {
           { schedule: params.name },
         );
       }
-      rmSync(file);
-      config.reloadFile(file);
+      ctx.daemon.schedules.remove(params.name);
       return c.json({ ok: true as const });
     },
   );
 }
 
-function configFolder(ctx: ApiContext): string {
-  const dir = ctx.daemon.config.dir;
-  if (dir === undefined)
-    throw new BatchdError(
-      'CONFLICT',
-      'batchd runs without a config folder, so it cannot store schedules; start it with --config DIR',
-    );
-  return path.join(dir, FOLDER);
-}
-
 function scheduleInfo(ctx: ApiContext, s: Schedule): ScheduleInfo {
-  const dir = ctx.daemon.config.dir;
-  const hasFile =
-    dir !== undefined &&
-    ['yaml', 'yml', 'json'].some((ext) => existsSync(path.join(dir, FOLDER, `${s.name}.${ext}`)));
+  const hasFile = ctx.daemon.schedules.fileOf(s.name) !== undefined;
   return {
     name: s.name,
     weekdays: s.weekdays ?? null,

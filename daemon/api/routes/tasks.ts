@@ -1,5 +1,3 @@
-import { readdirSync } from 'node:fs';
-
 import { z } from 'zod';
 
 import { nameSchema } from '../../protocol/common.ts';
@@ -9,7 +7,7 @@ import {
   taskStatusSchema,
   taskSummarySchema,
 } from '../../protocol/tasks.ts';
-import { locateTaskJobs, readManifest, resumeTask, taskResults, taskStatus } from '../../tasks/tasks.ts';
+import { resumeTask, taskStatus } from '../../tasks/tasks.ts';
 import { assertQueue } from '../queue-admin.ts';
 import type { Router } from '../route.ts';
 
@@ -20,8 +18,7 @@ export function registerTaskRoutes(router: Router): void {
   const { daemon } = ctx;
   const load = (q: string, name: string) => {
     assertQueue(ctx, q);
-    const manifest = readManifest(daemon.layout, q, name);
-    return { manifest, jobs: locateTaskJobs(daemon.layout, daemon.queues.names(), manifest) };
+    return daemon.reads.task(q, name);
   };
 
   router.add(
@@ -39,11 +36,11 @@ export function registerTaskRoutes(router: Router): void {
     },
     ({ c, params }) => {
       assertQueue(ctx, params.q);
-      const names = safeList(daemon.layout.folder(params.q, 'tasks')).sort();
+      const names = daemon.reads.taskNames(params.q).sort();
       const out: z.infer<typeof taskSummarySchema>[] = [];
       for (const name of names) {
         try {
-          const m = readManifest(daemon.layout, params.q, name);
+          const m = daemon.reads.manifest(params.q, name);
           out.push({ name: m.name, count: m.count, submitted_at: m.submitted_at ?? null });
         } catch {
           // not a task folder (or half-written by hand): left out
@@ -87,7 +84,7 @@ export function registerTaskRoutes(router: Router): void {
     },
     ({ c, params }) => {
       const { jobs } = load(params.q, params.name);
-      return c.json(taskResults(daemon.layout, jobs));
+      return c.json(daemon.reads.taskResults(jobs));
     },
   );
 
@@ -107,7 +104,7 @@ export function registerTaskRoutes(router: Router): void {
     },
     async ({ c, params }) => {
       const { jobs } = load(params.q, params.name);
-      const { resumed, errors } = await resumeTask(jobs, (id) => daemon.dispatcher.retry(id));
+      const { resumed, errors } = await resumeTask(jobs, (id) => daemon.control.retry(id));
       if (errors.length > 0)
         daemon.log.warn(
           { queue: params.q, task: params.name, errors },
@@ -116,12 +113,4 @@ export function registerTaskRoutes(router: Router): void {
       return c.json({ resumed });
     },
   );
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }

@@ -247,6 +247,7 @@ export function showJob(out: Output, j: JobInfo): void {
     ['exit code', j.exit_code],
     ['signal', j.signal],
     ['error', j.error],
+    ['limits hit', j.limit_hit?.join(', ')],
   ]);
 }
 

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
-import { hostSchema } from '../hosts/schema.ts';
-import { jobFileSchema } from '../jobs/spec.ts';
-import { daemonConfigSchema, jobTypeSchema, queueSettingsSchema, scheduleSchema } from './schema.ts';
+import { daemonConfigSchema, jobTypeSchema, queueSettingsSchema, scheduleSchema } from './config/schema.ts';
+import { hostSchema } from './hosts/schema.ts';
+import { jobFileSchema } from './jobs/spec.ts';
 
 /**
  * JSON Schemas of every file users write, made from the same zod schemas that validate them, so an

@@ -1,11 +1,27 @@
-import { mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
-import { BatchdError, coerceError, errnoCode } from '../errors.ts';
-import { isFinished, type JobStateName } from '../jobs/status.ts';
+import { BatchdError, coerceError } from '../errors.ts';
+import { type FinishedStateName, isFinished, type JobStateName } from '../jobs/status.ts';
+import type { Logger } from '../log.ts';
 import type { QueuePurge } from '../protocol/queues.ts';
+import type { JobLocation } from '../spool/find.ts';
+import type { SpoolLayout } from '../spool/layout.ts';
+import type { Transitions } from '../spool/transition.ts';
+import type { JobCounts } from '../views/counts.ts';
 import { idsIn } from '../views/jobs.ts';
-import type { ApiContext } from './context.ts';
+
+/** What purging needs of the daemon. */
+export interface PurgeDeps {
+  layout: SpoolLayout;
+  transitions: Transitions;
+  log: Logger;
+  counts: JobCounts;
+  locate(id: string): JobLocation | undefined;
+  /** Put every journaled acceptance on disk (before anything removes job folders). */
+  settleAcceptances(): Promise<void>;
+  cancel(id: string, reason: string): Promise<unknown>;
+}
 
 /**
  * batchd's `DELETE /queue/:q?status=S`, made safe: finished jobs (done, failed, cancelled) are
@@ -13,8 +29,8 @@ import type { ApiContext } from './context.ts';
  * stay, in cancelled/, and jobs that depend on them fail as with any cancel); running jobs are
  * refused, so nothing is killed by a bulk call.
  */
-export async function purgeQueue(ctx: ApiContext, queue: string, status: JobStateName): Promise<QueuePurge> {
-  const { daemon } = ctx;
+export async function purgeQueue(ctx: PurgeDeps, queue: string, status: JobStateName): Promise<QueuePurge> {
+  const daemon = ctx;
   if (status === 'running') {
     throw new BatchdError(
       'CONFLICT',
@@ -27,7 +43,7 @@ export async function purgeQueue(ctx: ApiContext, queue: string, status: JobStat
   try {
     if (isFinished(status)) {
       await daemon.settleAcceptances(); // recovery must not write a deleted job again
-      deleteFinished(ctx, queue, status, ids, result);
+      deleteFinished(ctx, queue, status, ids, result, `deleted with the ${status} jobs of ${queue} (API)`);
     } else await cancelQueued(ctx, queue, ids, result);
   } finally {
     ctx.counts.invalidate(queue);
@@ -43,8 +59,8 @@ export async function purgeQueue(ctx: ApiContext, queue: string, status: JobStat
  * batchd's `DELETE /job/:id` of a finished job: its folder (spec, state, logs) is removed, as
  * batchd removed the row. Queued and running jobs are refused: cancel them first (DELETE /job/:id).
  */
-export async function deleteFinishedJob(ctx: ApiContext, id: string): Promise<void> {
-  const where = ctx.daemon.locate(id);
+export async function deleteFinishedJob(ctx: PurgeDeps, id: string): Promise<void> {
+  const where = ctx.locate(id);
   if (where === undefined) throw new BatchdError('UNKNOWN_JOB', `No job ${id} in any queue`, { jobId: id });
   if (!isFinished(where.state))
     throw new BatchdError(
@@ -60,8 +76,8 @@ export async function deleteFinishedJob(ctx: ApiContext, id: string): Promise<vo
     skipped: [],
   };
   try {
-    await ctx.daemon.settleAcceptances(); // recovery must not write a deleted job again
-    deleteFinished(ctx, where.queue, where.state, [id], result);
+    await ctx.settleAcceptances(); // recovery must not write a deleted job again
+    deleteFinished(ctx, where.queue, where.state, [id], result, 'deleted (API)');
   } finally {
     ctx.counts.invalidate(where.queue);
   }
@@ -69,11 +85,11 @@ export async function deleteFinishedJob(ctx: ApiContext, id: string): Promise<vo
     throw new BatchdError('JOB_GONE', `Job ${id} changed state while it was deleted; try again`, {
       jobId: id,
     });
-  ctx.daemon.log.info({ jobId: id, queue: where.queue, status: where.state }, 'finished job deleted');
+  ctx.log.info({ jobId: id, queue: where.queue, status: where.state }, 'finished job deleted');
 }
 
 async function cancelQueued(
-  ctx: ApiContext,
+  ctx: PurgeDeps,
   queue: string,
   ids: readonly string[],
   result: QueuePurge,
@@ -81,11 +97,11 @@ async function cancelQueued(
   for (const id of ids) {
     try {
       // Only what is still queued: a job that started meanwhile is left running.
-      if (ctx.daemon.locate(id)?.state !== 'queued') {
+      if (ctx.locate(id)?.state !== 'queued') {
         result.skipped.push({ id, reason: 'no longer queued' });
         continue;
       }
-      await ctx.daemon.dispatcher.cancel(id, `cancelled with all queued jobs of ${queue} (API)`);
+      await ctx.cancel(id, `cancelled with all queued jobs of ${queue} (API)`);
       result.cancelled += 1;
     } catch (error) {
       result.skipped.push({ id, reason: coerceError(error).message });
@@ -94,28 +110,24 @@ async function cancelQueued(
 }
 
 /**
- * Each folder is renamed out of the queue first (one atomic step: a retry or notes change racing
- * with it either wins or finds the job gone), then the lot is removed.
+ * Each folder is moved out of the queue by the transition module first (spool/transition.ts, which
+ * announces `job:purged`), then the lot is removed.
  */
 function deleteFinished(
-  ctx: ApiContext,
+  ctx: PurgeDeps,
   queue: string,
-  status: JobStateName,
+  status: FinishedStateName,
   ids: readonly string[],
   result: QueuePurge,
+  reason: string,
 ): void {
-  const { layout } = ctx.daemon;
+  const { layout, transitions } = ctx;
   // A fresh name each time: two deletions in the same millisecond must not share one.
   const trash = mkdtempSync(path.join(layout.root, `.deleted-${queue}-${status}-`));
   try {
     for (const id of ids) {
-      try {
-        renameSync(layout.jobDir(queue, status, id), path.join(trash, id));
-        result.deleted += 1;
-      } catch (error) {
-        if (errnoCode(error) !== 'ENOENT') throw error;
-        result.skipped.push({ id, reason: `no longer ${status}` });
-      }
+      if (transitions.purge({ id, queue }, status, trash, reason)) result.deleted += 1;
+      else result.skipped.push({ id, reason: `no longer ${status}` });
     }
   } finally {
     rmSync(trash, { recursive: true, force: true });

@@ -1,0 +1,149 @@
+/**
+ * The layering of daemon/: which of its parts may import which. A part is a folder of daemon/ or
+ * one of its top-level files (daemon.ts, main.ts, start.ts, ...). The lists name what a part may
+ * import directly; a part never imports one above it, so the graph of parts has no cycle.
+ *
+ * From the bottom: errors and log; configuration; the job model; the event bus; the wire
+ * protocol; the spool; hosts, then executors, then the dispatcher; tasks, auth, views and plugins;
+ * the service port the front ends use (service/port.ts) and its core modules; the daemon's wiring
+ * (daemon.ts) and the JSON schemas of the user's files (json-schemas.ts); the HTTP API, which
+ * sees the core only through the port; start.ts, which starts both; the `batchd` command. The `batch` CLI and its client library sit beside it, on the
+ * protocol alone.
+ *
+ * eslint.config.js turns this table into `no-restricted-imports` rules, and
+ * test/architecture/boundaries.test.ts checks the whole import graph against it.
+ */
+
+/** @type {Record<string, readonly string[]>} */
+export const LAYERS = {
+  errors: [],
+  log: [],
+  config: ['errors', 'log'],
+  jobs: ['config', 'errors', 'log'],
+  events: ['jobs'],
+  protocol: ['config', 'jobs', 'errors'],
+  spool: ['config', 'jobs', 'events', 'errors', 'log'],
+  hosts: ['spool', 'config', 'jobs', 'events', 'errors', 'log'],
+  executors: ['hosts', 'spool', 'config', 'jobs', 'events', 'errors', 'log'],
+  dispatch: ['executors', 'hosts', 'spool', 'config', 'jobs', 'events', 'errors', 'log'],
+  tasks: ['spool', 'config', 'jobs', 'events', 'protocol', 'errors', 'log'],
+  auth: ['config', 'protocol', 'errors', 'log'],
+  views: ['tasks', 'spool', 'auth', 'config', 'jobs', 'events', 'protocol', 'errors', 'log'],
+  plugins: ['executors', 'hosts', 'spool', 'tasks', 'config', 'jobs', 'events', 'protocol', 'errors', 'log'],
+  service: [
+    'dispatch',
+    'executors',
+    'hosts',
+    'spool',
+    'tasks',
+    'views',
+    'config',
+    'jobs',
+    'events',
+    'protocol',
+    'errors',
+    'log',
+  ],
+  'json-schemas': ['config', 'jobs', 'hosts'],
+  daemon: [
+    'service',
+    'plugins',
+    'dispatch',
+    'executors',
+    'hosts',
+    'spool',
+    'tasks',
+    'views',
+    'config',
+    'jobs',
+    'events',
+    'protocol',
+    'errors',
+    'log',
+  ],
+  api: ['service', 'auth', 'views', 'tasks', 'protocol', 'config', 'jobs', 'events', 'errors', 'log'],
+  start: ['daemon', 'api', 'service'],
+  client: ['protocol', 'config', 'jobs', 'errors'],
+  cli: ['client', 'protocol', 'config', 'jobs', 'errors'],
+  main: ['start', 'cli', 'auth', 'config', 'spool', 'errors', 'log'],
+  batchd: ['main'],
+};
+
+/**
+ * Imports that break the layering today: for each, the modules of the lower part still imported
+ * and where from. Each is to be removed; until it is, the lint lets those modules (and only those)
+ * through. The architecture test fails when one of them is no longer imported (so this list
+ * shrinks with the code) and when any other import breaks the layering.
+ * @type {Record<string, { modules: readonly string[]; why: string }>}
+ */
+export const KNOWN_VIOLATIONS = {
+  'spool -> dispatch': {
+    modules: ['outcome.ts'],
+    why: "spool/recovery.ts takes an attempt's outcome from dispatch/outcome.ts (to move below the spool)",
+  },
+  'hosts -> executors': {
+    modules: [
+      'batch-system.ts',
+      'launcher-jobs.ts',
+      'launcher-protocol.ts',
+      'launcher-wire.ts',
+      'launcher.ts',
+      'remote-command.ts',
+      'types.ts',
+    ],
+    why: 'hosts/layer.ts, remote-launcher.ts, startup.ts, sweeper.ts and batch-system-hosts.ts use executor types and the launcher protocol',
+  },
+};
+
+/** The parts that are one file at the top of daemon/ (the others are folders). */
+export const FILE_PARTS = ['daemon', 'main', 'start', 'batchd', 'json-schemas', 'errors', 'log', 'events'];
+
+/** The part of daemon/ a path inside it belongs to: its first folder, or its file name. */
+export function partOf(pathInDaemon) {
+  const first = pathInDaemon.split('/')[0] ?? '';
+  return first.replace(/\.(c|m)?(t|j)s$/, '');
+}
+
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Flat-config objects: for each part and each depth of file in it, `no-restricted-imports` with
+ * one pattern per part it must not import. Relative specifiers are matched from the file's depth,
+ * so a part is recognised by where the path leads, not by a name that merely looks alike.
+ */
+export function boundaryConfigs() {
+  const parts = Object.keys(LAYERS);
+  const configs = [];
+  for (const part of parts) {
+    const allowed = new Set([part, ...LAYERS[part]]);
+    const forbidden = parts.filter((other) => !allowed.has(other));
+    /** The modules of `other` a known violation still lets through, as a negative lookahead. */
+    const except = (other) => {
+      const known = KNOWN_VIOLATIONS[`${part} -> ${other}`];
+      return known === undefined ? '' : `(?!(${known.modules.map(escape).join('|')})$)`;
+    };
+    const isFile = FILE_PARTS.includes(part);
+    const depths = isFile ? [0] : [1, 2, 3, 4];
+    for (const depth of depths) {
+      const up = depth === 0 ? '\\./' : `(\\.\\./){${depth}}`;
+      const files = isFile
+        ? [`daemon/${part}.ts`, `daemon/${part}.cts`]
+        : [`daemon/${part}/${'*/'.repeat(depth - 1)}*.ts`, `daemon/${part}/${'*/'.repeat(depth - 1)}*.cts`];
+      configs.push({
+        files,
+        rules: {
+          'no-restricted-imports': [
+            'error',
+            {
+              patterns: forbidden.map((other) => ({
+                regex: `^${up}${escape(other)}(/${except(other)}|\\.c?ts$)`,
+                message: `daemon/${part} must not import daemon/${other}: it is not below it in the layering (eslint.boundaries.js).`,
+              })),
+            },
+          ],
+        },
+      });
+    }
+  }
+  return configs;
+}

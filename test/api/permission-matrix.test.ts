@@ -328,6 +328,21 @@ const ENDPOINTS: Endpoint[] = [
   },
   {
     method: 'POST',
+    route: '/queue/:q/task/:name/outputs/ticket',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 201,
+    request: (k) => ({ path: `/queue/${Q}/task/${task(k)}/outputs/ticket` }),
+  },
+  {
+    // Public, as the link is followed without credentials: an unknown ticket is 404 for everyone.
+    method: 'GET',
+    route: '/download/:ticket',
+    rule: { kind: 'public' },
+    ok: 404,
+    request: () => ({ path: `/download/${'0'.repeat(43)}` }),
+  },
+  {
+    method: 'POST',
     route: '/queue/:q/task/:name/resume',
     rule: { kind: 'queue', permission: 'ManageJobs' },
     ok: 200,
@@ -391,6 +406,19 @@ const ENDPOINTS: Endpoint[] = [
       mkdirSync(path.join(dir, 'outputs'), { recursive: true });
       writeFileSync(path.join(dir, 'outputs', 'frame.txt'), 'frame\n');
       return { path: `/job/${id}/outputs/${encodeURIComponent('outputs/frame.txt')}` };
+    },
+  },
+  {
+    method: 'POST',
+    route: '/job/:id/outputs/:name/ticket',
+    rule: { kind: 'queue', permission: 'ViewJobs' },
+    ok: 201,
+    request: async (k) => {
+      const id = await k.ranJob();
+      const dir = k.t.daemon.locate(id)?.dir ?? '';
+      mkdirSync(path.join(dir, 'outputs'), { recursive: true });
+      writeFileSync(path.join(dir, 'outputs', 'frame.txt'), 'frame\n');
+      return { path: `/job/${id}/outputs/${encodeURIComponent('outputs/frame.txt')}/ticket` };
     },
   },
   {

@@ -10,6 +10,7 @@ import { writeUsersFile } from '../api/api-helpers.ts';
 import { basic, httpRequest } from '../api/http-client.ts';
 import type { DaemonProcess } from '../helpers/daemon-process.ts';
 import { makeEnv } from '../helpers/env.ts';
+import { MAKE_AHEAD } from '../../daemon/tasks/materialise.ts';
 import { freePort } from '../ssh/sshd.ts';
 import { bootDaemon, launch, type TestBrowser, type WatchedPage } from './browser.ts';
 
@@ -256,6 +257,12 @@ describe('the web page (Chromium against a real daemon)', () => {
       const queues = (await api('GET', '/queue')) as { name: string; counts: { queued: number } }[];
       return queues.find((q) => q.name === 'bulk')?.counts.queued;
     }).toBe(2003);
+    // The job list shows the jobs that have folders: those of a task are made a chunk ahead of the
+    // dispatcher (tasks/materialise.ts), all it makes while the queue is disabled. Page once made.
+    await poll(
+      async () =>
+        ((await api('GET', '/queue/bulk/jobs?status=queued&limit=1000')) as { jobs: unknown[] }).jobs.length,
+    ).toBeGreaterThanOrEqual(MAKE_AHEAD + 3);
     await page.goto(`${url}/#/jobs?queue=bulk&state=queued`);
     const rows = page.locator('table.jobs tbody tr');
     await poll(() => rows.count()).toBe(50);

@@ -14,6 +14,13 @@
  * test/architecture/boundaries.test.ts checks the whole import graph against it.
  */
 
+/** What the spool and everything over it may use: the model, the configuration, errors, logs. */
+const UNDER_SPOOL = ['config', 'jobs', 'events', 'errors', 'log'];
+/** What the dispatcher may use: the runners of jobs and all below them. */
+const UNDER_DISPATCH = ['executors', 'hosts', 'spool', ...UNDER_SPOOL];
+/** What the service port's core modules may use. */
+const UNDER_SERVICE = ['dispatch', ...UNDER_DISPATCH, 'tasks', 'views', 'protocol'];
+
 /** @type {Record<string, readonly string[]>} */
 export const LAYERS = {
   errors: [],
@@ -22,46 +29,18 @@ export const LAYERS = {
   jobs: ['config', 'errors', 'log'],
   events: ['jobs'],
   protocol: ['config', 'jobs', 'errors'],
-  spool: ['config', 'jobs', 'events', 'errors', 'log'],
-  hosts: ['spool', 'config', 'jobs', 'events', 'errors', 'log'],
-  executors: ['hosts', 'spool', 'config', 'jobs', 'events', 'errors', 'log'],
-  dispatch: ['executors', 'hosts', 'spool', 'config', 'jobs', 'events', 'errors', 'log'],
-  tasks: ['spool', 'config', 'jobs', 'events', 'protocol', 'errors', 'log'],
+  spool: UNDER_SPOOL,
+  hosts: ['spool', ...UNDER_SPOOL],
+  executors: ['hosts', 'spool', ...UNDER_SPOOL],
+  dispatch: UNDER_DISPATCH,
+  tasks: ['spool', ...UNDER_SPOOL, 'protocol'],
   auth: ['config', 'protocol', 'errors', 'log'],
-  views: ['tasks', 'spool', 'auth', 'config', 'jobs', 'events', 'protocol', 'errors', 'log'],
-  plugins: ['executors', 'hosts', 'spool', 'tasks', 'config', 'jobs', 'events', 'protocol', 'errors', 'log'],
-  service: [
-    'dispatch',
-    'executors',
-    'hosts',
-    'spool',
-    'tasks',
-    'views',
-    'config',
-    'jobs',
-    'events',
-    'protocol',
-    'errors',
-    'log',
-  ],
+  views: ['tasks', 'spool', 'auth', ...UNDER_SPOOL, 'protocol'],
+  plugins: [...UNDER_DISPATCH, 'tasks', 'protocol'],
+  service: UNDER_SERVICE,
   'json-schemas': ['config', 'jobs', 'hosts'],
-  daemon: [
-    'service',
-    'plugins',
-    'dispatch',
-    'executors',
-    'hosts',
-    'spool',
-    'tasks',
-    'views',
-    'config',
-    'jobs',
-    'events',
-    'protocol',
-    'errors',
-    'log',
-  ],
-  api: ['service', 'auth', 'views', 'tasks', 'protocol', 'config', 'jobs', 'events', 'errors', 'log'],
+  daemon: ['service', 'plugins', ...UNDER_SERVICE],
+  api: ['service', 'auth', 'views', 'tasks', 'protocol', ...UNDER_SPOOL],
   start: ['daemon', 'api', 'service'],
   client: ['protocol', 'config', 'jobs', 'errors'],
   cli: ['client', 'protocol', 'config', 'jobs', 'errors'],

@@ -7,7 +7,7 @@
 // jobs started together). Needs root and dist/ (npm run build).
 //
 //   node bench/slurm-daemon.mjs [--jobs 1000] [--rounds 1] [--max-jobs 64]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { BatchdDaemon } from './lib/batchd.mjs';
@@ -23,6 +23,8 @@ function option(name, fallback) {
 const JOBS = option('jobs', 1000);
 const ROUNDS = option('rounds', 1);
 const MAX_JOBS = option('max-jobs', 64);
+/** `--only task`: the task figures alone (one array, batchd's task); `--only jobs`: the job files'. */
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : 'all';
 const log = (line) => process.stderr.write(`${line}\n`);
 
 const root = mkdtempSync('/tmp/batchd-bench-slurm-');
@@ -137,25 +139,43 @@ async function throughBatchd(round, asTask) {
     const elapsed = Date.now() - started;
     const failed = daemon.count('failed') + daemon.count('cancelled');
     if (failed > 0) throw new Error(`${failed} jobs did not succeed: ${daemon.lastProblem()}`);
+    log(`  batchd made ${submissions(daemon)} Slurm submissions for ${JOBS} jobs`);
     return elapsed;
   } finally {
     await daemon.stop();
   }
 }
 
+/** Distinct Slurm submissions behind the finished jobs (an array counted once). */
+function submissions(daemon) {
+  const done = path.join(daemon.spool, 'default', 'done');
+  const ids = new Set();
+  for (const shard of readdirSync(done))
+    for (const id of readdirSync(path.join(done, shard))) {
+      const state = JSON.parse(readFileSync(path.join(done, shard, id, 'state.yaml'), 'utf8'));
+      const batchId = state.last?.batch?.id;
+      if (typeof batchId === 'string') ids.add(batchId.split('_')[0]);
+    }
+  return ids.size;
+}
+
 const results = { direct: [], scripts: [], array: [], batchdJobs: [], batchdTask: [] };
 try {
   for (let round = 1; round <= ROUNDS; round++) {
-    results.direct.push(await direct());
-    log(`round ${round}: direct sbatch ${results.direct.at(-1)} ms`);
-    results.scripts.push(await batchdScriptsDirect());
-    log(`round ${round}: batchd's scripts, sbatch per job ${results.scripts.at(-1)} ms`);
-    results.batchdJobs.push(await throughBatchd(round, false));
-    log(`round ${round}: batchd, ${JOBS} job files ${results.batchdJobs.at(-1)} ms`);
-    results.array.push(await array());
-    log(`round ${round}: one array ${results.array.at(-1)} ms`);
-    results.batchdTask.push(await throughBatchd(round, true));
-    log(`round ${round}: batchd, one task ${results.batchdTask.at(-1)} ms`);
+    if (ONLY !== 'task') {
+      results.direct.push(await direct());
+      log(`round ${round}: direct sbatch ${results.direct.at(-1)} ms`);
+      results.scripts.push(await batchdScriptsDirect());
+      log(`round ${round}: batchd's scripts, sbatch per job ${results.scripts.at(-1)} ms`);
+      results.batchdJobs.push(await throughBatchd(round, false));
+      log(`round ${round}: batchd, ${JOBS} job files ${results.batchdJobs.at(-1)} ms`);
+    }
+    if (ONLY !== 'jobs') {
+      results.array.push(await array());
+      log(`round ${round}: one array ${results.array.at(-1)} ms`);
+      results.batchdTask.push(await throughBatchd(round, true));
+      log(`round ${round}: batchd, one task ${results.batchdTask.at(-1)} ms`);
+    }
   }
 } finally {
   await session.stop();

@@ -11,9 +11,9 @@ import { EventBus } from './events.ts';
 import { LocalExecutor } from './executors/local.ts';
 import { ShellExecutor } from './executors/shell.ts';
 import { SshExecutor } from './executors/ssh.ts';
-import type { Executor } from './executors/types.ts';
+import type { Executor } from './jobs/executor.ts';
 import { HostClaims, spoolId } from './hosts/claims.ts';
-import { BatchSystemHosts } from './hosts/batch-system-hosts.ts';
+import { BatchSystemHosts } from './executors/batch-system-hosts.ts';
 import { HOST_ERRORS_FILE } from './hosts/error-history.ts';
 import { HostLayer } from './hosts/layer.ts';
 import { Reaper } from './hosts/reaper.ts';
@@ -25,14 +25,14 @@ import { TAG } from './plugins/api.ts';
 import { Controllers } from './plugins/controllers.ts';
 import { HookRunner } from './plugins/hooks.ts';
 import { PluginRegistry } from './plugins/registry.ts';
-import { type AcceptedJob, acceptJobs, acceptWhenReady, type Origin } from './spool/accept.ts';
+import type { AcceptedJob, Origin } from './spool/accept.ts';
+import { Acceptance } from './spool/acceptance.ts';
 import { locateJob } from './spool/find.ts';
-import { DurableAcceptor } from './spool/durable-accept.ts';
 import { AcceptJournal } from './spool/journal.ts';
 import { Intake } from './spool/intake.ts';
 import { DispatcherRoll } from './spool/dispatchers.ts';
 import { assertQueueName, SpoolLayout } from './spool/layout.ts';
-import { JobLocks } from './spool/lock.ts';
+import { JobLocks, type Release } from './spool/lock.ts';
 import { applyStorageMode } from './spool/modes.ts';
 import { QueueRegistry } from './spool/queues.ts';
 import { type ClaimRecovery, recoverRunning, recoverSpool } from './spool/recovery.ts';
@@ -103,7 +103,8 @@ export class Daemon implements DaemonPort {
   /** Schedules kept in the config folder (for front ends). */
   readonly schedules: ScheduleFiles;
   readonly #intake: Intake;
-  readonly #acceptor: DurableAcceptor;
+  /** The one way jobs enter the spool: drops and API submissions. */
+  readonly #acceptance: Acceptance;
   /** Makes the job folders of committed tasks as the dispatcher needs them. */
   readonly #tasks: TaskMaterialiser;
   readonly #requests: RequestFolder;
@@ -210,9 +211,12 @@ export class Daemon implements DaemonPort {
       executorFor: (host) => this.#executorFor(host),
       hostAvailable: (host, running) => this.hosts.admits(host, running),
       makeJob: (id) => this.#tasks.makeNow(id),
+      indexed: (state, spec) => this.reads.noteJob(state, spec),
     });
     this.schedules = new ConfigScheduleFiles(this.config);
-    this.reads = new SpoolReads(this.layout, this.queues, this.config, this.events);
+    this.reads = new SpoolReads(this.layout, this.queues, this.config, this.events, () =>
+      this.dispatchers.count(),
+    );
     this.queueAdmin = new SpoolQueueAdmin({
       layout: this.layout,
       queues: this.queues,
@@ -226,7 +230,13 @@ export class Daemon implements DaemonPort {
       added: (queue) => this.#addQueue(queue),
       removed: (queue) => this.forgetQueue(queue),
     });
-    this.#acceptor = new DurableAcceptor(this.layout);
+    this.#acceptance = new Acceptance({
+      layout: this.layout,
+      transitions: this.transitions,
+      log: this.log,
+      claimOnArrival: (spec) => this.dispatcher.claimOnArrival(spec),
+      handOn: (queue, jobs, claimed) => this.#accepted(queue, jobs, claimed),
+    });
     this.#tasks = new TaskMaterialiser({
       layout: this.layout,
       events: this.events,
@@ -240,8 +250,7 @@ export class Daemon implements DaemonPort {
       log: this.log,
       validate: (queue, text, file, slug) =>
         validateJobText(text, this.#validateContext(queue, file, 'drop', slug)),
-      onAccepted: (queue, jobs) => this.#accepted(queue, jobs),
-      acceptNow: (queue, specs, origin) => void this.#acceptNow(queue, specs, origin),
+      acceptance: this.#acceptance,
       onRejected: (queue, file, error) =>
         this.events.emit('job:rejected', { queue, file, message: error.message }),
       limits: () => ({
@@ -249,7 +258,6 @@ export class Daemon implements DaemonPort {
         stableMs: this.config.daemon.dispatcher.stable_time,
         durable: this.config.daemon.storage.fsync,
       }),
-      acceptor: this.#acceptor,
     });
     const settleMs = (): number => this.config.daemon.dispatcher.stable_time;
     this.#requests = new RequestFolder(this.layout, this.dispatcher, this.log, settleMs);
@@ -295,11 +303,6 @@ export class Daemon implements DaemonPort {
     return this.dispatcher;
   }
 
-  /** Take a queue folder made by other means than mkdir in the spool (the API's POST /queue). */
-  addQueue(queue: string): void {
-    this.#addQueue(queue);
-  }
-
   /** Forget a queue whose folder was removed (the API's DELETE /queue). */
   forgetQueue(queue: string): void {
     this.#tasks.forgetQueue(queue);
@@ -313,10 +316,8 @@ export class Daemon implements DaemonPort {
    */
   submit(queue: string, input: SubmitInput, user?: string): AcceptedJob[] {
     const { specs, origin } = this.#submission(queue, input, user);
-    if (!this.config.daemon.storage.fsync) return this.#acceptNow(queue, specs, origin);
-    const accepted = acceptJobs(this.layout, queue, specs, origin, true);
-    this.#accepted(queue, accepted);
-    return accepted;
+    const durable = this.config.daemon.storage.fsync;
+    return this.#acceptance.accept(queue, specs, { origin, durable, claim: true, wait: false });
   }
 
   /**
@@ -332,11 +333,8 @@ export class Daemon implements DaemonPort {
     sees?: (queue: string) => boolean,
   ): Promise<AcceptedJob[]> {
     const { specs, origin } = this.#submission(queue, input, user, sees);
-    const durable = this.config.daemon.storage.fsync ? this.#acceptor : undefined;
-    if (durable === undefined) return this.#acceptNow(queue, specs, origin);
-    const accepted = await acceptWhenReady(this.layout, queue, specs, origin, durable);
-    this.#accepted(queue, accepted);
-    return accepted;
+    const durable = this.config.daemon.storage.fsync;
+    return this.#acceptance.accept(queue, specs, { origin, durable, claim: true, wait: true });
   }
 
   #submission(
@@ -400,12 +398,13 @@ export class Daemon implements DaemonPort {
     clearTimeout(this.#rescanTimer);
     this.#intake.close();
     await this.#watcher.close();
-    await this.#acceptor.close(); // acceptances under way finish: their drops or callers are answered
+    await this.#acceptance.close(); // acceptances under way finish: their drops or callers are answered
     this.#tasks.close(); // the rest of a task's folders are made by the next start
     await this.config.close();
     await this.dispatcher.shutdown(this.config.daemon.dispatcher.grace_time);
     await this.#api?.close(); // after the dispatcher: its last moves were readable to the end
     this.dispatchers.close();
+    this.reads.close();
     await this.#local.close();
     clearTimeout(this.#reapTimer);
     this.#reaping.abort('shutdown');
@@ -442,6 +441,7 @@ export class Daemon implements DaemonPort {
     this.#scheduleRescan();
     this.#scheduleReap(0);
     this.dispatchers.start();
+    this.reads.startWarming(this.config.daemon.dispatcher.poll_timeout);
     this.log.info(
       {
         spool: this.layout.root,
@@ -472,7 +472,7 @@ export class Daemon implements DaemonPort {
       this.log,
       () => this.config.daemon.storage.journal_checkpoint,
     );
-    this.#acceptor.useJournal(journal);
+    this.#acceptance.useJournal(journal);
   }
 
   /** Retention: finished jobs past `storage.done_jobs`, once the journal holds none of them. */
@@ -495,7 +495,7 @@ export class Daemon implements DaemonPort {
    * recovery after a power loss could write a removed job again.
    */
   async settleAcceptances(): Promise<void> {
-    await this.#acceptor.settle();
+    await this.#acceptance.settle();
   }
 
   #addQueue(queue: string): void {
@@ -508,47 +508,21 @@ export class Daemon implements DaemonPort {
   }
 
   /**
-   * Accept at once (not durably) and hand the jobs on. A single job that may start now is claimed
-   * as it is accepted: committed straight into `running/` with its claim's record, it saves a
-   * second write of `state.yaml` and a second rename on its way to starting.
+   * Jobs accepted (and announced) by the acceptance, for the dispatcher: a job claimed as it was
+   * accepted starts now; a task's jobs are handed on as their folders are made (tasks/materialise.ts).
    */
-  #acceptNow(queue: string, specs: JobSpec[], origin: Origin): AcceptedJob[] {
-    const first = specs.length === 1 ? specs[0] : undefined;
-    const claim = first === undefined ? undefined : this.dispatcher.claimOnArrival(first);
-    let accepted: AcceptedJob[];
-    try {
-      accepted = acceptJobs(this.layout, queue, specs, origin, false, claim?.record);
-    } catch (error) {
-      void claim?.release().catch(() => undefined);
-      throw error;
-    }
-    const job = accepted[0];
-    if (claim === undefined || job === undefined) {
-      void claim?.release().catch(() => undefined);
-      if (accepted.length > 0) this.#accepted(queue, accepted);
-      return accepted;
-    }
-    this.transitions.accepted(queue, [job]); // with its move into running/
-    this.log.debug({ queue, jobId: job.spec.id }, 'job accepted');
-    this.dispatcher.startClaimed(job.state, job.spec, claim.release);
-    return accepted;
-  }
-
-  /**
-   * Every job is announced at its acceptance; a task's jobs are handed to the dispatcher as their
-   * folders are made (tasks/materialise.ts).
-   */
-  #accepted(queue: string, jobs: AcceptedJob[]): void {
-    for (const job of jobs)
-      this.events.emit('job:accepted', { jobId: job.spec.id, queue, task: job.spec.task?.name });
-    const task = jobs[0]?.state.task;
-    if (task === undefined) {
-      this.#handOn(jobs);
-      this.log.debug({ queue, jobId: jobs[0]?.spec.id }, 'job accepted');
+  #accepted(queue: string, jobs: AcceptedJob[], claimed: Release | undefined): void {
+    const [first] = jobs;
+    const task = first?.state.task;
+    if (task !== undefined) {
+      this.log.info({ queue, task, jobs: jobs.length }, 'task accepted');
+      this.#tasks.start(queue, task, jobs);
       return;
     }
-    this.log.info({ queue, task, jobs: jobs.length }, 'task accepted');
-    this.#tasks.start(queue, task, jobs);
+    this.log.debug({ queue, jobId: first?.spec.id }, 'job accepted');
+    if (claimed !== undefined && first !== undefined)
+      this.dispatcher.startClaimed(first.state, first.spec, claimed);
+    else this.#handOn(jobs);
   }
 
   #handOn(jobs: AcceptedJob[]): void {

@@ -8,6 +8,12 @@
  * The runs alternate within each round, and the report gives medians: the machine is shared and noisy.
  *
  *   npm run build && node scripts/bench-first-hour.mjs [--rounds 5] [--jobs 1000] [--only startup,bulk,start]
+ *     [--cli FILE] [--before DIR]
+ *
+ * Start-up is reported as wall time and as CPU time (user + system of the process, steadier on a
+ * busy machine), beside the floor of Node loading the zod that `batch` bundles and nothing else.
+ * `--before DIR`: another build of batchd (e.g. `git worktree add /tmp/before HEAD`, linked
+ * node_modules, `npm run build` there) whose `batch` runs in the same rounds, against the same daemon.
  *
  * Everything runs from a copy of the sources and the build, taken once at the start: in a tree being
  * edited, a source newer than the build would make `npm start` cold (it rebuilds), and a `tsc` run
@@ -36,6 +42,7 @@ const { values } = parseArgs({
     jobs: { type: 'string', default: '1000' },
     only: { type: 'string', default: 'startup,bulk,start' },
     cli: { type: 'string' },
+    before: { type: 'string' },
   },
 });
 const parts = new Set(values.only.split(','));
@@ -55,11 +62,29 @@ const median = (xs) => {
 const now = () => performance.now();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function timed(command, args, env = process.env) {
+/** Clock ticks per second of /proc's times (USER_HZ). */
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/**
+ * User + system CPU time of this process's finished children, in ms: the kernel sums each child's
+ * exact time as it is reaped, so the difference around one run is that run's time (to one tick).
+ */
+function childrenCpuMs() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After the name: state is field 3, so cutime and cstime (fields 16 and 17) are at 13 and 14.
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / TICKS;
+}
+
+/** One run's wall time in ms; `cpu`, when given, gets its CPU time. */
+function timed(command, args, env = process.env, cpu = undefined) {
+  const cpuBefore = childrenCpuMs();
   const start = now();
   const run = spawnSync(command, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const wall = now() - start;
   if (run.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${run.status}: ${run.stderr}`);
-  return now() - start;
+  cpu?.push(childrenCpuMs() - cpuBefore);
+  return wall;
 }
 
 /** A config folder for a daemon of our own on a free port, 2 workers, JSON logs. */
@@ -100,25 +125,80 @@ async function stopDaemon(daemon) {
   await exited;
 }
 
-/** Medians of `node -e 0`, and of `--help` and `enqueue -- true` by each of the `clis` given. */
+/**
+ * The floors of a verb that checks answers with zod: Node loading the zod that `batch` bundles (the
+ * same esbuild settings, zod without its locales, V8's code cache made by one run), nothing else;
+ * and that, then one `POST /queue/default` of `{args: ["true"]}` with node:http, its id printed.
+ */
+async function zodFloors() {
+  const { bundleSettings } = await import(join(tree, 'scripts/bundle-cli.mjs'));
+  const esbuild = await import('esbuild');
+  const entry = join(tree, 'zod-floor-entry.mjs');
+  const bundle = join(tree, 'zod-floor.bundle.cjs');
+  const cache = join(tree, 'zod-floor.bundle.cache');
+  const loader = join(tree, 'zod-floor.cjs');
+  writeFileSync(entry, "import { z } from 'zod';\nglobalThis.batchZod = z;\n");
+  await esbuild.build(bundleSettings(entry, bundle));
+  // batch.cjs's way of running its bundle, without the rest of batch.cjs.
+  writeFileSync(
+    loader,
+    `const fs = require('node:fs');
+const write = process.env.WRITE_CODE_CACHE === '1';
+const script = new (require('node:vm').Script)(fs.readFileSync(${JSON.stringify(bundle)}, 'latin1'), {
+  filename: ${JSON.stringify(bundle)},
+  cachedData: write ? undefined : fs.readFileSync(${JSON.stringify(cache)}),
+});
+if (write) process.once('exit', () => fs.writeFileSync(${JSON.stringify(cache)}, script.createCachedData()));
+script.runInThisContext()({}, require, { exports: {} }, ${JSON.stringify(bundle)}, __dirname);
+`,
+  );
+  timed(process.execPath, [loader], { ...process.env, WRITE_CODE_CACHE: '1' });
+  const post = join(tree, 'zod-floor-post.cjs');
+  writeFileSync(
+    post,
+    `require(${JSON.stringify(loader)});
+const body = JSON.stringify({ args: ['true'] });
+require('node:http')
+  .request(process.env.BATCH_MANAGER_URL + '/queue/default', { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+    let text = '';
+    res.on('data', (chunk) => (text += chunk));
+    res.on('end', () => process.stdout.write(JSON.parse(text).jobs[0] + '\\n'));
+  })
+  .end(body);
+`,
+  );
+  return { loader, post };
+}
+
+/**
+ * Medians (wall and CPU time) of `node -e 0`, of the zod floor, and of `--help` and
+ * `enqueue -- true` by each of the `clis` given, all in turn in each round.
+ */
 async function startupRatios(url, clis) {
   const env = { ...process.env, BATCH_MANAGER_URL: url };
-  const node = [];
-  const zod = [];
-  const runs = clis.map(() => ({ help: [], enqueue: [] }));
-  const loadZod = `require(require.resolve('zod', { paths: [${JSON.stringify(tree)}] }))`;
+  const floors = await zodFloors();
+  const sample = () => ({ wall: [], cpu: [] });
+  const node = sample();
+  const zod = sample();
+  const zodPost = sample();
+  const runs = clis.map(() => ({ help: sample(), enqueue: sample() }));
+  const run = (into, args, runEnv = process.env) =>
+    into.wall.push(timed(process.execPath, args, runEnv, into.cpu));
   for (let i = 0; i < rounds * 4; i++) {
-    node.push(timed(process.execPath, ['-e', '0']));
-    zod.push(timed(process.execPath, ['-e', loadZod]));
+    run(node, ['-e', '0']);
+    run(zod, [floors.loader]);
+    run(zodPost, [floors.post], env);
     clis.forEach((cli, c) => {
-      runs[c].help.push(timed(process.execPath, [cli, '--help']));
-      runs[c].enqueue.push(timed(process.execPath, [cli, 'enqueue', '--', 'true'], env));
+      run(runs[c].help, [cli, '--help']);
+      run(runs[c].enqueue, [cli, 'enqueue', '--', 'true'], env);
     });
   }
+  const medians = (s) => ({ wall: median(s.wall), cpu: median(s.cpu) });
   return {
-    node: median(node),
-    zod: median(zod),
-    clis: runs.map((r) => ({ help: median(r.help), enqueue: median(r.enqueue) })),
+    node: medians(node),
+    zod: medians(zod),
+    zodPost: medians(zodPost),
+    clis: runs.map((r) => ({ help: medians(r.help), enqueue: medians(r.enqueue) })),
   };
 }
 
@@ -233,19 +313,31 @@ async function main() {
     try {
       if (parts.has('startup')) {
         const clis = CLI === MODULES ? [CLI] : [CLI, MODULES];
+        const labels = clis.map((cli) => `\`node ${relative(tree, cli)}\``);
+        if (values.before !== undefined) {
+          clis.push(join(values.before, binEntry));
+          labels.push(`\`node ${binEntry}\` of ${values.before} (before)`);
+        }
         const startup = await startupRatios(daemon.url, clis);
+        const { node } = startup;
         report.push([
-          'floor: `node` loading zod (the schema library the client checks answers with), nothing else',
+          'floor: `node` loading the zod `batch` bundles (one-file build with code cache), nothing else',
           startup.zod,
           '`node -e 0`',
-          startup.node,
+          node,
           1.3,
         ]);
-        clis.forEach((cli, c) => {
-          const how = `\`node ${relative(tree, cli)}\``;
+        report.push([
+          'floor: the same, then one `POST` with `node:http` (what any verb checking its answer with zod does)',
+          startup.zodPost,
+          '`node -e 0`',
+          node,
+          1.3,
+        ]);
+        clis.forEach((_, c) => {
           const { help, enqueue } = startup.clis[c];
-          report.push([`\`batch --help\` (${how})`, help, '`node -e 0`', startup.node, 1.3]);
-          report.push([`\`batch enqueue -- true\` (${how})`, enqueue, '`node -e 0`', startup.node, 1.3]);
+          report.push([`\`batch --help\` (${labels[c]})`, help, '`node -e 0`', node, 1.3]);
+          report.push([`\`batch enqueue -- true\` (${labels[c]})`, enqueue, '`node -e 0`', node, 1.3]);
         });
       }
       if (parts.has('bulk')) {
@@ -260,9 +352,9 @@ async function main() {
         }
         report.push([
           `${jobs} × true, one \`batch enqueue --each\`, until all done`,
-          median(bulk),
+          { wall: median(bulk) },
           `a \`tsp\` loop of the same, 2 slots`,
-          median(tsp),
+          { wall: median(tsp) },
           1.0,
         ]);
         notes.push(
@@ -277,21 +369,25 @@ async function main() {
     const { npmStart, bare } = await npmStartRatio();
     report.push([
       'warm `npm start` to "batchd ready"',
-      npmStart,
+      { wall: npmStart },
       '`node dist/daemon/batchd.cjs` to ready',
-      bare,
+      { wall: bare },
       1.5,
     ]);
   }
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   process.stdout.write(`${new Date().toISOString()}, ${rounds} rounds, load ${load}\n\n`);
+  // Wall time, and CPU time where it was measured (the start-up rows).
   process.stdout.write(
-    '| figure | median | beside it (same run) | median | ratio | goal |\n|---|---|---|---|---|---|\n',
+    '| figure | median (CPU) | beside it (same run) | median (CPU) | ratio | ratio in CPU time | goal |\n|---|---|---|---|---|---|---|\n',
   );
+  const ms = (t) => `${t.wall.toFixed(0)} ms${t.cpu === undefined ? '' : ` (${t.cpu.toFixed(0)} ms)`}`;
   for (const [what, value, peer, peerValue, goal] of report) {
-    const ratio = value / peerValue;
+    const ratio = value.wall / peerValue.wall;
+    const cpuRatio = value.cpu === undefined ? undefined : value.cpu / peerValue.cpu;
+    const met = (cpuRatio ?? ratio) <= goal && ratio <= goal ? '(met)' : '(not met)';
     process.stdout.write(
-      `| ${what} | ${value.toFixed(0)} ms | ${peer} | ${peerValue.toFixed(0)} ms | ${ratio.toFixed(2)} × | ≤ ${goal} × ${ratio <= goal ? '(met)' : '(not met)'} |\n`,
+      `| ${what} | ${ms(value)} | ${peer} | ${ms(peerValue)} | ${ratio.toFixed(2)} × | ${cpuRatio === undefined ? '—' : `${cpuRatio.toFixed(2)} ×`} | ≤ ${goal} × ${met} |\n`,
     );
   }
   if (notes.length > 0) process.stdout.write(`\n${notes.map((n) => `- ${n}`).join('\n')}\n`);

@@ -9,6 +9,9 @@
  *     English by itself and nothing here selects another language.
  *     Node built-ins that only rare paths use (child_process: commander's executable subcommands;
  *     https: an https:// server) are required on first use instead of at start.
+ *   - dist/daemon/cli/batch.yaml.cjs: the YAML library (a quarter of the CLI's code), in a file of
+ *     its own that the bundle requires when it reads a client.yaml: a run without one does not read
+ *     or decode it.
  *   - dist/daemon/cli/batch.bundle.cache: V8's compiled code for it, made by one run of `batch
  *     enqueue` against a closed port (the path of every verb: options, session, client, schemas, a
  *     request), so a start does not compile that code again. V8 refuses the cache of another Node
@@ -20,7 +23,7 @@
  *   node scripts/bundle-cli.mjs      (after tsc; `npm run build` runs both)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,12 +33,22 @@ const dir = join(root, 'dist/daemon/cli');
 const entry = join(dir, 'main.js');
 const bundle = join(dir, 'batch.bundle.cjs');
 const cache = join(dir, 'batch.bundle.cache');
+const YAML_FILE = 'batch.yaml.cjs';
+const yamlBundle = join(dir, YAML_FILE);
 const replies = join(dir, 'batch.replies.json');
 
 /** The command lines that name no verb: batch.cjs answers them from the recording. */
 const RECORDED = [[], ['--help'], ['-h'], ['help'], ['--version'], ['-V']];
 /** Closed on any machine (tcpmux): the cache run's request fails at once, as for a stopped daemon. */
 const CLOSED_PORT_URL = 'http://127.0.0.1:1';
+
+/** `yaml`, required from the file beside the bundle (batch.cjs's `require`, in the same folder). */
+const yamlBeside = {
+  name: 'yaml-beside',
+  setup(build) {
+    build.onResolve({ filter: /^yaml$/ }, () => ({ path: `./${YAML_FILE}`, external: true }));
+  },
+};
 
 /** zod's locales index, read as an empty module (its `locales` namespace is never used here). */
 const withoutZodLocales = {
@@ -75,6 +88,32 @@ const lazyBuiltins = {
   },
 };
 
+/**
+ * esbuild's settings for the one-file build of `entryPoint` (scripts/bench-first-hour.mjs builds its
+ * floor, zod alone, with the same).
+ */
+export function bundleSettings(entryPoint, outfile) {
+  return {
+    entryPoints: [entryPoint],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    plugins: [withoutZodLocales, lazyBuiltins, yamlBeside],
+    // The modules find package.json and cli-table3 from their own URL: the bundle sits beside main.js.
+    define: { 'import.meta.url': '__batch_module_url' },
+    // One function expression, so batch.cjs compiles the file as it is (with the cache) and calls it.
+    banner: {
+      js: "(function (exports, require, module, __filename, __dirname) { 'use strict'; const __batch_module_url = require('node:url').pathToFileURL(__filename).href;",
+    },
+    footer: { js: '})' },
+  };
+}
+
 async function main() {
   if (!existsSync(entry)) throw new Error(`${entry} missing: run tsc first`);
   let esbuild;
@@ -83,14 +122,16 @@ async function main() {
   } catch {
     // Without esbuild, `batch` loads the modules (slower to start, the same behaviour).
     rmSync(bundle, { force: true });
+    rmSync(yamlBundle, { force: true });
     rmSync(cache, { force: true });
     rmSync(replies, { force: true });
     process.stderr.write('bundle-cli: esbuild not installed; batch will load its modules\n');
     return;
   }
+  await esbuild.build(bundleSettings(entry, bundle));
   await esbuild.build({
-    entryPoints: [entry],
-    outfile: bundle,
+    entryPoints: [createRequire(import.meta.url).resolve('yaml')],
+    outfile: yamlBundle,
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -98,14 +139,6 @@ async function main() {
     minify: true,
     legalComments: 'none',
     logLevel: 'warning',
-    plugins: [withoutZodLocales, lazyBuiltins],
-    // The modules find package.json and cli-table3 from their own URL: the bundle sits beside main.js.
-    define: { 'import.meta.url': '__batch_module_url' },
-    // One function expression, so batch.cjs compiles the file as it is (with the cache) and calls it.
-    banner: {
-      js: "(function (exports, require, module, __filename, __dirname) { 'use strict'; const __batch_module_url = require('node:url').pathToFileURL(__filename).href;",
-    },
-    footer: { js: '})' },
   });
   if (readFileSync(bundle).some((byte) => byte > 0x7f))
     throw new Error(`${bundle} is not ASCII: batch.cjs reads it as latin1`);
@@ -145,7 +178,10 @@ function recordReplies(env) {
   writeFileSync(replies, `${JSON.stringify({ width: 80, replies: recorded })}\n`);
 }
 
-main().catch((error) => {
-  process.stderr.write(`bundle-cli: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exitCode = 1;
-});
+// Run as a script (not when imported for bundleSettings).
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === import.meta.filename) {
+  main().catch((error) => {
+    process.stderr.write(`bundle-cli: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  });
+}

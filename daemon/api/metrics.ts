@@ -64,6 +64,25 @@ export class ApiMetrics {
         this.set({ kind: daemon.containment.kind }, 1);
       },
     });
+    const sorts = daemon.reads.sorts.facts;
+    new Counter({
+      name: 'batchd_job_sort_file_reads_total',
+      help: 'Job files the job list sorts read because a value was not in memory: for a page (request) or ahead (background)',
+      labelNames: ['for'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [by, n] of Object.entries(sorts.reads)) this.inc({ for: by }, n);
+      },
+    });
+    new Gauge({
+      name: 'batchd_job_sort_known_jobs',
+      help: 'Jobs whose values for every sort of the job list are in memory',
+      registers,
+      collect() {
+        this.set(sorts.size);
+      },
+    });
     const transitions = new Counter({
       name: 'batchd_job_transitions_total',
       help: 'Job state changes',

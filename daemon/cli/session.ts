@@ -1,3 +1,5 @@
+import { config as zodConfig } from 'zod';
+
 import { BatchClient } from '../client/client.ts';
 import { type ResolvedConfig, resolveConfig, type Source } from '../client/config.ts';
 import { TokenStore } from '../client/token-store.ts';
@@ -17,6 +19,10 @@ export interface GlobalFlags {
   verbose?: boolean;
   wide?: boolean;
 }
+
+// A `batch` process checks a few answers, each once: zod compiling a parser for each object schema
+// (its JIT, with `new Function`, code V8's cache cannot keep) costs more than it saves.
+zodConfig({ jitless: true });
 
 const RANK: Record<Source, number> = { flag: 4, env: 3, file: 2, login: 1, default: 0 };
 

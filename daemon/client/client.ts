@@ -4,45 +4,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 
 import { isFinished } from '../jobs/status.ts';
-import {
-  apiPaths,
-  attemptResultSchema,
-  type AuthMethod,
-  authMethodsSchema,
-  controlResponseSchema,
-  type GrantCreate,
-  grantCreatedSchema,
-  grantSchema,
-  healthSchema,
-  hostInfoSchema,
-  type JobInfo,
-  jobInfoSchema,
-  jobPageSchema,
-  type jobSubmitSchema,
-  jobTypeInfoSchema,
-  okSchema,
-  type JobUpdate,
-  type QueueCreate,
-  queueInfoSchema,
-  queuePauseSchema,
-  queuePurgeSchema,
-  type QueueUpdate,
-  type ScheduleCreate,
-  scheduleInfoSchema,
-  statsSchema,
-  submitResponseSchema,
-  type TaskResult,
-  taskResultsSchema,
-  taskResumeSchema,
-  type TaskStatus,
-  taskStatusSchema,
-  taskSummarySchema,
-  type TokenCreate,
-  tokenCreatedSchema,
-  tokenInfoSchema,
-  userInfoSchema,
-  whoamiSchema,
+import { schemasOf } from '../protocol/on-demand.ts';
+import type {
+  AuthMethod,
+  GrantCreate,
+  JobInfo,
+  jobSubmitSchema,
+  JobUpdate,
+  QueueCreate,
+  QueueUpdate,
+  ScheduleCreate,
+  TaskResult,
+  TaskStatus,
+  TokenCreate,
 } from '../protocol/index.ts';
+import { apiPaths } from '../protocol/routes.ts';
 import { ProtocolError } from './errors.ts';
 import { type RequestOptions, Transport, type TransportOptions } from './transport.ts';
 
@@ -70,8 +46,12 @@ export class BatchClient {
     this.transport.close();
   }
 
+  /**
+   * One request, its answer checked by `schema`: a schema, or (for one of the protocol's) its loader,
+   * called once the answer is in, so that a process builds only the schemas of the answers it gets.
+   */
   async #call<S extends z.ZodType>(
-    schema: S,
+    schema: S | (() => Promise<S>),
     method: string,
     path: string,
     options: RequestOptions = {},
@@ -84,7 +64,7 @@ export class BatchClient {
     } catch {
       throw new ProtocolError(`${method} ${path} answered with something other than JSON`, context);
     }
-    const parsed = schema.safeParse(data);
+    const parsed = (typeof schema === 'function' ? await schema() : schema).safeParse(data);
     if (!parsed.success) {
       const problems = parsed.error.issues
         .slice(0, 5)
@@ -98,60 +78,78 @@ export class BatchClient {
 
   /** `OPTIONS /`: the methods the server accepts; empty when authentication is off. */
   authMethods(): Promise<AuthMethod[]> {
-    return this.#call(authMethodsSchema, 'OPTIONS', apiPaths.root());
+    return this.#call(async () => (await schemasOf.common()).authMethodsSchema, 'OPTIONS', apiPaths.root());
   }
 
   whoami() {
-    return this.#call(whoamiSchema, 'GET', apiPaths.whoami());
+    return this.#call(async () => (await schemasOf.auth()).whoamiSchema, 'GET', apiPaths.whoami());
   }
 
   /** `GET /health`: running or stopping, and how many dispatchers share the spool. */
   health() {
-    return this.#call(healthSchema, 'GET', apiPaths.health());
+    return this.#call(async () => (await schemasOf.health()).healthSchema, 'GET', apiPaths.health());
   }
 
   createToken(request: TokenCreate = {}) {
-    return this.#call(tokenCreatedSchema, 'POST', apiPaths.tokens(), { body: request });
+    return this.#call(async () => (await schemasOf.auth()).tokenCreatedSchema, 'POST', apiPaths.tokens(), {
+      body: request,
+    });
   }
 
   tokens() {
-    return this.#call(z.array(tokenInfoSchema), 'GET', apiPaths.tokens());
+    return this.#call(
+      async () => z.array((await schemasOf.auth()).tokenInfoSchema),
+      'GET',
+      apiPaths.tokens(),
+    );
   }
 
   async deleteToken(id: string): Promise<void> {
-    await this.#call(okSchema, 'DELETE', apiPaths.token(id));
+    await this.#call(async () => (await schemasOf.common()).okSchema, 'DELETE', apiPaths.token(id));
   }
 
   // Queues
 
   stats(queue?: string) {
-    return this.#call(statsSchema, 'GET', apiPaths.stats(queue));
+    return this.#call(async () => (await schemasOf.queues()).statsSchema, 'GET', apiPaths.stats(queue));
   }
 
   queues() {
-    return this.#call(z.array(queueInfoSchema), 'GET', apiPaths.queues());
+    return this.#call(
+      async () => z.array((await schemasOf.queues()).queueInfoSchema),
+      'GET',
+      apiPaths.queues(),
+    );
   }
 
   queue(name: string) {
-    return this.#call(queueInfoSchema, 'GET', apiPaths.queue(name));
+    return this.#call(async () => (await schemasOf.queues()).queueInfoSchema, 'GET', apiPaths.queue(name));
   }
 
   createQueue(request: QueueCreate) {
-    return this.#call(queueInfoSchema, 'POST', apiPaths.queues(), { body: request });
+    return this.#call(async () => (await schemasOf.queues()).queueInfoSchema, 'POST', apiPaths.queues(), {
+      body: request,
+    });
   }
 
   updateQueue(name: string, change: QueueUpdate) {
-    return this.#call(queueInfoSchema, 'PUT', apiPaths.queue(name), { body: change });
+    return this.#call(async () => (await schemasOf.queues()).queueInfoSchema, 'PUT', apiPaths.queue(name), {
+      body: change,
+    });
   }
 
   async deleteQueue(name: string, forced = false): Promise<void> {
-    await this.#call(okSchema, 'DELETE', apiPaths.queue(name), {
+    await this.#call(async () => (await schemasOf.common()).okSchema, 'DELETE', apiPaths.queue(name), {
       query: { forced: forced ? 'true' : undefined },
     });
   }
 
   queueTypes(queue: string) {
-    return this.#call(z.array(jobTypeInfoSchema), 'GET', apiPaths.queueTypes(queue));
+    return this.#call(
+      async () => z.array((await schemasOf.config()).jobTypeInfoSchema),
+      'GET',
+      apiPaths.queueTypes(queue),
+    );
   }
 
   queueHosts(queue: string) {
@@ -165,19 +163,33 @@ export class BatchClient {
 
   /** Disable a queue; with `freeze`, pause its running jobs too. */
   pauseQueue(name: string, freeze: boolean) {
-    return this.#call(queuePauseSchema, 'POST', apiPaths.queuePause(name), {
-      query: { running: freeze ? 'freeze' : undefined },
-    });
+    return this.#call(
+      async () => (await schemasOf.queues()).queuePauseSchema,
+      'POST',
+      apiPaths.queuePause(name),
+      {
+        query: { running: freeze ? 'freeze' : undefined },
+      },
+    );
   }
 
   /** Enable a queue and thaw the running jobs its pause froze. */
   resumeQueue(name: string) {
-    return this.#call(queuePauseSchema, 'POST', apiPaths.queueResume(name));
+    return this.#call(
+      async () => (await schemasOf.queues()).queuePauseSchema,
+      'POST',
+      apiPaths.queueResume(name),
+    );
   }
 
   /** batchd's `DELETE /queue/:q?status=S`: delete finished jobs, or cancel queued ones. */
   deleteQueueJobs(name: string, status: string) {
-    return this.#call(queuePurgeSchema, 'DELETE', apiPaths.queue(name), { query: { status } });
+    return this.#call(
+      async () => (await schemasOf.queues()).queuePurgeSchema,
+      'DELETE',
+      apiPaths.queue(name),
+      { query: { status } },
+    );
   }
 
   // Jobs
@@ -193,13 +205,18 @@ export class BatchClient {
             },
           }
         : { body: job };
-    return this.#call(submitResponseSchema, 'POST', apiPaths.queue(queue), body);
+    return this.#call(
+      async () => (await schemasOf.submit()).submitResponseSchema,
+      'POST',
+      apiPaths.queue(queue),
+      body,
+    );
   }
 
   /** One page of a queue's jobs (or of all queues' jobs when `queue` is undefined). */
   jobPage(queue: string | undefined, query: JobListQuery = {}) {
     return this.#call(
-      jobPageSchema,
+      async () => (await schemasOf.jobs()).jobPageSchema,
       'GET',
       queue === undefined ? apiPaths.jobs() : apiPaths.queueJobs(queue),
       { query: { ...query } },
@@ -229,44 +246,70 @@ export class BatchClient {
   }
 
   job(id: string, options: { history?: boolean } = {}) {
-    return this.#call(jobInfoSchema, 'GET', apiPaths.job(id), {
+    return this.#call(async () => (await schemasOf.jobs()).jobInfoSchema, 'GET', apiPaths.job(id), {
       query: { history: options.history === true ? 'true' : undefined },
     });
   }
 
   jobResults(id: string) {
-    return this.#call(z.array(attemptResultSchema), 'GET', apiPaths.jobResults(id));
+    return this.#call(
+      async () => z.array((await schemasOf.jobs()).attemptResultSchema),
+      'GET',
+      apiPaths.jobResults(id),
+    );
   }
 
   lastResult(id: string) {
-    return this.#call(attemptResultSchema, 'GET', apiPaths.jobLastResult(id));
+    return this.#call(
+      async () => (await schemasOf.jobs()).attemptResultSchema,
+      'GET',
+      apiPaths.jobLastResult(id),
+    );
   }
 
   /** One change (priority, move, or fields: notes, not_before, host); returns the job as it is afterwards. */
   updateJob(id: string, change: JobUpdate) {
-    return this.#call(jobInfoSchema, 'PUT', apiPaths.job(id), { body: change });
+    return this.#call(async () => (await schemasOf.jobs()).jobInfoSchema, 'PUT', apiPaths.job(id), {
+      body: change,
+    });
   }
 
   /** batchd's DELETE: cancels a queued or running job; a finished one is a conflict (its history stays). */
   deleteJob(id: string) {
-    return this.#call(controlResponseSchema, 'DELETE', apiPaths.job(id));
+    return this.#call(async () => (await schemasOf.jobs()).controlResponseSchema, 'DELETE', apiPaths.job(id));
   }
 
   cancel(id: string) {
-    return this.#call(controlResponseSchema, 'POST', apiPaths.jobCancel(id));
+    return this.#call(
+      async () => (await schemasOf.jobs()).controlResponseSchema,
+      'POST',
+      apiPaths.jobCancel(id),
+    );
   }
 
   retry(id: string) {
-    return this.#call(controlResponseSchema, 'POST', apiPaths.jobRetry(id));
+    return this.#call(
+      async () => (await schemasOf.jobs()).controlResponseSchema,
+      'POST',
+      apiPaths.jobRetry(id),
+    );
   }
 
   /** Freeze a running job (it stays running; its timeout is held). */
   pause(id: string) {
-    return this.#call(controlResponseSchema, 'POST', apiPaths.jobPause(id));
+    return this.#call(
+      async () => (await schemasOf.jobs()).controlResponseSchema,
+      'POST',
+      apiPaths.jobPause(id),
+    );
   }
 
   resume(id: string) {
-    return this.#call(controlResponseSchema, 'POST', apiPaths.jobResume(id));
+    return this.#call(
+      async () => (await schemasOf.jobs()).controlResponseSchema,
+      'POST',
+      apiPaths.jobResume(id),
+    );
   }
 
   /** The whole log as it is now. */
@@ -303,19 +346,35 @@ export class BatchClient {
   // Tasks
 
   tasks(queue: string) {
-    return this.#call(z.array(taskSummarySchema), 'GET', apiPaths.tasks(queue));
+    return this.#call(
+      async () => z.array((await schemasOf.tasks()).taskSummarySchema),
+      'GET',
+      apiPaths.tasks(queue),
+    );
   }
 
   task(queue: string, name: string): Promise<TaskStatus> {
-    return this.#call(taskStatusSchema, 'GET', apiPaths.task(queue, name));
+    return this.#call(
+      async () => (await schemasOf.tasks()).taskStatusSchema,
+      'GET',
+      apiPaths.task(queue, name),
+    );
   }
 
   taskResults(queue: string, name: string): Promise<TaskResult[]> {
-    return this.#call(taskResultsSchema, 'GET', apiPaths.taskResults(queue, name));
+    return this.#call(
+      async () => (await schemasOf.tasks()).taskResultsSchema,
+      'GET',
+      apiPaths.taskResults(queue, name),
+    );
   }
 
   resumeTask(queue: string, name: string) {
-    return this.#call(taskResumeSchema, 'POST', apiPaths.taskResume(queue, name));
+    return this.#call(
+      async () => (await schemasOf.tasks()).taskResumeSchema,
+      'POST',
+      apiPaths.taskResume(queue, name),
+    );
   }
 
   /** Wait until the task is resolved (nothing queued or running), then its results in order. */
@@ -338,58 +397,96 @@ export class BatchClient {
   // Schedules, types, hosts
 
   schedules() {
-    return this.#call(z.array(scheduleInfoSchema), 'GET', apiPaths.schedules());
+    return this.#call(
+      async () => z.array((await schemasOf.config()).scheduleInfoSchema),
+      'GET',
+      apiPaths.schedules(),
+    );
   }
 
   schedule(name: string) {
-    return this.#call(scheduleInfoSchema, 'GET', apiPaths.schedule(name));
+    return this.#call(
+      async () => (await schemasOf.config()).scheduleInfoSchema,
+      'GET',
+      apiPaths.schedule(name),
+    );
   }
 
   createSchedule(request: ScheduleCreate) {
-    return this.#call(scheduleInfoSchema, 'POST', apiPaths.schedules(), { body: request });
+    return this.#call(
+      async () => (await schemasOf.config()).scheduleInfoSchema,
+      'POST',
+      apiPaths.schedules(),
+      { body: request },
+    );
   }
 
   async deleteSchedule(name: string, forced = false): Promise<void> {
-    await this.#call(okSchema, 'DELETE', apiPaths.schedule(name), {
+    await this.#call(async () => (await schemasOf.common()).okSchema, 'DELETE', apiPaths.schedule(name), {
       query: { forced: forced ? 'true' : undefined },
     });
   }
 
   types() {
-    return this.#call(z.array(jobTypeInfoSchema), 'GET', apiPaths.types());
+    return this.#call(
+      async () => z.array((await schemasOf.config()).jobTypeInfoSchema),
+      'GET',
+      apiPaths.types(),
+    );
   }
 
   type(name: string) {
-    return this.#call(jobTypeInfoSchema, 'GET', apiPaths.type(name));
+    return this.#call(async () => (await schemasOf.config()).jobTypeInfoSchema, 'GET', apiPaths.type(name));
   }
 
   hosts() {
-    return this.#call(z.array(hostInfoSchema), 'GET', apiPaths.hosts());
+    return this.#call(
+      async () => z.array((await schemasOf.config()).hostInfoSchema),
+      'GET',
+      apiPaths.hosts(),
+    );
   }
 
   // Users and permissions
 
   users() {
-    return this.#call(z.array(userInfoSchema), 'GET', apiPaths.users());
+    return this.#call(async () => z.array((await schemasOf.auth()).userInfoSchema), 'GET', apiPaths.users());
   }
 
   createUser(name: string, password: string) {
-    return this.#call(userInfoSchema, 'POST', apiPaths.users(), { body: { name, password } });
+    return this.#call(async () => (await schemasOf.auth()).userInfoSchema, 'POST', apiPaths.users(), {
+      body: { name, password },
+    });
   }
 
   async setPassword(name: string, password: string): Promise<void> {
-    await this.#call(okSchema, 'PUT', apiPaths.user(name), { body: { password } });
+    await this.#call(async () => (await schemasOf.common()).okSchema, 'PUT', apiPaths.user(name), {
+      body: { password },
+    });
   }
 
   permissions(user: string) {
-    return this.#call(z.array(grantSchema), 'GET', apiPaths.userPermissions(user));
+    return this.#call(
+      async () => z.array((await schemasOf.auth()).grantSchema),
+      'GET',
+      apiPaths.userPermissions(user),
+    );
   }
 
   grant(user: string, grant: GrantCreate) {
-    return this.#call(grantCreatedSchema, 'POST', apiPaths.userPermissions(user), { body: grant });
+    return this.#call(
+      async () => (await schemasOf.auth()).grantCreatedSchema,
+      'POST',
+      apiPaths.userPermissions(user),
+      { body: grant },
+    );
   }
 
   async revoke(user: string, id: number): Promise<void> {
-    await this.#call(okSchema, 'DELETE', apiPaths.userPermission(user, id));
+    await this.#call(
+      async () => (await schemasOf.common()).okSchema,
+      'DELETE',
+      apiPaths.userPermission(user, id),
+    );
   }
 }

@@ -6,24 +6,29 @@ import { z } from 'zod';
 
 import { BatchdError, errnoCode } from '../errors.ts';
 
-/** client.yaml: batchd's fields, plus `token`. Unknown fields are errors, so typos show. */
-export const clientFileSchema = z
-  .object({
-    manager_url: z.string().optional(),
-    queue: z.string().optional(),
-    type: z.string().optional(),
-    host: z.string().optional(),
-    username: z.string().optional(),
-    password: z.string().optional(),
-    token: z.string().optional(),
-    disable_auth: z.boolean().optional(),
-    certificate: z.string().optional(),
-    key: z.string().optional(),
-    ca_certificate: z.string().optional(),
-    disable_server_certificate_check: z.boolean().optional(),
-  })
-  .strict();
-export type ClientFile = z.infer<typeof clientFileSchema>;
+/**
+ * client.yaml: batchd's fields, plus `token`. Unknown fields are errors, so typos show. Built on
+ * first use: most `batch` runs have no client.yaml to check.
+ */
+const makeClientFileSchema = () =>
+  z
+    .object({
+      manager_url: z.string().optional(),
+      queue: z.string().optional(),
+      type: z.string().optional(),
+      host: z.string().optional(),
+      username: z.string().optional(),
+      password: z.string().optional(),
+      token: z.string().optional(),
+      disable_auth: z.boolean().optional(),
+      certificate: z.string().optional(),
+      key: z.string().optional(),
+      ca_certificate: z.string().optional(),
+      disable_server_certificate_check: z.boolean().optional(),
+    })
+    .strict();
+let clientFileSchema: ReturnType<typeof makeClientFileSchema> | undefined;
+export type ClientFile = z.infer<ReturnType<typeof makeClientFileSchema>>;
 
 /** The settings the command line, the environment and client.yaml can each give. */
 export const SETTINGS = ['manager_url', 'queue', 'type', 'host', 'username', 'password', 'token'] as const;
@@ -100,7 +105,7 @@ export async function readClientFile(file: string, required: boolean): Promise<C
   }
   if (text.trim() === '') return {};
   const { parseText } = await import('../config/parse.ts');
-  return parseText(text, clientFileSchema, file);
+  return parseText(text, (clientFileSchema ??= makeClientFileSchema()), file);
 }
 
 export interface ConfigInputs {

@@ -19,13 +19,15 @@ import { configHome } from './config.ts';
  * Tokens from `batch login`, one per manager URL, in ~/.config/batchd/token (mode 0600). The file
  * holds secrets: it is written by temp-then-rename with the mode set before any byte is written.
  */
-const entrySchema = z.object({
-  token: z.string(),
-  id: z.string().optional(),
-  expires_at: z.string().nullable().optional(),
-});
-const fileSchema = z.record(z.string(), entrySchema);
-export type StoredToken = z.infer<typeof entrySchema>;
+const makeEntrySchema = () =>
+  z.object({
+    token: z.string(),
+    id: z.string().optional(),
+    expires_at: z.string().nullable().optional(),
+  });
+export type StoredToken = z.infer<ReturnType<typeof makeEntrySchema>>;
+/** Built on first use: most runs have no token file to read. */
+let fileSchema: z.ZodRecord<z.ZodString, ReturnType<typeof makeEntrySchema>> | undefined;
 
 export class TokenStore {
   readonly file: string;
@@ -43,7 +45,7 @@ export class TokenStore {
       throw error;
     }
     try {
-      const parsed = fileSchema.safeParse(JSON.parse(text));
+      const parsed = (fileSchema ??= z.record(z.string(), makeEntrySchema())).safeParse(JSON.parse(text));
       return parsed.success ? parsed.data : {};
     } catch {
       return {}; // A damaged token file is as good as none: `batch login` rewrites it.

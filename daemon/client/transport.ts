@@ -4,7 +4,7 @@ import https from 'node:https';
 
 import { BatchdError, errnoCode } from '../errors.ts';
 import { ApiError, UnreachableError } from './errors.ts';
-import { errorBodySchema } from '../protocol/index.ts';
+import { schemasOf } from '../protocol/on-demand.ts';
 
 export type Auth =
   | { kind: 'none' }
@@ -75,18 +75,17 @@ export class Transport {
 
   /** A request whose whole body is read; a non-2xx status becomes an ApiError. */
   async request(method: string, pathname: string, options: RequestOptions = {}): Promise<Reply> {
-    const started = performance.now();
+    // Date.now(), not performance.now(): the global `performance` loads node:perf_hooks on first use.
+    const started = Date.now();
     const signal =
       options.signal === undefined
         ? AbortSignal.timeout(this.#timeoutMs)
         : AbortSignal.any([options.signal, AbortSignal.timeout(this.#timeoutMs)]);
     const response = await this.#send(method, pathname, { ...options, signal });
     const text = await readAll(response);
-    this.#trace?.(
-      `${method} ${pathname} → ${response.statusCode ?? 0} (${Math.round(performance.now() - started)} ms)`,
-    );
+    this.#trace?.(`${method} ${pathname} → ${response.statusCode ?? 0} (${Date.now() - started} ms)`);
     const status = response.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw apiError(status, text, method, this.url(pathname).href);
+    if (status < 200 || status >= 300) throw await apiError(status, text, method, this.url(pathname).href);
     return { status, headers: response.headers, text };
   }
 
@@ -96,7 +95,7 @@ export class Transport {
     const status = response.statusCode ?? 0;
     this.#trace?.(`${method} ${pathname} → ${status} (streaming)`);
     if (status < 200 || status >= 300)
-      throw apiError(status, await readAll(response), method, this.url(pathname).href);
+      throw await apiError(status, await readAll(response), method, this.url(pathname).href);
     return response;
   }
 
@@ -187,14 +186,15 @@ function readAll(response: IncomingMessage): Promise<string> {
   });
 }
 
-function apiError(status: number, text: string, method: string, url: string): ApiError {
+/** An error answer as an ApiError; its schema is built only when one arrives. */
+async function apiError(status: number, text: string, method: string, url: string): Promise<ApiError> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     parsed = undefined;
   }
-  const body = errorBodySchema.safeParse(parsed);
+  const body = (await schemasOf.common()).errorBodySchema.safeParse(parsed);
   if (body.success) {
     const { code, message, details } = body.data.error;
     return new ApiError(status, code, message, details ?? [], { method, url });

@@ -4,7 +4,7 @@ import { mergeLimits } from '../config/limits.ts';
 import type { JobType } from '../config/schema.ts';
 import type { ConfigStore } from '../config/store.ts';
 import { coerceError } from '../errors.ts';
-import type { Executor, RunOutcome } from '../executors/types.ts';
+import type { Executor, RunOutcome } from '../jobs/executor.ts';
 import { mergeCluster } from '../hosts/batch-system.ts';
 import { assertInputFiles, runsHere } from '../jobs/input-files.ts';
 import { planCommand } from '../jobs/template.ts';

@@ -1,9 +1,10 @@
 import type { ConfigStore } from '../config/store.ts';
 import type { EventBus } from '../events.ts';
-import type { Executor } from '../executors/types.ts';
+import type { Executor } from '../jobs/executor.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import type { WaitReason } from '../jobs/wait.ts';
 import type { Logger } from '../log.ts';
+import type { ClaimAtAcceptance } from '../spool/acceptance.ts';
 import type { SpoolLayout } from '../spool/layout.ts';
 import type { JobLocks, Release } from '../spool/lock.ts';
 import type { QueueRegistry } from '../spool/queues.ts';
@@ -40,6 +41,8 @@ export interface DispatcherDeps {
    * verb or a dependency that names it before its turn; true when it now has one.
    */
   makeJob?: (id: string) => boolean;
+  /** Told of each job record the dispatcher is handed (acceptance, scans, requeues, claims on arrival). */
+  indexed?: (state: JobState, spec?: JobSpec) => void;
 }
 
 /** Whether a job may start depends only on its type and host: one refusal answers for all alike. */
@@ -109,6 +112,7 @@ export class Dispatcher {
 
   /** Index a queued job (from acceptance, with its spec, or a rescan or a requeue). */
   add(state: JobState, spec?: JobSpec): void {
+    this.#d.indexed?.(state, spec);
     if (this.knows(state.id)) return;
     const entry = entryOf(state);
     this.#index.know(entry, spec);
@@ -316,13 +320,13 @@ export class Dispatcher {
   /**
    * A single job being accepted, if it may start at once: a worker is free, nothing is ready to
    * start anywhere (it would go first), its queue is open and none of its limits is reached. Its lock
-   * is then taken, and its acceptance writes the claim's record (the function returned) and commits
-   * it straight into `running/` (accept.ts); `startClaimed` runs it. That saves the claim's read and
-   * rewrite of `state.yaml` and a rename on the way from a drop to its process. Jobs for other hosts,
+   * is then taken, and its acceptance (spool/acceptance.ts) writes the claim's record and commits
+   * it straight into `running/`; `startClaimed` runs it. That saves the claim's read and rewrite
+   * of `state.yaml` and a rename on the way from a drop to its process. Jobs for other hosts,
    * jobs of tasks, and jobs with dependencies or a start time still ahead take the ordinary way
    * through `queued/`.
    */
-  claimOnArrival(spec: JobSpec): { record: (state: JobState) => void; release: Release } | undefined {
+  claimOnArrival(spec: JobSpec): ClaimAtAcceptance | undefined {
     if (!this.#accepting || spec.after.length > 0 || spec.task !== undefined) return undefined;
     if (spec.not_before !== undefined && !(Date.parse(spec.not_before) <= Date.now())) return undefined;
     if (this.#slots.size >= this.#d.config.daemon.dispatcher.workers) return undefined;
@@ -340,6 +344,7 @@ export class Dispatcher {
 
   /** Run a job that `claimOnArrival` claimed and its acceptance committed into `running/`. */
   startClaimed(state: JobState, spec: JobSpec, release: Release): void {
+    this.#d.indexed?.(state, spec);
     this.#runs.startClaimed(state, spec, release);
   }
 

@@ -2,8 +2,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import type { JobType } from '../config/schema.ts';
 import { BatchdError, coerceError } from '../errors.ts';
-import type { RunOutcome } from '../executors/types.ts';
+import type { RunOutcome } from '../jobs/executor.ts';
 import { nextOrder } from '../jobs/id.ts';
+import { nextStep } from '../jobs/outcome.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import { describeAttemptEnd, formatDuration, type Logger } from '../log.ts';
 import type { JobLocks, Release } from '../spool/lock.ts';
@@ -12,7 +13,6 @@ import { type AttemptResult, type JobState, readJobState } from '../spool/state-
 import type { Transitions } from '../spool/transition.ts';
 import { type AttemptDeps, runAttempt } from './attempt.ts';
 import type { Dependencies } from './dependencies.ts';
-import { countInterruption, nextStep } from './outcome.ts';
 import { type Pauses, settlePause } from './pause.ts';
 import { entryOf, type QueuedIndex } from './queued-index.ts';
 import type { Entry } from './ready-list.ts';
@@ -258,7 +258,7 @@ export class JobRuns {
         s.results.push(result);
         if (step.toBack) s.order = nextOrder();
         if (step.retry === true) s.retries += 1;
-        if (interrupted) countInterruption(s, interruptions);
+        if (interrupted) s.interruptions = interruptions; // apart from the retries: not the job's failure
       },
     });
     this.#d.log.info(

@@ -1,6 +1,6 @@
 import { BatchdError, coerceError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
-import type { Executor } from '../executors/types.ts';
+import type { Executor } from '../jobs/executor.ts';
 import type { JobStateName } from '../jobs/status.ts';
 import { formatDuration, type Logger } from '../log.ts';
 import type { JobState } from '../spool/state-file.ts';

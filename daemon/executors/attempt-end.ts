@@ -1,6 +1,6 @@
 import type { WriteStream } from 'node:fs';
 
-import type { RunOutcome } from './types.ts';
+import type { RunOutcome } from '../jobs/executor.ts';
 
 /** Makes the outcome of an attempt that started now. */
 export type End = (outcome: RunOutcome['outcome'], error?: string, extra?: Partial<RunOutcome>) => RunOutcome;

@@ -4,8 +4,8 @@ import type { BatchResources, BatchScript } from '../hosts/batch-system.ts';
 import type { CommandPlan } from '../jobs/template.ts';
 import { readJobState, STDERR_FILE, STDOUT_FILE, writeJobState } from '../spool/state-file.ts';
 import type { BatchRecord } from '../hosts/batch-system.ts';
-import { shellQuote } from './remote-command.ts';
-import type { RunRequest } from './types.ts';
+import { shellQuote } from '../hosts/shell-quote.ts';
+import type { RunRequest } from '../jobs/executor.ts';
 
 /** Written by the batch script when the job's command ends (the scheduler forgets finished jobs). */
 export const BATCH_EXIT_FILE = 'batch.exit';
@@ -63,12 +63,15 @@ export function readBatchRecord(dir: string): BatchRecord | undefined {
 }
 
 /**
- * Write the attempt's batch record into `state.yaml`, durably: after a crash, recovery finds the
- * job in the batch system by it instead of submitting it again. The dispatcher holds the job's lock.
+ * Write the attempt's batch record into `state.yaml`: after a crash, recovery finds the job in the
+ * batch system by it instead of submitting it again. `durable: false` for a record recovery can
+ * do without (an id it finds again by the job's tag in the batch system, or by its exit file):
+ * an fsync per job blocks the daemon for milliseconds, a thousand times per thousand jobs. The
+ * dispatcher holds the job's lock.
  */
-export function writeBatchRecord(dir: string, record: BatchRecord): void {
+export function writeBatchRecord(dir: string, record: BatchRecord, durable = true): void {
   const state = readJobState(dir, { locked: true });
   if (state.running === undefined) return;
   state.running.batch = record;
-  writeJobState(dir, state, true);
+  writeJobState(dir, state, durable);
 }

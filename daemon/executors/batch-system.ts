@@ -6,6 +6,7 @@ import type { BatchPoller } from '../hosts/batch-system-poller.ts';
 import type { BatchRecord, BatchStatus, BatchSystem, OwnedBatchJob } from '../hosts/batch-system.ts';
 import type { Logger } from '../log.ts';
 import { attemptEnd, type End } from './attempt-end.ts';
+import { collectFiles, planRemote, type RemoteAttempt, sendFiles } from './batch-system-staging.ts';
 import {
   BATCH_EXIT_FILE,
   readBatchRecord,
@@ -15,7 +16,7 @@ import {
 } from './batch-system-script.ts';
 import { readJobState } from '../spool/state-file.ts';
 import { StopControl } from './stops.ts';
-import type { Executor, RunOutcome, RunRequest } from './types.ts';
+import type { Executor, RunOutcome, RunRequest } from '../jobs/executor.ts';
 
 /** After a cancel, how long to wait for the batch system to confirm the end before giving up. */
 const CANCEL_CONFIRM_MS = 30_000;
@@ -31,6 +32,8 @@ const OWNED_CHECKS = 3;
 const OWNED_CHECK_PAUSE_MS = 1_000;
 /** A submission that failed because the controller is out of reach, not because of the job. */
 const UNREACHABLE = /timed out|could not run|unable to contact|connection refused|socket timed out/i;
+/** How long the copies of one attempt's files to or from the cluster may take (`staging: copy`). */
+const TRANSFER_TIMEOUT_MS = 600_000;
 /** Slurm states that mean the machine failed the job, not the job itself: an interruption. */
 const INTERRUPTED = new Set(['NODE_FAIL', 'BOOT_FAIL', 'PREEMPTED']);
 
@@ -48,6 +51,8 @@ export interface BatchHostDeps {
   owned: (signal: AbortSignal) => Promise<OwnedBatchJob[]>;
   /** Runs a submission when one of the controller's few submission slots is free. */
   submitting: <T>(submit: () => Promise<T>) => Promise<T>;
+  /** Runs a copy of job files to or from the cluster when one of its few copy slots is free. */
+  transferring: <T>(transfer: () => Promise<T>) => Promise<T>;
   /** The queue's `parallel`: an array's `%` limit. */
   parallel: (queue: string) => number | undefined;
   log: Logger;
@@ -82,10 +87,25 @@ export class BatchSystemExecutor implements Executor {
         `host ${this.#d.host}: controller "${this.#d.controller}" has no batch-system plugin loaded`,
       );
     let record: BatchRecord;
+    // With `staging: copy`, the attempt's folder on the cluster, and its files' way back.
+    let remote: RemoteAttempt | undefined;
+    let problems: string[] = [];
+    const collect = async (): Promise<void> => {
+      if (remote !== undefined) problems = await this.#collect(system, remote, request);
+    };
     try {
-      const found = await this.#adopted(request, signal);
-      if (found === 'collect') return this.#fromExitFile(request, end, { controller: this.#d.controller });
-      record = found ?? (await this.#submitFresh(system, request));
+      if (system.files !== undefined)
+        remote = planRemote(request, system.files(this.#closing.signal).workDirectory);
+      const found = await this.#adopted(request, signal, collect);
+      if (found === 'collect')
+        return this.#withProblems(
+          this.#fromExitFile(request, end, { controller: this.#d.controller }),
+          problems,
+          request,
+        );
+      // A folder looked into for an exit file that was not there: nothing to report.
+      if (found === undefined) problems = [];
+      record = found ?? (await this.#submitFresh(system, request, remote));
     } catch (error) {
       if (signal.aborted) return stopped();
       const message = `host ${this.#d.host}: ${coerceError(error).message}`;
@@ -94,7 +114,8 @@ export class BatchSystemExecutor implements Executor {
       return end('spawn-failed', message);
     }
     this.#d.ready();
-    return this.#follow(poller, record, request, signal, end, stopped);
+    const outcome = await this.#follow(poller, record, request, signal, end, stopped, collect);
+    return this.#withProblems(outcome, problems, request);
   }
 
   close(): Promise<void> {
@@ -106,10 +127,10 @@ export class BatchSystemExecutor implements Executor {
    * A task's jobs started together go out as one array (`--array=0-N%parallel`): one sbatch for
    * all of them. A job alone, or outside a task, goes as a job of its own.
    */
-  #submitFresh(system: BatchSystem, request: RunRequest): Promise<BatchRecord> {
+  #submitFresh(system: BatchSystem, request: RunRequest, remote?: RemoteAttempt): Promise<BatchRecord> {
     const task = request.env.BATCHD_TASK;
     if (system.submitArray === undefined || task === undefined || task === '')
-      return this.#submit(system, request);
+      return this.#submit(system, request, remote);
     // Jobs that run in their own folders (the default) still fit one array: each element enters its own.
     const cwd = request.cwd === request.dir ? '' : request.cwd;
     const key = JSON.stringify([task, request.queue, cwd, resourcesOf(request)]);
@@ -123,7 +144,7 @@ export class BatchSystemExecutor implements Executor {
           void this.#submitArray(system, group);
         }, ARRAY_WINDOW_MS);
       }
-      members.push({ request, resolve, reject });
+      members.push({ request, remote, resolve, reject });
       // Full: the next job of the task starts another array.
       if (members.length >= MAX_ARRAY_JOBS) this.#arrays.delete(key);
     });
@@ -134,9 +155,11 @@ export class BatchSystemExecutor implements Executor {
     if (first === undefined) return;
     try {
       if (members.length === 1 || system.submitArray === undefined) {
-        first.resolve(await this.#submit(system, first.request));
+        first.resolve(await this.#submit(system, first.request, first.remote));
         return;
       }
+      const remotes = members.flatMap(({ remote }) => (remote === undefined ? [] : [remote]));
+      await this.#send(system, remotes);
       // Recorded before sbatch: after a crash in between, recovery finds each element by the
       // array's key (in its comment) and the job's index.
       const key = first.request.jobId;
@@ -150,7 +173,9 @@ export class BatchSystemExecutor implements Executor {
           (system.submitArray as NonNullable<BatchSystem['submitArray']>)(
             {
               taskId: key,
-              jobs: members.map(({ request }) => ({ ...scriptOf(request), workdir: request.cwd })),
+              jobs: members.map(
+                ({ request, remote }) => remote?.script ?? { ...scriptOf(request), workdir: request.cwd },
+              ),
               ...(parallel === undefined ? {} : { parallel }),
               resources: resourcesOf(first.request),
             },
@@ -164,7 +189,10 @@ export class BatchSystemExecutor implements Executor {
             first.request.dir,
             (o) => o.taskId === key,
           );
-          if (found === undefined) throw error;
+          if (found === undefined) {
+            this.#discard(system, remotes);
+            throw error;
+          }
           return found.split('_')[0] ?? found;
         });
       const submittedAt = new Date().toISOString();
@@ -175,7 +203,8 @@ export class BatchSystemExecutor implements Executor {
           array: { key, index },
           submitted_at: submittedAt,
         };
-        writeBatchRecord(request.dir, record);
+        // Not fsynced: without it, recovery finds the element by the array's key and its index.
+        writeBatchRecord(request.dir, record, false);
         resolve(record);
       });
       this.#d.log.debug(
@@ -188,19 +217,16 @@ export class BatchSystemExecutor implements Executor {
   }
 
   /** Submit a fresh attempt and record its id before anything else happens. */
-  async #submit(system: BatchSystem, request: RunRequest): Promise<BatchRecord> {
+  async #submit(system: BatchSystem, request: RunRequest, remote?: RemoteAttempt): Promise<BatchRecord> {
     // An exit file of an earlier attempt would read as this one's end after a crash.
     rmSync(path.join(request.dir, BATCH_EXIT_FILE), { force: true });
+    if (remote !== undefined) await this.#send(system, [remote]);
+    const script = remote?.script ?? { ...scriptOf(request), workdir: request.cwd };
     // Not the run's signal: once sbatch took the job, its id must be known to cancel it.
     const id = await this.#d
       .submitting(() =>
         system.submit(
-          {
-            ...scriptOf(request),
-            jobId: request.jobId,
-            workdir: request.cwd,
-            resources: resourcesOf(request),
-          },
+          { ...script, jobId: request.jobId, resources: resourcesOf(request) },
           this.#closing.signal,
         ),
       )
@@ -211,7 +237,10 @@ export class BatchSystemExecutor implements Executor {
           request.dir,
           (o) => o.jobId === request.jobId,
         );
-        if (found === undefined) throw error;
+        if (found === undefined) {
+          if (remote !== undefined) this.#discard(system, [remote]);
+          throw error;
+        }
         return found;
       });
     const record: BatchRecord = {
@@ -219,7 +248,8 @@ export class BatchSystemExecutor implements Executor {
       id,
       submitted_at: new Date().toISOString(),
     };
-    writeBatchRecord(request.dir, record);
+    // Not fsynced: without it, recovery finds the job by its name and comment, or its exit file.
+    writeBatchRecord(request.dir, record, false);
     this.#d.log.debug({ jobId: request.jobId, host: this.#d.host, batchId: id }, 'job submitted');
     return record;
   }
@@ -260,7 +290,11 @@ export class BatchSystemExecutor implements Executor {
    * (submitted just before a crash, unrecorded), else its exit file (it ended and was forgotten
    * meanwhile: `collect`). Undefined: a fresh attempt, or one that never reached the batch system.
    */
-  async #adopted(request: RunRequest, signal: AbortSignal): Promise<BatchRecord | 'collect' | undefined> {
+  async #adopted(
+    request: RunRequest,
+    signal: AbortSignal,
+    collect: () => Promise<void>,
+  ): Promise<BatchRecord | 'collect' | undefined> {
     const record = readBatchRecord(request.dir);
     if (record === undefined) return undefined;
     if (record.id !== undefined) return record;
@@ -275,6 +309,8 @@ export class BatchSystemExecutor implements Executor {
       writeBatchRecord(request.dir, found);
       return found;
     }
+    // With `staging: copy`, its exit file is on the cluster, if it ended.
+    await collect();
     if (exitCodeIn(request.dir) !== undefined) return 'collect';
     return undefined;
   }
@@ -286,6 +322,7 @@ export class BatchSystemExecutor implements Executor {
     signal: AbortSignal,
     end: End,
     stopped: () => RunOutcome,
+    collect: () => Promise<void>,
   ): Promise<RunOutcome> {
     const id = record.id as string;
     // A shutdown leaves the job running in the cluster: the next start adopts it.
@@ -314,6 +351,8 @@ export class BatchSystemExecutor implements Executor {
     const stopping = control.stopping;
     if (status === undefined && control.stopping === 'shutdown')
       return { ...stopped(), batch: batch(followed.last()), detached: true };
+    // Ended or forgotten (not a cancel whose end never came): its files are complete.
+    if (status !== undefined) await collect();
     if (status === undefined) return { ...stopped(), batch: batch(followed.last()) };
     if (stopping === 'timeout')
       return end('timeout', `timed out after ${Math.round((request.timeoutMs ?? 0) / 1000)} s`, {
@@ -373,6 +412,51 @@ export class BatchSystemExecutor implements Executor {
     return { wait, done };
   }
 
+  /** Makes the attempts' folders on the cluster and uploads their inputs (`staging: copy`). */
+  async #send(system: BatchSystem, attempts: readonly RemoteAttempt[]): Promise<void> {
+    if (system.files === undefined || attempts.length === 0) return;
+    const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(TRANSFER_TIMEOUT_MS)]);
+    const files = system.files(signal);
+    await this.#d.transferring(() => sendFiles(files, attempts, this.#d.host, signal));
+  }
+
+  /** Brings an ended attempt's files back from the cluster; what could not be fetched. */
+  #collect(system: BatchSystem, attempt: RemoteAttempt, request: RunRequest): Promise<string[]> {
+    if (system.files === undefined) return Promise.resolve([]);
+    const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(TRANSFER_TIMEOUT_MS)]);
+    const files = system.files(signal);
+    return this.#d.transferring(() =>
+      collectFiles(files, attempt, request.dir, this.#d.host, (message) =>
+        this.#d.log.warn({ jobId: request.jobId, host: this.#d.host }, message),
+      ),
+    );
+  }
+
+  /** Removes the folders of attempts that never reached the batch system; best effort. */
+  #discard(system: BatchSystem, attempts: readonly RemoteAttempt[]): void {
+    if (system.files === undefined || attempts.length === 0) return;
+    const files = system.files(AbortSignal.timeout(TRANSFER_TIMEOUT_MS));
+    void this.#d
+      .transferring(() => files.remove(attempts.map((a) => a.dir)))
+      .catch((error: unknown) =>
+        this.#d.log.warn(
+          { host: this.#d.host, err: coerceError(error) },
+          'removing the job folders of a failed submission on the cluster failed',
+        ),
+      );
+  }
+
+  /** Files that did not come back fail a job that succeeded; a failed job keeps its own error. */
+  #withProblems(outcome: RunOutcome, problems: readonly string[], request: RunRequest): RunOutcome {
+    if (problems.length === 0) return outcome;
+    if (outcome.outcome === 'success') return { ...outcome, outcome: 'error', error: problems.join('; ') };
+    this.#d.log.warn(
+      { jobId: request.jobId, host: this.#d.host, problems },
+      'files of a failed cluster job were not all fetched',
+    );
+    return outcome;
+  }
+
   /** The batch system forgot the job: its exit file says how it ended, if it ended. */
   #fromExitFile(request: RunRequest, end: End, record: BatchRecord, last?: BatchStatus): RunOutcome {
     const code = exitCodeIn(request.dir);
@@ -385,6 +469,7 @@ export class BatchSystemExecutor implements Executor {
 
 interface ArrayMember {
   request: RunRequest;
+  remote: RemoteAttempt | undefined;
   resolve: (record: BatchRecord) => void;
   reject: (error: unknown) => void;
 }

@@ -3,7 +3,7 @@ import type { HostLayer } from '../hosts/layer.ts';
 import type { Logger } from '../log.ts';
 import { attemptEnd, type End } from './attempt-end.ts';
 import { PausableRuns } from './pausable.ts';
-import type { Executor, RunOutcome, RunRequest } from './types.ts';
+import type { Executor, RunOutcome, RunRequest } from '../jobs/executor.ts';
 
 /** Why the shell wrapper cannot freeze a job apart from itself, for the refusal of a pause. */
 const NO_SETSID =

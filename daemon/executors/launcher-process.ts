@@ -8,8 +8,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 
-import type { LauncherEvent, LauncherRequest } from './launcher-protocol.ts';
-import { shellQuote } from './remote-command.ts';
+import type { LauncherEvent, LauncherRequest } from '../launcher/protocol.ts';
+import { shellQuote } from '../hosts/shell-quote.ts';
 
 const groups = new Map<number, number>();
 

@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 import { BatchdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { type JobHandlers, LauncherJobs } from './launcher-jobs.ts';
-import type { LauncherEvent, LauncherRequest } from './launcher-protocol.ts';
-import { EventReader, encodeRequest } from './launcher-wire.ts';
+import { type JobHandlers, LauncherJobs } from '../launcher/jobs.ts';
+import type { LauncherEvent, LauncherRequest } from '../launcher/protocol.ts';
+import { EventReader, encodeRequest } from '../launcher/wire.ts';
 
 /** One running launcher process, whichever language it is written in. */
 interface Channel {

@@ -1,7 +1,7 @@
 import type { ResourceLimits } from '../config/limits.ts';
 import type { JobCgroups } from './cgroup.ts';
-import type { LaunchOption } from './launcher-protocol.ts';
-import type { RunOutcome } from './types.ts';
+import type { LaunchOption } from '../launcher/protocol.ts';
+import type { RunOutcome } from '../jobs/executor.ts';
 
 /** SIGXCPU's number on Linux: a shell reports a child killed by it as exit code 128 + 24. */
 const SIGXCPU_EXIT = 128 + 24;

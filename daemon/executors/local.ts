@@ -10,9 +10,9 @@ import { type ContainmentMode, detectCgroups } from './cgroup-detect.ts';
 import { type JobCgroup, JobCgroups } from './cgroup.ts';
 import { limitOutcome, rlimitOptions } from './limit-outcome.ts';
 import { Launcher } from './launcher.ts';
-import type { ExitEvent } from './launcher-jobs.ts';
+import type { ExitEvent } from '../launcher/jobs.ts';
 import { StopControl, type Stopping } from './stops.ts';
-import type { Executor, RunOutcome, RunRequest } from './types.ts';
+import type { Executor, RunOutcome, RunRequest } from '../jobs/executor.ts';
 
 export const SCRIPT_FILE = 'script.sh';
 

@@ -1,14 +1,22 @@
 import { randomBytes } from 'node:crypto';
 
+import { shellQuote } from '../hosts/shell-quote.ts';
 import type { CommandPlan } from '../jobs/template.ts';
+import { perlLauncherSource } from './launcher.ts';
+
+const launcherCommands = new Map<string, string>();
 
 /**
- * One shell word that stands for `value` exactly: single quotes, with each `'` written as `'\''`.
- * Inside single quotes a POSIX shell interprets nothing, so `$(…)`, backticks, `;`, newlines and
- * leading dashes (the word is an argument of `export`, never a command) stay text.
+ * The exec request that starts batchd's Perl launcher on a host (hosts/remote-launcher.ts) under
+ * /bin/sh, whatever the user's login shell is. Made once per `perl`: it carries the whole source.
  */
-export function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
+export function launcherCommand(perl: string): string {
+  let command = launcherCommands.get(perl);
+  if (command === undefined) {
+    command = `exec /bin/sh -c ${shellQuote(`exec ${shellQuote(perl)} -e ${shellQuote(perlLauncherSource())}`)}`;
+    launcherCommands.set(perl, command);
+  }
+  return command;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

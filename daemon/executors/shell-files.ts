@@ -1,6 +1,6 @@
 import type { HostShell, ProviderHost } from '../hosts/provider.ts';
 import { shellRun } from '../hosts/shell-run.ts';
-import { shellQuote } from './remote-command.ts';
+import { shellQuote } from '../hosts/shell-quote.ts';
 import type { RemoteFiles } from './staging.ts';
 
 /** File staging through a provider's shell: copies by its own calls, the rest by short commands. */

@@ -14,7 +14,7 @@ import { checkInputs, downloadOutputs, fetchAtomic, planStaging, uploadInputs } 
 import { StopControl } from './stops.ts';
 import { type End, finish } from './attempt-end.ts';
 import { HostExecutor } from './host-executor.ts';
-import type { RunOutcome, RunRequest } from './types.ts';
+import type { RunOutcome, RunRequest } from '../jobs/executor.ts';
 
 /** After KILL, how long the command may take to end before its stdin is closed (which kills all). */
 const END_AFTER_KILL_MS = 5_000;

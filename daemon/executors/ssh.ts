@@ -10,7 +10,14 @@ import { abortable, type Lease } from '../hosts/ssh-pool.ts';
 import { PARAM_ENV_PREFIX, planCommand, programOf } from '../jobs/template.ts';
 import type { Logger } from '../log.ts';
 import { RESULT_FILE, STDERR_FILE, STDOUT_FILE } from '../spool/state-file.ts';
-import { commandFor, newNonce, remoteCommand, type WrapperReport, WrapperStderr } from './remote-command.ts';
+import {
+  commandFor,
+  launcherCommand,
+  newNonce,
+  remoteCommand,
+  type WrapperReport,
+  WrapperStderr,
+} from './remote-command.ts';
 import {
   checkInputs,
   downloadOutputs,
@@ -19,12 +26,12 @@ import {
   type Staging,
   uploadInputs,
 } from './staging.ts';
-import type { LauncherEvent } from './launcher-protocol.ts';
+import type { LauncherEvent } from '../launcher/protocol.ts';
 import { StopControl, type Stopping } from './stops.ts';
 import { type End, finish } from './attempt-end.ts';
 import { HostExecutor } from './host-executor.ts';
 import { limitOutcome, rlimitOptions } from './limit-outcome.ts';
-import type { RunOutcome, RunRequest } from './types.ts';
+import type { RunOutcome, RunRequest } from '../jobs/executor.ts';
 
 /** After the remote command exits, how long its channel may stay open (a leftover holding stdout). */
 const CLOSE_AFTER_EXIT_MS = 2_000;
@@ -130,7 +137,10 @@ export class SshExecutor extends HostExecutor<HostSession> {
     }
 
     checkInputs(staging.inputs, this.host);
-    const launcher = host.perl === false ? undefined : await lease.launcher(host.perl, host.connect_timeout);
+    const launcher =
+      host.perl === false
+        ? undefined
+        : await lease.launcher(launcherCommand(host.perl), host.connect_timeout);
     // The job's folder is made over SFTP when files go into it first, or by the launcher as it
     // starts the job; never by a command of its own (a `mkdir` process per job costs the host as
     // much as a trivial job).

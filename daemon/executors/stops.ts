@@ -1,4 +1,4 @@
-import type { RunRequest, StopReason } from './types.ts';
+import type { RunRequest, StopReason } from '../jobs/executor.ts';
 
 /** Why a run is being stopped from outside. */
 export type Stopping = 'timeout' | StopReason;

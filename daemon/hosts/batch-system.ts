@@ -73,6 +73,26 @@ export interface OwnedBatchJob {
   status: BatchStatus;
 }
 
+/**
+ * The cluster's side of job files when it does not see this machine's (`staging: copy`): each
+ * attempt gets a folder of its own under `workDirectory`. The first four calls are the ones file
+ * staging makes on any host (executors/staging.ts); the others do many files in one call.
+ */
+export interface BatchFiles {
+  /** Absolute, on the cluster (its login node). */
+  readonly workDirectory: string;
+  stat(remote: string): Promise<{ isFile(): boolean; isDirectory(): boolean } | undefined>;
+  mkdirp(remote: string): Promise<void>;
+  put(local: string, remote: string, mode: number): Promise<void>;
+  get(remote: string, local: string): Promise<void>;
+  /** Makes the folders (and their parents). */
+  mkdirs(remotes: readonly string[]): Promise<void>;
+  /** Copies those of `names` that exist in the folder `remote` into the local folder `into`. */
+  fetch(remote: string, names: readonly string[], into: string): Promise<void>;
+  /** Removes the paths and all under them; gone already is no error. */
+  remove(remotes: readonly string[]): Promise<void>;
+}
+
 /** What a batch-system plugin creates for one controller file. */
 export interface BatchSystem {
   /** How often batchd asks for the state of the jobs it follows (one `status` call each time). */
@@ -87,6 +107,11 @@ export interface BatchSystem {
   cancel(ids: readonly string[], signal: AbortSignal): Promise<void>;
   /** Every job it still knows that carries this spool's tag. */
   owned(signal: AbortSignal): Promise<OwnedBatchJob[]>;
+  /**
+   * Present when the cluster does not share this machine's files: batchd copies each job's files
+   * to and from it through these calls (bound to `signal`). Absent: it reads the spool's paths.
+   */
+  files?(signal: AbortSignal): BatchFiles;
   close?(): Promise<void>;
 }
 

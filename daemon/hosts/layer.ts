@@ -6,7 +6,7 @@ import type { PublicKeyAuthMethod, ServerHostKeyAlgorithm } from 'ssh2';
 import type { ConfigStore } from '../config/store.ts';
 import { BatchdError, coerceError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
-import type { Executor } from '../executors/types.ts';
+import type { Executor } from '../jobs/executor.ts';
 import type { Logger } from '../log.ts';
 import type { HostClaims } from './claims.ts';
 import { defaultKeyFile, PrivateKeys } from './keys.ts';

@@ -1,11 +1,9 @@
 import type { ClientChannel } from 'ssh2';
 
 import { BatchdError } from '../errors.ts';
-import { type JobHandlers, LauncherJobs } from '../executors/launcher-jobs.ts';
-import type { PipedSpawnRequest } from '../executors/launcher-protocol.ts';
-import { EventReader, encodeRequest } from '../executors/launcher-wire.ts';
-import { perlLauncherSource } from '../executors/launcher.ts';
-import { shellQuote } from '../executors/remote-command.ts';
+import { type JobHandlers, LauncherJobs } from '../launcher/jobs.ts';
+import type { PipedSpawnRequest } from '../launcher/protocol.ts';
+import { EventReader, encodeRequest } from '../launcher/wire.ts';
 import { onChannelExit } from './channel-exit.ts';
 
 /** A short command's end: its exit code and what it wrote to stderr. */
@@ -16,11 +14,6 @@ export interface ShortResult {
 
 /** A remote job's output always comes back as data. */
 export type RemoteJobHandlers = JobHandlers & Required<Pick<JobHandlers, 'onData'>>;
-
-/** The exec request that starts the launcher under /bin/sh, whatever the user's login shell is. */
-export function launcherCommand(perl: string): string {
-  return `exec /bin/sh -c ${shellQuote(`exec ${shellQuote(perl)} -e ${shellQuote(perlLauncherSource())}`)}`;
-}
 
 /**
  * batchd's Perl launcher (executors/launcher.pl) running on a host over one SSH channel: every job
@@ -40,7 +33,7 @@ export class RemoteLauncher {
   }
 
   /**
-   * Start it on `channel` (an exec of launcherCommand): resolves once it reported ready; rejects
+   * Start it on `channel` (an exec of executors/remote-command.ts' launcherCommand): resolves once it reported ready; rejects
    * with what it printed if it ends first (no perl on the host) or says nothing in `timeoutMs`.
    */
   static start(channel: ClientChannel, host: string, timeoutMs: number): Promise<RemoteLauncher> {

@@ -4,7 +4,7 @@ import { BatchdError, coerceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { keepExit, onChannelExit } from './channel-exit.ts';
 import type { HostKeyPolicy, HostKeyVerdict } from './known-hosts.ts';
-import { launcherCommand, RemoteLauncher } from './remote-launcher.ts';
+import { RemoteLauncher } from './remote-launcher.ts';
 import { Sftp } from './sftp.ts';
 
 export interface PoolSettings {
@@ -100,13 +100,14 @@ export class Lease {
    * The connection's job launcher (remote-launcher.ts), started on first use and again if it
    * stopped; undefined where it cannot start (no perl there): the caller runs the job another way.
    * Rejects only when no channel can be had (the connection is lost, or the server refuses).
+   * `command` starts it (executors/remote-command.ts' launcherCommand).
    */
-  async launcher(perl: string, timeoutMs: number): Promise<RemoteLauncher | undefined> {
+  async launcher(command: string, timeoutMs: number): Promise<RemoteLauncher | undefined> {
     const connection = this.#connection;
     for (let attempt = 0; attempt < 2 && connection.launcherFailure === undefined; attempt++) {
       let starting = connection.launcher;
       if (starting === undefined) {
-        const channel = await this.exec(launcherCommand(perl));
+        const channel = await this.exec(command);
         starting = RemoteLauncher.start(channel, this.#pool.host, timeoutMs);
         connection.launcher = starting;
       }

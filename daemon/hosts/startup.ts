@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 
 import { BatchdError } from '../errors.ts';
-import { shellQuote } from '../executors/remote-command.ts';
+import { shellQuote } from './shell-quote.ts';
 import type { HostConfig } from './schema.ts';
 
 /** Runs shell code on the host (over SSH, or through a provider's shell). */

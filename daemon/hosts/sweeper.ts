@@ -1,5 +1,5 @@
 import { coerceError } from '../errors.ts';
-import { shellQuote } from '../executors/remote-command.ts';
+import { shellQuote } from './shell-quote.ts';
 import type { Logger } from '../log.ts';
 import type { Lease } from './ssh-pool.ts';
 

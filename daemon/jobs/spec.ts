@@ -50,6 +50,14 @@ export const jobFileSchema = z
     type: name.optional(),
     command: z.string().min(1).optional(),
     params: z.record(identifier, paramInputSchema).default({}),
+    /**
+     * Values for the type's parameters in their declared order, as `batch enqueue` takes them on its
+     * command line (jobs/positional.ts); a parameter also given in `params` (or `command:`) takes that.
+     */
+    args: z.array(scalar.transform(String)).optional().meta({
+      description:
+        "Values for the job type's parameters in their declared order (a trailing Script parameter takes the rest, joined with spaces); a parameter also named in params takes that value",
+    }),
     host: name.optional(),
     host_name: name.optional(),
     priority: z.int().min(-1_000_000).max(1_000_000).optional(),

@@ -5,6 +5,7 @@ import { BatchdError, type Problem } from '../errors.ts';
 import { newJobId } from './id.ts';
 import { inputFileProblem, runsHere } from './input-files.ts';
 import { coerceParam, expandInput, expansionSize, isExpanding } from './params.ts';
+import { positionalParams } from './positional.ts';
 import { type JobFile, jobFileSchema, type JobSpec, type ParamValue } from './spec.ts';
 
 export interface ValidateContext {
@@ -52,7 +53,15 @@ export function validateJobData(data: unknown, text: string, ctx: ValidateContex
       'UNKNOWN_TYPE',
     );
   }
-  const inputs: JobFile['params'] = { ...job.params };
+  // Positional values first: a parameter also given by name (params, command:) takes that value.
+  const inputs: JobFile['params'] = {};
+  if (job.args !== undefined) {
+    const filled = positionalParams(type, job.args);
+    if (filled.error !== undefined)
+      problems.push({ path: ['args'], message: `${filled.error}; name the others in params, or give fewer` });
+    Object.assign(inputs, filled.params);
+  }
+  Object.assign(inputs, job.params);
   if (job.command !== undefined) inputs.command = job.command;
 
   const declared = new Set(type.params.map((p) => p.name));

@@ -17,12 +17,7 @@ export const nameSchema = z
     'Expected a name of letters, digits, "_", "." or "-" (max 64), starting with a letter or digit',
   );
 
-export const jobIdSchema = z
-  .string()
-  .regex(
-    /^\d{8}T\d{6}\.\d{3}Z-[a-z0-9]{6}(-[a-z0-9][a-z0-9-]{0,39})?$/,
-    'Expected a job id such as 20261121T093000.123Z-k3f9qa',
-  );
+export { jobIdSchema } from './job-id.ts';
 
 export const jobStatusSchema = z.enum(JOB_STATES);
 export type JobStatus = z.infer<typeof jobStatusSchema>;

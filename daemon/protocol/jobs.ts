@@ -148,11 +148,7 @@ export const jobPageSchema = z.object({
 });
 export type JobPage = z.infer<typeof jobPageSchema>;
 
-export const submitResponseSchema = z.object({
-  jobs: z.array(jobIdSchema),
-  task: z.string().optional(),
-});
-export type SubmitResponse = z.infer<typeof submitResponseSchema>;
+export { submitResponseSchema, type SubmitResponse } from './submit.ts';
 
 export const PRIORITY_MOVES = ['first', 'more', 'less', 'last'] as const;
 

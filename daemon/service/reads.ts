@@ -4,10 +4,12 @@ import type { ConfigStore } from '../config/store.ts';
 import { queuedInOrder } from '../dispatch/reorder.ts';
 import { isOpen, nextOpening } from '../dispatch/schedule.ts';
 import type { EventBus } from '../events.ts';
+import type { JobSpec } from '../jobs/spec.ts';
 import type { JobStateName } from '../jobs/status.ts';
 import type { TaskRef } from '../jobs/task-ref.ts';
 import type { SpoolLayout } from '../spool/layout.ts';
 import type { QueueRegistry } from '../spool/queues.ts';
+import type { JobState } from '../spool/state-file.ts';
 import { resolveTaskRef } from '../tasks/job-ref.ts';
 import {
   locateTaskJobs,
@@ -17,7 +19,7 @@ import {
   taskResults,
 } from '../tasks/tasks.ts';
 import { JobCounts } from '../views/counts.ts';
-import { type JobSort, listJobsSorted, type SortedListing } from '../views/job-sort.ts';
+import { type JobSort, JobSortIndex, type SortedListing } from '../views/job-sort.ts';
 import { idsIn, type JobListing, readJob, readJobStateAt, readListing } from '../views/jobs.ts';
 
 /**
@@ -30,17 +32,57 @@ export class SpoolReads {
   readonly #config: ConfigStore;
   /** Job counts per queue, kept current by the transitions and acceptances of this daemon. */
   readonly counts: JobCounts;
+  /** The job list's sorts, from values kept in memory. */
+  readonly sorts: JobSortIndex;
+  readonly #warming = new AbortController();
+  #warmTimer: NodeJS.Timeout | undefined;
 
-  constructor(layout: SpoolLayout, queues: QueueRegistry, config: ConfigStore, events: EventBus) {
+  /** `dispatchers`: how many dispatchers share the spool now (spool/dispatchers.ts). */
+  constructor(
+    layout: SpoolLayout,
+    queues: QueueRegistry,
+    config: ConfigStore,
+    events: EventBus,
+    dispatchers: () => number = () => 1,
+  ) {
     this.#layout = layout;
     this.#queues = queues;
     this.#config = config;
     this.counts = new JobCounts(layout);
+    this.sorts = new JobSortIndex(layout, events, dispatchers);
     events.on('job:transition', (e) => {
       this.counts.invalidate(e.queue);
       if (e.toQueue !== undefined) this.counts.invalidate(e.toQueue);
     });
     events.on('job:accepted', (e) => this.counts.invalidate(e.queue));
+  }
+
+  /** A job record (and spec) the daemon read or wrote: the sorts keep its values. */
+  noteJob(state: JobState, spec?: JobSpec): void {
+    if (spec !== undefined) this.sorts.facts.noteSpec(spec);
+    this.sorts.facts.noteState(state);
+  }
+
+  /**
+   * Fill the sorts' values in the background (what the daemon has not seen of its queues' jobs),
+   * now and every `everyMs` after, until `close`.
+   */
+  startWarming(everyMs: number): void {
+    const next = (): void => {
+      if (this.#warming.signal.aborted) return;
+      this.#warmTimer = setTimeout(pass, everyMs);
+      this.#warmTimer.unref();
+    };
+    // A pass that failed (a folder that cannot be listed now) is tried again at the next; a page
+    // that needs what it could not read reads it then, and says why if it still cannot.
+    const pass = (): void =>
+      void this.sorts.warm(this.#queues.names(), this.#warming.signal).then(next, next);
+    pass();
+  }
+
+  close(): void {
+    this.#warming.abort();
+    clearTimeout(this.#warmTimer);
   }
 
   /** The spool's folder: front ends keep their own small files under it (`.batchd/`). */
@@ -72,7 +114,7 @@ export class SpoolReads {
     cursor: string | undefined,
     sort: JobSort,
   ): SortedListing {
-    return listJobsSorted(this.#layout, queues, states, limit, cursor, sort);
+    return this.sorts.list(queues, states, limit, cursor, sort);
   }
 
   /** A page's jobs read; one that moved meanwhile is looked up again (or left out if gone). */

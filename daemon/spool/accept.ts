@@ -51,13 +51,22 @@ export interface Staged {
  */
 export type ArrivalClaim = (state: JobState) => void;
 
+/**
+ * The name of a job's (or a task's) folder in `.staging/` while this process writes it: recovery
+ * tells from it whether its writer is alive (spool/recovery.ts).
+ */
+export function stagingName(id: string): string {
+  return `${HOST_TAG}-${process.pid}-${id}`;
+}
+
 /** Task folders being staged in this process: two tasks staged at once must not pick one name. */
 const reservedTaskDirs = new Set<string>();
 
 /**
- * Write accepted jobs into `queued/`. Everything is built in `.staging/` first; the commit point of a
- * single job is the rename of its folder into `queued/`, and of a task the rename of its manifest into
- * `tasks/`. A crash before the commit leaves the drop where it was; after it, recovery finishes it.
+ * Write accepted jobs into `queued/`, every step in this turn (acceptance.ts, the one way in,
+ * calls this or DurableAcceptor's group commit). Everything is built in `.staging/` first; the
+ * commit point of a single job is the rename of its folder into `queued/`, and of a task the
+ * rename of its manifest into `tasks/`. A crash before the commit leaves the drop where it was; after it, recovery finishes it.
  * The drop is taken into the staging folder only once the files beside it are complete (durable:
  * on disk), so recovery may commit any staging folder that holds its drop.
  *
@@ -128,23 +137,6 @@ export function stageJobs(
   return staged;
 }
 
-/** Something that accepts durably (DurableAcceptor's group commit). */
-export interface DurableAcceptance {
-  accept(queue: string, specs: JobSpec[], origin: Origin): Promise<AcceptedJob[]>;
-}
-
-/** Acceptance for callers that can wait: through `durable` when acceptance is durable, else at once. */
-export async function acceptWhenReady(
-  layout: SpoolLayout,
-  queue: string,
-  specs: JobSpec[],
-  origin: Origin,
-  durable: DurableAcceptance | undefined,
-): Promise<AcceptedJob[]> {
-  if (durable !== undefined) return durable.accept(queue, specs, origin);
-  return acceptJobs(layout, queue, specs, origin, false);
-}
-
 /** The staging folder; a single job is written whole, a task's manifest by stageTask. */
 function beginStage(
   layout: SpoolLayout,
@@ -155,7 +147,7 @@ function beginStage(
 ): Staged | undefined {
   const first = specs[0];
   if (first === undefined) return undefined;
-  const dir = path.join(layout.folder(queue, 'staging'), `${HOST_TAG}-${process.pid}-${first.id}`);
+  const dir = path.join(layout.folder(queue, 'staging'), stagingName(first.id));
   const staged: Staged = {
     queue,
     jobs: specs.map((spec) => ({ spec, state: initialState(spec) })),
@@ -231,7 +223,7 @@ export function makeTaskJobs(
   const written: string[] = [];
   const moves: [string, string, string][] = [];
   for (const job of jobs) {
-    const dir = `${staging}/${HOST_TAG}-${process.pid}-${job.spec.id}`;
+    const dir = `${staging}/${stagingName(job.spec.id)}`;
     try {
       mkdirSync(dir);
     } catch (error) {

@@ -4,7 +4,6 @@ import {
   abandonStaged,
   type AcceptedJob,
   commitStaged,
-  type DurableAcceptance,
   finishStaged,
   type Origin,
   type Staged,
@@ -29,9 +28,9 @@ export interface DurableAcceptorOptions {
 }
 
 /**
- * Durable acceptance (storage.fsync) with group commit. Each acceptance is staged at once, in the
- * caller's turn; then a batch of them is made
- * durable together. API submissions of single jobs, when the daemon has an acceptance journal, are
+ * Durable acceptance (storage.fsync) with group commit, for callers that can wait (acceptance.ts
+ * chooses it). Each acceptance is staged at once, in the caller's turn; then a batch of them is
+ * made durable together. API submissions of single jobs, when the daemon has an acceptance journal, are
  * one journal append for the batch and then their commits (spool/journal.ts). Everything else goes
  * through acceptJobs' steps, with the fsyncs of each step issued concurrently for the whole batch:
  *   1. fsync every staged file and folder; 2. take each drop, commit each acceptance (renames);
@@ -39,7 +38,7 @@ export interface DurableAcceptorOptions {
  * A caller's promise resolves only after its batch's last step: then its job is on disk. A crash
  * at any point leaves what acceptJobs leaves: the drop in incoming/, or a committed acceptance.
  */
-export class DurableAcceptor implements DurableAcceptance {
+export class DurableAcceptor {
   readonly #layout: SpoolLayout;
   readonly #commits: GroupCommit<Pending, AcceptedJob[]>;
   #journal: AcceptJournal | undefined;

@@ -6,9 +6,8 @@ import { BatchdError, coerceError, errnoCode, type Problem } from '../errors.ts'
 import type { JobSpec } from '../jobs/spec.ts';
 import { slugify } from '../jobs/id.ts';
 import type { Logger } from '../log.ts';
-import type { AcceptedJob, Origin } from './accept.ts';
+import type { Acceptance } from './acceptance.ts';
 import { writeFileAtomic } from './atomic.ts';
-import type { DurableAcceptor } from './durable-accept.ts';
 import type { SpoolLayout } from './layout.ts';
 import { decodeText, excerpt, readBounded, stringifyReport } from '../config/safe-read.ts';
 
@@ -17,13 +16,10 @@ export interface IntakeDeps {
   log: Logger;
   /** Validate a job file's text for a queue (throws BatchdError with problems). */
   validate: (queue: string, text: string, file: string, slug: string) => JobSpec[];
-  onAccepted: (queue: string, jobs: AcceptedJob[]) => void;
-  /** Accept at once (not durably) and hand the jobs on; throws if it cannot. */
-  acceptNow: (queue: string, specs: JobSpec[], origin: Origin) => void;
+  /** The one way in (acceptance.ts): it commits, announces and hands on the drop's jobs. */
+  acceptance: Pick<Acceptance, 'accept'>;
   onRejected: (queue: string, file: string, error: BatchdError) => void;
   limits: () => { maxBytes: number; stableMs: number; durable: boolean };
-  /** Durable acceptance (storage.fsync), group-committed. */
-  acceptor: DurableAcceptor;
 }
 
 const JOB_FILE_EXT = /\.(ya?ml|json)$/i;
@@ -57,7 +53,7 @@ export class Intake {
   readonly #written = new Set<string>();
   /** Valid fresh drops waiting for the event loop to deliver any write event (see #confirm). */
   readonly #confirming = new Map<string, NodeJS.Immediate>();
-  /** Drops whose durable acceptance is under way: they stay in incoming/ until their jobs are on disk. */
+  /** Drops whose acceptance is under way (durable: they stay in incoming/ until their jobs are on disk). */
   readonly #committing = new Set<string>();
 
   constructor(deps: IntakeDeps) {
@@ -203,25 +199,14 @@ export class Intake {
 
   #accept(queue: string, file: string, specs: JobSpec[], durable: boolean): void {
     this.#written.delete(file);
-    if (!durable) return this.#deps.acceptNow(queue, specs, { kind: 'drop', file });
     this.#committing.add(file);
-    this.#deps.acceptor
-      .accept(queue, specs, { kind: 'drop', file })
+    this.#deps.acceptance
+      .accept(queue, specs, { origin: { kind: 'drop', file }, durable, claim: true, wait: true })
       .finally(() => this.#committing.delete(file))
-      .then(
-        (accepted) => {
-          if (accepted.length > 0) this.#deps.onAccepted(queue, accepted);
-        },
-        (error: unknown) =>
-          this.#deps.log.error(
-            { queue, file, err: coerceError(error) },
-            'could not take drop (it stays in incoming/)',
-          ),
-      )
       .catch((error: unknown) =>
         this.#deps.log.error(
           { queue, file, err: coerceError(error) },
-          'drop accepted, but its jobs were not handed on',
+          'could not take drop (it stays in incoming/)',
         ),
       );
   }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 
 import { loadText } from '../config/parse.ts';
 import { isJobId } from '../jobs/id.ts';
+import { stagingName } from './accept.ts';
 import { fsyncDir, writeFileAtomic, writeFileFsynced } from './atomic.ts';
 import { type JournalRecord, segmentFiles } from './journal.ts';
 import { isQueueName, type SpoolLayout } from './layout.ts';
@@ -88,7 +89,7 @@ export function writeAgain(dir: string, name: string, record: JournalRecord): vo
 }
 
 /**
- * Write a journaled job again whole, as its acceptance did: in `.staging/` (any half-made staging
+ * Write a journaled job again whole, as its acceptance did (its files as the journal recorded them): in `.staging/` (any half-made staging
  * of it dropped first), then committed into the state it was accepted into.
  */
 export function writeJobAgain(layout: SpoolLayout, record: JournalRecord): void {
@@ -98,7 +99,7 @@ export function writeJobAgain(layout: SpoolLayout, record: JournalRecord): void 
   for (const entry of readdirSync(staging)) {
     if (entry.endsWith(`-${id}`)) rmSync(path.join(staging, entry), { recursive: true, force: true });
   }
-  const temp = path.join(staging, `${HOST_TAG}-${process.pid}-${id}`);
+  const temp = path.join(staging, stagingName(id));
   mkdirSync(temp);
   for (const [name, text] of Object.entries(files)) writeFileFsynced(path.join(temp, name), text, 'wx');
   fsyncDir(temp);

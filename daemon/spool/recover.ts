@@ -1,13 +1,13 @@
 import { readdirSync } from 'node:fs';
 
-import { coerceError } from '../errors.ts';
+import { BatchdError, coerceError, errnoCode } from '../errors.ts';
 import { isJobId } from '../jobs/id.ts';
 import type { Logger } from '../log.ts';
 import type { SpoolLayout } from './layout.ts';
 import type { JobLocks } from './lock.ts';
 import { findJobProcesses } from './orphans.ts';
 import { ownerMayBeAlive } from './owner.ts';
-import { type JobState, readJobState } from './state-file.ts';
+import { type JobState, readJobState, STATE_FILE } from './state-file.ts';
 
 export interface StaleClaimScan {
   layout: SpoolLayout;
@@ -52,8 +52,8 @@ export async function forEachStaleClaim(
   let processes: Map<string, number[]> | undefined;
   for (const id of ids) {
     const dir = scan.layout.jobDir(queue, 'running', id);
-    const seen = tryReadState(dir);
-    if (seen === undefined) continue; // moved meanwhile, or not yet written by its claimer
+    const seen = tryReadState(dir, scan.log);
+    if (seen === undefined) continue; // moved meanwhile, or a record that does not read (logged)
     if (!ownerMayBeAlive(seen.running?.owner)) {
       // Look again right before breaking the lock: since `seen` was read (other jobs' locks were
       // awaited in between), a live dispatcher may have requeued and claimed the job afresh.
@@ -87,10 +87,33 @@ export async function forEachStaleClaim(
   return repaired;
 }
 
-function tryReadState(dir: string): JobState | undefined {
+/** The records in `running/` that did not read, by folder, with the message logged for each. */
+const unreadable = new Map<string, string>();
+
+/**
+ * The job's record; undefined if it moved meanwhile or does not read. A record that does not read
+ * (corrupt, or edited by hand: spool/state-record.ts) leaves the job where it is, not recovered and
+ * not rewritten, until the file is put right; with `log`, the problem is logged once, not at every
+ * rescan.
+ */
+function tryReadState(dir: string, log?: Logger): JobState | undefined {
   try {
-    return readJobState(dir);
-  } catch {
+    const state = readJobState(dir);
+    unreadable.delete(dir);
+    return state;
+  } catch (error) {
+    const problem = coerceError(error);
+    if (log === undefined || errnoCode(error) === 'ENOENT' || unreadable.get(dir) === problem.message)
+      return undefined;
+    unreadable.set(dir, problem.message);
+    log.error(
+      {
+        file: `${dir}/${STATE_FILE}`,
+        field: error instanceof BatchdError ? error.problems[0]?.field : undefined,
+        err: problem,
+      },
+      'unreadable state.yaml in running/; job not recovered until the file is fixed',
+    );
     return undefined;
   }
 }

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import type { ConfigStore } from '../config/store.ts';
-import { countInterruption, nextStep } from '../dispatch/outcome.ts';
+import { nextStep } from '../jobs/outcome.ts';
 import { isFinished } from '../jobs/status.ts';
 import type { Logger } from '../log.ts';
 import { finishTask } from './accept.ts';
@@ -308,7 +308,7 @@ export const CLAIM_RULES: readonly Rule<Claim, boolean>[] = [
 
 /**
  * Back to `queued/` with the interruption counted apart from its retries (on_fail is about the
- * job's own failures), to `failed/` past dispatcher.max_interruptions (dispatch/outcome.ts), or
+ * job's own failures), to `failed/` past dispatcher.max_interruptions (jobs/outcome.ts), or
  * to `cancelled/` if its cancel had been asked for.
  */
 function interrupted(c: Claim): void {
@@ -338,7 +338,8 @@ function interrupted(c: Claim): void {
       s.running = undefined;
       s.last = result;
       s.results.push(result);
-      if (!state.cancel_requested) countInterruption(s, interruptions);
+      // Counted apart from the retries: an interruption is not the job's own failure.
+      if (!state.cancel_requested) s.interruptions = interruptions;
     },
   });
   deps.log.warn(

@@ -15,6 +15,10 @@ import { JOB_STATES, OUTCOMES } from '../jobs/status.ts';
  *   without `last` is what a move with no update writes (spool/transition.ts allows it).
  * - `state` is one of the five (jobs/status.ts); the variants are kept apart so that a field
  *   belonging to one state can be required of it once every writer sets it.
+ * - only a `running` record may hold an attempt under way (`running`): every move out of
+ *   `running/` has cleared it, in every version, in the same write that changed `state`. A
+ *   queued or finished record that holds one was edited by hand (its state changed, its attempt
+ *   left), and reading it as it is would give a job that is two things at once.
  *
  * Fields the dispatcher indexes (priority, order, after, submitted_at) may be left out on disk, as
  * records written by hand and by older versions do, but must have their type when present. Left
@@ -95,9 +99,20 @@ const common = {
   history: z.array(historyEntry),
 };
 
-const queuedRecord = z.looseObject({ ...common, state: z.literal('queued') });
+/** Outside `running`: no attempt under way. */
+const noAttempt = z
+  .custom<undefined>((value) => value === undefined, {
+    error: 'only a running job has an attempt under way: remove `running`, or set `state: running`',
+  })
+  .optional();
+
+const queuedRecord = z.looseObject({ ...common, running: noAttempt, state: z.literal('queued') });
 const runningRecord = z.looseObject({ ...common, state: z.literal('running') });
-const finishedRecord = z.looseObject({ ...common, state: z.enum(['done', 'failed', 'cancelled']) });
+const finishedRecord = z.looseObject({
+  ...common,
+  running: noAttempt,
+  state: z.enum(['done', 'failed', 'cancelled']),
+});
 
 /** `20261121T093000.123Z-k3f9qa` -> `2026-11-21T09:30:00.123Z`; a name that is no id gives ''. */
 function idTime(id: string): string {

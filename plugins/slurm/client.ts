@@ -1,6 +1,7 @@
 import { BatchdError, type BatchSystem } from '../../daemon/plugins/api.ts';
 import type { CommandResult, SlurmCommand, SlurmRunner } from './command.ts';
 import type { SlurmConfig } from './config.ts';
+import { SlurmFiles } from './files.ts';
 import { batchScript, sbatchOptions, type SlurmResources, type SlurmScript } from './script.ts';
 import { baseId, expandArrayId, parseSqueue, SQUEUE_FORMAT, statusOf, type SlurmStatus } from './status.ts';
 
@@ -45,11 +46,15 @@ export class SlurmClient implements BatchSystem {
   readonly #controller: string;
   readonly #spool: string;
 
+  /** With `staging: copy`: the job files' side on the login node. */
+  readonly files?: (signal: AbortSignal) => SlurmFiles;
+
   constructor(runner: SlurmRunner, config: SlurmConfig, controller: string, spool: string) {
     this.#runner = runner;
     this.#config = config;
     this.#controller = controller;
     this.#spool = spool;
+    if (config.staging === 'copy') this.files = (signal) => new SlurmFiles(config, controller, signal);
   }
 
   /** The controller file's `poll_interval`: how often the daemon asks for its jobs' states. */

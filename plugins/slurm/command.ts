@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 import { BatchdError } from '../../daemon/plugins/api.ts';
 import type { SlurmConfig } from './config.ts';
@@ -46,7 +48,13 @@ export function commandLine(config: SlurmConfig, command: SlurmCommand, args: re
     binary,
     ...args,
   ];
-  if (config.ssh === undefined) return slurm;
+  const ssh = sshArgv(config);
+  return ssh === undefined ? slurm : [...ssh, slurm.map(shellQuote).join(' ')];
+}
+
+/** `ssh … <login node> --`, to be followed by one command line for its shell; undefined without `ssh:`. */
+export function sshArgv(config: SlurmConfig): string[] | undefined {
+  if (config.ssh === undefined) return undefined;
   const { host, user, port, identity_file: identity, options } = config.ssh;
   return [
     'ssh',
@@ -57,7 +65,6 @@ export function commandLine(config: SlurmConfig, command: SlurmCommand, args: re
     ...options,
     user === undefined ? host : `${user}@${host}`,
     '--',
-    slurm.map(shellQuote).join(' '),
   ];
 }
 
@@ -84,10 +91,16 @@ export function slurmRunner(config: SlurmConfig, controller: string): SlurmRunne
   };
 }
 
-function spawnCollect(
+/**
+ * Runs `argv` and collects its stdout and stderr. `input` is its stdin (text, or a stream such as
+ * a file being uploaded); with `output`, stdout goes there instead (a file being downloaded), and
+ * the result waits until `output` took all of it.
+ */
+export function spawnCollect(
   argv: string[],
-  input: string | undefined,
+  input: string | Readable | undefined,
   signal: AbortSignal,
+  output?: Writable,
 ): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const [file, ...args] = argv;
@@ -102,10 +115,17 @@ function spawnCollect(
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    const piped =
+      output === undefined || child.stdout === null
+        ? Promise.resolve()
+        : pipeline(child.stdout, output).catch((error: unknown) => {
+            child.kill('SIGKILL');
+            reject(error instanceof Error ? error : new Error(String(error)));
+          });
+    if (output === undefined) child.stdout?.on('data', (d: Buffer) => out.push(d));
     child.stderr?.on('data', (d: Buffer) => err.push(d));
     child.once('error', reject);
-    child.once('close', (code, killed) => {
+    const closed = (code: number | null, killed: NodeJS.Signals | null): void => {
       if (code === null) {
         reject(new Error(signal.aborted ? 'aborted or timed out' : `killed by ${killed ?? '?'}`));
         return;
@@ -115,10 +135,17 @@ function spawnCollect(
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8').trim(),
       });
-    });
+    };
+    child.once('close', (code, killed) => void piped.then(() => closed(code, killed)));
     if (child.stdin !== null) {
       child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
+      if (typeof input === 'object') {
+        input.once('error', (error) => {
+          child.kill('SIGKILL');
+          reject(error);
+        });
+        input.pipe(child.stdin);
+      } else child.stdin.end(input);
     }
   });
 }

@@ -29,6 +29,22 @@ export const slurmConfig = z
       })
       .strict()
       .optional(),
+    /**
+     * How a job's files reach the cluster. `shared` (the default): the login node and the compute
+     * nodes see this machine's spool at the same path, and Slurm writes the logs into the job's
+     * folder itself. `copy`: they do not; each attempt gets a folder of its own under
+     * `work_directory` (where `ssh:` leads, or here without it), inputs go there before `sbatch`,
+     * and logs, exit status, result.json and outputs come back into the job's folder after its end.
+     */
+    staging: z.enum(['shared', 'copy']).default('shared'),
+    /**
+     * With `staging: copy`: the folder for the attempts' folders, an absolute path on the login
+     * node on a file system its compute nodes share (as an SSH host's `work_directory`).
+     */
+    work_directory: oneLine
+      .startsWith('/', "Expected an absolute path (the login node's, which Slurm also uses)")
+      .refine((p) => !p.split('/').includes('..'), 'Expected a path without ".."')
+      .optional(),
     /** `SLURM_CONF` for the client commands; default: the one the commands find themselves. */
     slurm_conf: oneLine.min(1).optional(),
     /** Seconds one Slurm command may take (`timeout` on the far side, a kill on ours). */
@@ -55,5 +71,9 @@ export const slurmConfig = z
       .strict()
       .default({ extra: [] }),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.staging !== 'copy' || c.work_directory !== undefined, {
+    message: 'staging: copy needs work_directory (the folder for job files on the login node)',
+    path: ['work_directory'],
+  });
 export type SlurmConfig = z.output<typeof slurmConfig>;

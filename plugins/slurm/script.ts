@@ -7,6 +7,8 @@ export type SlurmScript = BatchScript;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LINE = /^[^\n\r\0]*$/;
+/** Interpreters that take their script as a `-c` string. */
+const SHELLS = /^\/(usr\/)?bin\/(sh|bash|dash)$/;
 
 /**
  * sbatch's options as arguments, never as `#SBATCH` lines: an argument reaches Slurm's option
@@ -41,8 +43,8 @@ export function sbatchOptions(
 
 /**
  * The batch script for one job, or for an array whose element N runs `scripts[N]`. Every value
- * enters it single-quoted, and each job's body travels base64-encoded and runs from a file, so no
- * text of a job can change the wrapper around it (`;;`, `esac`, quotes, a here-doc end marker).
+ * enters it single-quoted: a shell's body as its `-c` string, any other base64-encoded and run
+ * from a file, so no text of a job can change the wrapper around it (`;;`, `esac`, quotes).
  */
 export function batchScript(shell: string, header: string, scripts: readonly SlurmScript[]): string {
   const lines = [`#!${shell}`, `# ${header.replaceAll(/[\n\r]/g, ' ')}`];
@@ -69,22 +71,25 @@ function element(shell: string, script: SlurmScript, redirect: boolean): string[
       });
     lines.push(`export ${name}=${shellQuote(value)}`);
   }
-  const body = Buffer.from(script.body, 'utf8').toString('base64');
   // Appended to, as sbatch's --open-mode=append does for a single job: a retry keeps earlier output.
   if (redirect) lines.push(`exec >>${shellQuote(script.stdout)} 2>>${shellQuote(script.stderr)}`);
   if (script.workdir !== undefined) lines.push(`cd ${shellQuote(script.workdir)} || exit 71`);
-  lines.push(
-    'batchd_file=$(mktemp) || exit 71',
-    `printf '%s' '${body}' | base64 -d >"$batchd_file" || exit 71`,
-    `${interpreter(script.body, shell).map(shellQuote).join(' ')} "$batchd_file"`,
-    'batchd_rc=$?',
-    'rm -f "$batchd_file"',
-  );
-  if (script.exitFile !== undefined) {
-    const file = shellQuote(script.exitFile);
-    const temp = shellQuote(`${script.exitFile}.tmp`);
-    lines.push(`printf '%s\\n' "$batchd_rc" >${temp} && mv -f ${temp} ${file}`);
-  }
+  const [program = shell, ...args] = interpreter(script.body, shell);
+  if (args.length === 0 && SHELLS.test(program) && !script.body.includes('\0'))
+    // A shell's body runs as its `-c` string, single-quoted: no temporary file and no decoding,
+    // so an array element of `true` costs two processes, not six (Slurm runs them by the hundred).
+    lines.push(`${shellQuote(program)} -c ${shellQuote(script.body)} ${shellQuote(program)}`, 'batchd_rc=$?');
+  else
+    lines.push(
+      'batchd_file=$(mktemp) || exit 71',
+      `printf '%s' '${Buffer.from(script.body, 'utf8').toString('base64')}' | base64 -d >"$batchd_file" || exit 71`,
+      `${[program, ...args].map(shellQuote).join(' ')} "$batchd_file"`,
+      'batchd_rc=$?',
+      'rm -f "$batchd_file"',
+    );
+  // Written when the script ends, before Slurm can report the end: no reader sees it half-written.
+  if (script.exitFile !== undefined)
+    lines.push(`printf '%s\\n' "$batchd_rc" >${shellQuote(script.exitFile)}`);
   lines.push('exit "$batchd_rc"');
   return lines;
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { queuedInOrder } from '../../daemon/dispatch/reorder.ts';
 import { LocalExecutor } from '../../daemon/executors/local.ts';
-import type { Executor } from '../../daemon/executors/types.ts';
+import type { Executor } from '../../daemon/jobs/executor.ts';
 import { errorBodySchema, jobInfoSchema, submitResponseSchema } from '../../daemon/protocol/index.ts';
 import { ledger, record, waitForState, workDir } from '../helpers/dispatch.ts';
 import { jobDir, readState } from '../helpers/env.ts';

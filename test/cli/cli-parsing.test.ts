@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 
 import { ApiError, UnreachableError } from '../../daemon/client/errors.ts';
-import { namedParams, positionalParams } from '../../daemon/cli/commands/enqueue.ts';
+import { namedParams } from '../../daemon/cli/commands/enqueue.ts';
 import { EXIT, exitCodeFor, UsageError } from '../../daemon/cli/exit-codes.ts';
 import { alignColumns } from '../../daemon/cli/output.ts';
 import { parseAt } from '../../daemon/cli/time.ts';
 import { BatchdError } from '../../daemon/errors.ts';
+import { positionalParams } from '../../daemon/jobs/positional.ts';
 import type { JobTypeInfo } from '../../daemon/protocol/index.ts';
 
 function type(name: string, params: [string, string][]): JobTypeInfo {
@@ -41,20 +42,17 @@ describe('enqueue arguments', () => {
         ]),
         ['a.blend', 'out.png'],
       ),
-    ).toEqual({
-      input: 'a.blend',
-      output: 'out.png',
-    });
+    ).toEqual({ params: { input: 'a.blend', output: 'out.png' } });
   });
 
   it('joins the rest of the words into a trailing Script parameter, as ssh does', () => {
     expect(positionalParams(type('command', [['command', 'Script']]), ['make', '-j8', 'test'])).toEqual({
-      command: 'make -j8 test',
+      params: { command: 'make -j8 test' },
     });
   });
 
   it('refuses more values than a type has parameters, naming them', () => {
-    expect(() => positionalParams(type('echo', [['message', 'String']]), ['a', 'b'])).toThrow(
+    expect(positionalParams(type('echo', [['message', 'String']]), ['a', 'b']).error).toMatch(
       /takes 1 parameter\(s\) \(message\), got 2/,
     );
   });

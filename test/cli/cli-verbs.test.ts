@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type { Command } from 'commander';
@@ -113,6 +113,29 @@ describe('the batch command’s one-file build', () => {
   it('takes `batch help` as `batch --help`, and a bare `batch` as a usage error', () => {
     expect(outcome(run(bin, ['help']))).toEqual(outcome(run(bin, ['--help'])));
     expect(run(bin, []).status).toBe(2);
+  });
+
+  it('reads client.yaml with the YAML library kept in a file of its own (batch.yaml.cjs)', () => {
+    const config = path.join(d.home, '.config', 'batchd');
+    mkdirSync(config, { recursive: true });
+    const file = path.join(config, 'client.yaml');
+    // No BATCH_MANAGER_URL: the server comes from client.yaml.
+    const env = { PATH: process.env.PATH, HOME: d.home };
+    try {
+      writeFileSync(file, `manager_url: ${d.url}\n`);
+      const submitted = spawnSync(process.execPath, [bin, 'enqueue', '--', 'true'], {
+        encoding: 'utf8',
+        env,
+      });
+      expect(submitted.stderr).toBe('');
+      expect(submitted.stdout).toMatch(/^\d{8}T\d{6}\.\d{3}Z-[a-z0-9]{6}\n$/);
+      writeFileSync(file, 'bogus: 1\n');
+      const refused = spawnSync(process.execPath, [bin, 'ls'], { encoding: 'utf8', env });
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toContain('client.yaml, line 1, field bogus: Unknown field "bogus"');
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   it('submits a job and waits for it against a real daemon', () => {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import type { ResourceLimits } from '../../daemon/config/limits.ts';
-import type { RunRequest } from '../../daemon/executors/types.ts';
+import type { RunRequest } from '../../daemon/jobs/executor.ts';
 import { waitFor } from '../helpers/env.ts';
 
 /** Jobs for the containment tests: shell code run by an executor in a folder of its own. */

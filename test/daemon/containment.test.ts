@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ContainmentMode } from '../../daemon/executors/cgroup-detect.ts';
 import { LocalExecutor } from '../../daemon/executors/local.ts';
-import type { RunOutcome } from '../../daemon/executors/types.ts';
+import type { RunOutcome } from '../../daemon/jobs/executor.ts';
 import { pidAlive } from '../helpers/dispatch.ts';
 import { waitFor } from '../helpers/env.ts';
 import { ContainmentJobs, ESCAPES, ESCAPES_THEN_EXIT, pidsIn, size } from './containment-jobs.ts';

@@ -17,8 +17,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { perlLauncherSource } from '../../daemon/executors/launcher.ts';
-import type { PipedSpawnRequest, WireEvent } from '../../daemon/executors/launcher-protocol.ts';
-import { EventReader, encodeRequest } from '../../daemon/executors/launcher-wire.ts';
+import type { PipedSpawnRequest, WireEvent } from '../../daemon/launcher/protocol.ts';
+import { EventReader, encodeRequest } from '../../daemon/launcher/wire.ts';
 import { pidAlive } from '../helpers/dispatch.ts';
 import { waitFor } from '../helpers/env.ts';
 

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher, launcherKind } from '../../daemon/executors/launcher.ts';
-import type { LauncherEvent } from '../../daemon/executors/launcher-protocol.ts';
+import type { LauncherEvent } from '../../daemon/launcher/protocol.ts';
 import { pidAlive } from '../helpers/dispatch.ts';
 import { waitFor } from '../helpers/env.ts';
 

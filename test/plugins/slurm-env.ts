@@ -1,6 +1,7 @@
 import { makeDispatchEnv } from '../helpers/dispatch.ts';
 import { jobsIn, type TestEnv, waitFor } from '../helpers/env.ts';
 import type { SlurmCluster } from '../helpers/slurm.ts';
+import type { Sshd } from '../ssh/sshd.ts';
 
 /** The daemon's poll of Slurm in these tests (seconds). */
 export const POLL_S = 0.5;
@@ -60,4 +61,29 @@ export async function taskJobs(env: TestEnv, queue: string, slug: string, count:
     10_000,
     `task ${slug} accepted`,
   );
+}
+
+/** The controller file of a Slurm reached over SSH whose job files are copied (`staging: copy`). */
+export function copyController(
+  cluster: SlurmCluster,
+  sshd: Sshd,
+  workDirectory: string,
+): Record<string, unknown> {
+  return {
+    driver: 'slurm',
+    ssh: {
+      host: '127.0.0.1',
+      port: sshd.port,
+      user: 'root',
+      identity_file: sshd.clientKey,
+      options: ['-o', `UserKnownHostsFile=${sshd.knownHosts}`, '-o', 'StrictHostKeyChecking=yes'],
+    },
+    staging: 'copy',
+    work_directory: workDirectory,
+    command_prefix: cluster.prefix,
+    slurm_conf: cluster.conf,
+    command_timeout: 10,
+    poll_interval: POLL_S,
+    defaults: { partition: cluster.partition },
+  };
 }

@@ -179,11 +179,12 @@ describe('Slurm client against a real single-node Slurm', () => {
 
   it('runs a task of 5 as one array, at most 2 at once, each element into its own files', async () => {
     const jobs = [0, 1, 2, 3, 4].map((n) => ({
-      // Element 4 is a script with its own interpreter line.
+      // Element 4 is a script with its own interpreter line; element 1 holds what would end the
+      // wrapper's `case` if it were pasted there (a quote, `;;`, `esac`).
       body:
         n === 4
           ? `#!/usr/bin/env perl\nprint "element ${n} of $ENV{SLURM_ARRAY_JOB_ID}\\n";\n`
-          : `echo "element ${n} of $SLURM_ARRAY_JOB_ID"\nexit ${n === 3 ? 3 : 0}\n`,
+          : `echo "element ${n} of $SLURM_ARRAY_JOB_ID"\n${n === 1 ? `case x in x) : "it's ;; esac" ;; esac\n` : ''}exit ${n === 3 ? 3 : 0}\n`,
       ...files(`array-${n}`),
     }));
     const arrayId = await client.submitArray({ taskId: 'task-5', jobs, parallel: 2 }, signal);

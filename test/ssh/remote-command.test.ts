@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
   newNonce,
-  shellQuote,
   type WrapperReport,
   wrapperScript,
   WrapperStderr,
 } from '../../daemon/executors/remote-command.ts';
+import { shellQuote } from '../../daemon/hosts/shell-quote.ts';
 import { waitFor } from '../helpers/env.ts';
 import { processesWith } from './sshd.ts';
 

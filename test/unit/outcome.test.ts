@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { onFailSchema } from '../../daemon/config/schema.ts';
-import { nextStep } from '../../daemon/dispatch/outcome.ts';
+import { nextStep } from '../../daemon/jobs/outcome.ts';
 
 const onFail = (value: unknown): ReturnType<typeof onFailSchema.parse> => onFailSchema.parse(value);
 

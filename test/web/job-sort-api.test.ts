@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { JobInfo, JobPage } from '../../daemon/protocol/jobs.ts';
 import { eventually, type InProcessApi, startApi } from '../api/api-helpers.ts';
+import { expectedOrder } from './expected-order.ts';
 
 /** What a sort orders by, as the API shows it on each job. */
 const VALUE: Record<string, (j: JobInfo) => string | number | null> = {
@@ -14,22 +15,8 @@ const VALUE: Record<string, (j: JobInfo) => string | number | null> = {
   ended: (j) => j.ended_at,
 };
 
-/** The documented order: by value (jobs without one last, either way), then by id, all reversed by `-`. */
 function expected(jobs: JobInfo[], sort: string): string[] {
-  const desc = sort.startsWith('-');
-  const value = VALUE[desc ? sort.slice(1) : sort] as (j: JobInfo) => string | number | null;
-  const sign = desc ? -1 : 1;
-  return [...jobs]
-    .sort((a, b) => {
-      const [va, vb] = [value(a), value(b)];
-      if (va !== vb) {
-        if (va === null) return 1;
-        if (vb === null) return -1;
-        return (va < vb ? -1 : 1) * sign;
-      }
-      return (a.id < b.id ? -1 : 1) * sign;
-    })
-    .map((j) => j.id);
+  return expectedOrder(jobs, sort, VALUE);
 }
 
 /**

@@ -19,7 +19,6 @@ import {
   type JobUpdate,
 } from '../../protocol/jobs.ts';
 import type { JobLocation, RequestVerb } from '../../service/port.ts';
-import { watchJobChanges } from '../../views/job-sort.ts';
 import { jobInfo } from '../../views/jobs.ts';
 import type { ApiContext } from '../context.ts';
 import { assertQueue } from '../queue-admin.ts';
@@ -278,7 +277,6 @@ export function jobPage(
   const { reads } = ctx.daemon;
   const matches = jobFilter(query);
   const sort = query.sort ?? 'submitted';
-  watchJobChanges(ctx.daemon.events);
   if (matches === undefined) {
     const listing = reads.list(queues, states, limit, query.cursor, sort);
     return { jobs: reads.read(listing), next_cursor: listing.nextCursor };

@@ -32,7 +32,7 @@ export function registerEnqueue(program: Command): void {
     .summary('submit a job (or a job file with -f)')
     .alias('add')
     .description(
-      "Submit a job. Positional ARGs fill the job type's parameters in their declared order (the type is read from the server); -p NAME=VALUE sets one by name and wins. For the built-in `command` type, several ARGs are joined with spaces into one command, as ssh does; put `--` before a command that has options of its own. Prints the new job ids, one per line.",
+      "Submit a job. Positional ARGs fill the job type's parameters in their declared order (the daemon maps them, as `args` of the job); -p NAME=VALUE sets one by name and wins. For the built-in `command` type, several ARGs are joined with spaces into one command, as ssh does; put `--` before a command that has options of its own. Prints the new job ids, one per line.",
     )
     .argument('[args...]', "values for the type's parameters, in order")
     .option('-q, --queue <queue>', 'queue (default: BATCH_QUEUE, client.yaml, "default")')
@@ -127,15 +127,11 @@ async function submit(
       format: options.file.toLowerCase().endsWith('.json') ? 'json' : 'yaml',
     });
   } else {
+    // The server maps positional values to the type's parameters (jobs/positional.ts): one request.
     const type = options.type ?? session.config.type;
-    const params: Record<string, string> = {};
-    if (args.length > 0) {
-      const typeName = type ?? (await client.queue(queue)).type ?? 'command';
-      Object.assign(params, positionalParams(await typeInfo(client, typeName), args));
-    }
-    Object.assign(params, namedParams(options.param ?? []));
     const host = options.host ?? session.config.host;
-    const job: JobSubmit = { params };
+    const job: JobSubmit = { params: namedParams(options.param ?? []) };
+    if (args.length > 0) job.args = args;
     if (type !== undefined) job.type = type;
     if (host !== undefined) job.host = host;
     if (options.at !== undefined) job.not_before = (await import('../time.ts')).parseAt(options.at);
@@ -143,9 +139,28 @@ async function submit(
     if (options.priority !== undefined) job.priority = options.priority;
     if (options.after !== undefined) job.after = options.after;
     if (options.name !== undefined) job.name = options.name;
-    response = await client.submit(queue, job);
+    try {
+      response = await client.submit(queue, job);
+    } catch (error) {
+      throw args.length > 0 ? asPositionalError(error) : error;
+    }
   }
   return response;
+}
+
+/**
+ * What the server found wrong with the positional values, said as before it checked them: too many
+ * values is a usage error (2), an unknown type is not found (3), with the types there are.
+ */
+function asPositionalError(error: unknown): unknown {
+  if (!(error instanceof ApiError)) return error;
+  const problems = error.problems;
+  const tooMany = problems.find((p) => p.field === 'args')?.message.split('; ')[0];
+  if (tooMany !== undefined) return new UsageError(`enqueue: ${tooMany}; use -p NAME=VALUE or fewer values`);
+  const unknownType = problems.find((p) => p.field === 'type' && p.message.startsWith('Unknown job type'));
+  if (error.serverCode === 'UNKNOWN_TYPE' && unknownType !== undefined)
+    return new BatchdError('UNKNOWN_TYPE', `${unknownType.message} (batch type lists them)`);
+  return error;
 }
 
 /**
@@ -236,28 +251,6 @@ function readJobFile(file: string, flag = '-f'): string {
   } catch (error) {
     throw new UsageError(`enqueue ${flag}: cannot read ${file}: ${(error as Error).message}`);
   }
-}
-
-/** batchd's rule: positional values fill the parameters in the order the type declares them. */
-export function positionalParams(type: JobTypeInfo, args: string[]): Record<string, string> {
-  const params: Record<string, string> = {};
-  const declared = type.params;
-  const last = declared[declared.length - 1];
-  if (args.length > declared.length) {
-    // A trailing Script parameter (the command type's `command`) takes the rest, joined as ssh does.
-    if (last?.type !== 'Script') {
-      const names = declared.length === 0 ? 'none' : declared.map((p) => p.name).join(', ');
-      throw new UsageError(
-        `enqueue: type "${type.name}" takes ${declared.length} parameter(s) (${names}), got ${args.length} values; use -p NAME=VALUE or fewer values`,
-      );
-    }
-  }
-  declared.forEach((param, i) => {
-    if (i >= args.length) return;
-    params[param.name] =
-      param === last && param.type === 'Script' ? args.slice(i).join(' ') : (args[i] ?? '');
-  });
-  return params;
 }
 
 export function namedParams(pairs: string[]): Record<string, string> {

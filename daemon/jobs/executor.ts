@@ -1,9 +1,9 @@
 import type { ResourceLimits } from '../config/limits.ts';
 import type { JobType } from '../config/schema.ts';
-import type { BatchRecord, ClusterSettings } from '../hosts/batch-system.ts';
-import type { ParamValue } from '../jobs/spec.ts';
-import type { CommandPlan } from '../jobs/template.ts';
-import type { Outcome } from '../jobs/status.ts';
+import type { BatchRecord, ClusterSettings } from '../config/cluster.ts';
+import type { ParamValue } from './spec.ts';
+import type { CommandPlan } from './template.ts';
+import type { Outcome } from './status.ts';
 
 /** What an executor is asked to run: one attempt of one job. */
 export interface RunRequest {

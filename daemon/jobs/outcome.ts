@@ -1,8 +1,6 @@
 import { DEFAULTS } from '../config/defaults.ts';
 import type { OnFail } from '../config/schema.ts';
-import type { RunOutcome } from '../executors/types.ts';
-import type { JobStateName } from '../jobs/status.ts';
-import type { JobState } from '../spool/state-file.ts';
+import type { JobStateName, Outcome } from './status.ts';
 
 export interface NextStep {
   to: Extract<JobStateName, 'done' | 'failed' | 'cancelled' | 'queued'>;
@@ -23,7 +21,7 @@ export interface NextStep {
  * job that crashes the daemon cannot loop for ever.
  */
 export function nextStep(
-  outcome: RunOutcome['outcome'],
+  outcome: Outcome,
   error: string | undefined,
   onFail: OnFail,
   retries: number,
@@ -52,9 +50,4 @@ export function nextStep(
     };
   }
   return { to: 'failed', toBack: false, reason: why };
-}
-
-/** Record an interruption: counted apart from the retries (it is not the job's failure). */
-export function countInterruption(state: JobState, count: number): void {
-  state.interruptions = count;
 }

@@ -1,4 +1,4 @@
-import type { LauncherEvent, WireEvent } from './launcher-protocol.ts';
+import type { LauncherEvent, WireEvent } from './protocol.ts';
 
 export type ExitEvent = Extract<LauncherEvent, { op: 'exit' }>;
 

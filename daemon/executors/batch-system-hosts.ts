@@ -1,17 +1,23 @@
-import { BatchSystemExecutor } from '../executors/batch-system.ts';
-import type { Executor } from '../executors/types.ts';
+import type { OwnedBatchJob, BatchSystem } from '../hosts/batch-system.ts';
+import { BatchPoller } from '../hosts/batch-system-poller.ts';
+import type { HostLayer } from '../hosts/layer.ts';
+import type { Executor } from '../jobs/executor.ts';
 import type { Logger } from '../log.ts';
 import { SELF } from '../spool/owner.ts';
 import { type JobState, writeJobState } from '../spool/state-file.ts';
-import type { OwnedBatchJob, BatchSystem } from './batch-system.ts';
-import { BatchPoller } from './batch-system-poller.ts';
-import type { HostLayer } from './layer.ts';
+import { BatchSystemExecutor } from './batch-system.ts';
 
 /**
  * Submissions to one controller at once: a burst of hundreds of concurrent `sbatch` calls makes
  * slurmctld time out on some of them (measured here: 106 of 200 failed).
  */
 const SUBMIT_SLOTS = 4;
+
+/**
+ * Copies of job files to or from one controller's cluster at once (`staging: copy`): each is an
+ * SSH connection to the login node, and sshd drops new connections beyond its MaxStartups (10).
+ */
+const TRANSFER_SLOTS = 4;
 
 /** How long one `owned` answer serves the adoptions after a restart (one call, not one per job). */
 const OWNED_FRESH_MS = 3_000;
@@ -26,6 +32,7 @@ interface ControllerState {
   poller: BatchPoller;
   owned: { at: number; jobs: Promise<OwnedBatchJob[]> } | undefined;
   slots: Slots;
+  transfers: Slots;
 }
 
 /** A counting semaphore: at most `size` of the functions given run at once, the rest in order. */
@@ -100,6 +107,10 @@ export class BatchSystemHosts {
         const slots = this.#state(controller)?.slots;
         return slots === undefined ? submit() : slots.run(submit);
       },
+      transferring: (transfer) => {
+        const slots = this.#state(controller)?.transfers;
+        return slots === undefined ? transfer() : slots.run(transfer);
+      },
       parallel: this.#parallel,
       log: this.#log,
     });
@@ -152,6 +163,7 @@ export class BatchSystemHosts {
       poller: new BatchPoller(system, controller, this.#log),
       owned: undefined,
       slots: new Slots(SUBMIT_SLOTS),
+      transfers: new Slots(TRANSFER_SLOTS),
     };
     this.#controllers.set(controller, state);
     return state;

@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 
-import type { LauncherRequest, PipedSpawnRequest, RecycleRequest, WireEvent } from './launcher-protocol.ts';
+import type { LauncherRequest, PipedSpawnRequest, RecycleRequest, WireEvent } from './protocol.ts';
 
 /**
  * The Perl launcher's wire format (launcher.pl describes it): length-prefixed NUL-separated

@@ -69,8 +69,16 @@ function delivered(receiver: Receiver): HookEvent[] {
   return [...byId.values()];
 }
 
+/** The ledger's complete lines, parsed (the hook command may be half-way through appending one). */
 function lines(file: string): HookEvent[] {
-  return ledger(file).map((l) => JSON.parse(l) as HookEvent);
+  const written = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const complete = written.slice(0, written.lastIndexOf('\n') + 1);
+  return complete === ''
+    ? []
+    : complete
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as HookEvent);
 }
 
 /** `event jobId` for each event, sorted: what must come once per transition. */

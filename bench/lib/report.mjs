@@ -217,7 +217,7 @@ function deep(r) {
     table(
       ['measure', 'median', 'spread'],
       [
-        [`accepting the ${n}-job task (one drop)`, `${r.acceptSeconds.toFixed(1)} s`, ''],
+        [`dropping and accepting ${n} job files`, `${r.acceptSeconds.toFixed(1)} s`, ''],
         ['start-up to "batchd ready", spawn included', s(r.startup.median), spread(r.startup, s)],
         ['  for comparison: empty spool', s(r.emptyStartupMs), ''],
         ['  for comparison: `node -e 0`', s(r.nodeStartup.median), spread(r.nodeStartup, s)],
@@ -225,6 +225,11 @@ function deep(r) {
         ['daemon peak RSS (VmHWM) during start-up', mib(r.peakRss.median), spread(r.peakRss, mib)],
         ['  for comparison: RSS on an empty spool', mib(r.emptyRssMiB), ''],
         ['  RSS of the daemon that accepted them (before restart)', mib(r.rssAfterAcceptMiB), ''],
+        [
+          "daemon RSS once the job list's sort values are read",
+          r.rssAfterSortValuesMiB === undefined ? '—' : mib(r.rssAfterSortValuesMiB),
+          '',
+        ],
         [
           `one page (50) of the listing: ${r.listing?.via ?? '–'}`,
           ms(r.listing?.ms?.median),

@@ -9,7 +9,8 @@ import { BatchdError } from '../../daemon/errors.ts';
 import { SELF } from '../../daemon/spool/owner.ts';
 import { type JobState, readJobRecord, readJobState, STATE_FILE } from '../../daemon/spool/state-file.ts';
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
-import { drop, jobDir, jobsIn, makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
+import { jobDir, jobsIn, type TestEnv, waitFor } from '../helpers/env.ts';
+import { spoolWithThreeQueued } from './three-queued.ts';
 
 const ID = '20261207T050000.000Z-fedcba';
 const AT = '2026-12-07T05:00:00.000Z';
@@ -90,15 +91,7 @@ describe('a daemon finding hand-edited records in running/ and queued/', () => {
   });
 
   it('reports each once, leaves both as they are, runs the other job, and recovers each once put right', async () => {
-    env = makeEnv({
-      jobTypes: { mark: { template: 'echo ran' } },
-      queues: { default: { enabled: false } },
-    });
-    daemon = await startDaemon(env.etc, env.spool);
-    for (const name of ['a', 'b', 'c']) drop(env.spool, 'default', { type: 'mark' }, `${name}.yaml`);
-    await waitFor(() => jobsIn(env.spool, 'default', 'queued').length === 3, 20_000, 'three queued jobs');
-    await daemon.stop();
-    daemon = undefined;
+    env = await spoolWithThreeQueued();
 
     const [other, claimed, edited] = jobsIn(env.spool, 'default', 'queued').sort() as [
       string,

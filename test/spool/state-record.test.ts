@@ -14,7 +14,8 @@ import {
   STATE_FILE,
 } from '../../daemon/spool/state-file.ts';
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
-import { drop, jobDir, jobsIn, makeEnv, type TestEnv, waitFor } from '../helpers/env.ts';
+import { jobDir, jobsIn, type TestEnv, waitFor } from '../helpers/env.ts';
+import { spoolWithThreeQueued } from './three-queued.ts';
 
 const ID = '20261207T040000.000Z-abcdef';
 const AT = '2026-12-07T04:00:00.000Z';
@@ -201,15 +202,7 @@ describe('a daemon finding a hand-edited state.yaml in queued/', () => {
   });
 
   it('reports it once, runs the other jobs, and runs it once the file is put right', async () => {
-    env = makeEnv({
-      jobTypes: { mark: { template: 'echo ran' } },
-      queues: { default: { enabled: false } },
-    });
-    daemon = await startDaemon(env.etc, env.spool);
-    for (const name of ['a', 'b', 'c']) drop(env.spool, 'default', { type: 'mark' }, `${name}.yaml`);
-    await waitFor(() => jobsIn(env.spool, 'default', 'queued').length === 3, 20_000, 'three queued jobs');
-    await daemon.stop();
-    daemon = undefined;
+    env = await spoolWithThreeQueued();
 
     const [broken, ...others] = jobsIn(env.spool, 'default', 'queued').sort() as [string, ...string[]];
     const file = path.join(jobDir(env.spool, 'default', 'queued', broken), STATE_FILE);

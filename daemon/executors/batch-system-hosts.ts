@@ -22,6 +22,9 @@ const TRANSFER_SLOTS = 4;
 /** How long one `owned` answer serves the adoptions after a restart (one call, not one per job). */
 const OWNED_FRESH_MS = 3_000;
 
+/** How long asking a batch system for its settings may take before its first submission. */
+const ADVICE_TIMEOUT_MS = 15_000;
+
 /** The controllers whose plugin is a batch system (etc/controllers/, `driver: slurm`). */
 export interface BatchSystemSource {
   batchSystem(controller: string): BatchSystem | undefined;
@@ -33,6 +36,8 @@ interface ControllerState {
   owned: { at: number; jobs: Promise<OwnedBatchJob[]> } | undefined;
   slots: Slots;
   transfers: Slots;
+  /** The batch system's advice, asked and logged before its first submission. */
+  advised: Promise<void> | undefined;
 }
 
 /** A counting semaphore: at most `size` of the functions given run at once, the rest in order. */
@@ -103,9 +108,11 @@ export class BatchSystemHosts {
       ready: () => this.#hosts.states.ready(host, true),
       failed: (reason) => this.#hosts.lost(host, reason),
       owned: (signal) => this.#owned(controller, signal),
-      submitting: (submit) => {
-        const slots = this.#state(controller)?.slots;
-        return slots === undefined ? submit() : slots.run(submit);
+      submitting: async (submit) => {
+        const state = this.#state(controller);
+        if (state === undefined) return submit();
+        await (state.advised ??= this.#advise(controller, state.system));
+        return state.slots.run(submit);
       },
       transferring: (transfer) => {
         const slots = this.#state(controller)?.transfers;
@@ -155,6 +162,7 @@ export class BatchSystemHosts {
       // The file changed while jobs run: their waits are on this poller, so it stays.
       existing.system = system;
       existing.owned = undefined;
+      existing.advised = undefined;
       existing.poller.use(system);
       return existing;
     }
@@ -164,9 +172,21 @@ export class BatchSystemHosts {
       owned: undefined,
       slots: new Slots(SUBMIT_SLOTS),
       transfers: new Slots(TRANSFER_SLOTS),
+      advised: undefined,
     };
     this.#controllers.set(controller, state);
     return state;
+  }
+
+  /** Logs the batch system's advice as warnings; a failure to ask is only noted (it advises). */
+  async #advise(controller: string, system: BatchSystem): Promise<void> {
+    if (system.advice === undefined) return;
+    try {
+      for (const advice of await system.advice(AbortSignal.timeout(ADVICE_TIMEOUT_MS)))
+        this.#log.warn({ controller }, advice);
+    } catch (error) {
+      this.#log.debug({ controller, err: error }, 'could not ask the batch system for its settings');
+    }
   }
 
   #owned(controller: string, signal: AbortSignal): Promise<OwnedBatchJob[]> {

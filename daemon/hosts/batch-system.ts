@@ -112,6 +112,11 @@ export interface BatchSystem {
    * to and from it through these calls (bound to `signal`). Absent: it reads the spool's paths.
    */
   files?(signal: AbortSignal): BatchFiles;
+  /**
+   * Settings of the batch system that change what a user sees (each a sentence naming the
+   * setting and its effect), asked once before the controller's first submission and logged.
+   */
+  advice?(signal: AbortSignal): Promise<string[]>;
   close?(): Promise<void>;
 }
 

@@ -135,6 +135,23 @@ export class SlurmClient implements BatchSystem {
     );
   }
 
+  /**
+   * What the user should know of this cluster's settings. proctrack/linuxproc signals a cancelled
+   * job's processes one by one, so its shell can run one more line after its running command was
+   * killed (seen here in about 1 of 40 cancels under load); cgroup (freezes first) and pgid (one
+   * signal to the process group) do not.
+   */
+  async advice(signal: AbortSignal): Promise<string[]> {
+    const out = await this.#run('scontrol', ['show', 'config'], signal);
+    const proctrack = /^ProctrackType\s*=\s*(\S+)/m.exec(out.stdout)?.[1];
+    if (proctrack !== 'proctrack/linuxproc') return [];
+    return [
+      "Slurm's ProctrackType is proctrack/linuxproc: a cancelled or timed-out job's processes are " +
+        'signalled one by one, so its script can run a further line before it ends; ' +
+        'proctrack/cgroup or proctrack/pgid end it at once',
+    ];
+  }
+
   /** Every job Slurm still knows that carries this spool's comment (recovery after a crash). */
   async owned(signal: AbortSignal): Promise<OwnedSlurmJob[]> {
     // --me: on a shared cluster, only the jobs of the user batchd submits as.

@@ -46,20 +46,20 @@ export class Dependencies {
     const { index, running } = this.#d;
     for (const dep of after) {
       if (index.has(dep) || running.has(dep)) {
-        entry.pending.add(dep);
+        (entry.pending ??= new Set()).add(dep);
         this.#addDependent(dep, entry.id);
         continue;
       }
       const where = this.#locate(dep);
       if (where === undefined || where.state === 'failed' || where.state === 'cancelled') {
-        entry.pending.add(dep); // keeps it out of the ready list while it is failed
+        (entry.pending ??= new Set()).add(dep); // keeps it out of the ready list while it is failed
         return where === undefined
           ? `dependency ${dep} no longer exists`
           : `dependency ${dep} ${where.state}`;
       }
       if (where.state !== 'done') {
         // Queued or running under another dispatcher: looked at again on each rescan.
-        entry.pending.add(dep);
+        (entry.pending ??= new Set()).add(dep);
         this.#addDependent(dep, entry.id);
       }
     }
@@ -70,7 +70,7 @@ export class Dependencies {
   recheck(): void {
     const { index, running } = this.#d;
     for (const entry of index.waiting()) {
-      for (const dep of [...entry.pending]) {
+      for (const dep of [...(entry.pending ?? [])]) {
         if (index.has(dep) || running.has(dep)) continue;
         const where = this.#locate(dep);
         if (where === undefined) this.ended(dep, 'failed', `dependency ${dep} no longer exists`);
@@ -97,8 +97,9 @@ export class Dependencies {
       const entry = index.get(id);
       if (entry === undefined) continue;
       if (state === 'done') {
-        entry.pending.delete(dep);
-        if (entry.pending.size === 0) {
+        entry.pending?.delete(dep);
+        if (entry.pending?.size === 0) {
+          entry.pending = undefined;
           index.unplace(entry);
           index.place(entry);
         }

@@ -78,7 +78,7 @@ export class Dispatcher {
     const waits = (this.#waits = new WaitLog({ ...deps, slots }));
     const index = (this.#index = new QueuedIndex((entry, quiet) => {
       waits.say(entry, waits.reasonFor(entry, new Date()), quiet);
-      if (entry.pending.size === 0 && entry.notBefore !== undefined)
+      if (entry.pending === undefined && entry.notBefore !== undefined)
         this.#armTimer(entry.notBefore - Date.now());
     }));
     const pauses = (this.#pauses = new Pauses(deps));

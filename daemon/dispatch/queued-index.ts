@@ -1,3 +1,4 @@
+import { interned } from '../jobs/interned.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import type { JobState } from '../spool/state-file.ts';
 import { type Entry, ReadyList } from './ready-list.ts';
@@ -9,14 +10,13 @@ const KEPT_SPECS = 10_000;
 export function entryOf(state: JobState): Entry {
   return {
     id: state.id,
-    queue: state.queue,
-    type: state.type,
-    host: state.host,
+    queue: interned(state.queue),
+    type: interned(state.type),
+    host: state.host === undefined ? undefined : interned(state.host),
     task: state.task,
     priority: state.priority,
     order: state.order,
     notBefore: state.not_before === undefined ? undefined : Date.parse(state.not_before),
-    pending: new Set(),
   };
 }
 
@@ -62,7 +62,7 @@ export class QueuedIndex {
 
   /** Put a known entry where it belongs now: its queue's ready list, or among the waiting. */
   place(entry: Entry, quiet = false): void {
-    if (entry.pending.size > 0 || (entry.notBefore !== undefined && entry.notBefore > Date.now())) {
+    if (entry.pending !== undefined || (entry.notBefore !== undefined && entry.notBefore > Date.now())) {
       this.#waiting.set(entry.id, entry);
       this.#onWait(entry, quiet);
       return;
@@ -128,7 +128,7 @@ export class QueuedIndex {
   releaseWaiting(now: number): number {
     let next = Infinity;
     for (const entry of this.#waiting.values()) {
-      if (entry.pending.size > 0) continue;
+      if (entry.pending !== undefined) continue;
       if (entry.notBefore === undefined || entry.notBefore <= now) {
         this.#waiting.delete(entry.id);
         this.place(entry);

@@ -8,8 +8,8 @@ export interface Entry {
   priority: number;
   order: number;
   notBefore?: number | undefined;
-  /** Dependencies not yet done. */
-  pending: Set<string>;
+  /** Dependencies not yet done; none: undefined (most jobs: no empty Set each). */
+  pending?: Set<string> | undefined;
 }
 
 /** Higher priority first, then submission order. */

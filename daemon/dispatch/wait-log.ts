@@ -35,7 +35,7 @@ export class WaitLog {
       now,
       queueEnabled: settings.enabled,
       notBefore: entry.notBefore,
-      pending: [...entry.pending],
+      pending: [...(entry.pending ?? [])],
       scheduleName: settings.schedule_name,
       schedule: config.schedule(settings.schedule_name),
       workers: { busy: slots.size, max: config.daemon.dispatcher.workers },

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 
 import { errnoCode } from '../errors.ts';
+import { interned } from '../jobs/interned.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import { isFinished, JOB_STATES, type JobStateName } from '../jobs/status.ts';
 import type { JobSortKey } from '../protocol/jobs.ts';
@@ -27,6 +28,9 @@ interface StateFacts {
   readAt: number;
 }
 
+/** One object per job (a deep queue holds 100,000): its spec's values, and its record's once read. */
+type Facts = SpecFacts & { record?: StateFacts | undefined };
+
 /** Who read a job's file: a sorted page's request, or the background pass (`warm`). */
 export type ReadFor = 'request' | 'background';
 
@@ -43,42 +47,46 @@ export type ReadFor = 'request' | 'background';
  * (`forget`); a change made by another dispatcher sharing the spool is found by `changedSince`.
  */
 export class SortFacts {
-  readonly #specs = new Map<string, SpecFacts>();
-  readonly #states = new Map<string, StateFacts>();
-  /** Types and owners repeat: one string each, not one per job. */
-  readonly #strings = new Map<string, string>();
+  readonly #facts = new Map<string, Facts>();
   /** Job files read because a value was not in memory, by who needed it. */
   readonly reads: Record<ReadFor, number> = { request: 0, background: 0 };
 
   /** Jobs whose owner and record are both known. */
   get size(): number {
     let n = 0;
-    for (const [id, spec] of this.#specs) if (spec.user !== undefined && this.#states.has(id)) n += 1;
+    for (const facts of this.#facts.values())
+      if (facts.user !== undefined && facts.record !== undefined) n += 1;
     return n;
   }
 
   /** A job's spec, read or written by the daemon. */
   noteSpec(spec: JobSpec): void {
-    this.#specs.set(spec.id, { type: this.#intern(spec.type), user: this.#user(spec.submitted_by) });
+    const facts = this.#facts.get(spec.id);
+    const type = interned(spec.type);
+    const user = this.#user(spec.submitted_by);
+    if (facts === undefined) this.#facts.set(spec.id, { type, user });
+    else Object.assign(facts, { type, user });
   }
 
   /** A job's record as read from (or just written to) its folder, `readAt` ms before. */
   noteState(state: JobState, readAt = Date.now()): void {
-    const spec = this.#specs.get(state.id);
-    if (spec === undefined) this.#specs.set(state.id, { type: this.#intern(state.type) });
-    this.#states.set(state.id, {
-      queue: state.queue,
+    const record: StateFacts = {
+      queue: interned(state.queue),
       state: state.state,
       priority: state.priority,
       started: state.running?.started_at ?? state.last?.started_at ?? null,
       ended: isFinished(state.state) ? (state.last?.ended_at ?? null) : null,
       readAt,
-    });
+    };
+    const facts = this.#facts.get(state.id);
+    if (facts === undefined) this.#facts.set(state.id, { type: interned(state.type), record });
+    else facts.record = record;
   }
 
   /** The daemon changed the job's record: read it again when it is needed. */
   forget(id: string): void {
-    this.#states.delete(id);
+    const facts = this.#facts.get(id);
+    if (facts !== undefined) facts.record = undefined;
   }
 
   /**
@@ -86,21 +94,20 @@ export class SortFacts {
    * `ids`, a listing begun at `since` (ms), unless the daemon noted them after that.
    */
   keepOnly(ids: ReadonlySet<string>, since: number): void {
-    for (const [id, record] of this.#states)
-      if (!ids.has(id) && record.readAt < since) this.#states.delete(id);
-    for (const id of this.#specs.keys()) if (!ids.has(id) && !this.#states.has(id)) this.#specs.delete(id);
+    for (const [id, facts] of this.#facts)
+      if (!ids.has(id) && (facts.record === undefined || facts.record.readAt < since)) this.#facts.delete(id);
   }
 
   /** Whether a job's values for every sort are in memory for the folder it is in. */
   knows(id: string, queue: string, state: JobStateName): boolean {
-    const record = this.#states.get(id);
-    return this.#specs.get(id)?.user !== undefined && record?.queue === queue && record.state === state;
+    const facts = this.#facts.get(id);
+    return facts?.user !== undefined && facts.record?.queue === queue && facts.record.state === state;
   }
 
   /** Read what is missing of a job in folder `dir` (a job gone meanwhile throws ENOENT). */
   learn(dir: string, id: string, queue: string, state: JobStateName, by: ReadFor): void {
-    if (this.#specs.get(id)?.user === undefined) this.#readSpec(dir, id, by);
-    const record = this.#states.get(id);
+    if (this.#facts.get(id)?.user === undefined) this.#readSpec(dir, id, by);
+    const record = this.#facts.get(id)?.record;
     if (record?.queue !== queue || record.state !== state) this.#readState(dir, queue, state, by);
   }
 
@@ -121,15 +128,15 @@ export class SortFacts {
       case 'submitted':
         return null; // paged by id (views/jobs.ts listJobs), never indexed
       case 'type':
-        return (this.#specs.get(id) ?? this.#readSpec(dir, id, by)).type;
+        return (this.#facts.get(id) ?? this.#readSpec(dir, id, by)).type;
       case 'user': {
-        const spec = this.#specs.get(id);
-        return spec?.user !== undefined ? spec.user : (this.#readSpec(dir, id, by).user ?? null);
+        const facts = this.#facts.get(id);
+        return facts?.user !== undefined ? facts.user : (this.#readSpec(dir, id, by).user ?? null);
       }
       case 'priority':
       case 'started':
       case 'ended': {
-        let record = this.#states.get(id);
+        let record = this.#facts.get(id)?.record;
         if (record?.queue !== queue || record.state !== state)
           record = this.#readState(dir, queue, state, by);
         return record[key];
@@ -143,7 +150,7 @@ export class SortFacts {
    * coarse, so a change within the same tick must not hide behind an equal time). One `stat`.
    */
   changedSince(dir: string, id: string): boolean {
-    const record = this.#states.get(id);
+    const record = this.#facts.get(id)?.record;
     if (record === undefined) return true;
     try {
       const { ctimeNs } = statSync(`${dir}/${STATE_FILE}`, { bigint: true });
@@ -157,8 +164,12 @@ export class SortFacts {
   #readSpec(dir: string, id: string, by: ReadFor): Required<SpecFacts> {
     this.reads[by] += 1;
     const spec = readJobSpec(dir);
-    const facts = { type: this.#intern(spec.type), user: this.#user(spec.submitted_by) };
-    if (spec.id === id) this.#specs.set(id, facts);
+    const facts = { type: interned(spec.type), user: this.#user(spec.submitted_by) };
+    if (spec.id === id) {
+      const kept = this.#facts.get(id);
+      if (kept === undefined) this.#facts.set(id, facts);
+      else Object.assign(kept, facts);
+    }
     return facts;
   }
 
@@ -168,17 +179,10 @@ export class SortFacts {
     const record = readJobState(dir);
     // The folder is the truth for where the job is.
     this.noteState({ ...record, queue, state }, readAt);
-    return this.#states.get(record.id) as StateFacts;
+    return this.#facts.get(record.id)?.record as StateFacts;
   }
 
   #user(user: string | undefined): string | null {
-    return user === undefined ? null : this.#intern(user);
-  }
-
-  #intern(s: string): string {
-    const kept = this.#strings.get(s);
-    if (kept !== undefined) return kept;
-    if (this.#strings.size < 10_000) this.#strings.set(s, s);
-    return s;
+    return user === undefined ? null : interned(user);
   }
 }

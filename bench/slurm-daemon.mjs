@@ -4,7 +4,8 @@
 // one array, on the same single-node Slurm (bench/peers/slurm.mjs: HTC-tuned, 32 slots), in one
 // run, taking turns each round; and a floor: batchd's own script per job, sbatch'd directly.
 // batchd runs them twice: as N job files (one sbatch per job) and as one task of N (arrays of the
-// jobs started together). Needs root and dist/ (npm run build).
+// jobs started together), each beside its floor: batchd's own scripts submitted directly.
+// Needs root and dist/ (npm run build).
 //
 //   node bench/slurm-daemon.mjs [--jobs 1000] [--rounds 1] [--max-jobs 64]
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,8 @@ import path from 'node:path';
 import { BatchdDaemon } from './lib/batchd.mjs';
 import { runOk, waitFor } from './lib/proc.mjs';
 import { median } from './lib/stats.mjs';
+import { MAX_ARRAY_JOBS } from '../dist/daemon/executors/batch-system.js';
+import { slurmConfig } from '../dist/plugins/slurm/config.js';
 import { batchScript, sbatchOptions } from '../dist/plugins/slurm/script.js';
 import { slurm } from './peers/slurm.mjs';
 
@@ -26,6 +29,8 @@ const MAX_JOBS = option('max-jobs', 64);
 /** `--only task`: the task figures alone (one array, batchd's task); `--only jobs`: the job files'. */
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : 'all';
 const log = (line) => process.stderr.write(`${line}\n`);
+/** The batch scripts' interpreter as batchd writes them by default. */
+const SHELL = slurmConfig.parse({}).shell;
 
 const root = mkdtempSync('/tmp/batchd-bench-slurm-');
 const session = await slurm.start({ root, tag: 'bench-slurm-daemon' });
@@ -71,7 +76,7 @@ async function batchdScriptsDirect() {
       { extra: ['--open-mode=append'] },
     );
     options.push(`--output=${path.join(job, 'stdout.log')}`, `--error=${path.join(job, 'stderr.log')}`);
-    const script = batchScript('/bin/bash', `batchd job j${i}`, [
+    const script = batchScript(SHELL, `batchd job j${i}`, [
       {
         body: "#!/bin/sh\nexec 'true'\n",
         env,
@@ -84,6 +89,57 @@ async function batchdScriptsDirect() {
       env: session.env,
       cwd: jobsDir,
       input: script,
+    });
+  }
+  await session.waitAllDone(JOBS, JOBS * 1000);
+  return Date.now() - started;
+}
+
+/**
+ * The floor for a task: N jobs as arrays whose scripts are batchd's (plugins/slurm/array-script.ts),
+ * each element with the environment, files and folder batchd gives a task's job, submitted with
+ * one `sbatch` per array directly, without a daemon. What batchd's task costs on top of this is the daemon's
+ * (submission, polling, its own work beside Slurm's on the same cores); what this costs over the
+ * plain array is the script's work in Slurm.
+ */
+async function arrayScriptDirect(round) {
+  const dir = path.join(root, `array-floor-${round}`);
+  const task = 'floor-task';
+  const jobs = [];
+  for (let i = 0; i < JOBS; i++) {
+    const id = `20261207T000000.000Z-${(1e6 + i).toString(36)}-${task}`;
+    const job = path.join(dir, 'default', 'running', id);
+    mkdirSync(job, { recursive: true });
+    jobs.push({
+      body: "#!/bin/sh\nexec 'true'\n",
+      env: {
+        BATCHD_PARAM_n: String(i + 1),
+        BATCHD_JOB_ID: id,
+        BATCHD_QUEUE: 'default',
+        BATCHD_TASK: task,
+        BATCHD_ATTEMPT: '1',
+        BATCHD_JOB_DIR: job,
+        BATCHD_RESULT: path.join(job, 'result.json'),
+      },
+      stdout: path.join(job, 'stdout.log'),
+      stderr: path.join(job, 'stderr.log'),
+      exitFile: path.join(job, 'batch.exit'),
+      workdir: job,
+    });
+  }
+  const options = sbatchOptions(
+    { name: `batchd-${task}`, comment: `batchd.spool=floor batchd.task=${task}` },
+    { extra: ['--open-mode=append'] },
+  );
+  const started = Date.now();
+  // In arrays of the size batchd's executor makes.
+  for (let from = 0; from < JOBS; from += MAX_ARRAY_JOBS) {
+    const part = jobs.slice(from, from + MAX_ARRAY_JOBS);
+    const array = [`--array=0-${part.length - 1}`, '--output=/dev/null', '--error=/dev/null'];
+    await runOk(session.prefix[0], [...session.prefix.slice(1), 'sbatch', ...options, ...array], {
+      env: session.env,
+      cwd: jobsDir,
+      input: batchScript(SHELL, `batchd task ${task}`, part),
     });
   }
   await session.waitAllDone(JOBS, JOBS * 1000);
@@ -159,7 +215,7 @@ function submissions(daemon) {
   return ids.size;
 }
 
-const results = { direct: [], scripts: [], array: [], batchdJobs: [], batchdTask: [] };
+const results = { direct: [], scripts: [], array: [], arrayScript: [], batchdJobs: [], batchdTask: [] };
 try {
   for (let round = 1; round <= ROUNDS; round++) {
     if (ONLY !== 'task') {
@@ -173,6 +229,8 @@ try {
     if (ONLY !== 'jobs') {
       results.array.push(await array());
       log(`round ${round}: one array ${results.array.at(-1)} ms`);
+      results.arrayScript.push(await arrayScriptDirect(round));
+      log(`round ${round}: batchd's array scripts, sbatch'd directly ${results.arrayScript.at(-1)} ms`);
       results.batchdTask.push(await throughBatchd(round, true));
       log(`round ${round}: batchd, one task ${results.batchdTask.at(-1)} ms`);
     }
@@ -192,6 +250,9 @@ console.log(
   `  batchd's scripts, sbatch per job (floor) ${m.scripts} ms (${rate(m.scripts)})  ${(m.scripts / m.direct).toFixed(2)} × direct; batchd ${(m.batchdJobs / m.scripts).toFixed(2)} × this`,
 );
 console.log(`  sbatch --array        ${m.array} ms (${rate(m.array)})`);
+console.log(
+  `  batchd's array scripts, sbatch'd directly (floor) ${m.arrayScript} ms (${rate(m.arrayScript)})  ${(m.arrayScript / m.array).toFixed(2)} × the array; batchd ${(m.batchdTask / m.arrayScript).toFixed(2)} × this`,
+);
 console.log(
   `  batchd, one task      ${m.batchdTask} ms (${rate(m.batchdTask)})  ${(m.batchdTask / m.array).toFixed(2)} × the array, ${(m.batchdTask / m.direct).toFixed(2)} × direct`,
 );

@@ -52,6 +52,7 @@ import type {
   ScheduleFiles,
   SubmitInput,
 } from './service/port.ts';
+import { COMPACT_AFTER_RECORDS, compactHeap } from './service/heap.ts';
 import { SpoolQueueAdmin } from './service/queue-admin.ts';
 import { SpoolReads } from './service/reads.ts';
 import { ConfigScheduleFiles } from './service/schedule-files.ts';
@@ -189,6 +190,7 @@ export class Daemon implements DaemonPort {
       this.hosts,
       (queue) => this.queues.settings(queue).parallel,
       this.log,
+      durable,
     );
     this.reaper = new Reaper({
       hosts: this.hosts,
@@ -452,6 +454,7 @@ export class Daemon implements DaemonPort {
       `batchd ready; spool: ${this.layout.root}`,
     );
     this.dispatcher.pump();
+    if (indexed >= COMPACT_AFTER_RECORDS) compactHeap();
     if (serve !== undefined) this.#api = await serve();
   }
 

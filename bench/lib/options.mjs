@@ -8,6 +8,7 @@ export const USAGE = `usage: npm run bench -- [options]
                      suites: throughput, latency, acceptance, task, deep, processes, http
                      peers:  batchd, tsp, nq, batch, at, slurm (the floors always run)
   --profile          run batchd under node --cpu-prof in the task suite and summarise where time goes
+  --accept-only      task suite: only the 100,000-job task's acceptance (no 10,000-job run)
   --keep             keep the run's temporary folder (spools, scripts, logs)
   --no-setup         do not run bench/setup.sh (apt install of the peers)
   -h, --help`;
@@ -23,6 +24,7 @@ export function parseOptions(argv) {
       rounds: { type: 'string' },
       only: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      'accept-only': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'no-setup': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -51,6 +53,7 @@ export function parseOptions(argv) {
     quick: values.quick,
     rounds,
     profile: values.profile,
+    acceptOnly: values['accept-only'],
     keep: values.keep,
     setup: !values['no-setup'],
     help: values.help,

@@ -212,13 +212,22 @@ function deep(r) {
   return [
     `## ${n} queued jobs`,
     '',
-    `One ${n}-job task accepted into a disabled queue, then the daemon restarted ${r.rounds} time(s) on that spool.`,
+    `${n} job files dropped into a disabled queue and accepted, then the daemon restarted ${r.rounds} time(s) on that spool, each restart after a round of the floor.`,
     '',
     table(
       ['measure', 'median', 'spread'],
       [
         [`dropping and accepting ${n} job files`, `${r.acceptSeconds.toFixed(1)} s`, ''],
         ['start-up to "batchd ready", spawn included', s(r.startup.median), spread(r.startup, s)],
+        ...(r.startupFloor === undefined
+          ? []
+          : [
+              [
+                '  floor: Node lists queued/, reads and parses every state.yaml',
+                s(r.startupFloor.median),
+                spread(r.startupFloor, s),
+              ],
+            ]),
         ['  for comparison: empty spool', s(r.emptyStartupMs), ''],
         ['  for comparison: `node -e 0`', s(r.nodeStartup.median), spread(r.nodeStartup, s)],
         ['daemon RSS 1 s after ready', mib(r.rss.median), spread(r.rss, mib)],

@@ -10,6 +10,19 @@ import { memoryOf, runOk, taggedPids, waitFor } from '../lib/proc.mjs';
 import { median, summarize } from '../lib/stats.mjs';
 
 const QUEUE = 'deep';
+
+/** The start-up floor's program: list the folder given, read and parse each job's record. */
+const READ_EVERY_RECORD = `
+const { readdirSync, readFileSync } = require('node:fs');
+const dir = process.argv[1];
+let n = 0;
+for (const id of readdirSync(dir)) {
+  if (id.startsWith('.')) continue;
+  JSON.parse(readFileSync(dir + '/' + id + '/state.yaml', 'utf8'));
+  n += 1;
+}
+console.log(n);
+`;
 const PAGE = 50;
 
 export async function deepQueue(ctx) {
@@ -54,11 +67,18 @@ export async function deepQueue(ctx) {
   await empty.stop();
   ctx.log(`  accepted in ${result.acceptSeconds.toFixed(1)} s`);
 
-  // Start-up with n queued, each round a fresh process on the same spool.
+  // Start-up with n queued, each round a fresh process on the same spool, each after a round of
+  // the floor: a bare Node process that lists queued/ and reads and parses every job's state.yaml,
+  // the least a start-up that knows each queued job's record must do.
   const startups = [];
+  const floors = [];
   const rss = [];
   const peaks = [];
   for (let round = 1; round <= rounds; round++) {
+    const floor = await runOk(process.execPath, ['-e', READ_EVERY_RECORD, queued]);
+    if (Number(floor.stdout.trim()) !== n)
+      throw new Error(`the floor read ${floor.stdout.trim()} records, expected ${n}`);
+    floors.push(floor.ms);
     const daemon = make();
     await daemon.start({ timeoutMs: 300_000 });
     const indexed = daemon.readyEntry?.queued;
@@ -71,7 +91,7 @@ export async function deepQueue(ctx) {
     rss.push(mem.rssMiB);
     peaks.push(mem.peakMiB);
     ctx.log(
-      `  start-up ${(daemon.startupMs / 1000).toFixed(2)} s, RSS ${mem.rssMiB.toFixed(0)} MiB (peak ${mem.peakMiB.toFixed(0)})`,
+      `  start-up ${(daemon.startupMs / 1000).toFixed(2)} s (floor ${(floor.ms / 1000).toFixed(2)} s), RSS ${mem.rssMiB.toFixed(0)} MiB (peak ${mem.peakMiB.toFixed(0)})`,
     );
     if (round === rounds) {
       // The job list's sort values (views/sort-facts.ts) are read in the background after ready.
@@ -89,6 +109,7 @@ export async function deepQueue(ctx) {
     await daemon.stop();
   }
   result.startup = summarize(startups);
+  result.startupFloor = summarize(floors);
   result.rss = summarize(rss);
   result.peakRss = summarize(peaks);
   rmSync(dir, { recursive: true, force: true });

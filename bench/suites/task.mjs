@@ -1,6 +1,7 @@
 // A 10,000-job task (one drop, `params: {n: {range: "1..10000"}}`, a job type whose template is
 // `true`) until all are done, against `xargs -P2` running the same 10,000 `true`s directly; when its
 // first job started; and how long a 100,000-job task takes to be accepted (into a disabled queue).
+// `--accept-only`: that acceptance alone (no 10,000-job run, no xargs), a round in seconds.
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
@@ -11,6 +12,7 @@ import { summarize } from '../lib/stats.mjs';
 
 export async function task(ctx) {
   const n = ctx.opts.quick ? 1000 : 10_000;
+  const acceptOnly = ctx.opts.acceptOnly === true;
   const rounds = ctx.opts.rounds;
   const floorMs = [];
   const totalMs = [];
@@ -21,9 +23,11 @@ export async function task(ctx) {
   let profile;
   for (let round = 1; round <= rounds; round++) {
     ctx.log(`task round ${round}/${rounds}`);
-    const floor = await runOk('bash', ['-c', `seq ${n} | xargs -P2 -n1 /bin/true`]);
-    floorMs.push(floor.ms);
-    ctx.log(`  xargs -P2: ${(floor.ms / 1000).toFixed(2)} s`);
+    if (!acceptOnly) {
+      const floor = await runOk('bash', ['-c', `seq ${n} | xargs -P2 -n1 /bin/true`]);
+      floorMs.push(floor.ms);
+      ctx.log(`  xargs -P2: ${(floor.ms / 1000).toFixed(2)} s`);
+    }
     const dir = path.join(ctx.root, `task-${round}`);
     const profDir = path.join(dir, 'cpu-profile');
     const profiling = ctx.opts.profile && round === 1;
@@ -41,30 +45,7 @@ export async function task(ctx) {
         timeoutMs: 30_000,
         what: 'the warm-up job',
       });
-      const t0 = performance.now();
-      daemon.drop('bench.yaml', `type: bench-true\nparams:\n  n: {range: "1..${n}"}\n`);
-      let accepted;
-      let first;
-      await waitFor(
-        () => {
-          if (accepted === undefined && daemon.logged(/^task accepted/) !== undefined)
-            accepted = performance.now();
-          if (first === undefined && daemon.count('running') + daemon.count('done') > 1)
-            first = performance.now();
-          return daemon.count('done') + daemon.count('failed') >= n + 1;
-        },
-        { everyMs: 20, timeoutMs: Math.max(120_000, n * 200), what: `${n} task jobs` },
-      );
-      const ms = performance.now() - t0;
-      const failed = daemon.count('failed');
-      if (failed > 0) throw new Error(`${failed} task jobs failed: ${daemon.lastProblem()}`);
-      totalMs.push(ms);
-      if (accepted !== undefined) acceptMs.push(accepted - t0);
-      if (first !== undefined) firstMs.push(first - t0);
-      ctx.log(
-        `  batchd: ${(ms / 1000).toFixed(2)} s (accepted after ${((accepted - t0) / 1000).toFixed(2)} s, ` +
-          `first job started after ${((first - t0) / 1000).toFixed(3)} s)`,
-      );
+      if (!acceptOnly) await runTask(ctx, daemon, n, { totalMs, acceptMs, firstMs });
       // A task ten times larger, into a disabled queue: its acceptance alone.
       const big = n * 10;
       daemon.setQueue('hold', 'enabled: false\n');
@@ -73,14 +54,19 @@ export async function task(ctx) {
         timeoutMs: 30_000,
         what: 'queue hold',
       });
+      // Without the n-job run, a small task accepted first (the acceptance code has run once),
+      // and all its folders made: none are being made beside the measured acceptance.
+      if (acceptOnly) {
+        await acceptTask(daemon, 'warm', 200);
+        const mark = path.join(daemon.queueDir('hold'), 'tasks', 'warm', 'made.json');
+        await waitFor(() => !existsSync(mark), {
+          everyMs: 20,
+          timeoutMs: 60_000,
+          what: 'the warm-up folders',
+        });
+      }
       const t1 = performance.now();
-      daemon.drop('big.yaml', `type: bench-true\nparams:\n  n: {range: "1..${big}"}\n`, 'hold');
-      // Committed: its manifest folder is renamed into tasks/.
-      await waitFor(() => existsSync(path.join(daemon.queueDir('hold'), 'tasks', 'big')), {
-        everyMs: 5,
-        timeoutMs: 120_000,
-        what: `the ${big}-job task accepted`,
-      });
+      await acceptTask(daemon, 'big', big);
       bigAcceptMs.push(performance.now() - t1);
       ctx.log(`  a ${big}-job task accepted after ${((performance.now() - t1) / 1000).toFixed(3)} s`);
     } catch (e) {
@@ -112,4 +98,43 @@ export async function task(ctx) {
     },
     profile,
   };
+}
+
+/** Drop an n-job task into the disabled queue `hold` and wait until its manifest is committed. */
+async function acceptTask(daemon, name, n) {
+  daemon.drop(`${name}.yaml`, `type: bench-true\nparams:\n  n: {range: "1..${n}"}\n`, 'hold');
+  // Committed: its manifest folder is renamed into tasks/.
+  await waitFor(() => existsSync(path.join(daemon.queueDir('hold'), 'tasks', name)), {
+    everyMs: 5,
+    timeoutMs: 120_000,
+    what: `the ${n}-job task accepted`,
+  });
+}
+
+/** The n-job task until all its jobs are done: when it was accepted, its first job started, all done. */
+async function runTask(ctx, daemon, n, { totalMs, acceptMs, firstMs }) {
+  const t0 = performance.now();
+  daemon.drop('bench.yaml', `type: bench-true\nparams:\n  n: {range: "1..${n}"}\n`);
+  let accepted;
+  let first;
+  await waitFor(
+    () => {
+      if (accepted === undefined && daemon.logged(/^task accepted/) !== undefined)
+        accepted = performance.now();
+      if (first === undefined && daemon.count('running') + daemon.count('done') > 1)
+        first = performance.now();
+      return daemon.count('done') + daemon.count('failed') >= n + 1;
+    },
+    { everyMs: 20, timeoutMs: Math.max(120_000, n * 200), what: `${n} task jobs` },
+  );
+  const ms = performance.now() - t0;
+  const failed = daemon.count('failed');
+  if (failed > 0) throw new Error(`${failed} task jobs failed: ${daemon.lastProblem()}`);
+  totalMs.push(ms);
+  if (accepted !== undefined) acceptMs.push(accepted - t0);
+  if (first !== undefined) firstMs.push(first - t0);
+  ctx.log(
+    `  batchd: ${(ms / 1000).toFixed(2)} s (accepted after ${((accepted - t0) / 1000).toFixed(2)} s, ` +
+      `first job started after ${((first - t0) / 1000).toFixed(3)} s)`,
+  );
 }

@@ -74,18 +74,24 @@ export class BatchSystemHosts {
   readonly #executors = new Map<string, { controller: string; executor: BatchSystemExecutor }>();
 
   readonly #parallel: (queue: string) => number | undefined;
+  readonly #durable: () => boolean;
 
-  /** `parallel`: a queue's `parallel` setting (the `%` limit of its tasks' arrays). */
+  /**
+   * `parallel`: a queue's `parallel` setting (the `%` limit of its tasks' arrays); `durable`:
+   * whether job records are fsynced (`storage.fsync`).
+   */
   constructor(
     systems: BatchSystemSource,
     hosts: HostLayer,
     parallel: (queue: string) => number | undefined,
     log: Logger,
+    durable: () => boolean = () => true,
   ) {
     this.#systems = systems;
     this.#hosts = hosts;
     this.#parallel = parallel;
     this.#log = log;
+    this.#durable = durable;
   }
 
   /** The host's controller, if it is a batch system. */
@@ -119,6 +125,7 @@ export class BatchSystemHosts {
         return slots === undefined ? transfer() : slots.run(transfer);
       },
       parallel: this.#parallel,
+      durable: this.#durable,
       log: this.#log,
     });
     this.#executors.set(host, { controller, executor });

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
@@ -20,13 +21,22 @@ import type { Executor, RunOutcome, RunRequest } from '../jobs/executor.ts';
 
 /** After a cancel, how long to wait for the batch system to confirm the end before giving up. */
 const CANCEL_CONFIRM_MS = 30_000;
-/** Jobs of one task started within this long of each other are submitted as one array. */
-const ARRAY_WINDOW_MS = 25;
 /**
- * Elements of one array at most: each element's shell parses the whole script (every job's body),
- * so an array of 1,000 cost more than 1,000 jobs (measured: 4.5 × the same array of `true`s).
+ * Jobs of one task started within this long of the one before are submitted as one array. The
+ * dispatcher starts all of a task's jobs that may start in one pass, but each reaches its run
+ * after its own claim (a lock, a rename, a record), so under load they arrive over a second or
+ * two, and a timer blocked behind a spawn fires late: the gap allowed is generous.
  */
-const MAX_ARRAY_JOBS = 100;
+const ARRAY_WINDOW_MS = 100;
+/** An array waits for more jobs this long after its first at most. */
+const ARRAY_WAIT_MAX_MS = 2_000;
+/**
+ * Elements of one array at most. Slurm sends the whole script with every element it starts, and
+ * the script holds the words that differ between elements (plugins/slurm/array-script.ts): each
+ * element's shell reads them all, about 10 ms of CPU time here at 1,000 elements (43 KB), so a
+ * task of 1,000 would pay 10 s of it. At 250 it is a quarter of that, for three more `sbatch`.
+ */
+export const MAX_ARRAY_JOBS = 250;
 /** After a submission without an answer, how often to ask whether it arrived, and how far apart. */
 const OWNED_CHECKS = 3;
 const OWNED_CHECK_PAUSE_MS = 1_000;
@@ -55,6 +65,8 @@ export interface BatchHostDeps {
   transferring: <T>(transfer: () => Promise<T>) => Promise<T>;
   /** The queue's `parallel`: an array's `%` limit. */
   parallel: (queue: string) => number | undefined;
+  /** Whether job records are fsynced (`storage.fsync`): those written before a submission are too. */
+  durable: () => boolean;
   log: Logger;
 }
 
@@ -70,11 +82,13 @@ export class BatchSystemExecutor implements Executor {
   /** Ends the waits of running jobs when the daemon stops (their batch jobs were cancelled). */
   readonly #closing = new AbortController();
   /** Task jobs waiting (ARRAY_WINDOW_MS) to go out together, by task, queue, folder and resources. */
-  readonly #arrays = new Map<string, ArrayMember[]>();
+  readonly #arrays = new Map<string, ArrayGroup>();
 
   constructor(deps: BatchHostDeps) {
     this.name = `batch:${deps.host}`;
     this.#d = deps;
+    // Every running job's wait listens to it: a task runs hundreds at once.
+    setMaxListeners(0, this.#closing.signal);
   }
 
   async run(request: RunRequest, signal: AbortSignal): Promise<RunOutcome> {
@@ -135,18 +149,30 @@ export class BatchSystemExecutor implements Executor {
     const cwd = request.cwd === request.dir ? '' : request.cwd;
     const key = JSON.stringify([task, request.queue, cwd, resourcesOf(request)]);
     return new Promise((resolve, reject) => {
-      let members = this.#arrays.get(key);
-      if (members === undefined) {
-        const group: ArrayMember[] = [];
-        this.#arrays.set(key, (members = group));
-        setTimeout(() => {
-          if (this.#arrays.get(key) === group) this.#arrays.delete(key);
-          void this.#submitArray(system, group);
-        }, ARRAY_WINDOW_MS);
+      let group = this.#arrays.get(key);
+      if (group === undefined) {
+        const created: ArrayGroup = {
+          members: [],
+          until: Date.now() + ARRAY_WAIT_MAX_MS,
+          timer: undefined,
+          immediate: undefined,
+          send: () => {
+            disarm(created);
+            if (this.#arrays.get(key) === created) this.#arrays.delete(key);
+            void this.#submitArray(system, created.members);
+          },
+        };
+        this.#arrays.set(key, (group = created));
       }
-      members.push({ request, remote, resolve, reject });
-      // Full: the next job of the task starts another array.
-      if (members.length >= MAX_ARRAY_JOBS) this.#arrays.delete(key);
+      const joined = group;
+      joined.members.push({ request, remote, resolve, reject });
+      disarm(joined);
+      // Full: it goes now, and the task's next job starts another array.
+      if (joined.members.length >= MAX_ARRAY_JOBS) return joined.send();
+      // Each job that joins gives the next ARRAY_WINDOW_MS to come, up to ARRAY_WAIT_MAX_MS. When
+      // the timer fires, jobs whose claims ended while it waited for its turn still join first.
+      const wait = Math.min(ARRAY_WINDOW_MS, Math.max(0, joined.until - Date.now()));
+      joined.timer = setTimeout(() => (joined.immediate = setImmediate(joined.send)), wait);
     });
   }
 
@@ -161,11 +187,15 @@ export class BatchSystemExecutor implements Executor {
       const remotes = members.flatMap(({ remote }) => (remote === undefined ? [] : [remote]));
       await this.#send(system, remotes);
       // Recorded before sbatch: after a crash in between, recovery finds each element by the
-      // array's key (in its comment) and the job's index.
+      // array's key (in its comment) and the job's index instead of submitting it again. A crash of
+      // the daemon leaves the records in the page cache; past a power loss they are kept only
+      // where the spool is fsynced anyway (an fsync each, 1,000 in a row, held the daemon for
+      // seconds).
       const key = first.request.jobId;
+      const durable = this.#d.durable();
       members.forEach(({ request }, index) => {
         rmSync(path.join(request.dir, BATCH_EXIT_FILE), { force: true });
-        writeBatchRecord(request.dir, { controller: this.#d.controller, array: { key, index } });
+        writeBatchRecord(request.dir, { controller: this.#d.controller, array: { key, index } }, durable);
       });
       const parallel = this.#d.parallel(first.request.queue);
       const arrayId = await this.#d
@@ -467,11 +497,26 @@ export class BatchSystemExecutor implements Executor {
   }
 }
 
+interface ArrayGroup {
+  members: ArrayMember[];
+  /** When it goes out at the latest (ARRAY_WAIT_MAX_MS after its first job). */
+  until: number;
+  timer: NodeJS.Timeout | undefined;
+  immediate: NodeJS.Immediate | undefined;
+  /** Submits the group (once: it leaves the waiting groups first). */
+  send: () => void;
+}
+
 interface ArrayMember {
   request: RunRequest;
   remote: RemoteAttempt | undefined;
   resolve: (record: BatchRecord) => void;
   reject: (error: unknown) => void;
+}
+
+function disarm(group: ArrayGroup): void {
+  clearTimeout(group.timer);
+  clearImmediate(group.immediate);
 }
 
 function exitCodeIn(dir: string): number | undefined {

@@ -22,7 +22,8 @@ function randomPart(): string {
     randomAt = 0;
   }
   let random = '';
-  for (const byte of RANDOM.subarray(randomAt, (randomAt += 6))) random += ALPHABET[byte % ALPHABET.length];
+  for (const end = randomAt + 6; randomAt < end; randomAt++)
+    random += ALPHABET[(RANDOM[randomAt] as number) % ALPHABET.length];
   return random;
 }
 
@@ -30,20 +31,49 @@ let lastMs = 0;
 let counter = 0;
 
 export function newJobId(slugSource?: string, now = new Date()): string {
-  const iso = now.toISOString(); // 2026-11-21T09:30:00.123Z
-  const stamp =
-    iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 13) + iso.slice(14, 16) + iso.slice(17, 23) + 'Z';
+  return idAt(now.getTime(), slugSuffix(slugSource));
+}
+
+/**
+ * Ids for the jobs of one submission (a task's thousands), each as newJobId would make it at the
+ * moment it is asked for: the slug is made once, the time stamp once per millisecond.
+ */
+export function jobIdMaker(slugSource?: string): () => string {
+  const suffix = slugSuffix(slugSource);
+  return () => idAt(Date.now(), suffix);
+}
+
+function slugSuffix(slugSource: string | undefined): string {
+  const slug = slugSource === undefined ? '' : slugify(slugSource);
+  return slug === '' ? '' : '-' + slug;
+}
+
+let stampMs = Number.NaN;
+let stampText = '';
+
+/** `20261121T093000.123Z` for a time in milliseconds (the last one kept: a task asks for thousands). */
+function stampOf(ms: number): string {
+  if (ms !== stampMs) {
+    const iso = new Date(ms).toISOString(); // 2026-11-21T09:30:00.123Z
+    stampText =
+      iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 13) + iso.slice(14, 16) + iso.slice(17, 23) + 'Z';
+    stampMs = ms;
+  }
+  return stampText;
+}
+
+function idAt(ms: number, suffix: string): string {
+  const stamp = stampOf(ms);
   // Random across processes; never repeated within this process in the same millisecond.
-  if (now.getTime() !== issuedMs) {
-    issuedMs = now.getTime();
+  if (ms !== issuedMs) {
+    issuedMs = ms;
     issued.clear();
   }
   let random: string;
   do random = randomPart();
   while (issued.has(random));
   issued.add(random);
-  const slug = slugSource === undefined ? '' : slugify(slugSource);
-  return `${stamp}-${random}${slug === '' ? '' : '-' + slug}`;
+  return `${stamp}-${random}${suffix}`;
 }
 
 export function slugify(text: string): string {
@@ -81,4 +111,16 @@ export function nextOrder(nowMs = Date.now()): number {
     }
   }
   return lastMs * 1000 + counter;
+}
+
+/**
+ * The first of `count` consecutive order numbers, as `count` calls of nextOrder would give them
+ * within one millisecond (the jobs of a task): the next call of nextOrder gives a larger one.
+ */
+export function reserveOrders(count: number, nowMs = Date.now()): number {
+  const first = nextOrder(nowMs);
+  const last = first + Math.max(count, 1) - 1;
+  lastMs = Math.floor(last / 1000);
+  counter = last % 1000;
+  return first;
 }

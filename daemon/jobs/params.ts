@@ -11,19 +11,20 @@ export interface ParamIssue {
  * message saying what was expected.
  */
 export function coerceParam(spec: ParamSpec, value: ParamValue): { value: ParamValue } | { error: string } {
-  const got = `${JSON.stringify(value)} (${typeof value})`;
+  // Made only for an error: a task checks each of its values here (100,000 of them).
+  const got = (): string => `${JSON.stringify(value)} (${typeof value})`;
   if (typeof value === 'string' && value.includes('\0'))
     return { error: 'Expected text without NUL characters' };
   switch (spec.type) {
     case 'Integer': {
       const n = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
       if (typeof n !== 'number' || !Number.isSafeInteger(n))
-        return { error: `Expected an integer, got ${got}` };
+        return { error: `Expected an integer, got ${got()}` };
       return bounded(spec, n, got);
     }
     case 'Float': {
       const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-      if (typeof n !== 'number' || !Number.isFinite(n)) return { error: `Expected a number, got ${got}` };
+      if (typeof n !== 'number' || !Number.isFinite(n)) return { error: `Expected a number, got ${got()}` };
       return bounded(spec, n, got);
     }
     case 'Boolean': {
@@ -31,13 +32,13 @@ export function coerceParam(spec: ParamSpec, value: ParamValue): { value: ParamV
       const text = String(value).toLowerCase();
       if (['true', 'yes', 'on', '1'].includes(text)) return { value: true };
       if (['false', 'no', 'off', '0'].includes(text)) return { value: false };
-      return { error: `Expected true or false, got ${got}` };
+      return { error: `Expected true or false, got ${got()}` };
     }
     case 'Choice': {
       const text = String(value);
       if (!(spec.choices ?? []).includes(text)) {
         return {
-          error: `Expected one of ${(spec.choices ?? []).map((c) => JSON.stringify(c)).join(', ')}, got ${got}`,
+          error: `Expected one of ${(spec.choices ?? []).map((c) => JSON.stringify(c)).join(', ')}, got ${got()}`,
         };
       }
       return { value: text };
@@ -45,7 +46,7 @@ export function coerceParam(spec: ParamSpec, value: ParamValue): { value: ParamV
     case 'InputFile':
     case 'OutputFile': {
       const text = String(value);
-      if (text === '' || typeof value === 'boolean') return { error: `Expected a file path, got ${got}` };
+      if (text === '' || typeof value === 'boolean') return { error: `Expected a file path, got ${got()}` };
       if (text.length > 4096) return { error: 'Expected a file path of at most 4096 characters' };
       return { value: text };
     }
@@ -56,9 +57,11 @@ export function coerceParam(spec: ParamSpec, value: ParamValue): { value: ParamV
   }
 }
 
-function bounded(spec: ParamSpec, n: number, got: string): { value: number } | { error: string } {
-  if (spec.min !== undefined && n < spec.min) return { error: `Expected a value ≥ ${spec.min}, got ${got}` };
-  if (spec.max !== undefined && n > spec.max) return { error: `Expected a value ≤ ${spec.max}, got ${got}` };
+function bounded(spec: ParamSpec, n: number, got: () => string): { value: number } | { error: string } {
+  if (spec.min !== undefined && n < spec.min)
+    return { error: `Expected a value ≥ ${spec.min}, got ${got()}` };
+  if (spec.max !== undefined && n > spec.max)
+    return { error: `Expected a value ≤ ${spec.max}, got ${got()}` };
   return { value: n };
 }
 

@@ -2,7 +2,7 @@ import type { ConfigStore } from '../config/store.ts';
 import { loadText, locateIssues, formatProblems } from '../config/parse.ts';
 import type { QueueSettings } from '../config/schema.ts';
 import { BatchdError, type Problem } from '../errors.ts';
-import { newJobId } from './id.ts';
+import { jobIdMaker } from './id.ts';
 import { inputFileProblem, runsHere } from './input-files.ts';
 import { coerceParam, expandInput, expansionSize, isExpanding } from './params.ts';
 import { positionalParams } from './positional.ts';
@@ -155,33 +155,50 @@ export function validateJobData(data: unknown, text: string, ctx: ValidateContex
   const submittedAt = new Date().toISOString();
   const isTask = combos.length > 1 || job.task !== undefined;
   const taskName = job.task ?? ctx.slugSource ?? undefined;
-  return combos.map((params, index) => ({
-    id: newJobId(ctx.slugSource),
-    queue: ctx.queue,
-    type: type.name,
-    params,
-    host,
-    priority: job.priority ?? 0,
-    not_before: job.not_before ?? job.start_time,
-    after: job.after ?? [],
-    notes: job.notes,
-    name: job.name,
-    task: isTask ? { name: taskName ?? 'task', index, count: combos.length } : undefined,
-    timeout_ms: job.timeout,
-    limits: job.limits,
-    cluster: job.cluster,
-    submitted_at: submittedAt,
-    submitted_by: ctx.user,
-    source: { via: ctx.via, file: ctx.via === 'drop' ? ctx.file : undefined },
-  }));
+  // What the jobs of a task share is made once (a task may have 100,000 jobs; none of these is
+  // changed after acceptance): each job has its own id, parameters and place in the task.
+  const after = job.after ?? [];
+  const source = { via: ctx.via, file: ctx.via === 'drop' ? ctx.file : undefined };
+  const nextId = jobIdMaker(ctx.slugSource);
+  const specs = new Array<JobSpec>(combos.length);
+  for (let index = 0; index < combos.length; index++) {
+    specs[index] = {
+      id: nextId(),
+      queue: ctx.queue,
+      type: type.name,
+      params: combos[index] as Record<string, ParamValue>,
+      host,
+      priority: job.priority ?? 0,
+      not_before: job.not_before ?? job.start_time,
+      after,
+      notes: job.notes,
+      name: job.name,
+      task: isTask ? { name: taskName ?? 'task', index, count: combos.length } : undefined,
+      timeout_ms: job.timeout,
+      limits: job.limits,
+      cluster: job.cluster,
+      submitted_at: submittedAt,
+      submitted_by: ctx.user,
+      source,
+    };
+  }
+  return specs;
 }
 
+/** Every combination of the columns' values, the last column varying fastest: one object per job. */
 function cartesian(columns: [string, ParamValue[]][]): Record<string, ParamValue>[] {
-  let rows: Record<string, ParamValue>[] = [{}];
-  for (const [name, values] of columns) {
-    const next: Record<string, ParamValue>[] = [];
-    for (const row of rows) for (const value of values) next.push({ ...row, [name]: value });
-    rows = next;
+  let count = 1;
+  for (const [, values] of columns) count *= values.length;
+  const rows = new Array<Record<string, ParamValue>>(count);
+  for (let i = 0; i < count; i++) {
+    const row: Record<string, ParamValue> = {};
+    // The column's place in mixed radix: how many rows each of its values spans.
+    let span = count;
+    for (const [name, values] of columns) {
+      span /= values.length;
+      row[name] = values[Math.floor(i / span) % values.length] as ParamValue;
+    }
+    rows[i] = row;
   }
   return rows;
 }

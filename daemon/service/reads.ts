@@ -21,6 +21,7 @@ import {
 import { JobCounts } from '../views/counts.ts';
 import { type JobSort, JobSortIndex, type SortedListing } from '../views/job-sort.ts';
 import { idsIn, type JobListing, readJob, readJobStateAt, readListing } from '../views/jobs.ts';
+import { COMPACT_AFTER_RECORDS, compactHeap } from './heap.ts';
 
 /**
  * The read views of the spool, bound to this daemon's spool and queues: what a front end reads
@@ -75,8 +76,15 @@ export class SpoolReads {
     };
     // A pass that failed (a folder that cannot be listed now) is tried again at the next; a page
     // that needs what it could not read reads it then, and says why if it still cannot.
-    const pass = (): void =>
-      void this.sorts.warm(this.#queues.names(), this.#warming.signal).then(next, next);
+    const pass = (): void => {
+      const before = this.sorts.facts.reads.background;
+      const done = (): void => {
+        // A pass that read many job files (the first, on a deep spool) leaves their garbage.
+        if (this.sorts.facts.reads.background - before >= COMPACT_AFTER_RECORDS) compactHeap();
+        next();
+      };
+      void this.sorts.warm(this.#queues.names(), this.#warming.signal).then(done, next);
+    };
     pass();
   }
 

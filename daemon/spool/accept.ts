@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync }
 import path from 'node:path';
 
 import { errnoCode } from '../errors.ts';
-import { nextOrder } from '../jobs/id.ts';
+import { nextOrder, reserveOrders } from '../jobs/id.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import { diskError, fsyncDir } from './atomic.ts';
 import type { SpoolLayout } from './layout.ts';
@@ -11,10 +11,10 @@ import { moveJobFolder } from './transition.ts';
 import {
   MADE_FILE,
   serializeMade,
-  serializeTaskJobs,
   SPECS_FILE,
   TASK_FILE,
-  taskListing,
+  writeTaskJobs,
+  writeTaskListing,
 } from './task-manifest.ts';
 import { JOB_FILE, type JobState, serializeSpec, serializeState, STATE_FILE } from './state-file.ts';
 
@@ -148,9 +148,10 @@ function beginStage(
   const first = specs[0];
   if (first === undefined) return undefined;
   const dir = path.join(layout.folder(queue, 'staging'), stagingName(first.id));
+  const single = first.task === undefined && specs.length === 1;
   const staged: Staged = {
     queue,
-    jobs: specs.map((spec) => ({ spec, state: initialState(spec) })),
+    jobs: single ? [{ spec: first, state: initialState(first) }] : [],
     dir,
     taskName: undefined,
     taskDir: undefined,
@@ -160,7 +161,7 @@ function beginStage(
     files: undefined,
   };
   try {
-    if (first.task === undefined && specs.length === 1) {
+    if (single) {
       if (claim !== undefined) {
         claim((staged.jobs[0] as AcceptedJob).state);
         staged.into = 'running';
@@ -179,6 +180,13 @@ function beginStage(
     const taskName = reserveTaskName(layout, queue, first.task?.name ?? first.id);
     staged.taskName = taskName;
     staged.taskDir = layout.taskDir(queue, taskName);
+    // A task's jobs take consecutive order numbers (one reservation, not a call per job).
+    const firstOrder = reserveOrders(specs.length);
+    staged.jobs = specs.map((spec, index) => {
+      const state = initialState(spec, firstOrder + index);
+      state.task = taskName;
+      return { spec, state };
+    });
     return staged;
   } catch (error) {
     abandonStaged(staged, origin);
@@ -193,15 +201,14 @@ function beginStage(
  */
 function stageTask(staged: Staged, origin: Origin): void {
   const taskName = staged.taskName as string;
-  for (const job of staged.jobs) {
-    if (job.spec.task !== undefined) job.spec.task.name = taskName;
-    job.state.task = taskName;
-  }
+  for (const job of staged.jobs) if (job.spec.task !== undefined) job.spec.task.name = taskName;
   const manifest = path.join(staged.dir, 'task');
-  const listing = taskListing(taskName, staged.queue, staged.jobs);
-  writeTo(path.join(manifest, SPECS_FILE), serializeTaskJobs(staged.jobs), staged.written);
+  const specs = path.join(manifest, SPECS_FILE);
+  writeTaskJobs(specs, staged.jobs);
   writeTo(path.join(manifest, MADE_FILE), serializeMade(0, staged.jobs.length), staged.written);
-  writeTo(path.join(manifest, TASK_FILE), JSON.stringify(listing, null, 1) + '\n', staged.written);
+  const listing = path.join(manifest, TASK_FILE);
+  writeTaskListing(listing, taskName, staged.queue, staged.jobs);
+  staged.written.push(specs, listing);
   if (origin.kind === 'bytes')
     writeTo(path.join(manifest, `.drop.${origin.ext}`), origin.text, staged.written);
   // The staging folder outlives the commit (recovery finishes a committed task from it): its entry counts too.
@@ -318,8 +325,11 @@ function dropExt(file: string): string {
   return path.extname(file).slice(1) || 'yaml';
 }
 
+/** One string each, not one per job of a task. */
+const ACCEPTED_REASON = { drop: 'accepted (drop)', api: 'accepted (api)' } as const;
+
 /** A job's record as its acceptance writes it. */
-export function initialState(spec: JobSpec): JobState {
+export function initialState(spec: JobSpec, order = nextOrder()): JobState {
   return {
     id: spec.id,
     queue: spec.queue,
@@ -327,7 +337,7 @@ export function initialState(spec: JobSpec): JobState {
     type: spec.type,
     host: spec.host,
     priority: spec.priority,
-    order: nextOrder(),
+    order,
     not_before: spec.not_before,
     after: spec.after,
     task: spec.task?.name,
@@ -336,7 +346,7 @@ export function initialState(spec: JobSpec): JobState {
     attempts: 0,
     retries: 0,
     results: [],
-    history: [{ at: spec.submitted_at, from: null, to: 'queued', reason: `accepted (${spec.source.via})` }],
+    history: [{ at: spec.submitted_at, from: null, to: 'queued', reason: ACCEPTED_REASON[spec.source.via] }],
   };
 }
 

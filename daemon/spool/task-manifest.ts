@@ -7,6 +7,7 @@ import { NAME_PATTERN } from '../config/schema.ts';
 import { errnoCode } from '../errors.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import { fsyncDir, writeFileAtomic } from './atomic.ts';
+import { writeInChunks } from './chunked-write.ts';
 import type { SpoolLayout } from './layout.ts';
 import { ownerMayBeAlive, SELF } from './owner.ts';
 import type { Owner } from './state-file.ts';
@@ -43,24 +44,42 @@ const madeSchema = z.object({
   owner: z.object({ hostname: z.string(), boot_id: z.string(), pid: z.int() }),
 });
 
-export function taskListing(
+/**
+ * Write `task.yaml`: the bytes of `JSON.stringify(listing, null, 1)` (name, queue, submitted_at,
+ * count, jobs), streamed: no array of the ids and no string of the whole file is made.
+ */
+export function writeTaskListing(
+  file: string,
   name: string,
   queue: string,
   jobs: readonly { spec: JobSpec }[],
-): Record<string, unknown> {
-  return {
-    name,
-    queue,
-    submitted_at: jobs[0]?.spec.submitted_at,
-    count: jobs.length,
-    jobs: jobs.map((j) => j.spec.id),
-  };
+): void {
+  const listing = { name, queue, submitted_at: jobs[0]?.spec.submitted_at, count: jobs.length, jobs: [] };
+  const empty = JSON.stringify(listing, null, 1); // ends with `"jobs": []\n}`
+  const id = (i: number): string => JSON.stringify((jobs[i] as { spec: JobSpec }).spec.id);
+  writeInChunks(file, (put) => {
+    if (jobs.length === 0) {
+      put(empty + '\n');
+      return;
+    }
+    put(empty.slice(0, -'[]\n}'.length) + '[\n');
+    const last = jobs.length - 1;
+    for (let i = 0; i < last; i++) put(`  ${id(i)},\n`);
+    put(`  ${id(last)}\n ]\n}\n`);
+  });
 }
 
-export function serializeTaskJobs(jobs: readonly { spec: JobSpec; state: { order: number } }[]): string {
-  let text = '';
-  for (const job of jobs) text += JSON.stringify({ order: job.state.order, spec: job.spec }) + '\n';
-  return text;
+/**
+ * Write `specs.jsonl`: one line per job, `JSON.stringify({order, spec})`, streamed (a task's
+ * 100,000 lines are 30 MB: no string of the whole file is made).
+ */
+export function writeTaskJobs(
+  file: string,
+  jobs: readonly { spec: JobSpec; state: { order: number } }[],
+): void {
+  writeInChunks(file, (put) => {
+    for (const job of jobs) put(JSON.stringify({ order: job.state.order, spec: job.spec }) + '\n');
+  });
 }
 
 export function serializeMade(made: number, count: number, owner: Owner = SELF): string {

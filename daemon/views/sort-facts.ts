@@ -10,26 +10,32 @@ import { QUIET_NS } from './file-cache.ts';
 
 export type SortValue = string | number | null;
 
-/** What `job.yaml` says for the sorts: written once, at acceptance, so it never changes. */
-interface SpecFacts {
+/**
+ * One job's values, in one object of one shape (a deep queue holds 100,000). What `job.yaml`
+ * says never changes (it is written once, at acceptance); what `state.yaml` says holds while the
+ * job stays in the folder it was read in, and is unknown while `queue` is undefined.
+ */
+class Facts {
   type: string;
   /** Unknown until job.yaml is read (state.yaml has the type, not the owner). */
-  user?: string | null;
-}
-
-/** What `state.yaml` says for the sorts, true while the job stays in the folder it was read in. */
-interface StateFacts {
-  queue: string;
-  state: JobStateName;
-  priority: number;
-  started: string | null;
-  ended: string | null;
+  user: string | null | undefined = undefined;
+  queue: string | undefined = undefined;
+  state: JobStateName = 'queued';
+  priority = 0;
+  started: string | null = null;
+  ended: string | null = null;
   /** When the record was read (ms): a later change of the file shows as a later ctime. */
-  readAt: number;
-}
+  readAt = 0;
 
-/** One object per job (a deep queue holds 100,000): its spec's values, and its record's once read. */
-type Facts = SpecFacts & { record?: StateFacts | undefined };
+  constructor(type: string) {
+    this.type = type;
+  }
+
+  /** Whether the record's values are those of the job in this folder. */
+  holds(queue: string, state: JobStateName): boolean {
+    return this.queue === queue && this.state === state;
+  }
+}
 
 /** Who read a job's file: a sorted page's request, or the background pass (`warm`). */
 export type ReadFor = 'request' | 'background';
@@ -55,38 +61,32 @@ export class SortFacts {
   get size(): number {
     let n = 0;
     for (const facts of this.#facts.values())
-      if (facts.user !== undefined && facts.record !== undefined) n += 1;
+      if (facts.user !== undefined && facts.queue !== undefined) n += 1;
     return n;
   }
 
   /** A job's spec, read or written by the daemon. */
   noteSpec(spec: JobSpec): void {
-    const facts = this.#facts.get(spec.id);
-    const type = interned(spec.type);
-    const user = this.#user(spec.submitted_by);
-    if (facts === undefined) this.#facts.set(spec.id, { type, user });
-    else Object.assign(facts, { type, user });
+    const facts = this.#factsOf(spec.id, spec.type);
+    facts.type = interned(spec.type);
+    facts.user = this.#user(spec.submitted_by);
   }
 
   /** A job's record as read from (or just written to) its folder, `readAt` ms before. */
   noteState(state: JobState, readAt = Date.now()): void {
-    const record: StateFacts = {
-      queue: interned(state.queue),
-      state: state.state,
-      priority: state.priority,
-      started: state.running?.started_at ?? state.last?.started_at ?? null,
-      ended: isFinished(state.state) ? (state.last?.ended_at ?? null) : null,
-      readAt,
-    };
-    const facts = this.#facts.get(state.id);
-    if (facts === undefined) this.#facts.set(state.id, { type: interned(state.type), record });
-    else facts.record = record;
+    const facts = this.#factsOf(state.id, state.type);
+    facts.queue = interned(state.queue);
+    facts.state = state.state;
+    facts.priority = state.priority;
+    facts.started = state.running?.started_at ?? state.last?.started_at ?? null;
+    facts.ended = isFinished(state.state) ? (state.last?.ended_at ?? null) : null;
+    facts.readAt = readAt;
   }
 
   /** The daemon changed the job's record: read it again when it is needed. */
   forget(id: string): void {
     const facts = this.#facts.get(id);
-    if (facts !== undefined) facts.record = undefined;
+    if (facts !== undefined) facts.queue = undefined;
   }
 
   /**
@@ -95,20 +95,19 @@ export class SortFacts {
    */
   keepOnly(ids: ReadonlySet<string>, since: number): void {
     for (const [id, facts] of this.#facts)
-      if (!ids.has(id) && (facts.record === undefined || facts.record.readAt < since)) this.#facts.delete(id);
+      if (!ids.has(id) && (facts.queue === undefined || facts.readAt < since)) this.#facts.delete(id);
   }
 
   /** Whether a job's values for every sort are in memory for the folder it is in. */
   knows(id: string, queue: string, state: JobStateName): boolean {
     const facts = this.#facts.get(id);
-    return facts?.user !== undefined && facts.record?.queue === queue && facts.record.state === state;
+    return facts?.user !== undefined && facts.holds(queue, state);
   }
 
   /** Read what is missing of a job in folder `dir` (a job gone meanwhile throws ENOENT). */
   learn(dir: string, id: string, queue: string, state: JobStateName, by: ReadFor): void {
     if (this.#facts.get(id)?.user === undefined) this.#readSpec(dir, id, by);
-    const record = this.#facts.get(id)?.record;
-    if (record?.queue !== queue || record.state !== state) this.#readState(dir, queue, state, by);
+    if (this.#facts.get(id)?.holds(queue, state) !== true) this.#readState(dir, queue, state, by);
   }
 
   /** A job's value for `key` in folder `dir` of `queue`, as GET /job shows it (views/jobs.ts toJobInfo). */
@@ -136,10 +135,9 @@ export class SortFacts {
       case 'priority':
       case 'started':
       case 'ended': {
-        let record = this.#facts.get(id)?.record;
-        if (record?.queue !== queue || record.state !== state)
-          record = this.#readState(dir, queue, state, by);
-        return record[key];
+        let facts = this.#facts.get(id);
+        if (facts?.holds(queue, state) !== true) facts = this.#readState(dir, queue, state, by);
+        return facts[key];
       }
     }
   }
@@ -150,8 +148,8 @@ export class SortFacts {
    * coarse, so a change within the same tick must not hide behind an equal time). One `stat`.
    */
   changedSince(dir: string, id: string): boolean {
-    const record = this.#facts.get(id)?.record;
-    if (record === undefined) return true;
+    const record = this.#facts.get(id);
+    if (record?.queue === undefined) return true;
     try {
       const { ctimeNs } = statSync(`${dir}/${STATE_FILE}`, { bigint: true });
       return ctimeNs + QUIET_NS >= BigInt(record.readAt) * 1_000_000n;
@@ -161,25 +159,26 @@ export class SortFacts {
     }
   }
 
-  #readSpec(dir: string, id: string, by: ReadFor): Required<SpecFacts> {
+  #readSpec(dir: string, id: string, by: ReadFor): { type: string; user: string | null } {
     this.reads[by] += 1;
     const spec = readJobSpec(dir);
-    const facts = { type: interned(spec.type), user: this.#user(spec.submitted_by) };
-    if (spec.id === id) {
-      const kept = this.#facts.get(id);
-      if (kept === undefined) this.#facts.set(id, facts);
-      else Object.assign(kept, facts);
-    }
-    return facts;
+    if (spec.id === id) this.noteSpec(spec);
+    return { type: interned(spec.type), user: this.#user(spec.submitted_by) };
   }
 
-  #readState(dir: string, queue: string, state: JobStateName, by: ReadFor): StateFacts {
+  #readState(dir: string, queue: string, state: JobStateName, by: ReadFor): Facts {
     this.reads[by] += 1;
     const readAt = Date.now();
     const record = readJobState(dir);
     // The folder is the truth for where the job is.
     this.noteState({ ...record, queue, state }, readAt);
-    return this.#facts.get(record.id)?.record as StateFacts;
+    return this.#factsOf(record.id, record.type);
+  }
+
+  #factsOf(id: string, type: string): Facts {
+    let facts = this.#facts.get(id);
+    if (facts === undefined) this.#facts.set(id, (facts = new Facts(interned(type))));
+    return facts;
   }
 
   #user(user: string | undefined): string | null {

@@ -1,4 +1,3 @@
-import { interned } from '../jobs/interned.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import type { JobState } from '../spool/state-file.ts';
 import { type Entry, ReadyList } from './ready-list.ts';
@@ -10,9 +9,9 @@ const KEPT_SPECS = 10_000;
 export function entryOf(state: JobState): Entry {
   return {
     id: state.id,
-    queue: interned(state.queue),
-    type: interned(state.type),
-    host: state.host === undefined ? undefined : interned(state.host),
+    queue: state.queue,
+    type: state.type,
+    host: state.host,
     task: state.task,
     priority: state.priority,
     order: state.order,

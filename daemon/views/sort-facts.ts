@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs';
 
 import { errnoCode } from '../errors.ts';
-import { interned } from '../jobs/interned.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import { isFinished, JOB_STATES, type JobStateName } from '../jobs/status.ts';
 import type { JobSortKey } from '../protocol/jobs.ts';
@@ -9,6 +8,16 @@ import { type JobState, readJobSpec, readJobState, STATE_FILE } from '../spool/s
 import { QUIET_NS } from './file-cache.ts';
 
 export type SortValue = string | number | null;
+
+/** Types and owners repeat: one string each, not one per job (a handful of names are kept). */
+const names = new Map<string, string>();
+
+function interned(name: string): string {
+  const kept = names.get(name);
+  if (kept !== undefined) return kept;
+  if (names.size < 10_000) names.set(name, name);
+  return name;
+}
 
 /**
  * One job's values, in one object of one shape (a deep queue holds 100,000). What `job.yaml`
@@ -75,7 +84,7 @@ export class SortFacts {
   /** A job's record as read from (or just written to) its folder, `readAt` ms before. */
   noteState(state: JobState, readAt = Date.now()): void {
     const facts = this.#factsOf(state.id, state.type);
-    facts.queue = interned(state.queue);
+    facts.queue = state.queue;
     facts.state = state.state;
     facts.priority = state.priority;
     facts.started = state.running?.started_at ?? state.last?.started_at ?? null;

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.ts';
 import { dropJob, request } from '../helpers/dispatch.ts';
@@ -30,10 +30,6 @@ describe('cancelling Slurm jobs', () => {
     await cluster?.stop();
     env?.cleanup();
     daemon = cluster = env = undefined;
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
   });
 
   it('ends every line of a cancelled running job at once, even on a loaded machine', async () => {

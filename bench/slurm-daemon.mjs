@@ -7,11 +7,13 @@
 // jobs started together), each beside its floor: batchd's own scripts submitted directly.
 // Needs root and dist/ (npm run build).
 //
-//   node bench/slurm-daemon.mjs [--jobs 1000] [--rounds 1] [--max-jobs 64]
+//   node bench/slurm-daemon.mjs [--jobs 1000] [--rounds 1] [--max-jobs 64] [--only task|jobs] [--profile]
+// --profile: batchd's first run under node --cpu-prof, and where its CPU went.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { BatchdDaemon } from './lib/batchd.mjs';
+import { summarizeProfile } from './lib/profile.mjs';
 import { runOk, waitFor } from './lib/proc.mjs';
 import { median } from './lib/stats.mjs';
 import { MAX_ARRAY_JOBS } from '../dist/daemon/executors/batch-system.js';
@@ -28,6 +30,8 @@ const ROUNDS = option('rounds', 1);
 const MAX_JOBS = option('max-jobs', 64);
 /** `--only task`: the task figures alone (one array, batchd's task); `--only jobs`: the job files'. */
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : 'all';
+const PROFILE = process.argv.includes('--profile');
+let profiled = false;
 const log = (line) => process.stderr.write(`${line}\n`);
 /** The batch scripts' interpreter as batchd writes them by default. */
 const SHELL = slurmConfig.parse({}).shell;
@@ -157,9 +161,13 @@ async function array() {
 async function throughBatchd(round, asTask) {
   const dir = path.join(root, `batchd-${round}-${asTask ? 'task' : 'jobs'}`);
   mkdirSync(dir);
+  const profDir = path.join(dir, 'cpu-profile');
+  const profiling = PROFILE && !profiled;
+  profiled ||= profiling;
   const daemon = new BatchdDaemon({
     dir,
     tag: 'bench-slurm-daemon-batchd',
+    nodeArgs: profiling ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
     config: { dispatcher: { workers: MAX_JOBS * 2 }, logging: { level: 'info' } },
     jobTypes: {
       nop: 'template: "true"\nhost_name: cluster\nparams: [{ name: n, type: Integer, default: 0 }]\n',
@@ -199,7 +207,20 @@ async function throughBatchd(round, asTask) {
     return elapsed;
   } finally {
     await daemon.stop();
+    if (profiling) logProfile(profDir);
   }
+}
+
+/** Where the profiled daemon's CPU went: its busiest functions and files. */
+function logProfile(profDir) {
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) return log('  (no CPU profile written)');
+  const p = summarizeProfile(path.join(profDir, file), 25);
+  log(`  daemon CPU profile: busy ${p.busyMs} ms, idle ${p.idleMs} ms`);
+  for (const f of p.functions)
+    log(`    ${String(f.ms).padStart(6)} ms ${(f.share * 100).toFixed(1).padStart(5)} %  ${f.name}`);
+  for (const f of p.files)
+    log(`    ${String(f.ms).padStart(6)} ms ${(f.share * 100).toFixed(1).padStart(5)} %  ${f.name}`);
 }
 
 /** Distinct Slurm submissions behind the finished jobs (an array counted once). */

@@ -12,7 +12,7 @@
 //             do without.
 //
 //   npm run build && node bench/task-floor.mjs [--jobs 10000] [--rounds 1] [--fsync] [--build DIR]
-//       [--cgroup DIR] [--lazy] [--path] [--keep]
+//       [--cgroup DIR] [--lazy] [--path] [--launcher native|perl] [--keep]
 import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
@@ -45,12 +45,21 @@ const { values } = parseArgs({
     lazy: { type: 'boolean', default: false },
     path: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    // Which of the build's launchers runs the jobs: `native` (launcher.c, vfork) or `perl`.
+    launcher: { type: 'string', default: 'perl' },
   },
 });
 const N = Number(values.jobs);
 const ROUNDS = Number(values.rounds);
 const DURABLE = values.fsync;
-const LAUNCHER = path.join(values.build, 'dist', 'daemon', 'executors', 'launcher.pl');
+if (!['native', 'perl'].includes(values.launcher)) throw new Error('--launcher: native or perl');
+const LAUNCHER = path.join(
+  values.build,
+  'dist',
+  'daemon',
+  'executors',
+  values.launcher === 'native' ? 'batchd-launcher' : 'launcher.pl',
+);
 // The launcher's wire format: daemon/launcher/wire.ts, or in builds before it moved there, executors/.
 const WIRE = [
   path.join(values.build, 'dist', 'daemon', 'launcher', 'wire.js'),
@@ -149,7 +158,10 @@ function spoolAlone(root) {
 
 async function floor(root) {
   const spool = spoolAt(root);
-  const launcher = spawn('perl', [LAUNCHER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const launcher =
+    values.launcher === 'native'
+      ? spawn(LAUNCHER, [], { stdio: ['pipe', 'pipe', 'inherit'] })
+      : spawn('perl', [LAUNCHER], { stdio: ['pipe', 'pipe', 'inherit'] });
   const reader = new EventReader();
   const ids = new Map();
   const groups = new Map();
@@ -235,7 +247,7 @@ const [x, sp, fl] = [median(runs.xargs), median(runs.spool), median(runs.floor)]
 console.log(
   `${N} × true, ${ROUNDS} round(s), fsync ${DURABLE ? 'on' : 'off'}, load ${os.loadavg()[0].toFixed(1)}: ` +
     `xargs -P2 ${s(x)}; the spool's file work alone ${s(sp)} (${((sp / N) * 1000).toFixed(0)} µs a job); ` +
-    `floor (that work around each job, run by launcher.pl, two at a time) ${s(fl)} = ${(fl / x).toFixed(2)} × xargs; ` +
+    `floor (that work around each job, run by the ${values.launcher} launcher, two at a time) ${s(fl)} = ${(fl / x).toFixed(2)} × xargs; ` +
     `the floor process's CPU ${median(floorCpuMs).toFixed(2)} ms a job, ` +
     `the launcher's sleeps ${median(launcherWakes).toFixed(2)} a job` +
     (values.cgroup === undefined && !values.lazy && !values.path

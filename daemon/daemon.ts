@@ -169,9 +169,14 @@ export class Daemon implements DaemonPort {
       log: this.log,
       registry: this.plugins,
     });
-    this.controllers = new Controllers(this.config, this.plugins, this.events, this.log, {
-      [TAG.spool]: spoolId(spool),
-    });
+    this.controllers = new Controllers(
+      this.config,
+      this.plugins,
+      this.events,
+      this.log,
+      { [TAG.spool]: spoolId(spool) },
+      this.#local.commands.run,
+    );
     this.#claims = new HostClaims(spool, this.config.daemon.dispatcher.lock_stale, this.log);
     this.dispatchers = new DispatcherRoll(spool, this.config.daemon.dispatcher.lock_stale, this.log);
     this.hosts = new HostLayer({

@@ -3,8 +3,9 @@
  * `npm start`'s build step: runs `npm run build` only when a source is newer than the last complete
  * build, so a warm start does not pay for a whole `tsc` run.
  *
- * The last complete build is marked by `dist/daemon/executors/launcher.pl`: the build copies it after
- * `tsc` succeeds, so a failed build leaves it older than the sources and the next start builds again.
+ * The last complete build is marked by `dist/daemon/executors/launcher.pl`: the build copies it last
+ * (after `tsc` and the native launcher), so a failed build leaves it older than the sources and the
+ * next start builds again.
  * Folders count as sources too: deleting or renaming a file changes its folder's mtime.
  */
 import { spawnSync } from 'node:child_process';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 const STAMP = 'dist/daemon/executors/launcher.pl';
 const SOURCE_ROOTS = ['daemon', 'plugins'];
-const SOURCE_FILE = /\.(ts|cts|mts|pl)$/;
+const SOURCE_FILE = /\.(ts|cts|mts|pl|c)$/;
 const CONFIG_FILES = ['tsconfig.json'];
 
 /** The newest mtime (ms) under `dir`: its folders and its source files; node_modules skipped. */

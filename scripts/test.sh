@@ -7,6 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Debian packages the tests run against, each checked by a file it installs.
 need_apt=()
 want() { [ -e "$1" ] || need_apt+=("$2"); }
+want /usr/bin/cc gcc                            # the native job launcher (daemon/executors/launcher.c)
 want /usr/sbin/sshd openssh-server              # test/ssh: a private sshd
 want /usr/bin/openssl openssl                   # test/api: TLS certificates
 want /usr/sbin/dockerd docker.io                # test/plugins/docker*: a private Docker engine

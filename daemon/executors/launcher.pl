@@ -6,7 +6,9 @@
 # time in ~0.8 s here), while Node's child_process.spawn needs about twice that, even from a small
 # process; and on a remote host one long-lived launcher saves sshd a session, a shell and a
 # subshell per job. perl-base is Essential on Debian and Ubuntu; where perl is missing, the daemon
-# uses its Node launcher (launcher-process.ts) here and a shell wrapper per job on hosts.
+# uses its Node launcher (launcher-process.ts) here and a shell wrapper per job on hosts. On this
+# machine, where the build compiled it, the native launcher (launcher.c: vfork instead of fork)
+# runs local jobs instead of this one, with the same protocol.
 #
 # Protocol (launcher-wire.ts is the other end). Requests on stdin, one frame each:
 #   "<length>\n" then <length> bytes of NUL-separated fields:

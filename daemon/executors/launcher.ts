@@ -1,5 +1,5 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,6 +30,8 @@ function beside(name: string, built: boolean): string {
 
 const NODE_LAUNCHER = beside('launcher-process.js', true);
 const PERL_LAUNCHER = beside('launcher.pl', false);
+/** launcher.c as `npm run build` compiles it, where a C compiler was found. */
+const NATIVE_LAUNCHER = beside('batchd-launcher', true);
 
 /** The Perl launcher's source, for hosts that run it over SSH (full-line comments left out). */
 export function perlLauncherSource(): string {
@@ -50,21 +52,39 @@ function findPerl(): string | undefined {
   return undefined;
 }
 
+export type LauncherKind = 'native' | 'perl' | 'node';
+
+/** The native launcher, if the build made it and it can be run. */
+function nativeLauncher(): string | undefined {
+  try {
+    accessSync(NATIVE_LAUNCHER, constants.X_OK);
+    return NATIVE_LAUNCHER;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Which launcher runs local jobs: the Perl one (fork + exec at xargs' cost) when perl is here,
- * else the Node one. BATCHD_LAUNCHER=node|perl chooses explicitly.
+ * Which launcher runs local jobs: the native one (vfork + exec) when the build compiled it, else
+ * the Perl one (fork + exec at xargs' cost) when perl is here, else the Node one.
+ * BATCHD_LAUNCHER=perl|node chooses one of those explicitly (=native: the default, if built).
  */
-export function launcherKind(): 'perl' | 'node' {
+export function launcherKind(): LauncherKind {
   const asked = process.env.BATCHD_LAUNCHER;
-  if (asked === 'node') return 'node';
-  if (asked === 'perl' || findPerl() !== undefined) return 'perl';
+  if (asked === 'node' || asked === 'perl') return asked;
+  // Asked for or not, the native one only where the build made it.
+  if (nativeLauncher() !== undefined) return 'native';
+  if (findPerl() !== undefined) return 'perl';
   return 'node';
 }
 
-/** The Perl launcher: length-prefixed NUL-separated requests, tab-separated event lines. */
-function perlChannel(onEvent: (event: LauncherEvent) => void): Channel {
-  const perl = findPerl() ?? 'perl';
-  const child = spawn(perl, [PERL_LAUNCHER], { stdio: ['pipe', 'pipe', 'inherit'] });
+/**
+ * The native or the Perl launcher: length-prefixed NUL-separated requests, tab-separated event
+ * lines (launcher.pl describes them).
+ */
+function wireChannel(kind: 'native' | 'perl', onEvent: (event: LauncherEvent) => void): Channel {
+  const [command, args] = kind === 'native' ? [NATIVE_LAUNCHER, []] : [findPerl() ?? 'perl', [PERL_LAUNCHER]];
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   // A write after the launcher died must not take the daemon down; its exit is handled below.
   child.stdin.on('error', () => undefined);
   const reader = new EventReader();
@@ -142,9 +162,9 @@ export class Launcher {
     if (this.#channel?.alive() === true) return this.#channel;
     if (this.#closed) throw new BatchdError('SPAWN_FAILED', 'The daemon is shutting down');
     const channel =
-      this.#kind === 'perl'
-        ? perlChannel((event) => this.#jobs.route(event))
-        : nodeChannel((event) => this.#jobs.route(event));
+      this.#kind === 'node'
+        ? nodeChannel((event) => this.#jobs.route(event))
+        : wireChannel(this.#kind, (event) => this.#jobs.route(event));
     channel.child.on('exit', (code, signal) => {
       if (this.#channel === channel) this.#channel = undefined;
       if (this.#closed) return;

@@ -10,6 +10,7 @@ import { type ContainmentMode, detectCgroups } from './cgroup-detect.ts';
 import { type JobCgroup, JobCgroups } from './cgroup.ts';
 import { limitOutcome, rlimitOptions } from './limit-outcome.ts';
 import { Launcher } from './launcher.ts';
+import { ShortCommands } from './short-command.ts';
 import type { ExitEvent } from '../launcher/jobs.ts';
 import { StopControl, type Stopping } from './stops.ts';
 import type { Executor, RunOutcome, RunRequest } from '../jobs/executor.ts';
@@ -41,6 +42,8 @@ interface LocalRun {
 export class LocalExecutor implements Executor {
   readonly name = 'local';
   readonly #launcher: Launcher;
+  /** Plugins' short commands (`sbatch`, `squeue`), started by the same launcher. */
+  readonly commands: ShortCommands;
   readonly #log: Logger;
   readonly #cgroups: JobCgroups | undefined;
   readonly #running = new Map<string, LocalRun>();
@@ -50,6 +53,7 @@ export class LocalExecutor implements Executor {
 
   constructor(log: Logger, options: LocalOptions = { containment: 'group', tag: 'local' }) {
     this.#launcher = new Launcher(log);
+    this.commands = new ShortCommands(this.#launcher);
     this.#log = log;
     const layout =
       options.containment === 'group'
@@ -134,6 +138,7 @@ export class LocalExecutor implements Executor {
 
   async close(): Promise<void> {
     await this.#launcher.close();
+    this.commands.close();
     // Runs still open remove their cgroups first; then this daemon's folders can go.
     await Promise.allSettled(this.#runs);
     this.#cgroups?.close();

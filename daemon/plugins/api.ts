@@ -31,6 +31,8 @@ export type {
   OwnedBatchJob,
 } from '../hosts/batch-system.ts';
 export type { HookEvent, HookEventName } from '../config/hook-events.ts';
+export type { CommandResult, CommandRunner } from '../executors/short-command.ts';
+import type { CommandRunner } from '../executors/short-command.ts';
 import type { HookEvent } from '../config/hook-events.ts';
 
 /** The tag (label) names every provider puts on what it creates or starts. */
@@ -94,6 +96,12 @@ export interface HookPlugin<C = unknown> {
 export interface BatchSystemContext extends PluginContext {
   /** The spool's id (`TAG.spool`'s value): carried by every submitted job, so recovery adopts only ours. */
   spool: string;
+  /**
+   * Runs a short command (`sbatch`, `squeue`: argv, never a shell line) through the daemon's job
+   * launcher, which starts it without forking the daemon; undefined where the daemon has none
+   * (the plugin then spawns it itself).
+   */
+  run?: CommandRunner | undefined;
 }
 
 /**

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DEFAULTS } from '../config/defaults.ts';
 import { loadText } from '../config/parse.ts';
 import { name } from '../config/schema.ts';
+import type { CommandRunner } from '../executors/short-command.ts';
 import type { ConfigStore } from '../config/store.ts';
 import { BatchdError, coerceError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
@@ -48,17 +49,22 @@ export class Controllers implements ProviderSource {
   readonly #instances = new Map<string, Instance>();
   readonly #batchSystems = new Map<string, { config: ControllerConfig; system: BatchSystem }>();
 
+  readonly #run: CommandRunner | undefined;
+
   constructor(
     config: ConfigStore,
     registry: PluginRegistry,
     events: EventBus,
     log: Logger,
     tags: Readonly<Record<string, string>>,
+    /** Batch systems' short commands, through the daemon's job launcher. */
+    run?: CommandRunner,
   ) {
     this.#config = config;
     this.#registry = registry;
     this.#log = log;
     this.tags = tags;
+    this.#run = run;
     events.on('config:invalid', ({ file }) => this.#retryAfterLoad(file));
   }
 
@@ -134,6 +140,7 @@ export class Controllers implements ProviderSource {
       log: this.#log.child({ controller, driver: config.driver }),
       resolve: (p) => this.#config.resolve(p),
       spool: this.tags[TAG.spool] ?? '',
+      run: this.#run,
     });
     this.#batchSystems.set(controller, { config, system });
     return system;

@@ -3,17 +3,13 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-import { BatchdError } from '../../daemon/plugins/api.ts';
+import { BatchdError, type CommandResult, type CommandRunner } from '../../daemon/plugins/api.ts';
 import type { SlurmConfig } from './config.ts';
 
 export const SLURM_COMMANDS = ['sbatch', 'squeue', 'scancel', 'scontrol', 'sinfo'] as const;
 export type SlurmCommand = (typeof SLURM_COMMANDS)[number];
 
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { CommandResult } from '../../daemon/plugins/api.ts';
 
 /** Runs one Slurm client command; `runner.calls` counts them (one squeue per poll is a promise). */
 export interface SlurmRunner {
@@ -68,7 +64,11 @@ export function sshArgv(config: SlurmConfig): string[] | undefined {
   ];
 }
 
-export function slurmRunner(config: SlurmConfig, controller: string): SlurmRunner {
+/**
+ * `launch`: the daemon's way to start a short command (its job launcher, no fork of the daemon);
+ * without it (a client made outside a daemon), Node's spawn.
+ */
+export function slurmRunner(config: SlurmConfig, controller: string, launch?: CommandRunner): SlurmRunner {
   const calls = Object.fromEntries(SLURM_COMMANDS.map((c) => [c, 0])) as Record<SlurmCommand, number>;
   return {
     calls,
@@ -77,16 +77,17 @@ export function slurmRunner(config: SlurmConfig, controller: string): SlurmRunne
       const argv = commandLine(config, command, args);
       // Our own limit covers what `timeout` cannot: an SSH connection or a prefix that hangs.
       const limitMs = (config.command_timeout + 10) * 1000;
-      return spawnCollect(argv, input, AbortSignal.any([signal, AbortSignal.timeout(limitMs)])).catch(
-        (error: unknown) => {
-          throw new BatchdError(
-            'PROVIDER_FAILED',
-            `could not run ${command} (${argv[0] ?? ''}): ${(error as Error).message}`,
-            { controller, command },
-            { cause: error },
-          );
-        },
-      );
+      const limited = AbortSignal.any([signal, AbortSignal.timeout(limitMs)]);
+      const result =
+        launch === undefined ? spawnCollect(argv, input, limited) : launch(argv, { signal: limited, input });
+      return result.catch((error: unknown) => {
+        throw new BatchdError(
+          'PROVIDER_FAILED',
+          `could not run ${command} (${argv[0] ?? ''}): ${(error as Error).message}`,
+          { controller, command },
+          { cause: error },
+        );
+      });
     },
   };
 }

@@ -18,14 +18,19 @@ const slurmPlugin = {
   drivers: ['slurm'],
   config: slurmConfig,
   /** `name`: the controller's; `spool`: this spool's id, carried in every job's comment. */
-  create(config: SlurmConfig, context: Pick<BatchSystemContext, 'name' | 'spool'>): SlurmClient {
+  create(config: SlurmConfig, context: Pick<BatchSystemContext, 'name' | 'spool' | 'run'>): SlurmClient {
     if (!/^\S+$/.test(context.spool))
       throw new BatchdError(
         'PLUGIN_INVALID',
         `a spool id without spaces is needed, got ${JSON.stringify(context.spool)}`,
         { controller: context.name },
       );
-    return new SlurmClient(slurmRunner(config, context.name), config, context.name, context.spool);
+    return new SlurmClient(
+      slurmRunner(config, context.name, context.run),
+      config,
+      context.name,
+      context.spool,
+    );
   },
 } as const satisfies BatchSystemPlugin<SlurmConfig>;
 

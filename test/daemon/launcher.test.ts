@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Launcher, launcherKind } from '../../daemon/executors/launcher.ts';
-import type { LauncherEvent } from '../../daemon/launcher/protocol.ts';
+import type { LaunchOption, LauncherEvent } from '../../daemon/launcher/protocol.ts';
 import { pidAlive } from '../helpers/dispatch.ts';
 import { waitFor } from '../helpers/env.ts';
 
@@ -31,11 +31,12 @@ const HOSTILE = [
 ];
 
 /**
- * The launcher process that forks local jobs, in both forms: Perl (used where perl exists) and
- * Node (the fallback). Each must pass argv and environment through byte for byte, report exit
- * codes, signals and start failures, and kill a job's whole process group.
+ * The launcher process that forks local jobs, in its three forms: native (launcher.c, where the
+ * build compiled it), Perl (where perl exists) and Node (the fallback). Each must pass argv and
+ * environment through byte for byte, report exit codes, signals and start failures, and kill a
+ * job's whole process group.
  */
-describe.each(['perl', 'node'] as const)('the %s launcher', (kind) => {
+describe.each(['native', 'perl', 'node'] as const)('the %s launcher', (kind) => {
   let dir: string;
   let launcher: Launcher;
   const saved = process.env.BATCHD_LAUNCHER;
@@ -59,7 +60,7 @@ describe.each(['perl', 'node'] as const)('the %s launcher', (kind) => {
   const run = (
     file: string,
     args: string[],
-    options: { env?: Record<string, string>; cwd?: string } = {},
+    options: { env?: Record<string, string>; cwd?: string; options?: LaunchOption[] } = {},
   ): { pid: Promise<number>; exit: Promise<Exit>; key: number; out: string; err: string } => {
     dir = mkdtempSync(path.join(tmpdir(), `batchd-launcher-${kind}-`));
     const out = path.join(dir, 'stdout.log');
@@ -69,7 +70,15 @@ describe.each(['perl', 'node'] as const)('the %s launcher', (kind) => {
     const pid = new Promise<number>((resolve) => (started = resolve));
     const exit = new Promise<Exit>((resolve) => (exited = resolve));
     const key = launcher.spawn(
-      { file, args, cwd: options.cwd ?? dir, env: options.env ?? {}, stdout: out, stderr: err },
+      {
+        file,
+        args,
+        cwd: options.cwd ?? dir,
+        env: options.env ?? {},
+        stdout: out,
+        stderr: err,
+        ...(kind === 'node' || options.options === undefined ? {} : { options: options.options }),
+      },
       { onStarted: started, onExit: exited },
     );
     return { pid, exit, key, out, err };
@@ -156,6 +165,62 @@ describe.each(['perl', 'node'] as const)('the %s launcher', (kind) => {
     const pid = await job.pid;
     process.kill(pid, 'SIGTERM');
     expect((await job.exit).signal).toBe('SIGTERM');
+  });
+
+  it('finds a command on the PATH the job was given, and runs a script without "#!" with sh', async () => {
+    const bin = mkdtempSync(path.join(tmpdir(), `batchd-launcher-bin-`));
+    try {
+      writeFileSync(path.join(bin, 'batchd-hello'), 'echo "hello from $0 with $1"\n');
+      chmodSync(path.join(bin, 'batchd-hello'), 0o755);
+      const job = run('batchd-hello', ['world'], { env: { PATH: `${bin}:/usr/bin:/bin` } });
+      expect(await job.exit).toMatchObject({ code: 0, signal: null });
+      expect(readFileSync(job.out, 'utf8')).toBe(`hello from ${bin}/batchd-hello with world\n`);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('starts the job with no signal blocked and none ignored', async () => {
+    const job = run('/bin/sh', ['-c', 'grep -E "^Sig(Blk|Ign)" /proc/self/status']);
+    expect(await job.exit).toMatchObject({ code: 0 });
+    const masks = readFileSync(job.out, 'utf8');
+    expect(masks).toMatch(/^SigBlk:\s+0+$/m);
+    expect(masks).toMatch(/^SigIgn:\s+0+$/m);
+  });
+
+  it.runIf(kind !== 'node')('creates a log file only when the job writes to it (lazy)', async () => {
+    const job = run('/bin/sh', ['-c', 'echo only-out'], { options: ['lazy'] });
+    expect(await job.exit).toMatchObject({ code: 0 });
+    expect(readFileSync(job.out, 'utf8')).toBe('only-out\n');
+    expect(existsSync(job.err)).toBe(false);
+  });
+
+  it.runIf(kind !== 'node')('sets the limits it is given (open files)', async () => {
+    const job = run('/bin/sh', ['-c', 'ulimit -n'], { options: ['nofile=77'] });
+    expect(await job.exit).toMatchObject({ code: 0 });
+    expect(readFileSync(job.out, 'utf8').trim()).toBe('77');
+  });
+
+  it.runIf(kind !== 'node')('makes the working folder first when asked (mkdir)', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), `batchd-launcher-${kind}-`));
+    const cwd = path.join(dir, 'a', 'b');
+    mkdirSync(dir, { recursive: true });
+    let exited: (event: Exit) => void = () => undefined;
+    const exit = new Promise<Exit>((resolve) => (exited = resolve));
+    launcher.spawn(
+      {
+        file: '/bin/sh',
+        args: ['-c', 'pwd'],
+        cwd,
+        env: {},
+        stdout: path.join(dir, 'out'),
+        stderr: path.join(dir, 'err'),
+        options: ['mkdir'],
+      },
+      { onStarted: () => undefined, onExit: exited },
+    );
+    expect(await exit).toMatchObject({ code: 0 });
+    expect(readFileSync(path.join(dir, 'out'), 'utf8')).toBe(`${cwd}\n`);
   });
 
   it('runs many jobs at once and reports each exactly once', async () => {

@@ -15,8 +15,11 @@ export interface RequestBody {
 /** Read a request body up to `max` bytes (413 beyond), as text. */
 export async function readBodyText(c: Context, max: number): Promise<string> {
   const declared = c.req.header('content-length');
-  if (declared !== undefined && Number(declared) > max) throw tooLarge(max);
   const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
+  if (declared !== undefined && Number(declared) > max) {
+    if (incoming instanceof IncomingMessage) await discardRest(incoming);
+    throw tooLarge(max);
+  }
   const bytes =
     incoming instanceof IncomingMessage ? await readIncoming(incoming, max) : await readWebBody(c, max);
   try {
@@ -29,7 +32,7 @@ export async function readBodyText(c: Context, max: number): Promise<string> {
 /**
  * Straight from Node's request (served by @hono/node-server): asking hono for the body builds a
  * WHATWG Request and a web stream around it first, about 100 µs a submission here. Past `max` it
- * stops keeping the data; node-server drains the rest once the 413 is sent.
+ * stops keeping the data and drops the rest (`discardRest`) before the 413 is sent.
  */
 function readIncoming(incoming: IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -44,7 +47,7 @@ function readIncoming(incoming: IncomingMessage, max: number): Promise<Buffer> {
       size += chunk.length;
       if (size <= max) return void chunks.push(chunk);
       done();
-      reject(tooLarge(max));
+      void discardRest(incoming).then(() => reject(tooLarge(max)));
     };
     const onEnd = (): void => {
       done();
@@ -58,6 +61,40 @@ function readIncoming(incoming: IncomingMessage, max: number): Promise<Buffer> {
     incoming.on('data', onData);
     incoming.once('end', onEnd);
     incoming.once('error', onError);
+  });
+}
+
+/** The most of a refused body read and dropped, and for how long, before the 413 is sent. */
+const DISCARD_BYTES = 16 * 1024 * 1024;
+const DISCARD_MS = 2000;
+
+/**
+ * Read and drop the rest of a refused body, within bounds, before the answer: the connection
+ * closes after it, and closing it while the client still sends makes the kernel reset it, so the
+ * client would see a broken pipe instead of the 413 and its message.
+ */
+function discardRest(incoming: IncomingMessage): Promise<void> {
+  if (incoming.readableEnded || incoming.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let dropped = 0;
+    const finish = (): void => {
+      clearTimeout(timer);
+      incoming.off('data', onData);
+      incoming.off('end', finish);
+      incoming.off('error', finish);
+      incoming.off('close', finish);
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      dropped += chunk.length;
+      if (dropped > DISCARD_BYTES) finish();
+    };
+    const timer = setTimeout(finish, DISCARD_MS);
+    incoming.on('data', onData);
+    incoming.once('end', finish);
+    incoming.once('error', finish);
+    incoming.once('close', finish);
+    incoming.resume();
   });
 }
 

@@ -41,7 +41,10 @@ export interface DispatcherDeps {
    * verb or a dependency that names it before its turn; true when it now has one.
    */
   makeJob?: (id: string) => boolean;
-  /** Told of each job record the dispatcher is handed (acceptance, scans, requeues, claims on arrival). */
+  /**
+   * Told of each job record the dispatcher is handed (acceptance, scans, requeues, claims on
+   * arrival), and of the record each of its jobs' ends wrote (job-runs.ts).
+   */
   indexed?: (state: JobState, spec?: JobSpec) => void;
 }
 
@@ -115,7 +118,7 @@ export class Dispatcher {
     this.#d.indexed?.(state, spec);
     if (this.knows(state.id)) return;
     const entry = entryOf(state);
-    this.#index.know(entry, spec);
+    this.#index.know(entry, spec === undefined ? undefined : { spec, state });
     const failed = this.#dependencies.wait(entry, state.after);
     if (failed !== undefined) {
       this.#index.place(entry, true);

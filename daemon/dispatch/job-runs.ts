@@ -4,7 +4,7 @@ import type { JobType } from '../config/schema.ts';
 import { BatchdError, coerceError } from '../errors.ts';
 import type { RunOutcome } from '../jobs/executor.ts';
 import { nextOrder } from '../jobs/id.ts';
-import { nextStep } from '../jobs/outcome.ts';
+import { type NextStep, nextStep } from '../jobs/outcome.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import { describeAttemptEnd, formatDuration, type Logger } from '../log.ts';
 import type { JobLocks, Release } from '../spool/lock.ts';
@@ -51,6 +51,8 @@ export interface JobRunsDeps extends AttemptDeps {
   pump: () => void;
   /** The dispatcher still starts jobs (it is not stopping). */
   accepting: () => boolean;
+  /** Told of the record a job's end wrote (the job list's sort values take it from here, unread). */
+  indexed?: ((state: JobState) => void) | undefined;
 }
 
 /**
@@ -66,9 +68,9 @@ export class JobRuns {
 
   /** Start a ready job the loop picked: it leaves the index and takes a worker. */
   start(entry: Entry, host: string | undefined): void {
-    const spec = this.#d.index.take(entry);
-    const run = this.#d.slots.occupy(entry, spec, host);
-    this.#track(run, this.#execute(run));
+    const kept = this.#d.index.take(entry);
+    const run = this.#d.slots.occupy(entry, kept?.spec, host);
+    this.#track(run, this.#execute(run, kept?.state));
   }
 
   /**
@@ -133,8 +135,12 @@ export class JobRuns {
     timer.unref();
   }
 
-  /** One attempt under the job's lock; returns the job's record if it was queued again. */
-  async #execute(run: Running): Promise<JobState | undefined> {
+  /**
+   * One attempt under the job's lock; returns the job's record if it was queued again. `written`:
+   * the record its acceptance wrote, if kept (the claim then skips the schema check of an
+   * unchanged file).
+   */
+  async #execute(run: Running, written: JobState | undefined): Promise<JobState | undefined> {
     const { entry } = run;
     const job = { id: entry.id, queue: entry.queue };
     const release = await this.#d.locks.acquire(entry.id);
@@ -147,6 +153,7 @@ export class JobRuns {
       state = this.#d.transitions.move(job, 'queued', 'running', {
         reason: STARTED,
         update: claimRecord(run.host),
+        written,
       });
     } catch (error) {
       await release().catch(() => undefined);
@@ -180,6 +187,15 @@ export class JobRuns {
     } finally {
       await release().catch(() => undefined);
     }
+  }
+
+  /** Where an attempt's outcome sends its job (jobs/outcome.ts). */
+  #stepOf(state: JobState, outcome: RunOutcome, type: JobType | undefined): NextStep {
+    const interrupted = outcome.outcome === 'interrupted';
+    return nextStep(outcome.outcome, outcome.error, type?.on_fail ?? 'continue', state.retries, {
+      count: (state.interruptions ?? 0) + (interrupted ? 1 : 0),
+      max: this.#d.config.daemon.dispatcher.max_interruptions,
+    });
   }
 
   /**
@@ -231,10 +247,7 @@ export class JobRuns {
   ): JobState | undefined {
     const interrupted = outcome.outcome === 'interrupted';
     const interruptions = (state.interruptions ?? 0) + (interrupted ? 1 : 0);
-    const step = nextStep(outcome.outcome, outcome.error, type?.on_fail ?? 'continue', state.retries, {
-      count: interruptions,
-      max: this.#d.config.daemon.dispatcher.max_interruptions,
-    });
+    const step = this.#stepOf(state, outcome, type);
     const result: AttemptResult = {
       attempt: state.attempts,
       outcome: outcome.outcome,
@@ -278,6 +291,7 @@ export class JobRuns {
       `job ${job.id} ended: ${describeAttemptEnd(result)} after ${formatDuration(result.duration_ms ?? 0)} on ${result.host ?? 'localhost'} → ${step.to}${step.to === 'queued' ? ` (${step.reason})` : ''}`,
     );
     if (step.to === 'queued') return next;
+    this.#d.indexed?.(next);
     this.#d.dependencies.ended(job.id, step.to);
     return undefined;
   }

@@ -2,8 +2,15 @@ import type { JobSpec } from '../jobs/spec.ts';
 import type { JobState } from '../spool/state-file.ts';
 import { type Entry, ReadyList } from './ready-list.ts';
 
-/** Specs kept from acceptance until the claim (about 1 KiB each). */
+/** Specs (and records) kept from acceptance until the claim (about 1.5 KiB each). */
 const KEPT_SPECS = 10_000;
+
+/** What acceptance (or a task's folder making) wrote of a job, kept until its claim. */
+export interface KeptJob {
+  spec: JobSpec;
+  /** Its `state.yaml` as written (the claim reads the file only to see it is unchanged). */
+  state: JobState;
+}
 
 /** What the index keeps of a queued job's record. */
 export function entryOf(state: JobState): Entry {
@@ -30,10 +37,11 @@ export class QueuedIndex {
   /** Queued jobs waiting for dependencies or not_before. */
   readonly #waiting = new Map<string, Entry>();
   /**
-   * The specs of jobs accepted by this daemon, kept until they are claimed (a bounded number):
-   * `job.yaml` is written once, at acceptance, so the claim need not read it back.
+   * The specs and first records of jobs accepted by this daemon, kept until they are claimed (a
+   * bounded number): `job.yaml` is written once, at acceptance, so the claim need not read it
+   * back, and need not check `state.yaml` against its schema while it holds what was written.
    */
-  readonly #specs = new Map<string, JobSpec>();
+  readonly #specs = new Map<string, KeptJob>();
   /** Told of each entry placed among the waiting (`quiet`: record its wait, do not log it). */
   readonly #onWait: (entry: Entry, quiet: boolean) => void;
 
@@ -53,9 +61,9 @@ export class QueuedIndex {
     return this.#known.get(id);
   }
 
-  /** Know a queued job (`place` it next); its spec is kept while there is room. */
-  know(entry: Entry, spec?: JobSpec): void {
-    if (spec !== undefined && this.#specs.size < KEPT_SPECS) this.#specs.set(entry.id, spec);
+  /** Know a queued job (`place` it next); what acceptance wrote of it is kept while there is room. */
+  know(entry: Entry, kept?: KeptJob): void {
+    if (kept !== undefined && this.#specs.size < KEPT_SPECS) this.#specs.set(entry.id, kept);
     this.#known.set(entry.id, entry);
   }
 
@@ -84,8 +92,8 @@ export class QueuedIndex {
     this.#specs.delete(id);
   }
 
-  /** Take an entry out to start it; its spec, if kept. */
-  take(entry: Entry): JobSpec | undefined {
+  /** Take an entry out to start it; its spec and first record, if kept. */
+  take(entry: Entry): KeptJob | undefined {
     this.unplace(entry);
     this.#known.delete(entry.id);
     const spec = this.#specs.get(entry.id);

@@ -135,6 +135,22 @@ export function readJobRecord(dir: string, options: StateReadOptions = {}): JobR
   }
 }
 
+/**
+ * A job's record that this daemon wrote itself (`written`, as `serializeState` gave it) and that
+ * may still be on disk as it was: when the file holds exactly that text, the record is taken from
+ * it without the parse's schema check (a task job's claim, whose record was made moments before by
+ * this process; the check cost as much as the claim's rewrite). Any other text (a change by a
+ * control verb, another dispatcher or a hand edit) is read and checked as `readJobState` does.
+ * The caller holds the job's lock. The record returned is a new object, never `written` itself.
+ */
+export function readJobStateWritten(dir: string, written: JobState): JobState {
+  const file = `${dir}/${STATE_FILE}`;
+  const text = readStateFile(file);
+  const mine = serializeState(written);
+  if (text === mine) return JSON.parse(text) as JobState;
+  return readJobState(dir, { locked: true });
+}
+
 /** A file whose inode changed less than this long ago may have been written during a read. */
 const QUIET_NS = 1_000_000_000n;
 /** Reads of a file that keeps changing, before the last one is taken as it is. */

@@ -14,7 +14,7 @@ import type { Logger } from '../log.ts';
 import { diskError, fsyncDir, nextOf } from './atomic.ts';
 import type { SpoolLayout } from './layout.ts';
 import type { SparePool } from './spares.ts';
-import { type JobState, readJobState, STATE_FILE, writeJobState } from './state-file.ts';
+import { type JobState, readJobState, readJobStateWritten, STATE_FILE, writeJobState } from './state-file.ts';
 
 export interface TransitionOptions {
   reason: string;
@@ -24,6 +24,11 @@ export interface TransitionOptions {
   update?: ((state: JobState) => void) | undefined;
   /** The record as the caller last wrote it, to save a read. */
   known?: JobState | undefined;
+  /**
+   * The record this daemon wrote when it accepted or made the job, which may still be the one on
+   * disk: taken if the file holds it unchanged (state-file.ts, readJobStateWritten), else read.
+   */
+  written?: JobState | undefined;
 }
 
 /**
@@ -69,7 +74,11 @@ export class Transitions {
     const durable = this.#durable();
     let state: JobState;
     try {
-      state = options.known ?? readJobState(source, { locked: true });
+      state =
+        options.known ??
+        (options.written === undefined
+          ? readJobState(source, { locked: true })
+          : readJobStateWritten(source, options.written));
     } catch (error) {
       throw gone(error, job, from, to);
     }

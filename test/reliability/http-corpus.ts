@@ -32,7 +32,7 @@ export interface HttpAnswer {
 /** One request over a fresh connection, exactly as given. */
 export function send(
   base: string,
-  c: Pick<HttpCase, 'method' | 'path' | 'headers' | 'body' | 'chunked'>,
+  c: Pick<HttpCase, 'method' | 'path' | 'headers' | 'body' | 'chunked'> & { label?: string },
 ): Promise<HttpAnswer> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
@@ -58,7 +58,9 @@ export function send(
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    req.on('error', (error: Error) =>
+      reject(new Error(`${c.label ?? ''} ${c.method} ${c.path}: ${error.message}`, { cause: error })),
+    );
     req.setTimeout(15_000, () => req.destroy(new Error(`no answer to ${c.method} ${c.path}`)));
     if (body !== undefined && c.chunked === true) {
       // Several chunks, so a size limit must hold without a Content-Length to go by.

@@ -4,9 +4,12 @@ import {
   createWriteStream,
   existsSync,
   mkdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,
+  truncateSync,
+  writeFileSync,
 } from 'node:fs';
 import path, { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -28,6 +31,40 @@ import type { RunRequest } from '../jobs/executor.ts';
 
 /** Where the files of an attempt land in its job folder on their way back, before they take their places. */
 const FETCH_FOLDER = '.batch-fetch';
+/**
+ * The job's log sizes before an attempt's logs are appended, with the attempt's folder on the
+ * cluster: a collection cut short by a crash after the append (before `batch.exit` took its place)
+ * cuts the logs back to these sizes before it appends again, so nothing is appended twice.
+ */
+const APPEND_MARK = '.batch-append.json';
+
+interface AppendMark {
+  dir: string;
+  sizes: Record<string, number>;
+}
+
+/** Where the job's logs stood before this attempt's were appended (a mark of an earlier cut-short collection, or now). */
+function logsBeforeAppend(localDir: string, remoteDir: string): Record<string, number> {
+  const mark = path.join(localDir, APPEND_MARK);
+  try {
+    const kept = JSON.parse(readFileSync(mark, 'utf8')) as AppendMark;
+    if (kept.dir === remoteDir) {
+      for (const [log, size] of Object.entries(kept.sizes))
+        if (existsSync(path.join(localDir, log))) truncateSync(path.join(localDir, log), size);
+      return kept.sizes;
+    }
+  } catch {
+    // No mark (the usual case), or one that cannot be read: the logs are as they are.
+  }
+  const sizes = Object.fromEntries(
+    [STDOUT_FILE, STDERR_FILE].map((log) => [
+      log,
+      statSync(path.join(localDir, log), { throwIfNoEntry: false })?.size ?? 0,
+    ]),
+  );
+  writeFileSync(mark, JSON.stringify({ dir: remoteDir, sizes } satisfies AppendMark));
+  return sizes;
+}
 
 /**
  * One attempt's folder on the cluster (`staging: copy`): `<work_directory>/<job id>.<attempt>`,
@@ -112,7 +149,10 @@ export async function collectFiles(
   warn: (message: string) => void,
 ): Promise<string[]> {
   // Here already: collected before a crash (a fresh attempt removes it before its submission).
-  if (existsSync(path.join(localDir, BATCH_EXIT_FILE))) return [];
+  if (existsSync(path.join(localDir, BATCH_EXIT_FILE))) {
+    rmSync(path.join(localDir, APPEND_MARK), { force: true });
+    return [];
+  }
   const into = path.join(localDir, FETCH_FOLDER);
   rmSync(into, { recursive: true, force: true });
   mkdirSync(into);
@@ -121,6 +161,7 @@ export async function collectFiles(
   let problems: string[];
   try {
     await files.fetch(attempt.dir, [...names], into);
+    logsBeforeAppend(localDir, attempt.dir);
     for (const log of [STDOUT_FILE, STDERR_FILE])
       if (existsSync(path.join(into, log)))
         await pipeline(
@@ -129,6 +170,10 @@ export async function collectFiles(
         );
     for (const name of [BATCH_EXIT_FILE, RESULT_FILE])
       if (existsSync(path.join(into, name))) renameSync(path.join(into, name), path.join(localDir, name));
+    // With `batch.exit` here, a collection again returns at once; without it (a job that never
+    // wrote one), the mark stays, so that one after a crash does not append the logs again.
+    if (existsSync(path.join(localDir, BATCH_EXIT_FILE)))
+      rmSync(path.join(localDir, APPEND_MARK), { force: true });
     problems = await downloadOutputs(fetched(into, attempt.dir), attempt.staging.outputs, localDir, host);
   } catch (error) {
     return [

@@ -38,32 +38,39 @@ const FETCH_FOLDER = '.batch-fetch';
  */
 const APPEND_MARK = '.batch-append.json';
 
-interface AppendMark {
-  dir: string;
-  sizes: Record<string, number>;
-}
-
-/** Where the job's logs stood before this attempt's were appended (a mark of an earlier cut-short collection, or now). */
-function logsBeforeAppend(localDir: string, remoteDir: string): Record<string, number> {
+/**
+ * Before an attempt's logs are appended: where a collection of the same attempt cut short by a
+ * crash left them (its mark) they are cut back to that; else their sizes are marked now. Only the
+ * two logs' sizes are taken from a mark (a number each): the job folder is not the daemon's alone.
+ */
+function markLogsBeforeAppend(localDir: string, remoteDir: string): void {
   const mark = path.join(localDir, APPEND_MARK);
+  const logs = [STDOUT_FILE, STDERR_FILE];
   try {
-    const kept = JSON.parse(readFileSync(mark, 'utf8')) as AppendMark;
+    const kept = JSON.parse(readFileSync(mark, 'utf8')) as { dir?: unknown; sizes?: Record<string, unknown> };
     if (kept.dir === remoteDir) {
-      for (const [log, size] of Object.entries(kept.sizes))
-        if (existsSync(path.join(localDir, log))) truncateSync(path.join(localDir, log), size);
-      return kept.sizes;
+      for (const log of logs) {
+        const size = kept.sizes?.[log];
+        const now = statSync(path.join(localDir, log), { throwIfNoEntry: false })?.size;
+        // Only ever shorter: a mark cannot make a log grow.
+        if (
+          typeof size === 'number' &&
+          Number.isInteger(size) &&
+          size >= 0 &&
+          now !== undefined &&
+          size < now
+        )
+          truncateSync(path.join(localDir, log), size);
+      }
+      return;
     }
   } catch {
     // No mark (the usual case), or one that cannot be read: the logs are as they are.
   }
   const sizes = Object.fromEntries(
-    [STDOUT_FILE, STDERR_FILE].map((log) => [
-      log,
-      statSync(path.join(localDir, log), { throwIfNoEntry: false })?.size ?? 0,
-    ]),
+    logs.map((log) => [log, statSync(path.join(localDir, log), { throwIfNoEntry: false })?.size ?? 0]),
   );
-  writeFileSync(mark, JSON.stringify({ dir: remoteDir, sizes } satisfies AppendMark));
-  return sizes;
+  writeFileSync(mark, JSON.stringify({ dir: remoteDir, sizes }));
 }
 
 /**
@@ -161,7 +168,7 @@ export async function collectFiles(
   let problems: string[];
   try {
     await files.fetch(attempt.dir, [...names], into);
-    logsBeforeAppend(localDir, attempt.dir);
+    markLogsBeforeAppend(localDir, attempt.dir);
     for (const log of [STDOUT_FILE, STDERR_FILE])
       if (existsSync(path.join(into, log)))
         await pipeline(

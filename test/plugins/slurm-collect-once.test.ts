@@ -83,6 +83,21 @@ describe("an attempt's files collected again after a crash", () => {
     expect(readFileSync(path.join(job, 'stderr.log'), 'utf8')).toBe('second attempt err\n');
   });
 
+  it('takes from a mark only shorter sizes of the two logs: it truncates no other file and grows no log', async () => {
+    const { files, attempt, job, remote } = setUp(true);
+    writeFileSync(path.join(job, 'job.yaml'), 'kept\n');
+    writeFileSync(
+      path.join(job, '.batch-append.json'),
+      JSON.stringify({ dir: remote, sizes: { 'job.yaml': 0, 'stdout.log': 999_999, 'stderr.log': -1 } }),
+    );
+    await collectFiles(files, attempt, job, 'cluster', warn);
+    expect(readFileSync(path.join(job, 'job.yaml'), 'utf8')).toBe('kept\n');
+    expect(readFileSync(path.join(job, 'stdout.log'), 'utf8')).toBe(
+      'first attempt out\nsecond attempt out\n',
+    );
+    expect(readFileSync(path.join(job, 'stderr.log'), 'utf8')).toBe('second attempt err\n');
+  });
+
   it("ignores a mark left by another attempt's collection", async () => {
     const { files, attempt, job } = setUp(true);
     writeFileSync(

@@ -2,9 +2,9 @@
 // batchd → Slurm against Slurm alone: N trivial jobs (`true`) through a daemon whose host is a
 // Slurm controller, beside the same N submitted with `sbatch` directly (one call per job) and as
 // one array, on the same single-node Slurm (bench/peers/slurm.mjs: HTC-tuned, 32 slots), in one
-// run, taking turns each round; and a floor: batchd's own script per job, sbatch'd directly.
-// batchd runs them twice: as N job files (one sbatch per job) and as one task of N (arrays of the
-// jobs started together), each beside its floor: batchd's own scripts submitted directly.
+// run, taking turns each round. batchd runs them twice: as N job files and as one task of N (both
+// go as arrays of the jobs started together); beside them, batchd's own scripts sbatch'd directly
+// without a daemon: a lone job's script once per job, and the task's array scripts.
 // Needs root and dist/ (npm run build).
 //
 //   node bench/slurm-daemon.mjs [--jobs 1000] [--rounds 1] [--max-jobs 64] [--only task|jobs] [--profile]
@@ -54,13 +54,13 @@ async function direct() {
 }
 
 /**
- * The floor for job files: each job's batch script and sbatch options exactly as batchd builds
- * them (the wrapper that writes the exit file, runs the body from a file, appends to the job's
- * logs), submitted with one `sbatch` per job directly, without a daemon. What batchd costs on top
- * of this is the daemon's; what this costs over `--wrap=true` is the script's work in Slurm.
+ * A job that starts alone: its batch script and sbatch options exactly as batchd builds them (the
+ * wrapper that writes the exit file and appends to the job's logs), submitted with one `sbatch`
+ * per job directly, without a daemon. What this costs over `--wrap=true` is the script's work in
+ * Slurm. (Job files that start together go as arrays: their floor is the array floor below.)
  */
-async function batchdScriptsDirect() {
-  const dir = path.join(root, 'floor');
+async function batchdScriptsDirect(round) {
+  const dir = path.join(root, `floor-${round}`);
   mkdirSync(dir);
   const started = Date.now();
   for (let i = 0; i < JOBS; i++) {
@@ -83,6 +83,7 @@ async function batchdScriptsDirect() {
     const script = batchScript(SHELL, `batchd job j${i}`, [
       {
         body: "#!/bin/sh\nexec 'true'\n",
+        command: ['true'],
         env,
         stdout: path.join(job, 'stdout.log'),
         stderr: path.join(job, 'stderr.log'),
@@ -242,14 +243,14 @@ try {
     if (ONLY !== 'task') {
       results.direct.push(await direct());
       log(`round ${round}: direct sbatch ${results.direct.at(-1)} ms`);
-      results.scripts.push(await batchdScriptsDirect());
+      results.scripts.push(await batchdScriptsDirect(round));
       log(`round ${round}: batchd's scripts, sbatch per job ${results.scripts.at(-1)} ms`);
       results.batchdJobs.push(await throughBatchd(round, false));
       log(`round ${round}: batchd, ${JOBS} job files ${results.batchdJobs.at(-1)} ms`);
     }
+    results.array.push(await array());
+    log(`round ${round}: one array ${results.array.at(-1)} ms`);
     if (ONLY !== 'jobs') {
-      results.array.push(await array());
-      log(`round ${round}: one array ${results.array.at(-1)} ms`);
       results.arrayScript.push(await arrayScriptDirect(round));
       log(`round ${round}: batchd's array scripts, sbatch'd directly ${results.arrayScript.at(-1)} ms`);
       results.batchdTask.push(await throughBatchd(round, true));
@@ -265,10 +266,10 @@ const rate = (ms) => `${((JOBS * 1000) / ms).toFixed(1)} jobs/s`;
 console.log(`${JOBS} trivial jobs, Slurm 1 node 32 slots, batchd max_jobs ${MAX_JOBS}, median of ${ROUNDS}:`);
 console.log(`  sbatch per job        ${m.direct} ms (${rate(m.direct)})`);
 console.log(
-  `  batchd, job files     ${m.batchdJobs} ms (${rate(m.batchdJobs)})  ${(m.batchdJobs / m.direct).toFixed(2)} × direct`,
+  `  batchd, job files     ${m.batchdJobs} ms (${rate(m.batchdJobs)})  ${(m.batchdJobs / m.direct).toFixed(2)} × direct, ${(m.batchdJobs / m.array).toFixed(2)} × the array`,
 );
 console.log(
-  `  batchd's scripts, sbatch per job (floor) ${m.scripts} ms (${rate(m.scripts)})  ${(m.scripts / m.direct).toFixed(2)} × direct; batchd ${(m.batchdJobs / m.scripts).toFixed(2)} × this`,
+  `  batchd's script of a job alone, sbatch per job ${m.scripts} ms (${rate(m.scripts)})  ${(m.scripts / m.direct).toFixed(2)} × direct`,
 );
 console.log(`  sbatch --array        ${m.array} ms (${rate(m.array)})`);
 console.log(

@@ -26,10 +26,15 @@ export function bodyOf(plan: CommandPlan): string {
   }
 }
 
+/** The body, and a plain command's words beside it. */
+export function scriptBody(plan: CommandPlan): Pick<BatchScript, 'body' | 'command'> {
+  return plan.kind === 'argv' ? { body: bodyOf(plan), command: plan.argv } : { body: bodyOf(plan) };
+}
+
 /** The job's script with its environment (as for local jobs) and its files in its own folder. */
 export function scriptOf(request: RunRequest): BatchScript {
   return {
-    body: bodyOf(request.plan),
+    ...scriptBody(request.plan),
     env: request.env,
     stdout: path.join(request.dir, STDOUT_FILE),
     stderr: path.join(request.dir, STDERR_FILE),

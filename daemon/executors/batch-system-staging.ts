@@ -18,7 +18,7 @@ import { BatchdError, coerceError } from '../errors.ts';
 import type { BatchFiles, BatchScript } from '../hosts/batch-system.ts';
 import { PARAM_ENV_PREFIX, planCommand } from '../jobs/template.ts';
 import { RESULT_FILE, STDERR_FILE, STDOUT_FILE } from '../spool/state-file.ts';
-import { BATCH_EXIT_FILE, bodyOf } from './batch-system-script.ts';
+import { BATCH_EXIT_FILE, scriptBody } from './batch-system-script.ts';
 import {
   checkInputs,
   downloadOutputs,
@@ -111,7 +111,7 @@ export function planRemote(request: RunRequest, workDirectory: string): RemoteAt
     dir,
     staging,
     script: {
-      body: bodyOf(plan),
+      ...scriptBody(plan),
       env,
       stdout: posix.join(dir, STDOUT_FILE),
       stderr: posix.join(dir, STDERR_FILE),

@@ -4,7 +4,13 @@ import path from 'node:path';
 
 import { coerceError } from '../errors.ts';
 import type { BatchPoller } from '../hosts/batch-system-poller.ts';
-import type { BatchRecord, BatchStatus, BatchSystem, OwnedBatchJob } from '../hosts/batch-system.ts';
+import type {
+  BatchRecord,
+  BatchScript,
+  BatchStatus,
+  BatchSystem,
+  OwnedBatchJob,
+} from '../hosts/batch-system.ts';
 import type { Logger } from '../log.ts';
 import { attemptEnd, type End } from './attempt-end.ts';
 import { collectFiles, planRemote, type RemoteAttempt, sendFiles } from './batch-system-staging.ts';
@@ -22,10 +28,10 @@ import type { Executor, RunOutcome, RunRequest } from '../jobs/executor.ts';
 /** After a cancel, how long to wait for the batch system to confirm the end before giving up. */
 const CANCEL_CONFIRM_MS = 30_000;
 /**
- * Jobs of one task started within this long of the one before are submitted as one array. The
- * dispatcher starts all of a task's jobs that may start in one pass, but each reaches its run
- * after its own claim (a lock, a rename, a record), so under load they arrive over a second or
- * two, and a timer blocked behind a spawn fires late: the gap allowed is generous.
+ * Jobs started within this long of the one before are submitted as one array. The dispatcher
+ * starts all of a queue's jobs that may start in one pass, but each reaches its run after its own
+ * claim (a lock, a rename, a record), so under load they arrive over a second or two, and a timer
+ * blocked behind a spawn fires late: the gap allowed is generous.
  */
 const ARRAY_WINDOW_MS = 100;
 /** An array waits for more jobs this long after its first at most. */
@@ -138,16 +144,21 @@ export class BatchSystemExecutor implements Executor {
   }
 
   /**
-   * A task's jobs started together go out as one array (`--array=0-N%parallel`): one sbatch for
-   * all of them. A job alone, or outside a task, goes as a job of its own.
+   * Jobs started together go out as one array (`--array=0-N%parallel`), one sbatch for all of
+   * them: a task's jobs, or job files of one queue dropped together, alike in their cluster
+   * settings, folder and shape. A job alone goes as a job of its own.
    */
   #submitFresh(system: BatchSystem, request: RunRequest, remote?: RemoteAttempt): Promise<BatchRecord> {
-    const task = request.env.BATCHD_TASK;
-    if (system.submitArray === undefined || task === undefined || task === '')
-      return this.#submit(system, request, remote);
+    if (system.submitArray === undefined) return this.#submit(system, request, remote);
     // Jobs that run in their own folders (the default) still fit one array: each element enters its own.
     const cwd = request.cwd === request.dir ? '' : request.cwd;
-    const key = JSON.stringify([task, request.queue, cwd, resourcesOf(request)]);
+    const key = JSON.stringify([
+      request.env.BATCHD_TASK ?? '',
+      request.queue,
+      cwd,
+      resourcesOf(request),
+      shapeOf(remote?.script ?? scriptOf(request)),
+    ]);
     return new Promise((resolve, reject) => {
       let group = this.#arrays.get(key);
       if (group === undefined) {
@@ -167,7 +178,7 @@ export class BatchSystemExecutor implements Executor {
       const joined = group;
       joined.members.push({ request, remote, resolve, reject });
       disarm(joined);
-      // Full: it goes now, and the task's next job starts another array.
+      // Full: it goes now, and the next job starts another array.
       if (joined.members.length >= MAX_ARRAY_JOBS) return joined.send();
       // Each job that joins gives the next ARRAY_WINDOW_MS to come, up to ARRAY_WAIT_MAX_MS. When
       // the timer fires, jobs whose claims ended while it waited for its turn still join first.
@@ -239,7 +250,7 @@ export class BatchSystemExecutor implements Executor {
       });
       this.#d.log.debug(
         { host: this.#d.host, batchId: arrayId, jobs: members.length },
-        'task jobs submitted as one array',
+        'jobs submitted as one array',
       );
     } catch (error) {
       for (const member of members) member.reject(error);
@@ -526,4 +537,14 @@ function exitCodeIn(dir: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What makes scripts run alike in one array script (a batch system writes the words that differ
+ * once per element, plugins/slurm/array-script.ts): the same environment names, interpreter line
+ * and command length. Jobs of one job type share it; jobs of other types go in arrays of their own.
+ */
+function shapeOf(script: BatchScript): string {
+  const line = script.body.slice(0, Math.max(0, script.body.indexOf('\n')));
+  return [Object.keys(script.env ?? {}).join(','), line, script.command?.length ?? -1].join('\0');
 }

@@ -23,6 +23,11 @@ export interface BatchResources {
 export interface BatchScript {
   /** The job type's template after parameter substitution; run as a file, never pasted. */
   body: string;
+  /**
+   * The same job as a plain command's words, when it is one (no shell code in it): a batch
+   * system may run them as they are instead of starting a shell for the body.
+   */
+  command?: readonly string[];
   env?: Readonly<Record<string, string>>;
   stdout: string;
   stderr: string;

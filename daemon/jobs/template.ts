@@ -73,11 +73,20 @@ export function planCommand(
   return { kind: 'shell', script, env };
 }
 
-/** Shell words that are builtins or keywords: they need a shell even in a plain command. */
+/**
+ * Shell words that are builtins or keywords: they need a shell even in a plain command. Those
+ * that change the shell itself (bash's too) are here, so a plain command run as a batch script's
+ * own words (plugins/slurm) cannot change the script around it.
+ */
 const SHELL_ONLY = new Set(
-  ': exit cd export set unset source . eval exec readonly shift trap wait ulimit umask alias unalias read return break continue times type hash getopts command local jobs fg bg fc if then else elif fi for while until do done case esac function select {'.split(
-    ' ',
-  ),
+  [
+    ': exit cd export set unset source . eval exec readonly shift trap wait ulimit umask alias unalias read return',
+    'break continue times type hash getopts command local jobs fg bg fc if then else elif fi for while until do',
+    'done case esac function select { declare typeset let shopt enable builtin mapfile readarray pushd popd',
+    'dirs disown suspend logout history bind compgen complete caller help coproc',
+  ]
+    .join(' ')
+    .split(' '),
 );
 
 /** `make -j8 test` → argv, when nothing in it needs a shell. */

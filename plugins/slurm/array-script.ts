@@ -22,7 +22,7 @@ import { bodyText, type BodyRun, elementLines, type ElementWords, NO_ELEMENT, ru
 export function compactArray(shell: string, scripts: readonly SlurmScript[]): string[] | undefined {
   const first = scripts[0];
   if (first === undefined) return undefined;
-  const run = runOf(shell, first.body);
+  const run = runOf(shell, first);
   const names = Object.keys(first.env ?? {});
   // The script's own variables are `batchd_…`: an environment variable of that name would change them.
   if (names.some((name) => name.startsWith('batchd_'))) return undefined;
@@ -58,6 +58,7 @@ export function compactArray(shell: string, scripts: readonly SlurmScript[]): st
     exitFile: optional(scripts.map((s) => s.exitFile)),
     workdir: optional(scripts.map((s) => s.workdir)),
     body: word(scripts.map((s) => bodyText(run, s.body))),
+    command: Array.from({ length: run.words }, (_, at) => word(scripts.map((s) => s.command?.[at] ?? ''))),
   };
 
   const table = keyed ? [keys, ...columns] : columns;
@@ -94,8 +95,13 @@ function alike(
   run: BodyRun,
   names: string[],
 ): boolean {
-  const own = runOf(shell, script.body);
-  if (own.inline !== run.inline || own.program !== run.program || own.args.join('\0') !== run.args.join('\0'))
+  const own = runOf(shell, script);
+  if (
+    own.how !== run.how ||
+    own.words !== run.words ||
+    own.program !== run.program ||
+    own.args.join('\0') !== run.args.join('\0')
+  )
     return false;
   const envNames = Object.keys(script.env ?? {});
   if (envNames.length !== names.length || envNames.some((n, i) => n !== names[i])) return false;

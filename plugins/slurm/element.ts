@@ -18,25 +18,37 @@ export interface ElementWords {
   stderr: string;
   exitFile?: string | undefined;
   workdir?: string | undefined;
-  /** The shell's `-c` string, or the body base64-encoded. */
+  /** The shell's `-c` string, or the body base64-encoded; '' when the command's words run. */
   body: string;
+  /** A plain command's words (`run.how` is `command`). */
+  command: readonly string[];
 }
 
-/** How an element runs its body: a shell's `-c` string (inline), or a file under `program`. */
+/**
+ * How an element runs its job: a plain command's words as they are (`command`), the body as a
+ * shell's `-c` string (`inline`), or the body from a temporary file under `program` (`file`).
+ */
 export interface BodyRun {
+  how: 'command' | 'inline' | 'file';
   program: string;
   args: readonly string[];
-  inline: boolean;
+  /** With `command`: how many words. */
+  words: number;
 }
 
-/** The body as it reaches the script: its `-c` string, or its text base64-encoded. */
+/** The body as it reaches the script: its `-c` string, its text base64-encoded, or nothing. */
 export function bodyText(run: BodyRun, body: string): string {
-  return run.inline ? body : Buffer.from(body, 'utf8').toString('base64');
+  if (run.how === 'command') return '';
+  return run.how === 'inline' ? body : Buffer.from(body, 'utf8').toString('base64');
 }
 
-export function runOf(shell: string, body: string): BodyRun {
+export function runOf(shell: string, script: Pick<SlurmScript, 'body' | 'command'>): BodyRun {
+  const { body, command } = script;
+  if (command !== undefined && command.length > 0)
+    return { how: 'command', program: '', args: [], words: command.length };
   const [program = shell, ...args] = interpreter(body, shell);
-  return { program, args, inline: args.length === 0 && SHELLS.test(program) && !body.includes('\0') };
+  const inline = args.length === 0 && SHELLS.test(program) && !body.includes('\0');
+  return { how: inline ? 'inline' : 'file', program, args, words: 0 };
 }
 
 function checkEnvName(name: string): void {
@@ -54,6 +66,7 @@ export function literalWords(script: SlurmScript, run: BodyRun): ElementWords {
     exitFile: script.exitFile === undefined ? undefined : shellQuote(script.exitFile),
     workdir: script.workdir === undefined ? undefined : shellQuote(script.workdir),
     body: shellQuote(bodyText(run, script.body)),
+    command: run.how === 'command' ? (script.command ?? []).map(shellQuote) : [],
   };
 }
 
@@ -66,7 +79,12 @@ export function elementLines(words: ElementWords, run: BodyRun, redirect: boolea
   // Appended to, as sbatch's --open-mode=append does for a single job: a retry keeps earlier output.
   if (redirect) lines.push(`exec >>${words.stdout} 2>>${words.stderr}`);
   if (words.workdir !== undefined) lines.push(`cd ${words.workdir} || exit 71`);
-  if (run.inline)
+  if (run.how === 'command')
+    // The words as the script's own command, as `sbatch --wrap` runs them: no shell of the job's
+    // own, and a builtin of the name (`true`, `echo`) instead of the program. Quoted words are
+    // never keywords, and a plain command holds no builtin that changes the shell (`cd`, `exit`).
+    lines.push(words.command.join(' '), 'batchd_rc=$?');
+  else if (run.how === 'inline')
     // A shell's body runs as its `-c` string, single-quoted: no temporary file and no decoding,
     // so an array element of `true` costs two processes, not six (Slurm runs them by the hundred).
     lines.push(`${shellQuote(run.program)} -c ${words.body} ${shellQuote(run.program)}`, 'batchd_rc=$?');

@@ -52,7 +52,7 @@ export function batchScript(shell: string, header: string, scripts: readonly Slu
   // a time-limit kill, land there too); an array element sends its own to its job's files.
   const only = scripts.length === 1 ? scripts[0] : undefined;
   if (only !== undefined) {
-    const run = runOf(shell, only.body);
+    const run = runOf(shell, only);
     lines.push(...elementLines(literalWords(only, run), run, false));
   } else {
     const compact = compactArray(shell, scripts);
@@ -60,7 +60,7 @@ export function batchScript(shell: string, header: string, scripts: readonly Slu
     else {
       lines.push('case "${SLURM_ARRAY_TASK_ID:-}" in');
       scripts.forEach((script, index) => {
-        const run = runOf(shell, script.body);
+        const run = runOf(shell, script);
         const element = elementLines(literalWords(script, run), run, true);
         lines.push(`${index})`, ...element.map((l) => `  ${l}`), '  ;;');
       });

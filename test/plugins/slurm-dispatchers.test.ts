@@ -31,10 +31,24 @@ function heldBy(env: TestEnv, pid: number): Map<string, string | undefined> {
   return held;
 }
 
-/** Submissions slurmctld accepted, from its log: one line per sbatch that reached it. */
-function submissions(cluster: SlurmCluster): number {
-  const text = readFileSync(path.join(cluster.dir, 'log', 'slurmctld.log'), 'utf8');
-  return text.split('\n').filter((l) => l.includes('_slurm_rpc_submit_batch_job')).length;
+/** slurmctld's log. */
+function ctldLog(cluster: SlurmCluster): string {
+  return readFileSync(path.join(cluster.dir, 'log', 'slurmctld.log'), 'utf8');
+}
+
+/**
+ * What Slurm did after the first `from` characters of its log: the ids of the submissions that
+ * reached it (one per sbatch, an array's base id), the jobs it started (`12`, or `12_3` for an
+ * array element), and how many cancels it was asked for.
+ */
+function slurmActivity(cluster: SlurmCluster, from: number) {
+  const lines = ctldLog(cluster).slice(from).split('\n');
+  const ids = (pattern: RegExp) => lines.flatMap((l) => pattern.exec(l)?.[1] ?? []);
+  return {
+    submitted: ids(/_slurm_rpc_submit_batch_job: JobId=(\d+)/),
+    started: ids(/sched: Allocate JobId=(\d+(?:_\d+)?)/),
+    cancels: lines.filter((l) => l.includes('REQUEST_KILL_JOB')).length,
+  };
 }
 
 describe('three dispatchers on one spool handing jobs to Slurm', () => {
@@ -67,7 +81,7 @@ describe('three dispatchers on one spool handing jobs to Slurm', () => {
     // One after the other: three cold starts at once on a loaded machine take long.
     for (let i = 0; i < 3; i++)
       daemons.push(await startDaemon(env.etc, env.spool, { readyTimeoutMs: 60_000 }));
-    const before = submissions(cluster);
+    const before = ctldLog(cluster).length;
     for (let n = 1; n <= JOBS; n++)
       drop(env.spool, 'default', { type: 'counted', params: { seconds: 6, n } }, `c${n}.yaml`);
     const victim = daemons[1] as DaemonProcess;
@@ -104,11 +118,18 @@ describe('three dispatchers on one spool handing jobs to Slurm', () => {
     expect(jobsIn(env.spool, 'default', 'running')).toEqual([]);
     expect(jobsIn(env.spool, 'default', 'queued')).toEqual([]);
 
-    // Exactly once in Slurm: one ledger line per job, each its own Slurm job, and one sbatch each.
+    // Exactly once in Slurm: one ledger line per job, each its own Slurm job; Slurm started
+    // exactly the jobs recorded (job files dropped together go as arrays), every submission
+    // was one of theirs, and none was cancelled (a second submission withdrawn would be).
     const lines = ledger(path.join(env.root, 'ledger')).map((l) => l.split(' '));
     expect(lines.map(([job]) => job).sort()).toEqual([...ids].sort());
     expect(new Set(lines.map(([, slurmId]) => slurmId)).size).toBe(JOBS);
-    expect(submissions(cluster) - before).toBe(JOBS);
+    const recorded = jobs.map((j) => j.record.last?.batch?.id ?? '');
+    const activity = slurmActivity(cluster, before);
+    expect(activity.started.sort(), cluster.logs()).toEqual([...recorded].sort());
+    expect(new Set(activity.submitted)).toEqual(new Set(recorded.map((id) => id.split('_')[0])));
+    expect(activity.submitted.length).toBe(new Set(activity.submitted).size);
+    expect(activity.cancels).toBe(0);
 
     // The killed one's jobs were finished by the others, in the Slurm jobs it had submitted.
     expect(held.size).toBeGreaterThan(0);

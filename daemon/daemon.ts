@@ -35,7 +35,7 @@ import { assertQueueName, SpoolLayout } from './spool/layout.ts';
 import { JobLocks, type Release } from './spool/lock.ts';
 import { applyStorageMode } from './spool/modes.ts';
 import { QueueRegistry } from './spool/queues.ts';
-import { type ClaimRecovery, recoverRunning, recoverSpool } from './spool/recovery.ts';
+import { type ClaimRecovery, recoverRunning, recoverSpool, recoverStagingNow } from './spool/recovery.ts';
 import { RequestFolder } from './spool/requests.ts';
 import { readConfigText } from './config/safe-read.ts';
 import { sweepFinished } from './spool/retention.ts';
@@ -640,7 +640,10 @@ export class Daemon implements DaemonPort {
   }
 
   async #recover(queue: string): Promise<void> {
-    await recoverRunning(this.#recovery(), queue);
+    const recovery = this.#recovery();
+    // Another machine that died mid-acceptance left it in staging (this one's own, at its start).
+    if (recoverStagingNow(recovery, queue).committed > 0) this.#indexQueued(queue);
+    await recoverRunning(recovery, queue);
   }
 
   /** What recovery (spool/recovery.ts) repairs with. */

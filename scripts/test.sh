@@ -28,6 +28,7 @@ want /usr/sbin/slurmctld slurmctld              # test/plugins/slurm: a single-n
 want /usr/sbin/slurmd slurmd
 want /usr/bin/sbatch slurm-client
 want /usr/sbin/munged munge
+want /usr/bin/sshfs sshfs                       # test/reliability/network-spool: dispatchers sharing a spool over a network file system
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     # Another apt or dpkg may be running (unattended upgrades): wait for its lock, never fail on it.

@@ -5,7 +5,7 @@ import type { ConfigStore } from '../config/store.ts';
 import { nextStep } from '../jobs/outcome.ts';
 import { isFinished } from '../jobs/status.ts';
 import type { Logger } from '../log.ts';
-import { finishTask } from './accept.ts';
+import { finishTask, stagingName } from './accept.ts';
 import { type JobLocation, locateJob } from './find.ts';
 import type { JournalRecord } from './journal.ts';
 import { forEachJournaled, lostFiles, writeAgain, writeJobAgain } from './journal-replay.ts';
@@ -195,23 +195,39 @@ export const STAGING_RULES: readonly Rule<LeftInStaging>[] = [
 
 /**
  * Finish or undo the acceptances a dead process left in a queue's `.staging/`. Returns how many
- * drops were put back into `incoming/` and how many jobs were committed. `maxAgeForeignMs`: a
- * folder of another machine's process counts as left once it is this old.
+ * drops were put back into `incoming/` and how many jobs were committed. `foreignStaleMs`: a
+ * folder of another machine's process counts as left once it is this old (its writer's liveness
+ * cannot be seen from here: `lock_stale`'s reasoning, see recoverStagingNow).
  */
 export function recoverStaging(
   layout: SpoolLayout,
   queue: string,
-  maxAgeForeignMs = 3_600_000,
+  foreignStaleMs = 3_600_000,
 ): { restored: number; committed: number } {
   const root = layout.folder(queue, 'staging');
   const outcome = { restored: 0, committed: 0 };
-  for (const entry of readdirSync(root)) {
+  let entries: string[];
+  try {
+    entries = readdirSync(root);
+  } catch {
+    return outcome; // a queue being made or removed
+  }
+  for (const entry of entries) {
     const match = /^([0-9a-f]{8})-(\d+)-(.+)$/.exec(entry);
     if (match === null) continue;
     const [, tag, pid, id = ''] = match;
-    const dir = path.join(root, entry);
-    const writerGone =
-      tag === HOST_TAG ? !pidAlive(Number(pid)) : Date.now() - statSync(dir).mtimeMs > maxAgeForeignMs;
+    if (tag === HOST_TAG && pidAlive(Number(pid))) continue; // an acceptance in progress
+    const left = path.join(root, entry);
+    if (tag !== HOST_TAG && !olderThan(left, foreignStaleMs)) continue;
+    // Taken over first, by renaming it to a name of this process: a writer that still runs after
+    // all (a stalled machine) can then add nothing to it (its rename of the drop into it fails,
+    // and the drop stays in incoming/) nor commit it, and of two dispatchers only one gets it.
+    const dir = path.join(root, stagingName(id));
+    try {
+      renameSync(left, dir);
+    } catch {
+      continue; // another dispatcher took it over first
+    }
     const isTask = existsSync(path.join(dir, 'jobs'));
     const manifest = path.join(dir, 'task');
     apply(STAGING_RULES, {
@@ -219,14 +235,37 @@ export function recoverStaging(
       queue,
       dir,
       id,
-      writerGone,
-      drop: writerGone && !isTask ? readdirSync(dir).find((f) => f.startsWith('drop.')) : undefined,
+      writerGone: true,
+      drop: isTask ? undefined : readdirSync(dir).find((f) => f.startsWith('drop.')),
       manifest: existsSync(manifest) ? manifest : undefined,
       isTask,
       outcome,
     });
   }
   return outcome;
+}
+
+function olderThan(dir: string, ms: number): boolean {
+  try {
+    return Date.now() - statSync(dir).mtimeMs > ms;
+  } catch {
+    return false; // gone meanwhile
+  }
+}
+
+/**
+ * The staging recovery of a running daemon's rescans: what a dead process of this machine left at
+ * once, and another machine's leftovers (a machine that died mid-acceptance) once they are older
+ * than twice `lock_stale`, the longest pause a live dispatcher may have. Logged as at a start.
+ */
+export function recoverStagingNow(
+  deps: Pick<ClaimRecovery, 'layout' | 'config' | 'log'>,
+  queue: string,
+): { restored: number; committed: number } {
+  const staged = recoverStaging(deps.layout, queue, 2 * deps.config.daemon.dispatcher.lock_stale);
+  if (staged.restored + staged.committed > 0)
+    deps.log.warn({ queue, ...staged }, 'finished interrupted acceptances');
+  return staged;
 }
 
 function claimedAtAcceptance(dir: string): boolean {
@@ -372,9 +411,7 @@ export async function recoverSpool(deps: ClaimRecovery, queues: readonly string[
   };
   if (report.journal.segments > 0) deps.log.info(report.journal, 'acceptance journal replayed');
   for (const queue of queues) {
-    const staged = recoverStaging(deps.layout, queue);
-    if (staged.restored + staged.committed > 0)
-      deps.log.warn({ queue, ...staged }, 'finished interrupted acceptances');
+    const staged = recoverStagingNow(deps, queue);
     report.staging.restored += staged.restored;
     report.staging.committed += staged.committed;
     for (const name of tasksLeftUnmade(deps.layout, queue, true))

@@ -34,17 +34,25 @@ export async function startDaemon(
     env?: NodeJS.ProcessEnv;
     extraArgs?: string[];
     waitReady?: boolean | undefined;
+    /** A command that execs its arguments (the same pid), e.g. `unshare --uts …`. */
+    wrapper?: readonly string[];
   } = {},
 ): Promise<DaemonProcess> {
   if (!existsSync(DAEMON_MAIN)) throw new Error(`${DAEMON_MAIN} missing: run npm run build first`);
-  const child = spawn(
+  const [file, ...args] = [
+    ...(options.wrapper ?? []),
     process.execPath,
-    [DAEMON_MAIN, '--config', etc, '--spool', spool, ...(options.extraArgs ?? [])],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...options.env },
-    },
-  );
+    DAEMON_MAIN,
+    '--config',
+    etc,
+    '--spool',
+    spool,
+    ...(options.extraArgs ?? []),
+  ];
+  const child = spawn(file ?? process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));

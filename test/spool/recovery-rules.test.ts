@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { pino } from 'pino';
@@ -91,6 +91,52 @@ describe('recovery of staging', () => {
     expect(recoverStaging(f.layout, f.queue)).toEqual({ restored: 1, committed: 0 });
     expect(readdirSync(f.folder('incoming'))).toEqual(['recovered-20261207T040000.000Z-abcdef-t.yaml']);
     expect(readdirSync(f.folder('staging'))).toEqual([]);
+  });
+
+  /** A single job staged by this process, its folder then named as another machine's process's. */
+  const stagedElsewhere = (name: string, ageMs: number) => {
+    const drop = f.dropFile(name, { command: 'true' });
+    const origin = { kind: 'drop' as const, file: drop.file };
+    const staged = stageJobs(f.layout, f.queue, drop.specs, origin);
+    if (staged === undefined) throw new Error('nothing staged');
+    const tag = HOST_TAG === 'ffffffff' ? 'eeeeeeee' : 'ffffffff';
+    const dir = path.join(f.folder('staging'), `${tag}-${process.pid}-${drop.specs[0]?.id ?? ''}`);
+    renameSync(staged.dir, dir);
+    const then = new Date(Date.now() - ageMs);
+    utimesSync(dir, then, then);
+    // The writer, on its machine, still holds the folder by that name.
+    return { id: drop.specs[0]?.id ?? '', origin, writer: { ...staged, dir } };
+  };
+
+  it('leaves another machine’s acceptance alone until it is older than the staleness given', () => {
+    const { writer, origin } = stagedElsewhere('h.yaml', 5_000);
+    expect(recoverStaging(f.layout, f.queue, 60_000)).toEqual({ restored: 0, committed: 0 });
+    expect(existsSync(writer.dir)).toBe(true);
+    // Its writer goes on: takes the drop and commits, exactly once.
+    expect(takeOrigin(writer, origin)).toBe(true);
+    commitStaged(f.layout, writer, origin);
+    expect(readdirSync(f.layout.stateDir(f.queue, 'queued'))).toHaveLength(1);
+  });
+
+  it('takes over a stale leftover of another machine before judging it: its writer, if it still runs, can no longer take the drop into it', () => {
+    const { writer, origin } = stagedElsewhere('i.yaml', 120_000);
+    expect(recoverStaging(f.layout, f.queue, 60_000)).toEqual({ restored: 0, committed: 0 });
+    expect(readdirSync(f.folder('staging'))).toEqual([]);
+    // A stalled writer waking up: the drop stays where it is, to be accepted again.
+    expect(takeOrigin(writer, origin)).toBe(false);
+    expect(readdirSync(f.folder('incoming'))).toEqual(['i.yaml']);
+  });
+
+  it('commits a stale leftover of another machine whose drop was taken; its writer can no longer commit it', () => {
+    const { id, writer, origin } = stagedElsewhere('j.yaml', 120_000);
+    renameSync(origin.file, path.join(writer.dir, 'drop.yaml'));
+    const then = new Date(Date.now() - 120_000);
+    utimesSync(writer.dir, then, then);
+    expect(recoverStaging(f.layout, f.queue, 60_000)).toEqual({ restored: 0, committed: 1 });
+    expect(readJobState(f.layout.jobDir(f.queue, 'queued', id)).state).toBe('queued');
+    expect(() => commitStaged(f.layout, writer, origin)).toThrow();
+    expect(readdirSync(f.layout.stateDir(f.queue, 'queued'))).toEqual([id]);
+    expect(readdirSync(f.folder('incoming'))).toEqual([]);
   });
 
   it('moves the jobs of a committed task still in staging into queued/', () => {

@@ -1,8 +1,17 @@
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import type { ExitEvent } from '../launcher/jobs.ts';
+import { pidAlive } from '../spool/owner.ts';
 import type { Launcher } from './launcher.ts';
 
 export interface CommandResult {
@@ -83,8 +92,36 @@ export class ShortCommands {
   }
 
   #folder(): string {
-    this.#dir ??= mkdtempSync(path.join(this.#parent, 'batchd-commands-'));
+    if (this.#dir === undefined) {
+      removeOrphans(this.#parent);
+      this.#dir = mkdtempSync(path.join(this.#parent, `${PREFIX}${process.pid}-`));
+    }
     return this.#dir;
+  }
+}
+
+const PREFIX = 'batchd-commands-';
+
+/**
+ * Folders of daemons that were killed (a crash, `kill -9`) before they could remove theirs: the
+ * pid in the name is no process any more, and the folder is this user's.
+ */
+function removeOrphans(parent: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((n) => n.startsWith(PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^(\d+)-/.exec(name.slice(PREFIX.length))?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pidAlive(pid)) continue;
+    const dir = path.join(parent, name);
+    try {
+      if (lstatSync(dir).uid === process.getuid?.()) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
   }
 }
 

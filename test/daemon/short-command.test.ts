@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -76,5 +77,28 @@ describe('short commands through the job launcher', () => {
     const folders = readdirSync(scratch).filter((name) => name.startsWith('batchd-commands-'));
     expect(folders).toHaveLength(1);
     expect(readdirSync(path.join(scratch, folders[0] ?? ''))).toEqual([]);
+  });
+
+  it('removes, when it makes its folder, the folders of daemons killed before they removed theirs', async () => {
+    const parent = mkdtempSync(path.join(tmpdir(), 'batchd-short-orphans-'));
+    // A process that has ended: its pid names no process now.
+    const gone = spawnSync('/bin/true').pid ?? 0;
+    const orphan = path.join(parent, `batchd-commands-${gone}-abc123`);
+    const living = path.join(parent, `batchd-commands-${process.ppid}-def456`);
+    const other = path.join(parent, 'batchd-commands-notapid');
+    for (const dir of [orphan, living, other]) mkdirSync(dir);
+    writeFileSync(path.join(orphan, '1.out'), 'left by a crash');
+    const own = new ShortCommands(launcher, parent);
+    try {
+      expect((await own.run(['/bin/echo', 'hi'], { signal: signal() })).stdout).toBe('hi\n');
+      expect(existsSync(orphan)).toBe(false);
+      expect(existsSync(living)).toBe(true);
+      expect(existsSync(other)).toBe(true);
+      const mine = readdirSync(parent).filter((n) => n.startsWith(`batchd-commands-${process.pid}-`));
+      expect(mine).toHaveLength(1);
+    } finally {
+      own.close();
+      rmSync(parent, { recursive: true, force: true });
+    }
   });
 });

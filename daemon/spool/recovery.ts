@@ -21,7 +21,8 @@ import { moveJobFolder, type Transitions } from './transition.ts';
  * What a crash can leave that a running daemon never does, and its repair, as pueue's
  * `restore_state`: each list below is one kind of leftover, each row one impossible state and what
  * puts it right. The first row whose `when` holds is applied (the last always holds). At start
- * the lists run in the order of `recoverSpool`; stale claims are looked for again at each rescan.
+ * the lists run in the order of `recoverSpool`; staging leftovers and stale claims are looked for
+ * again at each rescan.
  * Every folder these rows move goes through the transition module's table (spool/transition.ts).
  */
 interface Rule<T, R = void> {
@@ -140,7 +141,6 @@ interface LeftInStaging {
   dir: string;
   /** The job id (a task's first) the folder is named after. */
   id: string;
-  writerGone: boolean;
   /** The drop beside a single job, taken from `incoming/`. */
   drop: string | undefined;
   /** A task's manifest still in staging: the task was not committed. */
@@ -150,7 +150,6 @@ interface LeftInStaging {
 }
 
 export const STAGING_RULES: readonly Rule<LeftInStaging>[] = [
-  { state: 'an acceptance in progress', when: (s) => !s.writerGone, repair: () => undefined },
   {
     state: 'a task whose manifest was not committed',
     when: (s) => s.isTask && s.manifest !== undefined,
@@ -216,7 +215,9 @@ export function recoverStaging(
     const match = /^([0-9a-f]{8})-(\d+)-(.+)$/.exec(entry);
     if (match === null) continue;
     const [, tag, pid, id = ''] = match;
-    if (tag === HOST_TAG && pidAlive(Number(pid))) continue; // an acceptance in progress
+    // An acceptance in progress is its writer's: one of this machine whose process lives, or of
+    // another machine, whose liveness cannot be seen from here, younger than `foreignStaleMs`.
+    if (tag === HOST_TAG && pidAlive(Number(pid))) continue;
     const left = path.join(root, entry);
     if (tag !== HOST_TAG && !olderThan(left, foreignStaleMs)) continue;
     // Taken over first, by renaming it to a name of this process: a writer that still runs after
@@ -235,7 +236,6 @@ export function recoverStaging(
       queue,
       dir,
       id,
-      writerGone: true,
       drop: isTask ? undefined : readdirSync(dir).find((f) => f.startsWith('drop.')),
       manifest: existsSync(manifest) ? manifest : undefined,
       isTask,

@@ -149,7 +149,8 @@ export class BatchSystemExecutor implements Executor {
    * settings, folder and shape. A job alone goes as a job of its own.
    */
   #submitFresh(system: BatchSystem, request: RunRequest, remote?: RemoteAttempt): Promise<BatchRecord> {
-    if (system.submitArray === undefined) return this.#submit(system, request, remote);
+    const script = submittedScript(request, remote);
+    if (system.submitArray === undefined) return this.#submit(system, request, remote, script);
     // Jobs that run in their own folders (the default) still fit one array: each element enters its own.
     const cwd = request.cwd === request.dir ? '' : request.cwd;
     const key = JSON.stringify([
@@ -157,7 +158,7 @@ export class BatchSystemExecutor implements Executor {
       request.queue,
       cwd,
       resourcesOf(request),
-      shapeOf(remote?.script ?? scriptOf(request)),
+      shapeOf(script),
     ]);
     return new Promise((resolve, reject) => {
       let group = this.#arrays.get(key);
@@ -176,7 +177,7 @@ export class BatchSystemExecutor implements Executor {
         this.#arrays.set(key, (group = created));
       }
       const joined = group;
-      joined.members.push({ request, remote, resolve, reject });
+      joined.members.push({ request, remote, script, resolve, reject });
       disarm(joined);
       // Full: it goes now, and the next job starts another array.
       if (joined.members.length >= MAX_ARRAY_JOBS) return joined.send();
@@ -192,7 +193,7 @@ export class BatchSystemExecutor implements Executor {
     if (first === undefined) return;
     try {
       if (members.length === 1 || system.submitArray === undefined) {
-        first.resolve(await this.#submit(system, first.request, first.remote));
+        first.resolve(await this.#submit(system, first.request, first.remote, first.script));
         return;
       }
       const remotes = members.flatMap(({ remote }) => (remote === undefined ? [] : [remote]));
@@ -214,9 +215,7 @@ export class BatchSystemExecutor implements Executor {
           (system.submitArray as NonNullable<BatchSystem['submitArray']>)(
             {
               taskId: key,
-              jobs: members.map(
-                ({ request, remote }) => remote?.script ?? { ...scriptOf(request), workdir: request.cwd },
-              ),
+              jobs: members.map(({ script }) => script),
               ...(parallel === undefined ? {} : { parallel }),
               resources: resourcesOf(first.request),
             },
@@ -258,11 +257,15 @@ export class BatchSystemExecutor implements Executor {
   }
 
   /** Submit a fresh attempt and record its id before anything else happens. */
-  async #submit(system: BatchSystem, request: RunRequest, remote?: RemoteAttempt): Promise<BatchRecord> {
+  async #submit(
+    system: BatchSystem,
+    request: RunRequest,
+    remote: RemoteAttempt | undefined,
+    script: BatchScript,
+  ): Promise<BatchRecord> {
     // An exit file of an earlier attempt would read as this one's end after a crash.
     rmSync(path.join(request.dir, BATCH_EXIT_FILE), { force: true });
     if (remote !== undefined) await this.#send(system, [remote]);
-    const script = remote?.script ?? { ...scriptOf(request), workdir: request.cwd };
     // Not the run's signal: once sbatch took the job, its id must be known to cancel it.
     const id = await this.#d
       .submitting(() =>
@@ -521,6 +524,7 @@ interface ArrayGroup {
 interface ArrayMember {
   request: RunRequest;
   remote: RemoteAttempt | undefined;
+  script: BatchScript;
   resolve: (record: BatchRecord) => void;
   reject: (error: unknown) => void;
 }
@@ -528,6 +532,11 @@ interface ArrayMember {
 function disarm(group: ArrayGroup): void {
   clearTimeout(group.timer);
   clearImmediate(group.immediate);
+}
+
+/** The attempt's script as the batch system gets it: the cluster's copy, or the job's own in its folder. */
+function submittedScript(request: RunRequest, remote: RemoteAttempt | undefined): BatchScript {
+  return remote?.script ?? { ...scriptOf(request), workdir: request.cwd };
 }
 
 function exitCodeIn(dir: string): number | undefined {
